@@ -1,0 +1,148 @@
+//! CIFAR-10 binary batches (`data_batch_N.bin`, `test_batch.bin`): records of one label byte and
+//! 3072 pixel bytes (R, G and B planes of 32 x 32), read by seeking, never all in memory.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use ldae_pipeline::{Error, Rejection, Result};
+
+use crate::indexed::{Payload, RawRow, RowReader};
+
+const SIDE: usize = 32;
+const PLANE: usize = SIDE * SIDE;
+const RECORD: usize = 1 + 3 * PLANE;
+
+/// CIFAR-10's class names, in label order.
+pub const CIFAR10_CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+
+/// Reads one or more CIFAR-10 binary batch files.
+pub struct CifarReader {
+    files: Vec<(PathBuf, String, usize)>,
+    open: Option<(usize, File)>,
+    classes: Vec<String>,
+}
+
+impl CifarReader {
+    /// A `.bin` file, or a folder whose `data_batch_*.bin` files (the training split) are read
+    /// in name order. Class names come from `batches.meta.txt` beside them when present.
+    pub fn open(path: &Path) -> Result<Self> {
+        let paths: Vec<PathBuf> = if path.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| Error::io(path, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .map(|n| n.starts_with("data_batch_") && n.ends_with(".bin"))
+                        .unwrap_or(false)
+                })
+                .collect();
+            v.sort();
+            v
+        } else {
+            vec![path.to_path_buf()]
+        };
+        if paths.is_empty() {
+            return Err(Error::msg(format!(
+                "{}: no data_batch_*.bin files",
+                path.display()
+            )));
+        }
+        let mut files = Vec::new();
+        for p in &paths {
+            let len = std::fs::metadata(p).map_err(|e| Error::io(p, e))?.len() as usize;
+            if len % RECORD != 0 {
+                return Err(Error::msg(format!(
+                    "{}: {len} bytes is not a whole number of CIFAR-10 records ({RECORD} bytes each)",
+                    p.display()
+                )));
+            }
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            files.push((p.clone(), name, len / RECORD));
+        }
+        let meta = paths[0].with_file_name("batches.meta.txt");
+        let classes = std::fs::read_to_string(meta)
+            .ok()
+            .map(|t| {
+                t.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect());
+        Ok(CifarReader {
+            files,
+            open: None,
+            classes,
+        })
+    }
+
+    fn read_record(&mut self, file: usize, record: usize) -> std::io::Result<[u8; RECORD]> {
+        if self.open.as_ref().map(|(i, _)| *i) != Some(file) {
+            self.open = Some((file, File::open(&self.files[file].0)?));
+        }
+        let mut buf = [0u8; RECORD];
+        if let Some((_, f)) = self.open.as_mut() {
+            f.seek(SeekFrom::Start((record * RECORD) as u64))?;
+            f.read_exact(&mut buf)?;
+        }
+        Ok(buf)
+    }
+}
+
+impl RowReader for CifarReader {
+    fn kind(&self) -> &'static str {
+        "cifar"
+    }
+    fn len(&self) -> usize {
+        self.files.iter().map(|f| f.2).sum()
+    }
+    fn pixel_shape(&self) -> Option<[usize; 3]> {
+        Some([SIDE, SIDE, 3])
+    }
+    fn class_names(&self) -> Option<Vec<String>> {
+        Some(self.classes.clone())
+    }
+    fn read(&mut self, index: usize) -> std::result::Result<RawRow, Rejection> {
+        let mut file = 0;
+        let mut record = index;
+        while record >= self.files[file].2 {
+            record -= self.files[file].2;
+            file += 1;
+        }
+        let id = format!("{}:{record}", self.files[file].1);
+        let buf = self.read_record(file, record).map_err(|e| Rejection {
+            id: id.clone(),
+            message: format!("read: {e}"),
+        })?;
+        // Planar CHW on disk; the pipeline's convention is interleaved HWC.
+        let mut pixels = vec![0u8; 3 * PLANE];
+        for c in 0..3 {
+            for i in 0..PLANE {
+                pixels[i * 3 + c] = buf[1 + c * PLANE + i];
+            }
+        }
+        Ok(RawRow {
+            id,
+            label: Some(buf[0] as i64),
+            payload: Payload::Pixels(pixels),
+        })
+    }
+}

@@ -1,0 +1,182 @@
+//! Opening a dataset by path: the kind is detected from the path, or given with `--format`.
+
+use std::path::Path;
+
+use ldae_pipeline::{Error, Result, Source};
+
+use crate::cifar::CifarReader;
+use crate::folder::FolderReader;
+use crate::idx::IdxReader;
+use crate::indexed::{IndexedSource, RowReader};
+use crate::order::{row_order, Shard};
+use crate::parquet_table::ParquetReader;
+use crate::synthetic::{SyntheticConfig, SyntheticReader};
+use crate::webdataset::WebDatasetReader;
+
+/// The dataset kinds ldae reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// `root/<class>/*.jpg|jpeg|png`, or a flat folder of images.
+    Folder,
+    /// Parquet image tables (Hugging Face datasets layout).
+    Parquet,
+    /// WebDataset `.tar` shards.
+    Webdataset,
+    /// IDX files (MNIST family).
+    Idx,
+    /// CIFAR-10 binary batches.
+    Cifar,
+    /// Generated images (`synthetic:N`).
+    Synthetic,
+}
+
+impl std::str::FromStr for Format {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "folder" => Format::Folder,
+            "parquet" => Format::Parquet,
+            "webdataset" | "wds" => Format::Webdataset,
+            "idx" => Format::Idx,
+            "cifar" => Format::Cifar,
+            "synthetic" => Format::Synthetic,
+            other => {
+                return Err(Error::msg(format!(
+                    "unknown format '{other}' (folder, parquet, webdataset, idx, cifar, synthetic)"
+                )))
+            }
+        })
+    }
+}
+
+/// How to read a dataset: which rows, in which order, in what batches.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceOptions {
+    /// The dataset kind; detected from the path when absent.
+    pub format: Option<Format>,
+    /// Read at most this many rows (after shuffling, before sharding).
+    pub limit: Option<usize>,
+    /// Read only this shard of the rows.
+    pub shard: Option<Shard>,
+    /// Shuffle the rows with `seed`.
+    pub shuffle: bool,
+    /// Seed of the shuffle.
+    pub seed: u64,
+    /// Rows per batch.
+    pub batch_size: usize,
+    /// Image side and class count of `synthetic:N` data.
+    pub synthetic_size: usize,
+    /// Classes of `synthetic:N` data.
+    pub synthetic_classes: usize,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        SourceOptions {
+            format: None,
+            limit: None,
+            shard: None,
+            shuffle: false,
+            seed: 0,
+            batch_size: 256,
+            synthetic_size: 32,
+            synthetic_classes: 10,
+        }
+    }
+}
+
+/// Guess the dataset kind of `input`.
+pub fn detect(input: &str) -> Result<Format> {
+    if input.starts_with("synthetic:") {
+        return Ok(Format::Synthetic);
+    }
+    let path = Path::new(input);
+    if !path.exists() {
+        return Err(Error::msg(format!("{input}: no such file or folder")));
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    if path.is_file() {
+        return Ok(if name.ends_with(".parquet") {
+            Format::Parquet
+        } else if name.ends_with(".tar") {
+            Format::Webdataset
+        } else if name.ends_with(".bin") {
+            Format::Cifar
+        } else if name.contains("-ubyte") || name.ends_with(".idx") || name.contains("idx3") {
+            Format::Idx
+        } else {
+            return Err(Error::msg(format!(
+                "{input}: cannot tell the dataset kind from the name; pass --format"
+            )));
+        });
+    }
+    let has = |pred: &dyn Fn(&str) -> bool| -> Result<bool> {
+        for entry in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
+            let entry = entry.map_err(|e| Error::io(path, e))?;
+            if pred(&entry.file_name().to_string_lossy().to_lowercase()) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    };
+    Ok(if has(&|n| n.ends_with(".parquet"))? {
+        Format::Parquet
+    } else if has(&|n| n.ends_with(".tar"))? {
+        Format::Webdataset
+    } else if has(&|n| n.starts_with("data_batch_") && n.ends_with(".bin"))? {
+        Format::Cifar
+    } else {
+        Format::Folder
+    })
+}
+
+fn indexed<R: RowReader + 'static>(
+    reader: R,
+    input: &str,
+    options: &SourceOptions,
+) -> Box<dyn Source> {
+    let order = row_order(
+        reader.len(),
+        options.shuffle,
+        options.seed,
+        options.limit,
+        options.shard,
+    );
+    Box::new(IndexedSource::new(reader, order, options.batch_size, input))
+}
+
+/// Open `input` (a path, or `synthetic:N`) as a source.
+pub fn open(input: &str, options: &SourceOptions) -> Result<Box<dyn Source>> {
+    let format = match options.format {
+        Some(f) => f,
+        None => detect(input)?,
+    };
+    let path = Path::new(input);
+    Ok(match format {
+        Format::Synthetic => {
+            let count = input
+                .strip_prefix("synthetic:")
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| {
+                    Error::msg(format!("'{input}': expected synthetic:N, e.g. synthetic:1000"))
+                })?;
+            let config = SyntheticConfig {
+                count,
+                size: options.synthetic_size,
+                classes: options.synthetic_classes,
+                seed: 0,
+            };
+            indexed(SyntheticReader::new(config), input, options)
+        }
+        Format::Folder => indexed(FolderReader::open(path)?, input, options),
+        Format::Parquet => indexed(ParquetReader::open(path)?, input, options),
+        Format::Webdataset => indexed(WebDatasetReader::open(path)?, input, options),
+        Format::Idx => indexed(IdxReader::open(path)?, input, options),
+        Format::Cifar => indexed(CifarReader::open(path)?, input, options),
+    })
+}

@@ -1,0 +1,21 @@
+//! Dataset sources for ldae.
+//!
+//! Every source is a row stream of `id, label, image` (encoded bytes) or `id, label, pixels`
+//! (already-decoded `UInt8` tensors `[H, W, C]`), read in batches. All kinds share one ordering
+//! mechanism ([`order::row_order`]): optional seeded shuffle, then `--limit`, then `--shard i/n`,
+//! so shards are disjoint, their union is the (limited) dataset, and the same seed gives the same
+//! assignment everywhere.
+
+pub mod cifar;
+pub mod detect;
+pub mod folder;
+pub mod idx;
+pub mod indexed;
+pub mod order;
+pub mod parquet_table;
+pub mod synthetic;
+pub mod webdataset;
+
+pub use detect::{open, Format, SourceOptions};
+pub use indexed::{IndexedSource, Payload, RawRow, RowReader};
+pub use order::Shard;

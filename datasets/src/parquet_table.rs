@@ -1,0 +1,244 @@
+//! Parquet image tables in the Hugging Face datasets layout: an `image` column that is either a
+//! struct `{bytes, path}` or plain binary, and an optional integer `label` column (class names
+//! from the `huggingface` schema metadata when present). One file or a folder of `*.parquet`
+//! files, read one row group at a time (sequential reads decode each row group once).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Int64Type};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
+
+use ldae_pipeline::{Error, Rejection, Result};
+
+use crate::indexed::{Payload, RawRow, RowReader};
+
+struct TableFile {
+    path: PathBuf,
+    name: String,
+    /// Rows in each row group.
+    row_groups: Vec<usize>,
+    projection: Vec<usize>,
+}
+
+/// Reads Parquet image tables.
+pub struct ParquetReader {
+    files: Vec<TableFile>,
+    /// (file, row group, first global row) for every row group, in order.
+    groups: Vec<(usize, usize, usize)>,
+    total: usize,
+    has_label: bool,
+    classes: Option<Vec<String>>,
+    cache: Option<(usize, ArrayRef, Option<ArrayRef>)>,
+}
+
+fn list_parquet(path: &Path) -> Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let p = entry.map_err(|e| Error::io(&dir, e))?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().and_then(|e| e.to_str()) == Some("parquet") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    if out.is_empty() {
+        return Err(Error::msg(format!("{}: no .parquet files", path.display())));
+    }
+    Ok(out)
+}
+
+fn hf_class_names(metadata: &std::collections::HashMap<String, String>) -> Option<Vec<String>> {
+    let v: serde_json::Value = serde_json::from_str(metadata.get("huggingface")?).ok()?;
+    let names = v.pointer("/info/features/label/names")?.as_array()?;
+    names.iter().map(|n| n.as_str().map(String::from)).collect()
+}
+
+impl ParquetReader {
+    /// Open a Parquet file or a folder of them; all must have the same image/label columns.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut files = Vec::new();
+        let mut groups = Vec::new();
+        let mut total = 0;
+        let mut has_label = None;
+        let mut classes = None;
+        for p in list_parquet(path)? {
+            let file = File::open(&p).map_err(|e| Error::io(&p, e))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(|e| Error::msg(format!("{}: {e}", p.display())))?;
+            let schema = builder.schema().clone();
+            schema.index_of("image").map_err(|_| {
+                Error::msg(format!("{}: no 'image' column", p.display()))
+            })?;
+            let label = schema.index_of("label").ok();
+            if has_label.is_some_and(|h| h != label.is_some()) {
+                return Err(Error::msg(format!(
+                    "{}: some files have a 'label' column and some do not",
+                    p.display()
+                )));
+            }
+            has_label = Some(label.is_some());
+            classes = classes.or_else(|| hf_class_names(schema.metadata()));
+            // Column indices in the Parquet schema's leaves for the projection.
+            let parquet_schema = builder.parquet_schema();
+            let projection: Vec<usize> = (0..parquet_schema.num_columns())
+                .filter(|&i| {
+                    let col = parquet_schema.column(i);
+                    let root = col.path().parts()[0].as_str();
+                    root == "image" || root == "label"
+                })
+                .collect();
+            let row_groups: Vec<usize> = builder
+                .metadata()
+                .row_groups()
+                .iter()
+                .map(|rg| rg.num_rows() as usize)
+                .collect();
+            let fi = files.len();
+            for (g, &rows) in row_groups.iter().enumerate() {
+                groups.push((fi, g, total));
+                total += rows;
+            }
+            let name = p
+                .strip_prefix(path)
+                .ok()
+                .filter(|r| !r.as_os_str().is_empty())
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .to_string();
+            let name = if name.is_empty() {
+                p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+            } else {
+                name
+            };
+            files.push(TableFile {
+                path: p,
+                name,
+                row_groups,
+                projection,
+            });
+        }
+        Ok(ParquetReader {
+            files,
+            groups,
+            total,
+            has_label: has_label.unwrap_or(false),
+            classes,
+            cache: None,
+        })
+    }
+
+    fn load_group(&mut self, g: usize) -> Result<()> {
+        if self.cache.as_ref().map(|c| c.0) == Some(g) {
+            return Ok(());
+        }
+        let (fi, rg, _) = self.groups[g];
+        let tf = &self.files[fi];
+        let file = File::open(&tf.path).map_err(|e| Error::io(&tf.path, e))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| Error::msg(format!("{}: {e}", tf.path.display())))?;
+        let mask = ProjectionMask::leaves(builder.parquet_schema(), tf.projection.clone());
+        let reader = builder
+            .with_row_groups(vec![rg])
+            .with_projection(mask)
+            .with_batch_size(tf.row_groups[rg].max(1))
+            .build()
+            .map_err(|e| Error::msg(format!("{}: {e}", tf.path.display())))?;
+        let batches: Vec<RecordBatch> = reader
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::msg(format!("{}: {e}", tf.path.display())))?;
+        let schema = batches
+            .first()
+            .map(|b| b.schema())
+            .ok_or_else(|| Error::msg(format!("{}: empty row group", tf.path.display())))?;
+        let batch = arrow::compute::concat_batches(&schema, &batches)?;
+        let image = batch
+            .column_by_name("image")
+            .cloned()
+            .ok_or_else(|| Error::msg("no image column"))?;
+        let image = match image.data_type() {
+            DataType::Struct(_) => image
+                .as_struct()
+                .column_by_name("bytes")
+                .cloned()
+                .ok_or_else(|| {
+                    Error::msg(format!(
+                        "{}: 'image' struct has no 'bytes' field",
+                        tf.path.display()
+                    ))
+                })?,
+            _ => image,
+        };
+        let image = arrow::compute::cast(&image, &DataType::LargeBinary)?;
+        let label = match batch.column_by_name("label") {
+            Some(l) => Some(arrow::compute::cast(l, &DataType::Int64).map_err(|e| {
+                Error::msg(format!(
+                    "{}: 'label' is not an integer column: {e}",
+                    tf.path.display()
+                ))
+            })?),
+            None => None,
+        };
+        self.cache = Some((g, image, label));
+        Ok(())
+    }
+}
+
+impl RowReader for ParquetReader {
+    fn kind(&self) -> &'static str {
+        "parquet"
+    }
+    fn len(&self) -> usize {
+        self.total
+    }
+    fn pixel_shape(&self) -> Option<[usize; 3]> {
+        None
+    }
+    fn class_names(&self) -> Option<Vec<String>> {
+        if self.has_label {
+            self.classes.clone()
+        } else {
+            None
+        }
+    }
+    fn read(&mut self, index: usize) -> std::result::Result<RawRow, Rejection> {
+        let g = self.groups.partition_point(|&(_, _, start)| start <= index) - 1;
+        let (fi, _, start) = self.groups[g];
+        let id = format!("{}:{index}", self.files[fi].name);
+        let reject = |message: String| Rejection {
+            id: id.clone(),
+            message,
+        };
+        self.load_group(g).map_err(|e| reject(format!("read: {e}")))?;
+        let Some((_, image, label)) = &self.cache else {
+            return Err(reject("read: row group not loaded".into()));
+        };
+        let row = index - start;
+        let image = image.as_binary::<i64>();
+        if image.is_null(row) {
+            return Err(reject(
+                "read: image has no embedded bytes (only a path); embed the images".into(),
+            ));
+        }
+        let label = label.as_ref().and_then(|l| {
+            let l = l.as_primitive::<Int64Type>();
+            (!l.is_null(row)).then(|| l.value(row))
+        });
+        Ok(RawRow {
+            id,
+            label,
+            payload: Payload::Encoded(image.value(row).to_vec()),
+        })
+    }
+}
+

@@ -1,0 +1,44 @@
+//! Writing files so that a killed run never leaves one that looks complete: write to a hidden
+//! temporary name in the same folder, flush to disk, then rename.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ldae_pipeline::{Error, Result};
+
+/// The temporary name used while `path` is being written: `.NAME.tmp` beside it.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp"))
+}
+
+/// Move a finished temporary file to its final name.
+pub fn commit(temp: &Path, path: &Path) -> Result<()> {
+    std::fs::rename(temp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Write `bytes` to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let temp = temp_path(path);
+    let mut f = std::fs::File::create(&temp).map_err(|e| Error::io(&temp, e))?;
+    f.write_all(bytes).map_err(|e| Error::io(&temp, e))?;
+    f.sync_all().map_err(|e| Error::io(&temp, e))?;
+    commit(&temp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.json");
+        write_atomic(&p, b"{}").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"{}");
+        assert!(!temp_path(&p).exists());
+    }
+}

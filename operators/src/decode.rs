@@ -1,0 +1,245 @@
+//! Decode: encoded images (JPEG, PNG) or raw `u8` pixels in, `pixels` `UInt8 [S, S, C]` out.
+//!
+//! Fused with the geometry: the centre square crop of the shorter side resized to S x S
+//! (evaluation, the default), or a seeded random-resized-crop and flip (training, when
+//! `augment` is set). Grayscale, RGBA, CMYK and 16-bit images are converted to the requested
+//! channel count (1 or 3). A pixel-count limit, checked from the header before any pixel is
+//! decoded, guards against decompression bombs. A row that cannot be decoded is rejected with
+//! the decoder's reason; the run goes on.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, StringArray, UInt8Array};
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use image::imageops::FilterType;
+use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageReader, Limits};
+
+use ldae_pipeline::columns::{self, replace_field, tensor_array, tensor_field, tensor_type};
+use ldae_pipeline::{Error, Operator, Processed, Rejection, Result};
+
+use crate::augment::{center_square, random_resized_crop, AugmentConfig, CropPlan};
+
+/// Decode settings.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DecodeConfig {
+    /// Output side S in pixels.
+    pub image_size: u32,
+    /// Output channels: 3 (RGB) or 1 (luma).
+    pub channels: u8,
+    /// Largest accepted width x height of an input image.
+    pub max_pixels: u64,
+    /// Random-resized-crop and flip instead of the centre crop (for training).
+    pub augment: Option<AugmentConfig>,
+}
+
+impl Default for DecodeConfig {
+    fn default() -> Self {
+        DecodeConfig {
+            image_size: 32,
+            channels: 3,
+            max_pixels: 64_000_000,
+            augment: None,
+        }
+    }
+}
+
+/// The decode operator.
+pub struct Decode {
+    config: DecodeConfig,
+}
+
+impl Decode {
+    /// A decode operator; checks the settings.
+    pub fn new(config: DecodeConfig) -> Result<Self> {
+        if config.channels != 1 && config.channels != 3 {
+            return Err(Error::plan(
+                "decode",
+                format!("channels must be 1 or 3, got {}", config.channels),
+            ));
+        }
+        if config.image_size == 0 {
+            return Err(Error::plan("decode", "image size must be positive"));
+        }
+        Ok(Decode { config })
+    }
+
+    fn out_shape(&self) -> [usize; 3] {
+        let s = self.config.image_size as usize;
+        [s, s, self.config.channels as usize]
+    }
+
+    /// Decode encoded bytes, refusing oversized images before decoding them.
+    fn decode_bytes(&self, bytes: &[u8]) -> std::result::Result<DynamicImage, String> {
+        if bytes.is_empty() {
+            return Err("empty file".into());
+        }
+        let mut reader = ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| e.to_string())?;
+        if reader.format().is_none() {
+            return Err("not a recognised image format (JPEG or PNG)".into());
+        }
+        let mut limits = Limits::default();
+        limits.max_alloc = Some(self.config.max_pixels.saturating_mul(8).max(1 << 26));
+        reader.limits(limits);
+        let decoder = reader.into_decoder().map_err(|e| e.to_string())?;
+        let (w, h) = decoder.dimensions();
+        if (w as u64) * (h as u64) > self.config.max_pixels {
+            return Err(format!(
+                "{w}x{h} image exceeds the limit of {} pixels",
+                self.config.max_pixels
+            ));
+        }
+        DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())
+    }
+
+    /// Crop, resize and convert one image to the output pixels.
+    fn finish_image(&self, image: DynamicImage, id: &str) -> Vec<u8> {
+        let (w, h) = (image.width(), image.height());
+        let plan = match &self.config.augment {
+            Some(a) => random_resized_crop(a, id, w, h),
+            None => center_square(w, h),
+        };
+        let s = self.config.image_size;
+        let converted = match self.config.channels {
+            1 => DynamicImage::ImageLuma8(image.into_luma8()),
+            _ => DynamicImage::ImageRgb8(image.into_rgb8()),
+        };
+        let CropPlan {
+            x,
+            y,
+            width,
+            height,
+            flip,
+        } = plan;
+        let cropped = if (x, y, width, height) == (0, 0, w, h) {
+            converted
+        } else {
+            converted.crop_imm(x, y, width, height)
+        };
+        let resized = if cropped.width() == s && cropped.height() == s {
+            cropped
+        } else {
+            cropped.resize_exact(s, s, FilterType::Triangle)
+        };
+        let out = if flip { resized.fliph() } else { resized };
+        out.into_bytes()
+    }
+}
+
+/// A raw `u8` HWC buffer as an image.
+fn raw_image(pixels: &[u8], shape: &[usize]) -> Option<DynamicImage> {
+    let (h, w, c) = (shape[0] as u32, shape[1] as u32, shape[2]);
+    match c {
+        1 => ImageBuffer::from_raw(w, h, pixels.to_vec()).map(DynamicImage::ImageLuma8),
+        3 => ImageBuffer::from_raw(w, h, pixels.to_vec()).map(DynamicImage::ImageRgb8),
+        4 => ImageBuffer::from_raw(w, h, pixels.to_vec()).map(DynamicImage::ImageRgba8),
+        _ => None,
+    }
+}
+
+impl Operator for Decode {
+    fn name(&self) -> String {
+        "decode".into()
+    }
+
+    fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
+        let out = tensor_field(columns::PIXELS, DataType::UInt8, &self.out_shape());
+        if let Ok(field) = input.field_with_name(columns::IMAGE) {
+            if !matches!(field.data_type(), DataType::Binary | DataType::LargeBinary) {
+                return Err(Error::plan(
+                    "decode",
+                    format!("column 'image' has type {}, expected binary", field.data_type()),
+                ));
+            }
+            let schema = replace_field(input, columns::IMAGE, out);
+            return Ok(schema);
+        }
+        let field = input.field_with_name(columns::PIXELS).map_err(|_| {
+            Error::plan(
+                "decode",
+                format!(
+                    "needs an 'image' or 'pixels' column, the input has [{}]",
+                    columns::column_list(input)
+                ),
+            )
+        })?;
+        match tensor_type(field) {
+            Some((DataType::UInt8, shape)) if shape.len() == 3 && [1, 3, 4].contains(&shape[2]) => {
+                Ok(replace_field(input, columns::PIXELS, out))
+            }
+            _ => Err(Error::plan(
+                "decode",
+                "column 'pixels' must be a UInt8 tensor [H, W, C] with C = 1, 3 or 4",
+            )),
+        }
+    }
+
+    fn process(&self, batch: RecordBatch) -> Result<Processed> {
+        let ids: &StringArray = batch
+            .column_by_name(columns::ID)
+            .map(|c| c.as_string::<i32>())
+            .ok_or_else(|| Error::msg("missing id column"))?;
+        let n = batch.num_rows();
+        let out_size: usize = self.out_shape().iter().product();
+        let mut flat = Vec::with_capacity(n * out_size);
+        let mut keep = Vec::with_capacity(n);
+        let mut rejected = Vec::new();
+        let mut handle = |i: usize, image: std::result::Result<DynamicImage, String>| match image {
+            Ok(img) => {
+                let px = self.finish_image(img, ids.value(i));
+                debug_assert_eq!(px.len(), out_size);
+                flat.extend_from_slice(&px);
+                keep.push(i as u32);
+            }
+            Err(message) => rejected.push(Rejection {
+                id: ids.value(i).to_string(),
+                message: format!("decode: {message}"),
+            }),
+        };
+        let input_col;
+        if let Some(col) = batch.column_by_name(columns::IMAGE) {
+            input_col = columns::IMAGE;
+            let as_large;
+            let bytes = match col.data_type() {
+                DataType::LargeBinary => col.as_binary::<i64>(),
+                _ => {
+                    as_large = arrow::compute::cast(col, &DataType::LargeBinary)?;
+                    as_large.as_binary::<i64>()
+                }
+            };
+            for i in 0..n {
+                handle(i, self.decode_bytes(bytes.value(i)));
+            }
+        } else {
+            input_col = columns::PIXELS;
+            let field = batch.schema().field_with_name(columns::PIXELS)?.clone();
+            let (_, shape) = tensor_type(&field).ok_or_else(|| Error::msg("bad pixels column"))?;
+            let values: UInt8Array = columns::tensor_values(&batch, columns::PIXELS)?;
+            let size: usize = shape.iter().product();
+            for i in 0..n {
+                let px = &values.values()[i * size..(i + 1) * size];
+                let img = raw_image(px, &shape).ok_or_else(|| "bad pixel buffer".to_string());
+                handle(i, img);
+            }
+        }
+        let pixels = tensor_array(Arc::new(UInt8Array::from(flat)), &self.out_shape())?;
+        let keep = arrow::array::UInt32Array::from(keep);
+        let schema = self.output_schema(&batch.schema())?;
+        let mut cols = Vec::with_capacity(batch.num_columns());
+        for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
+            if field.name() == input_col {
+                cols.push(Arc::new(pixels.clone()) as Arc<dyn Array>);
+            } else {
+                cols.push(arrow::compute::take(col, &keep, None)?);
+            }
+        }
+        Ok(Processed {
+            batch: RecordBatch::try_new(schema, cols)?,
+            rejected,
+        })
+    }
+}

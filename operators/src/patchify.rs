@@ -1,0 +1,198 @@
+//! Patchify / unpatchify: images `[S, S, C]` <-> patch tokens `[N, D]`.
+//!
+//! Element order (the contract every later stage and the PCA basis rely on): token
+//! `t = gy * (S/p) + gx` is the patch whose top-left pixel is `(gy*p, gx*p)` (row-major over the
+//! patch grid), and within a token element `(py * p + px) * C + c` is channel `c` of pixel
+//! `(gy*p + py, gx*p + px)`, i.e. each patch is itself a row-major `[p, p, C]` block, as in
+//! MAE/DiT's `patchify`.
+
+use std::sync::Arc;
+
+use arrow::array::Float32Array;
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::record_batch::RecordBatch;
+
+use ldae_pipeline::columns::{self, replace_field, require_tensor, tensor_array, tensor_field};
+use ldae_pipeline::{Error, Operator, Processed, Result};
+
+/// Geometry of patchifying `size x size x channels` images with `patch x patch` patches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatchGeometry {
+    /// Image side S.
+    pub size: usize,
+    /// Channels C.
+    pub channels: usize,
+    /// Patch side p.
+    pub patch: usize,
+}
+
+impl PatchGeometry {
+    /// Check that `patch` divides `size`.
+    pub fn new(size: usize, channels: usize, patch: usize) -> Result<Self> {
+        if patch == 0 || size % patch != 0 {
+            return Err(Error::msg(format!(
+                "patch size {patch} does not divide image size {size}"
+            )));
+        }
+        Ok(PatchGeometry {
+            size,
+            channels,
+            patch,
+        })
+    }
+
+    /// Patches per side, S/p.
+    pub fn grid(&self) -> usize {
+        self.size / self.patch
+    }
+
+    /// Tokens per image, N = (S/p)^2.
+    pub fn tokens(&self) -> usize {
+        self.grid() * self.grid()
+    }
+
+    /// Values per patch, D = p*p*C.
+    pub fn patch_dim(&self) -> usize {
+        self.patch * self.patch * self.channels
+    }
+
+    /// Patchify one image (`S*S*C` values) into `out` (`N*D` values).
+    ///
+    /// ```
+    /// use ldae_operators::patchify::PatchGeometry;
+    /// let g = PatchGeometry::new(4, 1, 2).unwrap();
+    /// let image: Vec<f32> = (0..16).map(|x| x as f32).collect();
+    /// let mut patches = vec![0.0; 16];
+    /// g.patchify(&image, &mut patches);
+    /// assert_eq!(&patches[..4], &[0.0, 1.0, 4.0, 5.0]); // top-left 2x2 block
+    /// let mut back = vec![0.0; 16];
+    /// g.unpatchify(&patches, &mut back);
+    /// assert_eq!(back, image);
+    /// ```
+    pub fn patchify(&self, image: &[f32], out: &mut [f32]) {
+        self.for_each_run(|pixel, token| {
+            let run = self.patch * self.channels;
+            out[token..token + run].copy_from_slice(&image[pixel..pixel + run]);
+        });
+    }
+
+    /// The exact inverse of [`PatchGeometry::patchify`].
+    pub fn unpatchify(&self, patches: &[f32], out: &mut [f32]) {
+        self.for_each_run(|pixel, token| {
+            let run = self.patch * self.channels;
+            out[pixel..pixel + run].copy_from_slice(&patches[token..token + run]);
+        });
+    }
+
+    /// Call `f(pixel_offset, patch_offset)` for every run of `p*C` contiguous values (one patch
+    /// row), which are contiguous in both layouts.
+    fn for_each_run(&self, mut f: impl FnMut(usize, usize)) {
+        let (g, p, c, s) = (self.grid(), self.patch, self.channels, self.size);
+        let d = self.patch_dim();
+        for gy in 0..g {
+            for gx in 0..g {
+                let token = (gy * g + gx) * d;
+                for py in 0..p {
+                    let pixel = ((gy * p + py) * s + gx * p) * c;
+                    f(pixel, token + py * p * c);
+                }
+            }
+        }
+    }
+}
+
+/// The patchify operator: `pixels` `Float32 [S, S, C]` in, `patches` `Float32 [N, D]` out.
+pub struct Patchify {
+    patch: usize,
+}
+
+impl Patchify {
+    /// Patchify with `patch x patch` patches.
+    pub fn new(patch: usize) -> Self {
+        Patchify { patch }
+    }
+
+    fn geometry(&self, input: &SchemaRef) -> Result<PatchGeometry> {
+        let shape = require_tensor(input, columns::PIXELS, &DataType::Float32, "patchify")?;
+        if shape.len() != 3 || shape[0] != shape[1] {
+            return Err(Error::plan(
+                "patchify",
+                format!("pixels must be a square [S, S, C] tensor, got {shape:?}"),
+            ));
+        }
+        PatchGeometry::new(shape[0], shape[2], self.patch)
+            .map_err(|e| Error::plan("patchify", e.to_string()))
+    }
+}
+
+impl Operator for Patchify {
+    fn name(&self) -> String {
+        "patchify".into()
+    }
+
+    fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
+        let g = self.geometry(input)?;
+        Ok(replace_field(
+            input,
+            columns::PIXELS,
+            tensor_field(columns::PATCHES, DataType::Float32, &[g.tokens(), g.patch_dim()]),
+        ))
+    }
+
+    fn process(&self, batch: RecordBatch) -> Result<Processed> {
+        let g = self.geometry(&batch.schema())?;
+        let schema = self.output_schema(&batch.schema())?;
+        let values: Float32Array = columns::tensor_values(&batch, columns::PIXELS)?;
+        let per_image = g.size * g.size * g.channels;
+        let mut out = vec![0f32; values.len()];
+        for (image, patches) in values
+            .values()
+            .chunks_exact(per_image)
+            .zip(out.chunks_exact_mut(per_image))
+        {
+            g.patchify(image, patches);
+        }
+        let patches = tensor_array(
+            Arc::new(Float32Array::from(out)),
+            &[g.tokens(), g.patch_dim()],
+        )?;
+        let index = batch.schema().index_of(columns::PIXELS)?;
+        let mut cols = batch.columns().to_vec();
+        cols[index] = Arc::new(patches);
+        Ok(Processed::ok(RecordBatch::try_new(schema, cols)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpatchify_inverts_patchify() {
+        for (s, c, p) in [(32, 3, 4), (28, 1, 7), (16, 3, 16), (6, 2, 1)] {
+            let g = PatchGeometry::new(s, c, p).unwrap();
+            let image: Vec<f32> = (0..s * s * c).map(|x| (x as f32).sin()).collect();
+            let mut patches = vec![0.0; image.len()];
+            g.patchify(&image, &mut patches);
+            let mut back = vec![0.0; image.len()];
+            g.unpatchify(&patches, &mut back);
+            assert_eq!(back, image);
+        }
+    }
+
+    #[test]
+    fn element_order_is_as_documented() {
+        let g = PatchGeometry::new(4, 3, 2).unwrap();
+        let image: Vec<f32> = (0..48).map(|x| x as f32).collect();
+        let mut patches = vec![0.0; 48];
+        g.patchify(&image, &mut patches);
+        // token 1 = grid (0, 1); element (py=1, px=0, c=2) = pixel (1, 2) channel 2.
+        let d = g.patch_dim();
+        assert_eq!(patches[d + (2) * 3 + 2], image[(4 + 2) * 3 + 2]);
+    }
+
+    #[test]
+    fn rejects_patch_not_dividing_size() {
+        assert!(PatchGeometry::new(32, 3, 5).is_err());
+    }
+}

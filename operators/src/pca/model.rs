@@ -1,0 +1,327 @@
+//! A fitted PCA model: mean patch, the FULL D x D orthonormal basis (rows sorted by eigenvalue,
+//! largest first) and the eigenvalues, with the settings the patches were made with. Saved as
+//! safetensors (f64 tensors `mean`, `components`, `eigenvalues`) with JSON metadata.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+
+use ldae_pipeline::{Error, Result};
+
+use super::candle_err;
+use super::stats::{f64_bytes, meta_json, parse_meta, read_safetensors, tensor_f64, view, PcaStats};
+use crate::atomic::write_atomic;
+use crate::normalize::Normalization;
+
+/// How latents are scaled after projection (`z = coefficients / s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LatentScale {
+    /// Raw PCA coefficients.
+    None,
+    /// One scalar so the latent's average per-coordinate variance is 1:
+    /// `s = sqrt(mean of the top-d eigenvalues)`.
+    #[default]
+    Global,
+    /// Per component, `s_i = sqrt(eigenvalue_i)`: every coordinate has unit variance.
+    Whiten,
+}
+
+impl std::str::FromStr for LatentScale {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(LatentScale::None),
+            "global" => Ok(LatentScale::Global),
+            "whiten" => Ok(LatentScale::Whiten),
+            other => Err(Error::msg(format!(
+                "latent scale '{other}': expected none, global or whiten"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for LatentScale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LatentScale::None => "none",
+            LatentScale::Global => "global",
+            LatentScale::Whiten => "whiten",
+        })
+    }
+}
+
+/// What the patches of a PCA model were made from: needed to encode new images the same way.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PcaMeta {
+    /// Image side S the images were decoded to.
+    pub image_size: usize,
+    /// Patch side p.
+    pub patch_size: usize,
+    /// Channels C.
+    pub channels: usize,
+    /// Pixel normalisation before patchifying.
+    pub normalization: Normalization,
+    /// Default latent scale for projection.
+    pub latent_scale: LatentScale,
+    /// Patches the statistics were computed from.
+    #[serde(default)]
+    pub samples: u64,
+    /// Images the statistics were computed from.
+    #[serde(default)]
+    pub images: u64,
+    /// Fingerprint of the image ids (hex).
+    #[serde(default)]
+    pub fingerprint: String,
+    /// The input(s) the model was fitted on.
+    #[serde(default)]
+    pub input: String,
+}
+
+impl PcaMeta {
+    /// D = p * p * C.
+    pub fn patch_dim(&self) -> usize {
+        self.patch_size * self.patch_size * self.channels
+    }
+
+    /// Whether two metas describe the same patch geometry and normalisation (mergeable).
+    pub fn same_geometry(&self, other: &PcaMeta) -> bool {
+        self.image_size == other.image_size
+            && self.patch_size == other.patch_size
+            && self.channels == other.channels
+            && self.normalization == other.normalization
+    }
+}
+
+/// A fitted PCA model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PcaModel {
+    /// Settings and provenance.
+    pub meta: PcaMeta,
+    /// Mean patch, length D.
+    pub mean: Vec<f64>,
+    /// D x D row-major; row i is the i-th principal direction (unit length).
+    pub components: Vec<f64>,
+    /// Eigenvalues of the covariance, descending, length D.
+    pub eigenvalues: Vec<f64>,
+}
+
+impl PcaModel {
+    /// Eigendecompose the covariance of `stats`. Components are sorted by eigenvalue (largest
+    /// first); each is signed so its largest-magnitude entry is positive, making the basis
+    /// reproducible.
+    pub fn fit(stats: &PcaStats, mut meta: PcaMeta) -> Result<PcaModel> {
+        let d = stats.dim;
+        let cov = stats.covariance()?;
+        let matrix = nalgebra::DMatrix::from_row_slice(d, d, &cov);
+        let eig = nalgebra::SymmetricEigen::new(matrix);
+        let mut order: Vec<usize> = (0..d).collect();
+        order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
+        let mut components = Vec::with_capacity(d * d);
+        let mut eigenvalues = Vec::with_capacity(d);
+        for &k in &order {
+            let v = eig.eigenvectors.column(k);
+            let pivot = v.iter().copied().fold(0.0f64, |m, x| if x.abs() > m.abs() { x } else { m });
+            let sign = if pivot < 0.0 { -1.0 } else { 1.0 };
+            components.extend(v.iter().map(|x| x * sign));
+            eigenvalues.push(eig.eigenvalues[k]);
+        }
+        meta.samples = stats.count;
+        meta.images = stats.images;
+        meta.fingerprint = format!("{:016x}", stats.fingerprint);
+        Ok(PcaModel {
+            meta,
+            mean: stats.mean(),
+            components,
+            eigenvalues,
+        })
+    }
+
+    /// D.
+    pub fn dim(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Fraction of the total variance along each component.
+    pub fn explained_variance_ratio(&self) -> Vec<f64> {
+        let total: f64 = self.eigenvalues.iter().map(|v| v.max(0.0)).sum();
+        self.eigenvalues
+            .iter()
+            .map(|v| v.max(0.0) / total.max(f64::MIN_POSITIVE))
+            .collect()
+    }
+
+    /// The divisor of each of the first `dim` latent coordinates under `scale`.
+    pub fn latent_divisors(&self, dim: usize, scale: LatentScale) -> Vec<f64> {
+        // Eigenvalues can be zero or slightly negative (constant pixels, rounding): floor them
+        // relative to the largest so whitening never divides by zero.
+        let floor = self.eigenvalues.first().copied().unwrap_or(1.0).abs() * 1e-12 + 1e-30;
+        match scale {
+            LatentScale::None => vec![1.0; dim],
+            LatentScale::Global => {
+                let mean = self.eigenvalues[..dim].iter().map(|v| v.max(floor)).sum::<f64>()
+                    / dim as f64;
+                vec![mean.sqrt(); dim]
+            }
+            LatentScale::Whiten => self.eigenvalues[..dim]
+                .iter()
+                .map(|v| v.max(floor).sqrt())
+                .collect(),
+        }
+    }
+
+    /// Save atomically to `path`.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let d = self.dim();
+        let mean = f64_bytes(&self.mean);
+        let components = f64_bytes(&self.components);
+        let eigenvalues = f64_bytes(&self.eigenvalues);
+        let tensors = vec![
+            ("mean", view(&mean, vec![d])?),
+            ("components", view(&components, vec![d, d])?),
+            ("eigenvalues", view(&eigenvalues, vec![d])?),
+        ];
+        let mut info = HashMap::new();
+        info.insert("format".to_string(), "ldae-pca".to_string());
+        info.insert("ldae.pca".to_string(), meta_json(&self.meta)?);
+        let bytes = safetensors::serialize(tensors, Some(info))
+            .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+        write_atomic(path, &bytes)
+    }
+
+    /// Load a model saved by [`PcaModel::save`].
+    pub fn load(path: &Path) -> Result<PcaModel> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let (info, tensors) = read_safetensors(&bytes, path)?;
+        match info.get("format").map(String::as_str) {
+            Some("ldae-pca") => {}
+            Some("ldae-pca-partial") => {
+                return Err(Error::msg(format!(
+                    "{}: partial statistics, not a model; combine partials with `ldae pca merge`",
+                    path.display()
+                )))
+            }
+            _ => {
+                return Err(Error::msg(format!(
+                    "{}: not an ldae PCA file",
+                    path.display()
+                )))
+            }
+        }
+        let meta = parse_meta(&info, path)?;
+        let mean = tensor_f64(&tensors, "mean", path)?;
+        let components = tensor_f64(&tensors, "components", path)?;
+        let eigenvalues = tensor_f64(&tensors, "eigenvalues", path)?;
+        let d = mean.len();
+        if components.len() != d * d || eigenvalues.len() != d || d != meta.patch_dim() {
+            return Err(Error::msg(format!(
+                "{}: tensor shapes do not match a {}-dimensional patch PCA",
+                path.display(),
+                meta.patch_dim()
+            )));
+        }
+        Ok(PcaModel {
+            meta,
+            mean,
+            components,
+            eigenvalues,
+        })
+    }
+
+    /// A projector onto the first `dim` components with latent scale `scale`, on `device`.
+    pub fn projector(&self, dim: usize, scale: LatentScale, device: &Device) -> Result<Projector> {
+        let d = self.dim();
+        if dim == 0 || dim > d {
+            return Err(Error::msg(format!(
+                "latent dimension {dim} must be between 1 and D = {d}"
+            )));
+        }
+        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let divisors = self.latent_divisors(dim, scale);
+        let mean = Tensor::from_vec(f32s(&self.mean), (1, d), device).map_err(candle_err)?;
+        let basis = Tensor::from_vec(f32s(&self.components[..dim * d]), (dim, d), device)
+            .map_err(candle_err)?;
+        let basis_t = basis.t().and_then(|t| t.contiguous()).map_err(candle_err)?;
+        let divisor = Tensor::from_vec(f32s(&divisors), (1, dim), device).map_err(candle_err)?;
+        Ok(Projector {
+            dim,
+            patch_dim: d,
+            mean,
+            basis,
+            basis_t,
+            divisor,
+            device: device.clone(),
+        })
+    }
+}
+
+/// Projects patches to latents and back: `z = ((x - mu) V_d^T) / s`, `x = (z * s) V_d + mu`.
+#[derive(Debug, Clone)]
+pub struct Projector {
+    dim: usize,
+    patch_dim: usize,
+    mean: Tensor,
+    basis: Tensor,
+    basis_t: Tensor,
+    divisor: Tensor,
+    device: Device,
+}
+
+impl Projector {
+    /// Latent dimension d.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Patch dimension D.
+    pub fn patch_dim(&self) -> usize {
+        self.patch_dim
+    }
+
+    /// Project a `[rows, D]` tensor to `[rows, d]`.
+    pub fn project(&self, patches: &Tensor) -> Result<Tensor> {
+        patches
+            .broadcast_sub(&self.mean)
+            .and_then(|x| x.matmul(&self.basis_t))
+            .and_then(|z| z.broadcast_div(&self.divisor))
+            .map_err(candle_err)
+    }
+
+    /// Map a `[rows, d]` tensor of latents back to `[rows, D]` patches.
+    pub fn inverse(&self, latents: &Tensor) -> Result<Tensor> {
+        latents
+            .broadcast_mul(&self.divisor)
+            .and_then(|z| z.matmul(&self.basis))
+            .and_then(|x| x.broadcast_add(&self.mean))
+            .map_err(candle_err)
+    }
+
+    /// [`Projector::project`] on host memory: `rows * D` values in, `rows * d` out.
+    pub fn project_slice(&self, patches: &[f32]) -> Result<Vec<f32>> {
+        self.apply_slice(patches, self.patch_dim, |t| self.project(t))
+    }
+
+    /// [`Projector::inverse`] on host memory: `rows * d` values in, `rows * D` out.
+    pub fn inverse_slice(&self, latents: &[f32]) -> Result<Vec<f32>> {
+        self.apply_slice(latents, self.dim, |t| self.inverse(t))
+    }
+
+    fn apply_slice(
+        &self,
+        values: &[f32],
+        width: usize,
+        f: impl Fn(&Tensor) -> Result<Tensor>,
+    ) -> Result<Vec<f32>> {
+        let rows = values.len() / width;
+        if rows == 0 {
+            return Ok(Vec::new());
+        }
+        let x = Tensor::from_slice(values, (rows, width), &self.device).map_err(candle_err)?;
+        f(&x)?
+            .to_dtype(DType::F32)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1())
+            .map_err(candle_err)
+    }
+}

@@ -1,0 +1,296 @@
+//! Mergeable running statistics of patches: count, sum and sum of outer products, in f64.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use safetensors::tensor::{Dtype, TensorView};
+
+use ldae_pipeline::{Error, Result};
+
+use super::candle_err;
+use super::model::PcaMeta;
+use crate::atomic::write_atomic;
+
+/// Running statistics of D-dimensional patch vectors. Two shards' statistics merge into exactly
+/// what one pass over both would give (up to floating-point summation order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PcaStats {
+    /// D.
+    pub dim: usize,
+    /// Patches seen.
+    pub count: u64,
+    /// Images seen.
+    pub images: u64,
+    /// Sum of the patches, length D.
+    pub sum: Vec<f64>,
+    /// Sum of the outer products x x^T, D x D row-major.
+    pub outer: Vec<f64>,
+    /// Order-independent fingerprint of the image ids seen (wrapping sum of their hashes).
+    pub fingerprint: u64,
+}
+
+impl PcaStats {
+    /// Empty statistics for D-dimensional patches.
+    pub fn new(dim: usize) -> Self {
+        PcaStats {
+            dim,
+            count: 0,
+            images: 0,
+            sum: vec![0.0; dim],
+            outer: vec![0.0; dim * dim],
+            fingerprint: 0,
+        }
+    }
+
+    /// Add `patches.len() / D` patches (row-major f32).
+    pub fn add(&mut self, patches: &[f32]) -> Result<()> {
+        let d = self.dim;
+        if patches.len() % d != 0 {
+            return Err(Error::msg(format!(
+                "{} values are not whole {d}-dimensional patches",
+                patches.len()
+            )));
+        }
+        let rows = patches.len() / d;
+        if rows == 0 {
+            return Ok(());
+        }
+        let x64: Vec<f64> = patches.iter().map(|&v| v as f64).collect();
+        for row in x64.chunks_exact(d) {
+            for (s, v) in self.sum.iter_mut().zip(row) {
+                *s += v;
+            }
+        }
+        // X^T X as one f64 matrix product: the hot loop of PCA fitting.
+        let x = Tensor::from_vec(x64, (rows, d), &Device::Cpu).map_err(candle_err)?;
+        let xtx = x.t().and_then(|t| t.matmul(&x)).map_err(candle_err)?;
+        let xtx: Vec<f64> = xtx
+            .flatten_all()
+            .and_then(|t| t.to_vec1())
+            .map_err(candle_err)?;
+        for (o, v) in self.outer.iter_mut().zip(xtx) {
+            *o += v;
+        }
+        self.count += rows as u64;
+        Ok(())
+    }
+
+    /// Record one image's id in the count and fingerprint.
+    pub fn add_image(&mut self, id: &str) {
+        self.images += 1;
+        self.fingerprint = self
+            .fingerprint
+            .wrapping_add(xxhash_rust::xxh3::xxh3_64(id.as_bytes()));
+    }
+
+    /// Fold another shard's statistics into these.
+    pub fn merge(&mut self, other: &PcaStats) -> Result<()> {
+        if other.dim != self.dim {
+            return Err(Error::msg(format!(
+                "cannot merge statistics of {}-dimensional and {}-dimensional patches",
+                self.dim, other.dim
+            )));
+        }
+        self.count += other.count;
+        self.images += other.images;
+        self.fingerprint = self.fingerprint.wrapping_add(other.fingerprint);
+        for (a, b) in self.sum.iter_mut().zip(&other.sum) {
+            *a += b;
+        }
+        for (a, b) in self.outer.iter_mut().zip(&other.outer) {
+            *a += b;
+        }
+        Ok(())
+    }
+
+    /// The mean patch.
+    pub fn mean(&self) -> Vec<f64> {
+        let n = self.count.max(1) as f64;
+        self.sum.iter().map(|s| s / n).collect()
+    }
+
+    /// The sample covariance (denominator n - 1, as numpy's `cov` and scikit-learn's PCA).
+    pub fn covariance(&self) -> Result<Vec<f64>> {
+        if self.count < 2 {
+            return Err(Error::msg(format!(
+                "PCA needs at least 2 patches, got {}",
+                self.count
+            )));
+        }
+        let n = self.count as f64;
+        let mean = self.mean();
+        let d = self.dim;
+        let mut cov = vec![0.0; d * d];
+        for i in 0..d {
+            for j in 0..d {
+                cov[i * d + j] = (self.outer[i * d + j] - n * mean[i] * mean[j]) / (n - 1.0);
+            }
+        }
+        Ok(cov)
+    }
+
+    /// Save as a partial-statistics safetensors file (`ldae pca fit --partial`), atomically.
+    pub fn save_partial(&self, path: &Path, meta: &PcaMeta) -> Result<()> {
+        let sum = f64_bytes(&self.sum);
+        let outer = f64_bytes(&self.outer);
+        let d = self.dim;
+        let tensors = vec![
+            ("sum", view(&sum, vec![d])?),
+            ("outer", view(&outer, vec![d, d])?),
+        ];
+        let mut info = HashMap::new();
+        info.insert("format".to_string(), "ldae-pca-partial".to_string());
+        info.insert("ldae.pca".to_string(), meta_json(meta)?);
+        info.insert("count".to_string(), self.count.to_string());
+        info.insert("images".to_string(), self.images.to_string());
+        info.insert("fingerprint".to_string(), format!("{:016x}", self.fingerprint));
+        let bytes = safetensors::serialize(tensors, Some(info))
+            .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+        write_atomic(path, &bytes)
+    }
+
+    /// Load a partial-statistics file.
+    pub fn load_partial(path: &Path) -> Result<(PcaStats, PcaMeta)> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let (info, tensors) = read_safetensors(&bytes, path)?;
+        if info.get("format").map(String::as_str) != Some("ldae-pca-partial") {
+            return Err(Error::msg(format!(
+                "{}: not a partial PCA file (made by `ldae pca fit --partial`)",
+                path.display()
+            )));
+        }
+        let meta = parse_meta(&info, path)?;
+        let field = |k: &str| -> Result<u64> {
+            info.get(k)
+                .and_then(|v| {
+                    if k == "fingerprint" {
+                        u64::from_str_radix(v, 16).ok()
+                    } else {
+                        v.parse().ok()
+                    }
+                })
+                .ok_or_else(|| Error::msg(format!("{}: metadata '{k}' missing", path.display())))
+        };
+        let sum = tensor_f64(&tensors, "sum", path)?;
+        let outer = tensor_f64(&tensors, "outer", path)?;
+        let dim = sum.len();
+        if outer.len() != dim * dim {
+            return Err(Error::msg(format!("{}: inconsistent shapes", path.display())));
+        }
+        Ok((
+            PcaStats {
+                dim,
+                count: field("count")?,
+                images: field("images")?,
+                sum,
+                outer,
+                fingerprint: field("fingerprint")?,
+            },
+            meta,
+        ))
+    }
+}
+
+pub(crate) fn f64_bytes(v: &[f64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+pub(crate) fn view(bytes: &[u8], shape: Vec<usize>) -> Result<TensorView<'_>> {
+    TensorView::new(Dtype::F64, shape, bytes).map_err(|e| Error::msg(format!("safetensors: {e}")))
+}
+
+pub(crate) fn meta_json(meta: &PcaMeta) -> Result<String> {
+    serde_json::to_string(meta).map_err(|e| Error::msg(e.to_string()))
+}
+
+pub(crate) fn parse_meta(info: &HashMap<String, String>, path: &Path) -> Result<PcaMeta> {
+    let text = info.get("ldae.pca").ok_or_else(|| {
+        Error::msg(format!("{}: no ldae PCA metadata", path.display()))
+    })?;
+    serde_json::from_str(text)
+        .map_err(|e| Error::msg(format!("{}: bad PCA metadata: {e}", path.display())))
+}
+
+/// The metadata and tensors of a safetensors file.
+pub(crate) fn read_safetensors<'a>(
+    bytes: &'a [u8],
+    path: &Path,
+) -> Result<(HashMap<String, String>, safetensors::SafeTensors<'a>)> {
+    let bad = |e: safetensors::SafeTensorError| {
+        Error::msg(format!("{}: not a safetensors file: {e}", path.display()))
+    };
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(bad)?;
+    let info = header.metadata().clone().unwrap_or_default();
+    let tensors = safetensors::SafeTensors::deserialize(bytes).map_err(bad)?;
+    Ok((info, tensors))
+}
+
+/// An f64 tensor of a safetensors file, flattened.
+pub(crate) fn tensor_f64(
+    tensors: &safetensors::SafeTensors<'_>,
+    name: &str,
+    path: &Path,
+) -> Result<Vec<f64>> {
+    let t = tensors
+        .tensor(name)
+        .map_err(|_| Error::msg(format!("{}: tensor '{name}' missing", path.display())))?;
+    if t.dtype() != Dtype::F64 {
+        return Err(Error::msg(format!(
+            "{}: tensor '{name}' is {:?}, expected F64",
+            path.display(),
+            t.dtype()
+        )));
+    }
+    Ok(t.data()
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(rows: usize, d: usize, seed: u32) -> Vec<f32> {
+        (0..rows * d)
+            .map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed)) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
+    #[test]
+    fn merged_shards_equal_one_pass() {
+        let (a, b) = (data(100, 6, 1), data(37, 6, 2));
+        let mut one = PcaStats::new(6);
+        one.add(&a).unwrap();
+        one.add(&b).unwrap();
+        let mut s1 = PcaStats::new(6);
+        s1.add(&a).unwrap();
+        let mut s2 = PcaStats::new(6);
+        s2.add(&b).unwrap();
+        s1.merge(&s2).unwrap();
+        assert_eq!(s1.count, one.count);
+        for (x, y) in s1.outer.iter().zip(&one.outer) {
+            assert!((x - y).abs() <= 1e-12 * y.abs().max(1.0));
+        }
+    }
+
+    #[test]
+    fn covariance_matches_direct_formula() {
+        let x = data(50, 3, 9);
+        let mut s = PcaStats::new(3);
+        s.add(&x).unwrap();
+        let cov = s.covariance().unwrap();
+        let m = s.mean();
+        for i in 0..3 {
+            for j in 0..3 {
+                let direct: f64 = x
+                    .chunks(3)
+                    .map(|r| (r[i] as f64 - m[i]) * (r[j] as f64 - m[j]))
+                    .sum::<f64>()
+                    / 49.0;
+                assert!((cov[i * 3 + j] - direct).abs() < 1e-12);
+            }
+        }
+    }
+}

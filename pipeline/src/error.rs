@@ -1,0 +1,80 @@
+//! The engine's error type. Every variant says where it happened (stage, row or file) so the
+//! command line can print one readable line.
+
+use arrow::error::ArrowError;
+
+/// Errors raised while planning or running a pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The pipeline cannot be built: a missing column, a wrong shape, inconsistent settings.
+    #[error("plan: stage '{stage}': {message}")]
+    Plan { stage: String, message: String },
+    /// One row failed and the run was asked to stop at the first bad row (`--on-error fail`).
+    #[error("stage '{stage}' rejected row '{row}': {message}")]
+    Row {
+        stage: String,
+        row: String,
+        message: String,
+    },
+    /// A stage failed as a whole (not because of one row).
+    #[error("stage '{stage}': {message}")]
+    Stage { stage: String, message: String },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An Arrow kernel or array construction failed.
+    #[error("arrow: {0}")]
+    Arrow(#[from] ArrowError),
+    /// Any other failure, described in words; the executor adds the stage name.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Result alias used throughout the engine and the operator crates.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A free-form error; the executor attaches the stage it came from.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Error::Other(message.into())
+    }
+
+    /// A plan-time error for `stage`.
+    pub fn plan(stage: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Plan {
+            stage: stage.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+
+    /// Attach the stage name to errors that do not carry one yet.
+    pub fn in_stage(self, stage: &str) -> Self {
+        match self {
+            Error::Other(message) => Error::Stage {
+                stage: stage.to_string(),
+                message,
+            },
+            Error::Arrow(e) => Error::Stage {
+                stage: stage.to_string(),
+                message: format!("arrow: {e}"),
+            },
+            Error::Io { path, source } => Error::Stage {
+                stage: stage.to_string(),
+                message: format!("{path}: {source}"),
+            },
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The ldae streaming engine.
+//!
+//! A pipeline is one [`Source`], a chain of [`Operator`]s and one [`Sink`], joined by bounded
+//! crossbeam channels and run on threads by [`Pipeline::run`]. Rows travel as Arrow
+//! [`RecordBatch`](arrow::record_batch::RecordBatch)es whose column names and tensor conventions
+//! are fixed in [`columns`]. Nothing here knows about images or models: those live in the
+//! `ldae-datasets` and `ldae-operators` crates.
+
+pub mod columns;
+pub mod error;
+pub mod executor;
+pub mod metrics;
+pub mod progress;
+pub mod traits;
+
+pub use error::{Error, Result};
+pub use executor::{OnError, Pipeline, RunOptions};
+pub use metrics::{RunReport, StageMetrics};
+pub use progress::ProgressMode;
+pub use traits::{Operator, Processed, RejectedRow, Rejection, RunSummary, Sink, Source};

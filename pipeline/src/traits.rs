@@ -1,0 +1,106 @@
+//! The three kinds of pipeline stage: where rows come from, what transforms them, where they go.
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+
+use crate::Result;
+
+/// A row an operator or source could not handle (corrupt file, unsupported format, ...).
+///
+/// Rejected rows leave the batch but are never lost: the executor carries them to the sink,
+/// which records them in an errors table, so rows in = rows out + rows rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The row's `id` (relative path or `source:index`).
+    pub id: String,
+    /// Why the row was rejected, in words.
+    pub message: String,
+}
+
+/// A [`Rejection`] with the name of the stage that made it; what the errors table stores.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RejectedRow {
+    /// The row's `id`.
+    pub id: String,
+    /// The stage that rejected it.
+    pub stage: String,
+    /// Why.
+    pub message: String,
+}
+
+/// What a source or operator hands on: the good rows and the rows it rejected.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    /// The rows that go on, in input order.
+    pub batch: RecordBatch,
+    /// The rows that were dropped, in input order.
+    pub rejected: Vec<Rejection>,
+}
+
+impl Processed {
+    /// A batch with no rejected rows.
+    pub fn ok(batch: RecordBatch) -> Self {
+        Processed {
+            batch,
+            rejected: Vec::new(),
+        }
+    }
+}
+
+/// Where rows come from: a dataset read as batches of `id, label, image` (or `pixels`).
+pub trait Source: Send {
+    /// Short name for logs and the metrics table.
+    fn name(&self) -> String;
+    /// The schema of every batch this source yields.
+    fn schema(&self) -> SchemaRef;
+    /// How many rows the source will yield (after limit and sharding), when known.
+    fn total_rows(&self) -> Option<u64>;
+    /// The next batch, `None` at the end. A batch may carry rows rejected while reading.
+    fn next_batch(&mut self) -> Option<Result<Processed>>;
+}
+
+/// A transformation of batches.
+///
+/// Operators are stateless (`&self`), so the executor may run several copies of one on worker
+/// threads when [`Operator::parallel`] says so; output order is restored by the executor.
+pub trait Operator: Send + Sync {
+    /// Short name for logs, errors and the metrics table.
+    fn name(&self) -> String;
+    /// The schema this operator produces from `input`. Called once when the pipeline is built,
+    /// so a missing column or a wrong shape is a clear error before any work starts.
+    fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef>;
+    /// Transform one batch. Per-row failures go into [`Processed::rejected`]; an `Err` fails the
+    /// whole run.
+    fn process(&self, batch: RecordBatch) -> Result<Processed>;
+    /// Whether several worker threads may run this operator at once (default: yes).
+    fn parallel(&self) -> bool {
+        true
+    }
+}
+
+/// Counts a sink is told when the stream ends.
+#[derive(Debug, Clone)]
+pub struct RunSummary<'a> {
+    /// Rows read by the source, rejected ones included.
+    pub rows_in: u64,
+    /// Rows that reached the sink.
+    pub rows_out: u64,
+    /// Every rejected row, in input order.
+    pub rejected: &'a [RejectedRow],
+}
+
+/// Where rows go: a file writer, a statistics accumulator, a trainer.
+pub trait Sink: Send {
+    /// Short name for logs and the metrics table.
+    fn name(&self) -> String;
+    /// Check the incoming schema before any work starts.
+    fn check_schema(&mut self, input: &SchemaRef) -> Result<()>;
+    /// Consume one batch.
+    fn write(&mut self, batch: &RecordBatch) -> Result<()>;
+    /// The stream ended without error: write the final outputs. Returns a JSON description of
+    /// what was written, for the report.
+    fn finish(&mut self, summary: &RunSummary<'_>) -> Result<serde_json::Value>;
+    /// The run failed or was cancelled: remove temporary files. Never leaves a file that looks
+    /// complete.
+    fn abort(&mut self) {}
+}

@@ -1,0 +1,19 @@
+//! One module per command.
+
+mod demo;
+mod inspect;
+mod pca;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+
+/// Run the command the user asked for.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Pca(cmd) => pca::run(cmd),
+        Command::Inspect { path } => inspect::run(&path),
+        Command::Run { spec, run } => crate::spec::run_file(&spec, &run),
+        Command::Demo { out, images, run } => demo::run(&out, images, &run),
+    }
+}

@@ -1,0 +1,90 @@
+//! Helpers for the end-to-end tests: run the built `ldae` binary, read its Parquet outputs.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::Float32Type;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// Run `ldae ARGS`, with progress off.
+pub fn ldae(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ldae"))
+        .args(args)
+        .env("LDAE_LOG", "warn")
+        .output()
+        .expect("the ldae binary runs")
+}
+
+/// Run `ldae ARGS` and insist that it succeeds; returns stdout.
+pub fn ok(args: &[&str]) -> String {
+    let out = ldae(args);
+    assert!(
+        out.status.success(),
+        "ldae {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Every batch of every `part-*.parquet` in `dir`, in name order.
+pub fn read_table(dir: &Path) -> Vec<RecordBatch> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("part-"))
+        .collect();
+    files.sort();
+    files.iter().flat_map(|f| read_file(f)).collect()
+}
+
+/// The batches of one Parquet file.
+pub fn read_file(path: &Path) -> Vec<RecordBatch> {
+    let file = std::fs::File::open(path).unwrap();
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
+/// A string column of a table, concatenated.
+pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<String> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            b.column_by_name(column)
+                .unwrap()
+                .as_string::<i32>()
+                .iter()
+                .map(|s| s.unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The flat f32 values of a tensor column, concatenated.
+pub fn tensor_f32(batches: &[RecordBatch], column: &str) -> Vec<f32> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let list = b.column_by_name(column).unwrap().as_fixed_size_list();
+            list.values().as_primitive::<Float32Type>().values().to_vec()
+        })
+        .collect()
+}
+
+/// Raw bytes of every part file of `dir`, in name order.
+pub fn part_bytes(dir: &Path) -> Vec<Vec<u8>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("part-"))
+        .collect();
+    files.sort();
+    files.iter().map(|f| std::fs::read(f).unwrap()).collect()
+}

@@ -1,0 +1,62 @@
+"""Helpers shared by the Python cross-checks: run ldae, read safetensors, make test images."""
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+
+
+def ldae(*args):
+    """Run the ldae binary (path in $LDAE_BIN), failing loudly with its output."""
+    exe = os.environ.get("LDAE_BIN", "ldae")
+    r = subprocess.run([exe, *map(str, args)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"ldae {' '.join(map(str, args))} failed:\n{r.stdout}\n{r.stderr}")
+    return r.stdout
+
+
+def read_safetensors(path):
+    """Tensors and metadata of a safetensors file, parsed by hand (no extra dependency)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    base = 8 + n
+    dtypes = {"F64": np.float64, "F32": np.float32}
+    tensors = {}
+    for name, t in header.items():
+        a, b = t["data_offsets"]
+        tensors[name] = np.frombuffer(data[base + a:base + b], dtype=dtypes[t["dtype"]]).reshape(t["shape"])
+    return tensors, meta
+
+
+def cifar_like(n, seed=0):
+    """n 32x32 RGB uint8 images with CIFAR-like spatial and colour correlations."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.normal(size=(n, 8, 8, 3)) @ np.array([[1.0, 0.8, 0.6], [0.0, 0.5, 0.4], [0.0, 0.0, 0.3]])
+    img = np.kron(coarse, np.ones((1, 4, 4, 1)))
+    img += 0.35 * rng.normal(size=(n, 32, 32, 3))
+    img = 128 + 40 * img
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
+def write_idx(path, array):
+    """Write a uint8 array as an IDX file (N x H x W [x C])."""
+    with open(path, "wb") as f:
+        f.write(bytes([0, 0, 8, array.ndim]))
+        for d in array.shape:
+            f.write(struct.pack(">I", d))
+        f.write(array.tobytes())
+
+
+def patches_f32(images, patch):
+    """The pipeline's normalisation and patchify, in numpy, with the same f32 arithmetic."""
+    x = images.astype(np.float32) * np.float32(1 / 127.5) + np.float32(-1.0)
+    n, s, _, c = x.shape
+    g = s // patch
+    x = x.reshape(n, g, patch, g, patch, c).transpose(0, 1, 3, 2, 4, 5)
+    return x.reshape(n, g * g, patch * patch * c)
