@@ -9,7 +9,7 @@ use ldae_operators::decode::{Decode, DecodeConfig};
 use ldae_operators::normalize::{Normalization, Normalize};
 use ldae_operators::patchify::Patchify;
 use ldae_pipeline::columns::{self, tensor_type};
-use ldae_pipeline::{Operator, OnError, ProgressMode, RunOptions, RunReport, Source};
+use ldae_pipeline::{OnError, Operator, ProgressMode, RunOptions, RunReport, Source};
 
 use crate::cli::{FormatArg, OnErrorArg, ProgressArg, RunArgs, SourceArgs};
 
@@ -44,7 +44,9 @@ fn shard_from_env() -> Result<Option<Shard>> {
     };
     let index = std::env::var("SLURM_ARRAY_TASK_ID")
         .or_else(|_| std::env::var("JOB_COMPLETION_INDEX"))
-        .context("LDAE_SHARDS is set but neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is")?;
+        .context(
+            "LDAE_SHARDS is set but neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is",
+        )?;
     Ok(Some(format!("{index}/{count}").parse::<Shard>()?))
 }
 
@@ -80,7 +82,7 @@ pub fn natural_channels(source: &dyn Source) -> u8 {
         .schema()
         .field_with_name(columns::PIXELS)
         .ok()
-        .and_then(|f| tensor_type(f))
+        .and_then(tensor_type)
         .filter(|(el, shape)| el == &DataType::UInt8 && shape.len() == 3 && shape[2] == 1)
         .map(|_| 1)
         .unwrap_or(3)
@@ -93,7 +95,7 @@ pub fn patch_operators(
     patch: usize,
     normalization: Normalization,
 ) -> Result<Vec<Arc<dyn Operator>>> {
-    if image_size == 0 || patch == 0 || image_size % patch != 0 {
+    if image_size == 0 || patch == 0 || !image_size.is_multiple_of(patch) {
         bail!("--patch {patch} must divide --image-size {image_size}");
     }
     Ok(vec![

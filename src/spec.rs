@@ -12,7 +12,9 @@ use ldae_operators::device::parse_device;
 use ldae_operators::normalize::{Normalization, Normalize};
 use ldae_operators::parquet_sink::{ParquetSink, ParquetSinkConfig};
 use ldae_operators::patchify::Patchify;
-use ldae_operators::pca::{LatentScale, PcaFit, PcaFitConfig, PcaInverse, PcaMeta, PcaModel, PcaProject};
+use ldae_operators::pca::{
+    LatentScale, PcaFit, PcaFitConfig, PcaInverse, PcaMeta, PcaModel, PcaProject,
+};
 use ldae_pipeline::{Operator, Pipeline, Sink};
 
 use crate::cli::RunArgs;
@@ -131,13 +133,17 @@ fn relative(base: &Path, p: &Path) -> PathBuf {
 
 /// Parse and run the spec at `path`.
 pub fn run_file(path: &Path, run: &RunArgs) -> Result<()> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let spec: Spec = toml::from_str(&text).with_context(|| format!("{}: invalid spec", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let spec: Spec =
+        toml::from_str(&text).with_context(|| format!("{}: invalid spec", path.display()))?;
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let input = if spec.source.input.starts_with("synthetic:") {
         spec.source.input.clone()
     } else {
-        relative(&base, Path::new(&spec.source.input)).display().to_string()
+        relative(&base, Path::new(&spec.source.input))
+            .display()
+            .to_string()
     };
     let source = open_source(&input, &spec.source.options)?;
 
@@ -153,8 +159,14 @@ pub fn run_file(path: &Path, run: &RunArgs) -> Result<()> {
             OperatorSpec::Normalize { mode, mean, std } => {
                 let n = match mode.as_str() {
                     "minus_one_one" => Normalization::MinusOneOne,
-                    "mean_std" => Normalization::MeanStd { mean: mean.clone(), std: std.clone() },
-                    other => bail!("{}: normalize mode '{other}': expected minus_one_one or mean_std", path.display()),
+                    "mean_std" => Normalization::MeanStd {
+                        mean: mean.clone(),
+                        std: std.clone(),
+                    },
+                    other => bail!(
+                        "{}: normalize mode '{other}': expected minus_one_one or mean_std",
+                        path.display()
+                    ),
                 };
                 normalization = Some(n.clone());
                 Arc::new(Normalize::new(n))
@@ -163,15 +175,35 @@ pub fn run_file(path: &Path, run: &RunArgs) -> Result<()> {
                 patch = Some(*p);
                 Arc::new(Patchify::new(*p))
             }
-            OperatorSpec::PcaProject { pca, dim, latent_scale, device } => {
+            OperatorSpec::PcaProject {
+                pca,
+                dim,
+                latent_scale,
+                device,
+            } => {
                 let model = PcaModel::load(&relative(&base, pca))?;
                 let scale = latent_scale.unwrap_or(model.meta.latent_scale);
-                Arc::new(PcaProject::new(&model, *dim, scale, &parse_device(device)?)?)
+                Arc::new(PcaProject::new(
+                    &model,
+                    *dim,
+                    scale,
+                    &parse_device(device)?,
+                )?)
             }
-            OperatorSpec::PcaInverse { pca, dim, latent_scale, device } => {
+            OperatorSpec::PcaInverse {
+                pca,
+                dim,
+                latent_scale,
+                device,
+            } => {
                 let model = PcaModel::load(&relative(&base, pca))?;
                 let scale = latent_scale.unwrap_or(model.meta.latent_scale);
-                Arc::new(PcaInverse::new(&model, *dim, scale, &parse_device(device)?)?)
+                Arc::new(PcaInverse::new(
+                    &model,
+                    *dim,
+                    scale,
+                    &parse_device(device)?,
+                )?)
             }
         });
     }
@@ -185,9 +217,17 @@ pub fn run_file(path: &Path, run: &RunArgs) -> Result<()> {
             let job = serde_json::json!({ "command": "run", "spec": path.display().to_string(), "text": text });
             Box::new(ParquetSink::new(c, job)?)
         }
-        SinkSpec::PcaFit { out, partial, latent_scale } => {
-            let (Some(image_size), Some(channels), Some(patch)) = (image_size, channels, patch) else {
-                bail!("{}: a pca_fit sink needs decode and patchify operators before it", path.display());
+        SinkSpec::PcaFit {
+            out,
+            partial,
+            latent_scale,
+        } => {
+            let (Some(image_size), Some(channels), Some(patch)) = (image_size, channels, patch)
+            else {
+                bail!(
+                    "{}: a pca_fit sink needs decode and patchify operators before it",
+                    path.display()
+                );
             };
             Box::new(PcaFit::new(PcaFitConfig {
                 out: relative(&base, &out),

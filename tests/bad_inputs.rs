@@ -15,7 +15,9 @@ fn encode_image(img: image::DynamicImage, format: image::ImageFormat) -> Vec<u8>
 }
 
 fn gradient(w: u32, h: u32) -> image::RgbImage {
-    image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x + y) * 3) as u8]))
+    image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x + y) * 3) as u8])
+    })
 }
 
 /// A PNG that declares `w x h` pixels but holds (almost) no image data.
@@ -36,7 +38,12 @@ fn png_header_only(w: u32, h: u32) -> Vec<u8> {
     ihdr.extend([8, 2, 0, 0, 0]); // 8-bit RGB
     chunk(b"IHDR", &ihdr);
     // A tiny valid zlib stream: real bombs compress well, the header is what must be refused.
-    chunk(b"IDAT", &[0x78, 0x01, 0x01, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01]);
+    chunk(
+        b"IDAT",
+        &[
+            0x78, 0x01, 0x01, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01,
+        ],
+    );
     chunk(b"IEND", &[]);
     out
 }
@@ -46,15 +53,30 @@ fn make_inputs(dir: &Path) -> (Vec<&'static str>, Vec<&'static str>) {
     let rgb = image::DynamicImage::ImageRgb8(gradient(40, 30));
     let jpeg = encode_image(rgb.clone(), image::ImageFormat::Jpeg);
     std::fs::write(dir.join("valid.jpg"), &jpeg).unwrap();
-    std::fs::write(dir.join("valid.png"), encode_image(rgb.clone(), image::ImageFormat::Png)).unwrap();
-    std::fs::write(dir.join("gray.png"), encode_image(rgb.grayscale(), image::ImageFormat::Png)).unwrap();
+    std::fs::write(
+        dir.join("valid.png"),
+        encode_image(rgb.clone(), image::ImageFormat::Png),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("gray.png"),
+        encode_image(rgb.grayscale(), image::ImageFormat::Png),
+    )
+    .unwrap();
     std::fs::write(
         dir.join("rgba.png"),
-        encode_image(image::DynamicImage::ImageRgba8(rgb.to_rgba8()), image::ImageFormat::Png),
+        encode_image(
+            image::DynamicImage::ImageRgba8(rgb.to_rgba8()),
+            image::ImageFormat::Png,
+        ),
     )
     .unwrap();
     let sixteen = image::DynamicImage::ImageRgb16(rgb.to_rgb16());
-    std::fs::write(dir.join("sixteen.png"), encode_image(sixteen, image::ImageFormat::Png)).unwrap();
+    std::fs::write(
+        dir.join("sixteen.png"),
+        encode_image(sixteen, image::ImageFormat::Png),
+    )
+    .unwrap();
     let cmyk: Vec<u8> = gradient(40, 30)
         .pixels()
         .flat_map(|p| [255 - p[0], 255 - p[1], 255 - p[2], 20])
@@ -71,16 +93,39 @@ fn make_inputs(dir: &Path) -> (Vec<&'static str>, Vec<&'static str>) {
     std::fs::write(dir.join("huge.png"), png_header_only(100_000, 100_000)).unwrap();
     std::os::unix::fs::symlink(dir.join("gone.png"), dir.join("unreadable.png")).unwrap();
     (
-        vec!["cmyk.jpg", "gray.png", "rgba.png", "sixteen.png", "valid.jpg", "valid.png"],
-        vec!["empty.jpg", "huge.png", "text.jpg", "truncated.jpg", "unreadable.png"],
+        vec![
+            "cmyk.jpg",
+            "gray.png",
+            "rgba.png",
+            "sixteen.png",
+            "valid.jpg",
+            "valid.png",
+        ],
+        vec![
+            "empty.jpg",
+            "huge.png",
+            "text.jpg",
+            "truncated.jpg",
+            "unreadable.png",
+        ],
     )
 }
 
 fn synthetic_pca(dir: &Path) -> String {
     let pca = dir.join("pca.safetensors");
     ok(&[
-        "pca", "fit", "--input", "synthetic:60", "--image-size", "16", "--patch", "4", "--out",
-        pca.to_str().unwrap(), "--progress", "off",
+        "pca",
+        "fit",
+        "--input",
+        "synthetic:60",
+        "--image-size",
+        "16",
+        "--patch",
+        "4",
+        "--out",
+        pca.to_str().unwrap(),
+        "--progress",
+        "off",
     ]);
     pca.to_str().unwrap().to_string()
 }
@@ -94,8 +139,20 @@ fn bad_files_are_rejected_and_accounted_for() {
     let pca = synthetic_pca(tmp.path());
     let out = tmp.path().join("latents");
     ok(&[
-        "pca", "encode", "--input", images.to_str().unwrap(), "--pca", &pca, "--dim", "8", "--out",
-        out.to_str().unwrap(), "--batch-size", "4", "--progress", "off",
+        "pca",
+        "encode",
+        "--input",
+        images.to_str().unwrap(),
+        "--pca",
+        &pca,
+        "--dim",
+        "8",
+        "--out",
+        out.to_str().unwrap(),
+        "--batch-size",
+        "4",
+        "--progress",
+        "off",
     ]);
     assert!(out.join("_SUCCESS").exists());
     let ids = strings(&read_table(&out), "id");
@@ -107,10 +164,17 @@ fn bad_files_are_rejected_and_accounted_for() {
     let stages = strings(&errors, "stage");
     let messages = strings(&errors, "message");
     for ((id, stage), message) in strings(&errors, "id").iter().zip(&stages).zip(&messages) {
-        let expected_stage = if id == "unreadable.png" { "source:folder" } else { "decode" };
+        let expected_stage = if id == "unreadable.png" {
+            "source:folder"
+        } else {
+            "decode"
+        };
         assert_eq!(stage, expected_stage, "{id}: {message}");
         if id == "huge.png" {
-            assert!(message.contains("100000x100000") && message.contains("limit"), "{message}");
+            assert!(
+                message.contains("100000x100000") && message.contains("limit"),
+                "{message}"
+            );
         }
     }
     let manifest: serde_json::Value =
@@ -122,8 +186,18 @@ fn bad_files_are_rejected_and_accounted_for() {
     // A PCA fit on the same folder records its rejections beside the model.
     let model = tmp.path().join("folder-pca.safetensors");
     ok(&[
-        "pca", "fit", "--input", images.to_str().unwrap(), "--image-size", "16", "--patch", "4",
-        "--out", model.to_str().unwrap(), "--progress", "off",
+        "pca",
+        "fit",
+        "--input",
+        images.to_str().unwrap(),
+        "--image-size",
+        "16",
+        "--patch",
+        "4",
+        "--out",
+        model.to_str().unwrap(),
+        "--progress",
+        "off",
     ]);
     let errors = read_file(&tmp.path().join("folder-pca.errors.parquet"));
     assert_eq!(strings(&errors, "id").len(), 5);
@@ -134,17 +208,39 @@ fn fail_mode_exits_non_zero_naming_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let images = tmp.path().join("images");
     std::fs::create_dir(&images).unwrap();
-    std::fs::write(images.join("a.png"), encode_image(image::DynamicImage::ImageRgb8(gradient(20, 20)), image::ImageFormat::Png)).unwrap();
+    std::fs::write(
+        images.join("a.png"),
+        encode_image(
+            image::DynamicImage::ImageRgb8(gradient(20, 20)),
+            image::ImageFormat::Png,
+        ),
+    )
+    .unwrap();
     std::fs::write(images.join("b.jpg"), b"").unwrap();
     let pca = synthetic_pca(tmp.path());
     let out = tmp.path().join("latents");
     let result = ldae(&[
-        "pca", "encode", "--input", images.to_str().unwrap(), "--pca", &pca, "--dim", "8", "--out",
-        out.to_str().unwrap(), "--on-error", "fail", "--progress", "off",
+        "pca",
+        "encode",
+        "--input",
+        images.to_str().unwrap(),
+        "--pca",
+        &pca,
+        "--dim",
+        "8",
+        "--out",
+        out.to_str().unwrap(),
+        "--on-error",
+        "fail",
+        "--progress",
+        "off",
     ]);
     assert!(!result.status.success());
     let err = String::from_utf8_lossy(&result.stderr);
-    assert!(err.contains("b.jpg") && err.contains("decode") && err.contains("empty file"), "{err}");
+    assert!(
+        err.contains("b.jpg") && err.contains("decode") && err.contains("empty file"),
+        "{err}"
+    );
     assert!(!out.join("_SUCCESS").exists());
     assert!(std::fs::read_dir(&out).unwrap().all(|e| {
         let name = e.unwrap().file_name().to_string_lossy().to_string();

@@ -7,8 +7,18 @@ use common::{ldae, ok, part_bytes, read_table, strings, tensor_f32};
 fn fit_synthetic(dir: &std::path::Path, n: usize) -> String {
     let pca = dir.join("pca.safetensors");
     ok(&[
-        "pca", "fit", "--input", &format!("synthetic:{n}"), "--image-size", "32", "--patch", "4",
-        "--out", pca.to_str().unwrap(), "--progress", "off",
+        "pca",
+        "fit",
+        "--input",
+        &format!("synthetic:{n}"),
+        "--image-size",
+        "32",
+        "--patch",
+        "4",
+        "--out",
+        pca.to_str().unwrap(),
+        "--progress",
+        "off",
     ]);
     pca.to_str().unwrap().to_string()
 }
@@ -19,8 +29,20 @@ fn fit_encode_inspect_show() {
     let pca = fit_synthetic(dir.path(), 300);
     let out = dir.path().join("latents");
     let stdout = ok(&[
-        "pca", "encode", "--input", "synthetic:120", "--pca", &pca, "--dim", "8", "--out",
-        out.to_str().unwrap(), "--progress", "off", "--batch-size", "50",
+        "pca",
+        "encode",
+        "--input",
+        "synthetic:120",
+        "--pca",
+        &pca,
+        "--dim",
+        "8",
+        "--out",
+        out.to_str().unwrap(),
+        "--progress",
+        "off",
+        "--batch-size",
+        "50",
     ]);
     assert!(stdout.contains("wrote 120 rows"), "{stdout}");
     assert!(out.join("_SUCCESS").exists());
@@ -33,17 +55,38 @@ fn fit_encode_inspect_show() {
     let batches = read_table(&out);
     assert_eq!(strings(&batches, "id")[7], "synthetic:7");
     assert_eq!(tensor_f32(&batches, "latents").len(), 120 * 64 * 8);
-    let cols: Vec<String> = batches[0].schema().fields().iter().map(|f| f.name().clone()).collect();
+    let cols: Vec<String> = batches[0]
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     assert_eq!(cols, ["id", "label", "latents"]);
 
     let inspect = ok(&["inspect", out.to_str().unwrap()]);
-    assert!(inspect.contains("latents: tensor<Float32> [64, 8]"), "{inspect}");
-    assert!(inspect.contains("rows: 120") && inspect.contains("complete"), "{inspect}");
+    assert!(
+        inspect.contains("latents: tensor<Float32> [64, 8]"),
+        "{inspect}"
+    );
+    assert!(
+        inspect.contains("rows: 120") && inspect.contains("complete"),
+        "{inspect}"
+    );
     let inspect = ok(&["inspect", &pca]);
     assert!(inspect.contains("components: F64 [48, 48]"), "{inspect}");
 
     let png = dir.path().join("components.png");
-    ok(&["pca", "show", &pca, "--out", png.to_str().unwrap(), "--count", "16", "--zoom", "4"]);
+    ok(&[
+        "pca",
+        "show",
+        &pca,
+        "--out",
+        png.to_str().unwrap(),
+        "--count",
+        "16",
+        "--zoom",
+        "4",
+    ]);
     let img = image::open(&png).unwrap();
     assert_eq!((img.width(), img.height()), (4 * 18 + 2, 4 * 18 + 2));
 }
@@ -56,9 +99,25 @@ fn one_and_four_threads_give_identical_parquet() {
     for threads in ["1", "4"] {
         let out = dir.path().join(format!("t{threads}"));
         ok(&[
-            "pca", "encode", "--input", "synthetic:333", "--pca", &pca, "--dim", "16", "--out",
-            out.to_str().unwrap(), "--threads", threads, "--batch-size", "32", "--progress", "off",
-            "--shuffle", "--seed", "5",
+            "pca",
+            "encode",
+            "--input",
+            "synthetic:333",
+            "--pca",
+            &pca,
+            "--dim",
+            "16",
+            "--out",
+            out.to_str().unwrap(),
+            "--threads",
+            threads,
+            "--batch-size",
+            "32",
+            "--progress",
+            "off",
+            "--shuffle",
+            "--seed",
+            "5",
         ]);
         outputs.push(part_bytes(&out));
     }
@@ -74,10 +133,25 @@ fn latents_do_not_depend_on_batch_size() {
     for batch in ["7", "64"] {
         let out = dir.path().join(format!("b{batch}"));
         ok(&[
-            "pca", "encode", "--input", "synthetic:100", "--pca", &pca, "--dim", "12", "--out",
-            out.to_str().unwrap(), "--batch-size", batch, "--progress", "off",
+            "pca",
+            "encode",
+            "--input",
+            "synthetic:100",
+            "--pca",
+            &pca,
+            "--dim",
+            "12",
+            "--out",
+            out.to_str().unwrap(),
+            "--batch-size",
+            batch,
+            "--progress",
+            "off",
         ]);
-        let bits: Vec<u32> = tensor_f32(&read_table(&out), "latents").iter().map(|v| v.to_bits()).collect();
+        let bits: Vec<u32> = tensor_f32(&read_table(&out), "latents")
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
         latents.push(bits);
     }
     assert_eq!(latents[0], latents[1]);
@@ -90,14 +164,35 @@ fn shards_merged_equal_one_pass() {
     let whole = fit_synthetic(dir.path(), 250);
     for i in 0..3 {
         ok(&[
-            "pca", "fit", "--input", "synthetic:250", "--image-size", "32", "--patch", "4",
-            "--shard", &format!("{i}/3"), "--partial", "--out", &d(&format!("p{i}.safetensors")),
-            "--progress", "off",
+            "pca",
+            "fit",
+            "--input",
+            "synthetic:250",
+            "--image-size",
+            "32",
+            "--patch",
+            "4",
+            "--shard",
+            &format!("{i}/3"),
+            "--partial",
+            "--out",
+            &d(&format!("p{i}.safetensors")),
+            "--progress",
+            "off",
         ]);
     }
-    ok(&["pca", "merge", &d("p0.safetensors"), &d("p1.safetensors"), &d("p2.safetensors"), "--out", &d("merged.safetensors")]);
+    ok(&[
+        "pca",
+        "merge",
+        &d("p0.safetensors"),
+        &d("p1.safetensors"),
+        &d("p2.safetensors"),
+        "--out",
+        &d("merged.safetensors"),
+    ]);
     let a = ldae_operators::pca::PcaModel::load(std::path::Path::new(&whole)).unwrap();
-    let b = ldae_operators::pca::PcaModel::load(std::path::Path::new(&d("merged.safetensors"))).unwrap();
+    let b = ldae_operators::pca::PcaModel::load(std::path::Path::new(&d("merged.safetensors")))
+        .unwrap();
     assert_eq!(a.meta.images, 250);
     assert_eq!(b.meta.images, 250);
     assert_eq!(a.meta.fingerprint, b.meta.fingerprint);
@@ -108,7 +203,18 @@ fn shards_merged_equal_one_pass() {
         assert!((x - y).abs() < 1e-7, "{x} vs {y}");
     }
     // A partial is not a model, and models of other geometries do not merge.
-    let err = ldae(&["pca", "encode", "--input", "synthetic:5", "--pca", &d("p0.safetensors"), "--dim", "4", "--out", &d("x")]);
+    let err = ldae(&[
+        "pca",
+        "encode",
+        "--input",
+        "synthetic:5",
+        "--pca",
+        &d("p0.safetensors"),
+        "--dim",
+        "4",
+        "--out",
+        &d("x"),
+    ]);
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("pca merge"));
 }
@@ -117,13 +223,38 @@ fn shards_merged_equal_one_pass() {
 fn plan_errors_are_clear_and_early() {
     let dir = tempfile::tempdir().unwrap();
     let pca = fit_synthetic(dir.path(), 50);
-    let out = ldae(&["pca", "encode", "--input", "synthetic:5", "--pca", &pca, "--dim", "49", "--out", dir.path().join("x").to_str().unwrap()]);
+    let out = ldae(&[
+        "pca",
+        "encode",
+        "--input",
+        "synthetic:5",
+        "--pca",
+        &pca,
+        "--dim",
+        "49",
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("pca_project") && err.contains("between 1 and D = 48"), "{err}");
+    assert!(
+        err.contains("pca_project") && err.contains("between 1 and D = 48"),
+        "{err}"
+    );
     assert!(!dir.path().join("x").join("_SUCCESS").exists());
 
-    let out = ldae(&["pca", "fit", "--input", "synthetic:5", "--image-size", "32", "--patch", "5", "--out", "x.safetensors"]);
+    let out = ldae(&[
+        "pca",
+        "fit",
+        "--input",
+        "synthetic:5",
+        "--image-size",
+        "32",
+        "--patch",
+        "5",
+        "--out",
+        "x.safetensors",
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--patch 5 must divide --image-size 32"));
 
@@ -141,7 +272,10 @@ fn plan_errors_are_clear_and_early() {
     let out = ldae(&["run", spec.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("plan: stage 'pca_project'") && err.contains("[16, 192]"), "{err}");
+    assert!(
+        err.contains("plan: stage 'pca_project'") && err.contains("[16, 192]"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -164,8 +298,18 @@ fn spec_runs_fit_then_encode() {
         ),
     )
     .unwrap();
-    ok(&["run", dir.path().join("fit.toml").to_str().unwrap(), "--progress", "off"]);
-    ok(&["run", dir.path().join("encode.toml").to_str().unwrap(), "--progress", "off"]);
+    ok(&[
+        "run",
+        dir.path().join("fit.toml").to_str().unwrap(),
+        "--progress",
+        "off",
+    ]);
+    ok(&[
+        "run",
+        dir.path().join("encode.toml").to_str().unwrap(),
+        "--progress",
+        "off",
+    ]);
     let batches = read_table(&dir.path().join("latents"));
     assert_eq!(tensor_f32(&batches, "latents").len(), 90 * 16 * 6);
 }
@@ -174,7 +318,15 @@ fn spec_runs_fit_then_encode() {
 fn demo_runs() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
-    let stdout = ok(&["demo", "--out", out.to_str().unwrap(), "--images", "300", "--progress", "off"]);
+    let stdout = ok(&[
+        "demo",
+        "--out",
+        out.to_str().unwrap(),
+        "--images",
+        "300",
+        "--progress",
+        "off",
+    ]);
     assert!(stdout.contains("explained variance"), "{stdout}");
     assert!(out.join("latents").join("_SUCCESS").exists());
     assert!(out.join("components.png").exists());

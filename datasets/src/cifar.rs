@@ -63,7 +63,7 @@ impl CifarReader {
         let mut files = Vec::new();
         for p in &paths {
             let len = std::fs::metadata(p).map_err(|e| Error::io(p, e))?.len() as usize;
-            if len % RECORD != 0 {
+            if !len.is_multiple_of(RECORD) {
                 return Err(Error::msg(format!(
                     "{}: {len} bytes is not a whole number of CIFAR-10 records ({RECORD} bytes each)",
                     p.display()

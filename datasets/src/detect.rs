@@ -163,7 +163,9 @@ pub fn open(input: &str, options: &SourceOptions) -> Result<Box<dyn Source>> {
                 .strip_prefix("synthetic:")
                 .and_then(|n| n.parse::<usize>().ok())
                 .ok_or_else(|| {
-                    Error::msg(format!("'{input}': expected synthetic:N, e.g. synthetic:1000"))
+                    Error::msg(format!(
+                        "'{input}': expected synthetic:N, e.g. synthetic:1000"
+                    ))
                 })?;
             let config = SyntheticConfig {
                 count,

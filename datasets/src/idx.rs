@@ -77,7 +77,9 @@ fn parse_header(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, usize)> {
 /// The labels file paired with an images file, by the MNIST naming convention.
 fn labels_path(images: &Path) -> Option<PathBuf> {
     let name = images.file_name()?.to_str()?;
-    let labels = name.replace("images-idx3", "labels-idx1").replace("images-idx4", "labels-idx1");
+    let labels = name
+        .replace("images-idx3", "labels-idx1")
+        .replace("images-idx4", "labels-idx1");
     if labels == name {
         return None;
     }
@@ -117,8 +119,12 @@ impl IdxReader {
             None => None,
         };
         let lower = path.to_string_lossy().to_lowercase();
-        let classes = (labels.is_some() && lower.contains("fashion"))
-            .then(|| FASHION_MNIST_CLASSES.iter().map(|s| s.to_string()).collect());
+        let classes = (labels.is_some() && lower.contains("fashion")).then(|| {
+            FASHION_MNIST_CLASSES
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        });
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().trim_end_matches(".gz").to_string())

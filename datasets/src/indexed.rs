@@ -151,7 +151,10 @@ impl<R: RowReader> Source for IndexedSource<R> {
             return None;
         }
         let end = (self.position + self.batch_size).min(self.order.len());
-        let expected = self.reader.pixel_shape().map(|s| s.iter().product::<usize>());
+        let expected = self
+            .reader
+            .pixel_shape()
+            .map(|s| s.iter().product::<usize>());
         let mut rows = Vec::with_capacity(end - self.position);
         let mut rejected = Vec::new();
         for &index in &self.order[self.position..end] {

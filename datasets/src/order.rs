@@ -18,7 +18,11 @@ impl std::str::FromStr for Shard {
     type Err = Error;
     /// Parse `i/n`, e.g. `0/4`.
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::msg(format!("--shard '{s}': expected i/n with 0 <= i < n, e.g. 0/4"));
+        let bad = || {
+            Error::msg(format!(
+                "--shard '{s}': expected i/n with 0 <= i < n, e.g. 0/4"
+            ))
+        };
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
         let index: usize = i.trim().parse().map_err(|_| bad())?;
         let count: usize = n.trim().parse().map_err(|_| bad())?;
@@ -81,7 +85,13 @@ mod tests {
         let n = 4;
         let mut seen = vec![];
         for i in 0..n {
-            seen.extend(row_order(103, true, 42, Some(50), Some(Shard { index: i, count: n })));
+            seen.extend(row_order(
+                103,
+                true,
+                42,
+                Some(50),
+                Some(Shard { index: i, count: n }),
+            ));
         }
         let mut expected = row_order(103, true, 42, Some(50), None);
         assert_eq!(seen.len(), 50);
@@ -92,14 +102,23 @@ mod tests {
 
     #[test]
     fn same_seed_same_order_other_seed_other_order() {
-        assert_eq!(row_order(100, true, 1, None, None), row_order(100, true, 1, None, None));
-        assert_ne!(row_order(100, true, 1, None, None), row_order(100, true, 2, None, None));
+        assert_eq!(
+            row_order(100, true, 1, None, None),
+            row_order(100, true, 1, None, None)
+        );
+        assert_ne!(
+            row_order(100, true, 1, None, None),
+            row_order(100, true, 2, None, None)
+        );
         assert_eq!(row_order(5, false, 1, None, None), vec![0, 1, 2, 3, 4]);
     }
 
     #[test]
     fn shard_parsing() {
-        assert_eq!("1/3".parse::<Shard>().unwrap(), Shard { index: 1, count: 3 });
+        assert_eq!(
+            "1/3".parse::<Shard>().unwrap(),
+            Shard { index: 1, count: 3 }
+        );
         assert!("3/3".parse::<Shard>().is_err());
         assert!("x".parse::<Shard>().is_err());
     }

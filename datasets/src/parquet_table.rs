@@ -6,7 +6,6 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -77,9 +76,9 @@ impl ParquetReader {
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(|e| Error::msg(format!("{}: {e}", p.display())))?;
             let schema = builder.schema().clone();
-            schema.index_of("image").map_err(|_| {
-                Error::msg(format!("{}: no 'image' column", p.display()))
-            })?;
+            schema
+                .index_of("image")
+                .map_err(|_| Error::msg(format!("{}: no 'image' column", p.display())))?;
             let label = schema.index_of("label").ok();
             if has_label.is_some_and(|h| h != label.is_some()) {
                 return Err(Error::msg(format!(
@@ -117,7 +116,9 @@ impl ParquetReader {
                 .to_string_lossy()
                 .to_string();
             let name = if name.is_empty() {
-                p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+                p.file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default()
             } else {
                 name
             };
@@ -219,7 +220,8 @@ impl RowReader for ParquetReader {
             id: id.clone(),
             message,
         };
-        self.load_group(g).map_err(|e| reject(format!("read: {e}")))?;
+        self.load_group(g)
+            .map_err(|e| reject(format!("read: {e}")))?;
         let Some((_, image, label)) = &self.cache else {
             return Err(reject("read: row group not loaded".into()));
         };
@@ -241,4 +243,3 @@ impl RowReader for ParquetReader {
         })
     }
 }
-

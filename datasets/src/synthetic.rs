@@ -88,8 +88,16 @@ pub fn draw(config: &SyntheticConfig, index: usize) -> (Vec<u8>, i64) {
     let shape = SHAPES[label % SHAPES.len()];
     let hue = label as f32 / config.classes.max(1) as f32 + rng.random_range(-0.03..0.03);
     let fg = hsv(hue, rng.random_range(0.6..1.0), rng.random_range(0.7..1.0));
-    let bg_a = hsv(rng.random(), rng.random_range(0.0..0.5), rng.random_range(0.1..0.5));
-    let bg_b = hsv(rng.random(), rng.random_range(0.0..0.5), rng.random_range(0.1..0.5));
+    let bg_a = hsv(
+        rng.random(),
+        rng.random_range(0.0..0.5),
+        rng.random_range(0.1..0.5),
+    );
+    let bg_b = hsv(
+        rng.random(),
+        rng.random_range(0.0..0.5),
+        rng.random_range(0.1..0.5),
+    );
     let radius = s * rng.random_range(0.2..0.38);
     let cx = s * 0.5 + rng.random_range(-0.2..0.2) * s;
     let cy = s * 0.5 + rng.random_range(-0.2..0.2) * s;

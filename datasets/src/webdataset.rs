@@ -92,7 +92,10 @@ impl WebDatasetReader {
                 }
             }
             // Keys without an image are not samples of an image dataset.
-            let mut kept: Vec<Sample> = samples.drain(first..).filter(|s| s.image.is_some()).collect();
+            let mut kept: Vec<Sample> = samples
+                .drain(first..)
+                .filter(|s| s.image.is_some())
+                .collect();
             samples.append(&mut kept);
             let name = p
                 .file_name()
@@ -154,7 +157,10 @@ impl RowReader for WebDatasetReader {
                     .map_err(|e| reject(format!("read .cls: {e}")))?;
                 let text = String::from_utf8_lossy(&text);
                 Some(text.trim().parse::<i64>().map_err(|_| {
-                    reject(format!("read .cls: '{}' is not an integer label", text.trim()))
+                    reject(format!(
+                        "read .cls: '{}' is not an integer label",
+                        text.trim()
+                    ))
                 })?)
             }
             None => None,

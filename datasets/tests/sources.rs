@@ -11,8 +11,11 @@ use ldae_datasets::{open, Format, Shard, SourceOptions};
 use ldae_pipeline::columns::{self, class_names, tensor_type};
 use ldae_pipeline::Source;
 
-/// All rows of a source: (id, label, payload bytes or pixels) plus rejected ids.
-fn drain(mut source: Box<dyn Source>) -> (Vec<(String, Option<i64>, Vec<u8>)>, Vec<String>) {
+/// One row: id, label, payload bytes or pixels.
+type Row = (String, Option<i64>, Vec<u8>);
+
+/// All rows of a source plus the rejected ids.
+fn drain(mut source: Box<dyn Source>) -> (Vec<Row>, Vec<String>) {
     let mut rows = Vec::new();
     let mut rejected = Vec::new();
     while let Some(p) = source.next_batch() {
@@ -20,13 +23,20 @@ fn drain(mut source: Box<dyn Source>) -> (Vec<(String, Option<i64>, Vec<u8>)>, V
         rejected.extend(p.rejected.into_iter().map(|r| r.id));
         let b = p.batch;
         let ids = b.column_by_name("id").unwrap().as_string::<i32>().clone();
-        let labels = b.column_by_name("label").unwrap().as_primitive::<Int64Type>().clone();
+        let labels = b
+            .column_by_name("label")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .clone();
         for i in 0..b.num_rows() {
             let payload = if let Some(img) = b.column_by_name("image") {
                 img.as_binary::<i32>().value(i).to_vec()
             } else {
                 let px = b.column_by_name("pixels").unwrap().as_fixed_size_list();
-                px.value(i).as_primitive::<arrow::datatypes::UInt8Type>().values().to_vec()
+                px.value(i)
+                    .as_primitive::<arrow::datatypes::UInt8Type>()
+                    .values()
+                    .to_vec()
             };
             let label = (!labels.is_null(i)).then(|| labels.value(i));
             rows.push((ids.value(i).to_string(), label, payload));
@@ -61,11 +71,23 @@ fn folder_with_classes() {
     std::fs::write(dir.path().join("cat").join("notes.txt"), "not an image").unwrap();
     let source = open(dir.path().to_str().unwrap(), &opts()).unwrap();
     assert_eq!(source.total_rows(), Some(5));
-    assert_eq!(class_names(&source.schema()), Some(vec!["ant".into(), "cat".into()]));
+    assert_eq!(
+        class_names(&source.schema()),
+        Some(vec!["ant".into(), "cat".into()])
+    );
     let (rows, rejected) = drain(source);
     assert!(rejected.is_empty());
     let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
-    assert_eq!(ids, ["ant/0.png", "ant/1.png", "ant/2.png", "cat/0.png", "cat/1.png"]);
+    assert_eq!(
+        ids,
+        [
+            "ant/0.png",
+            "ant/1.png",
+            "ant/2.png",
+            "cat/0.png",
+            "cat/1.png"
+        ]
+    );
     assert_eq!(rows[3].1, Some(1));
     assert_eq!(rows[0].2, png(0));
 }
@@ -100,9 +122,18 @@ fn idx_gz_with_labels() {
     let images = dir.path().join("train-images-idx3-ubyte.gz");
     let pixels: Vec<u8> = (0..5 * 2 * 3).map(|i| i as u8).collect();
     write_idx(&images, &[5, 2, 3], &pixels, true);
-    write_idx(&dir.path().join("train-labels-idx1-ubyte.gz"), &[5], &[4, 3, 2, 1, 0], true);
+    write_idx(
+        &dir.path().join("train-labels-idx1-ubyte.gz"),
+        &[5],
+        &[4, 3, 2, 1, 0],
+        true,
+    );
     let source = open(images.to_str().unwrap(), &opts()).unwrap();
-    let field = source.schema().field_with_name(columns::PIXELS).unwrap().clone();
+    let field = source
+        .schema()
+        .field_with_name(columns::PIXELS)
+        .unwrap()
+        .clone();
     assert_eq!(tensor_type(&field), Some((DataType::UInt8, vec![2, 3, 1])));
     let (rows, _) = drain(source);
     assert_eq!(rows.len(), 5);
@@ -141,8 +172,11 @@ fn parquet_hf_layout_struct_and_binary() {
     let image = StructArray::from(vec![
         (
             Arc::new(bytes_field),
-            Arc::new(BinaryArray::from(vec![png(1).as_slice(), png(2).as_slice(), png(3).as_slice()]))
-                as Arc<dyn Array>,
+            Arc::new(BinaryArray::from(vec![
+                png(1).as_slice(),
+                png(2).as_slice(),
+                png(3).as_slice(),
+            ])) as Arc<dyn Array>,
         ),
         (
             Arc::new(path_field),
@@ -173,7 +207,10 @@ fn parquet_hf_layout_struct_and_binary() {
     o.shuffle = true;
     o.seed = 3;
     let source = open(dir.path().to_str().unwrap(), &o).unwrap();
-    assert_eq!(class_names(&source.schema()), Some(vec!["x".into(), "y".into()]));
+    assert_eq!(
+        class_names(&source.schema()),
+        Some(vec!["x".into(), "y".into()])
+    );
     let (mut rows, _) = drain(source);
     rows.sort();
     assert_eq!(rows.len(), 3);
@@ -190,12 +227,16 @@ fn webdataset_shards() {
         let mut b = tar::Builder::new(file);
         for k in 0..3 {
             let key = format!("s{shard}/sample{k}");
-            for (ext, data) in [("png", png(k as u8)), ("cls", format!("{}\n", k + shard).into_bytes())] {
+            for (ext, data) in [
+                ("png", png(k as u8)),
+                ("cls", format!("{}\n", k + shard).into_bytes()),
+            ] {
                 let mut h = tar::Header::new_gnu();
                 h.set_size(data.len() as u64);
                 h.set_mode(0o644);
                 h.set_cksum();
-                b.append_data(&mut h, format!("{key}.{ext}"), data.as_slice()).unwrap();
+                b.append_data(&mut h, format!("{key}.{ext}"), data.as_slice())
+                    .unwrap();
             }
         }
         b.finish().unwrap();
@@ -234,7 +275,10 @@ fn synthetic_limit_shuffle_and_shards() {
     a.sort();
     u.sort();
     assert_eq!(a, u);
-    let o = SourceOptions { format: Some(Format::Synthetic), ..opts() };
+    let o = SourceOptions {
+        format: Some(Format::Synthetic),
+        ..opts()
+    };
     assert!(open("synthetic:abc", &o).is_err());
 }
 

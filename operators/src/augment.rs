@@ -85,9 +85,15 @@ pub fn random_resized_crop(config: &AugmentConfig, id: &str, width: u32, height:
     }
     let in_ratio = width as f32 / height as f32;
     let (w, h) = if in_ratio < config.ratio[0] {
-        (width, ((width as f32 / config.ratio[0]).round() as u32).max(1))
+        (
+            width,
+            ((width as f32 / config.ratio[0]).round() as u32).max(1),
+        )
     } else if in_ratio > config.ratio[1] {
-        (((height as f32 * config.ratio[1]).round() as u32).max(1), height)
+        (
+            ((height as f32 * config.ratio[1]).round() as u32).max(1),
+            height,
+        )
     } else {
         (width, height)
     };
@@ -113,7 +119,10 @@ mod tests {
             assert!(p.x + p.width <= 40 && p.y + p.height <= 30 && p.width > 0);
             assert_eq!(p, random_resized_crop(&c, &id, 40, 30));
         }
-        let e1 = AugmentConfig { epoch: 1, ..c.clone() };
+        let e1 = AugmentConfig {
+            epoch: 1,
+            ..c.clone()
+        };
         let differ = (0..50)
             .filter(|i| {
                 let id = format!("row{i}");
@@ -127,7 +136,13 @@ mod tests {
     fn center_square_is_centred() {
         assert_eq!(
             center_square(50, 30),
-            CropPlan { x: 10, y: 0, width: 30, height: 30, flip: false }
+            CropPlan {
+                x: 10,
+                y: 0,
+                width: 30,
+                height: 30,
+                flip: false
+            }
         );
     }
 }

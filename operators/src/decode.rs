@@ -152,7 +152,10 @@ impl Operator for Decode {
             if !matches!(field.data_type(), DataType::Binary | DataType::LargeBinary) {
                 return Err(Error::plan(
                     "decode",
-                    format!("column 'image' has type {}, expected binary", field.data_type()),
+                    format!(
+                        "column 'image' has type {}, expected binary",
+                        field.data_type()
+                    ),
                 ));
             }
             let schema = replace_field(input, columns::IMAGE, out);

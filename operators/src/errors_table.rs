@@ -22,9 +22,21 @@ pub fn write_errors_table(path: &std::path::Path, rows: &[RejectedRow]) -> Resul
     let batch = RecordBatch::try_new(
         schema.clone(),
         vec![
-            Arc::new(rows.iter().map(|r| Some(r.id.as_str())).collect::<StringArray>()),
-            Arc::new(rows.iter().map(|r| Some(r.stage.as_str())).collect::<StringArray>()),
-            Arc::new(rows.iter().map(|r| Some(r.message.as_str())).collect::<StringArray>()),
+            Arc::new(
+                rows.iter()
+                    .map(|r| Some(r.id.as_str()))
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(
+                rows.iter()
+                    .map(|r| Some(r.stage.as_str()))
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(
+                rows.iter()
+                    .map(|r| Some(r.message.as_str()))
+                    .collect::<StringArray>(),
+            ),
         ],
     )?;
     let temp = temp_path(path);

@@ -90,7 +90,10 @@ impl ParquetSink {
         let out = &sink.config.out;
         for entry in std::fs::read_dir(out).map_err(|e| Error::io(out, e))? {
             let path = entry.map_err(|e| Error::io(out, e))?.path();
-            let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
             let ours = name.strip_prefix('.').unwrap_or(&name).starts_with(&prefix);
             let stale = ours && (name.ends_with(".parquet") || name.ends_with(".parquet.tmp"));
             if stale || (name.starts_with('.') && name.ends_with(".tmp")) {
@@ -118,12 +121,16 @@ impl ParquetSink {
 
     /// `manifest.json` (or `manifest-IIII-of-NNNN.json`).
     pub fn manifest_path(&self) -> PathBuf {
-        self.config.out.join(format!("manifest{}.json", self.suffix()))
+        self.config
+            .out
+            .join(format!("manifest{}.json", self.suffix()))
     }
 
     /// `_errors.parquet` (or `_errors-IIII-of-NNNN.parquet`).
     pub fn errors_path(&self) -> PathBuf {
-        self.config.out.join(format!("_errors{}.parquet", self.suffix()))
+        self.config
+            .out
+            .join(format!("_errors{}.parquet", self.suffix()))
     }
 
     fn start_part(&mut self) -> Result<()> {
@@ -202,7 +209,10 @@ impl Sink for ParquetSink {
                 self.start_part()?;
             }
             let limit = self.config.rows_per_file.max(1);
-            let part = self.open.as_mut().ok_or_else(|| Error::msg("no open part"))?;
+            let part = self
+                .open
+                .as_mut()
+                .ok_or_else(|| Error::msg("no open part"))?;
             let take = (limit - part.rows).min(batch.num_rows() - offset);
             part.writer
                 .write(&batch.slice(offset, take))
@@ -240,7 +250,8 @@ impl Sink for ParquetSink {
             "shard": self.config.shard.map(|(i, n)| format!("{i}/{n}")),
             "job": self.job,
         });
-        let text = serde_json::to_string_pretty(&manifest).map_err(|e| Error::msg(e.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(&manifest).map_err(|e| Error::msg(e.to_string()))?;
         write_atomic(&self.manifest_path(), text.as_bytes())?;
         write_atomic(&self.marker_path(), b"")?;
         Ok(serde_json::json!({

@@ -29,7 +29,7 @@ pub struct PatchGeometry {
 impl PatchGeometry {
     /// Check that `patch` divides `size`.
     pub fn new(size: usize, channels: usize, patch: usize) -> Result<Self> {
-        if patch == 0 || size % patch != 0 {
+        if patch == 0 || !size.is_multiple_of(patch) {
             return Err(Error::msg(format!(
                 "patch size {patch} does not divide image size {size}"
             )));
@@ -135,7 +135,11 @@ impl Operator for Patchify {
         Ok(replace_field(
             input,
             columns::PIXELS,
-            tensor_field(columns::PATCHES, DataType::Float32, &[g.tokens(), g.patch_dim()]),
+            tensor_field(
+                columns::PATCHES,
+                DataType::Float32,
+                &[g.tokens(), g.patch_dim()],
+            ),
         ))
     }
 

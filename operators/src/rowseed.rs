@@ -15,6 +15,9 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 /// ```
 pub fn row_rng(seed: u64, epoch: u64, id: &str, purpose: &str) -> rand_chacha::ChaCha8Rng {
     let salt = xxh3_64_with_seed(purpose.as_bytes(), seed);
-    let key = xxh3_64_with_seed(id.as_bytes(), salt ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let key = xxh3_64_with_seed(
+        id.as_bytes(),
+        salt ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
     rand_chacha::ChaCha8Rng::seed_from_u64(key)
 }

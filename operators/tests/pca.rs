@@ -28,7 +28,9 @@ fn data(rows: usize) -> Vec<f32> {
     let mix: Vec<f32> = (0..d * d).map(|_| rng.random_range(-1.0..1.0)).collect();
     let mut out = Vec::with_capacity(rows * d);
     for _ in 0..rows {
-        let z: Vec<f32> = (0..d).map(|k| rng.random_range(-1.0f32..1.0) / (1.0 + k as f32)).collect();
+        let z: Vec<f32> = (0..d)
+            .map(|k| rng.random_range(-1.0f32..1.0) / (1.0 + k as f32))
+            .collect();
         for i in 0..d {
             let v: f32 = (0..d).map(|k| mix[i * d + k] * z[k]).sum();
             out.push(v + 0.3);
@@ -58,7 +60,10 @@ fn basis_is_orthonormal_sorted_and_solves_the_eigen_equation() {
         // C v = lambda v
         for i in 0..d {
             let cv: f64 = (0..d).map(|j| cov[i * d + j] * v[j]).sum();
-            assert!((cv - model.eigenvalues[k] * v[i]).abs() < 1e-12, "component {k}");
+            assert!(
+                (cv - model.eigenvalues[k] * v[i]).abs() < 1e-12,
+                "component {k}"
+            );
         }
         for l in 0..d {
             let dot: f64 = (0..d).map(|j| v[j] * model.components[l * d + j]).sum();
@@ -78,7 +83,9 @@ fn reconstruction_error_is_the_sum_of_discarded_eigenvalues() {
     let model = fitted(&x);
     let n = (x.len() / 12) as f64;
     for dim in [1, 3, 6, 11] {
-        let p = model.projector(dim, LatentScale::None, &Device::Cpu).unwrap();
+        let p = model
+            .projector(dim, LatentScale::None, &Device::Cpu)
+            .unwrap();
         let z = p.project_slice(&x).unwrap();
         let back = p.inverse_slice(&z).unwrap();
         let err: f64 = x
@@ -104,7 +111,11 @@ fn project_then_inverse_with_all_components_is_identity() {
     for scale in [LatentScale::None, LatentScale::Global, LatentScale::Whiten] {
         let p = model.projector(12, scale, &Device::Cpu).unwrap();
         let back = p.inverse_slice(&p.project_slice(&x).unwrap()).unwrap();
-        let worst = x.iter().zip(&back).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let worst = x
+            .iter()
+            .zip(&back)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
         assert!(worst < 1e-5, "{scale}: {worst}");
     }
 }
@@ -115,15 +126,28 @@ fn latent_scales_give_unit_variance() {
     let model = fitted(&x);
     let dim = 6;
     let var = |scale| {
-        let z = model.projector(dim, scale, &Device::Cpu).unwrap().project_slice(&x).unwrap();
+        let z = model
+            .projector(dim, scale, &Device::Cpu)
+            .unwrap()
+            .project_slice(&x)
+            .unwrap();
         let n = (z.len() / dim) as f64;
         (0..dim)
-            .map(|k| z.iter().skip(k).step_by(dim).map(|v| (*v as f64).powi(2)).sum::<f64>() / n)
+            .map(|k| {
+                z.iter()
+                    .skip(k)
+                    .step_by(dim)
+                    .map(|v| (*v as f64).powi(2))
+                    .sum::<f64>()
+                    / n
+            })
             .collect::<Vec<f64>>()
     };
     let global = var(LatentScale::Global);
     assert!((global.iter().sum::<f64>() / dim as f64 - 1.0).abs() < 1e-3);
-    assert!(var(LatentScale::Whiten).iter().all(|v| (v - 1.0).abs() < 1e-3));
+    assert!(var(LatentScale::Whiten)
+        .iter()
+        .all(|v| (v - 1.0).abs() < 1e-3));
 }
 
 #[test]

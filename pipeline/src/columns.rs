@@ -45,7 +45,7 @@ pub const FIXED_SHAPE_TENSOR: &str = "arrow.fixed_shape_tensor";
 /// tensor extension metadata.
 pub fn tensor_field(name: &str, element: DataType, shape: &[usize]) -> Field {
     let size = shape.iter().product::<usize>() as i32;
-    let item = Arc::new(Field::new("item", element, false));
+    let item = Arc::new(Field::new("item", element, true));
     let metadata = HashMap::from([
         (EXTENSION_NAME.to_string(), FIXED_SHAPE_TENSOR.to_string()),
         (
@@ -125,13 +125,13 @@ pub fn column_list(schema: &Schema) -> String {
 /// Build a tensor column from a flat array of `rows * prod(shape)` values.
 pub fn tensor_array(values: ArrayRef, shape: &[usize]) -> Result<FixedSizeListArray> {
     let size = shape.iter().product::<usize>();
-    if size == 0 || values.len() % size != 0 {
+    if size == 0 || !values.len().is_multiple_of(size) {
         return Err(Error::msg(format!(
             "{} values do not fill whole tensors of shape {shape:?}",
             values.len()
         )));
     }
-    let item = Arc::new(Field::new("item", values.data_type().clone(), false));
+    let item = Arc::new(Field::new("item", values.data_type().clone(), true));
     Ok(FixedSizeListArray::try_new(
         item,
         size as i32,
@@ -154,29 +154,19 @@ pub fn tensor_values<A: Array + Clone + 'static>(
         .downcast_ref::<FixedSizeListArray>()
         .ok_or_else(|| Error::msg(format!("column '{name}' is not a tensor column")))?;
     let size = list.value_length() as usize;
-    let values = list
-        .values()
-        .slice(list.offset() * size, list.len() * size);
-    values
-        .as_any()
-        .downcast_ref::<A>()
-        .cloned()
-        .ok_or_else(|| {
-            Error::msg(format!(
-                "column '{name}' has elements of type {}",
-                values.data_type()
-            ))
-        })
+    let values = list.values().slice(list.offset() * size, list.len() * size);
+    values.as_any().downcast_ref::<A>().cloned().ok_or_else(|| {
+        Error::msg(format!(
+            "column '{name}' has elements of type {}",
+            values.data_type()
+        ))
+    })
 }
 
 /// Replace (or append) column `name` of `schema` with `field`, keeping the position and the
 /// schema metadata.
 pub fn replace_field(schema: &Schema, name: &str, field: Field) -> SchemaRef {
-    let mut fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     match fields.iter().position(|f| f.name() == name) {
         Some(i) => fields[i] = field,
         None => fields.push(field),

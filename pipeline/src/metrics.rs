@@ -83,7 +83,15 @@ impl RunReport {
         let _ = writeln!(
             out,
             "{:<22} {:>7} {:>10} {:>10} {:>8} {:>9} {:>9} {:>9} {:>11}",
-            "stage", "workers", "rows in", "rows out", "rejected", "busy s", "wait in", "wait out", "rows/s busy"
+            "stage",
+            "workers",
+            "rows in",
+            "rows out",
+            "rejected",
+            "busy s",
+            "wait in",
+            "wait out",
+            "rows/s busy"
         );
         for s in &self.stages {
             let rate = s.rows_per_busy_second();

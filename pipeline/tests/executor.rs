@@ -188,7 +188,10 @@ fn output_order_does_not_depend_on_threads() {
         assert!(*out.finished.lock().unwrap());
         results.push(out.xs.lock().unwrap().clone());
     }
-    let expected: Vec<i64> = (0..997i64).filter(|x| x % 5 != 0).map(|x| x.pow(4)).collect();
+    let expected: Vec<i64> = (0..997i64)
+        .filter(|x| x % 5 != 0)
+        .map(|x| x.pow(4))
+        .collect();
     assert_eq!(results[0], expected);
     assert_eq!(results[1], expected);
 }

@@ -45,7 +45,11 @@ pub fn run(out: &Path, images: usize, run: &RunArgs) -> Result<()> {
     crate::plans::print_report(&report);
     println!();
     println!("demo outputs in {}:", out.display());
-    println!("  {:<28} PCA model (ldae inspect {})", pca_path.display(), pca_path.display());
+    println!(
+        "  {:<28} PCA model (ldae inspect {})",
+        pca_path.display(),
+        pca_path.display()
+    );
     println!("  {:<28} top components as 4x4 patches", picture.display());
     println!(
         "  {:<28} {} rows (id, label, latents [64, 16]) at {:.0} images/s",

@@ -23,7 +23,10 @@ fn inspect_safetensors(path: &Path) -> Result<()> {
         .with_context(|| format!("{}: not a safetensors file", path.display()))?;
     let info = header.metadata().clone().unwrap_or_default();
     println!("{}", path.display());
-    println!("  format: {}", info.get("format").map(String::as_str).unwrap_or("unknown"));
+    println!(
+        "  format: {}",
+        info.get("format").map(String::as_str).unwrap_or("unknown")
+    );
     let tensors = safetensors::SafeTensors::deserialize(&bytes)?;
     let mut names = tensors.names();
     names.sort();
@@ -33,12 +36,20 @@ fn inspect_safetensors(path: &Path) -> Result<()> {
     }
     if let Some(meta) = info.get("ldae.pca") {
         let v: serde_json::Value = serde_json::from_str(meta)?;
-        println!("  metadata: {}", serde_json::to_string_pretty(&v)?.replace('\n', "\n  "));
+        println!(
+            "  metadata: {}",
+            serde_json::to_string_pretty(&v)?.replace('\n', "\n  ")
+        );
     }
     if info.get("format").map(String::as_str) == Some("ldae-pca") {
         let model = PcaModel::load(path)?;
         println!("  {}", super::pca::variance_summary(&model));
-        let top: Vec<String> = model.eigenvalues.iter().take(8).map(|v| format!("{v:.4e}")).collect();
+        let top: Vec<String> = model
+            .eigenvalues
+            .iter()
+            .take(8)
+            .map(|v| format!("{v:.4e}"))
+            .collect();
         println!("  top eigenvalues: {}", top.join(" "));
     }
     Ok(())
@@ -51,7 +62,10 @@ fn parquet_files(path: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(path)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
             name.ends_with(".parquet") && !name.starts_with('_') && !name.starts_with('.')
         })
         .collect();
@@ -62,7 +76,10 @@ fn parquet_files(path: &Path) -> Result<Vec<PathBuf>> {
 fn inspect_parquet(path: &Path) -> Result<()> {
     let files = parquet_files(path)?;
     if files.is_empty() {
-        bail!("{}: no Parquet files (part-*.parquet) found", path.display());
+        bail!(
+            "{}: no Parquet files (part-*.parquet) found",
+            path.display()
+        );
     }
     let mut rows = 0i64;
     let mut bytes = 0u64;
@@ -78,7 +95,11 @@ fn inspect_parquet(path: &Path) -> Result<()> {
         }
     }
     println!("{}", path.display());
-    println!("  files: {} ({:.1} MB), rows: {rows}", files.len(), bytes as f64 / 1e6);
+    println!(
+        "  files: {} ({:.1} MB), rows: {rows}",
+        files.len(),
+        bytes as f64 / 1e6
+    );
     if let Some(schema) = schema {
         println!("  columns:");
         for field in schema.fields() {
@@ -88,7 +109,11 @@ fn inspect_parquet(path: &Path) -> Result<()> {
                     "    {}: {}{}",
                     field.name(),
                     field.data_type(),
-                    if field.is_nullable() { " (nullable)" } else { "" }
+                    if field.is_nullable() {
+                        " (nullable)"
+                    } else {
+                        ""
+                    }
                 ),
             }
         }
@@ -102,14 +127,20 @@ fn inspect_parquet(path: &Path) -> Result<()> {
             .any(|e| e.file_name().to_string_lossy().starts_with("_SUCCESS"));
         println!(
             "  status: {}",
-            if complete { "complete (_SUCCESS present)" } else { "INCOMPLETE (no _SUCCESS marker)" }
+            if complete {
+                "complete (_SUCCESS present)"
+            } else {
+                "INCOMPLETE (no _SUCCESS marker)"
+            }
         );
         let manifest = path.join("manifest.json");
         if let Ok(text) = std::fs::read_to_string(&manifest) {
             let m: serde_json::Value = serde_json::from_str(&text)?;
             println!(
                 "  rows in: {}, rejected: {} (errors table: {})",
-                m["rows_in"], m["rows_rejected"], m["errors"].as_str().unwrap_or("-")
+                m["rows_in"],
+                m["rows_rejected"],
+                m["errors"].as_str().unwrap_or("-")
             );
             println!("  job: {}", m["job"]);
         }

@@ -6,11 +6,15 @@ use anyhow::{bail, Context, Result};
 use ldae_operators::device::parse_device;
 use ldae_operators::normalize::Normalization;
 use ldae_operators::parquet_sink::{ParquetSink, ParquetSinkConfig};
-use ldae_operators::pca::{LatentScale, PcaFit, PcaFitConfig, PcaMeta, PcaModel, PcaProject, PcaStats};
+use ldae_operators::pca::{
+    LatentScale, PcaFit, PcaFitConfig, PcaMeta, PcaModel, PcaProject, PcaStats,
+};
 use ldae_pipeline::{Pipeline, RunReport};
 
 use crate::cli::{PcaCommand, RunArgs, SourceArgs};
-use crate::plans::{natural_channels, open_source, patch_operators, print_report, run_options, source_options};
+use crate::plans::{
+    natural_channels, open_source, patch_operators, print_report, run_options, source_options,
+};
 
 pub fn run(cmd: PcaCommand) -> Result<()> {
     match cmd {
@@ -120,7 +124,9 @@ pub struct FitJob<'a> {
 pub fn fit(job: &FitJob<'_>) -> Result<RunReport> {
     let options = source_options(job.source)?;
     let source = open_source(job.input, &options)?;
-    let channels = job.channels.unwrap_or_else(|| natural_channels(source.as_ref()));
+    let channels = job
+        .channels
+        .unwrap_or_else(|| natural_channels(source.as_ref()));
     let normalization = Normalization::default();
     let meta = PcaMeta {
         image_size: job.image_size,
@@ -147,7 +153,10 @@ pub fn fit(job: &FitJob<'_>) -> Result<RunReport> {
     }
     let report = pipeline.run(&run_options(job.run, "pca fit"))?;
     if report.rows_out == 0 {
-        bail!("no image could be read from {}: see the errors table", job.input);
+        bail!(
+            "no image could be read from {}: see the errors table",
+            job.input
+        );
     }
     Ok(report)
 }
@@ -180,7 +189,11 @@ fn merge(partials: &[std::path::PathBuf], out: &Path, partial: bool) -> Result<(
         meta.samples = stats.count;
         meta.images = stats.images;
         stats.save_partial(out, &meta)?;
-        println!("wrote merged partial statistics {} ({} images)", out.display(), stats.images);
+        println!(
+            "wrote merged partial statistics {} ({} images)",
+            out.display(),
+            stats.images
+        );
         return Ok(());
     }
     let model = PcaModel::fit(&stats, meta)?;
@@ -239,10 +252,17 @@ pub fn encode(
         job,
     )?;
     let mut pipeline = Pipeline::new(source, Box::new(sink));
-    for op in patch_operators(m.image_size, m.channels as u8, m.patch_size, m.normalization.clone())? {
+    for op in patch_operators(
+        m.image_size,
+        m.channels as u8,
+        m.patch_size,
+        m.normalization.clone(),
+    )? {
         pipeline = pipeline.then(op);
     }
-    let pipeline = pipeline.then(std::sync::Arc::new(PcaProject::new(&model, dim, scale, &device)?));
+    let pipeline = pipeline.then(std::sync::Arc::new(PcaProject::new(
+        &model, dim, scale, &device,
+    )?));
     Ok(pipeline.run(&run_options(run, "pca encode"))?)
 }
 
@@ -250,7 +270,13 @@ pub fn encode(
 pub fn variance_summary(model: &PcaModel) -> String {
     let ratio = model.explained_variance_ratio();
     let mut acc = 0.0;
-    let cumulative: Vec<f64> = ratio.iter().map(|r| { acc += r; acc }).collect();
+    let cumulative: Vec<f64> = ratio
+        .iter()
+        .map(|r| {
+            acc += r;
+            acc
+        })
+        .collect();
     let d = model.dim();
     let mut points: Vec<usize> = [1, 2, 4, 8, 16, 32, 64, 128, 256]
         .into_iter()

@@ -35,7 +35,12 @@ pub fn read_table(dir: &Path) -> Vec<RecordBatch> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("part-"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("part-")
+        })
         .collect();
     files.sort();
     files.iter().flat_map(|f| read_file(f)).collect()
@@ -73,7 +78,10 @@ pub fn tensor_f32(batches: &[RecordBatch], column: &str) -> Vec<f32> {
         .iter()
         .flat_map(|b| {
             let list = b.column_by_name(column).unwrap().as_fixed_size_list();
-            list.values().as_primitive::<Float32Type>().values().to_vec()
+            list.values()
+                .as_primitive::<Float32Type>()
+                .values()
+                .to_vec()
         })
         .collect()
 }
@@ -83,7 +91,12 @@ pub fn part_bytes(dir: &Path) -> Vec<Vec<u8>> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("part-"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("part-")
+        })
         .collect();
     files.sort();
     files.iter().map(|f| std::fs::read(f).unwrap()).collect()

@@ -35,11 +35,20 @@ def read_safetensors(path):
 
 
 def cifar_like(n, seed=0):
-    """n 32x32 RGB uint8 images with CIFAR-like spatial and colour correlations."""
+    """n 32x32 RGB uint8 images with CIFAR-like statistics: spatially smooth, anisotropic
+    (so no two patch directions have the same variance), with correlated colour channels."""
     rng = np.random.default_rng(seed)
-    coarse = rng.normal(size=(n, 8, 8, 3)) @ np.array([[1.0, 0.8, 0.6], [0.0, 0.5, 0.4], [0.0, 0.0, 0.3]])
-    img = np.kron(coarse, np.ones((1, 4, 4, 1)))
-    img += 0.35 * rng.normal(size=(n, 32, 32, 3))
+    fy = np.fft.fftfreq(32)[:, None]
+    fx = np.fft.fftfreq(32)[None, :]
+
+    def field(sy, sx):
+        white = rng.normal(size=(n, 32, 32, 3))
+        h = np.exp(-2 * np.pi**2 * (sy**2 * fy**2 + sx**2 * fx**2))
+        out = np.real(np.fft.ifft2(np.fft.fft2(white, axes=(1, 2)) * h[None, :, :, None], axes=(1, 2)))
+        return out / out.std()
+
+    img = field(2.5, 1.5) + 0.4 * field(0.7, 0.45)
+    img = img @ np.array([[1.0, 0.8, 0.6], [0.0, 0.5, 0.4], [0.0, 0.0, 0.3]])
     img = 128 + 40 * img
     return np.clip(np.round(img), 0, 255).astype(np.uint8)
 

@@ -51,7 +51,11 @@ impl Operator for PcaInverse {
         Ok(replace_field(
             input,
             columns::LATENTS,
-            tensor_field(columns::PATCHES, DataType::Float32, &[shape[0], self.projector.patch_dim()]),
+            tensor_field(
+                columns::PATCHES,
+                DataType::Float32,
+                &[shape[0], self.projector.patch_dim()],
+            ),
         ))
     }
 

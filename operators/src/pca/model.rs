@@ -10,7 +10,9 @@ use candle_core::{DType, Device, Tensor};
 use ldae_pipeline::{Error, Result};
 
 use super::candle_err;
-use super::stats::{f64_bytes, meta_json, parse_meta, read_safetensors, tensor_f64, view, PcaStats};
+use super::stats::{
+    f64_bytes, meta_json, parse_meta, read_safetensors, tensor_f64, view, PcaStats,
+};
 use crate::atomic::write_atomic;
 use crate::normalize::Normalization;
 
@@ -122,7 +124,10 @@ impl PcaModel {
         let mut eigenvalues = Vec::with_capacity(d);
         for &k in &order {
             let v = eig.eigenvectors.column(k);
-            let pivot = v.iter().copied().fold(0.0f64, |m, x| if x.abs() > m.abs() { x } else { m });
+            let pivot = v
+                .iter()
+                .copied()
+                .fold(0.0f64, |m, x| if x.abs() > m.abs() { x } else { m });
             let sign = if pivot < 0.0 { -1.0 } else { 1.0 };
             components.extend(v.iter().map(|x| x * sign));
             eigenvalues.push(eig.eigenvalues[k]);
@@ -160,7 +165,10 @@ impl PcaModel {
         match scale {
             LatentScale::None => vec![1.0; dim],
             LatentScale::Global => {
-                let mean = self.eigenvalues[..dim].iter().map(|v| v.max(floor)).sum::<f64>()
+                let mean = self.eigenvalues[..dim]
+                    .iter()
+                    .map(|v| v.max(floor))
+                    .sum::<f64>()
                     / dim as f64;
                 vec![mean.sqrt(); dim]
             }

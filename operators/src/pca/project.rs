@@ -53,7 +53,11 @@ impl Operator for PcaProject {
         Ok(replace_field(
             input,
             columns::PATCHES,
-            tensor_field(columns::LATENTS, DataType::Float32, &[self.tokens, self.projector.dim()]),
+            tensor_field(
+                columns::LATENTS,
+                DataType::Float32,
+                &[self.tokens, self.projector.dim()],
+            ),
         ))
     }
 

@@ -46,7 +46,7 @@ impl PcaStats {
     /// Add `patches.len() / D` patches (row-major f32).
     pub fn add(&mut self, patches: &[f32]) -> Result<()> {
         let d = self.dim;
-        if patches.len() % d != 0 {
+        if !patches.len().is_multiple_of(d) {
             return Err(Error::msg(format!(
                 "{} values are not whole {d}-dimensional patches",
                 patches.len()
@@ -144,7 +144,10 @@ impl PcaStats {
         info.insert("ldae.pca".to_string(), meta_json(meta)?);
         info.insert("count".to_string(), self.count.to_string());
         info.insert("images".to_string(), self.images.to_string());
-        info.insert("fingerprint".to_string(), format!("{:016x}", self.fingerprint));
+        info.insert(
+            "fingerprint".to_string(),
+            format!("{:016x}", self.fingerprint),
+        );
         let bytes = safetensors::serialize(tensors, Some(info))
             .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
         write_atomic(path, &bytes)
@@ -176,7 +179,10 @@ impl PcaStats {
         let outer = tensor_f64(&tensors, "outer", path)?;
         let dim = sum.len();
         if outer.len() != dim * dim {
-            return Err(Error::msg(format!("{}: inconsistent shapes", path.display())));
+            return Err(Error::msg(format!(
+                "{}: inconsistent shapes",
+                path.display()
+            )));
         }
         Ok((
             PcaStats {
@@ -205,9 +211,9 @@ pub(crate) fn meta_json(meta: &PcaMeta) -> Result<String> {
 }
 
 pub(crate) fn parse_meta(info: &HashMap<String, String>, path: &Path) -> Result<PcaMeta> {
-    let text = info.get("ldae.pca").ok_or_else(|| {
-        Error::msg(format!("{}: no ldae PCA metadata", path.display()))
-    })?;
+    let text = info
+        .get("ldae.pca")
+        .ok_or_else(|| Error::msg(format!("{}: no ldae PCA metadata", path.display())))?;
     serde_json::from_str(text)
         .map_err(|e| Error::msg(format!("{}: bad PCA metadata: {e}", path.display())))
 }
@@ -254,7 +260,10 @@ mod tests {
 
     fn data(rows: usize, d: usize, seed: u32) -> Vec<f32> {
         (0..rows * d)
-            .map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed)) % 1000) as f32 / 500.0 - 1.0)
+            .map(|i| {
+                (((i as u32).wrapping_mul(2654435761).wrapping_add(seed)) % 1000) as f32 / 500.0
+                    - 1.0
+            })
             .collect()
     }
 
