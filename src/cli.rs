@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// ldae: latent denoising autoencoder (l-DAE) pipelines over image datasets.
 ///
 /// Images stream as Arrow batches through decode -> patchify -> PCA -> ... operators; outputs
-/// are Parquet folders (`part-*.parquet`, `_errors.parquet`, `manifest.json`, `_SUCCESS`).
+/// are Parquet folders (`part-*.parquet`, `_errors.parquet`, `_manifest.json`, `_SUCCESS`).
 /// DATA is an image folder (root/<class>/*.jpg), a Parquet image table, WebDataset .tar shards,
 /// an IDX file (MNIST family), CIFAR-10 binary batches, or `synthetic:N`.
 #[derive(Parser, Debug)]

@@ -178,7 +178,8 @@ fn bad_files_are_rejected_and_accounted_for() {
         }
     }
     let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.join("_manifest.json")).unwrap())
+            .unwrap();
     assert_eq!(manifest["rows_in"], 11);
     assert_eq!(manifest["rows"], 6);
     assert_eq!(manifest["rows_rejected"], 5);

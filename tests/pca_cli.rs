@@ -48,7 +48,8 @@ fn fit_encode_inspect_show() {
     assert!(out.join("_SUCCESS").exists());
     assert!(out.join("_errors.parquet").exists());
     let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.join("_manifest.json")).unwrap())
+            .unwrap();
     assert_eq!(manifest["rows"], 120);
     assert_eq!(manifest["rows_rejected"], 0);
     assert_eq!(manifest["job"]["dim"], 8);

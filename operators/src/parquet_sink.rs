@@ -3,18 +3,20 @@
 //!
 //! Contract: parts are written under hidden temporary names and renamed only when the whole
 //! stream has ended without error; then the errors table (`_errors.parquet`), the manifest
-//! (`manifest.json`: rows, schema, inputs, config) and last the `_SUCCESS` marker. A folder
+//! (`_manifest.json`: rows, schema, inputs, config) and last the `_SUCCESS` marker. A folder
 //! without `_SUCCESS` is incomplete. With a shard `i/n`, every name carries the shard
 //! (`part-0002-of-0008-00000.parquet`, `_SUCCESS-0002-of-0008`, ...) so shards can share a folder.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use arrow::datatypes::DataType;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use ldae_pipeline::columns::tensor_type;
 use ldae_pipeline::{Error, Result, RunSummary, Sink};
@@ -119,11 +121,11 @@ impl ParquetSink {
         self.config.out.join(format!("_SUCCESS{}", self.suffix()))
     }
 
-    /// `manifest.json` (or `manifest-IIII-of-NNNN.json`).
+    /// `_manifest.json` (or `_manifest-IIII-of-NNNN.json`).
     pub fn manifest_path(&self) -> PathBuf {
         self.config
             .out
-            .join(format!("manifest{}.json", self.suffix()))
+            .join(format!("_manifest{}.json", self.suffix()))
     }
 
     /// `_errors.parquet` (or `_errors-IIII-of-NNNN.parquet`).
@@ -145,10 +147,21 @@ impl ParquetSink {
         let file = File::create(&temp).map_err(|e| Error::io(&temp, e))?;
         let level = ZstdLevel::try_new(self.config.zstd_level)
             .map_err(|e| Error::msg(format!("zstd level: {e}")))?;
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(level))
-            .set_max_row_group_row_count(Some(self.config.row_group_size.max(1)))
-            .build();
+            .set_max_row_group_row_count(Some(self.config.row_group_size.max(1)));
+        // Float tensors: dictionaries never pay off on continuous values, and splitting the
+        // bytes of each float into streams lets zstd compress them (and faster).
+        for field in schema.fields() {
+            if let Some((DataType::Float32 | DataType::Float64, _)) = tensor_type(field) {
+                let path =
+                    ColumnPath::new(vec![field.name().clone(), "list".into(), "item".into()]);
+                props = props
+                    .set_column_dictionary_enabled(path.clone(), false)
+                    .set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT);
+            }
+        }
+        let props = props.build();
         let writer = ArrowWriter::try_new(file, schema, Some(props))
             .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
         self.open = Some(OpenPart {

@@ -133,7 +133,7 @@ fn inspect_parquet(path: &Path) -> Result<()> {
                 "INCOMPLETE (no _SUCCESS marker)"
             }
         );
-        let manifest = path.join("manifest.json");
+        let manifest = path.join("_manifest.json");
         if let Ok(text) = std::fs::read_to_string(&manifest) {
             let m: serde_json::Value = serde_json::from_str(&text)?;
             println!(

@@ -245,20 +245,34 @@ impl PcaModel {
                 "latent dimension {dim} must be between 1 and D = {d}"
             )));
         }
-        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        // Fold the mean and the latent scale into one matrix and one offset (computed in f64):
+        // z = x W - b with W = V_d^T / s and b = mu W, and back x = z U + mu with U = s V_d.
+        // One matrix product per direction and no full-size elementwise pass.
         let divisors = self.latent_divisors(dim, scale);
-        let mean = Tensor::from_vec(f32s(&self.mean), (1, d), device).map_err(candle_err)?;
-        let basis = Tensor::from_vec(f32s(&self.components[..dim * d]), (dim, d), device)
-            .map_err(candle_err)?;
-        let basis_t = basis.t().and_then(|t| t.contiguous()).map_err(candle_err)?;
-        let divisor = Tensor::from_vec(f32s(&divisors), (1, dim), device).map_err(candle_err)?;
+        let mut weight = vec![0f32; d * dim];
+        let mut unweight = vec![0f32; dim * d];
+        let mut offset = vec![0f32; dim];
+        for k in 0..dim {
+            let row = &self.components[k * d..(k + 1) * d];
+            let mut b = 0.0f64;
+            for i in 0..d {
+                weight[i * dim + k] = (row[i] / divisors[k]) as f32;
+                unweight[k * d + i] = (row[i] * divisors[k]) as f32;
+                b += self.mean[i] * row[i] / divisors[k];
+            }
+            offset[k] = b as f32;
+        }
+        let mean: Vec<f32> = self.mean.iter().map(|&x| x as f32).collect();
+        let tensor = |v: Vec<f32>, shape: (usize, usize)| {
+            Tensor::from_vec(v, shape, device).map_err(candle_err)
+        };
         Ok(Projector {
             dim,
             patch_dim: d,
-            mean,
-            basis,
-            basis_t,
-            divisor,
+            weight: tensor(weight, (d, dim))?,
+            offset: tensor(offset, (1, dim))?,
+            unweight: tensor(unweight, (dim, d))?,
+            mean: tensor(mean, (1, d))?,
             device: device.clone(),
         })
     }
@@ -269,10 +283,14 @@ impl PcaModel {
 pub struct Projector {
     dim: usize,
     patch_dim: usize,
+    /// `V_d^T / s`, `[D, d]`.
+    weight: Tensor,
+    /// `mu V_d^T / s`, `[1, d]`.
+    offset: Tensor,
+    /// `s V_d`, `[d, D]`.
+    unweight: Tensor,
+    /// `mu`, `[1, D]`.
     mean: Tensor,
-    basis: Tensor,
-    basis_t: Tensor,
-    divisor: Tensor,
     device: Device,
 }
 
@@ -290,17 +308,15 @@ impl Projector {
     /// Project a `[rows, D]` tensor to `[rows, d]`.
     pub fn project(&self, patches: &Tensor) -> Result<Tensor> {
         patches
-            .broadcast_sub(&self.mean)
-            .and_then(|x| x.matmul(&self.basis_t))
-            .and_then(|z| z.broadcast_div(&self.divisor))
+            .matmul(&self.weight)
+            .and_then(|z| z.broadcast_sub(&self.offset))
             .map_err(candle_err)
     }
 
     /// Map a `[rows, d]` tensor of latents back to `[rows, D]` patches.
     pub fn inverse(&self, latents: &Tensor) -> Result<Tensor> {
         latents
-            .broadcast_mul(&self.divisor)
-            .and_then(|z| z.matmul(&self.basis))
+            .matmul(&self.unweight)
             .and_then(|x| x.broadcast_add(&self.mean))
             .map_err(candle_err)
     }

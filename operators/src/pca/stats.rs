@@ -52,27 +52,47 @@ impl PcaStats {
                 patches.len()
             )));
         }
-        let rows = patches.len() / d;
-        if rows == 0 {
-            return Ok(());
-        }
-        let x64: Vec<f64> = patches.iter().map(|&v| v as f64).collect();
-        for row in x64.chunks_exact(d) {
-            for (s, v) in self.sum.iter_mut().zip(row) {
-                *s += v;
+        // Fixed-size blocks, each widened to f64 (products of f32 values are exact in f64; only
+        // the sums need the precision) and reduced to its own X^T X by one matrix product. The
+        // blocks are spread over the cores and their results added in block order, so the sums
+        // do not depend on the thread count.
+        const BLOCK_ROWS: usize = 4096;
+        let blocks: Vec<&[f32]> = patches.chunks(BLOCK_ROWS * d).collect();
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(blocks.len());
+        let mut partials: Vec<Option<Result<(Vec<f64>, Vec<f64>)>>> =
+            (0..blocks.len()).map(|_| None).collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let blocks = &blocks;
+                    scope.spawn(move || {
+                        (t..blocks.len())
+                            .step_by(threads)
+                            .map(|b| (b, block_moments(blocks[b], d)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for h in handles {
+                for (b, r) in h.join().unwrap_or_default() {
+                    partials[b] = Some(r);
+                }
             }
+        });
+        for (block, partial) in blocks.iter().zip(partials) {
+            let (sum, outer) =
+                partial.ok_or_else(|| Error::msg("PCA statistics worker failed"))??;
+            for (a, b) in self.sum.iter_mut().zip(sum) {
+                *a += b;
+            }
+            for (a, b) in self.outer.iter_mut().zip(outer) {
+                *a += b;
+            }
+            self.count += (block.len() / d) as u64;
         }
-        // X^T X as one f64 matrix product: the hot loop of PCA fitting.
-        let x = Tensor::from_vec(x64, (rows, d), &Device::Cpu).map_err(candle_err)?;
-        let xtx = x.t().and_then(|t| t.matmul(&x)).map_err(candle_err)?;
-        let xtx: Vec<f64> = xtx
-            .flatten_all()
-            .and_then(|t| t.to_vec1())
-            .map_err(candle_err)?;
-        for (o, v) in self.outer.iter_mut().zip(xtx) {
-            *o += v;
-        }
-        self.count += rows as u64;
         Ok(())
     }
 
@@ -196,6 +216,26 @@ impl PcaStats {
             meta,
         ))
     }
+}
+
+/// Sum and X^T X of one block of `d`-dimensional rows, in f64.
+fn block_moments(block: &[f32], d: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+    let wide: Vec<f64> = block.iter().map(|&v| v as f64).collect();
+    let mut sum = vec![0.0; d];
+    for row in wide.chunks_exact(d) {
+        for (s, v) in sum.iter_mut().zip(row) {
+            *s += v;
+        }
+    }
+    let rows = block.len() / d;
+    let x = Tensor::from_vec(wide, (rows, d), &Device::Cpu).map_err(candle_err)?;
+    let outer = x
+        .t()
+        .and_then(|t| t.matmul(&x))
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_vec1())
+        .map_err(candle_err)?;
+    Ok((sum, outer))
 }
 
 pub(crate) fn f64_bytes(v: &[f64]) -> Vec<u8> {
