@@ -62,8 +62,7 @@ impl PcaStats {
             .map(|n| n.get())
             .unwrap_or(1)
             .min(blocks.len());
-        let mut partials: Vec<Option<Result<(Vec<f64>, Vec<f64>)>>> =
-            (0..blocks.len()).map(|_| None).collect();
+        let mut partials: Vec<Option<Result<Moments>>> = (0..blocks.len()).map(|_| None).collect();
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
@@ -218,8 +217,11 @@ impl PcaStats {
     }
 }
 
+/// The sum and the sum of outer products of a block of rows.
+type Moments = (Vec<f64>, Vec<f64>);
+
 /// Sum and X^T X of one block of `d`-dimensional rows, in f64.
-fn block_moments(block: &[f32], d: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+fn block_moments(block: &[f32], d: usize) -> Result<Moments> {
     let wide: Vec<f64> = block.iter().map(|&v| v as f64).collect();
     let mut sum = vec![0.0; d];
     for row in wide.chunks_exact(d) {
