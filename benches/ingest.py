@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Ingest benchmark: ldae beside a Python peer (Pillow + numpy + pyarrow) doing the same work on
+the same cores in the same run, printed as a table.
+
+    python3 benches/ingest.py --images ~/data/train [--ldae target/release/ldae]
+
+Measures
+  1. encode: decode JPEG -> [-1,1] -> patchify (p=4) -> PCA project (d=16) -> zstd Parquet,
+     images/s, for ldae and for the peer (a multiprocessing pool of one process per core);
+  2. PCA fit end to end (decode -> patch statistics -> eigendecomposition), both sides;
+  3. PCA fit on the same in-memory patches: numpy (f64 X^T X + eigh) vs ldae's fit
+     (`cargo bench --bench pca_fit`);
+  4. peak resident memory of ldae encode at 10k and at all images.
+Needs: pip install numpy pyarrow pillow.
+"""
+import argparse
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "python"))
+from common import read_safetensors  # noqa: E402
+
+S, P, D_LAT = 32, 4, 16
+
+
+def list_images(root):
+    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    files = []
+    for label, c in enumerate(classes):
+        for f in sorted(os.listdir(os.path.join(root, c))):
+            files.append((f"{c}/{f}", label))
+    return files
+
+
+def load_image(root, rel):
+    img = Image.open(os.path.join(root, rel)).convert("RGB")
+    w, h = img.size
+    if (w, h) != (S, S):
+        scale = S / min(w, h)
+        img = img.resize((max(S, round(w * scale)), max(S, round(h * scale))), Image.BILINEAR)
+        w, h = img.size
+        left, top = (w - S) // 2, (h - S) // 2
+        img = img.crop((left, top, left + S, top + S))
+    return np.asarray(img)
+
+
+def patches(x):
+    x = x.astype(np.float32) * np.float32(1 / 127.5) - np.float32(1)
+    n = x.shape[0]
+    g = S // P
+    return x.reshape(n, g, P, g, P, 3).transpose(0, 1, 3, 2, 4, 5).reshape(n, g * g, P * P * 3)
+
+
+_STATE = {}
+
+
+def _init(root, weight, offset):
+    _STATE.update(root=root, weight=weight, offset=offset)
+
+
+def _encode_chunk(chunk):
+    imgs = np.stack([load_image(_STATE["root"], rel) for rel, _ in chunk])
+    z = patches(imgs) @ _STATE["weight"] - _STATE["offset"]
+    return [rel for rel, _ in chunk], [lab for _, lab in chunk], z.astype(np.float32)
+
+
+def _stats_chunk(chunk):
+    imgs = np.stack([load_image(_STATE["root"], rel) for rel, _ in chunk])
+    x = patches(imgs).reshape(-1, P * P * 3).astype(np.float64)
+    return x.shape[0], x.sum(0), x.T @ x
+
+
+def chunks(files, size=256):
+    return [files[i:i + size] for i in range(0, len(files), size)]
+
+
+def peer_encode(root, files, model, out, procs):
+    t = model["tensors"]
+    lam = t["eigenvalues"][:D_LAT]
+    s = np.sqrt(lam.mean())  # global latent scale, ldae's default
+    weight = (t["components"][:D_LAT].T / s).astype(np.float32)
+    offset = (t["mean"] @ t["components"][:D_LAT].T / s).astype(np.float32)
+    start = time.perf_counter()
+    typ = pa.fixed_shape_tensor(pa.float32(), [(S // P) ** 2, D_LAT])
+    schema = pa.schema([("id", pa.string()), ("label", pa.int64()), ("latents", typ)])
+    with mp.Pool(procs, initializer=_init, initargs=(root, weight, offset)) as pool, \
+            pq.ParquetWriter(out, schema, compression="zstd") as writer:
+        for ids, labels, z in pool.imap(_encode_chunk, chunks(files)):
+            lat = pa.FixedShapeTensorArray.from_numpy_ndarray(z)
+            writer.write_table(pa.table([pa.array(ids), pa.array(labels, pa.int64()), lat], schema=schema))
+    return time.perf_counter() - start
+
+
+def peer_fit(root, files, procs):
+    start = time.perf_counter()
+    n, s, xx = 0, 0.0, 0.0
+    with mp.Pool(procs, initializer=_init, initargs=(root, None, None)) as pool:
+        for k, ks, kxx in pool.imap(_stats_chunk, chunks(files)):
+            n, s, xx = n + k, s + ks, xx + kxx
+    mean = s / n
+    cov = (xx - n * np.outer(mean, mean)) / (n - 1)
+    np.linalg.eigh(cov)
+    return time.perf_counter() - start
+
+
+def run_rss(cmd):
+    """Run a command, returning (seconds, peak RSS MB)."""
+    start = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(p.pid, 0)
+    if status != 0:
+        sys.exit(f"{' '.join(cmd)} failed")
+    return time.perf_counter() - start, usage.ru_maxrss / 1024
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--images", required=True, help="CIFAR-10 JPEG folder (train/<class>/*.jpg)")
+    ap.add_argument("--ldae", default=os.path.join(os.path.dirname(__file__), "..", "target", "release", "ldae"))
+    ap.add_argument("--procs", type=int, default=os.cpu_count())
+    args = ap.parse_args()
+    root = os.path.expanduser(args.images)
+    files = list_images(root)
+    n = len(files)
+    tmp = tempfile.mkdtemp(prefix="ldae-bench-")
+    pca = os.path.join(tmp, "pca.safetensors")
+    common = ["--progress", "off"]
+    rows = []
+
+    # Warm the page cache so both sides read from memory.
+    for rel, _ in files:
+        with open(os.path.join(root, rel), "rb") as f:
+            f.read()
+
+    # PCA fit, end to end.
+    t_fit, _ = run_rss([args.ldae, "pca", "fit", "--input", root, "--image-size", str(S), "--patch", str(P), "--out", pca, *common])
+    t_peer_fit = peer_fit(root, files, args.procs)
+    rows.append(("PCA fit end to end (decode + stats + eigh)", n / t_fit, n / t_peer_fit, "images/s"))
+
+    # Peak memory against dataset size, measured before this process holds large arrays (a
+    # forked child's peak RSS counts the parent's pages until it execs).
+    encode = [args.ldae, "pca", "encode", "--input", root, "--pca", pca, "--dim", str(D_LAT), *common]
+    _, rss_10k = run_rss(encode + ["--limit", "10000", "--out", os.path.join(tmp, "l10k")])
+    _, rss_all = run_rss(encode + ["--out", os.path.join(tmp, "lall")])
+
+    # Encode to latents.
+    tensors, meta = read_safetensors(pca)
+    t_enc, _ = run_rss(encode + ["--out", os.path.join(tmp, "latents")])
+    t_peer = peer_encode(root, files, {"tensors": tensors}, os.path.join(tmp, "peer.parquet"), args.procs)
+    rows.append(("encode: decode->patchify->project->Parquet", n / t_enc, n / t_peer, "images/s"))
+
+    # PCA fit on the same in-memory patches.
+    imgs = np.stack([load_image(root, rel) for rel, _ in files])
+    x32 = patches(imgs).reshape(-1, P * P * 3)
+    path = os.path.join(tmp, "patches.f32")
+    x32.tofile(path)
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        x = x32.astype(np.float64)
+        mean = x.mean(0)
+        cov = (x.T @ x - len(x) * np.outer(mean, mean)) / (len(x) - 1)
+        np.linalg.eigh(cov)
+        best = min(best, time.perf_counter() - start)
+    bench = subprocess.run(["cargo", "bench", "-q", "--bench", "pca_fit", "--", path, str(P * P * 3)],
+                           capture_output=True, text=True, cwd=os.path.join(os.path.dirname(__file__), ".."))
+    ours = json.loads(bench.stdout.strip().splitlines()[-1])
+    rows.append((f"PCA fit on {len(x32)/1e6:.1f}M in-memory patches", ours["fit_s"], best, "seconds"))
+    rows.append(("ldae encode peak RSS, 10k images", rss_10k, None, "MB"))
+    rows.append((f"ldae encode peak RSS, {n // 1000}k images", rss_all, None, "MB"))
+
+    print(f"\n{'measure':<46} {'ldae':>10} {'python peer':>12} {'ratio':>7}  unit")
+    for name, a, b, unit in rows:
+        ratio = "" if b is None else f"{(a / b if unit != 'seconds' else b / a):.2f}x"
+        bs = "" if b is None else f"{b:.3f}" if unit == "seconds" else f"{b:.0f}"
+        as_ = f"{a:.3f}" if unit == "seconds" else f"{a:.0f}"
+        print(f"{name:<46} {as_:>10} {bs:>12} {ratio:>7}  {unit}")
+    print(f"(ratio > 1: ldae faster; {args.procs} peer processes; outputs in {tmp})")
+
+
+if __name__ == "__main__":
+    main()
