@@ -246,3 +246,82 @@ impl Operator for Decode {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Field, Schema, UInt8Type};
+
+    /// A batch of `n` raw 40x30 RGB images with ids `img{i}`.
+    fn raw_batch(n: usize) -> RecordBatch {
+        let shape = [30, 40, 3];
+        let size: usize = shape.iter().product();
+        let pixels: Vec<u8> = (0..n * size).map(|i| (i * 31 % 251) as u8).collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(columns::ID, DataType::Utf8, false),
+            tensor_field(columns::PIXELS, DataType::UInt8, &shape),
+        ]));
+        let ids: StringArray = (0..n).map(|i| Some(format!("img{i}"))).collect();
+        let px = tensor_array(Arc::new(UInt8Array::from(pixels)), &shape).unwrap();
+        RecordBatch::try_new(schema, vec![Arc::new(ids), Arc::new(px)]).unwrap()
+    }
+
+    fn pixels(batch: &RecordBatch) -> Vec<u8> {
+        let list = batch
+            .column_by_name(columns::PIXELS)
+            .unwrap()
+            .as_fixed_size_list();
+        list.values().as_primitive::<UInt8Type>().values().to_vec()
+    }
+
+    #[test]
+    fn centre_crop_resize_gives_requested_shape_and_channels() {
+        for channels in [1u8, 3] {
+            let op = Decode::new(DecodeConfig {
+                image_size: 16,
+                channels,
+                ..DecodeConfig::default()
+            })
+            .unwrap();
+            let batch = raw_batch(3);
+            let out = op.process(batch.clone()).unwrap();
+            assert!(out.rejected.is_empty());
+            let field = out
+                .batch
+                .schema()
+                .field_with_name(columns::PIXELS)
+                .unwrap()
+                .clone();
+            assert_eq!(
+                tensor_type(&field),
+                Some((DataType::UInt8, vec![16, 16, channels as usize]))
+            );
+            assert_eq!(pixels(&out.batch).len(), 3 * 16 * 16 * channels as usize);
+        }
+    }
+
+    #[test]
+    fn augmentation_is_per_row_whatever_the_batching() {
+        let op = Decode::new(DecodeConfig {
+            image_size: 16,
+            augment: Some(AugmentConfig {
+                seed: 9,
+                ..AugmentConfig::default()
+            }),
+            ..DecodeConfig::default()
+        })
+        .unwrap();
+        let batch = raw_batch(6);
+        let whole = pixels(&op.process(batch.clone()).unwrap().batch);
+        let mut parts = pixels(&op.process(batch.slice(0, 4)).unwrap().batch);
+        parts.extend(pixels(&op.process(batch.slice(4, 2)).unwrap().batch));
+        assert_eq!(whole, parts);
+        let plain = Decode::new(DecodeConfig {
+            image_size: 16,
+            ..DecodeConfig::default()
+        })
+        .unwrap();
+        assert_ne!(whole, pixels(&plain.process(batch).unwrap().batch));
+    }
+}
