@@ -9,6 +9,7 @@ pub mod augment;
 pub mod decode;
 pub mod device;
 pub mod errors_table;
+pub mod noise;
 pub mod normalize;
 pub mod parquet_sink;
 pub mod patchify;

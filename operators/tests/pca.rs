@@ -86,8 +86,8 @@ fn reconstruction_error_is_the_sum_of_discarded_eigenvalues() {
         let p = model
             .projector(dim, LatentScale::None, &Device::Cpu)
             .unwrap();
-        let z = p.project_slice(&x).unwrap();
-        let back = p.inverse_slice(&z).unwrap();
+        let z = p.project_slice(&x, 100).unwrap();
+        let back = p.inverse_slice(&z, 100).unwrap();
         let err: f64 = x
             .iter()
             .zip(&back)
@@ -110,7 +110,9 @@ fn project_then_inverse_with_all_components_is_identity() {
     let model = fitted(&x);
     for scale in [LatentScale::None, LatentScale::Global, LatentScale::Whiten] {
         let p = model.projector(12, scale, &Device::Cpu).unwrap();
-        let back = p.inverse_slice(&p.project_slice(&x).unwrap()).unwrap();
+        let back = p
+            .inverse_slice(&p.project_slice(&x, 100).unwrap(), 100)
+            .unwrap();
         let worst = x
             .iter()
             .zip(&back)
@@ -129,7 +131,7 @@ fn latent_scales_give_unit_variance() {
         let z = model
             .projector(dim, scale, &Device::Cpu)
             .unwrap()
-            .project_slice(&x)
+            .project_slice(&x, 100)
             .unwrap();
         let n = (z.len() / dim) as f64;
         (0..dim)

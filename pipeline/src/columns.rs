@@ -25,7 +25,7 @@ pub const PIXELS: &str = "pixels";
 pub const PATCHES: &str = "patches";
 /// PCA latents of the patches, Float32 tensor `[N, d]`.
 pub const LATENTS: &str = "latents";
-/// Noised pixels, Float32 tensor `[H, W, C]`.
+/// Noised patches (rank-d PCA reconstruction of the noised latent), Float32 tensor `[N, D]`.
 pub const NOISY: &str = "noisy";
 /// Noise level of a row, Float32.
 pub const SIGMA: &str = "sigma";

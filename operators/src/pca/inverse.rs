@@ -63,7 +63,7 @@ impl Operator for PcaInverse {
         let schema = self.output_schema(&batch.schema())?;
         let shape = require_tensor(&schema, columns::PATCHES, &DataType::Float32, "pca_inverse")?;
         let values: Float32Array = columns::tensor_values(&batch, columns::LATENTS)?;
-        let patches = self.projector.inverse_slice(values.values())?;
+        let patches = self.projector.inverse_slice(values.values(), shape[0])?;
         let patches = tensor_array(Arc::new(Float32Array::from(patches)), &shape)?;
         let index = batch.schema().index_of(columns::LATENTS)?;
         let mut cols = batch.columns().to_vec();

@@ -305,35 +305,42 @@ impl Projector {
         self.patch_dim
     }
 
-    /// Project a `[rows, D]` tensor to `[rows, d]`.
+    /// Project a `[..., rows, D]` tensor to `[..., rows, d]`.
     pub fn project(&self, patches: &Tensor) -> Result<Tensor> {
         patches
-            .matmul(&self.weight)
+            .broadcast_matmul(&self.weight)
             .and_then(|z| z.broadcast_sub(&self.offset))
             .map_err(candle_err)
     }
 
-    /// Map a `[rows, d]` tensor of latents back to `[rows, D]` patches.
+    /// Map a `[..., rows, d]` tensor of latents back to `[..., rows, D]` patches.
     pub fn inverse(&self, latents: &Tensor) -> Result<Tensor> {
         latents
-            .matmul(&self.unweight)
+            .broadcast_matmul(&self.unweight)
             .and_then(|x| x.broadcast_add(&self.mean))
             .map_err(candle_err)
     }
 
-    /// [`Projector::project`] on host memory: `rows * D` values in, `rows * d` out.
-    pub fn project_slice(&self, patches: &[f32]) -> Result<Vec<f32>> {
-        self.apply_slice(patches, self.patch_dim, |t| self.project(t))
+    /// [`Projector::project`] on host memory: `rows * D` values in, `rows * d` out, in items
+    /// of `rows_per_item` rows (an image's tokens).
+    ///
+    /// Each item is one matrix product of the same shape, so an image's latents are bit-for-bit
+    /// the same whatever batch it travels in (one product over the whole batch would let the
+    /// matrix kernel's blocking, which depends on the row count, change the rounding).
+    pub fn project_slice(&self, patches: &[f32], rows_per_item: usize) -> Result<Vec<f32>> {
+        self.apply_slice(patches, rows_per_item, self.patch_dim, |t| self.project(t))
     }
 
-    /// [`Projector::inverse`] on host memory: `rows * d` values in, `rows * D` out.
-    pub fn inverse_slice(&self, latents: &[f32]) -> Result<Vec<f32>> {
-        self.apply_slice(latents, self.dim, |t| self.inverse(t))
+    /// [`Projector::inverse`] on host memory: `rows * d` values in, `rows * D` out, in items of
+    /// `rows_per_item` rows (see [`Projector::project_slice`]).
+    pub fn inverse_slice(&self, latents: &[f32], rows_per_item: usize) -> Result<Vec<f32>> {
+        self.apply_slice(latents, rows_per_item, self.dim, |t| self.inverse(t))
     }
 
     fn apply_slice(
         &self,
         values: &[f32],
+        rows_per_item: usize,
         width: usize,
         f: impl Fn(&Tensor) -> Result<Tensor>,
     ) -> Result<Vec<f32>> {
@@ -341,7 +348,14 @@ impl Projector {
         if rows == 0 {
             return Ok(Vec::new());
         }
-        let x = Tensor::from_slice(values, (rows, width), &self.device).map_err(candle_err)?;
+        let per_item = rows_per_item.max(1);
+        if !rows.is_multiple_of(per_item) {
+            return Err(ldae_pipeline::Error::msg(format!(
+                "{rows} rows are not whole items of {per_item} rows"
+            )));
+        }
+        let x = Tensor::from_slice(values, (rows / per_item, per_item, width), &self.device)
+            .map_err(candle_err)?;
         f(&x)?
             .to_dtype(DType::F32)
             .and_then(|t| t.flatten_all())

@@ -64,7 +64,7 @@ impl Operator for PcaProject {
     fn process(&self, batch: RecordBatch) -> Result<Processed> {
         let schema = self.output_schema(&batch.schema())?;
         let values: Float32Array = columns::tensor_values(&batch, columns::PATCHES)?;
-        let latents = self.projector.project_slice(values.values())?;
+        let latents = self.projector.project_slice(values.values(), self.tokens)?;
         let latents = tensor_array(
             Arc::new(Float32Array::from(latents)),
             &[self.tokens, self.projector.dim()],

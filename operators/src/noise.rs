@@ -1,0 +1,216 @@
+//! Latent noise: clean `patches` `[N, D]` in; `patches` kept (the clean target) plus `noisy`
+//! `[N, D]` (the rank-d PCA reconstruction of the noised latent, in patch layout), `sigma` and
+//! `t` out.
+//!
+//! Per row: `t ~ U{0..T-1}` and `sigma_t = sqrt(2) * t / (T - 1)` (multi-level, the recipe's
+//! default) or one fixed sigma (single-level); `z_t = z_0 + sigma * eps`, `eps ~ N(0, I)` in the
+//! (scaled) latent, then mapped back to patches with the inverse PCA. Every draw derives from
+//! (seed, epoch, row id), so a row gets the same noise whatever the batch size or thread count.
+
+use std::sync::Arc;
+
+use arrow::array::{AsArray, Float32Array, Int64Array};
+use arrow::datatypes::{DataType, Field, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use rand::Rng;
+use rand_distr::StandardNormal;
+
+use ldae_pipeline::columns::{self, require_tensor, tensor_array, tensor_field};
+use ldae_pipeline::{Error, Operator, Processed, Result};
+
+use crate::pca::{LatentScale, PcaModel, Projector};
+use crate::rowseed::row_rng;
+
+/// Number of discrete noise levels T of the multi-level schedule.
+pub const NOISE_STEPS: u32 = 1000;
+
+/// Column holding the discrete noise level `t` (Int64; the single-level schedule writes -1).
+pub const T_COLUMN: &str = "t";
+
+/// How noise levels are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "schedule")]
+pub enum NoiseSchedule {
+    /// `t ~ U{0..T-1}`, `sigma = sqrt(2) t / (T-1)` (the recipe's default).
+    #[default]
+    MultiLevel,
+    /// One fixed `sigma` for every row (the recipe's single-level ablation uses sqrt(1/3)).
+    SingleLevel {
+        /// The noise level.
+        sigma: f32,
+    },
+}
+
+/// `sigma_t` of discrete level `t` in the multi-level schedule.
+///
+/// ```
+/// use ldae_operators::noise::sigma_of;
+/// assert_eq!(sigma_of(0), 0.0);
+/// assert!((sigma_of(999) - 2f32.sqrt()).abs() < 1e-6);
+/// ```
+pub fn sigma_of(t: u32) -> f32 {
+    std::f32::consts::SQRT_2 * t as f32 / (NOISE_STEPS - 1) as f32
+}
+
+/// The noise level and the latent noise of one row.
+pub fn draw_noise(
+    schedule: NoiseSchedule,
+    seed: u64,
+    epoch: u64,
+    id: &str,
+    values: usize,
+) -> (i64, f32, Vec<f32>) {
+    let (t, sigma) = match schedule {
+        NoiseSchedule::MultiLevel => {
+            let t = row_rng(seed, epoch, id, "noise-level").random_range(0..NOISE_STEPS);
+            (t as i64, sigma_of(t))
+        }
+        NoiseSchedule::SingleLevel { sigma } => (-1, sigma),
+    };
+    let mut rng = row_rng(seed, epoch, id, "noise");
+    let eps = (0..values).map(|_| rng.sample(StandardNormal)).collect();
+    (t, sigma, eps)
+}
+
+/// The noise operator.
+pub struct Noise {
+    projector: Projector,
+    tokens: usize,
+    schedule: NoiseSchedule,
+    seed: u64,
+    epoch: u64,
+}
+
+impl Noise {
+    /// Noise in the first `dim` PCA coordinates of `model` (scaled with `scale`).
+    pub fn new(
+        model: &PcaModel,
+        dim: usize,
+        scale: LatentScale,
+        schedule: NoiseSchedule,
+        seed: u64,
+        epoch: u64,
+    ) -> Result<Self> {
+        let projector = model
+            .projector(dim, scale, &candle_core::Device::Cpu)
+            .map_err(|e| Error::plan("noise", e.to_string()))?;
+        let m = &model.meta;
+        Ok(Noise {
+            projector,
+            tokens: (m.image_size / m.patch_size).pow(2),
+            schedule,
+            seed,
+            epoch,
+        })
+    }
+}
+
+impl Operator for Noise {
+    fn name(&self) -> String {
+        "noise".into()
+    }
+
+    fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
+        let shape = require_tensor(input, columns::PATCHES, &DataType::Float32, "noise")?;
+        let expected = [self.tokens, self.projector.patch_dim()];
+        if shape != expected {
+            return Err(Error::plan(
+                "noise",
+                format!("patches are {shape:?} but the PCA model was fitted on {expected:?}"),
+            ));
+        }
+        let mut fields: Vec<Field> = input
+            .fields()
+            .iter()
+            .filter(|f| ![columns::NOISY, columns::SIGMA, T_COLUMN].contains(&f.name().as_str()))
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(tensor_field(columns::NOISY, DataType::Float32, &shape));
+        fields.push(Field::new(columns::SIGMA, DataType::Float32, false));
+        fields.push(Field::new(T_COLUMN, DataType::Int64, false));
+        Ok(Arc::new(arrow::datatypes::Schema::new_with_metadata(
+            fields,
+            input.metadata().clone(),
+        )))
+    }
+
+    fn process(&self, batch: RecordBatch) -> Result<Processed> {
+        let schema = self.output_schema(&batch.schema())?;
+        let ids = batch
+            .column_by_name(columns::ID)
+            .ok_or_else(|| Error::msg("missing id column"))?
+            .as_string::<i32>()
+            .clone();
+        let patches: Float32Array = columns::tensor_values(&batch, columns::PATCHES)?;
+        let z = self
+            .projector
+            .project_slice(patches.values(), self.tokens)?;
+        let per_row = self.tokens * self.projector.dim();
+        let mut noisy_latents = Vec::with_capacity(z.len());
+        let (mut sigmas, mut ts) = (Vec::new(), Vec::new());
+        for (row, z0) in z.chunks_exact(per_row).enumerate() {
+            let (t, sigma, eps) = draw_noise(
+                self.schedule,
+                self.seed,
+                self.epoch,
+                ids.value(row),
+                per_row,
+            );
+            noisy_latents.extend(z0.iter().zip(&eps).map(|(a, e)| a + sigma * e));
+            sigmas.push(sigma);
+            ts.push(t);
+        }
+        let noisy = self.projector.inverse_slice(&noisy_latents, self.tokens)?;
+        let noisy = tensor_array(
+            Arc::new(Float32Array::from(noisy)),
+            &[self.tokens, self.projector.patch_dim()],
+        )?;
+        let mut cols: Vec<Arc<dyn arrow::array::Array>> = batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .filter(|(f, _)| {
+                ![columns::NOISY, columns::SIGMA, T_COLUMN].contains(&f.name().as_str())
+            })
+            .map(|(_, c)| c.clone())
+            .collect();
+        cols.push(Arc::new(noisy));
+        cols.push(Arc::new(Float32Array::from(sigmas)));
+        cols.push(Arc::new(Int64Array::from(ts)));
+        Ok(Processed::ok(RecordBatch::try_new(schema, cols)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_depend_on_row_seed_and_epoch_only() {
+        let a = draw_noise(NoiseSchedule::MultiLevel, 1, 0, "x", 8);
+        assert_eq!(a, draw_noise(NoiseSchedule::MultiLevel, 1, 0, "x", 8));
+        assert_ne!(a.2, draw_noise(NoiseSchedule::MultiLevel, 1, 1, "x", 8).2);
+        assert_ne!(a.2, draw_noise(NoiseSchedule::MultiLevel, 2, 0, "x", 8).2);
+        let single = draw_noise(NoiseSchedule::SingleLevel { sigma: 0.5 }, 1, 0, "x", 4);
+        assert_eq!((single.0, single.1), (-1, 0.5));
+    }
+
+    #[test]
+    fn levels_cover_the_schedule_and_noise_is_standard_normal() {
+        let mut ts = Vec::new();
+        let mut eps = Vec::new();
+        for i in 0..2000 {
+            let (t, sigma, e) = draw_noise(NoiseSchedule::MultiLevel, 3, 0, &format!("r{i}"), 10);
+            assert!((sigma - sigma_of(t as u32)).abs() < 1e-7);
+            ts.push(t);
+            eps.extend(e);
+        }
+        let mean_t = ts.iter().sum::<i64>() as f64 / ts.len() as f64;
+        assert!((mean_t - 499.5).abs() < 20.0, "{mean_t}");
+        let n = eps.len() as f64;
+        let m = eps.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let v = eps.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>() / n;
+        assert!(m.abs() < 0.03 && (v - 1.0).abs() < 0.03, "{m} {v}");
+    }
+}
