@@ -7,6 +7,7 @@
 pub mod atomic;
 pub mod augment;
 pub mod decode;
+pub mod denoiser;
 pub mod device;
 pub mod errors_table;
 pub mod noise;

@@ -1,0 +1,250 @@
+//! The denoiser network (DiT without class conditioning).
+//!
+//! Tokens: a linear embedding of each noisy patch plus a fixed 2D sin-cos position embedding, no
+//! class token. Conditioning: the noise level as a continuous timestep `t = sigma (T-1) / sqrt 2`,
+//! embedded sinusoidally (256-d) and by a 2-layer MLP into `c`. Blocks: pre-norm (LayerNorm
+//! without affine parameters) self-attention and MLP (ratio 4, GELU), each modulated by
+//! adaLN-Zero: `x + gate * f(norm(x) * (1 + scale) + shift)` with shift/scale/gate from
+//! `Linear(SiLU(c))`, zero-initialised so every block starts as the identity. Final layer:
+//! adaLN-modulated norm then a linear map to the D pixel values of each patch.
+
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_nn::{linear, Linear, VarBuilder};
+
+use super::config::DenoiserConfig;
+
+type Result<T> = candle_core::Result<T>;
+
+const NORM_EPS: f64 = 1e-6;
+
+/// LayerNorm over the last dimension without affine parameters (differentiable).
+fn norm(x: &Tensor) -> Result<Tensor> {
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let centred = x.broadcast_sub(&mean)?;
+    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+    centred.broadcast_div(&(var + NORM_EPS)?.sqrt()?)
+}
+
+/// `x * (1 + scale) + shift`, with `[B, W]` shift and scale broadcast over tokens.
+fn modulate(x: &Tensor, shift: &Tensor, scale: &Tensor) -> Result<Tensor> {
+    x.broadcast_mul(&(scale.unsqueeze(1)? + 1.0)?)?
+        .broadcast_add(&shift.unsqueeze(1)?)
+}
+
+/// Sinusoidal embedding of continuous timesteps `t` (`[B]`) into `dim` values (cos, then sin).
+pub fn timestep_embedding(t: &Tensor, dim: usize) -> Result<Tensor> {
+    let half = dim / 2;
+    let freqs: Vec<f32> = (0..half)
+        .map(|i| (-(10000f32.ln()) * i as f32 / half as f32).exp())
+        .collect();
+    let freqs = Tensor::from_vec(freqs, (1, half), t.device())?.to_dtype(t.dtype())?;
+    let args = t.unsqueeze(1)?.broadcast_mul(&freqs)?;
+    Tensor::cat(&[args.cos()?, args.sin()?], D::Minus1)
+}
+
+/// The fixed 2D sin-cos position embedding, `[grid^2, width]`: the first half of each vector
+/// encodes the token's row, the second half its column (MAE's construction).
+pub fn position_embedding(grid: usize, width: usize) -> Vec<f32> {
+    let quarter = width / 4;
+    let omega: Vec<f64> = (0..quarter)
+        .map(|i| 1.0 / 10000f64.powf(i as f64 / quarter as f64))
+        .collect();
+    let mut out = Vec::with_capacity(grid * grid * width);
+    for row in 0..grid {
+        for col in 0..grid {
+            for pos in [row, col] {
+                out.extend(omega.iter().map(|w| (pos as f64 * w).sin() as f32));
+                out.extend(omega.iter().map(|w| (pos as f64 * w).cos() as f32));
+            }
+        }
+    }
+    out
+}
+
+/// Multi-head self-attention.
+struct Attention {
+    qkv: Linear,
+    proj: Linear,
+    heads: usize,
+}
+
+impl Attention {
+    fn new(width: usize, heads: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Attention {
+            qkv: linear(width, 3 * width, vb.pp("qkv"))?,
+            proj: linear(width, width, vb.pp("proj"))?,
+            heads,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, n, w) = x.dims3()?;
+        let hd = w / self.heads;
+        let qkv = self
+            .qkv
+            .forward(x)?
+            .reshape((b, n, 3, self.heads, hd))?
+            .permute((2, 0, 3, 1, 4))?; // [3, B, H, N, hd]
+        let q = qkv.get(0)?.contiguous()?;
+        let k = qkv.get(1)?.contiguous()?;
+        let v = qkv.get(2)?.contiguous()?;
+        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
+        // candle's fused softmax has no backward pass: use it only when nothing needs gradients
+        // (weights loaded as plain tensors), the differentiable composite otherwise.
+        let attn = if scores.track_op() {
+            candle_nn::ops::softmax(&scores, D::Minus1)?
+        } else {
+            candle_nn::ops::softmax_last_dim(&scores)?
+        };
+        let out = attn.matmul(&v)?.transpose(1, 2)?.reshape((b, n, w))?;
+        self.proj.forward(&out)
+    }
+}
+
+/// The MLP of a block.
+struct Mlp {
+    fc1: Linear,
+    fc2: Linear,
+}
+
+impl Mlp {
+    fn new(width: usize, hidden: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Mlp {
+            fc1: linear(width, hidden, vb.pp("fc1"))?,
+            fc2: linear(hidden, width, vb.pp("fc2"))?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.fc2.forward(&self.fc1.forward(x)?.gelu()?)
+    }
+}
+
+/// One transformer block with adaLN-Zero conditioning.
+pub struct Block {
+    attn: Attention,
+    mlp: Mlp,
+    ada_ln: Linear,
+}
+
+impl Block {
+    fn new(cfg: &DenoiserConfig, vb: VarBuilder) -> Result<Self> {
+        Ok(Block {
+            attn: Attention::new(cfg.width, cfg.heads, vb.pp("attn"))?,
+            mlp: Mlp::new(cfg.width, cfg.width * cfg.mlp_ratio, vb.pp("mlp"))?,
+            ada_ln: linear(cfg.width, 6 * cfg.width, vb.pp("ada_ln"))?,
+        })
+    }
+
+    /// `x` `[B, N, W]`, `c` `[B, W]` (already through SiLU).
+    pub fn forward(&self, x: &Tensor, c: &Tensor) -> Result<Tensor> {
+        let m = self.ada_ln.forward(c)?.chunk(6, D::Minus1)?;
+        let (shift_a, scale_a, gate_a) = (&m[0], &m[1], &m[2]);
+        let (shift_m, scale_m, gate_m) = (&m[3], &m[4], &m[5]);
+        let h = self.attn.forward(&modulate(&norm(x)?, shift_a, scale_a)?)?;
+        let x = (x + h.broadcast_mul(&gate_a.unsqueeze(1)?)?)?;
+        let h = self.mlp.forward(&modulate(&norm(&x)?, shift_m, scale_m)?)?;
+        x + h.broadcast_mul(&gate_m.unsqueeze(1)?)?
+    }
+}
+
+/// The denoiser.
+pub struct Denoiser {
+    config: DenoiserConfig,
+    patch_embed: Linear,
+    position: Tensor,
+    t_mlp1: Linear,
+    t_mlp2: Linear,
+    blocks: Vec<Block>,
+    final_ada_ln: Linear,
+    final_linear: Linear,
+}
+
+impl Denoiser {
+    /// Build the network; parameters come from (or are created in) `vb`. Initialise a fresh
+    /// model with [`super::initialise`].
+    pub fn new(config: &DenoiserConfig, vb: VarBuilder) -> Result<Self> {
+        config
+            .validate()
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let w = config.width;
+        let position = Tensor::from_vec(
+            position_embedding(config.grid, w),
+            (1, config.tokens(), w),
+            vb.device(),
+        )?
+        .to_dtype(vb.dtype())?;
+        let blocks = (0..config.depth())
+            .map(|i| Block::new(config, vb.pp("blocks").pp(i)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Denoiser {
+            config: config.clone(),
+            patch_embed: linear(config.patch_dim, w, vb.pp("patch_embed"))?,
+            position,
+            t_mlp1: linear(config.time_embed_dim, w, vb.pp("t_embedder").pp("mlp1"))?,
+            t_mlp2: linear(w, w, vb.pp("t_embedder").pp("mlp2"))?,
+            blocks,
+            final_ada_ln: linear(w, 2 * w, vb.pp("final_layer").pp("ada_ln"))?,
+            final_linear: linear(w, config.patch_dim, vb.pp("final_layer").pp("linear"))?,
+        })
+    }
+
+    /// The sizes.
+    pub fn config(&self) -> &DenoiserConfig {
+        &self.config
+    }
+
+    /// The conditioning vector `SiLU(c)` of timesteps `t` `[B]`.
+    fn condition(&self, t: &Tensor) -> Result<Tensor> {
+        let e = timestep_embedding(t, self.config.time_embed_dim)?;
+        let c = self.t_mlp2.forward(&self.t_mlp1.forward(&e)?.silu()?)?;
+        c.silu()
+    }
+
+    /// Tokens after the first `blocks` blocks: `x` `[B, N, D]` noisy patches, `t` `[B]`.
+    pub fn tokens_after(&self, x: &Tensor, t: &Tensor, blocks: usize) -> Result<Tensor> {
+        let c = self.condition(t)?;
+        let mut h = self.patch_embed.forward(x)?.broadcast_add(&self.position)?;
+        for block in self.blocks.iter().take(blocks) {
+            h = block.forward(&h, &c)?;
+        }
+        Ok(h)
+    }
+
+    /// The representation: tokens after block `block` (default: the last encoder block),
+    /// averaged over tokens, `[B, W]`.
+    pub fn features(&self, x: &Tensor, t: &Tensor, block: Option<usize>) -> Result<Tensor> {
+        let k = block.unwrap_or(self.config.encoder_depth);
+        self.tokens_after(x, t, k)?.mean(1)
+    }
+
+    /// Predicted clean patches `[B, N, D]` from noisy patches `x` `[B, N, D]` at timesteps `t`.
+    pub fn forward(&self, x: &Tensor, t: &Tensor) -> Result<Tensor> {
+        let c = self.condition(t)?;
+        let mut h = self.patch_embed.forward(x)?.broadcast_add(&self.position)?;
+        for block in &self.blocks {
+            h = block.forward(&h, &c)?;
+        }
+        let m = self.final_ada_ln.forward(&c)?.chunk(2, D::Minus1)?;
+        self.final_linear
+            .forward(&modulate(&norm(&h)?, &m[0], &m[1])?)
+    }
+
+    /// The blocks, encoder first.
+    pub fn blocks(&self) -> &[Block] {
+        &self.blocks
+    }
+
+    /// The conditioning vector for timesteps `t`, as the blocks receive it (for tests).
+    pub fn conditioning(&self, t: &Tensor) -> Result<Tensor> {
+        self.condition(t)
+    }
+}
+
+/// Continuous timesteps for noise levels `sigma`: `t = sigma (T-1) / sqrt 2`, so the
+/// multi-level schedule's discrete t and any fixed sigma share one embedding.
+pub fn timesteps(sigma: &[f32], dtype: DType, device: &Device) -> Result<Tensor> {
+    let scale = (crate::noise::NOISE_STEPS - 1) as f32 / std::f32::consts::SQRT_2;
+    let t: Vec<f32> = sigma.iter().map(|s| s * scale).collect();
+    Tensor::from_vec(t, sigma.len(), device)?.to_dtype(dtype)
+}
