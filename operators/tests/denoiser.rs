@@ -115,7 +115,7 @@ fn gradients_match_central_finite_differences() {
         // A few entries of every parameter.
         for k in [0, base.len() / 2, base.len() - 1] {
             let h = 1e-5;
-            let mut at = |delta: f64| {
+            let at = |delta: f64| {
                 let mut v = base.clone();
                 v[k] += delta;
                 var.set(&Tensor::from_vec(v, var.shape(), &Device::Cpu).unwrap())

@@ -59,19 +59,19 @@ impl DenoiserConfig {
 
     /// Check that the sizes fit together.
     pub fn validate(&self) -> Result<()> {
-        if self.heads == 0 || self.width % self.heads != 0 {
+        if self.heads == 0 || !self.width.is_multiple_of(self.heads) {
             return Err(Error::msg(format!(
                 "{} heads do not divide width {}",
                 self.heads, self.width
             )));
         }
-        if self.width % 4 != 0 {
+        if !self.width.is_multiple_of(4) {
             return Err(Error::msg(format!(
                 "width {} must be a multiple of 4 (2D sin-cos position embedding)",
                 self.width
             )));
         }
-        if self.time_embed_dim % 2 != 0 || self.patch_dim == 0 || self.grid == 0 {
+        if !self.time_embed_dim.is_multiple_of(2) || self.patch_dim == 0 || self.grid == 0 {
             return Err(Error::msg(
                 "time_embed_dim must be even, patch_dim and grid positive",
             ));
