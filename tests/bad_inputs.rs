@@ -6,7 +6,7 @@ mod common;
 use std::io::Cursor;
 use std::path::Path;
 
-use common::{ldae, ok, read_file, read_table, strings};
+use common::{fit_synthetic, ldae, ok, read_file, read_table, strings};
 
 fn encode_image(img: image::DynamicImage, format: image::ImageFormat) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());
@@ -111,32 +111,13 @@ fn make_inputs(dir: &Path) -> (Vec<&'static str>, Vec<&'static str>) {
     )
 }
 
-fn synthetic_pca(dir: &Path) -> String {
-    let pca = dir.join("pca.safetensors");
-    ok(&[
-        "pca",
-        "fit",
-        "--input",
-        "synthetic:60",
-        "--image-size",
-        "16",
-        "--patch",
-        "4",
-        "--out",
-        pca.to_str().unwrap(),
-        "--progress",
-        "off",
-    ]);
-    pca.to_str().unwrap().to_string()
-}
-
 #[test]
 fn bad_files_are_rejected_and_accounted_for() {
     let tmp = tempfile::tempdir().unwrap();
     let images = tmp.path().join("images");
     std::fs::create_dir(&images).unwrap();
     let (valid, bad) = make_inputs(&images);
-    let pca = synthetic_pca(tmp.path());
+    let pca = fit_synthetic(tmp.path(), 60, 16);
     let out = tmp.path().join("latents");
     ok(&[
         "pca",
@@ -218,7 +199,7 @@ fn fail_mode_exits_non_zero_naming_the_file() {
     )
     .unwrap();
     std::fs::write(images.join("b.jpg"), b"").unwrap();
-    let pca = synthetic_pca(tmp.path());
+    let pca = fit_synthetic(tmp.path(), 60, 16);
     let out = tmp.path().join("latents");
     let result = ldae(&[
         "pca",

@@ -2,31 +2,12 @@
 
 mod common;
 
-use common::{ldae, ok, part_bytes, read_table, strings, tensor_f32};
-
-fn fit_synthetic(dir: &std::path::Path, n: usize) -> String {
-    let pca = dir.join("pca.safetensors");
-    ok(&[
-        "pca",
-        "fit",
-        "--input",
-        &format!("synthetic:{n}"),
-        "--image-size",
-        "32",
-        "--patch",
-        "4",
-        "--out",
-        pca.to_str().unwrap(),
-        "--progress",
-        "off",
-    ]);
-    pca.to_str().unwrap().to_string()
-}
+use common::{fit_synthetic, ldae, ok, part_bytes, read_table, strings, tensor_f32};
 
 #[test]
 fn fit_encode_inspect_show() {
     let dir = tempfile::tempdir().unwrap();
-    let pca = fit_synthetic(dir.path(), 300);
+    let pca = fit_synthetic(dir.path(), 300, 32);
     let out = dir.path().join("latents");
     let stdout = ok(&[
         "pca",
@@ -95,7 +76,7 @@ fn fit_encode_inspect_show() {
 #[test]
 fn one_and_four_threads_give_identical_parquet() {
     let dir = tempfile::tempdir().unwrap();
-    let pca = fit_synthetic(dir.path(), 200);
+    let pca = fit_synthetic(dir.path(), 200, 32);
     let mut outputs = Vec::new();
     for threads in ["1", "4"] {
         let out = dir.path().join(format!("t{threads}"));
@@ -129,7 +110,7 @@ fn one_and_four_threads_give_identical_parquet() {
 #[test]
 fn latents_do_not_depend_on_batch_size() {
     let dir = tempfile::tempdir().unwrap();
-    let pca = fit_synthetic(dir.path(), 200);
+    let pca = fit_synthetic(dir.path(), 200, 32);
     let mut latents = Vec::new();
     for batch in ["7", "64"] {
         let out = dir.path().join(format!("b{batch}"));
@@ -162,7 +143,7 @@ fn latents_do_not_depend_on_batch_size() {
 fn shards_merged_equal_one_pass() {
     let dir = tempfile::tempdir().unwrap();
     let d = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
-    let whole = fit_synthetic(dir.path(), 250);
+    let whole = fit_synthetic(dir.path(), 250, 32);
     for i in 0..3 {
         ok(&[
             "pca",
@@ -223,7 +204,7 @@ fn shards_merged_equal_one_pass() {
 #[test]
 fn plan_errors_are_clear_and_early() {
     let dir = tempfile::tempdir().unwrap();
-    let pca = fit_synthetic(dir.path(), 50);
+    let pca = fit_synthetic(dir.path(), 50, 32);
     let out = ldae(&[
         "pca",
         "encode",

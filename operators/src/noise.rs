@@ -15,7 +15,7 @@ use arrow::record_batch::RecordBatch;
 use rand::Rng;
 use rand_distr::StandardNormal;
 
-use ldae_pipeline::columns::{self, require_tensor, tensor_array, tensor_field};
+use ldae_pipeline::columns::{self, tensor_array, tensor_field};
 use ldae_pipeline::{Error, Operator, Processed, Result};
 
 use crate::pca::{LatentScale, PcaModel, Projector};
@@ -74,6 +74,7 @@ pub fn draw_noise(
 
 /// The noise operator.
 pub struct Noise {
+    model: PcaModel,
     projector: Projector,
     tokens: usize,
     schedule: NoiseSchedule,
@@ -94,10 +95,10 @@ impl Noise {
         let projector = model
             .projector(dim, scale, &candle_core::Device::Cpu)
             .map_err(|e| Error::plan("noise", e.to_string()))?;
-        let m = &model.meta;
         Ok(Noise {
+            model: model.clone(),
             projector,
-            tokens: (m.image_size / m.patch_size).pow(2),
+            tokens: model.tokens(),
             schedule,
             seed,
             epoch,
@@ -111,14 +112,7 @@ impl Operator for Noise {
     }
 
     fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
-        let shape = require_tensor(input, columns::PATCHES, &DataType::Float32, "noise")?;
-        let expected = [self.tokens, self.projector.patch_dim()];
-        if shape != expected {
-            return Err(Error::plan(
-                "noise",
-                format!("patches are {shape:?} but the PCA model was fitted on {expected:?}"),
-            ));
-        }
+        let shape = self.model.check_patches(input, "noise")?;
         let mut fields: Vec<Field> = input
             .fields()
             .iter()

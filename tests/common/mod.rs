@@ -101,3 +101,23 @@ pub fn part_bytes(dir: &Path) -> Vec<Vec<u8>> {
     files.sort();
     files.iter().map(|f| std::fs::read(f).unwrap()).collect()
 }
+
+/// Fit a PCA (patch 4) on `synthetic:N` images of side `image_size` into `dir/pca.safetensors`.
+pub fn fit_synthetic(dir: &Path, n: usize, image_size: usize) -> String {
+    let pca = dir.join("pca.safetensors");
+    ok(&[
+        "pca",
+        "fit",
+        "--input",
+        &format!("synthetic:{n}"),
+        "--image-size",
+        &image_size.to_string(),
+        "--patch",
+        "4",
+        "--out",
+        pca.to_str().unwrap(),
+        "--progress",
+        "off",
+    ]);
+    pca.to_str().unwrap().to_string()
+}

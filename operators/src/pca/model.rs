@@ -148,6 +148,37 @@ impl PcaModel {
         self.mean.len()
     }
 
+    /// Tokens per image the model's patches come in, `(S/p)^2`.
+    pub fn tokens(&self) -> usize {
+        (self.meta.image_size / self.meta.patch_size).pow(2)
+    }
+
+    /// Plan-time check that `input` has the `patches` this model was fitted on; returns their
+    /// shape `[N, D]`. The error names `stage`.
+    pub fn check_patches(
+        &self,
+        input: &arrow::datatypes::Schema,
+        stage: &str,
+    ) -> Result<Vec<usize>> {
+        let shape = ldae_pipeline::columns::require_tensor(
+            input,
+            ldae_pipeline::columns::PATCHES,
+            &arrow::datatypes::DataType::Float32,
+            stage,
+        )?;
+        let expected = [self.tokens(), self.dim()];
+        if shape != expected {
+            return Err(Error::plan(
+                stage,
+                format!(
+                    "patches are {shape:?} but the PCA model was fitted on {expected:?} \
+                     (image size, patch size or channels differ)"
+                ),
+            ));
+        }
+        Ok(shape)
+    }
+
     /// Fraction of the total variance along each component.
     pub fn explained_variance_ratio(&self) -> Vec<f64> {
         let total: f64 = self.eigenvalues.iter().map(|v| v.max(0.0)).sum();

@@ -6,13 +6,14 @@ use arrow::array::Float32Array;
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
-use ldae_pipeline::columns::{self, replace_field, require_tensor, tensor_array, tensor_field};
+use ldae_pipeline::columns::{self, replace_field, tensor_array, tensor_field};
 use ldae_pipeline::{Error, Operator, Processed, Result};
 
 use super::model::{LatentScale, PcaModel, Projector};
 
 /// The PCA project operator.
 pub struct PcaProject {
+    model: PcaModel,
     projector: Projector,
     tokens: usize,
 }
@@ -28,10 +29,10 @@ impl PcaProject {
         let projector = model
             .projector(dim, scale, device)
             .map_err(|e| Error::plan("pca_project", e.to_string()))?;
-        let m = &model.meta;
         Ok(PcaProject {
+            model: model.clone(),
             projector,
-            tokens: (m.image_size / m.patch_size).pow(2),
+            tokens: model.tokens(),
         })
     }
 }
@@ -42,14 +43,7 @@ impl Operator for PcaProject {
     }
 
     fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
-        let shape = require_tensor(input, columns::PATCHES, &DataType::Float32, "pca_project")?;
-        let expected = [self.tokens, self.projector.patch_dim()];
-        if shape != expected {
-            return Err(Error::plan(
-                "pca_project",
-                format!("patches are {shape:?} but the PCA model was fitted on {expected:?} (image size, patch size or channels differ)"),
-            ));
-        }
+        self.model.check_patches(input, "pca_project")?;
         Ok(replace_field(
             input,
             columns::PATCHES,
