@@ -16,3 +16,4 @@ pub mod parquet_sink;
 pub mod patchify;
 pub mod pca;
 pub mod rowseed;
+pub mod train;
