@@ -37,6 +37,8 @@ pub enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Pre-train the l-DAE denoiser on PCA-latent noise (see ../shared/RECIPE.md).
+    Train(Box<TrainArgs>),
     /// The built-in demo on synthetic data (no files needed): fit a PCA, encode latents, report.
     Demo {
         /// Output folder.
@@ -192,4 +194,89 @@ pub enum ProgressArg {
     Auto,
     Log,
     Off,
+}
+
+/// `ldae train` settings.
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// The dataset.
+    #[arg(long)]
+    pub input: String,
+    /// The PCA model (its image size, patch size, channels and normalisation are used).
+    #[arg(long)]
+    pub pca: std::path::PathBuf,
+    /// Latent dimension d the noise lives in.
+    #[arg(long, default_value_t = 16)]
+    pub dim: usize,
+    /// Network preset: tiny, small, base, large.
+    #[arg(long, default_value = "tiny")]
+    pub preset: String,
+    /// Override the preset's width.
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Override the preset's encoder depth (the decoder gets the same).
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Override the preset's attention heads.
+    #[arg(long)]
+    pub heads: Option<usize>,
+    /// Epochs.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: u64,
+    /// Run folder (config.json, checkpoint/, metrics.parquet, loss.png).
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Linear warmup, in epochs.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup_epochs: f64,
+    /// AdamW weight decay.
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// Keep an exponential moving average of the weights with this decay (e.g. 0.999).
+    #[arg(long)]
+    pub ema: Option<f64>,
+    /// Clip the global gradient norm.
+    #[arg(long)]
+    pub grad_clip: Option<f64>,
+    /// Random-resized-crop and horizontal flip.
+    #[arg(long)]
+    pub augment: bool,
+    /// Noise: multi (t ~ U{0..999}, sigma linear to sqrt 2) or single (fixed --sigma).
+    #[arg(long, default_value = "multi")]
+    pub noise: String,
+    /// The fixed noise level of --noise single.
+    #[arg(long, default_value_t = 0.57735)]
+    pub sigma: f32,
+    /// Latent scale (none, global, whiten). Default: the PCA model's.
+    #[arg(long)]
+    pub latent_scale: Option<String>,
+    /// Checkpoint every N steps (and at the end).
+    #[arg(long, default_value_t = 500)]
+    pub checkpoint_every: u64,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop after this many steps in all (the checkpoint is written): for tests and trials.
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+    /// Compute device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Dataset kind, when it cannot be told from the path.
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Train on the first N rows only.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Rows per step.
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Seed of initialisation, shuffling, augmentation and noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub run: RunArgs,
 }

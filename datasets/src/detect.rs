@@ -60,6 +60,8 @@ pub struct SourceOptions {
     pub limit: Option<usize>,
     /// Read only this shard of the rows.
     pub shard: Option<Shard>,
+    /// Skip this many rows of the final order (resuming a training epoch part-way).
+    pub skip: usize,
     /// Shuffle the rows with `seed`.
     pub shuffle: bool,
     /// Seed of the shuffle.
@@ -78,6 +80,7 @@ impl Default for SourceOptions {
             format: None,
             limit: None,
             shard: None,
+            skip: 0,
             shuffle: false,
             seed: 0,
             batch_size: 256,
@@ -140,13 +143,14 @@ fn indexed<R: RowReader + 'static>(
     input: &str,
     options: &SourceOptions,
 ) -> Box<dyn Source> {
-    let order = row_order(
+    let mut order = row_order(
         reader.len(),
         options.shuffle,
         options.seed,
         options.limit,
         options.shard,
     );
+    order.drain(..options.skip.min(order.len()));
     Box::new(IndexedSource::new(reader, order, options.batch_size, input))
 }
 

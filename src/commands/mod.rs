@@ -3,6 +3,7 @@
 mod demo;
 mod inspect;
 mod pca;
+mod train;
 
 use anyhow::Result;
 
@@ -14,6 +15,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Pca(cmd) => pca::run(cmd),
         Command::Inspect { path } => inspect::run(&path),
         Command::Run { spec, run } => crate::spec::run_file(&spec, &run),
+        Command::Train(args) => train::run(&args),
         Command::Demo { out, images, run } => demo::run(&out, images, &run),
     }
 }

@@ -42,9 +42,15 @@ impl PcaLoss {
 
     /// The scalar loss: `clean` and `predicted` `[B, N, D]`, `sigma` `[B]`.
     pub fn forward(&self, clean: &Tensor, predicted: &Tensor, sigma: &Tensor) -> Result<Tensor> {
+        self.per_row(clean, predicted, sigma)?.mean_all()
+    }
+
+    /// Each row's loss (already weighted by `1 / (1 + sigma^2)`), `[B]`; their mean is
+    /// [`PcaLoss::forward`].
+    pub fn per_row(&self, clean: &Tensor, predicted: &Tensor, sigma: &Tensor) -> Result<Tensor> {
         let r = (clean - predicted)?.broadcast_matmul(&self.basis_t)?;
         let per_token = r.sqr()?.broadcast_mul(&self.weights)?.sum(D::Minus1)?; // [B, N]
-        let lambda = (sigma.sqr()? + 1.0)?.recip()?.unsqueeze(1)?; // [B, 1]
-        per_token.broadcast_mul(&lambda)?.mean_all()
+        let lambda = (sigma.sqr()? + 1.0)?.recip()?; // [B]
+        per_token.mean(1)?.mul(&lambda)
     }
 }

@@ -19,6 +19,6 @@ pub use project::PcaProject;
 pub use stats::PcaStats;
 
 /// Convert a candle error into the engine's error type.
-pub(crate) fn candle_err(e: candle_core::Error) -> ldae_pipeline::Error {
+pub fn candle_err(e: candle_core::Error) -> ldae_pipeline::Error {
     ldae_pipeline::Error::msg(format!("candle: {e}"))
 }

@@ -1,0 +1,187 @@
+//! Training metrics: one row per optimisation step, written as Parquet, and a loss-curve PNG.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float32Array, Float64Array, Int64Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use image::{Rgb, RgbImage};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+
+use ldae_pipeline::{Error, Result};
+
+use crate::atomic::{commit, temp_path};
+
+/// Upper edges of the noise-level bins the loss is also reported in.
+pub const SIGMA_BINS: [f32; 4] = [0.354, 0.707, 1.061, f32::INFINITY];
+
+/// One optimisation step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepMetrics {
+    /// Step number (1-based: the step just taken).
+    pub step: i64,
+    /// Epoch (0-based).
+    pub epoch: i64,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Mean loss of the batch.
+    pub loss: f32,
+    /// Mean loss of the batch's rows in each sigma bin (`None`: no row in the bin).
+    pub loss_by_sigma: [Option<f32>; 4],
+    /// Training throughput of this step.
+    pub images_per_second: f32,
+}
+
+fn schema() -> Arc<Schema> {
+    let mut fields = vec![
+        Field::new("step", DataType::Int64, false),
+        Field::new("epoch", DataType::Int64, false),
+        Field::new("lr", DataType::Float64, false),
+        Field::new("loss", DataType::Float32, false),
+    ];
+    for (i, edge) in SIGMA_BINS.iter().enumerate() {
+        let name = if edge.is_finite() {
+            format!("loss_sigma_lt_{edge:.3}")
+        } else {
+            format!("loss_sigma_ge_{:.3}", SIGMA_BINS[i - 1])
+        };
+        fields.push(Field::new(name, DataType::Float32, true));
+    }
+    fields.push(Field::new("images_per_second", DataType::Float32, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// Write `rows` to `path` atomically.
+pub fn write_metrics(path: &Path, rows: &[StepMetrics]) -> Result<()> {
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.step))),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.epoch))),
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.lr))),
+        Arc::new(Float32Array::from_iter_values(rows.iter().map(|r| r.loss))),
+    ];
+    for b in 0..SIGMA_BINS.len() {
+        cols.push(Arc::new(
+            rows.iter()
+                .map(|r| r.loss_by_sigma[b])
+                .collect::<Float32Array>(),
+        ));
+    }
+    cols.push(Arc::new(Float32Array::from_iter_values(
+        rows.iter().map(|r| r.images_per_second),
+    )));
+    let batch = RecordBatch::try_new(schema(), cols)?;
+    let temp = temp_path(path);
+    let file = std::fs::File::create(&temp).map_err(|e| Error::io(&temp, e))?;
+    let mut writer = ArrowWriter::try_new(file, schema(), None)
+        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    writer
+        .write(&batch)
+        .and_then(|_| writer.close().map(|_| ()))
+        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    commit(&temp, path)
+}
+
+/// Read metrics written by [`write_metrics`].
+pub fn read_metrics(path: &Path) -> Result<Vec<StepMetrics>> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Float32Type, Float64Type, Int64Type};
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let b = batch?;
+        let i64s = |i: usize| b.column(i).as_primitive::<Int64Type>().clone();
+        let f32s = |i: usize| b.column(i).as_primitive::<Float32Type>().clone();
+        let (step, epoch, lr, loss) = (
+            i64s(0),
+            i64s(1),
+            b.column(2).as_primitive::<Float64Type>().clone(),
+            f32s(3),
+        );
+        let bins: Vec<_> = (0..SIGMA_BINS.len()).map(|k| f32s(4 + k)).collect();
+        let ips = f32s(4 + SIGMA_BINS.len());
+        for r in 0..b.num_rows() {
+            let mut by = [None; 4];
+            for (k, col) in bins.iter().enumerate() {
+                by[k] = (!arrow::array::Array::is_null(col, r)).then(|| col.value(r));
+            }
+            out.push(StepMetrics {
+                step: step.value(r),
+                epoch: epoch.value(r),
+                lr: lr.value(r),
+                loss: loss.value(r),
+                loss_by_sigma: by,
+                images_per_second: ips.value(r),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Draw the loss curve (log scale, smoothed over a window of steps; raw losses in light grey)
+/// as a `width x height` PNG. No text: the CLI prints the numbers.
+pub fn draw_loss_curve(rows: &[StepMetrics], path: &Path, width: u32, height: u32) -> Result<()> {
+    let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
+    let (left, bottom, top, right) = (8u32, 8u32, 8u32, 8u32);
+    let losses: Vec<f64> = rows
+        .iter()
+        .map(|r| (r.loss.max(1e-12) as f64).ln())
+        .collect();
+    if losses.len() >= 2 {
+        let window = (losses.len() / 50).max(1);
+        let smooth: Vec<f64> = (0..losses.len())
+            .map(|i| {
+                let lo = i.saturating_sub(window - 1);
+                losses[lo..=i].iter().sum::<f64>() / (i + 1 - lo) as f64
+            })
+            .collect();
+        let (min, max) = losses
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(*v), b.max(*v))
+            });
+        let span = (max - min).max(1e-9);
+        let (w, h) = (
+            (width - left - right) as f64,
+            (height - top - bottom) as f64,
+        );
+        let point = |i: usize, v: f64| {
+            let x = left as f64 + w * i as f64 / (losses.len() - 1) as f64;
+            let y = top as f64 + h * (1.0 - (v - min) / span);
+            (x, y)
+        };
+        for (series, colour) in [
+            (&losses, Rgb([200, 200, 200])),
+            (&smooth, Rgb([20, 60, 200])),
+        ] {
+            for i in 1..series.len() {
+                let (x0, y0) = point(i - 1, series[i - 1]);
+                let (x1, y1) = point(i, series[i]);
+                let n = ((x1 - x0).abs().max((y1 - y0).abs()).ceil() as usize).max(1);
+                for k in 0..=n {
+                    let f = k as f64 / n as f64;
+                    let (x, y) = (x0 + f * (x1 - x0), y0 + f * (y1 - y0));
+                    img.put_pixel(
+                        (x as u32).min(width - 1),
+                        (y as u32).min(height - 1),
+                        colour,
+                    );
+                }
+            }
+        }
+    }
+    for x in left..width - right {
+        img.put_pixel(x, height - bottom, Rgb([0, 0, 0]));
+    }
+    for y in top..=height - bottom {
+        img.put_pixel(left, y, Rgb([0, 0, 0]));
+    }
+    let temp = temp_path(path);
+    img.save_with_format(&temp, image::ImageFormat::Png)
+        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    commit(&temp, path)
+}

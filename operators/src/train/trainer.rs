@@ -1,0 +1,464 @@
+//! The training loop as a sink: each batch of clean `patches`, `noisy` patches and `sigma` is
+//! one AdamW step of the denoiser on the weighted PCA loss. The trainer lives across epochs
+//! (the CLI runs one pipeline per epoch), checkpoints itself atomically and resumes exactly:
+//! every random choice derives from (seed, epoch, row id), so the checkpoint needs no RNG state.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arrow::array::Float32Array;
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+
+use ldae_pipeline::columns::{self, require_tensor};
+use ldae_pipeline::{Error, Result, RunSummary, Sink};
+
+use super::metrics::{read_metrics, write_metrics, StepMetrics, SIGMA_BINS};
+use super::optimizer::{AdamW, AdamWConfig};
+use super::schedule::learning_rate;
+use crate::atomic::write_atomic;
+use crate::denoiser::model::timesteps;
+use crate::denoiser::{initialise, Denoiser, DenoiserConfig, PcaLoss};
+use crate::noise::NoiseSchedule;
+use crate::pca::{candle_err, LatentScale, PcaModel};
+
+/// Everything that defines a training run; saved as `RUN_DIR/config.json`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainConfig {
+    /// The dataset (path or `synthetic:N`).
+    pub input: String,
+    /// Dataset kind, when given.
+    pub format: Option<String>,
+    /// Rows of the dataset used (`--limit`).
+    pub limit: Option<usize>,
+    /// Rows in one epoch.
+    pub rows_per_epoch: usize,
+    /// The PCA model file.
+    pub pca: PathBuf,
+    /// Latent dimension d.
+    pub dim: usize,
+    /// Latent scale of the noise.
+    pub latent_scale: LatentScale,
+    /// Noise schedule.
+    pub noise: NoiseSchedule,
+    /// Preset the sizes came from.
+    pub preset: String,
+    /// Network sizes.
+    pub model: DenoiserConfig,
+    /// Epochs to train.
+    pub epochs: u64,
+    /// Rows per step.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Linear warmup length, in epochs.
+    pub warmup_epochs: f64,
+    /// AdamW settings (lr is set by the schedule).
+    pub adamw: AdamWConfig,
+    /// Clip the global gradient norm to this value.
+    pub grad_clip: Option<f64>,
+    /// Keep an exponential moving average of the weights with this decay.
+    pub ema: Option<f64>,
+    /// Random-resized-crop and flip.
+    pub augment: bool,
+    /// Run seed.
+    pub seed: u64,
+    /// Checkpoint every this many steps (and at the end).
+    pub checkpoint_every: u64,
+}
+
+impl TrainConfig {
+    /// Steps in one epoch.
+    pub fn steps_per_epoch(&self) -> u64 {
+        self.rows_per_epoch.div_ceil(self.batch_size.max(1)) as u64
+    }
+}
+
+/// Where a run stands: the next batch to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Position {
+    /// Steps taken.
+    pub step: u64,
+    /// Current epoch.
+    pub epoch: u64,
+    /// Batches of the current epoch already trained.
+    pub batch_in_epoch: u64,
+}
+
+/// The model, optimizer and bookkeeping of one run.
+pub struct Trainer {
+    config: TrainConfig,
+    run_dir: PathBuf,
+    device: Device,
+    vars: VarMap,
+    model: Denoiser,
+    loss: PcaLoss,
+    opt: AdamW,
+    ema: Option<HashMap<String, Tensor>>,
+    position: Position,
+    metrics: Vec<StepMetrics>,
+    last_checkpoint: Option<u64>,
+    last_log: Instant,
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::msg(format!("{}: {e}", path.display())))
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::msg(e.to_string()))?;
+    write_atomic(path, text.as_bytes())
+}
+
+impl Trainer {
+    /// A fresh run in `run_dir` (created; `config.json` written).
+    pub fn new(config: TrainConfig, run_dir: &Path, device: &Device) -> Result<Self> {
+        std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
+        let trainer = Self::build(config, run_dir, device)?;
+        initialise(&trainer.vars, trainer.config.seed).map_err(candle_err)?;
+        write_json(&run_dir.join("config.json"), &trainer.config)?;
+        Ok(trainer)
+    }
+
+    /// Continue the run in `run_dir` from its last checkpoint.
+    pub fn resume(run_dir: &Path, device: &Device) -> Result<Self> {
+        let config: TrainConfig = read_json(&run_dir.join("config.json"))?;
+        let ckpt = run_dir.join("checkpoint");
+        if !ckpt.join("state.json").exists() {
+            return Err(Error::msg(format!(
+                "{}: no checkpoint to resume from",
+                run_dir.display()
+            )));
+        }
+        let mut t = Self::build(config, run_dir, device)?;
+        t.vars
+            .load(ckpt.join("model.safetensors"))
+            .map_err(candle_err)?;
+        let position: Position = read_json(&ckpt.join("state.json"))?;
+        let state = candle_core::safetensors::load(ckpt.join("optimizer.safetensors"), device)
+            .map_err(candle_err)?;
+        t.opt.restore(&state, position.step).map_err(candle_err)?;
+        if t.ema.is_some() {
+            t.ema = Some(
+                candle_core::safetensors::load(ckpt.join("ema.safetensors"), device)
+                    .map_err(candle_err)?,
+            );
+        }
+        let metrics = run_dir.join("metrics.parquet");
+        if metrics.exists() {
+            t.metrics = read_metrics(&metrics)?;
+            t.metrics.retain(|m| m.step as u64 <= position.step);
+        }
+        t.position = position;
+        t.last_checkpoint = Some(position.step);
+        Ok(t)
+    }
+
+    fn build(config: TrainConfig, run_dir: &Path, device: &Device) -> Result<Self> {
+        let pca = PcaModel::load(&config.pca)?;
+        if pca.dim() != config.model.patch_dim || pca.tokens() != config.model.tokens() {
+            return Err(Error::msg(format!(
+                "the PCA model's patches ({} tokens of {}) do not match the network's ({} of {})",
+                pca.tokens(),
+                pca.dim(),
+                config.model.tokens(),
+                config.model.patch_dim
+            )));
+        }
+        let vars = VarMap::new();
+        let model = Denoiser::new(
+            &config.model,
+            VarBuilder::from_varmap(&vars, DType::F32, device),
+        )
+        .map_err(candle_err)?;
+        let loss = PcaLoss::new(&pca, config.dim, DType::F32, device).map_err(candle_err)?;
+        let opt = AdamW::new(&vars, config.adamw).map_err(candle_err)?;
+        let ema = config.ema.map(|_| HashMap::new());
+        Ok(Trainer {
+            config,
+            run_dir: run_dir.to_path_buf(),
+            device: device.clone(),
+            vars,
+            model,
+            loss,
+            opt,
+            ema,
+            position: Position {
+                step: 0,
+                epoch: 0,
+                batch_in_epoch: 0,
+            },
+            metrics: Vec::new(),
+            last_checkpoint: None,
+            last_log: Instant::now(),
+        })
+    }
+
+    /// The run's settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Where the run stands.
+    pub fn position(&self) -> Position {
+        self.position
+    }
+
+    /// Metrics of every step so far.
+    pub fn metrics(&self) -> &[StepMetrics] {
+        &self.metrics
+    }
+
+    /// Number of trainable parameters.
+    pub fn parameter_count(&self) -> usize {
+        self.vars.all_vars().iter().map(|v| v.elem_count()).sum()
+    }
+
+    /// The network.
+    pub fn model(&self) -> &Denoiser {
+        &self.model
+    }
+
+    /// One optimisation step on a batch with `patches`, `noisy` and `sigma`.
+    pub fn train_batch(&mut self, batch: &RecordBatch) -> Result<f32> {
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Ok(f32::NAN);
+        }
+        let start = Instant::now();
+        let cfg = &self.config.model;
+        let shape = (rows, cfg.tokens(), cfg.patch_dim);
+        let clean: Float32Array = columns::tensor_values(batch, columns::PATCHES)?;
+        let noisy: Float32Array = columns::tensor_values(batch, columns::NOISY)?;
+        let sigma: Vec<f32> = batch
+            .column_by_name(columns::SIGMA)
+            .and_then(|c| c.as_any().downcast_ref::<Float32Array>())
+            .map(|a| a.values().to_vec())
+            .ok_or_else(|| Error::msg("missing sigma column"))?;
+        let dev = &self.device;
+        let clean = Tensor::from_slice(clean.values(), shape, dev).map_err(candle_err)?;
+        let noisy = Tensor::from_slice(noisy.values(), shape, dev).map_err(candle_err)?;
+        let sigma_t = Tensor::from_slice(&sigma, rows, dev).map_err(candle_err)?;
+        let t = timesteps(&sigma, DType::F32, dev).map_err(candle_err)?;
+
+        let steps_per_epoch = self.config.steps_per_epoch();
+        let total = self.config.epochs * steps_per_epoch;
+        let warmup = (self.config.warmup_epochs * steps_per_epoch as f64).round() as u64;
+        let lr = learning_rate(self.position.step, total, warmup, self.config.lr);
+        self.opt.set_learning_rate(lr);
+
+        let predicted = self.model.forward(&noisy, &t).map_err(candle_err)?;
+        let per_row = self
+            .loss
+            .per_row(&clean, &predicted, &sigma_t)
+            .map_err(candle_err)?;
+        let loss = per_row.mean_all().map_err(candle_err)?;
+        let value = loss.to_scalar::<f32>().map_err(candle_err)?;
+        if !value.is_finite() {
+            return Err(Error::msg(format!(
+                "the loss is {value} at step {} (epoch {}): training stopped; {}",
+                self.position.step + 1,
+                self.position.epoch,
+                match self.last_checkpoint {
+                    Some(s) => format!(
+                        "the last good checkpoint (step {s}) is in {}",
+                        self.run_dir.join("checkpoint").display()
+                    ),
+                    None => "no checkpoint was written yet".to_string(),
+                }
+            )));
+        }
+        let mut grads = loss.backward().map_err(candle_err)?;
+        if let Some(clip) = self.config.grad_clip {
+            self.clip(&mut grads, clip)?;
+        }
+        self.opt.step(&grads).map_err(candle_err)?;
+        self.update_ema()?;
+
+        let rows_loss: Vec<f32> = per_row.to_vec1().map_err(candle_err)?;
+        let mut sums = [(0.0f32, 0usize); 4];
+        for (l, s) in rows_loss.iter().zip(&sigma) {
+            let bin = SIGMA_BINS.iter().position(|edge| s < edge).unwrap_or(3);
+            sums[bin].0 += l;
+            sums[bin].1 += 1;
+        }
+        self.position.step += 1;
+        self.position.batch_in_epoch += 1;
+        let m = StepMetrics {
+            step: self.position.step as i64,
+            epoch: self.position.epoch as i64,
+            lr,
+            loss: value,
+            loss_by_sigma: sums.map(|(s, n)| (n > 0).then(|| s / n as f32)),
+            images_per_second: rows as f32 / start.elapsed().as_secs_f32().max(1e-9),
+        };
+        if self.last_log.elapsed().as_secs() >= 10 {
+            self.last_log = Instant::now();
+            tracing::info!(
+                "step {} epoch {} loss {:.4} lr {:.2e} {:.0} images/s",
+                m.step,
+                m.epoch,
+                m.loss,
+                m.lr,
+                m.images_per_second
+            );
+        }
+        self.metrics.push(m);
+        if self
+            .position
+            .step
+            .is_multiple_of(self.config.checkpoint_every.max(1))
+        {
+            self.save_checkpoint()?;
+        }
+        Ok(value)
+    }
+
+    /// Scale the gradients so their global norm is at most `clip`.
+    fn clip(&self, grads: &mut candle_core::backprop::GradStore, clip: f64) -> Result<()> {
+        let vars = self.vars.all_vars();
+        let mut total = 0.0f64;
+        for v in &vars {
+            if let Some(g) = grads.get(v) {
+                let s = g
+                    .sqr()
+                    .and_then(|x| x.sum_all())
+                    .and_then(|x| x.to_dtype(DType::F64))
+                    .and_then(|x| x.to_scalar::<f64>())
+                    .map_err(candle_err)?;
+                total += s;
+            }
+        }
+        let norm = total.sqrt();
+        if norm > clip {
+            let factor = clip / norm;
+            for v in &vars {
+                if let Some(g) = grads.get(v) {
+                    let scaled = (g * factor).map_err(candle_err)?;
+                    grads.insert(v, scaled);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn update_ema(&mut self) -> Result<()> {
+        let (Some(decay), Some(ema)) = (self.config.ema, self.ema.as_mut()) else {
+            return Ok(());
+        };
+        let data = self
+            .vars
+            .data()
+            .lock()
+            .map_err(|_| Error::msg("variable map poisoned"))?;
+        for (name, var) in data.iter() {
+            let current = var.as_tensor();
+            let next = match ema.get(name) {
+                Some(avg) => ((avg * decay).and_then(|a| a + (current * (1.0 - decay))?))
+                    .map_err(candle_err)?,
+                None => current.copy().map_err(candle_err)?,
+            };
+            ema.insert(name.clone(), next);
+        }
+        Ok(())
+    }
+
+    /// An epoch ended: the next batch is the first of the next epoch.
+    pub fn end_epoch(&mut self) {
+        self.position.epoch += 1;
+        self.position.batch_in_epoch = 0;
+    }
+
+    /// Write the checkpoint (weights, optimizer state, EMA, position) atomically: a complete
+    /// new checkpoint folder replaces the old one by rename. Also writes the metrics.
+    pub fn save_checkpoint(&mut self) -> Result<()> {
+        let tmp = self.run_dir.join(".checkpoint.tmp");
+        let old = self.run_dir.join(".checkpoint.old");
+        let dest = self.run_dir.join("checkpoint");
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        self.vars
+            .save(tmp.join("model.safetensors"))
+            .map_err(candle_err)?;
+        candle_core::safetensors::save(&self.opt.state(), tmp.join("optimizer.safetensors"))
+            .map_err(candle_err)?;
+        if let Some(ema) = &self.ema {
+            candle_core::safetensors::save(ema, tmp.join("ema.safetensors")).map_err(candle_err)?;
+        }
+        write_json(&tmp.join("state.json"), &self.position)?;
+        let _ = std::fs::remove_dir_all(&old);
+        if dest.exists() {
+            std::fs::rename(&dest, &old).map_err(|e| Error::io(&dest, e))?;
+        }
+        std::fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+        let _ = std::fs::remove_dir_all(&old);
+        write_metrics(&self.run_dir.join("metrics.parquet"), &self.metrics)?;
+        self.last_checkpoint = Some(self.position.step);
+        Ok(())
+    }
+}
+
+/// The sink that feeds batches to a shared [`Trainer`].
+pub struct TrainSink {
+    trainer: Arc<Mutex<Trainer>>,
+}
+
+impl TrainSink {
+    /// A sink training `trainer`.
+    pub fn new(trainer: Arc<Mutex<Trainer>>) -> Self {
+        TrainSink { trainer }
+    }
+}
+
+impl Sink for TrainSink {
+    fn name(&self) -> String {
+        "train".into()
+    }
+
+    fn check_schema(&mut self, input: &SchemaRef) -> Result<()> {
+        let t = self
+            .trainer
+            .lock()
+            .map_err(|_| Error::msg("trainer poisoned"))?;
+        let cfg = &t.config().model;
+        let expected = vec![cfg.tokens(), cfg.patch_dim];
+        for name in [columns::PATCHES, columns::NOISY] {
+            let shape = require_tensor(input, name, &DataType::Float32, "train")?;
+            if shape != expected {
+                return Err(Error::plan(
+                    "train",
+                    format!("'{name}' is {shape:?}, the network takes {expected:?}"),
+                ));
+            }
+        }
+        input
+            .field_with_name(columns::SIGMA)
+            .map_err(|_| Error::plan("train", "needs a 'sigma' column (add the noise operator)"))?;
+        Ok(())
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.trainer
+            .lock()
+            .map_err(|_| Error::msg("trainer poisoned"))?
+            .train_batch(batch)
+            .map(|_| ())
+    }
+
+    fn finish(&mut self, summary: &RunSummary<'_>) -> Result<serde_json::Value> {
+        let t = self
+            .trainer
+            .lock()
+            .map_err(|_| Error::msg("trainer poisoned"))?;
+        Ok(serde_json::json!({
+            "rows": summary.rows_out,
+            "rejected": summary.rejected.len(),
+            "step": t.position().step,
+        }))
+    }
+}

@@ -1,0 +1,127 @@
+//! `ldae train` end to end: the loss falls, and stop-and-resume reproduces the uninterrupted
+//! run's per-step losses exactly on CPU.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fit_synthetic, ldae, ok};
+use ldae_operators::train::metrics::read_metrics;
+
+fn train(dir: &Path, pca: &str, run: &str, extra: &[&str]) -> String {
+    let out = dir.join(run);
+    let mut args = vec![
+        "train",
+        "--input",
+        "synthetic:96",
+        "--pca",
+        pca,
+        "--dim",
+        "8",
+        "--preset",
+        "tiny",
+        "--width",
+        "32",
+        "--depth",
+        "1",
+        "--heads",
+        "2",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "20",
+        "--lr",
+        "2e-3",
+        "--warmup-epochs",
+        "0.5",
+        "--out",
+        out.to_str().unwrap(),
+        "--progress",
+        "off",
+        "--seed",
+        "7",
+    ];
+    args.extend_from_slice(extra);
+    ok(&args)
+}
+
+fn losses(dir: &Path, run: &str) -> Vec<u32> {
+    read_metrics(&dir.join(run).join("metrics.parquet"))
+        .unwrap()
+        .iter()
+        .map(|m| m.loss.to_bits())
+        .collect()
+}
+
+#[test]
+fn stop_and_resume_reproduces_the_losses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pca = fit_synthetic(tmp.path(), 96, 16);
+    train(tmp.path(), &pca, "straight", &[]);
+    let straight = losses(tmp.path(), "straight");
+    assert_eq!(straight.len(), 10); // 2 epochs x ceil(96 / 20)
+
+    // Stop mid-epoch, resume into the next epoch, stop, resume to the end.
+    let out = train(tmp.path(), &pca, "split", &["--max-steps", "3"]);
+    assert!(out.contains("done: 3 steps"), "{out}");
+    let out = train(tmp.path(), &pca, "split", &["--resume", "--max-steps", "7"]);
+    assert!(out.contains("resuming") && out.contains("step 3"), "{out}");
+    train(tmp.path(), &pca, "split", &["--resume"]);
+    assert_eq!(losses(tmp.path(), "split"), straight);
+
+    // A run folder is never overwritten by accident.
+    let again = ldae(&[
+        "train",
+        "--input",
+        "synthetic:96",
+        "--pca",
+        &pca,
+        "--out",
+        tmp.path().join("straight").to_str().unwrap(),
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
+}
+
+#[test]
+fn loss_falls_on_synthetic_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pca = fit_synthetic(tmp.path(), 400, 16);
+    let run = tmp.path().join("run");
+    ok(&[
+        "train",
+        "--input",
+        "synthetic:400",
+        "--pca",
+        &pca,
+        "--dim",
+        "8",
+        "--preset",
+        "tiny",
+        "--width",
+        "64",
+        "--depth",
+        "2",
+        "--heads",
+        "2",
+        "--epochs",
+        "8",
+        "--batch-size",
+        "25",
+        "--lr",
+        "2e-3",
+        "--out",
+        run.to_str().unwrap(),
+        "--progress",
+        "off",
+    ]);
+    let m = read_metrics(&run.join("metrics.parquet")).unwrap();
+    assert_eq!(m.len(), 128);
+    let mean = |s: &[ldae_operators::train::metrics::StepMetrics]| {
+        s.iter().map(|m| m.loss).sum::<f32>() / s.len() as f32
+    };
+    let (first, last) = (mean(&m[..16]), mean(&m[112..]));
+    assert!(last < 0.6 * first, "loss {first} -> {last}");
+    assert!(run.join("loss.png").exists());
+    assert!(run.join("checkpoint").join("model.safetensors").exists());
+}
