@@ -9,6 +9,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// candle allocates a fresh buffer for every tensor operation; glibc's allocator hands large
+// buffers back to the kernel each time, so training spent much of its time in page faults and
+// TLB flushes. mimalloc keeps them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("LDAE_LOG").unwrap_or_else(|_| {

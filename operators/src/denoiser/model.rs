@@ -3,7 +3,7 @@
 //! Tokens: a linear embedding of each noisy patch plus a fixed 2D sin-cos position embedding, no
 //! class token. Conditioning: the noise level as a continuous timestep `t = sigma (T-1) / sqrt 2`,
 //! embedded sinusoidally (256-d) and by a 2-layer MLP into `c`. Blocks: pre-norm (LayerNorm
-//! without affine parameters) self-attention and MLP (ratio 4, GELU), each modulated by
+//! without affine parameters) self-attention and MLP (ratio 4, exact GELU), each modulated by
 //! adaLN-Zero: `x + gate * f(norm(x) * (1 + scale) + shift)` with shift/scale/gate from
 //! `Linear(SiLU(c))`, zero-initialised so every block starts as the identity. Final layer:
 //! adaLN-modulated norm then a linear map to the D pixel values of each patch.
@@ -116,7 +116,9 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.fc2.forward(&self.fc1.forward(x)?.gelu()?)
+        // Exact (erf) GELU, as PyTorch's nn.GELU(): candle's tanh approximation runs scalar libm
+        // calls and a long backward graph, twice as slow here.
+        self.fc2.forward(&self.fc1.forward(x)?.gelu_erf()?)
     }
 }
 

@@ -1,0 +1,87 @@
+//! Training-step and encoder-inference throughput of a denoiser preset on CPU:
+//! `cargo bench --bench train_step -- [PRESET] [BATCH] [STEPS]` (defaults: tiny 128 5).
+//! Prints one line of JSON; benches/train_peer.py runs the same model in PyTorch.
+
+use std::time::Instant;
+
+// As in the ldae binary: candle allocates a fresh buffer per operation, and glibc's allocator
+// returns large ones to the kernel each time (page faults and TLB flushes dominate otherwise).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use ldae_operators::denoiser::{initialise, Denoiser, DenoiserConfig, PcaLoss};
+use ldae_operators::train::{AdamW, AdamWConfig};
+
+fn main() {
+    let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
+    let preset = args.get(1).cloned().unwrap_or_else(|| "tiny".into());
+    let batch: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(128);
+    let steps: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let (patch_dim, grid) = (48, 8); // 32x32 RGB, patch 4
+    let cfg = DenoiserConfig::preset(&preset, patch_dim, grid).expect("preset");
+    let dev = Device::Cpu;
+    let vars = VarMap::new();
+    let model = Denoiser::new(&cfg, VarBuilder::from_varmap(&vars, DType::F32, &dev)).unwrap();
+    initialise(&vars, 0).unwrap();
+    let params: usize = vars.all_vars().iter().map(|v| v.elem_count()).sum();
+    let basis = Tensor::eye(patch_dim, DType::F64, &dev).unwrap();
+    let loss_fn = PcaLoss::from_basis(&basis, 16, DType::F32).unwrap();
+    let mut opt = AdamW::new(&vars, AdamWConfig::default()).unwrap();
+    let x = Tensor::randn(0f32, 1.0, (batch, grid * grid, patch_dim), &dev).unwrap();
+    let clean = Tensor::randn(0f32, 1.0, (batch, grid * grid, patch_dim), &dev).unwrap();
+    let sigma = Tensor::rand(0f32, 1.4, batch, &dev).unwrap();
+    let t = (&sigma * 706.4).unwrap();
+
+    let mut train = f64::INFINITY;
+    for _ in 0..steps {
+        let start = Instant::now();
+        let y = model.forward(&x, &t).unwrap();
+        let loss = loss_fn.forward(&clean, &y, &sigma).unwrap();
+        let _ = loss.to_scalar::<f32>().unwrap();
+        let forward = start.elapsed().as_secs_f64();
+        let grads = loss.backward().unwrap();
+        let backward = start.elapsed().as_secs_f64() - forward;
+        opt.step(&grads).unwrap();
+        let total = start.elapsed().as_secs_f64();
+        eprintln!(
+            "forward {forward:.3} s, backward {backward:.3} s, optimizer {:.3} s",
+            total - forward - backward
+        );
+        train = train.min(total);
+    }
+    // Inference: the encoder only, on weights detached from the optimiser (plain tensors).
+    let frozen = VarMap::new();
+    {
+        let src = vars.data().lock().unwrap();
+        let mut dst = frozen.data().lock().unwrap();
+        for (k, v) in src.iter() {
+            dst.insert(
+                k.clone(),
+                candle_core::Var::from_tensor(&v.as_tensor().detach()).unwrap(),
+            );
+        }
+    }
+    let tensors: std::collections::HashMap<String, Tensor> = frozen
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+        .collect();
+    let inference_model =
+        Denoiser::new(&cfg, VarBuilder::from_tensors(tensors, DType::F32, &dev)).unwrap();
+    let mut infer = f64::INFINITY;
+    for _ in 0..steps {
+        let start = Instant::now();
+        let f = inference_model.features(&x, &t, None).unwrap();
+        let _ = f.sum_all().unwrap().to_scalar::<f32>().unwrap();
+        infer = infer.min(start.elapsed().as_secs_f64());
+    }
+    println!(
+        "{{\"preset\": \"{preset}\", \"params\": {params}, \"batch\": {batch}, \"train_images_per_s\": {:.1}, \"encoder_images_per_s\": {:.1}}}",
+        batch as f64 / train,
+        batch as f64 / infer
+    );
+}
