@@ -39,6 +39,36 @@ pub enum Command {
     },
     /// Pre-train the l-DAE denoiser on PCA-latent noise (see ../shared/RECIPE.md).
     Train(Box<TrainArgs>),
+    /// Draw what a trained model does: clean images, noised at several sigma, and denoised.
+    Denoise {
+        /// The training run folder (config.json, checkpoint/).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Images to show (the first rows of the dataset).
+        #[arg(long)]
+        input: String,
+        /// Output PNG.
+        #[arg(long)]
+        out: PathBuf,
+        /// Rows of the grid (images).
+        #[arg(long, default_value_t = 8)]
+        count: usize,
+        /// Noise levels, comma-separated.
+        #[arg(long, default_value = "0.1,0.4,0.8,1.2")]
+        sigmas: String,
+        /// Use the EMA weights.
+        #[arg(long)]
+        ema: bool,
+        /// Enlargement of each image.
+        #[arg(long, default_value_t = 3)]
+        zoom: u32,
+        /// Dataset kind, when it cannot be told from the path.
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
+        /// Seed of the noise.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// The built-in demo on synthetic data (no files needed): fit a PCA, encode latents, report.
     Demo {
         /// Output folder.

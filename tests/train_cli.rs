@@ -124,4 +124,24 @@ fn loss_falls_on_synthetic_data() {
     assert!(last < 0.6 * first, "loss {first} -> {last}");
     assert!(run.join("loss.png").exists());
     assert!(run.join("checkpoint").join("model.safetensors").exists());
+
+    let grid = tmp.path().join("grid.png");
+    ok(&[
+        "denoise",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--input",
+        "synthetic:400",
+        "--out",
+        grid.to_str().unwrap(),
+        "--count",
+        "3",
+        "--sigmas",
+        "0.2,1.0",
+        "--zoom",
+        "1",
+    ]);
+    let img = image::open(&grid).unwrap();
+    // clean + (noisy, denoised) x 2 columns of 16 px cells with 2 px gaps; 3 rows.
+    assert_eq!((img.width(), img.height()), (5 * 18 + 2, 3 * 18 + 2));
 }

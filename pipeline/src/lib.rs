@@ -6,6 +6,7 @@
 //! are fixed in [`columns`]. Nothing here knows about images or models: those live in the
 //! `ldae-datasets` and `ldae-operators` crates.
 
+pub mod collect;
 pub mod columns;
 pub mod error;
 pub mod executor;
@@ -13,6 +14,7 @@ pub mod metrics;
 pub mod progress;
 pub mod traits;
 
+pub use collect::Collect;
 pub use error::{Error, Result};
 pub use executor::{OnError, Pipeline, RunOptions};
 pub use metrics::{RunReport, StageMetrics};

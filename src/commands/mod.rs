@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod demo;
+mod denoise;
 mod inspect;
 mod pca;
 mod train;
@@ -16,6 +17,27 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect { path } => inspect::run(&path),
         Command::Run { spec, run } => crate::spec::run_file(&spec, &run),
         Command::Train(args) => train::run(&args),
+        Command::Denoise {
+            checkpoint,
+            input,
+            out,
+            count,
+            sigmas,
+            ema,
+            zoom,
+            format,
+            seed,
+        } => denoise::run(&denoise::DenoiseJob {
+            checkpoint: &checkpoint,
+            input: &input,
+            out: &out,
+            count,
+            sigmas: &sigmas,
+            ema,
+            zoom,
+            format,
+            seed,
+        }),
         Command::Demo { out, images, run } => demo::run(&out, images, &run),
     }
 }

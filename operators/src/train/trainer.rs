@@ -403,6 +403,37 @@ impl Trainer {
     }
 }
 
+/// Load a trained network for inference (weights as plain tensors, so no gradient is tracked):
+/// the run's config and the denoiser from `run_dir/checkpoint`, with the EMA weights when
+/// `ema` is set (an error if the run kept none).
+pub fn load_trained(run_dir: &Path, device: &Device, ema: bool) -> Result<(TrainConfig, Denoiser)> {
+    let config: TrainConfig = read_json(&run_dir.join("config.json"))?;
+    let file = if ema {
+        "ema.safetensors"
+    } else {
+        "model.safetensors"
+    };
+    let path = run_dir.join("checkpoint").join(file);
+    if !path.exists() {
+        return Err(Error::msg(format!(
+            "{}: not found{}",
+            path.display(),
+            if ema {
+                " (the run kept no EMA weights: train with --ema)"
+            } else {
+                ""
+            }
+        )));
+    }
+    let tensors = candle_core::safetensors::load(&path, device).map_err(candle_err)?;
+    let model = Denoiser::new(
+        &config.model,
+        VarBuilder::from_tensors(tensors, DType::F32, device),
+    )
+    .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    Ok((config, model))
+}
+
 /// The sink that feeds batches to a shared [`Trainer`].
 pub struct TrainSink {
     trainer: Arc<Mutex<Trainer>>,
