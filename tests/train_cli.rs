@@ -40,6 +40,11 @@ fn train(dir: &Path, pca: &str, run: &str, extra: &[&str]) -> String {
         "off",
         "--seed",
         "7",
+        "--ema",
+        "0.9",
+        "--grad-clip",
+        "1.0",
+        "--augment",
     ];
     args.extend_from_slice(extra);
     ok(&args)
@@ -68,6 +73,10 @@ fn stop_and_resume_reproduces_the_losses() {
     assert!(out.contains("resuming") && out.contains("step 3"), "{out}");
     train(tmp.path(), &pca, "split", &["--resume"]);
     assert_eq!(losses(tmp.path(), "split"), straight);
+    // The EMA weights resumed too: the two runs end with identical EMA files.
+    let ema =
+        |run: &str| std::fs::read(tmp.path().join(run).join("checkpoint/ema.safetensors")).unwrap();
+    assert_eq!(ema("straight"), ema("split"));
 
     // A run folder is never overwritten by accident.
     let again = ldae(&[
