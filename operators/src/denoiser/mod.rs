@@ -6,6 +6,7 @@
 //! [`init`] the seeded initialisation (adaLN-Zero), [`loss`] the loss.
 
 pub mod config;
+pub mod fused;
 pub mod init;
 pub mod loss;
 pub mod model;

@@ -19,10 +19,7 @@ const NORM_EPS: f64 = 1e-6;
 
 /// LayerNorm over the last dimension without affine parameters (differentiable).
 fn norm(x: &Tensor) -> Result<Tensor> {
-    let mean = x.mean_keepdim(D::Minus1)?;
-    let centred = x.broadcast_sub(&mean)?;
-    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-    centred.broadcast_div(&(var + NORM_EPS)?.sqrt()?)
+    super::fused::norm(x, NORM_EPS)
 }
 
 /// `x * (1 + scale) + shift`, with `[B, W]` shift and scale broadcast over tokens.
@@ -89,13 +86,7 @@ impl Attention {
         let k = qkv.get(1)?.contiguous()?;
         let v = qkv.get(2)?.contiguous()?;
         let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
-        // candle's fused softmax has no backward pass: use it only when nothing needs gradients
-        // (weights loaded as plain tensors), the differentiable composite otherwise.
-        let attn = if scores.track_op() {
-            candle_nn::ops::softmax(&scores, D::Minus1)?
-        } else {
-            candle_nn::ops::softmax_last_dim(&scores)?
-        };
+        let attn = super::fused::softmax(&scores)?;
         let out = attn.matmul(&v)?.transpose(1, 2)?.reshape((b, n, w))?;
         self.proj.forward(&out)
     }
