@@ -3,7 +3,9 @@
 //! candle's own fused layer-norm and softmax have no backward pass, and their composite forms
 //! (7 to 10 elementwise passes, each allocating a full tensor, and longer backward graphs) made
 //! a training step several times slower than its forward pass. These compute each row in one
-//! pass forward and one pass backward. CPU only: other devices use the composite forms.
+//! pass forward and one pass backward, and are used when gradients are tracked on the CPU;
+//! without gradients candle's fused (multi-threaded) forward kernels are used, and other devices
+//! use the composite forms while training.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 
@@ -254,8 +256,16 @@ impl CustomOp2 for SoftmaxGrad {
 
 /// Layer norm over the last dimension without affine parameters, differentiable.
 pub fn norm(x: &Tensor, eps: f64) -> Result<Tensor> {
+    let x = x.contiguous()?;
+    if !x.track_op() {
+        // No gradient needed: candle's multi-threaded kernel is faster than this one.
+        let w = x.dim(candle_core::D::Minus1)?;
+        let ones = Tensor::ones(w, x.dtype(), x.device())?;
+        let zeros = Tensor::zeros(w, x.dtype(), x.device())?;
+        return candle_nn::ops::layer_norm(&x, &ones, &zeros, eps as f32);
+    }
     if x.device().is_cpu() {
-        return x.contiguous()?.apply_op1(Norm { eps });
+        return x.apply_op1(Norm { eps });
     }
     let mean = x.mean_keepdim(candle_core::D::Minus1)?;
     let centred = x.broadcast_sub(&mean)?;
@@ -265,12 +275,12 @@ pub fn norm(x: &Tensor, eps: f64) -> Result<Tensor> {
 
 /// Softmax over the last dimension, differentiable.
 pub fn softmax(x: &Tensor) -> Result<Tensor> {
+    if !x.track_op() {
+        // No gradient needed: candle's fused multi-threaded kernel.
+        return candle_nn::ops::softmax_last_dim(x);
+    }
     if x.device().is_cpu() {
         return x.contiguous()?.apply_op1(Softmax);
     }
-    if x.track_op() {
-        candle_nn::ops::softmax(x, candle_core::D::Minus1)
-    } else {
-        candle_nn::ops::softmax_last_dim(x)
-    }
+    candle_nn::ops::softmax(x, candle_core::D::Minus1)
 }
