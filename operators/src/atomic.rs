@@ -29,6 +29,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     commit(&temp, path)
 }
 
+/// Write one record batch as a small Parquet file at `path`, atomically (errors tables, metrics).
+pub fn write_parquet_atomic(path: &Path, batch: &arrow::record_batch::RecordBatch) -> Result<()> {
+    let temp = temp_path(path);
+    let file = std::fs::File::create(&temp).map_err(|e| Error::io(&temp, e))?;
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)
+        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    writer
+        .write(batch)
+        .and_then(|_| writer.close().map(|_| ()))
+        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    commit(&temp, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,11 +5,10 @@ use std::sync::Arc;
 use arrow::array::StringArray;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::ArrowWriter;
 
-use ldae_pipeline::{Error, RejectedRow, Result};
+use ldae_pipeline::{RejectedRow, Result};
 
-use crate::atomic::{commit, temp_path};
+use crate::atomic::write_parquet_atomic;
 
 /// Write `rows` to `path` (atomically; an empty table when no row was rejected, so a stale table
 /// from an earlier run never survives).
@@ -39,13 +38,5 @@ pub fn write_errors_table(path: &std::path::Path, rows: &[RejectedRow]) -> Resul
             ),
         ],
     )?;
-    let temp = temp_path(path);
-    let file = std::fs::File::create(&temp).map_err(|e| Error::io(&temp, e))?;
-    let mut writer = ArrowWriter::try_new(file, schema, None)
-        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
-    writer
-        .write(&batch)
-        .and_then(|_| writer.close().map(|_| ()))
-        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
-    commit(&temp, path)
+    write_parquet_atomic(path, &batch)
 }

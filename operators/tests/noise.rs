@@ -1,34 +1,16 @@
 //! The noise operator: a row's noise is the same whatever the batch size or thread count.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::{Float32Type, SchemaRef};
+use arrow::array::AsArray;
+use arrow::datatypes::Float32Type;
 use ldae_datasets::SourceOptions;
 use ldae_operators::decode::{Decode, DecodeConfig};
 use ldae_operators::noise::{Noise, NoiseSchedule};
 use ldae_operators::normalize::{Normalization, Normalize};
 use ldae_operators::patchify::Patchify;
 use ldae_operators::pca::{LatentScale, PcaFit, PcaFitConfig, PcaMeta, PcaModel};
-use ldae_pipeline::{Operator, Pipeline, ProgressMode, Result, RunOptions, RunSummary, Sink};
-
-struct Collect(Arc<Mutex<Vec<RecordBatch>>>);
-
-impl Sink for Collect {
-    fn name(&self) -> String {
-        "collect".into()
-    }
-    fn check_schema(&mut self, _: &SchemaRef) -> Result<()> {
-        Ok(())
-    }
-    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.0.lock().unwrap().push(batch.clone());
-        Ok(())
-    }
-    fn finish(&mut self, _: &RunSummary<'_>) -> Result<serde_json::Value> {
-        Ok(serde_json::Value::Null)
-    }
-}
+use ldae_pipeline::{Collect, Operator, Pipeline, ProgressMode, RunOptions};
 
 fn front() -> Vec<Arc<dyn Operator>> {
     vec![
@@ -89,14 +71,14 @@ fn model(dir: &std::path::Path) -> PcaModel {
 }
 
 fn noisy(model: &PcaModel, schedule: NoiseSchedule, batch: usize, threads: usize) -> Vec<u32> {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let mut p = Pipeline::new(source(batch), Box::new(Collect(got.clone())));
+    let got = Collect::new();
+    let mut p = Pipeline::new(source(batch), Box::new(got.clone()));
     for op in front() {
         p = p.then(op);
     }
     let noise = Noise::new(model, 8, LatentScale::Global, schedule, 42, 3).unwrap();
     p.then(Arc::new(noise)).run(&options(threads)).unwrap();
-    let batches = got.lock().unwrap();
+    let batches = got.batches();
     // Noisy patches of every row, then the sigma of every row (row order, not batch order).
     let mut noisy: Vec<u32> = Vec::new();
     let mut sigmas: Vec<u32> = Vec::new();
@@ -135,8 +117,8 @@ fn noise_is_identical_across_batch_sizes_and_threads() {
 fn zero_noise_gives_the_rank_d_reconstruction() {
     let dir = tempfile::tempdir().unwrap();
     let m = model(dir.path());
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let mut p = Pipeline::new(source(30), Box::new(Collect(got.clone())));
+    let got = Collect::new();
+    let mut p = Pipeline::new(source(30), Box::new(got.clone()));
     for op in front() {
         p = p.then(op);
     }
@@ -150,7 +132,7 @@ fn zero_noise_gives_the_rank_d_reconstruction() {
     )
     .unwrap();
     p.then(Arc::new(noise)).run(&options(2)).unwrap();
-    for b in got.lock().unwrap().iter() {
+    for b in got.batches().iter() {
         let clean = b.column_by_name("patches").unwrap().as_fixed_size_list();
         let noisy = b.column_by_name("noisy").unwrap().as_fixed_size_list();
         let c = clean.values().as_primitive::<Float32Type>().values();

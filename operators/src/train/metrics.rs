@@ -8,11 +8,10 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use image::{Rgb, RgbImage};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
 
 use ldae_pipeline::{Error, Result};
 
-use crate::atomic::{commit, temp_path};
+use crate::atomic::{commit, temp_path, write_parquet_atomic};
 
 /// Upper edges of the noise-level bins the loss is also reported in.
 pub const SIGMA_BINS: [f32; 4] = [0.354, 0.707, 1.061, f32::INFINITY];
@@ -72,15 +71,7 @@ pub fn write_metrics(path: &Path, rows: &[StepMetrics]) -> Result<()> {
         rows.iter().map(|r| r.images_per_second),
     )));
     let batch = RecordBatch::try_new(schema(), cols)?;
-    let temp = temp_path(path);
-    let file = std::fs::File::create(&temp).map_err(|e| Error::io(&temp, e))?;
-    let mut writer = ArrowWriter::try_new(file, schema(), None)
-        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
-    writer
-        .write(&batch)
-        .and_then(|_| writer.close().map(|_| ()))
-        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
-    commit(&temp, path)
+    write_parquet_atomic(path, &batch)
 }
 
 /// Read metrics written by [`write_metrics`].
