@@ -39,6 +39,8 @@ pub enum Command {
     },
     /// Pre-train the l-DAE denoiser on PCA-latent noise (see ../shared/RECIPE.md).
     Train(Box<TrainArgs>),
+    /// Turn images into feature vectors: rows (id, label, features [F]) in a Parquet folder.
+    Features(Box<FeaturesArgs>),
     /// Draw what a trained model does: clean images, noised at several sigma, and denoised.
     Denoise {
         /// The training run folder (config.json, checkpoint/).
@@ -307,6 +309,46 @@ pub struct TrainArgs {
     /// Seed of initialisation, shuffling, augmentation and noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `ldae features` settings.
+#[derive(Args, Debug, Clone)]
+pub struct FeaturesArgs {
+    /// The dataset.
+    #[arg(long)]
+    pub input: String,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// What the features are: ldae (the trained encoder), random (the same network, randomly
+    /// initialised with --seed), pixels (normalised pixels), pca (flattened PCA latents).
+    #[arg(long, default_value = "ldae")]
+    pub kind: String,
+    /// The training run (needed for ldae and random; gives the PCA model otherwise).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Pool the tokens after this many blocks (default: the last encoder block).
+    #[arg(long)]
+    pub block: Option<usize>,
+    /// Noise level index t fed to the network (the input is the clean image).
+    #[arg(long, default_value_t = 10.0)]
+    pub t: f32,
+    /// Use the EMA weights of the run.
+    #[arg(long)]
+    pub ema: bool,
+    /// PCA model (for pixels and pca without --checkpoint).
+    #[arg(long)]
+    pub pca: Option<PathBuf>,
+    /// Latent dimension of --kind pca (default: the run's).
+    #[arg(long)]
+    pub dim: Option<usize>,
+    /// Compute device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    #[command(flatten)]
+    pub source: SourceArgs,
     #[command(flatten)]
     pub run: RunArgs,
 }

@@ -154,3 +154,61 @@ fn loss_falls_on_synthetic_data() {
     // clean + (noisy, denoised) x 2 columns of 16 px cells with 2 px gaps; 3 rows.
     assert_eq!((img.width(), img.height()), (5 * 18 + 2, 3 * 18 + 2));
 }
+
+#[test]
+fn features_do_not_depend_on_batch_size_or_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pca = fit_synthetic(tmp.path(), 96, 16);
+    train(tmp.path(), &pca, "run", &["--max-steps", "2"]);
+    let run = tmp.path().join("run");
+    let mut outputs = Vec::new();
+    for (batch, threads) in [("7", "1"), ("64", "4")] {
+        let out = tmp.path().join(format!("f{batch}"));
+        ok(&[
+            "features",
+            "--input",
+            "synthetic:70",
+            "--checkpoint",
+            run.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--batch-size",
+            batch,
+            "--threads",
+            threads,
+            "--progress",
+            "off",
+        ]);
+        let bits: Vec<u32> = common::tensor_f32(&common::read_table(&out), "features")
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
+        assert_eq!(bits.len(), 70 * 32);
+        outputs.push(bits);
+    }
+    assert!(
+        outputs[0] == outputs[1],
+        "features differ between batchings"
+    );
+    // Baselines have the same layout.
+    for (kind, width) in [("pixels", 16 * 16 * 3), ("pca", 16 * 8), ("random", 32)] {
+        let out = tmp.path().join(kind);
+        ok(&[
+            "features",
+            "--input",
+            "synthetic:10",
+            "--checkpoint",
+            run.to_str().unwrap(),
+            "--kind",
+            kind,
+            "--out",
+            out.to_str().unwrap(),
+            "--progress",
+            "off",
+        ]);
+        assert_eq!(
+            common::tensor_f32(&common::read_table(&out), "features").len(),
+            10 * width
+        );
+    }
+}

@@ -10,6 +10,7 @@ pub mod decode;
 pub mod denoiser;
 pub mod device;
 pub mod errors_table;
+pub mod features;
 pub mod noise;
 pub mod normalize;
 pub mod parquet_sink;

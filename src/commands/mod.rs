@@ -2,6 +2,7 @@
 
 mod demo;
 mod denoise;
+mod features;
 mod inspect;
 mod pca;
 mod train;
@@ -17,6 +18,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect { path } => inspect::run(&path),
         Command::Run { spec, run } => crate::spec::run_file(&spec, &run),
         Command::Train(args) => train::run(&args),
+        Command::Features(args) => features::run(&args),
         Command::Denoise {
             checkpoint,
             input,
