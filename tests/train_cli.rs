@@ -212,3 +212,48 @@ fn features_do_not_depend_on_batch_size_or_threads() {
         );
     }
 }
+
+#[test]
+fn a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pca = fit_synthetic(tmp.path(), 96, 16);
+    let run = tmp.path().join("run");
+    // A learning rate of 1e30 sends the weights to infinity after one step.
+    let out = ldae(&[
+        "train",
+        "--input",
+        "synthetic:96",
+        "--pca",
+        &pca,
+        "--dim",
+        "8",
+        "--width",
+        "32",
+        "--depth",
+        "1",
+        "--heads",
+        "2",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "20",
+        "--lr",
+        "1e30",
+        "--warmup-epochs",
+        "0",
+        "--checkpoint-every",
+        "1",
+        "--out",
+        run.to_str().unwrap(),
+        "--progress",
+        "off",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the loss is") && err.contains("last good checkpoint (step 1)"),
+        "{err}"
+    );
+    let state = std::fs::read_to_string(run.join("checkpoint/state.json")).unwrap();
+    assert!(state.contains("\"step\": 1"), "{state}");
+}

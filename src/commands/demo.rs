@@ -36,7 +36,10 @@ pub fn run(out: &Path, images: usize, run: &RunArgs) -> Result<()> {
     println!("    {}", variance_summary(&model));
 
     let picture = out.join("components.png");
-    ldae_operators::pca::show::draw_components(&model, 48, 8).save(&picture)?;
+    let temp = ldae_operators::atomic::temp_path(&picture);
+    ldae_operators::pca::show::draw_components(&model, 48, 8)
+        .save_with_format(&temp, image::ImageFormat::Png)?;
+    ldae_operators::atomic::commit(&temp, &picture)?;
     println!("2/3 drew the components to {}", picture.display());
 
     let latents = out.join("latents");

@@ -261,7 +261,7 @@ impl Trainer {
         let value = loss.to_scalar::<f32>().map_err(candle_err)?;
         if !value.is_finite() {
             return Err(Error::msg(format!(
-                "the loss is {value} at step {} (epoch {}): training stopped; {}",
+                "the loss is {value} at step {} (epoch {}); {}",
                 self.position.step + 1,
                 self.position.epoch,
                 match self.last_checkpoint {
