@@ -41,6 +41,15 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Turn images into feature vectors: rows (id, label, features [F]) in a Parquet folder.
     Features(Box<FeaturesArgs>),
+    /// SQL (DataFusion) over Parquet outputs; tensors are shown by their shape.
+    Sql {
+        /// The query, e.g. "SELECT label, count(*) FROM features GROUP BY label".
+        query: String,
+        /// A table as NAME=PATH (a folder of part-*.parquet, a file or a glob); repeatable.
+        /// Default: every ldae output folder in the current directory, by folder name.
+        #[arg(long = "table")]
+        tables: Vec<String>,
+    },
     /// Draw what a trained model does: clean images, noised at several sigma, and denoised.
     Denoise {
         /// The training run folder (config.json, checkpoint/).

@@ -5,6 +5,7 @@ mod denoise;
 mod features;
 mod inspect;
 mod pca;
+mod sql;
 mod train;
 
 use anyhow::Result;
@@ -18,6 +19,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect { path } => inspect::run(&path),
         Command::Run { spec, run } => crate::spec::run_file(&spec, &run),
         Command::Train(args) => train::run(&args),
+        Command::Sql { query, tables } => sql::run(&query, &tables),
         Command::Features(args) => features::run(&args),
         Command::Denoise {
             checkpoint,

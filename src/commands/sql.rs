@@ -1,0 +1,127 @@
+//! `ldae sql`: DataFusion SQL over ldae's Parquet outputs, printed as a table.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use ldae_pipeline::columns::tensor_type;
+
+/// Tables to register: `name=PATH` arguments, or every ldae table folder (one holding a
+/// `_manifest.json`) in the current directory, named after the folder.
+fn tables(args: &[String]) -> Result<Vec<(String, String)>> {
+    if !args.is_empty() {
+        return args
+            .iter()
+            .map(|a| {
+                let (name, path) = a
+                    .split_once('=')
+                    .with_context(|| format!("--table '{a}': expected NAME=PATH"))?;
+                Ok((name.to_string(), path.to_string()))
+            })
+            .collect();
+    }
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(".")? {
+        let path = entry?.path();
+        if path.join("_manifest.json").exists() {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().replace(['-', '.', ' '], "_"))
+                .unwrap_or_default();
+            found.push((name, path.display().to_string()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The files of a table: a folder's `part-*.parquet` (its `_errors.parquet` and other metadata
+/// files are not rows of the table), or the path as given (a file or a glob).
+fn table_url(path: &str) -> String {
+    if Path::new(path).is_dir() {
+        format!("{}/part-*.parquet", path.trim_end_matches('/'))
+    } else {
+        path.to_string()
+    }
+}
+
+/// Tensor columns shown by their shape, the rest as they are. `shapes` has the shapes of the
+/// registered tables' tensor columns by name (query results can lose the field metadata).
+fn printable(batch: &RecordBatch, shapes: &HashMap<String, Vec<usize>>) -> Result<RecordBatch> {
+    let mut fields = Vec::new();
+    let mut cols: Vec<ArrayRef> = Vec::new();
+    for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
+        match field.data_type() {
+            DataType::FixedSizeList(_, size) => {
+                let shape = tensor_type(field)
+                    .map(|(_, s)| s)
+                    .filter(|s| s.len() > 1)
+                    .or_else(|| shapes.get(field.name()).cloned())
+                    .filter(|s| s.iter().product::<usize>() == *size as usize)
+                    .map(|s| format!("{s:?}"))
+                    .unwrap_or_else(|| format!("[{size}]"));
+                let text: StringArray = (0..col.len())
+                    .map(|i| (!col.is_null(i)).then(|| format!("tensor{shape}")))
+                    .collect();
+                fields.push(Field::new(field.name(), DataType::Utf8, true));
+                cols.push(Arc::new(text));
+            }
+            _ => {
+                fields.push(field.as_ref().clone());
+                cols.push(col.clone());
+            }
+        }
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
+}
+
+pub fn run(query: &str, table_args: &[String]) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the query runtime")?;
+    runtime.block_on(async {
+        let ctx = SessionContext::new();
+        let registered = tables(table_args)?;
+        if registered.is_empty() {
+            bail!("no tables: pass --table NAME=PATH (or run in a folder holding ldae outputs)");
+        }
+        for (name, path) in &registered {
+            // Keep the embedded Arrow schema: it carries the tensor shapes and class names.
+            let options = ParquetReadOptions::default().skip_metadata(false);
+            ctx.register_parquet(name, &table_url(path), options)
+                .await
+                .with_context(|| format!("registering {name}={path}"))?;
+        }
+        let mut shapes = HashMap::new();
+        for (name, _) in &registered {
+            let table = ctx.table(name.as_str()).await?;
+            for field in table.schema().as_arrow().fields() {
+                if let Some((_, shape)) = tensor_type(field) {
+                    shapes.insert(field.name().clone(), shape);
+                }
+            }
+        }
+        let frame = ctx.sql(query).await.context("planning the query")?;
+        let batches = frame.collect().await.context("running the query")?;
+        let shown = batches
+            .iter()
+            .map(|b| printable(b, &shapes))
+            .collect::<Result<Vec<_>>>()?;
+        println!("{}", arrow::util::pretty::pretty_format_batches(&shown)?);
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        eprintln!(
+            "{rows} row(s); tables: {}",
+            registered
+                .iter()
+                .map(|(n, p)| format!("{n}={p}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Ok(())
+    })
+}
