@@ -109,6 +109,36 @@ pub fn patch_operators(
     ])
 }
 
+/// A pipeline from `source` to a Parquet table at `out` (sharded like `options`), starting with
+/// the image-to-patches operators of the PCA model's geometry: the front of every job that
+/// writes per-image tables (latents, features).
+pub fn patch_table_pipeline(
+    source: Box<dyn Source>,
+    options: &SourceOptions,
+    meta: &ldae_operators::pca::PcaMeta,
+    out: &std::path::Path,
+    job: serde_json::Value,
+) -> Result<ldae_pipeline::Pipeline> {
+    let sink = ldae_operators::parquet_sink::ParquetSink::new(
+        ldae_operators::parquet_sink::ParquetSinkConfig {
+            out: out.to_path_buf(),
+            shard: options.shard.map(|s| (s.index, s.count)),
+            ..Default::default()
+        },
+        job,
+    )?;
+    let mut pipeline = ldae_pipeline::Pipeline::new(source, Box::new(sink));
+    for op in patch_operators(
+        meta.image_size,
+        meta.channels as u8,
+        meta.patch_size,
+        meta.normalization.clone(),
+    )? {
+        pipeline = pipeline.then(op);
+    }
+    Ok(pipeline)
+}
+
 /// Print a run's per-stage table and rejected-row summary to stderr.
 pub fn print_report(report: &RunReport) {
     eprintln!("{}", report.table());

@@ -8,13 +8,11 @@ use candle_nn::{VarBuilder, VarMap};
 use ldae_operators::denoiser::{initialise, Denoiser};
 use ldae_operators::device::parse_device;
 use ldae_operators::features::{FeatureKind, Features};
-use ldae_operators::parquet_sink::{ParquetSink, ParquetSinkConfig};
 use ldae_operators::pca::PcaModel;
 use ldae_operators::train::trainer::{load_trained, TrainConfig};
-use ldae_pipeline::Pipeline;
 
 use crate::cli::FeaturesArgs;
-use crate::plans::{open_source, patch_operators, print_report, run_options, source_options};
+use crate::plans::{open_source, patch_table_pipeline, print_report, run_options, source_options};
 
 pub fn run(args: &FeaturesArgs) -> Result<()> {
     let device = parse_device(&args.device)?;
@@ -84,23 +82,7 @@ pub fn run(args: &FeaturesArgs) -> Result<()> {
         "pca": pca_path.display().to_string(),
         "seed": args.source.seed,
     });
-    let sink = ParquetSink::new(
-        ParquetSinkConfig {
-            out: args.out.clone(),
-            shard: options.shard.map(|s| (s.index, s.count)),
-            ..ParquetSinkConfig::default()
-        },
-        job,
-    )?;
-    let mut pipeline = Pipeline::new(source, Box::new(sink));
-    for op in patch_operators(
-        m.image_size,
-        m.channels as u8,
-        m.patch_size,
-        m.normalization.clone(),
-    )? {
-        pipeline = pipeline.then(op);
-    }
+    let pipeline = patch_table_pipeline(source, &options, m, &args.out, job)?;
     let report = pipeline
         .then(Arc::new(Features::new(kind)))
         .run(&run_options(&args.run, "features"))?;

@@ -5,7 +5,6 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use ldae_operators::device::parse_device;
 use ldae_operators::normalize::Normalization;
-use ldae_operators::parquet_sink::{ParquetSink, ParquetSinkConfig};
 use ldae_operators::pca::{
     LatentScale, PcaFit, PcaFitConfig, PcaMeta, PcaModel, PcaProject, PcaStats,
 };
@@ -13,7 +12,8 @@ use ldae_pipeline::{Pipeline, RunReport};
 
 use crate::cli::{PcaCommand, RunArgs, SourceArgs};
 use crate::plans::{
-    natural_channels, open_source, patch_operators, print_report, run_options, source_options,
+    natural_channels, open_source, patch_operators, patch_table_pipeline, print_report,
+    run_options, source_options,
 };
 
 pub fn run(cmd: PcaCommand) -> Result<()> {
@@ -243,23 +243,7 @@ pub fn encode(
         "dim": dim,
         "latent_scale": scale,
     });
-    let sink = ParquetSink::new(
-        ParquetSinkConfig {
-            out: out.to_path_buf(),
-            shard: options.shard.map(|s| (s.index, s.count)),
-            ..ParquetSinkConfig::default()
-        },
-        job,
-    )?;
-    let mut pipeline = Pipeline::new(source, Box::new(sink));
-    for op in patch_operators(
-        m.image_size,
-        m.channels as u8,
-        m.patch_size,
-        m.normalization.clone(),
-    )? {
-        pipeline = pipeline.then(op);
-    }
+    let pipeline = patch_table_pipeline(source, &options, m, out, job)?;
     let pipeline = pipeline.then(std::sync::Arc::new(PcaProject::new(
         &model, dim, scale, &device,
     )?));
