@@ -50,6 +50,16 @@ pub enum Command {
         #[arg(long = "table")]
         tables: Vec<String>,
     },
+    /// Linear (and kNN) probes of feature tables: train on one, report accuracy on the other.
+    Probe(Box<ProbeArgs>),
+    /// The paper's small-scale ablations (latent dim, noise levels, latent scale, probed block)
+    /// on a dataset and budget given in a TOML spec (see docs/ablate.md); writes Markdown + CSV.
+    Ablate {
+        /// The spec file.
+        spec: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
     /// Draw what a trained model does: clean images, noised at several sigma, and denoised.
     Denoise {
         /// The training run folder (config.json, checkpoint/).
@@ -80,14 +90,24 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
-    /// The built-in demo on synthetic data (no files needed): fit a PCA, encode latents, report.
+    /// The built-in demo on synthetic data (no files needed): PCA, a short l-DAE pre-training,
+    /// features, and probes comparing l-DAE with pixels, PCA latents and a random network.
     Demo {
         /// Output folder.
         #[arg(long, default_value = "ldae-demo")]
         out: PathBuf,
-        /// Synthetic images to generate.
+        /// Synthetic training images.
         #[arg(long, default_value_t = 4000)]
         images: usize,
+        /// Synthetic test images (the ones after the training images).
+        #[arg(long, default_value_t = 1000)]
+        test_images: usize,
+        /// Pre-training epochs.
+        #[arg(long, default_value_t = 2)]
+        epochs: u64,
+        /// Pre-training batch size.
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -189,6 +209,10 @@ pub struct SourceArgs {
     /// Defaults to SLURM_ARRAY_TASK_ID / JOB_COMPLETION_INDEX with LDAE_SHARDS=n when set.
     #[arg(long)]
     pub shard: Option<String>,
+    /// Skip the first N rows (after shuffling, limiting and sharding): e.g. `synthetic:5000
+    /// --skip 4000` is the 1000 images after `synthetic:4000`.
+    #[arg(long, default_value_t = 0)]
+    pub skip: usize,
     /// Shuffle rows with --seed before limiting and sharding.
     #[arg(long)]
     pub shuffle: bool,
@@ -285,6 +309,11 @@ pub struct TrainArgs {
     /// Random-resized-crop and horizontal flip.
     #[arg(long)]
     pub augment: bool,
+    /// Decode the dataset once into this folder (a Parquet table of u8 pixels at the PCA's image
+    /// size; kept and reused if complete) and train from it, instead of decoding every epoch.
+    /// With --augment, crops are then taken from the cached (resized) images.
+    #[arg(long)]
+    pub pixel_cache: Option<std::path::PathBuf>,
     /// Noise: multi (t ~ U{0..999}, sigma linear to sqrt 2) or single (fixed --sigma).
     #[arg(long, default_value = "multi")]
     pub noise: String,
@@ -306,6 +335,10 @@ pub struct TrainArgs {
     /// Compute device: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Matrix-product precision: f32, or bf16 (mixed precision: f32 master weights, optimizer
+    /// state, norms and softmax). Default: bf16 on a GPU, f32 on CPU.
+    #[arg(long)]
+    pub precision: Option<String>,
     /// Dataset kind, when it cannot be told from the path.
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
@@ -356,8 +389,71 @@ pub struct FeaturesArgs {
     /// Compute device: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Matrix-product precision of the network: f32 or bf16. Default: bf16 on a GPU, f32 on CPU.
+    #[arg(long)]
+    pub precision: Option<String>,
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// `ldae probe` settings.
+#[derive(Args, Debug, Clone)]
+pub struct ProbeArgs {
+    /// Training features: an output folder of `ldae features`, a Parquet file or a glob.
+    #[arg(long)]
+    pub train: String,
+    /// Test features (same forms as --train).
+    #[arg(long)]
+    pub test: String,
+    /// SQL predicate applied to both tables' rows, e.g. "split = 'train'".
+    #[arg(long = "where")]
+    pub where_: Option<String>,
+    /// SQL predicate for the training rows only (ANDed with --where).
+    #[arg(long)]
+    pub train_where: Option<String>,
+    /// SQL predicate for the test rows only (ANDed with --where).
+    #[arg(long)]
+    pub test_where: Option<String>,
+    /// The feature column (a Float32 tensor column, e.g. features or latents).
+    #[arg(long, default_value = "features")]
+    pub column: String,
+    /// Also run the cosine kNN classifier.
+    #[arg(long)]
+    pub knn: bool,
+    /// Neighbours of the kNN classifier.
+    #[arg(long, default_value_t = 20)]
+    pub k: usize,
+    /// Temperature of the kNN votes (weight exp(similarity / T)).
+    #[arg(long, default_value_t = 0.07)]
+    pub temperature: f64,
+    /// Epochs of the linear probe.
+    #[arg(long, default_value_t = 30)]
+    pub epochs: usize,
+    /// Rows per step of the linear probe.
+    #[arg(long, default_value_t = 1024)]
+    pub batch_size: usize,
+    /// Warmup epochs before the cosine decay.
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup_epochs: f64,
+    /// Learning rates to try (comma-separated), chosen on a validation split.
+    #[arg(long, default_value = "0.001,0.003,0.01")]
+    pub lr: String,
+    /// Weight decays (L2 penalties) to try (comma-separated).
+    #[arg(long, default_value = "0.00001,0.0001,0.001")]
+    pub wd: String,
+    /// Share of the training rows held out to choose the learning rate and weight decay.
+    #[arg(long, default_value_t = 0.1)]
+    pub validation_fraction: f64,
+    /// Seed of the validation split and batch order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Compute device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Write results here (JSON), with RESULTS.predictions.parquet and
+    /// RESULTS.{linear,knn}-confusion.png beside it.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }

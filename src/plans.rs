@@ -30,6 +30,7 @@ pub fn source_options(args: &SourceArgs) -> Result<SourceOptions> {
         }),
         limit: args.limit,
         shard,
+        skip: args.skip,
         shuffle: args.shuffle,
         seed: args.seed,
         batch_size: args.batch_size.max(1),

@@ -1,5 +1,5 @@
 //! The numeric cross-checks against numpy and pyarrow (tests/python/*.py), run on the binary
-//! this test suite built. They need `pip install numpy pyarrow`; `.ci/run` installs both.
+//! this test suite built. They need `pip install numpy pyarrow scikit-learn`; `.ci/run` installs them.
 
 use std::process::Command;
 
@@ -29,4 +29,9 @@ fn pca_equals_numpy_eigh() {
 #[test]
 fn latents_open_in_pyarrow_as_tensors_and_equal_numpy_projection() {
     run_check("check_latents.py");
+}
+
+#[test]
+fn probe_agrees_with_scikit_learn_and_numpy_knn() {
+    run_check("check_probe.py");
 }

@@ -257,3 +257,58 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let state = std::fs::read_to_string(run.join("checkpoint/state.json")).unwrap();
     assert!(state.contains("\"step\": 1"), "{state}");
 }
+
+#[test]
+fn the_pixel_cache_trains_exactly_like_the_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pca = fit_synthetic(tmp.path(), 96, 16);
+    // Without augmentation the cached pixels are the decoded pixels, and ids (hence noise) match.
+    let plain = ["--epochs", "1", "--max-steps", "3"];
+    let fixed = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = plain.iter().map(|s| s.to_string()).collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let no_augment = |run: &str, extra: &[&str]| {
+        let args = fixed(extra);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = tmp.path().join(run);
+        let mut all = vec![
+            "train",
+            "--input",
+            "synthetic:96",
+            "--pca",
+            &pca,
+            "--dim",
+            "8",
+            "--preset",
+            "tiny",
+            "--width",
+            "32",
+            "--depth",
+            "1",
+            "--heads",
+            "2",
+            "--batch-size",
+            "20",
+            "--out",
+            out.to_str().unwrap(),
+            "--progress",
+            "off",
+            "--seed",
+            "7",
+        ];
+        all.extend(refs);
+        ok(&all)
+    };
+    no_augment("direct", &[]);
+    let cache = tmp.path().join("cache");
+    let out = no_augment("cached", &["--pixel-cache", cache.to_str().unwrap()]);
+    assert!(out.contains("decoding synthetic:96 once"), "{out}");
+    assert!(cache.join("_SUCCESS").exists());
+    assert_eq!(losses(tmp.path(), "direct"), losses(tmp.path(), "cached"));
+    // A second run reuses the complete cache.
+    let out = no_augment("again", &["--pixel-cache", cache.to_str().unwrap()]);
+    assert!(out.contains("using the pixel cache"), "{out}");
+    assert_eq!(losses(tmp.path(), "direct"), losses(tmp.path(), "again"));
+}

@@ -1,17 +1,19 @@
-//! Parquet image tables in the Hugging Face datasets layout: an `image` column that is either a
-//! struct `{bytes, path}` or plain binary, and an optional integer `label` column (class names
-//! from the `huggingface` schema metadata when present). One file or a folder of `*.parquet`
-//! files, read one row group at a time (sequential reads decode each row group once).
+//! Parquet image tables: the Hugging Face datasets layout (an `image` column that is either a
+//! struct `{bytes, path}` or plain binary, and an optional integer `label` column, class names
+//! from the `huggingface` schema metadata when present), or ldae's own decoded-pixel tables
+//! (`id`, `label`, `pixels` as a UInt8 tensor `[H, W, C]`, e.g. the training pixel cache; their
+//! ids are kept). One file or a folder of `*.parquet` files (`_`-prefixed metadata files
+//! skipped), read one row group at a time (sequential reads decode each row group once).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Int64Type};
+use arrow::datatypes::{DataType, Int64Type, UInt8Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
-use ldae_pipeline::{Error, Rejection, Result};
+use ldae_pipeline::{columns, Error, Rejection, Result};
 
 use crate::indexed::{Payload, RawRow, RowReader};
 
@@ -31,7 +33,17 @@ pub struct ParquetReader {
     total: usize,
     has_label: bool,
     classes: Option<Vec<String>>,
-    cache: Option<(usize, ArrayRef, Option<ArrayRef>)>,
+    /// `[H, W, C]` of a decoded-pixel table (None: encoded images).
+    pixel_shape: Option<[usize; 3]>,
+    cache: Option<Group>,
+}
+
+/// One loaded row group: images (encoded bytes, or pixels), labels and, for pixel tables, ids.
+struct Group {
+    index: usize,
+    images: ArrayRef,
+    labels: Option<ArrayRef>,
+    ids: Option<ArrayRef>,
 }
 
 fn list_parquet(path: &Path) -> Result<Vec<PathBuf>> {
@@ -45,7 +57,11 @@ fn list_parquet(path: &Path) -> Result<Vec<PathBuf>> {
             let p = entry.map_err(|e| Error::io(&dir, e))?.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().and_then(|e| e.to_str()) == Some("parquet") {
+            } else if p.extension().and_then(|e| e.to_str()) == Some("parquet")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(['_', '.']))
+            {
                 out.push(p);
             }
         }
@@ -71,14 +87,36 @@ impl ParquetReader {
         let mut total = 0;
         let mut has_label = None;
         let mut classes = None;
+        let mut pixel_shape: Option<Option<[usize; 3]>> = None;
         for p in list_parquet(path)? {
             let file = File::open(&p).map_err(|e| Error::io(&p, e))?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(|e| Error::msg(format!("{}: {e}", p.display())))?;
             let schema = builder.schema().clone();
-            schema
-                .index_of("image")
-                .map_err(|_| Error::msg(format!("{}: no 'image' column", p.display())))?;
+            let shape = match schema.field_with_name(columns::PIXELS) {
+                Ok(f) => match columns::tensor_type(f) {
+                    Some((DataType::UInt8, s)) if s.len() == 3 => Some([s[0], s[1], s[2]]),
+                    _ => {
+                        return Err(Error::msg(format!(
+                            "{}: 'pixels' is not a UInt8 [H, W, C] tensor column",
+                            p.display()
+                        )))
+                    }
+                },
+                Err(_) => {
+                    schema.index_of(columns::IMAGE).map_err(|_| {
+                        Error::msg(format!("{}: no 'image' (or 'pixels') column", p.display()))
+                    })?;
+                    None
+                }
+            };
+            if pixel_shape.is_some_and(|s| s != shape) {
+                return Err(Error::msg(format!(
+                    "{}: its images differ in kind or shape from the other files'",
+                    p.display()
+                )));
+            }
+            pixel_shape = Some(shape);
             let label = schema.index_of("label").ok();
             if has_label.is_some_and(|h| h != label.is_some()) {
                 return Err(Error::msg(format!(
@@ -87,14 +125,18 @@ impl ParquetReader {
                 )));
             }
             has_label = Some(label.is_some());
-            classes = classes.or_else(|| hf_class_names(schema.metadata()));
+            classes = classes
+                .or_else(|| hf_class_names(schema.metadata()))
+                .or_else(|| columns::class_names(&schema));
             // Column indices in the Parquet schema's leaves for the projection.
             let parquet_schema = builder.parquet_schema();
             let projection: Vec<usize> = (0..parquet_schema.num_columns())
                 .filter(|&i| {
                     let col = parquet_schema.column(i);
                     let root = col.path().parts()[0].as_str();
-                    root == "image" || root == "label"
+                    root == "image"
+                        || root == "label"
+                        || (shape.is_some() && (root == "pixels" || root == "id"))
                 })
                 .collect();
             let row_groups: Vec<usize> = builder
@@ -135,12 +177,13 @@ impl ParquetReader {
             total,
             has_label: has_label.unwrap_or(false),
             classes,
+            pixel_shape: pixel_shape.flatten(),
             cache: None,
         })
     }
 
     fn load_group(&mut self, g: usize) -> Result<()> {
-        if self.cache.as_ref().map(|c| c.0) == Some(g) {
+        if self.cache.as_ref().map(|c| c.index) == Some(g) {
             return Ok(());
         }
         let (fi, rg, _) = self.groups[g];
@@ -163,24 +206,13 @@ impl ParquetReader {
             .map(|b| b.schema())
             .ok_or_else(|| Error::msg(format!("{}: empty row group", tf.path.display())))?;
         let batch = arrow::compute::concat_batches(&schema, &batches)?;
-        let image = batch
-            .column_by_name("image")
-            .cloned()
-            .ok_or_else(|| Error::msg("no image column"))?;
-        let image = match image.data_type() {
-            DataType::Struct(_) => image
-                .as_struct()
-                .column_by_name("bytes")
-                .cloned()
-                .ok_or_else(|| {
-                    Error::msg(format!(
-                        "{}: 'image' struct has no 'bytes' field",
-                        tf.path.display()
-                    ))
-                })?,
-            _ => image,
+        let (images, ids) = if self.pixel_shape.is_some() {
+            let pixels = batch.column_by_name(columns::PIXELS).cloned();
+            let ids = batch.column_by_name(columns::ID).cloned();
+            (pixels.ok_or_else(|| Error::msg("no pixels column"))?, ids)
+        } else {
+            (encoded_images(&batch, &tf.path)?, None)
         };
-        let image = arrow::compute::cast(&image, &DataType::LargeBinary)?;
         let label = match batch.column_by_name("label") {
             Some(l) => Some(arrow::compute::cast(l, &DataType::Int64).map_err(|e| {
                 Error::msg(format!(
@@ -190,9 +222,36 @@ impl ParquetReader {
             })?),
             None => None,
         };
-        self.cache = Some((g, image, label));
+        self.cache = Some(Group {
+            index: g,
+            images,
+            labels: label,
+            ids,
+        });
         Ok(())
     }
+}
+
+/// The encoded bytes of a Hugging Face `image` column (a `{bytes, path}` struct or binary).
+fn encoded_images(batch: &RecordBatch, path: &Path) -> Result<ArrayRef> {
+    let image = batch
+        .column_by_name(columns::IMAGE)
+        .cloned()
+        .ok_or_else(|| Error::msg("no image column"))?;
+    let image = match image.data_type() {
+        DataType::Struct(_) => image
+            .as_struct()
+            .column_by_name("bytes")
+            .cloned()
+            .ok_or_else(|| {
+                Error::msg(format!(
+                    "{}: 'image' struct has no 'bytes' field",
+                    path.display()
+                ))
+            })?,
+        _ => image,
+    };
+    Ok(arrow::compute::cast(&image, &DataType::LargeBinary)?)
 }
 
 impl RowReader for ParquetReader {
@@ -203,7 +262,7 @@ impl RowReader for ParquetReader {
         self.total
     }
     fn pixel_shape(&self) -> Option<[usize; 3]> {
-        None
+        self.pixel_shape
     }
     fn class_names(&self) -> Option<Vec<String>> {
         if self.has_label {
@@ -222,20 +281,36 @@ impl RowReader for ParquetReader {
         };
         self.load_group(g)
             .map_err(|e| reject(format!("read: {e}")))?;
-        let Some((_, image, label)) = &self.cache else {
+        let Some(group) = &self.cache else {
             return Err(reject("read: row group not loaded".into()));
         };
         let row = index - start;
-        let image = image.as_binary::<i64>();
+        let label = group.labels.as_ref().and_then(|l| {
+            let l = l.as_primitive::<Int64Type>();
+            (!l.is_null(row)).then(|| l.value(row))
+        });
+        if self.pixel_shape.is_some() {
+            let pixels = group.images.as_fixed_size_list();
+            if pixels.is_null(row) {
+                return Err(reject("read: null pixels".into()));
+            }
+            let values = pixels.value(row);
+            let id = match &group.ids {
+                Some(ids) if !ids.is_null(row) => ids.as_string::<i32>().value(row).to_string(),
+                _ => id.clone(),
+            };
+            return Ok(RawRow {
+                id,
+                label,
+                payload: Payload::Pixels(values.as_primitive::<UInt8Type>().values().to_vec()),
+            });
+        }
+        let image = group.images.as_binary::<i64>();
         if image.is_null(row) {
             return Err(reject(
                 "read: image has no embedded bytes (only a path); embed the images".into(),
             ));
         }
-        let label = label.as_ref().and_then(|l| {
-            let l = l.as_primitive::<Int64Type>();
-            (!l.is_null(row)).then(|| l.value(row))
-        });
         Ok(RawRow {
             id,
             label,

@@ -16,5 +16,7 @@ pub mod normalize;
 pub mod parquet_sink;
 pub mod patchify;
 pub mod pca;
+pub mod plot;
+pub mod probe;
 pub mod rowseed;
 pub mod train;

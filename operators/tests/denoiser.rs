@@ -3,7 +3,7 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
-use ldae_operators::denoiser::{initialise, Denoiser, DenoiserConfig, PcaLoss};
+use ldae_operators::denoiser::{initialise, Denoiser, DenoiserConfig, PcaLoss, Precision};
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
@@ -17,6 +17,7 @@ fn tiny(patch_dim: usize, grid: usize) -> DenoiserConfig {
         heads: 2,
         mlp_ratio: 2,
         time_embed_dim: 8,
+        precision: Precision::F32,
     }
 }
 
@@ -219,4 +220,66 @@ fn loss_falls_on_synthetic_patches() {
     let first: f32 = losses[..20].iter().sum::<f32>() / 20.0;
     let last: f32 = losses[180..].iter().sum::<f32>() / 20.0;
     assert!(last < 0.5 * first, "loss {first} -> {last}");
+}
+
+#[test]
+fn bf16_mixed_precision_stays_within_two_percent_and_trains_f32_weights() {
+    let cfg = DenoiserConfig {
+        width: 32,
+        heads: 4,
+        ..tiny(12, 4)
+    };
+    let (vars, full) = build(&cfg, DType::F32, 8);
+    for (i, var) in vars.all_vars().iter().enumerate() {
+        let noise = (randn(var.dims(), 200 + i as u64, DType::F32) * 0.2).unwrap();
+        var.set(&(var.as_tensor() + noise).unwrap()).unwrap();
+    }
+    // The same f32 variables, products in bf16.
+    let mixed_cfg = DenoiserConfig {
+        precision: Precision::Bf16,
+        ..cfg.clone()
+    };
+    let mixed = Denoiser::new(
+        &mixed_cfg,
+        VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    let clean = randn(&[3, 16, 12], 9, DType::F32);
+    let noisy = (&clean + (randn(&[3, 16, 12], 10, DType::F32) * 0.5).unwrap()).unwrap();
+    let sigma = Tensor::new(&[0.2f32, 0.7, 1.3], &Device::Cpu).unwrap();
+    let t = (&sigma * (999.0 / 2f64.sqrt())).unwrap();
+    let loss_fn = PcaLoss::from_basis(&orthonormal(12, 11), 4, DType::F32).unwrap();
+    let loss = |m: &Denoiser| {
+        let y = m.forward(&noisy, &t).unwrap();
+        assert_eq!(y.dtype(), DType::F32, "outputs come back in f32");
+        loss_fn.forward(&clean, &y, &sigma).unwrap()
+    };
+    let (a, b) = (loss(&full), loss(&mixed));
+    let (fa, fb) = (a.to_scalar::<f32>().unwrap(), b.to_scalar::<f32>().unwrap());
+    assert!(
+        (fa - fb).abs() <= 0.02 * fa,
+        "f32 loss {fa}, bf16 loss {fb}"
+    );
+    assert_ne!(fa, fb, "the bf16 path really runs in bf16");
+    // Gradients reach every f32 master weight, in f32, close to the f32 ones.
+    let (ga, gb) = (a.backward().unwrap(), b.backward().unwrap());
+    for var in vars.all_vars() {
+        let (x, y) = (ga.get(&var).unwrap(), gb.get(&var).unwrap());
+        assert_eq!(y.dtype(), DType::F32);
+        let norm = |g: &Tensor| {
+            g.sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                .sqrt()
+        };
+        let diff = norm(&(x - y).unwrap());
+        assert!(
+            diff <= 0.05 * norm(x) + 1e-6,
+            "gradient differs by {diff} of {}",
+            norm(x)
+        );
+    }
 }

@@ -18,7 +18,7 @@ use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 
 use crate::metrics::{RunReport, StageMetrics};
-use crate::progress::{Progress, ProgressMode};
+use crate::progress::{Progress, ProgressMode, Status};
 use crate::traits::{Operator, Processed, RejectedRow, RunSummary, Sink, Source};
 use crate::{Error, Result};
 
@@ -46,6 +46,8 @@ pub struct RunOptions {
     pub progress: ProgressMode,
     /// Label of the progress bar / log lines.
     pub label: String,
+    /// Extra text for the progress display (e.g. the current loss).
+    pub status: Option<Status>,
 }
 
 impl Default for RunOptions {
@@ -58,6 +60,7 @@ impl Default for RunOptions {
             on_error: OnError::Skip,
             progress: ProgressMode::Auto,
             label: "ldae".to_string(),
+            status: None,
         }
     }
 }
@@ -121,6 +124,7 @@ impl Pipeline {
             options.label.clone(),
             self.source.total_rows(),
             shared.finished_rows.clone(),
+            options.status.clone(),
         );
         let threads = options.threads.max(1);
         let widths: Vec<usize> = self

@@ -18,5 +18,5 @@ pub use collect::Collect;
 pub use error::{Error, Result};
 pub use executor::{OnError, Pipeline, RunOptions};
 pub use metrics::{RunReport, StageMetrics};
-pub use progress::ProgressMode;
+pub use progress::{ProgressMode, Status};
 pub use traits::{Operator, Processed, RejectedRow, Rejection, RunSummary, Sink, Source};

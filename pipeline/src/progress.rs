@@ -18,6 +18,17 @@ pub enum ProgressMode {
     Off,
 }
 
+/// A caller-supplied line appended to the progress display (e.g. the training loss). It is
+/// called from the reporter thread about ten times a second, so it must not block for long.
+#[derive(Clone)]
+pub struct Status(pub Arc<dyn Fn() -> String + Send + Sync>);
+
+impl std::fmt::Debug for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Status(..)")
+    }
+}
+
 /// A running progress reporter fed by a shared row counter.
 pub(crate) struct Progress {
     done: Arc<AtomicBool>,
@@ -31,6 +42,7 @@ impl Progress {
         label: String,
         total: Option<u64>,
         counter: Arc<AtomicU64>,
+        status: Option<Status>,
     ) -> Self {
         let done = Arc::new(AtomicBool::new(false));
         let mode = match mode {
@@ -42,11 +54,15 @@ impl Progress {
             ProgressMode::Off => None,
             ProgressMode::Auto => {
                 let done = done.clone();
-                Some(std::thread::spawn(move || bar(label, total, counter, done)))
+                Some(std::thread::spawn(move || {
+                    bar(label, total, counter, done, status)
+                }))
             }
             ProgressMode::Log => {
                 let done = done.clone();
-                Some(std::thread::spawn(move || log(label, total, counter, done)))
+                Some(std::thread::spawn(move || {
+                    log(label, total, counter, done, status)
+                }))
             }
         };
         Progress { done, handle }
@@ -61,27 +77,49 @@ impl Progress {
     }
 }
 
-fn bar(label: String, total: Option<u64>, counter: Arc<AtomicU64>, done: Arc<AtomicBool>) {
+fn status_text(status: &Option<Status>) -> String {
+    status
+        .as_ref()
+        .map(|s| (s.0)())
+        .filter(|s| !s.is_empty())
+        .map(|s| format!(" {s}"))
+        .unwrap_or_default()
+}
+
+fn bar(
+    label: String,
+    total: Option<u64>,
+    counter: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
+    status: Option<Status>,
+) {
     let pb = match total {
         Some(n) => indicatif::ProgressBar::new(n).with_style(
             indicatif::ProgressStyle::with_template(
-                "{msg} [{bar:30}] {pos}/{len} rows {per_sec} ETA {eta}",
+                "{prefix} [{bar:30}] {pos}/{len} rows {per_sec} ETA {eta}{msg}",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
         ),
         None => indicatif::ProgressBar::new_spinner(),
     };
-    pb.set_message(label);
+    pb.set_prefix(label);
     while !done.load(Ordering::SeqCst) {
         pb.set_position(counter.load(Ordering::Relaxed));
+        pb.set_message(status_text(&status));
         std::thread::sleep(Duration::from_millis(100));
     }
     pb.set_position(counter.load(Ordering::Relaxed));
     pb.finish_and_clear();
 }
 
-fn log(label: String, total: Option<u64>, counter: Arc<AtomicU64>, done: Arc<AtomicBool>) {
+fn log(
+    label: String,
+    total: Option<u64>,
+    counter: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
+    status: Option<Status>,
+) {
     let start = Instant::now();
     let interval = Duration::from_secs(10);
     let mut next = start + interval;
@@ -94,12 +132,13 @@ fn log(label: String, total: Option<u64>, counter: Arc<AtomicU64>, done: Arc<Ato
         let rows = counter.load(Ordering::Relaxed);
         let secs = start.elapsed().as_secs_f64();
         let rate = rows as f64 / secs.max(1e-9);
+        let extra = status_text(&status);
         match total {
             Some(n) if rate > 0.0 => tracing::info!(
-                "{label}: {rows}/{n} rows, {rate:.0} rows/s, ETA {:.0} s",
+                "{label}: {rows}/{n} rows, {rate:.0} rows/s, ETA {:.0} s{extra}",
                 n.saturating_sub(rows) as f64 / rate
             ),
-            _ => tracing::info!("{label}: {rows} rows, {rate:.0} rows/s"),
+            _ => tracing::info!("{label}: {rows} rows, {rate:.0} rows/s{extra}"),
         }
     }
 }

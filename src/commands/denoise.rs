@@ -10,6 +10,7 @@ use image::{imageops::FilterType, Rgb, RgbImage};
 use ldae_datasets::SourceOptions;
 use ldae_operators::decode::{Decode, DecodeConfig};
 use ldae_operators::denoiser::model::timesteps;
+use ldae_operators::denoiser::Precision;
 use ldae_operators::noise::{Noise, NoiseSchedule};
 use ldae_operators::normalize::{Normalization, Normalize};
 use ldae_operators::patchify::{PatchGeometry, Patchify};
@@ -61,7 +62,12 @@ pub fn run(job: &DenoiseJob<'_>) -> Result<()> {
         bail!("need at least one sigma and one image");
     }
     let device = Device::Cpu;
-    let (config, model) = load_trained(job.checkpoint, &device, job.ema)?;
+    let (config, model) = load_trained(
+        job.checkpoint,
+        &device,
+        job.ema,
+        Precision::choose(None, &device)?,
+    )?;
     let pca = PcaModel::load(&config.pca)?;
     let m = &pca.meta;
     let options = SourceOptions {

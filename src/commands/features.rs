@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
-use ldae_operators::denoiser::{initialise, Denoiser};
+use ldae_operators::denoiser::{initialise, Denoiser, Precision};
 use ldae_operators::device::parse_device;
 use ldae_operators::features::{FeatureKind, Features};
 use ldae_operators::pca::PcaModel;
@@ -16,12 +16,14 @@ use crate::plans::{open_source, patch_table_pipeline, print_report, run_options,
 
 pub fn run(args: &FeaturesArgs) -> Result<()> {
     let device = parse_device(&args.device)?;
+    let precision = Precision::choose(args.precision.as_deref(), &device)?;
     let trained: Option<(TrainConfig, Denoiser)> = match (&args.checkpoint, args.kind.as_str()) {
-        (Some(run), "ldae") => Some(load_trained(run, &device, args.ema)?),
+        (Some(run), "ldae") => Some(load_trained(run, &device, args.ema, precision)?),
         (Some(run), _) => {
             let text = std::fs::read_to_string(run.join("config.json"))
                 .with_context(|| format!("{}: not a training run", run.display()))?;
-            let config: TrainConfig = serde_json::from_str(&text)?;
+            let mut config: TrainConfig = serde_json::from_str(&text)?;
+            config.model.precision = precision;
             let vars = VarMap::new();
             Denoiser::new(
                 &config.model,

@@ -1,10 +1,13 @@
 //! One module per command.
 
+mod ablate;
 mod demo;
 mod denoise;
+mod experiment;
 mod features;
 mod inspect;
 mod pca;
+pub mod probe;
 mod sql;
 mod train;
 
@@ -21,6 +24,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(&args),
         Command::Sql { query, tables } => sql::run(&query, &tables),
         Command::Features(args) => features::run(&args),
+        Command::Probe(args) => probe::run(&args),
+        Command::Ablate { spec, run } => ablate::run(&spec, &run),
         Command::Denoise {
             checkpoint,
             input,
@@ -42,6 +47,22 @@ pub fn run(cli: Cli) -> Result<()> {
             format,
             seed,
         }),
-        Command::Demo { out, images, run } => demo::run(&out, images, &run),
+        Command::Demo {
+            out,
+            images,
+            test_images,
+            epochs,
+            batch_size,
+            run,
+        } => demo::run(
+            &demo::DemoConfig {
+                out,
+                images,
+                test_images,
+                epochs,
+                batch_size,
+            },
+            &run,
+        ),
     }
 }

@@ -1,13 +1,12 @@
 //! `ldae sql`: DataFusion SQL over ldae's Parquet outputs, printed as a table.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::SessionContext;
 use ldae_pipeline::columns::tensor_type;
 
 /// Tables to register: `name=PATH` arguments, or every ldae table folder (one holding a
@@ -37,16 +36,6 @@ fn tables(args: &[String]) -> Result<Vec<(String, String)>> {
     }
     found.sort();
     Ok(found)
-}
-
-/// The files of a table: a folder's `part-*.parquet` (its `_errors.parquet` and other metadata
-/// files are not rows of the table), or the path as given (a file or a glob).
-fn table_url(path: &str) -> String {
-    if Path::new(path).is_dir() {
-        format!("{}/part-*.parquet", path.trim_end_matches('/'))
-    } else {
-        path.to_string()
-    }
 }
 
 /// Tensor columns shown by their shape, the rest as they are. `shapes` has the shapes of the
@@ -80,22 +69,14 @@ fn printable(batch: &RecordBatch, shapes: &HashMap<String, Vec<usize>>) -> Resul
 }
 
 pub fn run(query: &str, table_args: &[String]) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the query runtime")?;
-    runtime.block_on(async {
+    crate::tables::runtime()?.block_on(async {
         let ctx = SessionContext::new();
         let registered = tables(table_args)?;
         if registered.is_empty() {
             bail!("no tables: pass --table NAME=PATH (or run in a folder holding ldae outputs)");
         }
         for (name, path) in &registered {
-            // Keep the embedded Arrow schema: it carries the tensor shapes and class names.
-            let options = ParquetReadOptions::default().skip_metadata(false);
-            ctx.register_parquet(name, &table_url(path), options)
-                .await
-                .with_context(|| format!("registering {name}={path}"))?;
+            crate::tables::register(&ctx, name, path).await?;
         }
         let mut shapes = HashMap::new();
         for (name, _) in &registered {

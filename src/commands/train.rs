@@ -3,19 +3,21 @@
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
+use candle_core::Device;
 use ldae_datasets::SourceOptions;
 use ldae_operators::augment::AugmentConfig;
 use ldae_operators::decode::{Decode, DecodeConfig};
-use ldae_operators::denoiser::DenoiserConfig;
+use ldae_operators::denoiser::{DenoiserConfig, Precision};
 use ldae_operators::device::parse_device;
 use ldae_operators::noise::{Noise, NoiseSchedule};
 use ldae_operators::normalize::Normalize;
+use ldae_operators::parquet_sink::{ParquetSink, ParquetSinkConfig};
 use ldae_operators::patchify::Patchify;
 use ldae_operators::pca::PcaModel;
 use ldae_operators::train::metrics::draw_loss_curve;
 use ldae_operators::train::trainer::{TrainConfig, TrainSink, Trainer};
 use ldae_operators::train::AdamWConfig;
-use ldae_pipeline::Pipeline;
+use ldae_pipeline::{Pipeline, Status};
 
 use crate::cli::TrainArgs;
 use crate::plans::{open_source, print_report, run_options};
@@ -25,7 +27,12 @@ fn epoch_seed(seed: u64, epoch: u64) -> u64 {
     seed ^ epoch.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-fn new_config(args: &TrainArgs, pca: &PcaModel, rows: usize) -> Result<TrainConfig> {
+fn new_config(
+    args: &TrainArgs,
+    pca: &PcaModel,
+    rows: usize,
+    device: &Device,
+) -> Result<TrainConfig> {
     let grid = pca.meta.image_size / pca.meta.patch_size;
     let mut model = DenoiserConfig::preset(&args.preset, pca.dim(), grid)?;
     if let Some(w) = args.width {
@@ -38,6 +45,7 @@ fn new_config(args: &TrainArgs, pca: &PcaModel, rows: usize) -> Result<TrainConf
     if let Some(h) = args.heads {
         model.heads = h;
     }
+    model.precision = Precision::choose(args.precision.as_deref(), device)?;
     model.validate()?;
     let noise = match args.noise.as_str() {
         "multi" => NoiseSchedule::MultiLevel,
@@ -52,6 +60,7 @@ fn new_config(args: &TrainArgs, pca: &PcaModel, rows: usize) -> Result<TrainConf
         format: args.format.map(|f| format!("{f:?}").to_lowercase()),
         limit: args.limit,
         rows_per_epoch: rows,
+        pixel_cache: None,
         pca: std::fs::canonicalize(&args.pca).with_context(|| format!("{}", args.pca.display()))?,
         dim: args.dim,
         latent_scale: match &args.latent_scale {
@@ -77,9 +86,21 @@ fn new_config(args: &TrainArgs, pca: &PcaModel, rows: usize) -> Result<TrainConf
     })
 }
 
+/// What the epochs read: the pixel cache when there is one, else the dataset.
+fn epoch_input(config: &TrainConfig) -> String {
+    match &config.pixel_cache {
+        Some(p) => p.display().to_string(),
+        None => config.input.clone(),
+    }
+}
+
 fn source_options(config: &TrainConfig, epoch: u64, skip_batches: u64) -> Result<SourceOptions> {
+    let format = match &config.pixel_cache {
+        Some(_) => Some(ldae_datasets::Format::Parquet),
+        None => config.format.as_deref().map(str::parse).transpose()?,
+    };
     Ok(SourceOptions {
-        format: config.format.as_deref().map(str::parse).transpose()?,
+        format,
         limit: config.limit,
         shuffle: true,
         seed: epoch_seed(config.seed, epoch),
@@ -87,6 +108,68 @@ fn source_options(config: &TrainConfig, epoch: u64, skip_batches: u64) -> Result
         skip: (skip_batches as usize) * config.batch_size,
         ..SourceOptions::default()
     })
+}
+
+/// Decode the whole dataset once into `dir` (id, label, u8 pixels at the PCA's image size),
+/// unless a complete cache (`_SUCCESS`) is already there. Row ids are the dataset's, so noise and
+/// shuffles (derived from ids and positions) are the same as when training from the dataset.
+fn build_pixel_cache(args: &TrainArgs, pca: &PcaModel, dir: &std::path::Path) -> Result<()> {
+    if dir.join("_SUCCESS").exists() {
+        println!("using the pixel cache in {}", dir.display());
+        return Ok(());
+    }
+    println!(
+        "decoding {} once into the pixel cache {}",
+        args.input,
+        dir.display()
+    );
+    let options = SourceOptions {
+        format: args
+            .format
+            .map(|f| format!("{f:?}").to_lowercase().parse())
+            .transpose()?,
+        ..SourceOptions::default()
+    };
+    let m = &pca.meta;
+    let sink = ParquetSink::new(
+        ParquetSinkConfig {
+            out: dir.to_path_buf(),
+            ..Default::default()
+        },
+        serde_json::json!({"command": "train --pixel-cache", "input": args.input}),
+    )?;
+    let decode = Decode::new(DecodeConfig {
+        image_size: m.image_size as u32,
+        channels: m.channels as u8,
+        ..DecodeConfig::default()
+    })?;
+    let report = Pipeline::new(open_source(&args.input, &options)?, Box::new(sink))
+        .then(Arc::new(decode))
+        .run(&run_options(&args.run, "pixel cache"))?;
+    print_report(&report);
+    Ok(())
+}
+
+/// The progress display's loss (mean of the last 10 steps), step and images/s. It never waits
+/// for a training step: while one holds the trainer, the last text is shown again.
+fn loss_status(trainer: Arc<Mutex<Trainer>>) -> Status {
+    let last = Mutex::new(String::new());
+    Status(Arc::new(move || {
+        let Ok(mut shown) = last.lock() else {
+            return String::new();
+        };
+        if let Ok(t) = trainer.try_lock() {
+            let recent: Vec<_> = t.metrics().iter().rev().take(10).collect();
+            if let Some(m) = recent.first() {
+                let loss = recent.iter().map(|m| m.loss).sum::<f32>() / recent.len() as f32;
+                *shown = format!(
+                    "| step {} loss {loss:.4} {:.0} img/s",
+                    m.step, m.images_per_second
+                );
+            }
+        }
+        shown.clone()
+    }))
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
@@ -118,23 +201,38 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             limit: args.limit,
             ..SourceOptions::default()
         };
-        let rows = open_source(&args.input, &probe)?.total_rows().unwrap_or(0) as usize;
+        let (input, probe) = match &args.pixel_cache {
+            Some(dir) => {
+                build_pixel_cache(args, &pca, dir)?;
+                let opts = SourceOptions {
+                    format: Some(ldae_datasets::Format::Parquet),
+                    limit: args.limit,
+                    ..SourceOptions::default()
+                };
+                (dir.display().to_string(), opts)
+            }
+            None => (args.input.clone(), probe),
+        };
+        let rows = open_source(&input, &probe)?.total_rows().unwrap_or(0) as usize;
         if rows == 0 {
-            bail!("{}: no rows to train on", args.input);
+            bail!("{input}: no rows to train on");
         }
-        Trainer::new(new_config(args, &pca, rows)?, &args.out, &device)?
+        let mut config = new_config(args, &pca, rows, &device)?;
+        config.pixel_cache = args.pixel_cache.clone();
+        Trainer::new(config, &args.out, &device)?
     };
     let config = trainer.config().clone();
     let pca = PcaModel::load(&config.pca)?;
     let m = &pca.meta;
     println!(
-        "training {} ({} parameters; width {}, {} + {} blocks, {} heads) on {} rows x {} epochs, batch {}, {} steps",
+        "training {} ({} parameters; width {}, {} + {} blocks, {} heads, {:?} products) on {} rows x {} epochs, batch {}, {} steps",
         config.preset,
         trainer.parameter_count(),
         config.model.width,
         config.model.encoder_depth,
         config.model.decoder_depth,
         config.model.heads,
+        config.model.precision,
         config.rows_per_epoch,
         config.epochs,
         config.batch_size,
@@ -158,7 +256,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             let rows = options.limit.unwrap_or(config.rows_per_epoch);
             options.limit = Some(rows.min(options.skip + remaining as usize * config.batch_size));
         }
-        let source = open_source(&config.input, &options)?;
+        let source = open_source(&epoch_input(&config), &options)?;
         let decode = Decode::new(DecodeConfig {
             image_size: m.image_size as u32,
             channels: m.channels as u8,
@@ -184,7 +282,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             .then(Arc::new(noise));
         let mut run = args.run.clone();
         run.threads = run.threads.or(Some(1));
-        let report = pipeline.run(&run_options(&run, &format!("epoch {}", position.epoch)));
+        let mut options = run_options(&run, &format!("epoch {}", position.epoch));
+        options.status = Some(loss_status(trainer.clone()));
+        let report = pipeline.run(&options);
         let report = match report {
             Ok(r) => r,
             Err(e) => {

@@ -22,6 +22,47 @@ pub struct DenoiserConfig {
     pub mlp_ratio: usize,
     /// Width of the sinusoidal noise-level embedding.
     pub time_embed_dim: usize,
+    /// Precision of the matrix products (weights, norms and softmax stay in f32).
+    #[serde(default)]
+    pub precision: Precision,
+}
+
+/// Precision of the network's matrix products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Everything in the weights' own type (f32; f64 in the gradient tests).
+    #[default]
+    F32,
+    /// Mixed precision: inputs and weights of every matrix product cast to bf16, the products
+    /// cast back to f32; master weights, optimizer state, LayerNorm, softmax, residuals and the
+    /// loss stay in f32.
+    Bf16,
+}
+
+impl Precision {
+    /// `name` (f32, bf16) or, when absent, the device's default: bf16 on a GPU, f32 on CPU
+    /// (where bf16 products are emulated and slower).
+    pub fn choose(name: Option<&str>, device: &candle_core::Device) -> Result<Precision> {
+        match name {
+            Some(n) => n.parse(),
+            None if device.is_cuda() => Ok(Precision::Bf16),
+            None => Ok(Precision::F32),
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "bf16" => Ok(Precision::Bf16),
+            other => Err(Error::msg(format!(
+                "--precision {other}: expected f32 or bf16"
+            ))),
+        }
+    }
 }
 
 impl DenoiserConfig {
@@ -53,6 +94,7 @@ impl DenoiserConfig {
             heads,
             mlp_ratio: 4,
             time_embed_dim: 256,
+            precision: Precision::F32,
         };
         config.validate()?;
         Ok(config)

@@ -9,9 +9,9 @@
 //! adaLN-modulated norm then a linear map to the D pixel values of each patch.
 
 use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_nn::{Linear, VarBuilder};
 
-use super::config::DenoiserConfig;
+use super::config::{DenoiserConfig, Precision};
 
 type Result<T> = candle_core::Result<T>;
 
@@ -26,6 +26,64 @@ fn norm(x: &Tensor) -> Result<Tensor> {
 fn modulate(x: &Tensor, shift: &Tensor, scale: &Tensor) -> Result<Tensor> {
     x.broadcast_mul(&(scale.unsqueeze(1)? + 1.0)?)?
         .broadcast_add(&shift.unsqueeze(1)?)
+}
+
+/// The type matrix products run in: the weights' own, or bf16 under mixed precision.
+fn compute_dtype(precision: Precision, weights: DType) -> DType {
+    match precision {
+        Precision::F32 => weights,
+        Precision::Bf16 => DType::BF16,
+    }
+}
+
+/// `a @ b` in `compute`, the result back in `a`'s type.
+fn product(a: &Tensor, b: &Tensor, compute: DType) -> Result<Tensor> {
+    if a.dtype() == compute {
+        return a.matmul(b);
+    }
+    a.to_dtype(compute)?
+        .matmul(&b.to_dtype(compute)?)?
+        .to_dtype(a.dtype())
+}
+
+/// A linear layer whose product runs in the compute type (weights kept in their own type, so
+/// under mixed precision they are the f32 master copy and gradients reach them in f32).
+struct Dense {
+    inner: Linear,
+    compute: DType,
+}
+
+fn linear(inputs: usize, outputs: usize, precision: Precision, vb: VarBuilder) -> Result<Dense> {
+    let compute = compute_dtype(precision, vb.dtype());
+    Ok(Dense {
+        inner: candle_nn::linear(inputs, outputs, vb)?,
+        compute,
+    })
+}
+
+impl Dense {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if x.dtype() == self.compute {
+            return self.inner.forward(x);
+        }
+        // Flatten leading dimensions so the product is one 2-D matrix multiplication.
+        let dims = x.dims().to_vec();
+        let rows = dims[..dims.len() - 1].iter().product::<usize>();
+        let w = self.inner.weight();
+        let y = product(
+            &x.reshape((rows, dims[dims.len() - 1]))?,
+            &w.t()?,
+            self.compute,
+        )?;
+        let y = match self.inner.bias() {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let mut out = dims;
+        let last = out.len() - 1;
+        out[last] = w.dim(0)?;
+        y.reshape(out)
+    }
 }
 
 /// Sinusoidal embedding of continuous timesteps `t` (`[B]`) into `dim` values (cos, then sin).
@@ -60,16 +118,18 @@ pub fn position_embedding(grid: usize, width: usize) -> Vec<f32> {
 
 /// Multi-head self-attention.
 struct Attention {
-    qkv: Linear,
-    proj: Linear,
+    qkv: Dense,
+    proj: Dense,
     heads: usize,
+    compute: DType,
 }
 
 impl Attention {
-    fn new(width: usize, heads: usize, vb: VarBuilder) -> Result<Self> {
+    fn new(width: usize, heads: usize, precision: Precision, vb: VarBuilder) -> Result<Self> {
         Ok(Attention {
-            qkv: linear(width, 3 * width, vb.pp("qkv"))?,
-            proj: linear(width, width, vb.pp("proj"))?,
+            compute: compute_dtype(precision, vb.dtype()),
+            qkv: linear(width, 3 * width, precision, vb.pp("qkv"))?,
+            proj: linear(width, width, precision, vb.pp("proj"))?,
             heads,
         })
     }
@@ -85,24 +145,27 @@ impl Attention {
         let q = qkv.get(0)?.contiguous()?;
         let k = qkv.get(1)?.contiguous()?;
         let v = qkv.get(2)?.contiguous()?;
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
+        // Scores and softmax in f32 under mixed precision: only the products run in bf16.
+        let scores = (product(&q, &k.t()?, self.compute)? * (1.0 / (hd as f64).sqrt()))?;
         let attn = super::fused::softmax(&scores)?;
-        let out = attn.matmul(&v)?.transpose(1, 2)?.reshape((b, n, w))?;
+        let out = product(&attn, &v, self.compute)?
+            .transpose(1, 2)?
+            .reshape((b, n, w))?;
         self.proj.forward(&out)
     }
 }
 
 /// The MLP of a block.
 struct Mlp {
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Dense,
+    fc2: Dense,
 }
 
 impl Mlp {
-    fn new(width: usize, hidden: usize, vb: VarBuilder) -> Result<Self> {
+    fn new(width: usize, hidden: usize, precision: Precision, vb: VarBuilder) -> Result<Self> {
         Ok(Mlp {
-            fc1: linear(width, hidden, vb.pp("fc1"))?,
-            fc2: linear(hidden, width, vb.pp("fc2"))?,
+            fc1: linear(width, hidden, precision, vb.pp("fc1"))?,
+            fc2: linear(hidden, width, precision, vb.pp("fc2"))?,
         })
     }
 
@@ -117,15 +180,20 @@ impl Mlp {
 pub struct Block {
     attn: Attention,
     mlp: Mlp,
-    ada_ln: Linear,
+    ada_ln: Dense,
 }
 
 impl Block {
     fn new(cfg: &DenoiserConfig, vb: VarBuilder) -> Result<Self> {
         Ok(Block {
-            attn: Attention::new(cfg.width, cfg.heads, vb.pp("attn"))?,
-            mlp: Mlp::new(cfg.width, cfg.width * cfg.mlp_ratio, vb.pp("mlp"))?,
-            ada_ln: linear(cfg.width, 6 * cfg.width, vb.pp("ada_ln"))?,
+            attn: Attention::new(cfg.width, cfg.heads, cfg.precision, vb.pp("attn"))?,
+            mlp: Mlp::new(
+                cfg.width,
+                cfg.width * cfg.mlp_ratio,
+                cfg.precision,
+                vb.pp("mlp"),
+            )?,
+            ada_ln: linear(cfg.width, 6 * cfg.width, cfg.precision, vb.pp("ada_ln"))?,
         })
     }
 
@@ -144,13 +212,13 @@ impl Block {
 /// The denoiser.
 pub struct Denoiser {
     config: DenoiserConfig,
-    patch_embed: Linear,
+    patch_embed: Dense,
     position: Tensor,
-    t_mlp1: Linear,
-    t_mlp2: Linear,
+    t_mlp1: Dense,
+    t_mlp2: Dense,
     blocks: Vec<Block>,
-    final_ada_ln: Linear,
-    final_linear: Linear,
+    final_ada_ln: Dense,
+    final_linear: Dense,
 }
 
 impl Denoiser {
@@ -161,6 +229,7 @@ impl Denoiser {
             .validate()
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         let w = config.width;
+        let p = config.precision;
         let position = Tensor::from_vec(
             position_embedding(config.grid, w),
             (1, config.tokens(), w),
@@ -172,13 +241,13 @@ impl Denoiser {
             .collect::<Result<Vec<_>>>()?;
         Ok(Denoiser {
             config: config.clone(),
-            patch_embed: linear(config.patch_dim, w, vb.pp("patch_embed"))?,
+            patch_embed: linear(config.patch_dim, w, p, vb.pp("patch_embed"))?,
             position,
-            t_mlp1: linear(config.time_embed_dim, w, vb.pp("t_embedder").pp("mlp1"))?,
-            t_mlp2: linear(w, w, vb.pp("t_embedder").pp("mlp2"))?,
+            t_mlp1: linear(config.time_embed_dim, w, p, vb.pp("t_embedder").pp("mlp1"))?,
+            t_mlp2: linear(w, w, p, vb.pp("t_embedder").pp("mlp2"))?,
             blocks,
-            final_ada_ln: linear(w, 2 * w, vb.pp("final_layer").pp("ada_ln"))?,
-            final_linear: linear(w, config.patch_dim, vb.pp("final_layer").pp("linear"))?,
+            final_ada_ln: linear(w, 2 * w, p, vb.pp("final_layer").pp("ada_ln"))?,
+            final_linear: linear(w, config.patch_dim, p, vb.pp("final_layer").pp("linear"))?,
         })
     }
 

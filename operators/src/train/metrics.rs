@@ -11,7 +11,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use ldae_pipeline::{Error, Result};
 
-use crate::atomic::{commit, temp_path, write_parquet_atomic};
+use crate::atomic::write_parquet_atomic;
+use crate::plot::{draw_line, draw_text, save_png, CHAR};
 
 /// Upper edges of the noise-level bins the loss is also reported in.
 pub const SIGMA_BINS: [f32; 4] = [0.354, 0.707, 1.061, f32::INFINITY];
@@ -113,11 +114,20 @@ pub fn read_metrics(path: &Path) -> Result<Vec<StepMetrics>> {
     Ok(out)
 }
 
-/// Draw the loss curve (log scale, smoothed over a window of steps; raw losses in light grey)
-/// as a `width x height` PNG. No text: the CLI prints the numbers.
+/// Draw the loss curve (log scale, smoothed over a window of steps in blue; raw losses in light
+/// grey) as a `width x height` PNG, with a title and the loss and step range on the axes.
 pub fn draw_loss_curve(rows: &[StepMetrics], path: &Path, width: u32, height: u32) -> Result<()> {
     let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
-    let (left, bottom, top, right) = (8u32, 8u32, 8u32, 8u32);
+    let black = Rgb([0, 0, 0]);
+    let (left, bottom, top, right) = (8 * CHAR + 4, 2 * CHAR + 4, 2 * CHAR + 4, 8u32);
+    draw_text(
+        &mut img,
+        left,
+        4,
+        "loss (log scale): per step grey, smoothed blue",
+        black,
+        1,
+    );
     let losses: Vec<f64> = rows
         .iter()
         .map(|r| (r.loss.max(1e-12) as f64).ln())
@@ -150,29 +160,35 @@ pub fn draw_loss_curve(rows: &[StepMetrics], path: &Path, width: u32, height: u3
             (&smooth, Rgb([20, 60, 200])),
         ] {
             for i in 1..series.len() {
-                let (x0, y0) = point(i - 1, series[i - 1]);
-                let (x1, y1) = point(i, series[i]);
-                let n = ((x1 - x0).abs().max((y1 - y0).abs()).ceil() as usize).max(1);
-                for k in 0..=n {
-                    let f = k as f64 / n as f64;
-                    let (x, y) = (x0 + f * (x1 - x0), y0 + f * (y1 - y0));
-                    img.put_pixel(
-                        (x as u32).min(width - 1),
-                        (y as u32).min(height - 1),
-                        colour,
-                    );
-                }
+                draw_line(
+                    &mut img,
+                    point(i - 1, series[i - 1]),
+                    point(i, series[i]),
+                    colour,
+                );
             }
         }
+        draw_text(&mut img, 2, top, &format!("{:.3}", max.exp()), black, 1);
+        let low = height - bottom - CHAR;
+        draw_text(&mut img, 2, low, &format!("{:.3}", min.exp()), black, 1);
+        let (first, last) = (rows[0].step, rows[rows.len() - 1].step);
+        let y = height - bottom + 6;
+        draw_text(&mut img, left, y, &format!("step {first}"), black, 1);
+        let text = format!("step {last}");
+        let x = (width - right).saturating_sub(text.len() as u32 * CHAR);
+        draw_text(&mut img, x, y, &text, black, 1);
     }
-    for x in left..width - right {
-        img.put_pixel(x, height - bottom, Rgb([0, 0, 0]));
-    }
-    for y in top..=height - bottom {
-        img.put_pixel(left, y, Rgb([0, 0, 0]));
-    }
-    let temp = temp_path(path);
-    img.save_with_format(&temp, image::ImageFormat::Png)
-        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
-    commit(&temp, path)
+    draw_line(
+        &mut img,
+        (left as f64, (height - bottom) as f64),
+        ((width - right) as f64, (height - bottom) as f64),
+        black,
+    );
+    draw_line(
+        &mut img,
+        (left as f64, top as f64),
+        (left as f64, (height - bottom) as f64),
+        black,
+    );
+    save_png(&img, path)
 }

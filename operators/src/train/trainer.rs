@@ -22,7 +22,7 @@ use super::optimizer::{AdamW, AdamWConfig};
 use super::schedule::learning_rate;
 use crate::atomic::write_atomic;
 use crate::denoiser::model::timesteps;
-use crate::denoiser::{initialise, Denoiser, DenoiserConfig, PcaLoss};
+use crate::denoiser::{initialise, Denoiser, DenoiserConfig, PcaLoss, Precision};
 use crate::noise::NoiseSchedule;
 use crate::pca::{candle_err, LatentScale, PcaModel};
 
@@ -37,6 +37,9 @@ pub struct TrainConfig {
     pub limit: Option<usize>,
     /// Rows in one epoch.
     pub rows_per_epoch: usize,
+    /// Decoded-pixel cache (a Parquet table of u8 pixels) read instead of `input` when set.
+    #[serde(default)]
+    pub pixel_cache: Option<PathBuf>,
     /// The PCA model file.
     pub pca: PathBuf,
     /// Latent dimension d.
@@ -405,9 +408,15 @@ impl Trainer {
 
 /// Load a trained network for inference (weights as plain tensors, so no gradient is tracked):
 /// the run's config and the denoiser from `run_dir/checkpoint`, with the EMA weights when
-/// `ema` is set (an error if the run kept none).
-pub fn load_trained(run_dir: &Path, device: &Device, ema: bool) -> Result<(TrainConfig, Denoiser)> {
-    let config: TrainConfig = read_json(&run_dir.join("config.json"))?;
+/// `ema` is set (an error if the run kept none), computing in `precision`.
+pub fn load_trained(
+    run_dir: &Path,
+    device: &Device,
+    ema: bool,
+    precision: Precision,
+) -> Result<(TrainConfig, Denoiser)> {
+    let mut config: TrainConfig = read_json(&run_dir.join("config.json"))?;
+    config.model.precision = precision;
     let file = if ema {
         "ema.safetensors"
     } else {

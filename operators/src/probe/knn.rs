@@ -1,0 +1,97 @@
+//! The kNN probe: cosine similarity between standardised, L2-normalised features; each test
+//! row's k most similar training rows vote for their class with weight `exp(similarity / T)`
+//! (the weighted kNN of InstDisc and DINO, k = 20, T = 0.07 by default).
+
+use candle_core::{Device, Tensor};
+use serde::Serialize;
+
+use ldae_pipeline::Result;
+
+use super::data::{FeatureMatrix, Standardizer};
+use super::scores::{rank, Ranking};
+use crate::pca::candle_err;
+
+/// Settings of the kNN probe.
+#[derive(Debug, Clone, Serialize)]
+pub struct KnnConfig {
+    /// Neighbours that vote.
+    pub k: usize,
+    /// Temperature of the vote weights.
+    pub temperature: f64,
+    /// Test rows compared at once (memory: `chunk × training rows × 4` bytes).
+    pub chunk: usize,
+}
+
+impl Default for KnnConfig {
+    fn default() -> Self {
+        KnnConfig {
+            k: 20,
+            temperature: 0.07,
+            chunk: 256,
+        }
+    }
+}
+
+/// Standardised rows scaled to unit length (all-zero rows stay zero).
+fn unit_rows(s: &Standardizer, m: &FeatureMatrix, device: &Device) -> Result<Tensor> {
+    let x = s.apply(m, device)?;
+    let norm = x
+        .sqr()
+        .and_then(|q| q.sum_keepdim(1))
+        .and_then(|q| q.sqrt())
+        .and_then(|q| q.clamp(1e-12f32, f32::INFINITY))
+        .map_err(candle_err)?;
+    x.broadcast_div(&norm).map_err(candle_err)
+}
+
+/// Rank the classes of each `test` row by the weighted votes of its `k` nearest `train` rows
+/// (standardised with the statistics of `train`). Ties between equally similar neighbours go to
+/// the lower training row, so the result is deterministic.
+pub fn knn_classify(
+    train: &FeatureMatrix,
+    test: &FeatureMatrix,
+    classes: usize,
+    config: &KnnConfig,
+    device: &Device,
+) -> Result<Ranking> {
+    let s = Standardizer::fit(train)?;
+    let bank = unit_rows(&s, train, device)?
+        .t()
+        .and_then(|t| t.contiguous())
+        .map_err(candle_err)?;
+    let queries = unit_rows(&s, test, device)?;
+    let n = train.rows();
+    let k = config.k.clamp(1, n.max(1));
+    let mut out = Ranking::with_capacity(test.rows());
+    let mut start = 0;
+    while start < test.rows() {
+        let len = config.chunk.max(1).min(test.rows() - start);
+        let sims: Vec<f32> = queries
+            .narrow(0, start, len)
+            .and_then(|q| q.matmul(&bank))
+            .and_then(|s| s.flatten_all())
+            .and_then(|s| s.to_vec1())
+            .map_err(candle_err)?;
+        let mut votes = vec![0f32; len * classes];
+        let mut idx: Vec<u32> = Vec::with_capacity(n);
+        for (r, row) in sims.chunks_exact(n).enumerate() {
+            idx.clear();
+            idx.extend(0..n as u32);
+            let better =
+                |a: &u32, b: &u32| row[*b as usize].total_cmp(&row[*a as usize]).then(a.cmp(b));
+            if k < n {
+                idx.select_nth_unstable_by(k - 1, better);
+            }
+            for &j in &idx[..k] {
+                let label = train.labels[j as usize] as usize;
+                if label < classes {
+                    votes[r * classes + label] +=
+                        ((row[j as usize] as f64) / config.temperature).exp() as f32;
+                }
+            }
+        }
+        out.extend(rank(&votes, classes, 5));
+        start += len;
+    }
+    Ok(out)
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Build the CUDA version of ldae on a machine without a GPU or a CUDA installation.
+#
+#   scripts/build-cuda.sh            # -> dist/ldae-cuda (feature "cuda")
+#
+# Where things come from:
+#   - nvcc and the CUDA headers: NVIDIA's CUDA 13.0 compiler packages on PyPI, installed in a
+#     virtual environment under $LDAE_CUDA_HOME (default ~/.cache/ldae-cuda). Every package is
+#     pinned to 13.0: a newer nvidia-nvvm writes PTX that the 13.0 ptxas, and a CUDA 13.0 driver,
+#     reject ("Unsupported .version").
+#   - candle compiles its kernels to PTX for compute capability $CUDA_COMPUTE_CAP (default 90:
+#     H100/H200); the PTX is embedded in the binary and loaded by the driver at run time.
+#   - Linking: candle (cudarc) links against libcuda, libnvrtc, libcurand, libcublas and
+#     libcublasLt. This machine has none of them, so the script links against stub libraries
+#     with the same sonames that define the referenced symbols. The stubs are never used at run
+#     time: on the GPU machine the real libraries come from its driver (libcuda.so.1, CUDA 13.0
+#     or newer, e.g. driver 580) and CUDA installation (found through LD_LIBRARY_PATH).
+#
+# The CPU build and CI do not use any of this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+HOME_DIR="${LDAE_CUDA_HOME:-$HOME/.cache/ldae-cuda}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ldae-target}"
+export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
+mkdir -p "$HOME_DIR"
+
+echo "== 1/3 nvcc and headers (PyPI, CUDA 13.0) in $HOME_DIR/venv"
+[ -x "$HOME_DIR/venv/bin/python" ] || python3 -m venv "$HOME_DIR/venv"
+"$HOME_DIR/venv/bin/pip" install --quiet --disable-pip-version-check \
+  "nvidia-cuda-nvcc==13.0.88" "nvidia-nvvm==13.0.*" "nvidia-cuda-crt==13.0.*" \
+  "nvidia-cuda-runtime==13.0.*" "nvidia-cuda-cccl==13.0.*"
+CUDA_ROOT="$("$HOME_DIR/venv/bin/python" -c \
+  'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13"))')"
+export CUDA_ROOT CUDA_PATH="$CUDA_ROOT"
+export PATH="$CUDA_ROOT/bin:$PATH"
+nvcc --version | tail -n2
+
+echo "== 2/3 stub libraries for linking in $CUDA_ROOT/lib64/stubs"
+STUBS="$CUDA_ROOT/lib64/stubs"
+mkdir -p "$STUBS"
+SYMBOLS="$HOME_DIR/symbols.txt"
+touch "$SYMBOLS"
+make_stubs() {
+  # One C file defining every symbol the link asked for; each stub library carries all of them
+  # (the real libraries resolve them at run time, whichever of them defines each).
+  { echo "/* Link-time stubs for ldae's CUDA build; never loaded at run time. */"
+    sed 's/.*/void &(void) {}/' "$SYMBOLS"; } > "$STUBS/stubs.c"
+  for lib in cuda:1 nvrtc:13 curand:10 cublas:13 cublasLt:13 cudart:13; do
+    name="${lib%%:*}"; major="${lib##*:}"
+    gcc -shared -fPIC -o "$STUBS/lib$name.so.$major" -Wl,-soname,"lib$name.so.$major" "$STUBS/stubs.c"
+    ln -sf "lib$name.so.$major" "$STUBS/lib$name.so"
+  done
+}
+make_stubs
+
+echo "== 3/3 cargo build --release --features cuda (target $CARGO_TARGET_DIR)"
+LOG="$HOME_DIR/build.log"
+build() { cargo build --release --features cuda --bin ldae 2>&1 | tee "$LOG" | grep -E '^(error|warning: unused)' || true; }
+build
+if ! grep -q '^error' "$LOG"; then :; else
+  # The first link names the symbols it could not find: define them in the stubs and relink.
+  grep -o "undefined reference to \`[A-Za-z_][A-Za-z0-9_]*'" "$LOG" \
+    | sed "s/undefined reference to \`//; s/'$//" | sort -u >> "$SYMBOLS"
+  sort -u -o "$SYMBOLS" "$SYMBOLS"
+  echo "   $(wc -l < "$SYMBOLS") CUDA symbols referenced; relinking against stubs that define them"
+  make_stubs
+  build
+  if grep -q '^error' "$LOG"; then
+    tail -n 40 "$LOG"
+    echo "CUDA build failed; full log in $LOG" >&2
+    exit 1
+  fi
+fi
+# A name of its own (and inside the work tree, so the device tool can carry it): the next CPU
+# build writes release/ldae again.
+mkdir -p dist
+BIN=dist/ldae-cuda
+cp "$CARGO_TARGET_DIR/release/ldae" "$BIN"
+echo
+echo "built $BIN ($(du -h "$BIN" | cut -f1)), CUDA libraries it loads at run time:"
+readelf -d "$BIN" | grep NEEDED | grep -E 'cu|nvrtc' || true
+echo "on the GPU machine: LD_LIBRARY_PATH=<CUDA 13 lib folder> $BIN train --device cuda ..."

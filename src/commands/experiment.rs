@@ -1,0 +1,134 @@
+//! The steps shared by `ldae demo` and `ldae ablate`: pre-train, extract features, probe.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use ldae_operators::probe::{KnnConfig, LinearConfig};
+
+use super::probe::{probe, ProbeJob, ProbeReport};
+use crate::cli::{FeaturesArgs, ProgressArg, RunArgs, SourceArgs, TrainArgs};
+
+/// Which rows of a dataset to read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rows {
+    /// At most this many (after shuffling).
+    pub limit: Option<usize>,
+    /// Skip this many first.
+    pub skip: usize,
+    /// Shuffle with seed 0 first.
+    pub shuffle: bool,
+}
+
+impl Rows {
+    fn source(self) -> SourceArgs {
+        SourceArgs {
+            format: None,
+            limit: self.limit,
+            shard: None,
+            skip: self.skip,
+            shuffle: self.shuffle,
+            batch_size: 256,
+            seed: 0,
+        }
+    }
+}
+
+/// One pre-training run's settings (the rest are `ldae train`'s defaults).
+pub struct Pretrain<'a> {
+    pub input: &'a str,
+    pub pca: &'a Path,
+    pub dim: usize,
+    pub noise: &'a str,
+    pub latent_scale: Option<String>,
+    pub preset: &'a str,
+    pub epochs: u64,
+    pub limit: Option<usize>,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub warmup_epochs: f64,
+    pub out: &'a Path,
+}
+
+/// Pre-train into `settings.out`, replacing an earlier run there.
+pub fn pretrain(settings: &Pretrain, run: &RunArgs) -> Result<()> {
+    if settings.out.exists() {
+        std::fs::remove_dir_all(settings.out)?;
+    }
+    super::train::run(&TrainArgs {
+        input: settings.input.to_string(),
+        pca: settings.pca.to_path_buf(),
+        dim: settings.dim,
+        preset: settings.preset.to_string(),
+        width: None,
+        depth: None,
+        heads: None,
+        epochs: settings.epochs,
+        out: settings.out.to_path_buf(),
+        lr: settings.lr,
+        warmup_epochs: settings.warmup_epochs,
+        weight_decay: 0.0,
+        ema: None,
+        grad_clip: None,
+        augment: false,
+        pixel_cache: None,
+        noise: settings.noise.to_string(),
+        sigma: 0.57735,
+        latent_scale: settings.latent_scale.clone(),
+        checkpoint_every: 1_000_000,
+        resume: false,
+        max_steps: None,
+        device: "cpu".into(),
+        precision: None,
+        format: None,
+        limit: settings.limit,
+        batch_size: settings.batch_size,
+        seed: 0,
+        run: run.clone(),
+    })
+}
+
+/// Features of `kind` (ldae, random, pixels, pca) from `run_dir` for `rows` of `input`.
+pub fn features(
+    kind: &str,
+    run_dir: &Path,
+    block: Option<usize>,
+    input: &str,
+    rows: Rows,
+    out: &Path,
+    run: &RunArgs,
+) -> Result<PathBuf> {
+    super::features::run(&FeaturesArgs {
+        input: input.to_string(),
+        out: out.to_path_buf(),
+        kind: kind.into(),
+        checkpoint: Some(run_dir.to_path_buf()),
+        block,
+        t: 10.0,
+        ema: false,
+        pca: None,
+        dim: None,
+        device: "cpu".into(),
+        precision: None,
+        source: rows.source(),
+        run: RunArgs {
+            progress: ProgressArg::Off,
+            ..run.clone()
+        },
+    })?;
+    Ok(out.to_path_buf())
+}
+
+/// Linear (and kNN) probes with the default settings, results written to `out`.
+pub fn probe_tables(train: &Path, test: &Path, knn: bool, out: &Path) -> Result<ProbeReport> {
+    probe(&ProbeJob {
+        train: train.display().to_string(),
+        test: test.display().to_string(),
+        column: "features".into(),
+        train_where: None,
+        test_where: None,
+        linear: LinearConfig::default(),
+        knn: knn.then(KnnConfig::default),
+        device: "cpu".into(),
+        out: Some(out.to_path_buf()),
+    })
+}
