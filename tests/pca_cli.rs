@@ -295,21 +295,3 @@ fn spec_runs_fit_then_encode() {
     let batches = read_table(&dir.path().join("latents"));
     assert_eq!(tensor_f32(&batches, "latents").len(), 90 * 16 * 6);
 }
-
-#[test]
-fn demo_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("demo");
-    let stdout = ok(&[
-        "demo",
-        "--out",
-        out.to_str().unwrap(),
-        "--images",
-        "300",
-        "--progress",
-        "off",
-    ]);
-    assert!(stdout.contains("explained variance"), "{stdout}");
-    assert!(out.join("latents").join("_SUCCESS").exists());
-    assert!(out.join("components.png").exists());
-}

@@ -15,7 +15,7 @@ use ldae_operators::parquet_sink::{ParquetSink, ParquetSinkConfig};
 use ldae_operators::patchify::Patchify;
 use ldae_operators::pca::PcaModel;
 use ldae_operators::train::metrics::draw_loss_curve;
-use ldae_operators::train::trainer::{TrainConfig, TrainSink, Trainer};
+use ldae_operators::train::trainer::{RecentSteps, TrainConfig, TrainSink, Trainer};
 use ldae_operators::train::AdamWConfig;
 use ldae_pipeline::{Pipeline, Status};
 
@@ -150,25 +150,21 @@ fn build_pixel_cache(args: &TrainArgs, pca: &PcaModel, dir: &std::path::Path) ->
     Ok(())
 }
 
-/// The progress display's loss (mean of the last 10 steps), step and images/s. It never waits
-/// for a training step: while one holds the trainer, the last text is shown again.
-fn loss_status(trainer: Arc<Mutex<Trainer>>) -> Status {
-    let last = Mutex::new(String::new());
+/// The progress display's step, loss (mean of the last 10 steps) and images/s.
+fn loss_status(recent: RecentSteps) -> Status {
     Status(Arc::new(move || {
-        let Ok(mut shown) = last.lock() else {
+        let Ok(steps) = recent.lock() else {
             return String::new();
         };
-        if let Ok(t) = trainer.try_lock() {
-            let recent: Vec<_> = t.metrics().iter().rev().take(10).collect();
-            if let Some(m) = recent.first() {
-                let loss = recent.iter().map(|m| m.loss).sum::<f32>() / recent.len() as f32;
-                *shown = format!(
-                    "| step {} loss {loss:.4} {:.0} img/s",
-                    m.step, m.images_per_second
-                );
-            }
+        match steps.last() {
+            Some(m) => format!(
+                "| step {} loss {:.4} {:.0} img/s",
+                m.step,
+                steps.iter().map(|m| m.loss).sum::<f32>() / steps.len() as f32,
+                m.images_per_second
+            ),
+            None => String::new(),
         }
-        shown.clone()
     }))
 }
 
@@ -275,7 +271,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             config.seed,
             position.epoch,
         )?;
-        let pipeline = Pipeline::new(source, Box::new(TrainSink::new(trainer.clone())))
+        let recent = RecentSteps::default();
+        let sink = TrainSink::new(trainer.clone()).with_recent(recent.clone());
+        let pipeline = Pipeline::new(source, Box::new(sink))
             .then(Arc::new(decode))
             .then(Arc::new(Normalize::new(m.normalization.clone())))
             .then(Arc::new(Patchify::new(m.patch_size)))
@@ -283,7 +281,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         let mut run = args.run.clone();
         run.threads = run.threads.or(Some(1));
         let mut options = run_options(&run, &format!("epoch {}", position.epoch));
-        options.status = Some(loss_status(trainer.clone()));
+        options.status = Some(loss_status(recent));
         let report = pipeline.run(&options);
         let report = match report {
             Ok(r) => r,

@@ -446,12 +446,26 @@ pub fn load_trained(
 /// The sink that feeds batches to a shared [`Trainer`].
 pub struct TrainSink {
     trainer: Arc<Mutex<Trainer>>,
+    recent: Option<RecentSteps>,
 }
+
+/// The last few steps' metrics, published after every step for progress displays (which must
+/// not wait on the trainer's lock, held for the whole step).
+pub type RecentSteps = Arc<Mutex<Vec<StepMetrics>>>;
 
 impl TrainSink {
     /// A sink training `trainer`.
     pub fn new(trainer: Arc<Mutex<Trainer>>) -> Self {
-        TrainSink { trainer }
+        TrainSink {
+            trainer,
+            recent: None,
+        }
+    }
+
+    /// Also publish the last 10 steps' metrics to `recent` after every step.
+    pub fn with_recent(mut self, recent: RecentSteps) -> Self {
+        self.recent = Some(recent);
+        self
     }
 }
 
@@ -483,11 +497,18 @@ impl Sink for TrainSink {
     }
 
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.trainer
+        let mut t = self
+            .trainer
             .lock()
-            .map_err(|_| Error::msg("trainer poisoned"))?
-            .train_batch(batch)
-            .map(|_| ())
+            .map_err(|_| Error::msg("trainer poisoned"))?;
+        t.train_batch(batch)?;
+        if let Some(recent) = &self.recent {
+            let m = t.metrics();
+            if let Ok(mut r) = recent.lock() {
+                *r = m[m.len().saturating_sub(10)..].to_vec();
+            }
+        }
+        Ok(())
     }
 
     fn finish(&mut self, summary: &RunSummary<'_>) -> Result<serde_json::Value> {
