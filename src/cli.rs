@@ -431,7 +431,7 @@ pub struct ProbeArgs {
     /// Epochs of the linear probe.
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
-    /// Rows per step of the linear probe.
+    /// Rows per step of the linear probe (at most: small sets use rows / 32).
     #[arg(long, default_value_t = 1024)]
     pub batch_size: usize,
     /// Warmup epochs before the cosine decay.

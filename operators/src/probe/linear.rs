@@ -5,7 +5,7 @@
 //! Ill-conditioned features (learned features often have directions of 1e-5 relative variance)
 //! make first-order training slow to converge, so after standardisation the probe also
 //! decorrelates the features (ZCA, with eigenvalues floored at 1e-4 of the mean) when there are
-//! at most [`MAX_DECORRELATED`] of them; the map is folded into the final weights, so the
+//! at most [`MAX_DECORRELATED`] of them and at least ten rows per feature; the map is folded into the final weights, so the
 //! classifier is still linear in the standardised features.
 //!
 //! The whole grid trains at once: the `G` candidate classifiers are the column blocks of one
@@ -30,7 +30,8 @@ use crate::pca::candle_err;
 pub struct LinearConfig {
     /// Passes over the training rows.
     pub epochs: usize,
-    /// Rows per step.
+    /// Rows per step (at most; small training sets use `rows / 32` so that every epoch still
+    /// takes 32 steps).
     pub batch_size: usize,
     /// Linear warmup, in epochs.
     pub warmup_epochs: f64,
@@ -152,7 +153,10 @@ pub fn fit_linear(
         ));
     }
     let x_all = standardizer.apply(train, device)?;
-    let map = if train.dim <= MAX_DECORRELATED {
+    // Only with many rows per feature: with few, the data are nearly separable and training in
+    // decorrelated coordinates finds a solution that generalises worse (checked on 4k rows of
+    // 1024-d PCA latents: 56% against 86% without).
+    let map = if train.dim <= MAX_DECORRELATED && train.rows() >= 10 * train.dim {
         Some(decorrelation(&x_all)?)
     } else {
         None
@@ -317,15 +321,16 @@ fn train_grid(
         let mut b = Tensor::zeros((1, g * classes), DType::F32, device)?;
         let (mut mw, mut vw) = (w.zeros_like()?, w.zeros_like()?);
         let (mut mb, mut vb) = (b.zeros_like()?, b.zeros_like()?);
-        let batch = config.batch_size.clamp(1, n.max(1));
+        let batch = config.batch_size.min((n / 32).max(32)).clamp(1, n.max(1));
         let steps_per_epoch = n.div_ceil(batch);
-        let total = steps_per_epoch * config.epochs.max(1);
+        let epochs = config.epochs.max(1);
+        let total = steps_per_epoch * epochs;
         let warmup = (config.warmup_epochs * steps_per_epoch as f64) as usize;
         let (beta1, beta2, eps) = (0.9f64, 0.999f64, 1e-8f64);
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let mut order: Vec<u32> = (0..n as u32).collect();
         let mut step = 0usize;
-        for _ in 0..config.epochs.max(1) {
+        for _ in 0..epochs {
             order.shuffle(&mut rng);
             for chunk in order.chunks(batch) {
                 let idx = Tensor::from_slice(chunk, chunk.len(), device)?;
