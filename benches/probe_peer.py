@@ -24,7 +24,7 @@ from sklearn.preprocessing import StandardScaler
 
 def load(folder):
     t = pq.read_table(folder)
-    x = t.column("features").combine_chunks().flatten().to_numpy().reshape(t.num_rows, -1)
+    x = t.column("features").combine_chunks().to_numpy_ndarray().reshape(t.num_rows, -1)
     return x, np.array(t.column("label").to_pylist())
 
 

@@ -76,7 +76,8 @@ fi
 # build writes release/ldae again.
 mkdir -p dist
 BIN=dist/ldae-cuda
-cp "$CARGO_TARGET_DIR/release/ldae" "$BIN"
+# Stripped (the release profile keeps line tables): it has to travel to the GPU machine.
+strip -o "$BIN" "$CARGO_TARGET_DIR/release/ldae"
 echo
 echo "built $BIN ($(du -h "$BIN" | cut -f1)), CUDA libraries it loads at run time:"
 readelf -d "$BIN" | grep NEEDED | grep -E 'cu|nvrtc' || true
