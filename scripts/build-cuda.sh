@@ -42,13 +42,21 @@ mkdir -p "$STUBS"
 SYMBOLS="$HOME_DIR/symbols.txt"
 touch "$SYMBOLS"
 make_stubs() {
-  # One C file defining every symbol the link asked for; each stub library carries all of them
-  # (the real libraries resolve them at run time, whichever of them defines each).
-  { echo "/* Link-time stubs for ldae's CUDA build; never loaded at run time. */"
-    sed 's/.*/void &(void) {}/' "$SYMBOLS"; } > "$STUBS/stubs.c"
+  # Each stub library defines the symbols of its real counterpart (told apart by prefix), so the
+  # binary records every library it needs and the real ones resolve the symbols at run time.
   for lib in cuda:1 nvrtc:13 curand:10 cublas:13 cublasLt:13 cudart:13; do
     name="${lib%%:*}"; major="${lib##*:}"
-    gcc -shared -fPIC -o "$STUBS/lib$name.so.$major" -Wl,-soname,"lib$name.so.$major" "$STUBS/stubs.c"
+    case "$name" in
+      cuda) pattern='^cu[A-Z]' ;;
+      cudart) pattern='^(__)?cuda' ;;
+      cublasLt) pattern='^cublasLt' ;;
+      cublas) pattern='^cublas[^L]' ;;
+      curand) pattern='^curand' ;;
+      nvrtc) pattern='^nvrtc' ;;
+    esac
+    { echo "/* Link-time stubs of lib$name for ldae's CUDA build; never loaded at run time. */"
+      grep -E "$pattern" "$SYMBOLS" | sed 's/.*/void &(void) {}/' || true; } > "$STUBS/$name.c"
+    gcc -shared -fPIC -o "$STUBS/lib$name.so.$major" -Wl,-soname,"lib$name.so.$major" "$STUBS/$name.c"
     ln -sf "lib$name.so.$major" "$STUBS/lib$name.so"
   done
 }
@@ -56,21 +64,31 @@ make_stubs
 
 echo "== 3/3 cargo build --release --features cuda (target $CARGO_TARGET_DIR)"
 LOG="$HOME_DIR/build.log"
+# Relink against the current stubs even when cargo thinks the binary is fresh.
+touch src/main.rs
 build() { cargo build --release --features cuda --bin ldae 2>&1 | tee "$LOG" | grep -E '^(error|warning: unused)' || true; }
-build
-if ! grep -q '^error' "$LOG"; then :; else
-  # The first link names the symbols it could not find: define them in the stubs and relink.
-  grep -o "undefined reference to \`[A-Za-z_][A-Za-z0-9_]*'" "$LOG" \
-    | sed "s/undefined reference to \`//; s/'$//" | sort -u >> "$SYMBOLS"
-  sort -u -o "$SYMBOLS" "$SYMBOLS"
-  echo "   $(wc -l < "$SYMBOLS") CUDA symbols referenced; relinking against stubs that define them"
-  make_stubs
+# The link names the CUDA symbols it cannot find (GNU ld: "undefined reference to `X'", lld:
+# "undefined symbol: X", at most 20 per try): define them in the stubs and relink until it links.
+for attempt in $(seq 1 40); do
   build
-  if grep -q '^error' "$LOG"; then
+  grep -q '^error' "$LOG" || break
+  before="$(wc -l < "$SYMBOLS")"
+  { grep -o "undefined reference to \`[A-Za-z_][A-Za-z0-9_]*'" "$LOG" \
+      | sed "s/undefined reference to \`//; s/'$//"
+    grep -o "undefined symbol: [A-Za-z_][A-Za-z0-9_]*" "$LOG" | sed 's/undefined symbol: //'
+  } >> "$SYMBOLS" || true
+  sort -u -o "$SYMBOLS" "$SYMBOLS"
+  if [ "$(wc -l < "$SYMBOLS")" = "$before" ]; then
     tail -n 40 "$LOG"
-    echo "CUDA build failed; full log in $LOG" >&2
+    echo "CUDA build failed (not on a missing CUDA symbol); full log in $LOG" >&2
     exit 1
   fi
+  echo "   try $attempt: $(wc -l < "$SYMBOLS") CUDA symbols stubbed so far; relinking"
+  make_stubs
+done
+if grep -q '^error' "$LOG"; then
+  echo "CUDA build failed; full log in $LOG" >&2
+  exit 1
 fi
 # A name of its own (and inside the work tree, so the device tool can carry it): the next CPU
 # build writes release/ldae again.

@@ -4,7 +4,7 @@
 # on one H100/H200 with no network and no Rust toolchain.
 #
 #   scripts/gpu-check.sh [BIN]      BIN: the CUDA build (default dist/ldae-cuda, from
-#                                   scripts/build-cuda.sh)
+#                                   scripts/build-cuda.sh; BIN.gz is unpacked first)
 #
 # Needs python3 with numpy and pyarrow (the GPU machines have both) and the CIFAR-10 JPEGs as
 # .gpu/cifar10-train.tar.zst (a copy of ../shared/datasets/cifar10-train.tar.zst), or
@@ -14,6 +14,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$(realpath "${1:-dist/ldae-cuda}")"
+if [[ "$BIN" == *.gz ]]; then  # carried compressed (the stripped CUDA binary is ~140 MB)
+  gunzip -c "$BIN" > /tmp/ldae-cuda && chmod +x /tmp/ldae-cuda && BIN=/tmp/ldae-cuda
+fi
 DEV="${LDAE_CHECK_DEVICE:-cuda}"
 SMOKE="${LDAE_CHECK_SMOKE:-0}"
 W="${LDAE_GPU_WORK:-/tmp/ldae-gpu}"

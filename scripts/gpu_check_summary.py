@@ -27,7 +27,7 @@ def metrics(run):
 
 def features(folder):
     t = pq.read_table(glob.glob(os.path.join(work, folder, "part-*.parquet")))
-    return np.array(t.column("id").to_pylist()), t.column("features").combine_chunks().flatten().to_numpy().reshape(t.num_rows, -1)
+    return np.array(t.column("id").to_pylist()), t.column("features").combine_chunks().to_numpy_ndarray().reshape(t.num_rows, -1)
 
 
 # (a) correctness
