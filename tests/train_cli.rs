@@ -8,7 +8,8 @@ use std::path::Path;
 use common::{fit_synthetic, ldae, ok};
 use ldae_operators::train::metrics::read_metrics;
 
-fn train(dir: &Path, pca: &str, run: &str, extra: &[&str]) -> String {
+/// `ldae train` of a very small tiny-preset network on synthetic:96, seed 7, plus `extra`.
+fn train_small(dir: &Path, pca: &str, run: &str, extra: &[&str]) -> String {
     let out = dir.join(run);
     let mut args = vec![
         "train",
@@ -26,20 +27,28 @@ fn train(dir: &Path, pca: &str, run: &str, extra: &[&str]) -> String {
         "1",
         "--heads",
         "2",
-        "--epochs",
-        "2",
         "--batch-size",
         "20",
-        "--lr",
-        "2e-3",
-        "--warmup-epochs",
-        "0.5",
         "--out",
         out.to_str().unwrap(),
         "--progress",
         "off",
         "--seed",
         "7",
+    ];
+    args.extend_from_slice(extra);
+    ok(&args)
+}
+
+/// [`train_small`] for 2 epochs with warmup, EMA, gradient clipping and augmentation.
+fn train(dir: &Path, pca: &str, run: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "--epochs",
+        "2",
+        "--lr",
+        "2e-3",
+        "--warmup-epochs",
+        "0.5",
         "--ema",
         "0.9",
         "--grad-clip",
@@ -47,7 +56,7 @@ fn train(dir: &Path, pca: &str, run: &str, extra: &[&str]) -> String {
         "--augment",
     ];
     args.extend_from_slice(extra);
-    ok(&args)
+    train_small(dir, pca, run, &args)
 }
 
 fn losses(dir: &Path, run: &str) -> Vec<u32> {
@@ -263,43 +272,10 @@ fn the_pixel_cache_trains_exactly_like_the_dataset() {
     let tmp = tempfile::tempdir().unwrap();
     let pca = fit_synthetic(tmp.path(), 96, 16);
     // Without augmentation the cached pixels are the decoded pixels, and ids (hence noise) match.
-    let plain = ["--epochs", "1", "--max-steps", "3"];
-    let fixed = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = plain.iter().map(|s| s.to_string()).collect();
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
-    };
     let no_augment = |run: &str, extra: &[&str]| {
-        let args = fixed(extra);
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = tmp.path().join(run);
-        let mut all = vec![
-            "train",
-            "--input",
-            "synthetic:96",
-            "--pca",
-            &pca,
-            "--dim",
-            "8",
-            "--preset",
-            "tiny",
-            "--width",
-            "32",
-            "--depth",
-            "1",
-            "--heads",
-            "2",
-            "--batch-size",
-            "20",
-            "--out",
-            out.to_str().unwrap(),
-            "--progress",
-            "off",
-            "--seed",
-            "7",
-        ];
-        all.extend(refs);
-        ok(&all)
+        let mut args = vec!["--epochs", "1", "--max-steps", "3"];
+        args.extend_from_slice(extra);
+        train_small(tmp.path(), &pca, run, &args)
     };
     no_augment("direct", &[]);
     let cache = tmp.path().join("cache");

@@ -7,13 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use ldae_operators::pca::{LatentScale, PcaModel};
+use ldae_operators::pca::PcaModel;
 use ldae_operators::train::metrics::read_metrics;
 use serde::Deserialize;
 
-use super::experiment::{features, pretrain, probe_tables, Pretrain, Rows};
-use super::pca::{fit, FitJob};
-use crate::cli::{RunArgs, SourceArgs};
+use super::experiment::{features, fit_pca, pretrain, probe_tables, Pretrain, Rows};
+use crate::cli::RunArgs;
 
 /// One pre-training setting.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -154,25 +153,14 @@ pub fn run(spec_path: &Path, run: &RunArgs) -> Result<()> {
 
     let pca_path = out.join("pca.safetensors");
     println!("fitting the PCA on {train}");
-    fit(&FitJob {
-        input: &train,
-        image_size: spec.image_size,
-        patch: spec.patch,
-        out: &pca_path,
-        partial: false,
-        channels: Some(spec.channels.unwrap_or(3)),
-        latent_scale: LatentScale::Global,
-        source: &SourceArgs {
-            format: None,
-            limit: None,
-            shard: None,
-            skip: 0,
-            shuffle: false,
-            batch_size: 256,
-            seed: 0,
-        },
+    fit_pca(
+        &train,
+        spec.image_size,
+        spec.patch,
+        spec.channels.unwrap_or(3),
+        &pca_path,
         run,
-    })?;
+    )?;
     let full_dim = PcaModel::load(&pca_path)?.dim();
 
     // The settings to pre-train: the base, then each sweep's values that differ from it.

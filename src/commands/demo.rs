@@ -6,12 +6,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use ldae_operators::pca::{LatentScale, PcaModel};
+use ldae_operators::pca::PcaModel;
 
-use super::experiment::{features, pretrain, probe_tables, Pretrain, Rows};
-use super::pca::{fit, variance_summary, FitJob};
+use super::experiment::{features, fit_pca, pretrain, probe_tables, Pretrain, Rows};
+use super::pca::variance_summary;
 use super::probe::ProbeReport;
-use crate::cli::{RunArgs, SourceArgs};
+use crate::cli::RunArgs;
 
 /// Sizes of a demo run.
 pub struct DemoConfig {
@@ -34,25 +34,7 @@ pub fn run(config: &DemoConfig, run: &RunArgs) -> Result<()> {
     let test_input = format!("synthetic:{}", config.images + config.test_images);
     let pca_path = out.join("pca.safetensors");
     println!("1/5 fitting a patch PCA (32x32 images, patch 4, D=48) on {train_input}");
-    fit(&FitJob {
-        input: &train_input,
-        image_size: 32,
-        patch: 4,
-        out: &pca_path,
-        partial: false,
-        channels: Some(3),
-        latent_scale: LatentScale::Global,
-        source: &SourceArgs {
-            format: None,
-            limit: None,
-            shard: None,
-            skip: 0,
-            shuffle: false,
-            batch_size: 256,
-            seed: 0,
-        },
-        run,
-    })?;
+    fit_pca(&train_input, 32, 4, 3, &pca_path, run)?;
     let model = PcaModel::load(&pca_path)?;
     println!("    {}", variance_summary(&model));
     let picture = out.join("components.png");

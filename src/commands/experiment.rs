@@ -33,6 +33,29 @@ impl Rows {
     }
 }
 
+/// Fit a patch PCA (global latent scale) on every row of `input`.
+pub fn fit_pca(
+    input: &str,
+    image_size: usize,
+    patch: usize,
+    channels: u8,
+    out: &Path,
+    run: &RunArgs,
+) -> Result<()> {
+    super::pca::fit(&super::pca::FitJob {
+        input,
+        image_size,
+        patch,
+        out,
+        partial: false,
+        channels: Some(channels),
+        latent_scale: ldae_operators::pca::LatentScale::Global,
+        source: &Rows::default().source(),
+        run,
+    })?;
+    Ok(())
+}
+
 /// One pre-training run's settings (the rest are `ldae train`'s defaults).
 pub struct Pretrain<'a> {
     pub input: &'a str,

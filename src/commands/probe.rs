@@ -239,27 +239,28 @@ fn write_outputs(
     Ok(())
 }
 
+/// One table's line: where its rows came from, how many were used and skipped.
+fn rows_line(label: &str, table: &str, rows: usize, unlabelled: usize) {
+    let skipped = match unlabelled {
+        0 => String::new(),
+        n => format!(", {n} without label skipped"),
+    };
+    println!("{label} {table} ({rows} rows{skipped})");
+}
+
 /// Print the report as a short table.
 fn print(report: &ProbeReport) {
-    println!(
-        "train: {} ({} rows{})",
-        report.train,
+    rows_line(
+        "train:",
+        &report.train,
         report.train_rows,
-        if report.train_rows_unlabelled > 0 {
-            format!(", {} without label skipped", report.train_rows_unlabelled)
-        } else {
-            String::new()
-        }
+        report.train_rows_unlabelled,
     );
-    println!(
-        "test:  {} ({} rows{})",
-        report.test,
+    rows_line(
+        "test: ",
+        &report.test,
         report.test_rows,
-        if report.test_rows_unlabelled > 0 {
-            format!(", {} without label skipped", report.test_rows_unlabelled)
-        } else {
-            String::new()
-        }
+        report.test_rows_unlabelled,
     );
     println!(
         "{} features, {} classes",
