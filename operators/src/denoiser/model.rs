@@ -8,25 +8,15 @@
 //! `Linear(SiLU(c))`, zero-initialised so every block starts as the identity. Final layer:
 //! adaLN-modulated norm then a linear map to the D pixel values of each patch.
 
-use candle_core::{DType, Device, Module, Tensor, D};
+use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Linear, VarBuilder};
 
 use super::config::{DenoiserConfig, Precision};
+use super::fused;
 
 type Result<T> = candle_core::Result<T>;
 
 const NORM_EPS: f64 = 1e-6;
-
-/// LayerNorm over the last dimension without affine parameters (differentiable).
-fn norm(x: &Tensor) -> Result<Tensor> {
-    super::fused::norm(x, NORM_EPS)
-}
-
-/// `x * (1 + scale) + shift`, with `[B, W]` shift and scale broadcast over tokens.
-fn modulate(x: &Tensor, shift: &Tensor, scale: &Tensor) -> Result<Tensor> {
-    x.broadcast_mul(&(scale.unsqueeze(1)? + 1.0)?)?
-        .broadcast_add(&shift.unsqueeze(1)?)
-}
 
 /// The type matrix products run in: the weights' own, or bf16 under mixed precision.
 fn compute_dtype(precision: Precision, weights: DType) -> DType {
@@ -34,16 +24,6 @@ fn compute_dtype(precision: Precision, weights: DType) -> DType {
         Precision::F32 => weights,
         Precision::Bf16 => DType::BF16,
     }
-}
-
-/// `a @ b` in `compute`, the result back in `a`'s type.
-fn product(a: &Tensor, b: &Tensor, compute: DType) -> Result<Tensor> {
-    if a.dtype() == compute {
-        return a.matmul(b);
-    }
-    a.to_dtype(compute)?
-        .matmul(&b.to_dtype(compute)?)?
-        .to_dtype(a.dtype())
 }
 
 /// A linear layer whose product runs in the compute type (weights kept in their own type, so
@@ -63,26 +43,11 @@ fn linear(inputs: usize, outputs: usize, precision: Precision, vb: VarBuilder) -
 
 impl Dense {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if x.dtype() == self.compute {
-            return self.inner.forward(x);
-        }
-        // Flatten leading dimensions so the product is one 2-D matrix multiplication.
-        let dims = x.dims().to_vec();
-        let rows = dims[..dims.len() - 1].iter().product::<usize>();
-        let w = self.inner.weight();
-        let y = product(
-            &x.reshape((rows, dims[dims.len() - 1]))?,
-            &w.t()?,
-            self.compute,
-        )?;
-        let y = match self.inner.bias() {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
-        };
-        let mut out = dims;
-        let last = out.len() - 1;
-        out[last] = w.dim(0)?;
-        y.reshape(out)
+        let bias = self
+            .inner
+            .bias()
+            .ok_or_else(|| candle_core::Error::Msg("linear layer without bias".into()))?;
+        fused::linear(x, self.inner.weight(), bias, self.compute)
     }
 }
 
@@ -135,22 +100,7 @@ impl Attention {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, n, w) = x.dims3()?;
-        let hd = w / self.heads;
-        let qkv = self
-            .qkv
-            .forward(x)?
-            .reshape((b, n, 3, self.heads, hd))?
-            .permute((2, 0, 3, 1, 4))?; // [3, B, H, N, hd]
-        let q = qkv.get(0)?.contiguous()?;
-        let k = qkv.get(1)?.contiguous()?;
-        let v = qkv.get(2)?.contiguous()?;
-        // Scores and softmax in f32 under mixed precision: only the products run in bf16.
-        let scores = (product(&q, &k.t()?, self.compute)? * (1.0 / (hd as f64).sqrt()))?;
-        let attn = super::fused::softmax(&scores)?;
-        let out = product(&attn, &v, self.compute)?
-            .transpose(1, 2)?
-            .reshape((b, n, w))?;
+        let out = fused::attention(&self.qkv.forward(x)?, self.heads, self.compute)?;
         self.proj.forward(&out)
     }
 }
@@ -170,9 +120,8 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        // Exact (erf) GELU, as PyTorch's nn.GELU(): candle's tanh approximation runs scalar libm
-        // calls and a long backward graph, twice as slow here.
-        self.fc2.forward(&self.fc1.forward(x)?.gelu_erf()?)
+        // Exact (erf) GELU, as PyTorch's nn.GELU().
+        self.fc2.forward(&fused::gelu(&self.fc1.forward(x)?)?)
     }
 }
 
@@ -202,10 +151,14 @@ impl Block {
         let m = self.ada_ln.forward(c)?.chunk(6, D::Minus1)?;
         let (shift_a, scale_a, gate_a) = (&m[0], &m[1], &m[2]);
         let (shift_m, scale_m, gate_m) = (&m[3], &m[4], &m[5]);
-        let h = self.attn.forward(&modulate(&norm(x)?, shift_a, scale_a)?)?;
-        let x = (x + h.broadcast_mul(&gate_a.unsqueeze(1)?)?)?;
-        let h = self.mlp.forward(&modulate(&norm(&x)?, shift_m, scale_m)?)?;
-        x + h.broadcast_mul(&gate_m.unsqueeze(1)?)?
+        let h = self
+            .attn
+            .forward(&fused::modulated_norm(x, shift_a, scale_a, NORM_EPS)?)?;
+        let x = fused::gated_residual(x, &h, gate_a)?;
+        let h = self
+            .mlp
+            .forward(&fused::modulated_norm(&x, shift_m, scale_m, NORM_EPS)?)?;
+        fused::gated_residual(&x, &h, gate_m)
     }
 }
 
@@ -289,7 +242,7 @@ impl Denoiser {
         }
         let m = self.final_ada_ln.forward(&c)?.chunk(2, D::Minus1)?;
         self.final_linear
-            .forward(&modulate(&norm(&h)?, &m[0], &m[1])?)
+            .forward(&fused::modulated_norm(&h, &m[0], &m[1], NORM_EPS)?)
     }
 
     /// The blocks, encoder first.

@@ -108,6 +108,9 @@ impl AdamW {
             let Some(g) = grads.get(&slot.var) else {
                 continue;
             };
+            // A gradient may still carry the graph it was computed with; the moments outlive
+            // the step, so they must not keep that graph (and with it the step's activations).
+            let g = &g.detach();
             let m = ((&slot.m * c.beta1)? + (g * (1.0 - c.beta1))?)?;
             let v = ((&slot.v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
             let update = ((&m * scale_m)? / ((&v * scale_v)?.sqrt()? + c.eps)?)?;

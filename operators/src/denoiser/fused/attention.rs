@@ -1,0 +1,225 @@
+//! Multi-head self-attention as one kernel, forward and backward, reading queries, keys and
+//! values straight out of the `qkv` projection `[B, N, 3W]` (columns: q | k | v, each split
+//! into heads of `hd`) and writing heads straight into `[B, N, W]`: no permuted copies. Each
+//! (image, head) is one task with its own N x N scratch; the backward pass recomputes the
+//! attention weights instead of keeping them (as flash attention does), which costs one small
+//! product and saves a `[B, H, N, N]` tensor per block.
+
+use multiversion::multiversion;
+
+use super::par::{for_ranges, Shared};
+use super::real::Real;
+use super::storage::{sum_of, zeros};
+
+/// Shapes of one attention call.
+#[derive(Clone, Copy, Debug)]
+pub struct Dims {
+    /// Images.
+    pub batch: usize,
+    /// Tokens per image.
+    pub tokens: usize,
+    /// Heads.
+    pub heads: usize,
+    /// Width of one head.
+    pub head_dim: usize,
+}
+
+impl Dims {
+    fn width(&self) -> usize {
+        self.heads * self.head_dim
+    }
+    fn scale(&self) -> f64 {
+        1.0 / (self.head_dim as f64).sqrt()
+    }
+}
+
+/// `dst (m x n) = beta * lhs (m x k) @ rhs (k x n)`, each given by pointer, row stride and
+/// column stride, single-threaded (tasks run in parallel instead).
+#[allow(clippy::too_many_arguments)]
+unsafe fn product<T: Real>(
+    (m, n, k): (usize, usize, usize),
+    dst: *mut T,
+    (dst_rs, dst_cs): (usize, usize),
+    lhs: *const T,
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: *const T,
+    (rhs_rs, rhs_cs): (usize, usize),
+    beta: T,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        dst_cs as isize,
+        dst_rs as isize,
+        false,
+        lhs,
+        lhs_cs as isize,
+        lhs_rs as isize,
+        rhs,
+        rhs_cs as isize,
+        rhs_rs as isize,
+        T::of(0.0),
+        beta,
+        false,
+        false,
+        false,
+        gemm::Parallelism::None,
+    )
+}
+
+/// Softmax of every row (width `n`) of `s`, in place.
+#[multiversion(targets = "simd")]
+fn softmax_rows<T: Real>(s: &mut [T], n: usize) {
+    for row in s.chunks_exact_mut(n) {
+        let max = row.iter().fold(row[0], |m, &v| if v > m { v } else { m });
+        for v in row.iter_mut() {
+            *v = (*v - max).exp();
+        }
+        let inv = T::of(1.0) / sum_of(n, |i| row[i]);
+        for v in row.iter_mut() {
+            *v = *v * inv;
+        }
+    }
+}
+
+/// `dS = scale * P * (dP - rowsum(P * dP))`, in place of `dp`.
+#[multiversion(targets = "simd")]
+fn softmax_grad_rows<T: Real>(p: &[T], dp: &mut [T], n: usize, scale: T) {
+    for (pr, dr) in p.chunks_exact(n).zip(dp.chunks_exact_mut(n)) {
+        let dot = sum_of(n, |j| pr[j] * dr[j]);
+        for j in 0..n {
+            dr[j] = scale * pr[j] * (dr[j] - dot);
+        }
+    }
+}
+
+/// Attention weights `P = softmax(scale * Q K^T)` of image `b`, head `h` into `p` (N x N).
+///
+/// # Safety
+/// `qkv` holds `[B, N, 3W]` values covering image `b`.
+unsafe fn weights<T: Real>(qkv: *const T, d: Dims, b: usize, h: usize, p: &mut [T]) {
+    let (n, w) = (d.tokens, d.width());
+    let q = qkv.add(b * n * 3 * w + h * d.head_dim);
+    let k = q.add(w);
+    product(
+        (n, n, d.head_dim),
+        p.as_mut_ptr(),
+        (n, 1),
+        q,
+        (3 * w, 1),
+        k,
+        (1, 3 * w), // K^T: element (i, j) is K[j, i]
+        T::of(d.scale()),
+    );
+    softmax_rows(p, n);
+}
+
+/// Attention output `[B, N, W]` of `qkv` `[B, N, 3W]`.
+pub fn forward<T: Real>(qkv: &[T], d: Dims) -> Vec<T> {
+    let (n, w) = (d.tokens, d.width());
+    let mut out = zeros::<T>(d.batch * n * w);
+    let dst = Shared::new(&mut out);
+    let src = qkv.as_ptr() as usize;
+    for_ranges(d.batch * d.heads, qkv.len(), |tasks| {
+        let qkv = src as *const T;
+        let mut p = zeros::<T>(n * n);
+        for task in tasks {
+            let (b, h) = (task / d.heads, task % d.heads);
+            // SAFETY: `qkv` and `out` hold the full shapes; task (b, h) writes only the head-h
+            // columns of image b's rows, which no other task writes.
+            unsafe {
+                weights(qkv, d, b, h, &mut p);
+                let v = qkv.add(b * n * 3 * w + 2 * w + h * d.head_dim);
+                let o = dst.get().add(b * n * w + h * d.head_dim);
+                product(
+                    (n, d.head_dim, n),
+                    o,
+                    (w, 1),
+                    p.as_ptr(),
+                    (n, 1),
+                    v,
+                    (3 * w, 1),
+                    T::of(1.0),
+                );
+            }
+        }
+    });
+    out
+}
+
+/// The gradient `[B, N, 3W]` with respect to `qkv` given the output gradient `g` `[B, N, W]`.
+pub fn backward<T: Real>(qkv: &[T], g: &[T], d: Dims) -> Vec<T> {
+    let (n, w, hd) = (d.tokens, d.width(), d.head_dim);
+    let mut out = zeros::<T>(qkv.len());
+    let dst = Shared::new(&mut out);
+    let (src, grad) = (qkv.as_ptr() as usize, g.as_ptr() as usize);
+    let scale = T::of(d.scale());
+    for_ranges(d.batch * d.heads, qkv.len(), |tasks| {
+        let (qkv, g) = (src as *const T, grad as *const T);
+        let mut p = zeros::<T>(n * n);
+        let mut dp = zeros::<T>(n * n);
+        for task in tasks {
+            let (b, h) = (task / d.heads, task % d.heads);
+            // SAFETY: as in `forward`; task (b, h) writes only head h's q, k and v columns of
+            // image b's rows of the gradient.
+            unsafe {
+                weights(qkv, d, b, h, &mut p);
+                let base = b * n * 3 * w + h * hd;
+                let (q, k, v) = (qkv.add(base), qkv.add(base + w), qkv.add(base + 2 * w));
+                let (dq, dk, dv) = (
+                    dst.get().add(base),
+                    dst.get().add(base + w),
+                    dst.get().add(base + 2 * w),
+                );
+                let go = g.add(b * n * w + h * hd);
+                // dV = P^T dO
+                product(
+                    (n, hd, n),
+                    dv,
+                    (3 * w, 1),
+                    p.as_ptr(),
+                    (1, n),
+                    go,
+                    (w, 1),
+                    T::of(1.0),
+                );
+                // dP = dO V^T
+                product(
+                    (n, n, hd),
+                    dp.as_mut_ptr(),
+                    (n, 1),
+                    go,
+                    (w, 1),
+                    v,
+                    (1, 3 * w),
+                    T::of(1.0),
+                );
+                softmax_grad_rows(&p, &mut dp, n, scale);
+                // dQ = dS K, dK = dS^T Q
+                product(
+                    (n, hd, n),
+                    dq,
+                    (3 * w, 1),
+                    dp.as_ptr(),
+                    (n, 1),
+                    k,
+                    (3 * w, 1),
+                    T::of(1.0),
+                );
+                product(
+                    (n, hd, n),
+                    dk,
+                    (3 * w, 1),
+                    dp.as_ptr(),
+                    (1, n),
+                    q,
+                    (3 * w, 1),
+                    T::of(1.0),
+                );
+            }
+        }
+    });
+    out
+}

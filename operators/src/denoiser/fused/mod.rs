@@ -1,0 +1,134 @@
+//! The denoiser's building blocks as fused CPU kernels with backward passes, each falling back
+//! to candle's composite operations on other devices (and for bf16 products).
+//!
+//! Why: candle's autograd runs every elementwise step as its own pass over a fresh tensor, its
+//! backward pass adds each gradient onto a zero tensor, reductions over the token axis (the
+//! gradients of broadcast modulation) take a slow strided path, and candle-nn's linear layer
+//! multiplies a 3-D input by a weight broadcast over the batch. A training step spent four
+//! times as long outside matrix products as in them. Here each block is a handful of nodes:
+//! linear (bias folded into the product), modulated layer norm, attention, GELU, gated
+//! residual; each computes its rows in one pass, in parallel on candle's worker pool.
+//!
+//! Every kernel runs in f32 and f64; the tests compare the f64 gradients with finite
+//! differences and the f32 outputs with the composite forms.
+
+mod attention;
+mod linear;
+mod ops;
+mod par;
+mod real;
+mod rows;
+mod storage;
+
+pub use real::{erf_f32, exp_f32};
+
+use candle_core::{DType, Result, Tensor, D};
+
+/// Whether the fused kernels serve `x` (CPU, f32 or f64).
+fn fused(x: &Tensor) -> bool {
+    x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64)
+}
+
+/// `a @ b` in `compute`, the result back in `a`'s type.
+pub fn product(a: &Tensor, b: &Tensor, compute: DType) -> Result<Tensor> {
+    if a.dtype() == compute {
+        return a.matmul(b);
+    }
+    a.to_dtype(compute)?
+        .matmul(&b.to_dtype(compute)?)?
+        .to_dtype(a.dtype())
+}
+
+/// `x W^T + b` over the last dimension of `x`, the product in `compute`.
+pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, compute: DType) -> Result<Tensor> {
+    // Leading dimensions flattened: one 2-D product (candle-nn broadcasts the weight over the
+    // batch instead, which makes the weight gradient a batch of small products).
+    let dims = x.dims().to_vec();
+    let inputs = dims[dims.len() - 1];
+    let x2 = x.reshape((x.elem_count() / inputs.max(1), inputs))?;
+    let y = if fused(x) && compute == x.dtype() {
+        x2.contiguous()?.apply_op3(w, b, ops::Linear)?
+    } else {
+        product(&x2, &w.t()?, compute)?.broadcast_add(b)?
+    };
+    let mut out = dims;
+    let last = out.len() - 1;
+    out[last] = w.dim(0)?;
+    y.reshape(out)
+}
+
+/// Layer norm over the last dimension (no affine parameters), then `* (1 + scale) + shift`
+/// with `[B, W]` shift and scale broadcast over the tokens of `x` `[B, N, W]`.
+pub fn modulated_norm(x: &Tensor, shift: &Tensor, scale: &Tensor, eps: f64) -> Result<Tensor> {
+    if fused(x) {
+        let op = ops::ModulatedNorm { eps };
+        return x
+            .contiguous()?
+            .apply_op3(&shift.contiguous()?, &scale.contiguous()?, op);
+    }
+    norm(x, eps)?
+        .broadcast_mul(&(scale.unsqueeze(1)? + 1.0)?)?
+        .broadcast_add(&shift.unsqueeze(1)?)
+}
+
+/// Layer norm without affine parameters (the composite form, for other devices).
+fn norm(x: &Tensor, eps: f64) -> Result<Tensor> {
+    if !x.track_op() {
+        let w = x.dim(D::Minus1)?;
+        let ones = Tensor::ones(w, x.dtype(), x.device())?;
+        let zeros = Tensor::zeros(w, x.dtype(), x.device())?;
+        return candle_nn::ops::layer_norm(&x.contiguous()?, &ones, &zeros, eps as f32);
+    }
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let centred = x.broadcast_sub(&mean)?;
+    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+    centred.broadcast_div(&(var + eps)?.sqrt()?)
+}
+
+/// `x + h * gate`, `x` and `h` `[B, N, W]`, `gate` `[B, W]` broadcast over tokens.
+pub fn gated_residual(x: &Tensor, h: &Tensor, gate: &Tensor) -> Result<Tensor> {
+    if fused(x) {
+        return x.contiguous()?.apply_op3(
+            &h.contiguous()?,
+            &gate.contiguous()?,
+            ops::GatedResidual,
+        );
+    }
+    x + h.broadcast_mul(&gate.unsqueeze(1)?)?
+}
+
+/// Exact (erf) GELU, as PyTorch's `nn.GELU()`.
+pub fn gelu(x: &Tensor) -> Result<Tensor> {
+    if fused(x) {
+        return x.contiguous()?.apply_op1(ops::Gelu);
+    }
+    x.gelu_erf()
+}
+
+/// Multi-head self-attention of the `qkv` projection `[B, N, 3W]` (q | k | v, each split into
+/// `heads`), to `[B, N, W]`; the two products in `compute`, the softmax in `qkv`'s type.
+pub fn attention(qkv: &Tensor, heads: usize, compute: DType) -> Result<Tensor> {
+    if fused(qkv) && compute == qkv.dtype() {
+        return qkv.contiguous()?.apply_op1(ops::Attention { heads });
+    }
+    let (b, n, w3) = qkv.dims3()?;
+    let (w, hd) = (w3 / 3, w3 / 3 / heads);
+    let qkv = qkv
+        .reshape((b, n, 3, heads, hd))?
+        .permute((2, 0, 3, 1, 4))?; // [3, B, H, N, hd]
+    let q = qkv.get(0)?.contiguous()?;
+    let k = qkv.get(1)?.contiguous()?;
+    let v = qkv.get(2)?.contiguous()?;
+    let scores = (product(&q, &k.t()?, compute)? * (1.0 / (hd as f64).sqrt()))?;
+    let attn = if scores.track_op() {
+        candle_nn::ops::softmax(&scores, D::Minus1)?
+    } else {
+        candle_nn::ops::softmax_last_dim(&scores)?
+    };
+    product(&attn, &v, compute)?
+        .transpose(1, 2)?
+        .reshape((b, n, w))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,524 @@
+//! The kernels as candle custom operations, so they join the autograd graph: each forward is
+//! one node whose backward pass calls the matching gradient kernels (or, for the linear
+//! layer's input and weight, candle's matrix products).
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+
+use super::attention::{self, Dims};
+use super::storage::{by_type, input, Stored};
+use super::{linear, rows};
+
+/// The last dimension and the number of rows before it.
+fn rows_of(layout: &Layout) -> (usize, usize) {
+    let dims = layout.shape().dims();
+    let w = dims.last().copied().unwrap_or(1).max(1);
+    (layout.shape().elem_count() / w, w)
+}
+
+/// Whether gradients should flow into `t`.
+fn wants_grad(t: &Tensor) -> bool {
+    t.track_op()
+}
+
+/// `x W^T + b` for 2-D `x`.
+pub struct Linear;
+
+impl Linear {
+    fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 3]) -> Result<(CpuStorage, Shape)> {
+        let x = input::<T>(s[0].0, s[0].1, self.name())?;
+        let w = input::<T>(s[1].0, s[1].1, self.name())?;
+        let b = input::<T>(s[2].0, s[2].1, self.name())?;
+        let (rows, inputs) = rows_of(s[0].1);
+        if w.len() != b.len() * inputs {
+            candle_core::bail!("{}: weight and input sizes disagree", self.name());
+        }
+        Ok((
+            T::storage(linear::forward(x, w, b, inputs)),
+            Shape::from((rows, b.len())),
+        ))
+    }
+}
+
+impl CustomOp3 for Linear {
+    fn name(&self) -> &'static str {
+        "fused-linear"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let s = [(s1, l1), (s2, l2), (s3, l3)];
+        by_type(
+            s1,
+            self.name(),
+            || self.fwd::<f32>(s),
+            || self.fwd::<f64>(s),
+        )
+    }
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // Detached: the gradients must not record a graph of their own.
+        let (g, x_in, w_in) = (g.contiguous()?.detach(), x.detach(), w.detach());
+        let dx = if wants_grad(x) {
+            Some(g.matmul(&w_in)?)
+        } else {
+            None
+        };
+        let dw = if wants_grad(w) {
+            Some(g.t()?.matmul(&x_in)?)
+        } else {
+            None
+        };
+        let db = if wants_grad(b) {
+            Some(g.apply_op1_no_bwd(&ColumnSums)?)
+        } else {
+            None
+        };
+        Ok((dx, dw, db))
+    }
+}
+
+/// Column sums of a 2-D tensor.
+struct ColumnSums;
+
+impl CustomOp1 for ColumnSums {
+    fn name(&self) -> &'static str {
+        "fused-column-sums"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (_, w) = rows_of(l);
+        let run = |out: CpuStorage| Ok((out, Shape::from(w)));
+        by_type(
+            s,
+            self.name(),
+            || {
+                run(f32::storage(rows::column_sums(
+                    input::<f32>(s, l, self.name())?,
+                    w,
+                )))
+            },
+            || {
+                run(f64::storage(rows::column_sums(
+                    input::<f64>(s, l, self.name())?,
+                    w,
+                )))
+            },
+        )
+    }
+}
+
+/// `norm(x) * (1 + scale) + shift`: `x` `[B, N, W]`, shift and scale `[B, W]`.
+pub struct ModulatedNorm {
+    /// Added to the variance.
+    pub eps: f64,
+}
+
+/// `[B, N, W]` as (tokens per image, width).
+fn token_dims(layout: &Layout) -> Result<(usize, usize)> {
+    match layout.shape().dims() {
+        [_, n, w] => Ok((*n, *w)),
+        dims => candle_core::bail!("expected [B, N, W], got {dims:?}"),
+    }
+}
+
+impl ModulatedNorm {
+    fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 3]) -> Result<(CpuStorage, Shape)> {
+        let name = self.name();
+        let x = input::<T>(s[0].0, s[0].1, name)?;
+        let shift = input::<T>(s[1].0, s[1].1, name)?;
+        let scale = input::<T>(s[2].0, s[2].1, name)?;
+        let dims = token_dims(s[0].1)?;
+        let out = rows::modulated_norm(x, shift, scale, dims, self.eps);
+        Ok((T::storage(out), s[0].1.shape().clone()))
+    }
+}
+
+impl CustomOp3 for ModulatedNorm {
+    fn name(&self) -> &'static str {
+        "fused-modulated-norm"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let s = [(s1, l1), (s2, l2), (s3, l3)];
+        by_type(
+            s1,
+            self.name(),
+            || self.fwd::<f32>(s),
+            || self.fwd::<f64>(s),
+        )
+    }
+    fn bwd(
+        &self,
+        x: &Tensor,
+        shift: &Tensor,
+        scale: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let g = g.contiguous()?;
+        let dx = if wants_grad(x) {
+            Some(x.apply_op3_no_bwd(scale, &g, &ModulatedNormDx { eps: self.eps })?)
+        } else {
+            None
+        };
+        if !wants_grad(shift) && !wants_grad(scale) {
+            return Ok((dx, None, None));
+        }
+        let params = x.apply_op2_no_bwd(&g, &ModulatedNormDparams { eps: self.eps })?;
+        Ok((
+            dx,
+            Some(params.get_on_dim(1, 0)?),
+            Some(params.get_on_dim(1, 1)?),
+        ))
+    }
+}
+
+struct ModulatedNormDx {
+    eps: f64,
+}
+
+impl ModulatedNormDx {
+    fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 3]) -> Result<(CpuStorage, Shape)> {
+        let name = self.name();
+        let x = input::<T>(s[0].0, s[0].1, name)?;
+        let scale = input::<T>(s[1].0, s[1].1, name)?;
+        let g = input::<T>(s[2].0, s[2].1, name)?;
+        let out = rows::modulated_norm_dx(x, scale, g, token_dims(s[0].1)?, self.eps);
+        Ok((T::storage(out), s[0].1.shape().clone()))
+    }
+}
+
+impl CustomOp3 for ModulatedNormDx {
+    fn name(&self) -> &'static str {
+        "fused-modulated-norm-dx"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let s = [(s1, l1), (s2, l2), (s3, l3)];
+        by_type(
+            s1,
+            self.name(),
+            || self.fwd::<f32>(s),
+            || self.fwd::<f64>(s),
+        )
+    }
+}
+
+struct ModulatedNormDparams {
+    eps: f64,
+}
+
+impl ModulatedNormDparams {
+    fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 2]) -> Result<(CpuStorage, Shape)> {
+        let name = self.name();
+        let x = input::<T>(s[0].0, s[0].1, name)?;
+        let g = input::<T>(s[1].0, s[1].1, name)?;
+        let (tokens, w) = token_dims(s[0].1)?;
+        let out = rows::modulated_norm_dparams(x, g, (tokens, w), self.eps);
+        let images = x.len() / (tokens * w);
+        Ok((T::storage(out), Shape::from((images, 2, w))))
+    }
+}
+
+impl CustomOp2 for ModulatedNormDparams {
+    fn name(&self) -> &'static str {
+        "fused-modulated-norm-dparams"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let s = [(s1, l1), (s2, l2)];
+        by_type(
+            s1,
+            self.name(),
+            || self.fwd::<f32>(s),
+            || self.fwd::<f64>(s),
+        )
+    }
+}
+
+/// `x + h * gate`: `x`, `h` `[B, N, W]`, gate `[B, W]`.
+pub struct GatedResidual;
+
+impl GatedResidual {
+    fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 3]) -> Result<(CpuStorage, Shape)> {
+        let name = self.name();
+        let x = input::<T>(s[0].0, s[0].1, name)?;
+        let h = input::<T>(s[1].0, s[1].1, name)?;
+        let gate = input::<T>(s[2].0, s[2].1, name)?;
+        let out = rows::gated_residual(x, h, gate, token_dims(s[0].1)?);
+        Ok((T::storage(out), s[0].1.shape().clone()))
+    }
+}
+
+impl CustomOp3 for GatedResidual {
+    fn name(&self) -> &'static str {
+        "fused-gated-residual"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let s = [(s1, l1), (s2, l2), (s3, l3)];
+        by_type(
+            s1,
+            self.name(),
+            || self.fwd::<f32>(s),
+            || self.fwd::<f64>(s),
+        )
+    }
+    fn bwd(
+        &self,
+        x: &Tensor,
+        h: &Tensor,
+        gate: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let g = g.contiguous()?;
+        let dx = wants_grad(x).then(|| g.clone());
+        let dh = if wants_grad(h) {
+            Some(g.apply_op2_no_bwd(gate, &GateProduct::Rows)?)
+        } else {
+            None
+        };
+        let dgate = if wants_grad(gate) {
+            Some(g.apply_op2_no_bwd(&h.contiguous()?, &GateProduct::Sums)?)
+        } else {
+            None
+        };
+        Ok((dx, dh, dgate))
+    }
+}
+
+/// The two gradient kernels of [`GatedResidual`].
+enum GateProduct {
+    /// `g * gate` per token.
+    Rows,
+    /// Per image, the sum over tokens of `g * h`.
+    Sums,
+}
+
+impl GateProduct {
+    fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 2]) -> Result<(CpuStorage, Shape)> {
+        let name = self.name();
+        let g = input::<T>(s[0].0, s[0].1, name)?;
+        let other = input::<T>(s[1].0, s[1].1, name)?;
+        let (tokens, w) = token_dims(s[0].1)?;
+        Ok(match self {
+            GateProduct::Rows => (
+                T::storage(rows::gated_residual_dh(g, other, (tokens, w))),
+                s[0].1.shape().clone(),
+            ),
+            GateProduct::Sums => (
+                T::storage(rows::gated_residual_dgate(g, other, (tokens, w))),
+                Shape::from((g.len() / (tokens * w), w)),
+            ),
+        })
+    }
+}
+
+impl CustomOp2 for GateProduct {
+    fn name(&self) -> &'static str {
+        "fused-gate-product"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let s = [(s1, l1), (s2, l2)];
+        by_type(
+            s1,
+            self.name(),
+            || self.fwd::<f32>(s),
+            || self.fwd::<f64>(s),
+        )
+    }
+}
+
+/// Exact (erf) GELU.
+pub struct Gelu;
+
+impl CustomOp1 for Gelu {
+    fn name(&self) -> &'static str {
+        "fused-gelu"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let shape = l.shape().clone();
+        by_type(
+            s,
+            self.name(),
+            || {
+                Ok((
+                    f32::storage(rows::gelu(input::<f32>(s, l, self.name())?)),
+                    shape.clone(),
+                ))
+            },
+            || {
+                Ok((
+                    f64::storage(rows::gelu(input::<f64>(s, l, self.name())?)),
+                    shape.clone(),
+                ))
+            },
+        )
+    }
+    fn bwd(&self, x: &Tensor, _res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(x.apply_op2_no_bwd(&g.contiguous()?, &GeluGrad)?))
+    }
+}
+
+struct GeluGrad;
+
+impl GeluGrad {
+    fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 2]) -> Result<(CpuStorage, Shape)> {
+        let x = input::<T>(s[0].0, s[0].1, self.name())?;
+        let g = input::<T>(s[1].0, s[1].1, self.name())?;
+        Ok((T::storage(rows::gelu_dx(x, g)), s[0].1.shape().clone()))
+    }
+}
+
+impl CustomOp2 for GeluGrad {
+    fn name(&self) -> &'static str {
+        "fused-gelu-grad"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let s = [(s1, l1), (s2, l2)];
+        by_type(
+            s1,
+            self.name(),
+            || self.fwd::<f32>(s),
+            || self.fwd::<f64>(s),
+        )
+    }
+}
+
+/// Multi-head self-attention of a `qkv` projection `[B, N, 3W]`, to `[B, N, W]`.
+pub struct Attention {
+    /// Heads.
+    pub heads: usize,
+}
+
+impl Attention {
+    fn dims(&self, layout: &Layout) -> Result<Dims> {
+        match layout.shape().dims() {
+            [b, n, w3] if w3 % (3 * self.heads) == 0 => Ok(Dims {
+                batch: *b,
+                tokens: *n,
+                heads: self.heads,
+                head_dim: w3 / (3 * self.heads),
+            }),
+            dims => candle_core::bail!(
+                "fused-attention: expected [B, N, 3W] with W divisible by {} heads, got {dims:?}",
+                self.heads
+            ),
+        }
+    }
+
+    fn fwd<T: Stored>(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let d = self.dims(l)?;
+        let qkv = input::<T>(s, l, self.name())?;
+        let out = attention::forward(qkv, d);
+        Ok((
+            T::storage(out),
+            Shape::from((d.batch, d.tokens, d.heads * d.head_dim)),
+        ))
+    }
+}
+
+impl CustomOp1 for Attention {
+    fn name(&self) -> &'static str {
+        "fused-attention"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        by_type(
+            s,
+            self.name(),
+            || self.fwd::<f32>(s, l),
+            || self.fwd::<f64>(s, l),
+        )
+    }
+    fn bwd(&self, qkv: &Tensor, _res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
+        let grad = AttentionGrad { heads: self.heads };
+        Ok(Some(qkv.apply_op2_no_bwd(&g.contiguous()?, &grad)?))
+    }
+}
+
+struct AttentionGrad {
+    heads: usize,
+}
+
+impl AttentionGrad {
+    fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 2]) -> Result<(CpuStorage, Shape)> {
+        let d = Attention { heads: self.heads }.dims(s[0].1)?;
+        let qkv = input::<T>(s[0].0, s[0].1, self.name())?;
+        let g = input::<T>(s[1].0, s[1].1, self.name())?;
+        Ok((
+            T::storage(attention::backward(qkv, g, d)),
+            s[0].1.shape().clone(),
+        ))
+    }
+}
+
+impl CustomOp2 for AttentionGrad {
+    fn name(&self) -> &'static str {
+        "fused-attention-grad"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let s = [(s1, l1), (s2, l2)];
+        by_type(
+            s1,
+            self.name(),
+            || self.fwd::<f32>(s),
+            || self.fwd::<f64>(s),
+        )
+    }
+}

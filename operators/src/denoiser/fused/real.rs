@@ -1,0 +1,123 @@
+//! The arithmetic the fused kernels need, for f32 (training) and f64 (gradient checks).
+//!
+//! The f32 `exp` and `erf` are branch-free polynomial approximations so that the kernels' inner
+//! loops vectorise: libm's are scalar calls, and GELU and softmax spent most of their time in
+//! them. f64 keeps libm's accurate functions; the tests compare the two.
+
+/// A float type the kernels run in.
+pub trait Real:
+    Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + 'static
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::AddAssign
+{
+    /// The value `v` in this type.
+    fn of(v: f64) -> Self;
+    /// Square root.
+    fn sqrt(self) -> Self;
+    /// `e^self`.
+    fn exp(self) -> Self;
+    /// The error function.
+    fn erf(self) -> Self;
+}
+
+impl Real for f64 {
+    fn of(v: f64) -> Self {
+        v
+    }
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
+    }
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    fn erf(self) -> Self {
+        candle_core::cpu::erf::erf_f64(self)
+    }
+}
+
+impl Real for f32 {
+    fn of(v: f64) -> Self {
+        v as f32
+    }
+    fn sqrt(self) -> Self {
+        f32::sqrt(self)
+    }
+    fn exp(self) -> Self {
+        exp_f32(self)
+    }
+    fn erf(self) -> Self {
+        erf_f32(self)
+    }
+}
+
+/// `e^x` within 2 ulp for x in [-87, 88] (Cephes' expf: x = n ln2 + r, a degree-6 polynomial in
+/// r, times 2^n built from the exponent bits). Below -87 it returns about 1e-38 instead of 0.
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    // Round to nearest by adding and removing 1.5 * 2^23 (floor() is a libm call without
+    // SSE4.1, which blocks vectorisation).
+    const ROUND: f32 = 12_582_912.0;
+    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4_f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let y = p * r * r + r + 1.0;
+    y * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// The error function within 1e-6 absolute (Abramowitz and Stegun 7.1.26, whose 1.5e-7 bound
+/// f32 rounding loosens; the form PyTorch's vectorised CPU GELU uses).
+#[inline(always)]
+pub fn erf_f32(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let poly = ((((1.061_405_4 * t - 1.453_152_1) * t + 1.421_413_7) * t - 0.284_496_74) * t
+        + 0.254_829_6)
+        * t;
+    let y = 1.0 - poly * exp_f32(-a * a);
+    y.copysign(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_matches_libm_within_two_ulp() {
+        let mut worst = 0f64;
+        for i in 0..=200_000 {
+            let x = -87.0 + 175.0 * i as f32 / 200_000.0;
+            let exact = (x as f64).exp();
+            let rel = ((exp_f32(x) as f64 - exact) / exact).abs();
+            worst = worst.max(rel);
+        }
+        assert!(worst < 2.5e-7, "max relative error {worst}");
+        assert_eq!(exp_f32(0.0), 1.0);
+        assert!(exp_f32(-1e4) < 1e-37 && exp_f32(-1e4) >= 0.0);
+    }
+
+    #[test]
+    fn erf_matches_libm_within_1e_6() {
+        let mut worst = 0f64;
+        for i in 0..=200_000 {
+            let x = -8.0 + 16.0 * i as f32 / 200_000.0;
+            let exact = candle_core::cpu::erf::erf_f64(x as f64);
+            worst = worst.max((erf_f32(x) as f64 - exact).abs());
+        }
+        assert!(worst < 1e-6, "max absolute error {worst}");
+        assert!(erf_f32(0.0).abs() < 1e-6);
+        assert_eq!(erf_f32(-9.0), -1.0);
+    }
+}

@@ -1,0 +1,260 @@
+//! Row-wise kernels of a transformer block, forward and backward: the adaLN-modulated layer
+//! norm, the gated residual, GELU and column sums (bias gradients). Rows are tokens of width
+//! `w`; `tokens` rows belong to one image, whose modulation vectors are one row of `[B, w]`.
+
+use multiversion::multiversion;
+
+use super::par::{for_ranges, for_rows, Shared};
+use super::real::Real;
+use super::storage::{sum_of, zeros};
+
+/// Mean and 1/sqrt(var + eps) of a row.
+#[inline(always)]
+fn moments<T: Real>(row: &[T], eps: f64) -> (T, T) {
+    let n = T::of(row.len() as f64);
+    let mean = sum_of(row.len(), |i| row[i]) / n;
+    let var = sum_of(row.len(), |i| (row[i] - mean) * (row[i] - mean)) / n;
+    (mean, T::of(1.0) / (var + T::of(eps)).sqrt())
+}
+
+/// `norm(x) * (1 + scale) + shift` for `x` `[B*tokens, w]`, `shift`/`scale` `[B, w]`.
+pub fn modulated_norm<T: Real>(
+    x: &[T],
+    shift: &[T],
+    scale: &[T],
+    dims: (usize, usize),
+    eps: f64,
+) -> Vec<T> {
+    let mut out = zeros(x.len());
+    for_rows(&mut out, dims.1, |first, rows| {
+        modulated_norm_rows(x, shift, scale, dims, eps, first, rows)
+    });
+    out
+}
+
+#[multiversion(targets = "simd")]
+fn modulated_norm_rows<T: Real>(
+    x: &[T],
+    shift: &[T],
+    scale: &[T],
+    (tokens, w): (usize, usize),
+    eps: f64,
+    first: usize,
+    rows: &mut [T],
+) {
+    for (i, y) in rows.chunks_exact_mut(w).enumerate() {
+        let r = first + i;
+        let b = r / tokens;
+        let xr = &x[r * w..(r + 1) * w];
+        let (sh, sc) = (&shift[b * w..(b + 1) * w], &scale[b * w..(b + 1) * w]);
+        let (mean, inv) = moments(xr, eps);
+        for j in 0..w {
+            y[j] = (xr[j] - mean) * inv * (T::of(1.0) + sc[j]) + sh[j];
+        }
+    }
+}
+
+/// The gradient of [`modulated_norm`] with respect to `x`, given the output gradient `g`.
+pub fn modulated_norm_dx<T: Real>(
+    x: &[T],
+    scale: &[T],
+    g: &[T],
+    dims: (usize, usize),
+    eps: f64,
+) -> Vec<T> {
+    let mut out = zeros(x.len());
+    for_rows(&mut out, dims.1, |first, rows| {
+        modulated_norm_dx_rows(x, scale, g, dims, eps, first, rows)
+    });
+    out
+}
+
+#[multiversion(targets = "simd")]
+fn modulated_norm_dx_rows<T: Real>(
+    x: &[T],
+    scale: &[T],
+    g: &[T],
+    (tokens, w): (usize, usize),
+    eps: f64,
+    first: usize,
+    rows: &mut [T],
+) {
+    let n = T::of(w as f64);
+    let mut dxhat = vec![T::of(0.0); w];
+    for (i, dx) in rows.chunks_exact_mut(w).enumerate() {
+        let r = first + i;
+        let b = r / tokens;
+        let (xr, gr) = (&x[r * w..(r + 1) * w], &g[r * w..(r + 1) * w]);
+        let sc = &scale[b * w..(b + 1) * w];
+        let (mean, inv) = moments(xr, eps);
+        for j in 0..w {
+            dxhat[j] = gr[j] * (T::of(1.0) + sc[j]);
+        }
+        let mean_g = sum_of(w, |j| dxhat[j]) / n;
+        let mean_gx = sum_of(w, |j| dxhat[j] * (xr[j] - mean) * inv) / n;
+        for j in 0..w {
+            dx[j] = inv * (dxhat[j] - mean_g - (xr[j] - mean) * inv * mean_gx);
+        }
+    }
+}
+
+/// The gradients of [`modulated_norm`] with respect to shift and scale, `[B, 2, w]`: per image
+/// the sum over its tokens of `g` and of `g * norm(x)`.
+pub fn modulated_norm_dparams<T: Real>(x: &[T], g: &[T], dims: (usize, usize), eps: f64) -> Vec<T> {
+    let (tokens, w) = dims;
+    let images = x.len() / (tokens * w);
+    let mut out = zeros(images * 2 * w);
+    for_rows(&mut out, 2 * w, |first, parts| {
+        modulated_norm_dparams_rows(x, g, dims, eps, first, parts)
+    });
+    out
+}
+
+#[multiversion(targets = "simd")]
+fn modulated_norm_dparams_rows<T: Real>(
+    x: &[T],
+    g: &[T],
+    (tokens, w): (usize, usize),
+    eps: f64,
+    first: usize,
+    parts: &mut [T],
+) {
+    for (i, part) in parts.chunks_exact_mut(2 * w).enumerate() {
+        let b = first + i;
+        let (dshift, dscale) = part.split_at_mut(w);
+        for r in b * tokens..(b + 1) * tokens {
+            let (xr, gr) = (&x[r * w..(r + 1) * w], &g[r * w..(r + 1) * w]);
+            let (mean, inv) = moments(xr, eps);
+            for j in 0..w {
+                dshift[j] += gr[j];
+                dscale[j] += gr[j] * (xr[j] - mean) * inv;
+            }
+        }
+    }
+}
+
+/// `x + h * gate` for `x`, `h` `[B*tokens, w]` and `gate` `[B, w]`.
+pub fn gated_residual<T: Real>(
+    x: &[T],
+    h: &[T],
+    gate: &[T],
+    (tokens, w): (usize, usize),
+) -> Vec<T> {
+    let mut out = zeros(x.len());
+    for_rows(&mut out, w, |first, rows| {
+        for (i, y) in rows.chunks_exact_mut(w).enumerate() {
+            let r = first + i;
+            let gt = &gate[(r / tokens) * w..(r / tokens + 1) * w];
+            let (xr, hr) = (&x[r * w..(r + 1) * w], &h[r * w..(r + 1) * w]);
+            for j in 0..w {
+                y[j] = xr[j] + hr[j] * gt[j];
+            }
+        }
+    });
+    out
+}
+
+/// `g * gate`, the gradient of [`gated_residual`] with respect to `h`.
+pub fn gated_residual_dh<T: Real>(g: &[T], gate: &[T], (tokens, w): (usize, usize)) -> Vec<T> {
+    let mut out = zeros(g.len());
+    for_rows(&mut out, w, |first, rows| {
+        for (i, y) in rows.chunks_exact_mut(w).enumerate() {
+            let r = first + i;
+            let gt = &gate[(r / tokens) * w..(r / tokens + 1) * w];
+            let gr = &g[r * w..(r + 1) * w];
+            for j in 0..w {
+                y[j] = gr[j] * gt[j];
+            }
+        }
+    });
+    out
+}
+
+/// Per image, the sum over its tokens of `g * h`: the gradient of [`gated_residual`] with
+/// respect to the gate, `[B, w]`.
+pub fn gated_residual_dgate<T: Real>(g: &[T], h: &[T], (tokens, w): (usize, usize)) -> Vec<T> {
+    let images = g.len() / (tokens * w);
+    let mut out = zeros(images * w);
+    for_rows(&mut out, w, |first, rows| {
+        for (i, y) in rows.chunks_exact_mut(w).enumerate() {
+            let b = first + i;
+            for r in b * tokens..(b + 1) * tokens {
+                let (gr, hr) = (&g[r * w..(r + 1) * w], &h[r * w..(r + 1) * w]);
+                for j in 0..w {
+                    y[j] += gr[j] * hr[j];
+                }
+            }
+        }
+    });
+    out
+}
+
+const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
+/// 1 / sqrt(2 pi).
+const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+
+/// Fill `out` (as long as `x`) block by block in parallel, `f(first_index, block)`.
+fn map<T: Real>(x: &[T], f: impl Fn(usize, &mut [T]) + Sync) -> Vec<T> {
+    let mut out = zeros::<T>(x.len());
+    const BLOCK: usize = 4096;
+    let blocks = x.len().div_ceil(BLOCK);
+    let ptr = Shared::new(&mut out);
+    let len = x.len();
+    for_ranges(blocks, len, |range| {
+        let (start, end) = (range.start * BLOCK, (range.end * BLOCK).min(len));
+        // SAFETY: the block ranges are disjoint and inside `out`.
+        let part = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(start), end - start) };
+        f(start, part);
+    });
+    out
+}
+
+/// Exact (erf) GELU: `x * Phi(x)`.
+pub fn gelu<T: Real>(x: &[T]) -> Vec<T> {
+    map(x, |start, out| {
+        gelu_block(&x[start..start + out.len()], out)
+    })
+}
+
+#[multiversion(targets = "simd")]
+fn gelu_block<T: Real>(x: &[T], out: &mut [T]) {
+    for (y, &v) in out.iter_mut().zip(x) {
+        *y = v * T::of(0.5) * (T::of(1.0) + (v * T::of(FRAC_1_SQRT_2)).erf());
+    }
+}
+
+/// The gradient of [`gelu`]: `g * (Phi(x) + x phi(x))`.
+pub fn gelu_dx<T: Real>(x: &[T], g: &[T]) -> Vec<T> {
+    map(x, |start, out| {
+        let end = start + out.len();
+        gelu_dx_block(&x[start..end], &g[start..end], out)
+    })
+}
+
+#[multiversion(targets = "simd")]
+fn gelu_dx_block<T: Real>(x: &[T], g: &[T], out: &mut [T]) {
+    for ((y, &v), &d) in out.iter_mut().zip(x).zip(g) {
+        let cdf = T::of(0.5) * (T::of(1.0) + (v * T::of(FRAC_1_SQRT_2)).erf());
+        let pdf = T::of(INV_SQRT_2PI) * (T::of(-0.5) * v * v).exp();
+        *y = d * (cdf + v * pdf);
+    }
+}
+
+/// Column sums of `g` `[rows, cols]` (the gradient of a bias added to every row).
+pub fn column_sums<T: Real>(g: &[T], cols: usize) -> Vec<T> {
+    let rows = g.len() / cols.max(1);
+    let mut out = zeros::<T>(cols);
+    let ptr = Shared::new(&mut out);
+    for_ranges(cols, g.len(), |range| {
+        // SAFETY: the column ranges are disjoint and inside `out`.
+        let acc =
+            unsafe { std::slice::from_raw_parts_mut(ptr.get().add(range.start), range.len()) };
+        for r in 0..rows {
+            let row = &g[r * cols + range.start..r * cols + range.end];
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a += v;
+            }
+        }
+    });
+    out
+}

@@ -1,0 +1,87 @@
+//! Typed, contiguous views of candle CPU storage for the kernels.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, DType, Layout, Result};
+
+use super::real::Real;
+
+/// A [`Real`] that candle stores on the CPU.
+pub trait Stored: Real {
+    /// The values, when `storage` holds this type.
+    fn values(storage: &CpuStorage) -> Option<&[Self]>;
+    /// Wrap computed values.
+    fn storage(values: Vec<Self>) -> CpuStorage;
+}
+
+impl Stored for f32 {
+    fn values(storage: &CpuStorage) -> Option<&[Self]> {
+        match storage {
+            CpuStorage::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn storage(values: Vec<Self>) -> CpuStorage {
+        CpuStorage::F32(values)
+    }
+}
+
+impl Stored for f64 {
+    fn values(storage: &CpuStorage) -> Option<&[Self]> {
+        match storage {
+            CpuStorage::F64(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn storage(values: Vec<Self>) -> CpuStorage {
+        CpuStorage::F64(values)
+    }
+}
+
+/// The contiguous values a layout views, of type `T`.
+pub fn input<'a, T: Stored>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [T]> {
+    let Some(values) = T::values(storage) else {
+        candle_core::bail!("{op}: inputs must all be f32 or all f64");
+    };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&values[start..end]),
+        None => candle_core::bail!("{op}: expects contiguous inputs"),
+    }
+}
+
+/// Run `f32k` or `f64k` by the type of `storage`.
+pub fn by_type<R>(
+    storage: &CpuStorage,
+    op: &str,
+    f32k: impl FnOnce() -> Result<R>,
+    f64k: impl FnOnce() -> Result<R>,
+) -> Result<R> {
+    match storage.dtype() {
+        DType::F32 => f32k(),
+        DType::F64 => f64k(),
+        other => candle_core::bail!("{op}: only f32 and f64 are supported, got {other:?}"),
+    }
+}
+
+/// `n` zeros (allocated zeroed, so fresh pages are not written twice).
+pub fn zeros<T: Real>(n: usize) -> Vec<T> {
+    vec![T::of(0.0); n]
+}
+
+/// Sum of `f(0..n)` with eight partial sums, so the loop vectorises; the order is fixed.
+#[inline(always)]
+pub fn sum_of<T: Real>(n: usize, f: impl Fn(usize) -> T) -> T {
+    let mut acc = [T::of(0.0); 8];
+    let full = n / 8 * 8;
+    let mut i = 0;
+    while i < full {
+        for (lane, a) in acc.iter_mut().enumerate() {
+            *a += f(i + lane);
+        }
+        i += 8;
+    }
+    let mut tail = T::of(0.0);
+    for j in full..n {
+        tail += f(j);
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
+}

@@ -1,0 +1,183 @@
+//! The fused kernels against candle's composite operations (autograd included), in f64, at
+//! sizes that take both the single-threaded and the parallel paths.
+
+use candle_core::{DType, Device, Result, Tensor, Var, D};
+
+use super::*;
+
+fn randn(shape: &[usize], seed: u64) -> Tensor {
+    // A fixed pseudo-random fill (candle's CPU RNG is not seedable per call).
+    let n: usize = shape.iter().product();
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let values: Vec<f64> = (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        })
+        .collect();
+    Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap()
+}
+
+/// Outputs and every input's gradient (through a random projection of the output) agree.
+fn agree(
+    inputs: &[Tensor],
+    fused_fn: impl Fn(&[Tensor]) -> Result<Tensor>,
+    reference: impl Fn(&[Tensor]) -> Result<Tensor>,
+    tol: f64,
+) {
+    let vars: Vec<Var> = inputs
+        .iter()
+        .map(|t| Var::from_tensor(t).unwrap())
+        .collect();
+    let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let a = fused_fn(&tensors).unwrap();
+    let b = reference(&tensors).unwrap();
+    assert_eq!(a.dims(), b.dims());
+    let diff = max_diff(&a, &b);
+    assert!(diff < tol, "outputs differ by {diff}");
+    let r = randn(a.dims(), 99);
+    let ga = (&a * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    let gb = (&b * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    for (i, t) in tensors.iter().enumerate() {
+        let (da, db) = (ga.get(t).unwrap(), gb.get(t).unwrap());
+        let diff = max_diff(da, db);
+        assert!(diff < tol, "gradient of input {i} differs by {diff}");
+    }
+}
+
+#[test]
+fn linear_matches_matmul_plus_bias() {
+    for rows in [3, 600] {
+        let inputs = [
+            randn(&[2, rows, 40], 1),
+            randn(&[24, 40], 2),
+            randn(&[24], 3),
+        ];
+        agree(
+            &inputs,
+            |t| linear(&t[0], &t[1], &t[2], DType::F64),
+            |t| t[0].broadcast_matmul(&t[1].t()?)?.broadcast_add(&t[2]),
+            1e-12,
+        );
+    }
+}
+
+fn reference_norm(x: &Tensor, shift: &Tensor, scale: &Tensor) -> Result<Tensor> {
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let centred = x.broadcast_sub(&mean)?;
+    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+    centred
+        .broadcast_div(&(var + 1e-6)?.sqrt()?)?
+        .broadcast_mul(&(scale.unsqueeze(1)? + 1.0)?)?
+        .broadcast_add(&shift.unsqueeze(1)?)
+}
+
+#[test]
+fn modulated_norm_matches_the_composite_form() {
+    for (b, n, w) in [(2, 3, 12), (4, 64, 128)] {
+        let x = ((randn(&[b, n, w], 4) * 3.0).unwrap() + 0.5).unwrap();
+        let inputs = [x, randn(&[b, w], 5), randn(&[b, w], 6)];
+        agree(
+            &inputs,
+            |t| modulated_norm(&t[0], &t[1], &t[2], 1e-6),
+            |t| reference_norm(&t[0], &t[1], &t[2]),
+            1e-10,
+        );
+    }
+}
+
+#[test]
+fn gated_residual_matches_the_composite_form() {
+    for (b, n, w) in [(2, 3, 12), (4, 64, 128)] {
+        let inputs = [
+            randn(&[b, n, w], 7),
+            randn(&[b, n, w], 8),
+            randn(&[b, w], 9),
+        ];
+        agree(
+            &inputs,
+            |t| gated_residual(&t[0], &t[1], &t[2]),
+            |t| &t[0] + t[1].broadcast_mul(&t[2].unsqueeze(1)?)?,
+            1e-12,
+        );
+    }
+}
+
+#[test]
+fn gelu_matches_candle_and_its_derivative_finite_differences() {
+    // candle's own GELU backward uses 0.398942 for 1/sqrt(2 pi), so the gradient is checked
+    // against central differences of candle's (exact) forward instead.
+    for n in [50, 40_000] {
+        let x = (randn(&[n], 10) * 6.0).unwrap();
+        let var = Var::from_tensor(&x).unwrap();
+        let y = gelu(var.as_tensor()).unwrap();
+        assert!(max_diff(&y, &x.gelu_erf().unwrap()) < 1e-12);
+        let grads = y.sum_all().unwrap().backward().unwrap();
+        let h = 1e-5;
+        let numeric = (((&x + h).unwrap().gelu_erf().unwrap()
+            - (&x - h).unwrap().gelu_erf().unwrap())
+        .unwrap()
+            / (2.0 * h))
+            .unwrap();
+        let diff = max_diff(grads.get(var.as_tensor()).unwrap(), &numeric);
+        assert!(
+            diff < 1e-8,
+            "GELU gradient differs from finite differences by {diff}"
+        );
+        let x32 = x.to_dtype(DType::F32).unwrap();
+        let fast = gelu(&x32).unwrap().to_dtype(DType::F64).unwrap();
+        let diff = max_diff(&fast, &x.gelu_erf().unwrap());
+        assert!(diff < 4e-6, "f32 GELU differs by {diff}");
+    }
+}
+
+fn reference_attention(qkv: &Tensor, heads: usize) -> Result<Tensor> {
+    let (b, n, w3) = qkv.dims3()?;
+    let (w, hd) = (w3 / 3, w3 / 3 / heads);
+    let qkv = qkv
+        .reshape((b, n, 3, heads, hd))?
+        .permute((2, 0, 3, 1, 4))?;
+    let (q, k, v) = (
+        qkv.get(0)?.contiguous()?,
+        qkv.get(1)?.contiguous()?,
+        qkv.get(2)?.contiguous()?,
+    );
+    let scores = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
+    let p = candle_nn::ops::softmax(&scores, D::Minus1)?;
+    p.matmul(&v)?.transpose(1, 2)?.reshape((b, n, w))
+}
+
+#[test]
+fn attention_matches_the_composite_form() {
+    for (b, n, heads, hd) in [(2, 5, 2, 4), (3, 64, 4, 32)] {
+        let qkv = (randn(&[b, n, 3 * heads * hd], 11) * 2.0).unwrap();
+        agree(
+            &[qkv.clone()],
+            |t| attention(&t[0], heads, DType::F64),
+            |t| reference_attention(&t[0], heads),
+            1e-12,
+        );
+        let q32 = qkv.to_dtype(DType::F32).unwrap();
+        let fast = attention(&q32, heads, DType::F32)
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap();
+        let diff = max_diff(&fast, &reference_attention(&qkv, heads).unwrap());
+        assert!(diff < 1e-5, "f32 attention differs by {diff}");
+    }
+}
