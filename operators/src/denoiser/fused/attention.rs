@@ -70,7 +70,11 @@ unsafe fn product<T: Real>(
 }
 
 /// Softmax of every row (width `n`) of `s`, in place.
-#[multiversion(targets = "simd")]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 fn softmax_rows<T: Real>(s: &mut [T], n: usize) {
     for row in s.chunks_exact_mut(n) {
         let max = row.iter().fold(row[0], |m, &v| if v > m { v } else { m });
@@ -85,7 +89,11 @@ fn softmax_rows<T: Real>(s: &mut [T], n: usize) {
 }
 
 /// `dS = scale * P * (dP - rowsum(P * dP))`, in place of `dp`.
-#[multiversion(targets = "simd")]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 fn softmax_grad_rows<T: Real>(p: &[T], dp: &mut [T], n: usize, scale: T) {
     for (pr, dr) in p.chunks_exact(n).zip(dp.chunks_exact_mut(n)) {
         let dot = sum_of(n, |j| pr[j] * dr[j]);
@@ -116,21 +124,33 @@ unsafe fn weights<T: Real>(qkv: *const T, d: Dims, b: usize, h: usize, p: &mut [
     softmax_rows(p, n);
 }
 
-/// Attention output `[B, N, W]` of `qkv` `[B, N, 3W]`.
-pub fn forward<T: Real>(qkv: &[T], d: Dims) -> Vec<T> {
+/// Attention output `[B, N, W]` of `qkv` `[B, N, 3W]`, and, when `keep`, the attention
+/// weights `[B, H, N, N]` for the backward pass.
+pub fn forward<T: Real>(qkv: &[T], d: Dims, keep: bool) -> (Vec<T>, Option<Vec<T>>) {
     let (n, w) = (d.tokens, d.width());
+    let tasks = d.batch * d.heads;
     let mut out = zeros::<T>(d.batch * n * w);
+    let mut kept = keep.then(|| zeros::<T>(tasks * n * n));
     let dst = Shared::new(&mut out);
+    let weights_dst = kept.as_mut().map(|p| Shared::new(p));
     let src = qkv.as_ptr() as usize;
-    for_ranges(d.batch * d.heads, qkv.len(), |tasks| {
+    for_ranges(tasks, qkv.len(), |range| {
         let qkv = src as *const T;
-        let mut p = zeros::<T>(n * n);
-        for task in tasks {
+        let mut scratch = if weights_dst.is_some() {
+            Vec::new()
+        } else {
+            zeros::<T>(n * n)
+        };
+        for task in range {
             let (b, h) = (task / d.heads, task % d.heads);
             // SAFETY: `qkv` and `out` hold the full shapes; task (b, h) writes only the head-h
-            // columns of image b's rows, which no other task writes.
+            // columns of image b's rows, and its own N x N block of the kept weights.
             unsafe {
-                weights(qkv, d, b, h, &mut p);
+                let p: &mut [T] = match weights_dst {
+                    Some(all) => std::slice::from_raw_parts_mut(all.get().add(task * n * n), n * n),
+                    None => &mut scratch,
+                };
+                weights(qkv, d, b, h, p);
                 let v = qkv.add(b * n * 3 * w + 2 * w + h * d.head_dim);
                 let o = dst.get().add(b * n * w + h * d.head_dim);
                 product(
@@ -146,11 +166,12 @@ pub fn forward<T: Real>(qkv: &[T], d: Dims) -> Vec<T> {
             }
         }
     });
-    out
+    (out, kept)
 }
 
-/// The gradient `[B, N, 3W]` with respect to `qkv` given the output gradient `g` `[B, N, W]`.
-pub fn backward<T: Real>(qkv: &[T], g: &[T], d: Dims) -> Vec<T> {
+/// The gradient `[B, N, 3W]` with respect to `qkv` given the output gradient `g` `[B, N, W]`
+/// and the attention weights the forward pass kept (recomputed when `None`).
+pub fn backward<T: Real>(qkv: &[T], g: &[T], kept: Option<&[T]>, d: Dims) -> Vec<T> {
     let (n, w, hd) = (d.tokens, d.width(), d.head_dim);
     let mut out = zeros::<T>(qkv.len());
     let dst = Shared::new(&mut out);
@@ -165,7 +186,13 @@ pub fn backward<T: Real>(qkv: &[T], g: &[T], d: Dims) -> Vec<T> {
             // SAFETY: as in `forward`; task (b, h) writes only head h's q, k and v columns of
             // image b's rows of the gradient.
             unsafe {
-                weights(qkv, d, b, h, &mut p);
+                let p: &[T] = match kept {
+                    Some(all) => &all[task * n * n..(task + 1) * n * n],
+                    None => {
+                        weights(qkv, d, b, h, &mut p);
+                        &p
+                    }
+                };
                 let base = b * n * 3 * w + h * hd;
                 let (q, k, v) = (qkv.add(base), qkv.add(base + w), qkv.add(base + 2 * w));
                 let (dq, dk, dv) = (
@@ -196,7 +223,7 @@ pub fn backward<T: Real>(qkv: &[T], g: &[T], d: Dims) -> Vec<T> {
                     (1, 3 * w),
                     T::of(1.0),
                 );
-                softmax_grad_rows(&p, &mut dp, n, scale);
+                softmax_grad_rows(p, &mut dp, n, scale);
                 // dQ = dS K, dK = dS^T Q
                 product(
                     (n, hd, n),

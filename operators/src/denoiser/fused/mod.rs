@@ -41,16 +41,17 @@ pub fn product(a: &Tensor, b: &Tensor, compute: DType) -> Result<Tensor> {
 
 /// `x W^T + b` over the last dimension of `x`, the product in `compute`.
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, compute: DType) -> Result<Tensor> {
+    if fused(x) && compute == x.dtype() {
+        // One node, whatever the rank of `x`: no reshape nodes, whose gradients candle would
+        // add onto zero tensors of the activations' size.
+        return x.contiguous()?.apply_op3(w, b, ops::Linear);
+    }
     // Leading dimensions flattened: one 2-D product (candle-nn broadcasts the weight over the
     // batch instead, which makes the weight gradient a batch of small products).
     let dims = x.dims().to_vec();
     let inputs = dims[dims.len() - 1];
     let x2 = x.reshape((x.elem_count() / inputs.max(1), inputs))?;
-    let y = if fused(x) && compute == x.dtype() {
-        x2.contiguous()?.apply_op3(w, b, ops::Linear)?
-    } else {
-        product(&x2, &w.t()?, compute)?.broadcast_add(b)?
-    };
+    let y = product(&x2, &w.t()?, compute)?.broadcast_add(b)?;
     let mut out = dims;
     let last = out.len() - 1;
     out[last] = w.dim(0)?;
@@ -109,7 +110,10 @@ pub fn gelu(x: &Tensor) -> Result<Tensor> {
 /// `heads`), to `[B, N, W]`; the two products in `compute`, the softmax in `qkv`'s type.
 pub fn attention(qkv: &Tensor, heads: usize, compute: DType) -> Result<Tensor> {
     if fused(qkv) && compute == qkv.dtype() {
-        return qkv.contiguous()?.apply_op1(ops::Attention { heads });
+        let keep = qkv.track_op();
+        return qkv
+            .contiguous()?
+            .apply_op1(ops::Attention::new(heads, keep));
     }
     let (b, n, w3) = qkv.dims3()?;
     let (w, hd) = (w3 / 3, w3 / 3 / heads);

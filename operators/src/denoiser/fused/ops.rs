@@ -2,6 +2,8 @@
 //! one node whose backward pass calls the matching gradient kernels (or, for the linear
 //! layer's input and weight, candle's matrix products).
 
+use std::sync::OnceLock;
+
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::attention::{self, Dims};
@@ -20,7 +22,7 @@ fn wants_grad(t: &Tensor) -> bool {
     t.track_op()
 }
 
-/// `x W^T + b` for 2-D `x`.
+/// `x W^T + b` over the last dimension of `x`.
 pub struct Linear;
 
 impl Linear {
@@ -28,13 +30,17 @@ impl Linear {
         let x = input::<T>(s[0].0, s[0].1, self.name())?;
         let w = input::<T>(s[1].0, s[1].1, self.name())?;
         let b = input::<T>(s[2].0, s[2].1, self.name())?;
-        let (rows, inputs) = rows_of(s[0].1);
+        let (_, inputs) = rows_of(s[0].1);
         if w.len() != b.len() * inputs {
             candle_core::bail!("{}: weight and input sizes disagree", self.name());
         }
+        let mut dims = s[0].1.shape().dims().to_vec();
+        if let Some(last) = dims.last_mut() {
+            *last = b.len();
+        }
         Ok((
             T::storage(linear::forward(x, w, b, inputs)),
-            Shape::from((rows, b.len())),
+            Shape::from(dims),
         ))
     }
 }
@@ -68,15 +74,18 @@ impl CustomOp3 for Linear {
         _res: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        // Detached: the gradients must not record a graph of their own.
-        let (g, x_in, w_in) = (g.contiguous()?.detach(), x.detach(), w.detach());
+        // Detached, and as 2-D matrices: the gradients must not record a graph of their own.
+        let (outputs, inputs) = w.dims2()?;
+        let g = g.contiguous()?.detach();
+        let g = g.reshape((g.elem_count() / outputs, outputs))?;
         let dx = if wants_grad(x) {
-            Some(g.matmul(&w_in)?)
+            Some(g.matmul(&w.detach())?.reshape(x.shape())?)
         } else {
             None
         };
         let dw = if wants_grad(w) {
-            Some(g.t()?.matmul(&x_in)?)
+            let x2 = x.detach().reshape((x.elem_count() / inputs, inputs))?;
+            Some(g.t()?.matmul(&x2)?)
         } else {
             None
         };
@@ -435,36 +444,57 @@ impl CustomOp2 for GeluGrad {
     }
 }
 
-/// Multi-head self-attention of a `qkv` projection `[B, N, 3W]`, to `[B, N, W]`.
+/// Multi-head self-attention of a `qkv` projection `[B, N, 3W]`, to `[B, N, W]`. When the
+/// input is tracked for gradients, the attention weights are kept for the backward pass (one
+/// `[B, H, N, N]` tensor per block instead of recomputing them).
 pub struct Attention {
-    /// Heads.
-    pub heads: usize,
+    heads: usize,
+    keep: bool,
+    kept: OnceLock<Tensor>,
 }
 
 impl Attention {
-    fn dims(&self, layout: &Layout) -> Result<Dims> {
-        match layout.shape().dims() {
-            [b, n, w3] if w3 % (3 * self.heads) == 0 => Ok(Dims {
-                batch: *b,
-                tokens: *n,
-                heads: self.heads,
-                head_dim: w3 / (3 * self.heads),
-            }),
-            dims => candle_core::bail!(
-                "fused-attention: expected [B, N, 3W] with W divisible by {} heads, got {dims:?}",
-                self.heads
-            ),
+    /// Attention over `heads` heads; `keep` the weights for a backward pass.
+    pub fn new(heads: usize, keep: bool) -> Self {
+        Attention {
+            heads,
+            keep,
+            kept: OnceLock::new(),
         }
+    }
+
+    fn dims(&self, layout: &Layout) -> Result<Dims> {
+        attention_dims(self.heads, layout)
     }
 
     fn fwd<T: Stored>(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let d = self.dims(l)?;
         let qkv = input::<T>(s, l, self.name())?;
-        let out = attention::forward(qkv, d);
+        let (out, kept) = attention::forward(qkv, d, self.keep);
+        if let Some(p) = kept {
+            let shape = (d.batch, d.heads, d.tokens, d.tokens);
+            let _ = self
+                .kept
+                .set(Tensor::from_vec(p, shape, &candle_core::Device::Cpu)?);
+        }
         Ok((
             T::storage(out),
             Shape::from((d.batch, d.tokens, d.heads * d.head_dim)),
         ))
+    }
+}
+
+fn attention_dims(heads: usize, layout: &Layout) -> Result<Dims> {
+    match layout.shape().dims() {
+        [b, n, w3] if w3 % (3 * heads) == 0 => Ok(Dims {
+            batch: *b,
+            tokens: *n,
+            heads,
+            head_dim: w3 / (3 * heads),
+        }),
+        dims => candle_core::bail!(
+            "fused-attention: expected [B, N, 3W] with W divisible by {heads} heads, got {dims:?}"
+        ),
     }
 }
 
@@ -482,27 +512,37 @@ impl CustomOp1 for Attention {
     }
     fn bwd(&self, qkv: &Tensor, _res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
         let grad = AttentionGrad { heads: self.heads };
-        Ok(Some(qkv.apply_op2_no_bwd(&g.contiguous()?, &grad)?))
+        let g = g.contiguous()?;
+        Ok(Some(match self.kept.get() {
+            Some(p) => qkv.apply_op3_no_bwd(&g, p, &grad)?,
+            None => {
+                qkv.apply_op3_no_bwd(&g, &Tensor::zeros(0, qkv.dtype(), qkv.device())?, &grad)?
+            }
+        }))
     }
 }
 
+/// The gradient of [`Attention`]: inputs `qkv`, the output gradient, and the kept weights
+/// (empty when they were not kept: then they are recomputed).
 struct AttentionGrad {
     heads: usize,
 }
 
 impl AttentionGrad {
-    fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 2]) -> Result<(CpuStorage, Shape)> {
-        let d = Attention { heads: self.heads }.dims(s[0].1)?;
+    fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 3]) -> Result<(CpuStorage, Shape)> {
+        let d = attention_dims(self.heads, s[0].1)?;
         let qkv = input::<T>(s[0].0, s[0].1, self.name())?;
         let g = input::<T>(s[1].0, s[1].1, self.name())?;
+        let p = input::<T>(s[2].0, s[2].1, self.name())?;
+        let kept = (!p.is_empty()).then_some(p);
         Ok((
-            T::storage(attention::backward(qkv, g, d)),
+            T::storage(attention::backward(qkv, g, kept, d)),
             s[0].1.shape().clone(),
         ))
     }
 }
 
-impl CustomOp2 for AttentionGrad {
+impl CustomOp3 for AttentionGrad {
     fn name(&self) -> &'static str {
         "fused-attention-grad"
     }
@@ -512,8 +552,10 @@ impl CustomOp2 for AttentionGrad {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let s = [(s1, l1), (s2, l2)];
+        let s = [(s1, l1), (s2, l2), (s3, l3)];
         by_type(
             s1,
             self.name(),

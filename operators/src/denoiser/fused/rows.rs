@@ -32,7 +32,11 @@ pub fn modulated_norm<T: Real>(
     out
 }
 
-#[multiversion(targets = "simd")]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 fn modulated_norm_rows<T: Real>(
     x: &[T],
     shift: &[T],
@@ -69,7 +73,11 @@ pub fn modulated_norm_dx<T: Real>(
     out
 }
 
-#[multiversion(targets = "simd")]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 fn modulated_norm_dx_rows<T: Real>(
     x: &[T],
     scale: &[T],
@@ -110,7 +118,11 @@ pub fn modulated_norm_dparams<T: Real>(x: &[T], g: &[T], dims: (usize, usize), e
     out
 }
 
-#[multiversion(targets = "simd")]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 fn modulated_norm_dparams_rows<T: Real>(
     x: &[T],
     g: &[T],
@@ -216,7 +228,11 @@ pub fn gelu<T: Real>(x: &[T]) -> Vec<T> {
     })
 }
 
-#[multiversion(targets = "simd")]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 fn gelu_block<T: Real>(x: &[T], out: &mut [T]) {
     for (y, &v) in out.iter_mut().zip(x) {
         *y = v * T::of(0.5) * (T::of(1.0) + (v * T::of(FRAC_1_SQRT_2)).erf());
@@ -231,7 +247,11 @@ pub fn gelu_dx<T: Real>(x: &[T], g: &[T]) -> Vec<T> {
     })
 }
 
-#[multiversion(targets = "simd")]
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 fn gelu_dx_block<T: Real>(x: &[T], g: &[T], out: &mut [T]) {
     for ((y, &v), &d) in out.iter_mut().zip(x).zip(g) {
         let cdf = T::of(0.5) * (T::of(1.0) + (v * T::of(FRAC_1_SQRT_2)).erf());

@@ -6,7 +6,7 @@ use candle_core::{CpuStorage, DType, Layout, Result};
 use super::real::Real;
 
 /// A [`Real`] that candle stores on the CPU.
-pub trait Stored: Real {
+pub trait Stored: Real + candle_core::WithDType {
     /// The values, when `storage` holds this type.
     fn values(storage: &CpuStorage) -> Option<&[Self]>;
     /// Wrap computed values.
