@@ -9,7 +9,7 @@ use multiversion::multiversion;
 
 use super::par::{for_ranges, Shared};
 use super::real::Real;
-use super::storage::{sum_of, zeros};
+use super::storage::{slots, sum_of, written, zeros};
 
 /// Shapes of one attention call.
 #[derive(Clone, Copy, Debug)]
@@ -106,14 +106,14 @@ fn softmax_grad_rows<T: Real>(p: &[T], dp: &mut [T], n: usize, scale: T) {
 /// Attention weights `P = softmax(scale * Q K^T)` of image `b`, head `h` into `p` (N x N).
 ///
 /// # Safety
-/// `qkv` holds `[B, N, 3W]` values covering image `b`.
-unsafe fn weights<T: Real>(qkv: *const T, d: Dims, b: usize, h: usize, p: &mut [T]) {
+/// `qkv` holds `[B, N, 3W]` values covering image `b`; `p` points to N x N writable values.
+unsafe fn weights<T: Real>(qkv: *const T, d: Dims, b: usize, h: usize, p: *mut T) {
     let (n, w) = (d.tokens, d.width());
     let q = qkv.add(b * n * 3 * w + h * d.head_dim);
     let k = q.add(w);
     product(
         (n, n, d.head_dim),
-        p.as_mut_ptr(),
+        p,
         (n, 1),
         q,
         (3 * w, 1),
@@ -121,7 +121,8 @@ unsafe fn weights<T: Real>(qkv: *const T, d: Dims, b: usize, h: usize, p: &mut [
         (1, 3 * w), // K^T: element (i, j) is K[j, i]
         T::of(d.scale()),
     );
-    softmax_rows(p, n);
+    // SAFETY: the product above wrote all N x N values.
+    softmax_rows(std::slice::from_raw_parts_mut(p, n * n), n);
 }
 
 /// Attention output `[B, N, W]` of `qkv` `[B, N, 3W]`, and, when `keep`, the attention
@@ -129,8 +130,8 @@ unsafe fn weights<T: Real>(qkv: *const T, d: Dims, b: usize, h: usize, p: &mut [
 pub fn forward<T: Real>(qkv: &[T], d: Dims, keep: bool) -> (Vec<T>, Option<Vec<T>>) {
     let (n, w) = (d.tokens, d.width());
     let tasks = d.batch * d.heads;
-    let mut out = zeros::<T>(d.batch * n * w);
-    let mut kept = keep.then(|| zeros::<T>(tasks * n * n));
+    let mut out = slots::<T>(d.batch * n * w);
+    let mut kept = keep.then(|| slots::<T>(tasks * n * n));
     let dst = Shared::new(&mut out);
     let weights_dst = kept.as_mut().map(|p| Shared::new(p));
     let src = qkv.as_ptr() as usize;
@@ -146,18 +147,18 @@ pub fn forward<T: Real>(qkv: &[T], d: Dims, keep: bool) -> (Vec<T>, Option<Vec<T
             // SAFETY: `qkv` and `out` hold the full shapes; task (b, h) writes only the head-h
             // columns of image b's rows, and its own N x N block of the kept weights.
             unsafe {
-                let p: &mut [T] = match weights_dst {
-                    Some(all) => std::slice::from_raw_parts_mut(all.get().add(task * n * n), n * n),
-                    None => &mut scratch,
+                let p: *mut T = match weights_dst {
+                    Some(all) => all.get().add(task * n * n) as *mut T,
+                    None => scratch.as_mut_ptr(),
                 };
                 weights(qkv, d, b, h, p);
                 let v = qkv.add(b * n * 3 * w + 2 * w + h * d.head_dim);
-                let o = dst.get().add(b * n * w + h * d.head_dim);
+                let o = dst.get().add(b * n * w + h * d.head_dim) as *mut T;
                 product(
                     (n, d.head_dim, n),
                     o,
                     (w, 1),
-                    p.as_ptr(),
+                    p,
                     (n, 1),
                     v,
                     (3 * w, 1),
@@ -166,39 +167,33 @@ pub fn forward<T: Real>(qkv: &[T], d: Dims, keep: bool) -> (Vec<T>, Option<Vec<T
             }
         }
     });
-    (out, kept)
+    // SAFETY: every (image, head) task wrote its columns of `out` and its block of `kept`.
+    unsafe { (written(out), kept.map(|p| written(p))) }
 }
 
 /// The gradient `[B, N, 3W]` with respect to `qkv` given the output gradient `g` `[B, N, W]`
-/// and the attention weights the forward pass kept (recomputed when `None`).
-pub fn backward<T: Real>(qkv: &[T], g: &[T], kept: Option<&[T]>, d: Dims) -> Vec<T> {
+/// and the attention weights `kept` by the forward pass.
+pub fn backward<T: Real>(qkv: &[T], g: &[T], kept: &[T], d: Dims) -> Vec<T> {
     let (n, w, hd) = (d.tokens, d.width(), d.head_dim);
-    let mut out = zeros::<T>(qkv.len());
+    let mut out = slots::<T>(qkv.len());
     let dst = Shared::new(&mut out);
     let (src, grad) = (qkv.as_ptr() as usize, g.as_ptr() as usize);
     let scale = T::of(d.scale());
     for_ranges(d.batch * d.heads, qkv.len(), |tasks| {
         let (qkv, g) = (src as *const T, grad as *const T);
-        let mut p = zeros::<T>(n * n);
         let mut dp = zeros::<T>(n * n);
         for task in tasks {
             let (b, h) = (task / d.heads, task % d.heads);
             // SAFETY: as in `forward`; task (b, h) writes only head h's q, k and v columns of
             // image b's rows of the gradient.
             unsafe {
-                let p: &[T] = match kept {
-                    Some(all) => &all[task * n * n..(task + 1) * n * n],
-                    None => {
-                        weights(qkv, d, b, h, &mut p);
-                        &p
-                    }
-                };
+                let p = &kept[task * n * n..(task + 1) * n * n];
                 let base = b * n * 3 * w + h * hd;
                 let (q, k, v) = (qkv.add(base), qkv.add(base + w), qkv.add(base + 2 * w));
                 let (dq, dk, dv) = (
-                    dst.get().add(base),
-                    dst.get().add(base + w),
-                    dst.get().add(base + 2 * w),
+                    dst.get().add(base) as *mut T,
+                    dst.get().add(base + w) as *mut T,
+                    dst.get().add(base + 2 * w) as *mut T,
                 );
                 let go = g.add(b * n * w + h * hd);
                 // dV = P^T dO
@@ -248,5 +243,6 @@ pub fn backward<T: Real>(qkv: &[T], g: &[T], kept: Option<&[T]>, d: Dims) -> Vec
             }
         }
     });
-    out
+    // SAFETY: every (image, head) task wrote its q, k and v columns.
+    unsafe { written(out) }
 }

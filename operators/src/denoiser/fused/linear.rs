@@ -2,16 +2,18 @@
 
 use super::par::for_rows;
 use super::real::Real;
-use super::storage::zeros;
+use super::storage::{slots, written};
 
 /// `x` `[rows, inputs]`, `w` `[outputs, inputs]`, `b` `[outputs]` -> `[rows, outputs]`.
 pub fn forward<T: Real>(x: &[T], w: &[T], b: &[T], inputs: usize) -> Vec<T> {
     let outputs = b.len();
     let rows = x.len() / inputs.max(1);
-    let mut out = zeros(rows * outputs);
+    let mut out = slots(rows * outputs);
     for_rows(&mut out, outputs, |_, part| {
         for row in part.chunks_exact_mut(outputs) {
-            row.copy_from_slice(b);
+            for (o, &v) in row.iter_mut().zip(b) {
+                o.write(v);
+            }
         }
     });
     let threads = candle_core::utils::get_num_threads();
@@ -26,7 +28,7 @@ pub fn forward<T: Real>(x: &[T], w: &[T], b: &[T], inputs: usize) -> Vec<T> {
             rows,
             outputs,
             inputs,
-            out.as_mut_ptr(),
+            out.as_mut_ptr() as *mut T,
             1,
             outputs as isize,
             true,
@@ -44,5 +46,6 @@ pub fn forward<T: Real>(x: &[T], w: &[T], b: &[T], inputs: usize) -> Vec<T> {
             parallelism,
         );
     }
-    out
+    // SAFETY: every row was written with the bias before the product accumulated onto it.
+    unsafe { written(out) }
 }

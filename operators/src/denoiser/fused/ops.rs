@@ -513,17 +513,16 @@ impl CustomOp1 for Attention {
     fn bwd(&self, qkv: &Tensor, _res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
         let grad = AttentionGrad { heads: self.heads };
         let g = g.contiguous()?;
-        Ok(Some(match self.kept.get() {
-            Some(p) => qkv.apply_op3_no_bwd(&g, p, &grad)?,
-            None => {
-                qkv.apply_op3_no_bwd(&g, &Tensor::zeros(0, qkv.dtype(), qkv.device())?, &grad)?
-            }
-        }))
+        match self.kept.get() {
+            Some(p) => Ok(Some(qkv.apply_op3_no_bwd(&g, p, &grad)?)),
+            None => candle_core::bail!(
+                "fused-attention: backward pass of an attention computed without gradients"
+            ),
+        }
     }
 }
 
-/// The gradient of [`Attention`]: inputs `qkv`, the output gradient, and the kept weights
-/// (empty when they were not kept: then they are recomputed).
+/// The gradient of [`Attention`]: inputs `qkv`, the output gradient, and the kept weights.
 struct AttentionGrad {
     heads: usize,
 }
@@ -533,8 +532,7 @@ impl AttentionGrad {
         let d = attention_dims(self.heads, s[0].1)?;
         let qkv = input::<T>(s[0].0, s[0].1, self.name())?;
         let g = input::<T>(s[1].0, s[1].1, self.name())?;
-        let p = input::<T>(s[2].0, s[2].1, self.name())?;
-        let kept = (!p.is_empty()).then_some(p);
+        let kept = input::<T>(s[2].0, s[2].1, self.name())?;
         Ok((
             T::storage(attention::backward(qkv, g, kept, d)),
             s[0].1.shape().clone(),

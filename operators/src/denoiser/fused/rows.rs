@@ -6,7 +6,9 @@ use multiversion::multiversion;
 
 use super::par::{for_ranges, for_rows, Shared};
 use super::real::Real;
-use super::storage::{sum_of, zeros};
+use std::mem::MaybeUninit;
+
+use super::storage::{slots, sum_of, written, zeros};
 
 /// Mean and 1/sqrt(var + eps) of a row.
 #[inline(always)]
@@ -25,11 +27,12 @@ pub fn modulated_norm<T: Real>(
     dims: (usize, usize),
     eps: f64,
 ) -> Vec<T> {
-    let mut out = zeros(x.len());
+    let mut out = slots(x.len());
     for_rows(&mut out, dims.1, |first, rows| {
         modulated_norm_rows(x, shift, scale, dims, eps, first, rows)
     });
-    out
+    // SAFETY: every row was written.
+    unsafe { written(out) }
 }
 
 #[multiversion(targets(
@@ -44,7 +47,7 @@ fn modulated_norm_rows<T: Real>(
     (tokens, w): (usize, usize),
     eps: f64,
     first: usize,
-    rows: &mut [T],
+    rows: &mut [MaybeUninit<T>],
 ) {
     for (i, y) in rows.chunks_exact_mut(w).enumerate() {
         let r = first + i;
@@ -53,7 +56,7 @@ fn modulated_norm_rows<T: Real>(
         let (sh, sc) = (&shift[b * w..(b + 1) * w], &scale[b * w..(b + 1) * w]);
         let (mean, inv) = moments(xr, eps);
         for j in 0..w {
-            y[j] = (xr[j] - mean) * inv * (T::of(1.0) + sc[j]) + sh[j];
+            y[j].write((xr[j] - mean) * inv * (T::of(1.0) + sc[j]) + sh[j]);
         }
     }
 }
@@ -66,11 +69,12 @@ pub fn modulated_norm_dx<T: Real>(
     dims: (usize, usize),
     eps: f64,
 ) -> Vec<T> {
-    let mut out = zeros(x.len());
+    let mut out = slots(x.len());
     for_rows(&mut out, dims.1, |first, rows| {
         modulated_norm_dx_rows(x, scale, g, dims, eps, first, rows)
     });
-    out
+    // SAFETY: every row was written.
+    unsafe { written(out) }
 }
 
 #[multiversion(targets(
@@ -85,7 +89,7 @@ fn modulated_norm_dx_rows<T: Real>(
     (tokens, w): (usize, usize),
     eps: f64,
     first: usize,
-    rows: &mut [T],
+    rows: &mut [MaybeUninit<T>],
 ) {
     let n = T::of(w as f64);
     let mut dxhat = vec![T::of(0.0); w];
@@ -101,7 +105,7 @@ fn modulated_norm_dx_rows<T: Real>(
         let mean_g = sum_of(w, |j| dxhat[j]) / n;
         let mean_gx = sum_of(w, |j| dxhat[j] * (xr[j] - mean) * inv) / n;
         for j in 0..w {
-            dx[j] = inv * (dxhat[j] - mean_g - (xr[j] - mean) * inv * mean_gx);
+            dx[j].write(inv * (dxhat[j] - mean_g - (xr[j] - mean) * inv * mean_gx));
         }
     }
 }
@@ -152,34 +156,36 @@ pub fn gated_residual<T: Real>(
     gate: &[T],
     (tokens, w): (usize, usize),
 ) -> Vec<T> {
-    let mut out = zeros(x.len());
+    let mut out = slots::<T>(x.len());
     for_rows(&mut out, w, |first, rows| {
         for (i, y) in rows.chunks_exact_mut(w).enumerate() {
             let r = first + i;
             let gt = &gate[(r / tokens) * w..(r / tokens + 1) * w];
             let (xr, hr) = (&x[r * w..(r + 1) * w], &h[r * w..(r + 1) * w]);
             for j in 0..w {
-                y[j] = xr[j] + hr[j] * gt[j];
+                y[j].write(xr[j] + hr[j] * gt[j]);
             }
         }
     });
-    out
+    // SAFETY: every row was written.
+    unsafe { written(out) }
 }
 
 /// `g * gate`, the gradient of [`gated_residual`] with respect to `h`.
 pub fn gated_residual_dh<T: Real>(g: &[T], gate: &[T], (tokens, w): (usize, usize)) -> Vec<T> {
-    let mut out = zeros(g.len());
+    let mut out = slots::<T>(g.len());
     for_rows(&mut out, w, |first, rows| {
         for (i, y) in rows.chunks_exact_mut(w).enumerate() {
             let r = first + i;
             let gt = &gate[(r / tokens) * w..(r / tokens + 1) * w];
             let gr = &g[r * w..(r + 1) * w];
             for j in 0..w {
-                y[j] = gr[j] * gt[j];
+                y[j].write(gr[j] * gt[j]);
             }
         }
     });
-    out
+    // SAFETY: every row was written.
+    unsafe { written(out) }
 }
 
 /// Per image, the sum over its tokens of `g * h`: the gradient of [`gated_residual`] with
@@ -206,8 +212,8 @@ const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
 const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 
 /// Fill `out` (as long as `x`) block by block in parallel, `f(first_index, block)`.
-fn map<T: Real>(x: &[T], f: impl Fn(usize, &mut [T]) + Sync) -> Vec<T> {
-    let mut out = zeros::<T>(x.len());
+fn map<T: Real>(x: &[T], f: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync) -> Vec<T> {
+    let mut out = slots::<T>(x.len());
     const BLOCK: usize = 4096;
     let blocks = x.len().div_ceil(BLOCK);
     let ptr = Shared::new(&mut out);
@@ -218,7 +224,8 @@ fn map<T: Real>(x: &[T], f: impl Fn(usize, &mut [T]) + Sync) -> Vec<T> {
         let part = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(start), end - start) };
         f(start, part);
     });
-    out
+    // SAFETY: `f` writes every element of its block, and the blocks cover `out`.
+    unsafe { written(out) }
 }
 
 /// Exact (erf) GELU: `x * Phi(x)`.
@@ -233,9 +240,9 @@ pub fn gelu<T: Real>(x: &[T]) -> Vec<T> {
     "x86_64+avx2+fma",
     "aarch64+neon"
 ))]
-fn gelu_block<T: Real>(x: &[T], out: &mut [T]) {
+fn gelu_block<T: Real>(x: &[T], out: &mut [MaybeUninit<T>]) {
     for (y, &v) in out.iter_mut().zip(x) {
-        *y = v * T::of(0.5) * (T::of(1.0) + (v * T::of(FRAC_1_SQRT_2)).erf());
+        y.write(v * T::of(0.5) * (T::of(1.0) + (v * T::of(FRAC_1_SQRT_2)).erf()));
     }
 }
 
@@ -252,11 +259,11 @@ pub fn gelu_dx<T: Real>(x: &[T], g: &[T]) -> Vec<T> {
     "x86_64+avx2+fma",
     "aarch64+neon"
 ))]
-fn gelu_dx_block<T: Real>(x: &[T], g: &[T], out: &mut [T]) {
+fn gelu_dx_block<T: Real>(x: &[T], g: &[T], out: &mut [MaybeUninit<T>]) {
     for ((y, &v), &d) in out.iter_mut().zip(x).zip(g) {
         let cdf = T::of(0.5) * (T::of(1.0) + (v * T::of(FRAC_1_SQRT_2)).erf());
         let pdf = T::of(INV_SQRT_2PI) * (T::of(-0.5) * v * v).exp();
-        *y = d * (cdf + v * pdf);
+        y.write(d * (cdf + v * pdf));
     }
 }
 

@@ -1,5 +1,7 @@
 //! Typed, contiguous views of candle CPU storage for the kernels.
 
+use std::mem::MaybeUninit;
+
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, DType, Layout, Result};
 
@@ -60,6 +62,24 @@ pub fn by_type<R>(
         DType::F64 => f64k(),
         other => candle_core::bail!("{op}: only f32 and f64 are supported, got {other:?}"),
     }
+}
+
+/// `n` slots for a kernel that writes every one of them: not zeroed first, since zeroing was a
+/// tenth of a training step. Turn into values with [`written`].
+pub fn slots<T>(n: usize) -> Vec<MaybeUninit<T>> {
+    let mut v = Vec::with_capacity(n);
+    v.resize_with(n, MaybeUninit::uninit);
+    v
+}
+
+/// The values of `slots` once every one has been written.
+///
+/// # Safety
+/// Every slot must have been written.
+pub unsafe fn written<T>(slots: Vec<MaybeUninit<T>>) -> Vec<T> {
+    let mut slots = std::mem::ManuallyDrop::new(slots);
+    // SAFETY: MaybeUninit<T> has T's layout; the caller guarantees initialisation.
+    Vec::from_raw_parts(slots.as_mut_ptr() as *mut T, slots.len(), slots.capacity())
 }
 
 /// `n` zeros (allocated zeroed, so fresh pages are not written twice).
