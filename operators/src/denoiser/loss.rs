@@ -48,8 +48,17 @@ impl PcaLoss {
     /// Each row's loss (already weighted by `1 / (1 + sigma^2)`), `[B]`; their mean is
     /// [`PcaLoss::forward`].
     pub fn per_row(&self, clean: &Tensor, predicted: &Tensor, sigma: &Tensor) -> Result<Tensor> {
-        let r = (clean - predicted)?.broadcast_matmul(&self.basis_t)?;
-        let per_token = r.sqr()?.broadcast_mul(&self.weights)?.sum(D::Minus1)?; // [B, N]
+        // One 2-D product (a batched one would also compute a batch of gradients for the
+        // constant basis).
+        let (b, n, d) = clean.dims3()?;
+        let r = (clean - predicted)?
+            .reshape((b * n, d))?
+            .matmul(&self.basis_t)?;
+        let per_token = r
+            .sqr()?
+            .broadcast_mul(&self.weights)?
+            .sum(D::Minus1)?
+            .reshape((b, n))?;
         let lambda = (sigma.sqr()? + 1.0)?.recip()?; // [B]
         per_token.mean(1)?.mul(&lambda)
     }

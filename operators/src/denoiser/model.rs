@@ -219,7 +219,7 @@ impl Denoiser {
     /// Tokens after the first `blocks` blocks: `x` `[B, N, D]` noisy patches, `t` `[B]`.
     pub fn tokens_after(&self, x: &Tensor, t: &Tensor, blocks: usize) -> Result<Tensor> {
         let c = self.condition(t)?;
-        let mut h = self.patch_embed.forward(x)?.broadcast_add(&self.position)?;
+        let mut h = fused::add_position(&self.patch_embed.forward(x)?, &self.position)?;
         for block in self.blocks.iter().take(blocks) {
             h = block.forward(&h, &c)?;
         }
@@ -236,7 +236,7 @@ impl Denoiser {
     /// Predicted clean patches `[B, N, D]` from noisy patches `x` `[B, N, D]` at timesteps `t`.
     pub fn forward(&self, x: &Tensor, t: &Tensor) -> Result<Tensor> {
         let c = self.condition(t)?;
-        let mut h = self.patch_embed.forward(x)?.broadcast_add(&self.position)?;
+        let mut h = fused::add_position(&self.patch_embed.forward(x)?, &self.position)?;
         for block in &self.blocks {
             h = block.forward(&h, &c)?;
         }

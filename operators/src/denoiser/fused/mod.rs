@@ -98,6 +98,16 @@ pub fn gated_residual(x: &Tensor, h: &Tensor, gate: &Tensor) -> Result<Tensor> {
     x + h.broadcast_mul(&gate.unsqueeze(1)?)?
 }
 
+/// `x` `[B, N, W]` plus a constant position table `[1, N, W]`, broadcast over the batch.
+pub fn add_position(x: &Tensor, position: &Tensor) -> Result<Tensor> {
+    if fused(x) && !position.track_op() && position.dtype() == x.dtype() {
+        return x
+            .contiguous()?
+            .apply_op2(&position.contiguous()?, ops::AddPosition);
+    }
+    x.broadcast_add(position)
+}
+
 /// Exact (erf) GELU, as PyTorch's `nn.GELU()`.
 pub fn gelu(x: &Tensor) -> Result<Tensor> {
     if fused(x) {

@@ -382,6 +382,50 @@ impl CustomOp2 for GateProduct {
     }
 }
 
+/// `x + position`: `x` `[B, N, W]`, a constant `position` `[1, N, W]` or `[N, W]`.
+pub struct AddPosition;
+
+impl AddPosition {
+    fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 2]) -> Result<(CpuStorage, Shape)> {
+        let x = input::<T>(s[0].0, s[0].1, self.name())?;
+        let position = input::<T>(s[1].0, s[1].1, self.name())?;
+        let (tokens, w) = token_dims(s[0].1)?;
+        if position.len() != tokens * w {
+            candle_core::bail!("{}: position table does not match the tokens", self.name());
+        }
+        Ok((
+            T::storage(rows::add_position(x, position, w)),
+            s[0].1.shape().clone(),
+        ))
+    }
+}
+
+impl CustomOp2 for AddPosition {
+    fn name(&self) -> &'static str {
+        "fused-add-position"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let s = [(s1, l1), (s2, l2)];
+        by_type(s1, self.name(), || self.fwd::<f32>(s), || self.fwd::<f64>(s))
+    }
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        _position: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        // The position table is a constant: only `x` receives a gradient.
+        Ok((Some(g.clone()), None))
+    }
+}
+
 /// Exact (erf) GELU.
 pub struct Gelu;
 

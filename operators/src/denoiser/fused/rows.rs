@@ -171,6 +171,23 @@ pub fn gated_residual<T: Real>(
     unsafe { written(out) }
 }
 
+/// `x + position[token]` for `x` `[B*tokens, w]` and `position` `[tokens, w]`.
+pub fn add_position<T: Real>(x: &[T], position: &[T], w: usize) -> Vec<T> {
+    let tokens = position.len() / w.max(1);
+    let mut out = slots::<T>(x.len());
+    for_rows(&mut out, w, |first, rows| {
+        for (i, y) in rows.chunks_exact_mut(w).enumerate() {
+            let r = first + i;
+            let p = &position[(r % tokens) * w..(r % tokens + 1) * w];
+            for ((o, &a), &b) in y.iter_mut().zip(&x[r * w..(r + 1) * w]).zip(p) {
+                o.write(a + b);
+            }
+        }
+    });
+    // SAFETY: every row was written.
+    unsafe { written(out) }
+}
+
 /// `g * gate`, the gradient of [`gated_residual`] with respect to `h`.
 pub fn gated_residual_dh<T: Real>(g: &[T], gate: &[T], (tokens, w): (usize, usize)) -> Vec<T> {
     let mut out = slots::<T>(g.len());

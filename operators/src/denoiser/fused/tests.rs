@@ -146,6 +146,17 @@ fn gelu_matches_candle_and_its_derivative_finite_differences() {
     }
 }
 
+#[test]
+fn add_position_matches_broadcast_add() {
+    let position = randn(&[1, 64, 128], 12);
+    let x = Var::from_tensor(&randn(&[4, 64, 128], 13)).unwrap();
+    let a = add_position(x.as_tensor(), &position).unwrap();
+    assert!(max_diff(&a, &x.as_tensor().broadcast_add(&position).unwrap()) < 1e-15);
+    let r = randn(a.dims(), 14);
+    let grads = (&a * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    assert!(max_diff(grads.get(x.as_tensor()).unwrap(), &r) < 1e-15);
+}
+
 fn reference_attention(qkv: &Tensor, heads: usize) -> Result<Tensor> {
     let (b, n, w3) = qkv.dims3()?;
     let (w, hd) = (w3 / 3, w3 / 3 / heads);
