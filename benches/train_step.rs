@@ -34,8 +34,14 @@ fn main() {
     let sigma = Tensor::rand(0f32, 1.4, batch, &dev).unwrap();
     let t = (&sigma * 706.4).unwrap();
 
+    // LDAE_BENCH_INFERENCE_ONLY=1 skips the training steps (to profile inference alone).
+    let train_steps = if std::env::var_os("LDAE_BENCH_INFERENCE_ONLY").is_some() {
+        0
+    } else {
+        steps
+    };
     let mut train = f64::INFINITY;
-    for _ in 0..steps {
+    for _ in 0..train_steps {
         let start = Instant::now();
         let y = model.forward(&x, &t).unwrap();
         let loss = loss_fn.forward(&clean, &y, &sigma).unwrap();

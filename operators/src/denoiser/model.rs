@@ -230,7 +230,7 @@ impl Denoiser {
     /// averaged over tokens, `[B, W]`.
     pub fn features(&self, x: &Tensor, t: &Tensor, block: Option<usize>) -> Result<Tensor> {
         let k = block.unwrap_or(self.config.encoder_depth);
-        self.tokens_after(x, t, k)?.mean(1)
+        fused::mean_tokens(&self.tokens_after(x, t, k)?)
     }
 
     /// Predicted clean patches `[B, N, D]` from noisy patches `x` `[B, N, D]` at timesteps `t`.

@@ -9,7 +9,7 @@ use multiversion::multiversion;
 
 use super::par::{for_ranges, Shared};
 use super::real::Real;
-use super::storage::{slots, sum_of, written, zeros};
+use super::storage::{max_of, slots, sum_of, written, zeros};
 
 /// Shapes of one attention call.
 #[derive(Clone, Copy, Debug)]
@@ -77,7 +77,7 @@ unsafe fn product<T: Real>(
 ))]
 fn softmax_rows<T: Real>(s: &mut [T], n: usize) {
     for row in s.chunks_exact_mut(n) {
-        let max = row.iter().fold(row[0], |m, &v| if v > m { v } else { m });
+        let max = max_of(n, |i| row[i]);
         for v in row.iter_mut() {
             *v = (*v - max).exp();
         }

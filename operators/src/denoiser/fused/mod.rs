@@ -108,6 +108,14 @@ pub fn add_position(x: &Tensor, position: &Tensor) -> Result<Tensor> {
     x.broadcast_add(position)
 }
 
+/// The mean over the tokens of `x` `[B, N, W]`, `[B, W]`.
+pub fn mean_tokens(x: &Tensor) -> Result<Tensor> {
+    if fused(x) {
+        return x.contiguous()?.apply_op1(ops::MeanTokens);
+    }
+    x.mean(1)
+}
+
 /// Exact (erf) GELU, as PyTorch's `nn.GELU()`.
 pub fn gelu(x: &Tensor) -> Result<Tensor> {
     if fused(x) {

@@ -85,7 +85,7 @@ impl CustomOp3 for Linear {
         };
         let dw = if wants_grad(w) {
             let x2 = x.detach().reshape((x.elem_count() / inputs, inputs))?;
-            Some(g.t()?.matmul(&x2)?)
+            Some(g.apply_op2_no_bwd(&x2.contiguous()?, &WeightGrad)?)
         } else {
             None
         };
@@ -95,6 +95,42 @@ impl CustomOp3 for Linear {
             None
         };
         Ok((dx, dw, db))
+    }
+}
+
+/// `g^T x` for 2-D `g` `[rows, outputs]` and `x` `[rows, inputs]`.
+struct WeightGrad;
+
+impl WeightGrad {
+    fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 2]) -> Result<(CpuStorage, Shape)> {
+        let g = input::<T>(s[0].0, s[0].1, self.name())?;
+        let x = input::<T>(s[1].0, s[1].1, self.name())?;
+        let ((_, outputs), (_, inputs)) = (rows_of(s[0].1), rows_of(s[1].1));
+        Ok((
+            T::storage(linear::weight_grad(g, x, outputs, inputs)),
+            Shape::from((outputs, inputs)),
+        ))
+    }
+}
+
+impl CustomOp2 for WeightGrad {
+    fn name(&self) -> &'static str {
+        "fused-weight-grad"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let s = [(s1, l1), (s2, l2)];
+        by_type(
+            s1,
+            self.name(),
+            || self.fwd::<f32>(s),
+            || self.fwd::<f64>(s),
+        )
     }
 }
 
@@ -412,7 +448,12 @@ impl CustomOp2 for AddPosition {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let s = [(s1, l1), (s2, l2)];
-        by_type(s1, self.name(), || self.fwd::<f32>(s), || self.fwd::<f64>(s))
+        by_type(
+            s1,
+            self.name(),
+            || self.fwd::<f32>(s),
+            || self.fwd::<f64>(s),
+        )
     }
     fn bwd(
         &self,
@@ -423,6 +464,41 @@ impl CustomOp2 for AddPosition {
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         // The position table is a constant: only `x` receives a gradient.
         Ok((Some(g.clone()), None))
+    }
+}
+
+/// The mean over tokens: `[B, N, W]` to `[B, W]`.
+pub struct MeanTokens;
+
+impl MeanTokens {
+    fn fwd<T: Stored>(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = input::<T>(s, l, self.name())?;
+        let (tokens, w) = token_dims(l)?;
+        let out = rows::mean_tokens(x, (tokens, w));
+        let images = out.len() / w.max(1);
+        Ok((T::storage(out), Shape::from((images, w))))
+    }
+}
+
+impl CustomOp1 for MeanTokens {
+    fn name(&self) -> &'static str {
+        "fused-mean-tokens"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        by_type(
+            s,
+            self.name(),
+            || self.fwd::<f32>(s, l),
+            || self.fwd::<f64>(s, l),
+        )
+    }
+    fn bwd(&self, x: &Tensor, _res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
+        let tokens = x.dim(1)? as f64;
+        Ok(Some(
+            (g.detach().unsqueeze(1)? / tokens)?
+                .broadcast_as(x.shape())?
+                .contiguous()?,
+        ))
     }
 }
 

@@ -25,6 +25,9 @@ pub trait Real:
     fn exp(self) -> Self;
     /// The error function.
     fn erf(self) -> Self;
+    /// `(erf(self), exp(-self^2))`: GELU's gradient needs both, and the f32 error function
+    /// computes the exponential anyway.
+    fn erf_and_gauss(self) -> (Self, Self);
 }
 
 impl Real for f64 {
@@ -40,6 +43,9 @@ impl Real for f64 {
     fn erf(self) -> Self {
         candle_core::cpu::erf::erf_f64(self)
     }
+    fn erf_and_gauss(self) -> (Self, Self) {
+        (self.erf(), (-self * self).exp())
+    }
 }
 
 impl Real for f32 {
@@ -54,6 +60,10 @@ impl Real for f32 {
     }
     fn erf(self) -> Self {
         erf_f32(self)
+    }
+    fn erf_and_gauss(self) -> (Self, Self) {
+        let gauss = exp_f32(-self * self);
+        (erf_given_gauss(self, gauss), gauss)
     }
 }
 
@@ -84,12 +94,18 @@ pub fn exp_f32(x: f32) -> f32 {
 /// f32 rounding loosens; the form PyTorch's vectorised CPU GELU uses).
 #[inline(always)]
 pub fn erf_f32(x: f32) -> f32 {
+    erf_given_gauss(x, exp_f32(-x * x))
+}
+
+/// [`erf_f32`] given `gauss = exp(-x^2)`.
+#[inline(always)]
+fn erf_given_gauss(x: f32, gauss: f32) -> f32 {
     let a = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * a);
     let poly = ((((1.061_405_4 * t - 1.453_152_1) * t + 1.421_413_7) * t - 0.284_496_74) * t
         + 0.254_829_6)
         * t;
-    let y = 1.0 - poly * exp_f32(-a * a);
+    let y = 1.0 - poly * gauss;
     y.copysign(x)
 }
 

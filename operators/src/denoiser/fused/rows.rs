@@ -188,6 +188,27 @@ pub fn add_position<T: Real>(x: &[T], position: &[T], w: usize) -> Vec<T> {
     unsafe { written(out) }
 }
 
+/// Per image, the mean over its tokens: `x` `[B*tokens, w]` to `[B, w]`.
+pub fn mean_tokens<T: Real>(x: &[T], (tokens, w): (usize, usize)) -> Vec<T> {
+    let images = x.len() / (tokens * w).max(1);
+    let mut out = zeros::<T>(images * w);
+    let inv = T::of(1.0 / tokens as f64);
+    for_rows(&mut out, w, |first, rows| {
+        for (i, y) in rows.chunks_exact_mut(w).enumerate() {
+            let b = first + i;
+            for r in b * tokens..(b + 1) * tokens {
+                for (o, &v) in y.iter_mut().zip(&x[r * w..(r + 1) * w]) {
+                    *o += v;
+                }
+            }
+            for o in y.iter_mut() {
+                *o = *o * inv;
+            }
+        }
+    });
+    out
+}
+
 /// `g * gate`, the gradient of [`gated_residual`] with respect to `h`.
 pub fn gated_residual_dh<T: Real>(g: &[T], gate: &[T], (tokens, w): (usize, usize)) -> Vec<T> {
     let mut out = slots::<T>(g.len());
@@ -278,8 +299,10 @@ pub fn gelu_dx<T: Real>(x: &[T], g: &[T]) -> Vec<T> {
 ))]
 fn gelu_dx_block<T: Real>(x: &[T], g: &[T], out: &mut [MaybeUninit<T>]) {
     for ((y, &v), &d) in out.iter_mut().zip(x).zip(g) {
-        let cdf = T::of(0.5) * (T::of(1.0) + (v * T::of(FRAC_1_SQRT_2)).erf());
-        let pdf = T::of(INV_SQRT_2PI) * (T::of(-0.5) * v * v).exp();
+        // erf(v / sqrt 2) and exp(-v^2 / 2) from one exponential.
+        let (erf, gauss) = (v * T::of(FRAC_1_SQRT_2)).erf_and_gauss();
+        let cdf = T::of(0.5) * (T::of(1.0) + erf);
+        let pdf = T::of(INV_SQRT_2PI) * gauss;
         y.write(d * (cdf + v * pdf));
     }
 }

@@ -87,6 +87,26 @@ pub fn zeros<T: Real>(n: usize) -> Vec<T> {
     vec![T::of(0.0); n]
 }
 
+/// Largest of `f(0..n)` (n >= 1) with eight partial maxima, so the loop vectorises.
+#[inline(always)]
+pub fn max_of<T: Real>(n: usize, f: impl Fn(usize) -> T) -> T {
+    let pick = |a: T, b: T| if b > a { b } else { a };
+    let mut acc = [f(0); 8];
+    let full = n / 8 * 8;
+    let mut i = 0;
+    while i < full {
+        for (lane, a) in acc.iter_mut().enumerate() {
+            *a = pick(*a, f(i + lane));
+        }
+        i += 8;
+    }
+    let mut best = acc.iter().fold(acc[0], |a, &b| pick(a, b));
+    for j in full..n {
+        best = pick(best, f(j));
+    }
+    best
+}
+
 /// Sum of `f(0..n)` with eight partial sums, so the loop vectorises; the order is fixed.
 #[inline(always)]
 pub fn sum_of<T: Real>(n: usize, f: impl Fn(usize) -> T) -> T {

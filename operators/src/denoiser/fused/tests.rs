@@ -62,7 +62,7 @@ fn agree(
 
 #[test]
 fn linear_matches_matmul_plus_bias() {
-    for rows in [3, 600] {
+    for rows in [3, 600, 2100] {
         let inputs = [
             randn(&[2, rows, 40], 1),
             randn(&[24, 40], 2),
@@ -155,6 +155,18 @@ fn add_position_matches_broadcast_add() {
     let r = randn(a.dims(), 14);
     let grads = (&a * &r).unwrap().sum_all().unwrap().backward().unwrap();
     assert!(max_diff(grads.get(x.as_tensor()).unwrap(), &r) < 1e-15);
+}
+
+#[test]
+fn mean_tokens_matches_mean() {
+    for (b, n, w) in [(2, 3, 5), (8, 64, 128)] {
+        agree(
+            &[randn(&[b, n, w], 15)],
+            |t| mean_tokens(&t[0]),
+            |t| t[0].mean(1),
+            1e-13,
+        );
+    }
 }
 
 fn reference_attention(qkv: &Tensor, heads: usize) -> Result<Tensor> {
