@@ -42,12 +42,19 @@ fn linear(inputs: usize, outputs: usize, precision: Precision, vb: VarBuilder) -
 }
 
 impl Dense {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let bias = self
-            .inner
+    fn bias(&self) -> Result<&Tensor> {
+        self.inner
             .bias()
-            .ok_or_else(|| candle_core::Error::Msg("linear layer without bias".into()))?;
-        fused::linear(x, self.inner.weight(), bias, self.compute)
+            .ok_or_else(|| candle_core::Error::Msg("linear layer without bias".into()))
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        fused::linear(x, self.inner.weight(), self.bias()?, self.compute)
+    }
+
+    /// The layer followed by exact GELU.
+    fn forward_gelu(&self, x: &Tensor) -> Result<Tensor> {
+        fused::linear_gelu(x, self.inner.weight(), self.bias()?, self.compute)
     }
 }
 
@@ -121,7 +128,7 @@ impl Mlp {
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         // Exact (erf) GELU, as PyTorch's nn.GELU().
-        self.fc2.forward(&fused::gelu(&self.fc1.forward(x)?)?)
+        self.fc2.forward(&self.fc1.forward_gelu(x)?)
     }
 }
 

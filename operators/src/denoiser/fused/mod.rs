@@ -44,7 +44,7 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, compute: DType) -> Result<Tens
     if fused(x) && compute == x.dtype() {
         // One node, whatever the rank of `x`: no reshape nodes, whose gradients candle would
         // add onto zero tensors of the activations' size.
-        return x.contiguous()?.apply_op3(w, b, ops::Linear);
+        return x.contiguous()?.apply_op3(w, b, ops::Linear::default());
     }
     // Leading dimensions flattened: one 2-D product (candle-nn broadcasts the weight over the
     // batch instead, which makes the weight gradient a batch of small products).
@@ -56,6 +56,17 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, compute: DType) -> Result<Tens
     let last = out.len() - 1;
     out[last] = w.dim(0)?;
     y.reshape(out)
+}
+
+/// `gelu(x W^T + b)`, as [`linear`] then [`gelu`] but one node on the CPU.
+pub fn linear_gelu(x: &Tensor, w: &Tensor, b: &Tensor, compute: DType) -> Result<Tensor> {
+    if fused(x) && compute == x.dtype() {
+        let keep = x.track_op() || w.track_op() || b.track_op();
+        return x
+            .contiguous()?
+            .apply_op3(w, b, ops::Linear::with_gelu(keep));
+    }
+    gelu(&linear(x, w, b, compute)?)
 }
 
 /// Layer norm over the last dimension (no affine parameters), then `* (1 + scale) + shift`

@@ -22,10 +22,26 @@ fn wants_grad(t: &Tensor) -> bool {
     t.track_op()
 }
 
-/// `x W^T + b` over the last dimension of `x`.
-pub struct Linear;
+/// `x W^T + b` over the last dimension of `x`, optionally followed by GELU: then, when a
+/// backward pass will follow, the pre-activation is kept for it (one node instead of two, so
+/// candle does not accumulate a gradient of the largest activation onto a zero tensor).
+#[derive(Default)]
+pub struct Linear {
+    gelu: bool,
+    keep: bool,
+    pre_activation: OnceLock<Tensor>,
+}
 
 impl Linear {
+    /// The linear layer followed by GELU; `keep` the pre-activation for a backward pass.
+    pub fn with_gelu(keep: bool) -> Self {
+        Linear {
+            gelu: true,
+            keep,
+            pre_activation: OnceLock::new(),
+        }
+    }
+
     fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 3]) -> Result<(CpuStorage, Shape)> {
         let x = input::<T>(s[0].0, s[0].1, self.name())?;
         let w = input::<T>(s[1].0, s[1].1, self.name())?;
@@ -38,10 +54,16 @@ impl Linear {
         if let Some(last) = dims.last_mut() {
             *last = b.len();
         }
-        Ok((
-            T::storage(linear::forward(x, w, b, inputs)),
-            Shape::from(dims),
-        ))
+        let u = linear::forward(x, w, b, inputs);
+        if !self.gelu {
+            return Ok((T::storage(u), Shape::from(dims)));
+        }
+        let y = rows::gelu(&u);
+        if self.keep {
+            let pre = Tensor::from_vec(u, dims.clone(), &candle_core::Device::Cpu)?;
+            let _ = self.pre_activation.set(pre);
+        }
+        Ok((T::storage(y), Shape::from(dims)))
     }
 }
 
@@ -77,6 +99,13 @@ impl CustomOp3 for Linear {
         // Detached, and as 2-D matrices: the gradients must not record a graph of their own.
         let (outputs, inputs) = w.dims2()?;
         let g = g.contiguous()?.detach();
+        let g = match (self.gelu, self.pre_activation.get()) {
+            (false, _) => g,
+            (true, Some(u)) => u.apply_op2_no_bwd(&g, &GeluGrad)?,
+            (true, None) => candle_core::bail!(
+                "fused-linear: backward pass of a GELU layer computed without gradients"
+            ),
+        };
         let g = g.reshape((g.elem_count() / outputs, outputs))?;
         let dx = if wants_grad(x) {
             Some(g.matmul(&w.detach())?.reshape(x.shape())?)

@@ -77,6 +77,21 @@ fn linear_matches_matmul_plus_bias() {
     }
 }
 
+#[test]
+fn linear_gelu_matches_linear_then_gelu() {
+    let inputs = [
+        randn(&[2, 300, 40], 16),
+        randn(&[24, 40], 17),
+        randn(&[24], 18),
+    ];
+    agree(
+        &inputs,
+        |t| linear_gelu(&t[0], &t[1], &t[2], DType::F64),
+        |t| gelu(&linear(&t[0], &t[1], &t[2], DType::F64)?),
+        1e-12,
+    );
+}
+
 fn reference_norm(x: &Tensor, shift: &Tensor, scale: &Tensor) -> Result<Tensor> {
     let mean = x.mean_keepdim(D::Minus1)?;
     let centred = x.broadcast_sub(&mean)?;
