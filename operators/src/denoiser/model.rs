@@ -107,7 +107,9 @@ impl Attention {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let out = fused::attention(&self.qkv.forward(x)?, self.heads, self.compute)?;
+        let qkv = &self.qkv.inner;
+        let bias = self.qkv.bias()?;
+        let out = fused::attention(x, qkv.weight(), bias, self.heads, self.compute)?;
         self.proj.forward(&out)
     }
 }

@@ -135,15 +135,23 @@ pub fn gelu(x: &Tensor) -> Result<Tensor> {
     x.gelu_erf()
 }
 
-/// Multi-head self-attention of the `qkv` projection `[B, N, 3W]` (q | k | v, each split into
-/// `heads`), to `[B, N, W]`; the two products in `compute`, the softmax in `qkv`'s type.
-pub fn attention(qkv: &Tensor, heads: usize, compute: DType) -> Result<Tensor> {
-    if fused(qkv) && compute == qkv.dtype() {
-        let keep = qkv.track_op();
-        return qkv
+/// Multi-head self-attention of `x` `[B, N, W]` with the `qkv` projection `w` `[3W, W]`, `b`
+/// (q | k | v, each split into `heads`), to `[B, N, W]` (before the output projection); the
+/// products in `compute`, the softmax in `x`'s type.
+pub fn attention(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    heads: usize,
+    compute: DType,
+) -> Result<Tensor> {
+    if fused(x) && compute == x.dtype() {
+        let keep = x.track_op() || w.track_op() || b.track_op();
+        return x
             .contiguous()?
-            .apply_op1(ops::Attention::new(heads, keep));
+            .apply_op3(w, b, ops::Attention::new(heads, keep));
     }
+    let qkv = linear(x, w, b, compute)?;
     let (b, n, w3) = qkv.dims3()?;
     let (w, hd) = (w3 / 3, w3 / 3 / heads);
     let qkv = qkv

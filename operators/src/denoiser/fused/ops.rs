@@ -96,8 +96,6 @@ impl CustomOp3 for Linear {
         _res: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        // Detached, and as 2-D matrices: the gradients must not record a graph of their own.
-        let (outputs, inputs) = w.dims2()?;
         let g = g.contiguous()?.detach();
         let g = match (self.gelu, self.pre_activation.get()) {
             (false, _) => g,
@@ -106,25 +104,38 @@ impl CustomOp3 for Linear {
                 "fused-linear: backward pass of a GELU layer computed without gradients"
             ),
         };
-        let g = g.reshape((g.elem_count() / outputs, outputs))?;
-        let dx = if wants_grad(x) {
-            Some(g.matmul(&w.detach())?.reshape(x.shape())?)
-        } else {
-            None
-        };
-        let dw = if wants_grad(w) {
-            let x2 = x.detach().reshape((x.elem_count() / inputs, inputs))?;
-            Some(g.apply_op2_no_bwd(&x2.contiguous()?, &WeightGrad)?)
-        } else {
-            None
-        };
-        let db = if wants_grad(b) {
-            Some(g.apply_op1_no_bwd(&ColumnSums)?)
-        } else {
-            None
-        };
-        Ok((dx, dw, db))
+        linear_grads(x, w, b, &g)
     }
+}
+
+/// The gradients of `x W^T + b` with respect to `x`, `w` and `b` (each only when it is
+/// tracked) given the output gradient `g`, computed detached (they must not record a graph).
+fn linear_grads(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    g: &Tensor,
+) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    let (outputs, inputs) = w.dims2()?;
+    let g = g.contiguous()?.detach();
+    let g = g.reshape((g.elem_count() / outputs, outputs))?;
+    let dx = if wants_grad(x) {
+        Some(g.matmul(&w.detach())?.reshape(x.shape())?)
+    } else {
+        None
+    };
+    let dw = if wants_grad(w) {
+        let x2 = x.detach().reshape((x.elem_count() / inputs, inputs))?;
+        Some(g.apply_op2_no_bwd(&x2.contiguous()?, &WeightGrad)?)
+    } else {
+        None
+    };
+    let db = if wants_grad(b) {
+        Some(g.apply_op1_no_bwd(&ColumnSums)?)
+    } else {
+        None
+    };
+    Ok((dx, dw, db))
 }
 
 /// `g^T x` for 2-D `g` `[rows, outputs]` and `x` `[rows, inputs]`.
@@ -593,17 +604,17 @@ impl CustomOp2 for GeluGrad {
     }
 }
 
-/// Multi-head self-attention of a `qkv` projection `[B, N, 3W]`, to `[B, N, W]`. When the
-/// input is tracked for gradients, the attention weights are kept for the backward pass (one
-/// `[B, H, N, N]` tensor per block instead of recomputing them).
+/// Multi-head self-attention with its `qkv` projection: `x` `[B, N, W]`, `w` `[3W, W]`, `b`
+/// `[3W]`, to `[B, N, W]` (before the output projection). One node: when a backward pass will
+/// follow, the projection `[B, N, 3W]` and the attention weights `[B, H, N, N]` are kept for it.
 pub struct Attention {
     heads: usize,
     keep: bool,
-    kept: OnceLock<Tensor>,
+    kept: OnceLock<(Tensor, Tensor)>,
 }
 
 impl Attention {
-    /// Attention over `heads` heads; `keep` the weights for a backward pass.
+    /// Attention over `heads` heads; `keep` what the backward pass needs.
     pub fn new(heads: usize, keep: bool) -> Self {
         Attention {
             heads,
@@ -612,24 +623,36 @@ impl Attention {
         }
     }
 
-    fn dims(&self, layout: &Layout) -> Result<Dims> {
-        attention_dims(self.heads, layout)
-    }
-
-    fn fwd<T: Stored>(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let d = self.dims(l)?;
-        let qkv = input::<T>(s, l, self.name())?;
-        let (out, kept) = attention::forward(qkv, d, self.keep);
-        if let Some(p) = kept {
-            let shape = (d.batch, d.heads, d.tokens, d.tokens);
-            let _ = self
-                .kept
-                .set(Tensor::from_vec(p, shape, &candle_core::Device::Cpu)?);
+    fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 3]) -> Result<(CpuStorage, Shape)> {
+        let name = self.name();
+        let x = input::<T>(s[0].0, s[0].1, name)?;
+        let w = input::<T>(s[1].0, s[1].1, name)?;
+        let b = input::<T>(s[2].0, s[2].1, name)?;
+        let (batch, tokens, width) = match s[0].1.shape().dims() {
+            [b, n, w] => (*b, *n, *w),
+            dims => candle_core::bail!("{name}: expected [B, N, W], got {dims:?}"),
+        };
+        if b.len() != 3 * width || w.len() != 3 * width * width || width % self.heads != 0 {
+            candle_core::bail!(
+                "{name}: qkv weights do not match width {width}, {} heads",
+                self.heads
+            );
         }
-        Ok((
-            T::storage(out),
-            Shape::from((d.batch, d.tokens, d.heads * d.head_dim)),
-        ))
+        let d = Dims {
+            batch,
+            tokens,
+            heads: self.heads,
+            head_dim: width / self.heads,
+        };
+        let qkv = linear::forward(x, w, b, width);
+        let (out, weights) = attention::forward(&qkv, d, self.keep);
+        if let Some(p) = weights {
+            let cpu = &candle_core::Device::Cpu;
+            let qkv = Tensor::from_vec(qkv, (batch, tokens, 3 * width), cpu)?;
+            let p = Tensor::from_vec(p, (batch, self.heads, tokens, tokens), cpu)?;
+            let _ = self.kept.set((qkv, p));
+        }
+        Ok((T::storage(out), s[0].1.shape().clone()))
     }
 }
 
@@ -647,27 +670,43 @@ fn attention_dims(heads: usize, layout: &Layout) -> Result<Dims> {
     }
 }
 
-impl CustomOp1 for Attention {
+impl CustomOp3 for Attention {
     fn name(&self) -> &'static str {
         "fused-attention"
     }
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let s = [(s1, l1), (s2, l2), (s3, l3)];
         by_type(
-            s,
+            s1,
             self.name(),
-            || self.fwd::<f32>(s, l),
-            || self.fwd::<f64>(s, l),
+            || self.fwd::<f32>(s),
+            || self.fwd::<f64>(s),
         )
     }
-    fn bwd(&self, qkv: &Tensor, _res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        let grad = AttentionGrad { heads: self.heads };
-        let g = g.contiguous()?;
-        match self.kept.get() {
-            Some(p) => Ok(Some(qkv.apply_op3_no_bwd(&g, p, &grad)?)),
-            None => candle_core::bail!(
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let Some((qkv, p)) = self.kept.get() else {
+            candle_core::bail!(
                 "fused-attention: backward pass of an attention computed without gradients"
-            ),
-        }
+            );
+        };
+        let grad = AttentionGrad { heads: self.heads };
+        let dqkv = qkv.apply_op3_no_bwd(&g.contiguous()?, p, &grad)?;
+        linear_grads(x, w, b, &dqkv)
     }
 }
 

@@ -44,7 +44,7 @@ impl Real for f64 {
         candle_core::cpu::erf::erf_f64(self)
     }
     fn erf_and_gauss(self) -> (Self, Self) {
-        (self.erf(), (-self * self).exp())
+        (Real::erf(self), (-self * self).exp())
     }
 }
 

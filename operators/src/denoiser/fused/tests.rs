@@ -203,19 +203,33 @@ fn reference_attention(qkv: &Tensor, heads: usize) -> Result<Tensor> {
 #[test]
 fn attention_matches_the_composite_form() {
     for (b, n, heads, hd) in [(2, 5, 2, 4), (3, 64, 4, 32)] {
-        let qkv = (randn(&[b, n, 3 * heads * hd], 11) * 2.0).unwrap();
+        let width = heads * hd;
+        let x = randn(&[b, n, width], 11);
+        let w = (randn(&[3 * width, width], 19) * 0.5).unwrap();
+        let bias = randn(&[3 * width], 20);
         agree(
-            &[qkv.clone()],
-            |t| attention(&t[0], heads, DType::F64),
-            |t| reference_attention(&t[0], heads),
-            1e-12,
+            &[x.clone(), w.clone(), bias.clone()],
+            |t| attention(&t[0], &t[1], &t[2], heads, DType::F64),
+            |t| {
+                let qkv = t[0].broadcast_matmul(&t[1].t()?)?.broadcast_add(&t[2])?;
+                reference_attention(&qkv, heads)
+            },
+            1e-11,
         );
-        let q32 = qkv.to_dtype(DType::F32).unwrap();
-        let fast = attention(&q32, heads, DType::F32)
+        let f32s: Vec<Tensor> = [&x, &w, &bias]
+            .iter()
+            .map(|t| t.to_dtype(DType::F32).unwrap())
+            .collect();
+        let fast = attention(&f32s[0], &f32s[1], &f32s[2], heads, DType::F32)
             .unwrap()
             .to_dtype(DType::F64)
             .unwrap();
+        let qkv = x
+            .broadcast_matmul(&w.t().unwrap())
+            .unwrap()
+            .broadcast_add(&bias)
+            .unwrap();
         let diff = max_diff(&fast, &reference_attention(&qkv, heads).unwrap());
-        assert!(diff < 1e-5, "f32 attention differs by {diff}");
+        assert!(diff < 1e-4, "f32 attention differs by {diff}");
     }
 }
