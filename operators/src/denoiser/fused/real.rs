@@ -76,13 +76,13 @@ pub fn exp_f32(x: f32) -> f32 {
     // SSE4.1, which blocks vectorisation).
     const ROUND: f32 = 12_582_912.0;
     let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
-    let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4;
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
     // 2^n from the exponent bits. Adding 2^23 to the integer-valued n + 127 (in 1..=215) puts
     // it in the low mantissa bits; this avoids a float-to-int cast, which does not vectorise.
