@@ -1,52 +1,110 @@
 //! `x W^T + b` as one product: the bias is written first and the product accumulated onto it.
 
-use super::par::{for_ranges, for_rows, Shared};
+use super::par::{for_ranges, Shared};
 use super::real::Real;
 use super::storage::{slots, written, zeros};
+
+/// Rows per block of a forward product. Each block is one single-threaded product on one of
+/// candle's workers: the same threads as every other kernel, where gemm's own rayon threads
+/// competed with them for the cores.
+const ROW_BLOCK: usize = 256;
 
 /// `x` `[rows, inputs]`, `w` `[outputs, inputs]`, `b` `[outputs]` -> `[rows, outputs]`.
 pub fn forward<T: Real>(x: &[T], w: &[T], b: &[T], inputs: usize) -> Vec<T> {
     let outputs = b.len();
     let rows = x.len() / inputs.max(1);
     let mut out = slots(rows * outputs);
-    for_rows(&mut out, outputs, |_, part| {
-        for row in part.chunks_exact_mut(outputs) {
-            for (o, &v) in row.iter_mut().zip(b) {
-                o.write(v);
+    let dst = Shared::new(&mut out);
+    let x_at = x.as_ptr() as usize;
+    for_ranges(
+        rows.div_ceil(ROW_BLOCK),
+        rows * (inputs + outputs),
+        |blocks| {
+            for block in blocks {
+                let (start, end) = (block * ROW_BLOCK, ((block + 1) * ROW_BLOCK).min(rows));
+                // SAFETY: block rows start..end of `out` are written by this block only; the
+                // pointers cover the stated shapes; rhs (k, j) = w[j, k].
+                unsafe {
+                    let rows_out = std::slice::from_raw_parts_mut(
+                        dst.get().add(start * outputs),
+                        (end - start) * outputs,
+                    );
+                    for row in rows_out.chunks_exact_mut(outputs) {
+                        for (o, &v) in row.iter_mut().zip(b) {
+                            o.write(v);
+                        }
+                    }
+                    gemm::gemm(
+                        end - start,
+                        outputs,
+                        inputs,
+                        rows_out.as_mut_ptr() as *mut T,
+                        1,
+                        outputs as isize,
+                        true,
+                        (x_at as *const T).add(start * inputs),
+                        1,
+                        inputs as isize,
+                        w.as_ptr(),
+                        inputs as isize,
+                        1,
+                        T::of(1.0),
+                        T::of(1.0),
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
             }
-        }
-    });
-    let threads = candle_core::utils::get_num_threads();
-    let parallelism = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: the pointers cover the stated shapes; rhs (k, j) = w[j, k].
-    unsafe {
-        gemm::gemm(
-            rows,
-            outputs,
-            inputs,
-            out.as_mut_ptr() as *mut T,
-            1,
-            outputs as isize,
-            true,
-            x.as_ptr(),
-            1,
-            inputs as isize,
-            w.as_ptr(),
-            inputs as isize,
-            1,
-            T::of(1.0),
-            T::of(1.0),
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
-    // SAFETY: every row was written with the bias before the product accumulated onto it.
+        },
+    );
+    // SAFETY: every block wrote its rows with the bias before the product accumulated onto it.
+    unsafe { written(out) }
+}
+
+/// The input gradient `g W` (`g` `[rows, outputs]`, `w` `[outputs, inputs]`) as
+/// `[rows, inputs]`, in row blocks as [`forward`].
+pub fn input_grad<T: Real>(g: &[T], w: &[T], outputs: usize, inputs: usize) -> Vec<T> {
+    let rows = g.len() / outputs.max(1);
+    let mut out = slots::<T>(rows * inputs);
+    let dst = Shared::new(&mut out);
+    let g_at = g.as_ptr() as usize;
+    for_ranges(
+        rows.div_ceil(ROW_BLOCK),
+        rows * (inputs + outputs),
+        |blocks| {
+            for block in blocks {
+                let (start, end) = (block * ROW_BLOCK, ((block + 1) * ROW_BLOCK).min(rows));
+                // SAFETY: block rows start..end of `out` are written (alpha 0: not read) by this
+                // block only; the pointers cover the stated shapes.
+                unsafe {
+                    gemm::gemm(
+                        end - start,
+                        inputs,
+                        outputs,
+                        dst.get().add(start * inputs) as *mut T,
+                        1,
+                        inputs as isize,
+                        false,
+                        (g_at as *const T).add(start * outputs),
+                        1,
+                        outputs as isize,
+                        w.as_ptr(),
+                        1,
+                        inputs as isize,
+                        T::of(0.0),
+                        T::of(1.0),
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            }
+        },
+    );
+    // SAFETY: every block wrote its rows.
     unsafe { written(out) }
 }
 

@@ -120,7 +120,10 @@ fn linear_grads(
     let g = g.contiguous()?.detach();
     let g = g.reshape((g.elem_count() / outputs, outputs))?;
     let dx = if wants_grad(x) {
-        Some(g.matmul(&w.detach())?.reshape(x.shape())?)
+        Some(
+            g.apply_op2_no_bwd(&w.detach(), &InputGrad)?
+                .reshape(x.shape())?,
+        )
     } else {
         None
     };
@@ -136,6 +139,43 @@ fn linear_grads(
         None
     };
     Ok((dx, dw, db))
+}
+
+/// `g W` for 2-D `g` `[rows, outputs]` and `w` `[outputs, inputs]`.
+struct InputGrad;
+
+impl InputGrad {
+    fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 2]) -> Result<(CpuStorage, Shape)> {
+        let g = input::<T>(s[0].0, s[0].1, self.name())?;
+        let w = input::<T>(s[1].0, s[1].1, self.name())?;
+        let (outputs, inputs) = s[1].1.shape().dims2()?;
+        let rows = g.len() / outputs.max(1);
+        Ok((
+            T::storage(linear::input_grad(g, w, outputs, inputs)),
+            Shape::from((rows, inputs)),
+        ))
+    }
+}
+
+impl CustomOp2 for InputGrad {
+    fn name(&self) -> &'static str {
+        "fused-input-grad"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let s = [(s1, l1), (s2, l2)];
+        by_type(
+            s1,
+            self.name(),
+            || self.fwd::<f32>(s),
+            || self.fwd::<f64>(s),
+        )
+    }
 }
 
 /// `g^T x` for 2-D `g` `[rows, outputs]` and `x` `[rows, inputs]`.
