@@ -8,6 +8,7 @@
 use multiversion::multiversion;
 
 use super::par::{for_ranges, Shared};
+use super::product::product;
 use super::real::Real;
 use super::storage::{max_of, slots, sum_of, written, zeros};
 
@@ -31,42 +32,6 @@ impl Dims {
     fn scale(&self) -> f64 {
         1.0 / (self.head_dim as f64).sqrt()
     }
-}
-
-/// `dst (m x n) = beta * lhs (m x k) @ rhs (k x n)`, each given by pointer, row stride and
-/// column stride, single-threaded (tasks run in parallel instead).
-#[allow(clippy::too_many_arguments)]
-unsafe fn product<T: Real>(
-    (m, n, k): (usize, usize, usize),
-    dst: *mut T,
-    (dst_rs, dst_cs): (usize, usize),
-    lhs: *const T,
-    (lhs_rs, lhs_cs): (usize, usize),
-    rhs: *const T,
-    (rhs_rs, rhs_cs): (usize, usize),
-    beta: T,
-) {
-    gemm::gemm(
-        m,
-        n,
-        k,
-        dst,
-        dst_cs as isize,
-        dst_rs as isize,
-        false,
-        lhs,
-        lhs_cs as isize,
-        lhs_rs as isize,
-        rhs,
-        rhs_cs as isize,
-        rhs_rs as isize,
-        T::of(0.0),
-        beta,
-        false,
-        false,
-        false,
-        gemm::Parallelism::None,
-    )
 }
 
 /// Softmax of every row (width `n`) of `s`, in place.
@@ -115,6 +80,7 @@ unsafe fn weights<T: Real>(qkv: *const T, d: Dims, b: usize, h: usize, p: *mut T
         (n, n, d.head_dim),
         p,
         (n, 1),
+        false,
         q,
         (3 * w, 1),
         k,
@@ -158,6 +124,7 @@ pub fn forward<T: Real>(qkv: &[T], d: Dims, keep: bool) -> (Vec<T>, Option<Vec<T
                     (n, d.head_dim, n),
                     o,
                     (w, 1),
+                    false,
                     p,
                     (n, 1),
                     v,
@@ -201,6 +168,7 @@ pub fn backward<T: Real>(qkv: &[T], g: &[T], kept: &[T], d: Dims) -> Vec<T> {
                     (n, hd, n),
                     dv,
                     (3 * w, 1),
+                    false,
                     p.as_ptr(),
                     (1, n),
                     go,
@@ -212,6 +180,7 @@ pub fn backward<T: Real>(qkv: &[T], g: &[T], kept: &[T], d: Dims) -> Vec<T> {
                     (n, n, hd),
                     dp.as_mut_ptr(),
                     (n, 1),
+                    false,
                     go,
                     (w, 1),
                     v,
@@ -224,6 +193,7 @@ pub fn backward<T: Real>(qkv: &[T], g: &[T], kept: &[T], d: Dims) -> Vec<T> {
                     (n, hd, n),
                     dq,
                     (3 * w, 1),
+                    false,
                     dp.as_ptr(),
                     (n, 1),
                     k,
@@ -234,6 +204,7 @@ pub fn backward<T: Real>(qkv: &[T], g: &[T], kept: &[T], d: Dims) -> Vec<T> {
                     (n, hd, n),
                     dk,
                     (3 * w, 1),
+                    false,
                     dp.as_ptr(),
                     (1, n),
                     q,

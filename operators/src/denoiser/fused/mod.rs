@@ -16,11 +16,10 @@ mod attention;
 mod linear;
 mod ops;
 mod par;
+mod product;
 mod real;
 mod rows;
 mod storage;
-
-pub use real::{erf_f32, exp_f32};
 
 use candle_core::{DType, Result, Tensor, D};
 
@@ -30,7 +29,7 @@ fn fused(x: &Tensor) -> bool {
 }
 
 /// `a @ b` in `compute`, the result back in `a`'s type.
-pub fn product(a: &Tensor, b: &Tensor, compute: DType) -> Result<Tensor> {
+fn product(a: &Tensor, b: &Tensor, compute: DType) -> Result<Tensor> {
     if a.dtype() == compute {
         return a.matmul(b);
     }

@@ -10,6 +10,58 @@ use super::attention::{self, Dims};
 use super::storage::{by_type, input, Stored};
 use super::{linear, rows};
 
+/// The `cpu_fwd` of an operation with `N` inputs whose generic `fwd::<T>` takes them as
+/// `[(storage, layout); N]`: runs it for the first input's type (f32 or f64).
+macro_rules! cpu_fwd_by_type {
+    (1) => {
+        fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout) -> Result<(CpuStorage, Shape)> {
+            let s = [(s1, l1)];
+            by_type(
+                s1,
+                self.name(),
+                || self.fwd::<f32>(s),
+                || self.fwd::<f64>(s),
+            )
+        }
+    };
+    (2) => {
+        fn cpu_fwd(
+            &self,
+            s1: &CpuStorage,
+            l1: &Layout,
+            s2: &CpuStorage,
+            l2: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
+            let s = [(s1, l1), (s2, l2)];
+            by_type(
+                s1,
+                self.name(),
+                || self.fwd::<f32>(s),
+                || self.fwd::<f64>(s),
+            )
+        }
+    };
+    (3) => {
+        fn cpu_fwd(
+            &self,
+            s1: &CpuStorage,
+            l1: &Layout,
+            s2: &CpuStorage,
+            l2: &Layout,
+            s3: &CpuStorage,
+            l3: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
+            let s = [(s1, l1), (s2, l2), (s3, l3)];
+            by_type(
+                s1,
+                self.name(),
+                || self.fwd::<f32>(s),
+                || self.fwd::<f64>(s),
+            )
+        }
+    };
+}
+
 /// The last dimension and the number of rows before it.
 fn rows_of(layout: &Layout) -> (usize, usize) {
     let dims = layout.shape().dims();
@@ -71,23 +123,7 @@ impl CustomOp3 for Linear {
     fn name(&self) -> &'static str {
         "fused-linear"
     }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let s = [(s1, l1), (s2, l2), (s3, l3)];
-        by_type(
-            s1,
-            self.name(),
-            || self.fwd::<f32>(s),
-            || self.fwd::<f64>(s),
-        )
-    }
+    cpu_fwd_by_type!(3);
     fn bwd(
         &self,
         x: &Tensor,
@@ -161,21 +197,7 @@ impl CustomOp2 for InputGrad {
     fn name(&self) -> &'static str {
         "fused-input-grad"
     }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let s = [(s1, l1), (s2, l2)];
-        by_type(
-            s1,
-            self.name(),
-            || self.fwd::<f32>(s),
-            || self.fwd::<f64>(s),
-        )
-    }
+    cpu_fwd_by_type!(2);
 }
 
 /// `g^T x` for 2-D `g` `[rows, outputs]` and `x` `[rows, inputs]`.
@@ -197,50 +219,25 @@ impl CustomOp2 for WeightGrad {
     fn name(&self) -> &'static str {
         "fused-weight-grad"
     }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let s = [(s1, l1), (s2, l2)];
-        by_type(
-            s1,
-            self.name(),
-            || self.fwd::<f32>(s),
-            || self.fwd::<f64>(s),
-        )
-    }
+    cpu_fwd_by_type!(2);
 }
 
 /// Column sums of a 2-D tensor.
 struct ColumnSums;
 
+impl ColumnSums {
+    fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 1]) -> Result<(CpuStorage, Shape)> {
+        let (_, w) = rows_of(s[0].1);
+        let g = input::<T>(s[0].0, s[0].1, self.name())?;
+        Ok((T::storage(rows::column_sums(g, w)), Shape::from(w)))
+    }
+}
+
 impl CustomOp1 for ColumnSums {
     fn name(&self) -> &'static str {
         "fused-column-sums"
     }
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (_, w) = rows_of(l);
-        let run = |out: CpuStorage| Ok((out, Shape::from(w)));
-        by_type(
-            s,
-            self.name(),
-            || {
-                run(f32::storage(rows::column_sums(
-                    input::<f32>(s, l, self.name())?,
-                    w,
-                )))
-            },
-            || {
-                run(f64::storage(rows::column_sums(
-                    input::<f64>(s, l, self.name())?,
-                    w,
-                )))
-            },
-        )
-    }
+    cpu_fwd_by_type!(1);
 }
 
 /// `norm(x) * (1 + scale) + shift`: `x` `[B, N, W]`, shift and scale `[B, W]`.
@@ -273,23 +270,7 @@ impl CustomOp3 for ModulatedNorm {
     fn name(&self) -> &'static str {
         "fused-modulated-norm"
     }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let s = [(s1, l1), (s2, l2), (s3, l3)];
-        by_type(
-            s1,
-            self.name(),
-            || self.fwd::<f32>(s),
-            || self.fwd::<f64>(s),
-        )
-    }
+    cpu_fwd_by_type!(3);
     fn bwd(
         &self,
         x: &Tensor,
@@ -335,23 +316,7 @@ impl CustomOp3 for ModulatedNormDx {
     fn name(&self) -> &'static str {
         "fused-modulated-norm-dx"
     }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let s = [(s1, l1), (s2, l2), (s3, l3)];
-        by_type(
-            s1,
-            self.name(),
-            || self.fwd::<f32>(s),
-            || self.fwd::<f64>(s),
-        )
-    }
+    cpu_fwd_by_type!(3);
 }
 
 struct ModulatedNormDparams {
@@ -374,21 +339,7 @@ impl CustomOp2 for ModulatedNormDparams {
     fn name(&self) -> &'static str {
         "fused-modulated-norm-dparams"
     }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let s = [(s1, l1), (s2, l2)];
-        by_type(
-            s1,
-            self.name(),
-            || self.fwd::<f32>(s),
-            || self.fwd::<f64>(s),
-        )
-    }
+    cpu_fwd_by_type!(2);
 }
 
 /// `x + h * gate`: `x`, `h` `[B, N, W]`, gate `[B, W]`.
@@ -409,23 +360,7 @@ impl CustomOp3 for GatedResidual {
     fn name(&self) -> &'static str {
         "fused-gated-residual"
     }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let s = [(s1, l1), (s2, l2), (s3, l3)];
-        by_type(
-            s1,
-            self.name(),
-            || self.fwd::<f32>(s),
-            || self.fwd::<f64>(s),
-        )
-    }
+    cpu_fwd_by_type!(3);
     fn bwd(
         &self,
         x: &Tensor,
@@ -481,21 +416,7 @@ impl CustomOp2 for GateProduct {
     fn name(&self) -> &'static str {
         "fused-gate-product"
     }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let s = [(s1, l1), (s2, l2)];
-        by_type(
-            s1,
-            self.name(),
-            || self.fwd::<f32>(s),
-            || self.fwd::<f64>(s),
-        )
-    }
+    cpu_fwd_by_type!(2);
 }
 
 /// `x + position`: `x` `[B, N, W]`, a constant `position` `[1, N, W]` or `[N, W]`.
@@ -520,21 +441,7 @@ impl CustomOp2 for AddPosition {
     fn name(&self) -> &'static str {
         "fused-add-position"
     }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let s = [(s1, l1), (s2, l2)];
-        by_type(
-            s1,
-            self.name(),
-            || self.fwd::<f32>(s),
-            || self.fwd::<f64>(s),
-        )
-    }
+    cpu_fwd_by_type!(2);
     fn bwd(
         &self,
         _x: &Tensor,
@@ -551,9 +458,9 @@ impl CustomOp2 for AddPosition {
 pub struct MeanTokens;
 
 impl MeanTokens {
-    fn fwd<T: Stored>(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = input::<T>(s, l, self.name())?;
-        let (tokens, w) = token_dims(l)?;
+    fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 1]) -> Result<(CpuStorage, Shape)> {
+        let x = input::<T>(s[0].0, s[0].1, self.name())?;
+        let (tokens, w) = token_dims(s[0].1)?;
         let out = rows::mean_tokens(x, (tokens, w));
         let images = out.len() / w.max(1);
         Ok((T::storage(out), Shape::from((images, w))))
@@ -564,14 +471,7 @@ impl CustomOp1 for MeanTokens {
     fn name(&self) -> &'static str {
         "fused-mean-tokens"
     }
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        by_type(
-            s,
-            self.name(),
-            || self.fwd::<f32>(s, l),
-            || self.fwd::<f64>(s, l),
-        )
-    }
+    cpu_fwd_by_type!(1);
     fn bwd(&self, x: &Tensor, _res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
         let tokens = x.dim(1)? as f64;
         Ok(Some(
@@ -585,29 +485,18 @@ impl CustomOp1 for MeanTokens {
 /// Exact (erf) GELU.
 pub struct Gelu;
 
+impl Gelu {
+    fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 1]) -> Result<(CpuStorage, Shape)> {
+        let x = input::<T>(s[0].0, s[0].1, self.name())?;
+        Ok((T::storage(rows::gelu(x)), s[0].1.shape().clone()))
+    }
+}
+
 impl CustomOp1 for Gelu {
     fn name(&self) -> &'static str {
         "fused-gelu"
     }
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let shape = l.shape().clone();
-        by_type(
-            s,
-            self.name(),
-            || {
-                Ok((
-                    f32::storage(rows::gelu(input::<f32>(s, l, self.name())?)),
-                    shape.clone(),
-                ))
-            },
-            || {
-                Ok((
-                    f64::storage(rows::gelu(input::<f64>(s, l, self.name())?)),
-                    shape.clone(),
-                ))
-            },
-        )
-    }
+    cpu_fwd_by_type!(1);
     fn bwd(&self, x: &Tensor, _res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(x.apply_op2_no_bwd(&g.contiguous()?, &GeluGrad)?))
     }
@@ -627,21 +516,7 @@ impl CustomOp2 for GeluGrad {
     fn name(&self) -> &'static str {
         "fused-gelu-grad"
     }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let s = [(s1, l1), (s2, l2)];
-        by_type(
-            s1,
-            self.name(),
-            || self.fwd::<f32>(s),
-            || self.fwd::<f64>(s),
-        )
-    }
+    cpu_fwd_by_type!(2);
 }
 
 /// Multi-head self-attention with its `qkv` projection: `x` `[B, N, W]`, `w` `[3W, W]`, `b`
@@ -714,23 +589,7 @@ impl CustomOp3 for Attention {
     fn name(&self) -> &'static str {
         "fused-attention"
     }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let s = [(s1, l1), (s2, l2), (s3, l3)];
-        by_type(
-            s1,
-            self.name(),
-            || self.fwd::<f32>(s),
-            || self.fwd::<f64>(s),
-        )
-    }
+    cpu_fwd_by_type!(3);
     fn bwd(
         &self,
         x: &Tensor,
@@ -772,21 +631,5 @@ impl CustomOp3 for AttentionGrad {
     fn name(&self) -> &'static str {
         "fused-attention-grad"
     }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let s = [(s1, l1), (s2, l2), (s3, l3)];
-        by_type(
-            s1,
-            self.name(),
-            || self.fwd::<f32>(s),
-            || self.fwd::<f64>(s),
-        )
-    }
+    cpu_fwd_by_type!(3);
 }

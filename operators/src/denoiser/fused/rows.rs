@@ -10,6 +10,20 @@ use std::mem::MaybeUninit;
 
 use super::storage::{slots, sum_of, written, zeros};
 
+/// `len` values in rows of `width`, written in parallel by `fill(first_row, rows)`.
+///
+/// # Safety
+/// `fill` must write every slot of the rows it is given.
+unsafe fn filled_rows<T: Real>(
+    len: usize,
+    width: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync,
+) -> Vec<T> {
+    let mut out = slots::<T>(len);
+    for_rows(&mut out, width, fill);
+    written(out)
+}
+
 /// Mean and 1/sqrt(var + eps) of a row.
 #[inline(always)]
 fn moments<T: Real>(row: &[T], eps: f64) -> (T, T) {
@@ -27,12 +41,12 @@ pub fn modulated_norm<T: Real>(
     dims: (usize, usize),
     eps: f64,
 ) -> Vec<T> {
-    let mut out = slots(x.len());
-    for_rows(&mut out, dims.1, |first, rows| {
-        modulated_norm_rows(x, shift, scale, dims, eps, first, rows)
-    });
-    // SAFETY: every row was written.
-    unsafe { written(out) }
+    // SAFETY: the closure writes every slot of the rows it is given.
+    unsafe {
+        filled_rows(x.len(), dims.1, |first, rows| {
+            modulated_norm_rows(x, shift, scale, dims, eps, first, rows)
+        })
+    }
 }
 
 #[multiversion(targets(
@@ -69,12 +83,12 @@ pub fn modulated_norm_dx<T: Real>(
     dims: (usize, usize),
     eps: f64,
 ) -> Vec<T> {
-    let mut out = slots(x.len());
-    for_rows(&mut out, dims.1, |first, rows| {
-        modulated_norm_dx_rows(x, scale, g, dims, eps, first, rows)
-    });
-    // SAFETY: every row was written.
-    unsafe { written(out) }
+    // SAFETY: the closure writes every slot of the rows it is given.
+    unsafe {
+        filled_rows(x.len(), dims.1, |first, rows| {
+            modulated_norm_dx_rows(x, scale, g, dims, eps, first, rows)
+        })
+    }
 }
 
 #[multiversion(targets(
@@ -156,36 +170,36 @@ pub fn gated_residual<T: Real>(
     gate: &[T],
     (tokens, w): (usize, usize),
 ) -> Vec<T> {
-    let mut out = slots::<T>(x.len());
-    for_rows(&mut out, w, |first, rows| {
-        for (i, y) in rows.chunks_exact_mut(w).enumerate() {
-            let r = first + i;
-            let gt = &gate[(r / tokens) * w..(r / tokens + 1) * w];
-            let (xr, hr) = (&x[r * w..(r + 1) * w], &h[r * w..(r + 1) * w]);
-            for j in 0..w {
-                y[j].write(xr[j] + hr[j] * gt[j]);
+    // SAFETY: the closure writes every slot of the rows it is given.
+    unsafe {
+        filled_rows(x.len(), w, |first, rows| {
+            for (i, y) in rows.chunks_exact_mut(w).enumerate() {
+                let r = first + i;
+                let gt = &gate[(r / tokens) * w..(r / tokens + 1) * w];
+                let (xr, hr) = (&x[r * w..(r + 1) * w], &h[r * w..(r + 1) * w]);
+                for j in 0..w {
+                    y[j].write(xr[j] + hr[j] * gt[j]);
+                }
             }
-        }
-    });
-    // SAFETY: every row was written.
-    unsafe { written(out) }
+        })
+    }
 }
 
 /// `x + position[token]` for `x` `[B*tokens, w]` and `position` `[tokens, w]`.
 pub fn add_position<T: Real>(x: &[T], position: &[T], w: usize) -> Vec<T> {
     let tokens = position.len() / w.max(1);
-    let mut out = slots::<T>(x.len());
-    for_rows(&mut out, w, |first, rows| {
-        for (i, y) in rows.chunks_exact_mut(w).enumerate() {
-            let r = first + i;
-            let p = &position[(r % tokens) * w..(r % tokens + 1) * w];
-            for ((o, &a), &b) in y.iter_mut().zip(&x[r * w..(r + 1) * w]).zip(p) {
-                o.write(a + b);
+    // SAFETY: the closure writes every slot of the rows it is given.
+    unsafe {
+        filled_rows(x.len(), w, |first, rows| {
+            for (i, y) in rows.chunks_exact_mut(w).enumerate() {
+                let r = first + i;
+                let p = &position[(r % tokens) * w..(r % tokens + 1) * w];
+                for ((o, &a), &b) in y.iter_mut().zip(&x[r * w..(r + 1) * w]).zip(p) {
+                    o.write(a + b);
+                }
             }
-        }
-    });
-    // SAFETY: every row was written.
-    unsafe { written(out) }
+        })
+    }
 }
 
 /// Per image, the mean over its tokens: `x` `[B*tokens, w]` to `[B, w]`.
@@ -211,19 +225,19 @@ pub fn mean_tokens<T: Real>(x: &[T], (tokens, w): (usize, usize)) -> Vec<T> {
 
 /// `g * gate`, the gradient of [`gated_residual`] with respect to `h`.
 pub fn gated_residual_dh<T: Real>(g: &[T], gate: &[T], (tokens, w): (usize, usize)) -> Vec<T> {
-    let mut out = slots::<T>(g.len());
-    for_rows(&mut out, w, |first, rows| {
-        for (i, y) in rows.chunks_exact_mut(w).enumerate() {
-            let r = first + i;
-            let gt = &gate[(r / tokens) * w..(r / tokens + 1) * w];
-            let gr = &g[r * w..(r + 1) * w];
-            for j in 0..w {
-                y[j].write(gr[j] * gt[j]);
+    // SAFETY: the closure writes every slot of the rows it is given.
+    unsafe {
+        filled_rows(g.len(), w, |first, rows| {
+            for (i, y) in rows.chunks_exact_mut(w).enumerate() {
+                let r = first + i;
+                let gt = &gate[(r / tokens) * w..(r / tokens + 1) * w];
+                let gr = &g[r * w..(r + 1) * w];
+                for j in 0..w {
+                    y[j].write(gr[j] * gt[j]);
+                }
             }
-        }
-    });
-    // SAFETY: every row was written.
-    unsafe { written(out) }
+        })
+    }
 }
 
 /// Per image, the sum over its tokens of `g * h`: the gradient of [`gated_residual`] with
