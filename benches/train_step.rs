@@ -11,8 +11,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use ldae_operators::denoiser::{initialise, Denoiser, DenoiserConfig, PcaLoss};
-use ldae_operators::train::{AdamW, AdamWConfig};
+use ldae_model::denoiser::{initialise, Denoiser, DenoiserConfig, PcaLoss};
+use ldae_model::train::{AdamW, AdamWConfig};
 
 fn main() {
     let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();

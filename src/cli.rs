@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ldae_model::denoiser::Precision;
+use ldae_model::encoder::{EncoderModel, Pooling};
+use ldae_operators::pca::LatentScale;
 
 /// ldae: latent denoising autoencoder (l-DAE) pipelines over image datasets.
 ///
@@ -137,7 +140,10 @@ pub enum PcaCommand {
         channels: Option<u8>,
         /// Default latent scale recorded in the model (none, global, whiten).
         #[arg(long, default_value = "global")]
-        latent_scale: String,
+        latent_scale: LatentScale,
+        /// Print the pipeline spec (TOML) this command would run, then exit (`ldae run` runs it).
+        #[arg(long)]
+        print_spec: bool,
         #[command(flatten)]
         source: SourceArgs,
         #[command(flatten)]
@@ -171,10 +177,13 @@ pub enum PcaCommand {
         out: PathBuf,
         /// Latent scale (none, global, whiten). Default: the one recorded in the model.
         #[arg(long)]
-        latent_scale: Option<String>,
+        latent_scale: Option<LatentScale>,
         /// Compute device: cpu, cuda or cuda:N (cuda needs a build with the `cuda` feature).
         #[arg(long, default_value = "cpu")]
         device: String,
+        /// Print the pipeline spec (TOML) this command would run, then exit (`ldae run` runs it).
+        #[arg(long)]
+        print_spec: bool,
         #[command(flatten)]
         source: SourceArgs,
         #[command(flatten)]
@@ -367,13 +376,17 @@ pub struct FeaturesArgs {
     /// What the features are: ldae (the trained encoder), random (the same network, randomly
     /// initialised with --seed), pixels (normalised pixels), pca (flattened PCA latents).
     #[arg(long, default_value = "ldae")]
-    pub kind: String,
+    pub kind: EncoderModel,
     /// The training run (needed for ldae and random; gives the PCA model otherwise).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
-    /// Pool the tokens after this many blocks (default: the last encoder block).
-    #[arg(long)]
-    pub block: Option<usize>,
+    /// Read the tokens after this block, 1 = the first (default: the last encoder block).
+    /// Several (`--block 3,6`) give one column `features_K` per block, in one pass.
+    #[arg(long, value_delimiter = ',')]
+    pub block: Vec<usize>,
+    /// How tokens become a feature: mean (average, [width]) or none (every token, [N, width]).
+    #[arg(long, default_value = "mean")]
+    pub pooling: Pooling,
     /// Noise level index t fed to the network (the input is the clean image).
     #[arg(long, default_value_t = 10.0)]
     pub t: f32,
@@ -391,7 +404,10 @@ pub struct FeaturesArgs {
     pub device: String,
     /// Matrix-product precision of the network: f32 or bf16. Default: bf16 on a GPU, f32 on CPU.
     #[arg(long)]
-    pub precision: Option<String>,
+    pub precision: Option<Precision>,
+    /// Print the pipeline spec (TOML) this command would run, then exit (`ldae run` runs it).
+    #[arg(long)]
+    pub print_spec: bool,
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]

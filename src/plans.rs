@@ -1,15 +1,9 @@
-//! Building the pipelines of the command-line jobs (and of specs) from their settings.
+//! From command-line flags to the library's settings, and running specs with a printed report.
 
-use std::sync::Arc;
-
-use anyhow::{bail, Context, Result};
-use arrow::datatypes::DataType;
+use anyhow::{Context, Result};
 use ldae_datasets::{Format, Shard, SourceOptions};
-use ldae_operators::decode::{Decode, DecodeConfig};
-use ldae_operators::normalize::{Normalization, Normalize};
-use ldae_operators::patchify::Patchify;
-use ldae_pipeline::columns::{self, tensor_type};
-use ldae_pipeline::{OnError, Operator, ProgressMode, RunOptions, RunReport, Source};
+use ldae_jobs::spec::{RunSettings, Spec, SpecReport};
+use ldae_pipeline::{OnError, ProgressMode, RunOptions, RunReport, Source};
 
 use crate::cli::{FormatArg, OnErrorArg, ProgressArg, RunArgs, SourceArgs};
 
@@ -77,67 +71,27 @@ pub fn open_source(input: &str, options: &SourceOptions) -> Result<Box<dyn Sourc
     ldae_datasets::open(input, options).with_context(|| format!("opening {input}"))
 }
 
-/// The channel count a dataset naturally has: 1 for grayscale pixel datasets, else 3.
-pub fn natural_channels(source: &dyn Source) -> u8 {
-    source
-        .schema()
-        .field_with_name(columns::PIXELS)
-        .ok()
-        .and_then(tensor_type)
-        .filter(|(el, shape)| el == &DataType::UInt8 && shape.len() == 3 && shape[2] == 1)
-        .map(|_| 1)
-        .unwrap_or(3)
-}
-
-/// decode -> normalize -> patchify: the image-to-patches front of every PCA job.
-pub fn patch_operators(
-    image_size: usize,
-    channels: u8,
-    patch: usize,
-    normalization: Normalization,
-) -> Result<Vec<Arc<dyn Operator>>> {
-    if image_size == 0 || patch == 0 || !image_size.is_multiple_of(patch) {
-        bail!("--patch {patch} must divide --image-size {image_size}");
+/// Print `spec` as TOML (with `print_spec`) or run it, printing each pass's table. `None` when
+/// only printed.
+pub fn print_or_run(
+    spec: &Spec,
+    print_spec: bool,
+    run: &RunArgs,
+    label: &str,
+) -> Result<Option<SpecReport>> {
+    if print_spec {
+        print!("{}", spec.to_toml()?);
+        return Ok(None);
     }
-    Ok(vec![
-        Arc::new(Decode::new(DecodeConfig {
-            image_size: image_size as u32,
-            channels,
-            ..DecodeConfig::default()
-        })?),
-        Arc::new(Normalize::new(normalization)),
-        Arc::new(Patchify::new(patch)),
-    ])
-}
-
-/// A pipeline from `source` to a Parquet table at `out` (sharded like `options`), starting with
-/// the image-to-patches operators of the PCA model's geometry: the front of every job that
-/// writes per-image tables (latents, features).
-pub fn patch_table_pipeline(
-    source: Box<dyn Source>,
-    options: &SourceOptions,
-    meta: &ldae_operators::pca::PcaMeta,
-    out: &std::path::Path,
-    job: serde_json::Value,
-) -> Result<ldae_pipeline::Pipeline> {
-    let sink = ldae_operators::parquet_sink::ParquetSink::new(
-        ldae_operators::parquet_sink::ParquetSinkConfig {
-            out: out.to_path_buf(),
-            shard: options.shard.map(|s| (s.index, s.count)),
-            ..Default::default()
-        },
-        job,
-    )?;
-    let mut pipeline = ldae_pipeline::Pipeline::new(source, Box::new(sink));
-    for op in patch_operators(
-        meta.image_size,
-        meta.channels as u8,
-        meta.patch_size,
-        meta.normalization.clone(),
-    )? {
-        pipeline = pipeline.then(op);
+    let settings = RunSettings {
+        options: run_options(run, label),
+        ..RunSettings::default()
+    };
+    let report = ldae_jobs::spec::run(spec, &settings)?;
+    for pass in &report.passes {
+        print_report(pass);
     }
-    Ok(pipeline)
+    Ok(Some(report))
 }
 
 /// Print a run's per-stage table and rejected-row summary to stderr.

@@ -8,7 +8,7 @@ use arrow::array::{Array, AsArray, FixedSizeListArray, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Float32Type};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
-use ldae_operators::probe::FeatureMatrix;
+use ldae_model::probe::FeatureMatrix;
 use ldae_pipeline::columns;
 
 /// A runtime for DataFusion's async API (queries run on all cores).

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::{fit_synthetic, ldae, ok};
-use ldae_operators::train::metrics::read_metrics;
+use ldae_model::train::metrics::read_metrics;
 
 /// `ldae train` of a very small tiny-preset network on synthetic:96, seed 7, plus `extra`.
 fn train_small(dir: &Path, pca: &str, run: &str, extra: &[&str]) -> String {
@@ -135,7 +135,7 @@ fn loss_falls_on_synthetic_data() {
     ]);
     let m = read_metrics(&run.join("metrics.parquet")).unwrap();
     assert_eq!(m.len(), 128);
-    let mean = |s: &[ldae_operators::train::metrics::StepMetrics]| {
+    let mean = |s: &[ldae_model::train::metrics::StepMetrics]| {
         s.iter().map(|m| m.loss).sum::<f32>() / s.len() as f32
     };
     let (first, last) = (mean(&m[..16]), mean(&m[112..]));

@@ -6,7 +6,7 @@ use rand::Rng;
 use crate::rowseed::row_rng;
 
 /// Random-resized-crop and flip settings.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AugmentConfig {
     /// Range of the crop's area as a fraction of the image's.
@@ -17,7 +17,9 @@ pub struct AugmentConfig {
     pub flip: bool,
     /// Run seed.
     pub seed: u64,
-    /// Epoch (a new crop each epoch).
+    /// Epoch (a new crop each epoch). Not a spec key: a spec's pipeline gets it from the pass
+    /// it runs in (the training epoch).
+    #[serde(skip)]
     pub epoch: u64,
 }
 

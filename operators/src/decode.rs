@@ -17,12 +17,13 @@ use image::imageops::FilterType;
 use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageReader, Limits};
 
 use ldae_pipeline::columns::{self, replace_field, tensor_array, tensor_field, tensor_type};
-use ldae_pipeline::{Error, Operator, Processed, Rejection, Result};
+use ldae_pipeline::{BuildContext, Error, Operator, OperatorConfig, Processed, Rejection, Result};
 
 use crate::augment::{center_square, random_resized_crop, AugmentConfig, CropPlan};
 
-/// Decode settings.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// `decode`: encoded images (or raw u8 pixels) to `pixels` `UInt8 [S, S, C]`, centre-cropped
+/// (or randomly resized-cropped and flipped with `[augment]`) and resized to S x S.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DecodeConfig {
     /// Output side S in pixels.
@@ -46,6 +47,18 @@ impl Default for DecodeConfig {
     }
 }
 
+impl OperatorConfig for DecodeConfig {
+    const KIND: &'static str = "decode";
+    fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
+        let mut config = self.clone();
+        if let Some(augment) = &mut config.augment {
+            augment.epoch = ctx.epoch;
+        }
+        Ok(Arc::new(Decode::new(config)?))
+    }
+}
+ldae_pipeline::register_operator!(DecodeConfig);
+
 /// The decode operator.
 pub struct Decode {
     config: DecodeConfig,
@@ -64,6 +77,19 @@ impl Decode {
             return Err(Error::plan("decode", "image size must be positive"));
         }
         Ok(Decode { config })
+    }
+
+    /// The output schema's metadata: the image size, and no normalisation yet.
+    fn with_size(&self, schema: &arrow::datatypes::Schema) -> SchemaRef {
+        let mut schema = columns::with_metadata(
+            schema,
+            &[(columns::META_IMAGE_SIZE, self.config.image_size.to_string())],
+        )
+        .as_ref()
+        .clone();
+        schema.metadata.remove(columns::META_NORMALIZATION);
+        schema.metadata.remove(columns::META_PATCH_SIZE);
+        Arc::new(schema)
     }
 
     fn out_shape(&self) -> [usize; 3] {
@@ -159,7 +185,7 @@ impl Operator for Decode {
                 ));
             }
             let schema = replace_field(input, columns::IMAGE, out);
-            return Ok(schema);
+            return Ok(self.with_size(&schema));
         }
         let field = input.field_with_name(columns::PIXELS).map_err(|_| {
             Error::plan(
@@ -172,7 +198,7 @@ impl Operator for Decode {
         })?;
         match tensor_type(field) {
             Some((DataType::UInt8, shape)) if shape.len() == 3 && [1, 3, 4].contains(&shape[2]) => {
-                Ok(replace_field(input, columns::PIXELS, out))
+                Ok(self.with_size(&replace_field(input, columns::PIXELS, out)))
             }
             _ => Err(Error::plan(
                 "decode",

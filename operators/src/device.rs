@@ -25,3 +25,8 @@ pub fn parse_device(name: &str) -> Result<Device> {
         ))),
     }
 }
+
+/// The default device of a spec's compute operators.
+pub fn cpu() -> String {
+    "cpu".to_string()
+}

@@ -2,21 +2,21 @@
 //!
 //! Image preparation ([`decode`], [`augment`], [`normalize`], [`patchify`]), the patch-wise PCA
 //! tokenizer ([`pca`]: fit as a sink, project and inverse as operators, a picture of the
-//! components) and table output ([`parquet_sink`], [`errors_table`]).
+//! components) latent noise ([`noise`]), [`unpatchify`], and table output ([`parquet_sink`], [`errors_table`]).
+//!
+//! Each operator and sink has a serde config registered by name (see
+//! `ldae_pipeline::registry`), so pipeline specs can name it.
 
 pub mod atomic;
 pub mod augment;
 pub mod decode;
-pub mod denoiser;
 pub mod device;
 pub mod errors_table;
-pub mod features;
 pub mod noise;
 pub mod normalize;
 pub mod parquet_sink;
 pub mod patchify;
 pub mod pca;
 pub mod plot;
-pub mod probe;
 pub mod rowseed;
-pub mod train;
+pub mod unpatchify;

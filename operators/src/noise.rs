@@ -16,7 +16,9 @@ use rand::Rng;
 use rand_distr::StandardNormal;
 
 use ldae_pipeline::columns::{self, tensor_array, tensor_field};
-use ldae_pipeline::{Error, Operator, Processed, Result};
+use std::path::PathBuf;
+
+use ldae_pipeline::{BuildContext, Error, Operator, OperatorConfig, Processed, Result};
 
 use crate::pca::{LatentScale, PcaModel, Projector};
 use crate::rowseed::row_rng;
@@ -72,8 +74,71 @@ pub fn draw_noise(
     (t, sigma, eps)
 }
 
+impl NoiseSchedule {
+    /// The schedule of a spec's `sigma` key: one level when set, else multi-level.
+    pub fn from_sigma(sigma: Option<f32>) -> Self {
+        match sigma {
+            Some(sigma) => NoiseSchedule::SingleLevel { sigma },
+            None => NoiseSchedule::MultiLevel,
+        }
+    }
+
+    /// The spec's `sigma` key of this schedule.
+    pub fn sigma(&self) -> Option<f32> {
+        match self {
+            NoiseSchedule::SingleLevel { sigma } => Some(*sigma),
+            NoiseSchedule::MultiLevel => None,
+        }
+    }
+}
+
+/// `noise`: clean `patches [N, D]` in; `patches` kept (the clean target) plus `noisy [N, D]`
+/// (the rank-d PCA reconstruction of the noised latent), `sigma` and `t`. Each row's noise is
+/// drawn from (seed, epoch, row id): the same whatever the batch size or thread count.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseConfig {
+    /// The PCA model file the latent space comes from.
+    pub pca: PathBuf,
+    /// Latent dimension d: noise is added to the first d PCA coordinates.
+    pub dim: usize,
+    /// Latent scale (default: the one recorded in the model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latent_scale: Option<LatentScale>,
+    /// One noise level for every row (single-level noise); unset: multi-level,
+    /// `t ~ U{0..999}`, `sigma = sqrt(2) t / 999` (the recipe's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigma: Option<f32>,
+    /// Seed of the noise draws (the epoch of a training pass is mixed in).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+impl OperatorConfig for NoiseConfig {
+    const KIND: &'static str = "noise";
+    fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
+        if let Some(s) = self.sigma {
+            if !s.is_finite() || s < 0.0 {
+                return Err(Error::plan("noise", format!("sigma {s} must be finite and >= 0")));
+            }
+        }
+        let model = PcaModel::load(&ctx.resolve(&self.pca))?;
+        let scale = self.latent_scale.unwrap_or(model.meta.latent_scale);
+        Ok(Arc::new(Noise::new(
+            &model,
+            self.dim,
+            scale,
+            NoiseSchedule::from_sigma(self.sigma),
+            self.seed,
+            ctx.epoch,
+        )?))
+    }
+}
+ldae_pipeline::register_operator!(NoiseConfig);
+
 /// The noise operator.
 pub struct Noise {
+    scale: LatentScale,
     model: PcaModel,
     projector: Projector,
     tokens: usize,
@@ -96,6 +161,7 @@ impl Noise {
             .projector(dim, scale, &candle_core::Device::Cpu)
             .map_err(|e| Error::plan("noise", e.to_string()))?;
         Ok(Noise {
+            scale,
             model: model.clone(),
             projector,
             tokens: model.tokens(),
@@ -122,10 +188,11 @@ impl Operator for Noise {
         fields.push(tensor_field(columns::NOISY, DataType::Float32, &shape));
         fields.push(Field::new(columns::SIGMA, DataType::Float32, false));
         fields.push(Field::new(T_COLUMN, DataType::Int64, false));
-        Ok(Arc::new(arrow::datatypes::Schema::new_with_metadata(
-            fields,
-            input.metadata().clone(),
-        )))
+        let schema = arrow::datatypes::Schema::new_with_metadata(fields, input.metadata().clone());
+        Ok(columns::with_metadata(
+            &schema,
+            &self.model.latent_metadata(self.projector.dim(), self.scale),
+        ))
     }
 
     fn process(&self, batch: RecordBatch) -> Result<Processed> {

@@ -7,7 +7,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use ldae_pipeline::columns::{self, replace_field, require_tensor, tensor_array, tensor_field};
-use ldae_pipeline::{Error, Operator, Processed, Result};
+use ldae_pipeline::{BuildContext, Error, Operator, OperatorConfig, Processed, Result};
 
 /// How pixel values are mapped to floats.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -63,6 +63,81 @@ impl Normalization {
     }
 }
 
+impl Normalization {
+    /// The normalisation as recorded in schema metadata ([`columns::META_NORMALIZATION`]).
+    pub fn metadata_value(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The two pixel normalisations, as named in specs.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum NormalizeMode {
+    /// `x / 127.5 - 1`: pixels in [-1, 1] (the recipe's default).
+    #[default]
+    MinusOneOne,
+    /// `(x / 255 - mean[c]) / std[c]` per channel.
+    MeanStd,
+}
+
+/// `normalize`: u8 `pixels` to Float32 `pixels`, recording the normalisation in the schema so
+/// later stages (PCA, the encoder) can check they see what they were fitted on.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct NormalizeConfig {
+    /// `minus_one_one` (default) or `mean_std`.
+    pub mode: NormalizeMode,
+    /// Per-channel means of `x / 255` (`mean_std` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviations of `x / 255` (`mean_std` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub std: Vec<f32>,
+}
+
+impl NormalizeConfig {
+    /// The normalisation these settings describe.
+    pub fn normalization(&self) -> Result<Normalization> {
+        match self.mode {
+            NormalizeMode::MinusOneOne if self.mean.is_empty() && self.std.is_empty() => {
+                Ok(Normalization::MinusOneOne)
+            }
+            NormalizeMode::MinusOneOne => Err(Error::plan(
+                "normalize",
+                "mean and std are only used with mode = \"mean_std\"",
+            )),
+            NormalizeMode::MeanStd => Ok(Normalization::MeanStd {
+                mean: self.mean.clone(),
+                std: self.std.clone(),
+            }),
+        }
+    }
+}
+
+impl From<&Normalization> for NormalizeConfig {
+    fn from(n: &Normalization) -> Self {
+        match n {
+            Normalization::MinusOneOne => NormalizeConfig::default(),
+            Normalization::MeanStd { mean, std } => NormalizeConfig {
+                mode: NormalizeMode::MeanStd,
+                mean: mean.clone(),
+                std: std.clone(),
+            },
+        }
+    }
+}
+
+impl OperatorConfig for NormalizeConfig {
+    const KIND: &'static str = "normalize";
+    fn build(&self, _ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
+        Ok(Arc::new(Normalize::new(self.normalization()?)))
+    }
+}
+ldae_pipeline::register_operator!(NormalizeConfig);
+
 /// The normalise operator.
 pub struct Normalize {
     normalization: Normalization,
@@ -83,10 +158,17 @@ impl Operator for Normalize {
     fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
         let shape = require_tensor(input, columns::PIXELS, &DataType::UInt8, "normalize")?;
         self.normalization.affine(shape[shape.len() - 1])?;
-        Ok(replace_field(
+        let schema = replace_field(
             input,
             columns::PIXELS,
             tensor_field(columns::PIXELS, DataType::Float32, &shape),
+        );
+        Ok(columns::with_metadata(
+            &schema,
+            &[(
+                columns::META_NORMALIZATION,
+                self.normalization.metadata_value(),
+            )],
         ))
     }
 

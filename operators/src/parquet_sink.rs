@@ -19,13 +19,14 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
 use ldae_pipeline::columns::tensor_type;
-use ldae_pipeline::{Error, Result, RunSummary, Sink};
+use ldae_pipeline::{BuildContext, Error, Result, RunSummary, Sink, SinkConfig, SinkJob};
 
 use crate::atomic::{commit, temp_path, write_atomic};
 use crate::errors_table::write_errors_table;
 
-/// Settings of the Parquet sink.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+/// `parquet` (sink): a table folder of zstd `part-NNNNN.parquet` files written under temporary
+/// names and renamed when complete, then `_errors.parquet`, `_manifest.json` and `_SUCCESS`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ParquetSinkConfig {
     /// Output folder.
@@ -36,9 +37,27 @@ pub struct ParquetSinkConfig {
     pub row_group_size: usize,
     /// zstd level.
     pub zstd_level: i32,
-    /// `(index, count)` when this run writes one shard of a larger job.
+    /// `(index, count)` when this run writes one shard of a larger job (default: the source's
+    /// shard).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<(usize, usize)>,
 }
+
+impl SinkConfig for ParquetSinkConfig {
+    const KIND: &'static str = "parquet";
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn SinkJob>> {
+        let mut config = self.clone();
+        config.out = ctx.resolve(&config.out);
+        if config.shard.is_none() {
+            config.shard = ctx.shard;
+        }
+        Ok(<dyn SinkJob>::once(Box::new(ParquetSink::new(
+            config,
+            ctx.job.clone(),
+        )?)))
+    }
+}
+ldae_pipeline::register_sink!(ParquetSinkConfig);
 
 impl Default for ParquetSinkConfig {
     fn default() -> Self {

@@ -13,7 +13,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use ldae_pipeline::columns::{self, replace_field, require_tensor, tensor_array, tensor_field};
-use ldae_pipeline::{Error, Operator, Processed, Result};
+use ldae_pipeline::{BuildContext, Error, Operator, OperatorConfig, Processed, Result};
 
 /// Geometry of patchifying `size x size x channels` images with `patch x patch` patches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +101,23 @@ impl PatchGeometry {
     }
 }
 
+/// `patchify`: Float32 `pixels [S, S, C]` to `patches [N, D]`, `N = (S/p)^2`, `D = p*p*C`
+/// (patches in grid row-major order; inside a patch: rows, then columns, then channels).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchifyConfig {
+    /// Patch side p (must divide the image side).
+    pub patch: usize,
+}
+
+impl OperatorConfig for PatchifyConfig {
+    const KIND: &'static str = "patchify";
+    fn build(&self, _ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
+        Ok(Arc::new(Patchify::new(self.patch)))
+    }
+}
+ldae_pipeline::register_operator!(PatchifyConfig);
+
 /// The patchify operator: `pixels` `Float32 [S, S, C]` in, `patches` `Float32 [N, D]` out.
 pub struct Patchify {
     patch: usize,
@@ -132,7 +149,7 @@ impl Operator for Patchify {
 
     fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
         let g = self.geometry(input)?;
-        Ok(replace_field(
+        let schema = replace_field(
             input,
             columns::PIXELS,
             tensor_field(
@@ -140,6 +157,14 @@ impl Operator for Patchify {
                 DataType::Float32,
                 &[g.tokens(), g.patch_dim()],
             ),
+        );
+        Ok(columns::with_metadata(
+            &schema,
+            &[
+                (columns::META_IMAGE_SIZE, g.size.to_string()),
+                (columns::META_PATCH_SIZE, g.patch.to_string()),
+                (columns::META_PATCH_ORDER, columns::PATCH_ORDER.to_string()),
+            ],
         ))
     }
 

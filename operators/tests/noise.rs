@@ -9,7 +9,7 @@ use ldae_operators::decode::{Decode, DecodeConfig};
 use ldae_operators::noise::{Noise, NoiseSchedule};
 use ldae_operators::normalize::{Normalization, Normalize};
 use ldae_operators::patchify::Patchify;
-use ldae_operators::pca::{LatentScale, PcaFit, PcaFitConfig, PcaMeta, PcaModel};
+use ldae_operators::pca::{LatentScale, PcaFit, PcaFitConfig, PcaModel};
 use ldae_pipeline::{Collect, Operator, Pipeline, ProgressMode, RunOptions};
 
 fn front() -> Vec<Arc<dyn Operator>> {
@@ -44,24 +44,16 @@ fn options(threads: usize) -> RunOptions {
 
 fn model(dir: &std::path::Path) -> PcaModel {
     let out = dir.join("pca.safetensors");
-    let meta = PcaMeta {
-        image_size: 16,
-        patch_size: 4,
-        channels: 3,
-        normalization: Normalization::default(),
-        latent_scale: LatentScale::Global,
-        samples: 0,
-        images: 0,
-        fingerprint: String::new(),
-        input: "synthetic:90".into(),
-    };
     let mut p = Pipeline::new(
         source(32),
-        Box::new(PcaFit::new(PcaFitConfig {
-            out: out.clone(),
-            partial: false,
-            meta,
-        })),
+        Box::new(PcaFit::new(
+            PcaFitConfig {
+                out: out.clone(),
+                partial: false,
+                latent_scale: LatentScale::Global,
+            },
+            "synthetic:90".into(),
+        )),
     );
     for op in front() {
         p = p.then(op);

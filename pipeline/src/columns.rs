@@ -34,6 +34,55 @@ pub const FEATURES: &str = "features";
 
 /// Schema metadata key holding the class names as a JSON array, index = label.
 pub const CLASS_NAMES: &str = "ldae.class_names";
+/// Schema metadata key: how `pixels` (and the patches made of them) were normalised (JSON).
+pub const META_NORMALIZATION: &str = "ldae.normalization";
+/// Schema metadata key: the square image side the pixels were decoded to.
+pub const META_IMAGE_SIZE: &str = "ldae.image_size";
+/// Schema metadata key: the patch side of `patches`.
+pub const META_PATCH_SIZE: &str = "ldae.patch_size";
+/// Schema metadata key: the element order inside a patch (see [`PATCH_ORDER`]).
+pub const META_PATCH_ORDER: &str = "ldae.patch_order";
+/// The one element order ldae writes: patches in grid row-major order, inside a patch rows,
+/// then columns, then channels.
+pub const PATCH_ORDER: &str = "grid-row-major/py-px-c";
+/// Schema metadata key: the fingerprint of the PCA model `latents` and `noisy` come from.
+pub const META_PCA_MODEL: &str = "ldae.pca_model";
+/// Schema metadata key: the latent dimension d of `latents` and `noisy`.
+pub const META_LATENT_DIM: &str = "ldae.latent_dim";
+/// Schema metadata key: the latent scale of `latents` and `noisy`.
+pub const META_LATENT_SCALE: &str = "ldae.latent_scale";
+
+/// `schema` with metadata `entries` set (other metadata kept).
+pub fn with_metadata(schema: &Schema, entries: &[(&str, String)]) -> SchemaRef {
+    let mut metadata = schema.metadata().clone();
+    for (k, v) in entries {
+        metadata.insert(k.to_string(), v.clone());
+    }
+    Arc::new(Schema::new_with_metadata(
+        schema.fields().clone(),
+        metadata,
+    ))
+}
+
+/// Plan-time check that metadata `key` of `input`, when present, equals `expected`. The error
+/// names the stage and both sides, `what` saying what the expected value belongs to (e.g. "the
+/// PCA model"). Absent metadata (a table made outside ldae) passes: nothing to compare.
+pub fn check_metadata(
+    input: &Schema,
+    key: &str,
+    expected: &str,
+    stage: &str,
+    what: &str,
+) -> Result<()> {
+    match input.metadata().get(key) {
+        Some(found) if found != expected => Err(Error::plan(
+            stage,
+            format!("the input has {key} = {found}, but {what} has {key} = {expected}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Field metadata key naming an Arrow extension type.
 pub const EXTENSION_NAME: &str = "ARROW:extension:name";
 /// Field metadata key holding an extension type's parameters.

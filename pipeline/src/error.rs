@@ -29,6 +29,28 @@ pub enum Error {
     /// An Arrow kernel or array construction failed.
     #[error("arrow: {0}")]
     Arrow(#[from] ArrowError),
+    /// A component's config in a spec could not be read (unknown key, wrong type, ...).
+    #[error("spec: {component}")]
+    Spec {
+        component: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A failure inside a library ldae builds on (candle, parquet, safetensors, ...), with what
+    /// was being done; the library's own error is the source.
+    #[error("{context}")]
+    External {
+        context: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// An error raised inside a stage, wrapped with the stage's name.
+    #[error("stage '{stage}'")]
+    InStage {
+        stage: String,
+        #[source]
+        source: Box<Error>,
+    },
     /// Any other failure, described in words; the executor adds the stage name.
     #[error("{0}")]
     Other(String),
@@ -74,7 +96,34 @@ impl Error {
                 stage: stage.to_string(),
                 message: format!("{path}: {source}"),
             },
+            e @ (Error::External { .. } | Error::Spec { .. }) => Error::InStage {
+                stage: stage.to_string(),
+                source: Box::new(e),
+            },
             other => other,
         }
+    }
+
+    /// Wrap a library error with what was being done.
+    pub fn external(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::External {
+            context: context.into(),
+            source: Box::new(source),
+        }
+    }
+
+    /// The message and every cause, joined by ": " (for tables and logs that keep one string).
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        text
     }
 }

@@ -65,6 +65,29 @@ impl Default for RunOptions {
     }
 }
 
+/// The schema after each of `operators`, starting from `input`; the first mismatch is a plan
+/// error naming the operator.
+pub fn plan_schemas(input: SchemaRef, operators: &[Arc<dyn Operator>]) -> Result<Vec<SchemaRef>> {
+    let mut schema = input;
+    let mut schemas = Vec::with_capacity(operators.len());
+    for op in operators {
+        let name = op.name();
+        schema = op.output_schema(&schema).map_err(|e| match e {
+            Error::Plan { .. } => e,
+            other => Error::plan(&name, other.chain()),
+        })?;
+        schemas.push(schema.clone());
+    }
+    Ok(schemas)
+}
+
+/// The schema a sink receives from `operators` fed with `input`.
+pub fn plan_schema(input: SchemaRef, operators: &[Arc<dyn Operator>]) -> Result<SchemaRef> {
+    Ok(plan_schemas(input.clone(), operators)?
+        .pop()
+        .unwrap_or(input))
+}
+
 /// A source, a chain of operators and a sink, ready to plan and run.
 pub struct Pipeline {
     source: Box<dyn Source>,
@@ -91,19 +114,11 @@ impl Pipeline {
     /// Validate the whole chain's schemas without running anything. Returns the schema after
     /// each operator (the last one is what the sink receives).
     pub fn plan(&mut self) -> Result<Vec<SchemaRef>> {
-        let mut schema = self.source.schema();
-        let mut schemas = Vec::with_capacity(self.operators.len());
-        for op in &self.operators {
-            let name = op.name();
-            schema = op.output_schema(&schema).map_err(|e| match e {
-                Error::Plan { .. } => e,
-                other => Error::plan(&name, other.to_string()),
-            })?;
-            schemas.push(schema.clone());
-        }
+        let schemas = plan_schemas(self.source.schema(), &self.operators)?;
+        let schema = schemas.last().cloned().unwrap_or_else(|| self.source.schema());
         self.sink.check_schema(&schema).map_err(|e| match e {
             Error::Plan { .. } => e,
-            other => Error::plan(self.sink.name(), other.to_string()),
+            other => Error::plan(self.sink.name(), other.chain()),
         })?;
         Ok(schemas)
     }

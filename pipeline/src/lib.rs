@@ -12,6 +12,7 @@ pub mod error;
 pub mod executor;
 pub mod metrics;
 pub mod progress;
+pub mod registry;
 pub mod traits;
 
 pub use collect::Collect;
@@ -19,4 +20,5 @@ pub use error::{Error, Result};
 pub use executor::{OnError, Pipeline, RunOptions};
 pub use metrics::{RunReport, StageMetrics};
 pub use progress::{ProgressMode, Status};
+pub use registry::{BuildContext, OperatorConfig, Pass, PlanInfo, SinkConfig, SinkJob};
 pub use traits::{Operator, Processed, RejectedRow, Rejection, RunSummary, Sink, Source};

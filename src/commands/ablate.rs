@@ -6,9 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use ldae_model::encoder::EncoderModel;
 use anyhow::{Context, Result};
 use ldae_operators::pca::PcaModel;
-use ldae_operators::train::metrics::read_metrics;
+use ldae_model::train::metrics::read_metrics;
 use serde::Deserialize;
 
 use super::experiment::{features, fit_pca, pretrain, probe_tables, Pretrain, Rows};
@@ -248,7 +249,7 @@ pub fn run(spec_path: &Path, run: &RunArgs) -> Result<()> {
             match &spec.blocks {
                 Some(b) => b.iter().map(|&b| Some(b)).collect(),
                 None => {
-                    let config: ldae_operators::train::trainer::TrainConfig =
+                    let config: ldae_model::train::trainer::TrainConfig =
                         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)?;
                     (1..=config.model.encoder_depth + config.model.decoder_depth)
                         .map(Some)
@@ -261,18 +262,18 @@ pub fn run(spec_path: &Path, run: &RunArgs) -> Result<()> {
         for block in blocks {
             let tag = block.map_or("default".to_string(), |b| format!("block{b}"));
             let tr = features(
-                "ldae",
+                EncoderModel::Ldae,
                 &dir,
-                block,
+                block.into_iter().collect(),
                 &train,
                 probe_train,
                 &dir.join(format!("features-{tag}-train")),
                 run,
             )?;
             let te = features(
-                "ldae",
+                EncoderModel::Ldae,
                 &dir,
-                block,
+                block.into_iter().collect(),
                 &test,
                 probe_test,
                 &dir.join(format!("features-{tag}-test")),

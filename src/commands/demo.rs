@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ldae_model::encoder::EncoderModel;
 use anyhow::Result;
 use ldae_operators::pca::PcaModel;
 
@@ -68,10 +69,10 @@ pub fn run(config: &DemoConfig, run: &RunArgs) -> Result<()> {
 
     println!("3/5 features of the training and test images");
     let kinds = [
-        ("ldae", "l-DAE (tiny, trained)"),
-        ("pixels", "raw pixels"),
-        ("pca", "PCA latents (d=16)"),
-        ("random", "random-init network"),
+        (EncoderModel::Ldae, "l-DAE (tiny, trained)"),
+        (EncoderModel::Pixels, "raw pixels"),
+        (EncoderModel::Pca, "PCA latents (d=16)"),
+        (EncoderModel::Random, "random-init network"),
     ];
     for (kind, _) in kinds {
         for (split, input, skip) in [
@@ -83,7 +84,7 @@ pub fn run(config: &DemoConfig, run: &RunArgs) -> Result<()> {
                 ..Rows::default()
             };
             let table = out.join(format!("features-{kind}-{split}"));
-            features(kind, &run_dir, None, input, rows, &table, run)?;
+            features(kind, &run_dir, Vec::new(), input, rows, &table, run)?;
         }
     }
 

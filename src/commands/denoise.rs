@@ -9,13 +9,13 @@ use candle_core::{DType, Device, Tensor};
 use image::{imageops::FilterType, Rgb, RgbImage};
 use ldae_datasets::SourceOptions;
 use ldae_operators::decode::{Decode, DecodeConfig};
-use ldae_operators::denoiser::model::timesteps;
-use ldae_operators::denoiser::Precision;
+use ldae_model::denoiser::model::timesteps;
+use ldae_model::denoiser::Precision;
 use ldae_operators::noise::{Noise, NoiseSchedule};
 use ldae_operators::normalize::{Normalization, Normalize};
 use ldae_operators::patchify::{PatchGeometry, Patchify};
 use ldae_operators::pca::PcaModel;
-use ldae_operators::train::trainer::load_trained;
+use ldae_model::train::trainer::load_trained;
 use ldae_pipeline::columns::{self, tensor_values};
 use ldae_pipeline::{Collect, Operator, Pipeline, ProgressMode, RunOptions};
 

@@ -3,10 +3,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use ldae_operators::probe::{KnnConfig, LinearConfig};
+use ldae_model::probe::{KnnConfig, LinearConfig};
 
 use super::probe::{probe, ProbeJob, ProbeReport};
-use crate::cli::{FeaturesArgs, ProgressArg, RunArgs, SourceArgs, TrainArgs};
+use ldae_model::encoder::{EncoderModel, Pooling};
+
+use crate::cli::{ProgressArg, RunArgs, SourceArgs, TrainArgs};
+use crate::plans::{print_or_run, source_options};
 
 /// Which rows of a dataset to read.
 #[derive(Debug, Clone, Copy, Default)]
@@ -42,17 +45,17 @@ pub fn fit_pca(
     out: &Path,
     run: &RunArgs,
 ) -> Result<()> {
-    super::pca::fit(&super::pca::FitJob {
-        input,
+    let job = ldae_jobs::pca_fit::PcaFitJob {
+        input: input.to_string(),
+        source: source_options(&Rows::default().source())?,
         image_size,
         patch,
-        out,
-        partial: false,
         channels: Some(channels),
+        out: out.to_path_buf(),
+        partial: false,
         latent_scale: ldae_operators::pca::LatentScale::Global,
-        source: &Rows::default().source(),
-        run,
-    })?;
+    };
+    print_or_run(&job.spec()?, false, run, "pca fit")?;
     Ok(())
 }
 
@@ -110,34 +113,38 @@ pub fn pretrain(settings: &Pretrain, run: &RunArgs) -> Result<()> {
     })
 }
 
-/// Features of `kind` (ldae, random, pixels, pca) from `run_dir` for `rows` of `input`.
+/// Features of `model` (ldae, random, pixels, pca) from `run_dir` for `rows` of `input`.
 pub fn features(
-    kind: &str,
+    model: EncoderModel,
     run_dir: &Path,
-    block: Option<usize>,
+    blocks: Vec<usize>,
     input: &str,
     rows: Rows,
     out: &Path,
     run: &RunArgs,
 ) -> Result<PathBuf> {
-    super::features::run(&FeaturesArgs {
+    let source = rows.source();
+    let job = ldae_jobs::features::FeaturesJob {
         input: input.to_string(),
+        source: source_options(&source)?,
         out: out.to_path_buf(),
-        kind: kind.into(),
+        model,
         checkpoint: Some(run_dir.to_path_buf()),
-        block,
+        blocks,
         t: 10.0,
+        pooling: Pooling::Mean,
         ema: false,
         pca: None,
         dim: None,
+        seed: source.seed,
         device: "cpu".into(),
         precision: None,
-        source: rows.source(),
-        run: RunArgs {
-            progress: ProgressArg::Off,
-            ..run.clone()
-        },
-    })?;
+    };
+    let run = RunArgs {
+        progress: ProgressArg::Off,
+        ..run.clone()
+    };
+    print_or_run(&job.spec()?, false, &run, "features")?;
     Ok(out.to_path_buf())
 }
 

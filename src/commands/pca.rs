@@ -3,18 +3,12 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use ldae_operators::device::parse_device;
-use ldae_operators::normalize::Normalization;
-use ldae_operators::pca::{
-    LatentScale, PcaFit, PcaFitConfig, PcaMeta, PcaModel, PcaProject, PcaStats,
-};
-use ldae_pipeline::{Pipeline, RunReport};
+use ldae_jobs::encode::EncodeJob;
+use ldae_jobs::pca_fit::PcaFitJob;
+use ldae_operators::pca::{PcaMeta, PcaModel, PcaStats};
 
-use crate::cli::{PcaCommand, RunArgs, SourceArgs};
-use crate::plans::{
-    natural_channels, open_source, patch_operators, patch_table_pipeline, print_report,
-    run_options, source_options,
-};
+use crate::cli::PcaCommand;
+use crate::plans::{print_or_run, source_options};
 
 pub fn run(cmd: PcaCommand) -> Result<()> {
     match cmd {
@@ -26,30 +20,33 @@ pub fn run(cmd: PcaCommand) -> Result<()> {
             partial,
             channels,
             latent_scale,
+            print_spec,
             source,
             run,
         } => {
-            let report = fit(&FitJob {
-                input: &input,
+            let job = PcaFitJob {
+                input,
+                source: source_options(&source)?,
                 image_size,
                 patch,
-                out: &out,
-                partial,
                 channels,
-                latent_scale: latent_scale.parse()?,
-                source: &source,
-                run: &run,
-            })?;
-            print_report(&report);
+                out: out.clone(),
+                partial,
+                latent_scale,
+            };
+            let Some(report) = print_or_run(&job.spec()?, print_spec, &run, "pca fit")? else {
+                return Ok(());
+            };
             if !partial {
                 let model = PcaModel::load(&out)?;
                 println!("{}", variance_summary(&model));
             }
+            let last = report.last().context("the fit ran no pass")?;
             println!(
                 "wrote {} ({} images, {} rejected; errors table {})",
                 out.display(),
-                report.rows_out,
-                report.rejected.len(),
+                last.rows_out,
+                last.rejected.len(),
                 report.output["errors"].as_str().unwrap_or("-")
             );
             Ok(())
@@ -66,17 +63,28 @@ pub fn run(cmd: PcaCommand) -> Result<()> {
             out,
             latent_scale,
             device,
+            print_spec,
             source,
             run,
         } => {
-            let scale = latent_scale.map(|s| s.parse()).transpose()?;
-            let report = encode(&input, &pca, dim, &out, scale, &device, &source, &run)?;
-            print_report(&report);
+            let job = EncodeJob {
+                input,
+                source: source_options(&source)?,
+                pca,
+                dim,
+                latent_scale,
+                device,
+                out: out.clone(),
+            };
+            let Some(report) = print_or_run(&job.spec()?, print_spec, &run, "pca encode")? else {
+                return Ok(());
+            };
+            let last = report.last().context("the encode ran no pass")?;
             println!(
                 "wrote {} rows of latents to {} ({} rejected, see {})",
-                report.rows_out,
+                last.rows_out,
                 out.display(),
-                report.rejected.len(),
+                last.rejected.len(),
                 report.output["errors"].as_str().unwrap_or("-")
             );
             Ok(())
@@ -105,60 +113,6 @@ pub fn run(cmd: PcaCommand) -> Result<()> {
             Ok(())
         }
     }
-}
-
-/// Settings of one PCA fit.
-pub struct FitJob<'a> {
-    pub input: &'a str,
-    pub image_size: usize,
-    pub patch: usize,
-    pub out: &'a Path,
-    pub partial: bool,
-    pub channels: Option<u8>,
-    pub latent_scale: LatentScale,
-    pub source: &'a SourceArgs,
-    pub run: &'a RunArgs,
-}
-
-/// Fit a PCA (or partial statistics) on a dataset.
-pub fn fit(job: &FitJob<'_>) -> Result<RunReport> {
-    let options = source_options(job.source)?;
-    let source = open_source(job.input, &options)?;
-    let channels = job
-        .channels
-        .unwrap_or_else(|| natural_channels(source.as_ref()));
-    let normalization = Normalization::default();
-    let meta = PcaMeta {
-        image_size: job.image_size,
-        patch_size: job.patch,
-        channels: channels as usize,
-        normalization: normalization.clone(),
-        latent_scale: job.latent_scale,
-        samples: 0,
-        images: 0,
-        fingerprint: String::new(),
-        input: match options.shard {
-            Some(s) => format!("{} (shard {s})", job.input),
-            None => job.input.to_string(),
-        },
-    };
-    let sink = PcaFit::new(PcaFitConfig {
-        out: job.out.to_path_buf(),
-        partial: job.partial,
-        meta,
-    });
-    let mut pipeline = Pipeline::new(source, Box::new(sink));
-    for op in patch_operators(job.image_size, channels, job.patch, normalization)? {
-        pipeline = pipeline.then(op);
-    }
-    let report = pipeline.run(&run_options(job.run, "pca fit"))?;
-    if report.rows_out == 0 {
-        bail!(
-            "no image could be read from {}: see the errors table",
-            job.input
-        );
-    }
-    Ok(report)
 }
 
 fn merge(partials: &[std::path::PathBuf], out: &Path, partial: bool) -> Result<()> {
@@ -207,47 +161,6 @@ fn merge(partials: &[std::path::PathBuf], out: &Path, partial: bool) -> Result<(
         stats.count
     );
     Ok(())
-}
-
-/// Encode a dataset to PCA latents in a Parquet folder.
-#[allow(clippy::too_many_arguments)]
-pub fn encode(
-    input: &str,
-    pca: &Path,
-    dim: usize,
-    out: &Path,
-    latent_scale: Option<LatentScale>,
-    device: &str,
-    source_args: &SourceArgs,
-    run: &RunArgs,
-) -> Result<RunReport> {
-    let model = PcaModel::load(pca)?;
-    let device = parse_device(device)?;
-    let scale = latent_scale.unwrap_or(model.meta.latent_scale);
-    let options = source_options(source_args)?;
-    let source = open_source(input, &options)?;
-    let m = &model.meta;
-    let job = serde_json::json!({
-        "command": "pca encode",
-        "input": input,
-        "limit": options.limit,
-        "shuffle": options.shuffle,
-        "seed": options.seed,
-        "pca": pca.display().to_string(),
-        "pca_fingerprint": m.fingerprint,
-        "pca_input": m.input,
-        "image_size": m.image_size,
-        "patch_size": m.patch_size,
-        "channels": m.channels,
-        "normalization": m.normalization,
-        "dim": dim,
-        "latent_scale": scale,
-    });
-    let pipeline = patch_table_pipeline(source, &options, m, out, job)?;
-    let pipeline = pipeline.then(std::sync::Arc::new(PcaProject::new(
-        &model, dim, scale, &device,
-    )?));
-    Ok(pipeline.run(&run_options(run, "pca encode"))?)
 }
 
 /// Explained variance at a few latent dimensions, one line.

@@ -8,40 +8,88 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use ldae_pipeline::columns::{self, require_tensor};
-use ldae_pipeline::{Error, Result, RunSummary, Sink};
+use ldae_pipeline::{BuildContext, Error, Result, RunSummary, Sink, SinkConfig, SinkJob};
 
-use super::model::{PcaMeta, PcaModel};
+use super::model::{LatentScale, PcaMeta, PcaModel};
 use super::stats::PcaStats;
 use crate::errors_table::write_errors_table;
 
-/// Settings of a PCA fit.
-#[derive(Debug, Clone)]
+/// `pca_fit` (sink): accumulates patch statistics and writes the fitted model (or, with
+/// `partial`, mergeable statistics for `ldae pca merge`). The image size, patch size, channels
+/// and normalisation recorded in the model are read from the incoming schema.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PcaFitConfig {
-    /// Where the model (or partial statistics) goes.
+    /// Output `.safetensors` file (the model, or the partial statistics).
     pub out: PathBuf,
-    /// Write mergeable statistics instead of a model.
+    /// Write mergeable partial statistics instead of a model.
+    #[serde(default)]
     pub partial: bool,
-    /// Geometry, normalisation and default latent scale recorded in the model.
-    pub meta: PcaMeta,
+    /// Default latent scale recorded in the model.
+    #[serde(default)]
+    pub latent_scale: LatentScale,
 }
+
+impl SinkConfig for PcaFitConfig {
+    const KIND: &'static str = "pca_fit";
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn SinkJob>> {
+        let mut config = self.clone();
+        config.out = ctx.resolve(&config.out);
+        let input = match ctx.shard {
+            Some((index, count)) => format!("{} (shard {index}/{count})", ctx.input),
+            None => ctx.input.clone(),
+        };
+        Ok(<dyn SinkJob>::once(Box::new(PcaFit::new(config, input))))
+    }
+}
+ldae_pipeline::register_sink!(PcaFitConfig);
 
 /// The PCA fit sink.
 pub struct PcaFit {
     config: PcaFitConfig,
+    input: String,
+    /// Set when the sink binds to its input schema.
+    meta: Option<PcaMeta>,
     stats: PcaStats,
 }
 
 impl PcaFit {
-    /// A sink fitting `config.meta`'s patch geometry.
-    pub fn new(config: PcaFitConfig) -> Self {
-        let stats = PcaStats::new(config.meta.patch_dim());
-        PcaFit { config, stats }
+    /// A sink fitting the patches it receives; `input` names what they were made of.
+    pub fn new(config: PcaFitConfig, input: String) -> Self {
+        PcaFit {
+            config,
+            input,
+            meta: None,
+            stats: PcaStats::new(0),
+        }
     }
 
     /// Where the errors table of this fit goes: `NAME.errors.parquet` beside the output.
     pub fn errors_path(&self) -> PathBuf {
         self.config.out.with_extension("errors.parquet")
     }
+
+    fn meta(&self) -> Result<PcaMeta> {
+        self.meta
+            .clone()
+            .ok_or_else(|| Error::msg("pca_fit: finished before its schema was checked"))
+    }
+}
+
+/// A metadata value of `input` that a PCA fit needs, parsed.
+fn required<T: std::str::FromStr>(input: &arrow::datatypes::Schema, key: &str) -> Result<T> {
+    input
+        .metadata()
+        .get(key)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| {
+            Error::plan(
+                "pca_fit",
+                format!(
+                    "the patches record no {key}: put decode, normalize and patchify before a pca_fit sink"
+                ),
+            )
+        })
 }
 
 impl Sink for PcaFit {
@@ -51,21 +99,38 @@ impl Sink for PcaFit {
 
     fn check_schema(&mut self, input: &SchemaRef) -> Result<()> {
         let shape = require_tensor(input, columns::PATCHES, &DataType::Float32, "pca_fit")?;
-        let m = &self.config.meta;
-        let tokens = (m.image_size / m.patch_size).pow(2);
-        if shape != [tokens, m.patch_dim()] {
+        let image_size: usize = required(input, columns::META_IMAGE_SIZE)?;
+        let patch_size: usize = required(input, columns::META_PATCH_SIZE)?;
+        let normalization = match input.metadata().get(columns::META_NORMALIZATION) {
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| Error::plan("pca_fit", format!("{}: {e}", columns::META_NORMALIZATION)))?,
+            None => {
+                return Err(Error::plan(
+                    "pca_fit",
+                    "the patches record no normalisation: put normalize before patchify",
+                ))
+            }
+        };
+        let tokens = (image_size / patch_size.max(1)).pow(2);
+        if shape.len() != 2 || shape[0] != tokens || shape[1] % (patch_size * patch_size) != 0 {
             return Err(Error::plan(
                 "pca_fit",
-                format!(
-                    "patches are {shape:?}, expected [{tokens}, {}] for {}x{} images, patch {}, {} channel(s)",
-                    m.patch_dim(),
-                    m.image_size,
-                    m.image_size,
-                    m.patch_size,
-                    m.channels
-                ),
+                format!("patches are {shape:?}, not {image_size}x{image_size} images in patches of side {patch_size}"),
             ));
         }
+        let meta = PcaMeta {
+            image_size,
+            patch_size,
+            channels: shape[1] / (patch_size * patch_size),
+            normalization,
+            latent_scale: self.config.latent_scale,
+            samples: 0,
+            images: 0,
+            fingerprint: String::new(),
+            input: self.input.clone(),
+        };
+        self.stats = PcaStats::new(meta.patch_dim());
+        self.meta = Some(meta);
         Ok(())
     }
 
@@ -83,9 +148,16 @@ impl Sink for PcaFit {
     fn finish(&mut self, summary: &RunSummary<'_>) -> Result<serde_json::Value> {
         let errors = self.errors_path();
         write_errors_table(&errors, summary.rejected)?;
+        if self.stats.images == 0 {
+            return Err(Error::msg(format!(
+                "no image could be read from {}: see the errors table {}",
+                self.input,
+                errors.display()
+            )));
+        }
         let out = &self.config.out;
         if self.config.partial {
-            let mut meta = self.config.meta.clone();
+            let mut meta = self.meta()?;
             meta.samples = self.stats.count;
             meta.images = self.stats.images;
             self.stats.save_partial(out, &meta)?;
@@ -96,7 +168,7 @@ impl Sink for PcaFit {
                 "errors": errors.display().to_string(),
             }));
         }
-        let model = PcaModel::fit(&self.stats, self.config.meta.clone())?;
+        let model = PcaModel::fit(&self.stats, self.meta()?)?;
         model.save(out)?;
         let ratio = model.explained_variance_ratio();
         let cumulative: Vec<f64> = ratio

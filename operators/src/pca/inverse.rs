@@ -8,12 +8,48 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use ldae_pipeline::columns::{self, replace_field, require_tensor, tensor_array, tensor_field};
-use ldae_pipeline::{Error, Operator, Processed, Result};
+use std::path::PathBuf;
+
+use ldae_pipeline::{BuildContext, Error, Operator, OperatorConfig, Processed, Result};
 
 use super::model::{LatentScale, PcaModel, Projector};
 
+/// `pca_inverse`: `latents [N, d]` back to `patches [N, D]` (the rank-d reconstruction). The
+/// latents must come from the same model, d and latent scale.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PcaInverseConfig {
+    /// The PCA model file (`ldae pca fit`); relative to the spec's folder.
+    pub pca: PathBuf,
+    /// Latent dimension d (1..=D).
+    pub dim: usize,
+    /// Latent scale (default: the one recorded in the model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latent_scale: Option<LatentScale>,
+    /// Compute device: `cpu`, `cuda` or `cuda:N`.
+    #[serde(default = "crate::device::cpu")]
+    pub device: String,
+}
+
+impl OperatorConfig for PcaInverseConfig {
+    const KIND: &'static str = "pca_inverse";
+    fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
+        let model = PcaModel::load(&ctx.resolve(&self.pca))?;
+        let scale = self.latent_scale.unwrap_or(model.meta.latent_scale);
+        Ok(Arc::new(PcaInverse::new(
+            &model,
+            self.dim,
+            scale,
+            &crate::device::parse_device(&self.device)?,
+        )?))
+    }
+}
+ldae_pipeline::register_operator!(PcaInverseConfig);
+
 /// The PCA inverse operator.
 pub struct PcaInverse {
+    model: PcaModel,
+    scale: LatentScale,
     projector: Projector,
 }
 
@@ -28,7 +64,11 @@ impl PcaInverse {
         let projector = model
             .projector(dim, scale, device)
             .map_err(|e| Error::plan("pca_inverse", e.to_string()))?;
-        Ok(PcaInverse { projector })
+        Ok(PcaInverse {
+            model: model.clone(),
+            scale,
+            projector,
+        })
     }
 }
 
@@ -39,6 +79,8 @@ impl Operator for PcaInverse {
 
     fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
         let shape = require_tensor(input, columns::LATENTS, &DataType::Float32, "pca_inverse")?;
+        self.model
+            .check_latent_metadata(input, self.projector.dim(), self.scale, "pca_inverse")?;
         if shape.len() != 2 || shape[1] != self.projector.dim() {
             return Err(Error::plan(
                 "pca_inverse",

@@ -20,5 +20,5 @@ pub use stats::PcaStats;
 
 /// Convert a candle error into the engine's error type.
 pub fn candle_err(e: candle_core::Error) -> ldae_pipeline::Error {
-    ldae_pipeline::Error::msg(format!("candle: {e}"))
+    ldae_pipeline::Error::external("candle", e)
 }

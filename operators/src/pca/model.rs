@@ -17,7 +17,9 @@ use crate::atomic::write_atomic;
 use crate::normalize::Normalization;
 
 /// How latents are scaled after projection (`z = coefficients / s`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LatentScale {
     /// Raw PCA coefficients.
@@ -153,6 +155,55 @@ impl PcaModel {
         (self.meta.image_size / self.meta.patch_size).pow(2)
     }
 
+    /// A fingerprint of the fitted model (its tensors and geometry), recorded in the schema of
+    /// latents and noisy patches so a later stage can tell which PCA made them.
+    pub fn model_id(&self) -> String {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for values in [&self.mean, &self.components, &self.eigenvalues] {
+            for v in values.iter() {
+                h.update(&v.to_le_bytes());
+            }
+        }
+        h.update(&[self.meta.image_size as u8, self.meta.patch_size as u8]);
+        h.update(self.meta.normalization.metadata_value().as_bytes());
+        format!("{:016x}", h.digest())
+    }
+
+    /// The schema metadata of latents (or noisy patches) made with this model at `dim`, `scale`.
+    pub fn latent_metadata(&self, dim: usize, scale: LatentScale) -> Vec<(&'static str, String)> {
+        vec![
+            (ldae_pipeline::columns::META_PCA_MODEL, self.model_id()),
+            (ldae_pipeline::columns::META_LATENT_DIM, dim.to_string()),
+            (ldae_pipeline::columns::META_LATENT_SCALE, scale.to_string()),
+        ]
+    }
+
+    /// Plan-time check that `input`'s patches were made the way this model's were: same
+    /// normalisation, image size and patch size (when the schema records them). The error names
+    /// `stage` and both sides.
+    pub fn check_patch_metadata(&self, input: &arrow::datatypes::Schema, stage: &str) -> Result<()> {
+        use ldae_pipeline::columns::{check_metadata, META_IMAGE_SIZE, META_NORMALIZATION, META_PATCH_SIZE};
+        let what = format!("the PCA model (fitted on {})", self.meta.input);
+        check_metadata(input, META_NORMALIZATION, &self.meta.normalization.metadata_value(), stage, &what)?;
+        check_metadata(input, META_IMAGE_SIZE, &self.meta.image_size.to_string(), stage, &what)?;
+        check_metadata(input, META_PATCH_SIZE, &self.meta.patch_size.to_string(), stage, &what)
+    }
+
+    /// Plan-time check that `input`'s latents came from this model at `dim`, `scale`.
+    pub fn check_latent_metadata(
+        &self,
+        input: &arrow::datatypes::Schema,
+        dim: usize,
+        scale: LatentScale,
+        stage: &str,
+    ) -> Result<()> {
+        let what = format!("the PCA model (fitted on {})", self.meta.input);
+        for (key, value) in self.latent_metadata(dim, scale) {
+            ldae_pipeline::columns::check_metadata(input, key, &value, stage, &what)?;
+        }
+        Ok(())
+    }
+
     /// Plan-time check that `input` has the `patches` this model was fitted on; returns their
     /// shape `[N, D]`. The error names `stage`.
     pub fn check_patches(
@@ -166,6 +217,7 @@ impl PcaModel {
             &arrow::datatypes::DataType::Float32,
             stage,
         )?;
+        self.check_patch_metadata(input, stage)?;
         let expected = [self.tokens(), self.dim()];
         if shape != expected {
             return Err(Error::plan(

@@ -7,12 +7,48 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use ldae_pipeline::columns::{self, replace_field, tensor_array, tensor_field};
-use ldae_pipeline::{Error, Operator, Processed, Result};
+use std::path::PathBuf;
+
+use ldae_pipeline::{BuildContext, Error, Operator, OperatorConfig, Processed, Result};
 
 use super::model::{LatentScale, PcaModel, Projector};
 
 /// The PCA project operator.
+/// `pca_project`: Float32 `patches [N, D]` to `latents [N, d]` with a fitted PCA model. The
+/// patches must have been made with the model's normalisation, image size and patch size.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PcaProjectConfig {
+    /// The PCA model file (`ldae pca fit`); relative to the spec's folder.
+    pub pca: PathBuf,
+    /// Latent dimension d (1..=D).
+    pub dim: usize,
+    /// Latent scale (default: the one recorded in the model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latent_scale: Option<LatentScale>,
+    /// Compute device: `cpu`, `cuda` or `cuda:N`.
+    #[serde(default = "crate::device::cpu")]
+    pub device: String,
+}
+
+impl OperatorConfig for PcaProjectConfig {
+    const KIND: &'static str = "pca_project";
+    fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
+        let model = PcaModel::load(&ctx.resolve(&self.pca))?;
+        let scale = self.latent_scale.unwrap_or(model.meta.latent_scale);
+        Ok(Arc::new(PcaProject::new(
+            &model,
+            self.dim,
+            scale,
+            &crate::device::parse_device(&self.device)?,
+        )?))
+    }
+}
+ldae_pipeline::register_operator!(PcaProjectConfig);
+
+/// The PCA projection operator.
 pub struct PcaProject {
+    scale: LatentScale,
     model: PcaModel,
     projector: Projector,
     tokens: usize,
@@ -30,6 +66,7 @@ impl PcaProject {
             .projector(dim, scale, device)
             .map_err(|e| Error::plan("pca_project", e.to_string()))?;
         Ok(PcaProject {
+            scale,
             model: model.clone(),
             projector,
             tokens: model.tokens(),
@@ -44,7 +81,7 @@ impl Operator for PcaProject {
 
     fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
         self.model.check_patches(input, "pca_project")?;
-        Ok(replace_field(
+        let schema = replace_field(
             input,
             columns::PATCHES,
             tensor_field(
@@ -52,6 +89,10 @@ impl Operator for PcaProject {
                 DataType::Float32,
                 &[self.tokens, self.projector.dim()],
             ),
+        );
+        Ok(columns::with_metadata(
+            &schema,
+            &self.model.latent_metadata(self.projector.dim(), self.scale),
         ))
     }
 

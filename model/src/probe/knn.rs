@@ -9,7 +9,7 @@ use ldae_pipeline::Result;
 
 use super::data::{FeatureMatrix, Standardizer};
 use super::scores::{rank, Ranking};
-use crate::pca::candle_err;
+use ldae_operators::pca::candle_err;
 
 /// Settings of the kNN probe.
 #[derive(Debug, Clone, Serialize)]

@@ -28,7 +28,9 @@ pub struct DenoiserConfig {
 }
 
 /// Precision of the network's matrix products.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// Everything in the weights' own type (f32; f64 in the gradient tests).

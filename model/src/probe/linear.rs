@@ -23,7 +23,7 @@ use ldae_pipeline::{Error, Result};
 
 use super::data::{FeatureMatrix, Standardizer};
 use super::scores::{rank, Ranking, Scores};
-use crate::pca::candle_err;
+use ldae_operators::pca::candle_err;
 
 /// Settings of the linear probe.
 #[derive(Debug, Clone, Serialize)]

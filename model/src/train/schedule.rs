@@ -5,7 +5,7 @@
 /// warming up linearly to `base`.
 ///
 /// ```
-/// use ldae_operators::train::learning_rate;
+/// use ldae_model::train::learning_rate;
 /// assert_eq!(learning_rate(0, 100, 10, 1.0), 0.1);
 /// assert_eq!(learning_rate(9, 100, 10, 1.0), 1.0);
 /// assert!((learning_rate(55, 100, 10, 1.0) - 0.5).abs() < 0.02);

@@ -20,11 +20,11 @@ use ldae_pipeline::{Error, Result, RunSummary, Sink};
 use super::metrics::{read_metrics, write_metrics, StepMetrics, SIGMA_BINS};
 use super::optimizer::{AdamW, AdamWConfig};
 use super::schedule::learning_rate;
-use crate::atomic::write_atomic;
+use ldae_operators::atomic::write_atomic;
 use crate::denoiser::model::timesteps;
 use crate::denoiser::{initialise, Denoiser, DenoiserConfig, PcaLoss, Precision};
-use crate::noise::NoiseSchedule;
-use crate::pca::{candle_err, LatentScale, PcaModel};
+use ldae_operators::noise::NoiseSchedule;
+use ldae_operators::pca::{candle_err, LatentScale, PcaModel};
 
 /// Everything that defines a training run; saved as `RUN_DIR/config.json`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -440,6 +440,42 @@ pub fn load_trained(
         VarBuilder::from_tensors(tensors, DType::F32, device),
     )
     .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    Ok((config, model))
+}
+
+/// The config of the training run in `run_dir`.
+pub fn read_train_config(run_dir: &Path) -> Result<TrainConfig> {
+    read_json(&run_dir.join("config.json"))
+}
+
+/// The network of the run in `run_dir`: its trained weights, or with `random_seed` the same
+/// network randomly initialised with that seed (a baseline). Nothing tracks gradients.
+pub fn load_network(
+    run_dir: &Path,
+    device: &Device,
+    ema: bool,
+    precision: Precision,
+    random_seed: Option<u64>,
+) -> Result<(TrainConfig, Denoiser)> {
+    let Some(seed) = random_seed else {
+        return load_trained(run_dir, device, ema, precision);
+    };
+    let mut config = read_train_config(run_dir)?;
+    config.model.precision = precision;
+    let vars = VarMap::new();
+    Denoiser::new(&config.model, VarBuilder::from_varmap(&vars, DType::F32, device))
+        .map_err(candle_err)?;
+    initialise(&vars, seed).map_err(candle_err)?;
+    // Rebuild from plain tensors, so nothing tracks gradients.
+    let tensors = vars
+        .data()
+        .lock()
+        .map_err(|_| Error::msg("variable map poisoned"))?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+        .collect();
+    let model = Denoiser::new(&config.model, VarBuilder::from_tensors(tensors, DType::F32, device))
+        .map_err(candle_err)?;
     Ok((config, model))
 }
 

@@ -3,7 +3,7 @@
 use candle_core::{Device, Tensor};
 use ldae_pipeline::{Error, Result};
 
-use crate::pca::candle_err;
+use ldae_operators::pca::candle_err;
 
 /// Rows of `dim` features (row-major) with a class label per row.
 #[derive(Debug, Clone, Default)]

@@ -11,8 +11,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use ldae_pipeline::{Error, Result};
 
-use crate::atomic::write_parquet_atomic;
-use crate::plot::{draw_line, draw_text, save_png, CHAR};
+use ldae_operators::atomic::write_parquet_atomic;
+use ldae_operators::plot::{draw_line, draw_text, save_png, CHAR};
 
 /// Upper edges of the noise-level bins the loss is also reported in.
 pub const SIGMA_BINS: [f32; 4] = [0.354, 0.707, 1.061, f32::INFINITY];

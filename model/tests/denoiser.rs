@@ -3,7 +3,7 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
-use ldae_operators::denoiser::{initialise, Denoiser, DenoiserConfig, PcaLoss, Precision};
+use ldae_model::denoiser::{initialise, Denoiser, DenoiserConfig, PcaLoss, Precision};
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
@@ -211,7 +211,7 @@ fn loss_falls_on_synthetic_patches() {
                 .broadcast_mul(&sigma.reshape((32, 1, 1)).unwrap())
                 .unwrap())
         .unwrap();
-        let t = ldae_operators::denoiser::model::timesteps(&sig, DType::F32, &Device::Cpu).unwrap();
+        let t = ldae_model::denoiser::model::timesteps(&sig, DType::F32, &Device::Cpu).unwrap();
         let y = model.forward(&noisy, &t).unwrap();
         let loss = loss_fn.forward(&clean, &y, &sigma).unwrap();
         opt.backward_step(&loss).unwrap();

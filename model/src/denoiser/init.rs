@@ -11,7 +11,7 @@ use candle_nn::VarMap;
 use rand::Rng;
 use rand_distr::StandardNormal;
 
-use crate::rowseed::row_rng;
+use ldae_operators::rowseed::row_rng;
 
 /// Whether parameter `name` starts at zero.
 fn zero_initialised(name: &str) -> bool {

@@ -3,7 +3,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
-use ldae_operators::train::{AdamW, AdamWConfig};
+use ldae_model::train::{AdamW, AdamWConfig};
 
 /// A small least-squares problem on two parameters; returns (vars, loss closure input).
 fn problem() -> (VarMap, Tensor, Tensor) {

@@ -235,6 +235,20 @@ impl Denoiser {
         Ok(h)
     }
 
+    /// Tokens after each of `blocks` (sorted or not; each between 1 and the depth), in the order
+    /// asked, from one pass through the network.
+    pub fn tokens_at(&self, x: &Tensor, t: &Tensor, blocks: &[usize]) -> Result<Vec<Tensor>> {
+        let last = blocks.iter().copied().max().unwrap_or(0);
+        let c = self.condition(t)?;
+        let mut h = fused::add_position(&self.patch_embed.forward(x)?, &self.position)?;
+        let mut after = Vec::with_capacity(last);
+        for block in self.blocks.iter().take(last) {
+            h = block.forward(&h, &c)?;
+            after.push(h.clone());
+        }
+        blocks.iter().map(|&b| Ok(after[b - 1].clone())).collect()
+    }
+
     /// The representation: tokens after block `block` (default: the last encoder block),
     /// averaged over tokens, `[B, W]`.
     pub fn features(&self, x: &Tensor, t: &Tensor, block: Option<usize>) -> Result<Tensor> {
@@ -268,7 +282,7 @@ impl Denoiser {
 /// Continuous timesteps for noise levels `sigma`: `t = sigma (T-1) / sqrt 2`, so the
 /// multi-level schedule's discrete t and any fixed sigma share one embedding.
 pub fn timesteps(sigma: &[f32], dtype: DType, device: &Device) -> Result<Tensor> {
-    let scale = (crate::noise::NOISE_STEPS - 1) as f32 / std::f32::consts::SQRT_2;
+    let scale = (ldae_operators::noise::NOISE_STEPS - 1) as f32 / std::f32::consts::SQRT_2;
     let t: Vec<f32> = sigma.iter().map(|s| s * scale).collect();
     Tensor::from_vec(t, sigma.len(), device)?.to_dtype(dtype)
 }

@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Device, Tensor, D};
 
-use crate::pca::PcaModel;
+use ldae_operators::pca::PcaModel;
 
 type Result<T> = candle_core::Result<T>;
 

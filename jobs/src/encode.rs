@@ -1,0 +1,61 @@
+//! The encode job (`ldae pca encode`): images -> patches -> PCA latents -> Parquet.
+
+use std::path::PathBuf;
+
+use ldae_datasets::SourceOptions;
+use ldae_operators::normalize::NormalizeConfig;
+use ldae_operators::parquet_sink::ParquetSinkConfig;
+use ldae_operators::pca::{LatentScale, PcaModel, PcaProjectConfig};
+
+use crate::pca_fit::{absolute, patch_front};
+use crate::source::SourceSpec;
+use crate::spec::{Component, Spec};
+use crate::Result;
+
+/// Encode a dataset to PCA latents with a fitted model.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EncodeJob {
+    /// Dataset path or `synthetic:N`.
+    pub input: String,
+    /// How to read it.
+    pub source: SourceOptions,
+    /// The PCA model file.
+    pub pca: PathBuf,
+    /// Latent dimension d.
+    pub dim: usize,
+    /// Latent scale (default: the model's).
+    pub latent_scale: Option<LatentScale>,
+    /// Compute device.
+    pub device: String,
+    /// Output table folder.
+    pub out: PathBuf,
+}
+
+impl EncodeJob {
+    /// The pipeline this job runs: the model's own geometry and normalisation in front.
+    pub fn spec(&self) -> Result<Spec> {
+        let pca = absolute(&self.pca);
+        let model = PcaModel::load(&pca)?;
+        let m = &model.meta;
+        let mut operators = patch_front(
+            m.image_size,
+            m.channels as u8,
+            m.patch_size,
+            NormalizeConfig::from(&m.normalization),
+        )?;
+        operators.push(Component::operator(&PcaProjectConfig {
+            pca,
+            dim: self.dim,
+            latent_scale: Some(self.latent_scale.unwrap_or(m.latent_scale)),
+            device: self.device.clone(),
+        })?);
+        Ok(Spec {
+            source: SourceSpec::absolute(&self.input, self.source.clone()),
+            operators,
+            sink: Component::sink(&ParquetSinkConfig {
+                out: absolute(&self.out),
+                ..ParquetSinkConfig::default()
+            })?,
+        })
+    }
+}

@@ -1,0 +1,102 @@
+//! The features job (`ldae features`): images -> patches -> encoder -> Parquet.
+
+use std::path::PathBuf;
+
+use ldae_datasets::SourceOptions;
+use ldae_model::denoiser::Precision;
+use ldae_model::encoder::{EncoderConfig, EncoderModel, Pooling};
+use ldae_model::train::trainer::read_train_config;
+use ldae_operators::normalize::NormalizeConfig;
+use ldae_operators::parquet_sink::ParquetSinkConfig;
+use ldae_operators::pca::PcaModel;
+use ldae_pipeline::Error;
+
+use crate::pca_fit::{absolute, patch_front};
+use crate::source::SourceSpec;
+use crate::spec::{Component, Spec};
+use crate::Result;
+
+/// Feature vectors of a dataset's images from a trained encoder or a baseline.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FeaturesJob {
+    /// Dataset path or `synthetic:N`.
+    pub input: String,
+    /// How to read it.
+    pub source: SourceOptions,
+    /// Output table folder.
+    pub out: PathBuf,
+    /// What the features are made of.
+    pub model: EncoderModel,
+    /// The training run folder.
+    pub checkpoint: Option<PathBuf>,
+    /// Blocks to read (default: the last encoder block).
+    pub blocks: Vec<usize>,
+    /// Timestep fed to the network.
+    pub t: f32,
+    /// Mean over tokens, or every token.
+    pub pooling: Pooling,
+    /// Use the EMA weights.
+    pub ema: bool,
+    /// PCA file (`pca` and `pixels` models; default: the checkpoint's).
+    pub pca: Option<PathBuf>,
+    /// Latent dimension (`pca` model; default: the checkpoint's).
+    pub dim: Option<usize>,
+    /// Seed of the `random` model's initialisation.
+    pub seed: u64,
+    /// Compute device.
+    pub device: String,
+    /// Precision of the products.
+    pub precision: Option<Precision>,
+}
+
+impl FeaturesJob {
+    /// The pipeline this job runs: the PCA's geometry and normalisation in front of the encoder.
+    pub fn spec(&self) -> Result<Spec> {
+        let checkpoint = self.checkpoint.as_deref().map(absolute);
+        let network = matches!(self.model, EncoderModel::Ldae | EncoderModel::Random);
+        if network && checkpoint.is_none() {
+            return Err(Error::msg(format!(
+                "model {} needs a checkpoint (--checkpoint RUN_DIR)",
+                serde_json::to_string(&self.model).unwrap_or_default()
+            )));
+        }
+        let pca_path = match (&self.pca, &checkpoint) {
+            (Some(p), _) => absolute(p),
+            (None, Some(run)) => read_train_config(run)?.pca,
+            (None, None) => {
+                return Err(Error::msg(
+                    "the pixels and pca baselines need a PCA file (--pca) or a checkpoint",
+                ))
+            }
+        };
+        let model = PcaModel::load(&pca_path)?;
+        let m = &model.meta;
+        let mut operators = patch_front(
+            m.image_size,
+            m.channels as u8,
+            m.patch_size,
+            NormalizeConfig::from(&m.normalization),
+        )?;
+        operators.push(Component::operator(&EncoderConfig {
+            model: self.model,
+            checkpoint,
+            ema: self.ema,
+            blocks: self.blocks.clone(),
+            t: self.t,
+            pooling: self.pooling,
+            pca: (self.model == EncoderModel::Pca).then_some(pca_path),
+            dim: self.dim,
+            seed: self.seed,
+            device: self.device.clone(),
+            precision: self.precision,
+        })?);
+        Ok(Spec {
+            source: SourceSpec::absolute(&self.input, self.source.clone()),
+            operators,
+            sink: Component::sink(&ParquetSinkConfig {
+                out: absolute(&self.out),
+                ..ParquetSinkConfig::default()
+            })?,
+        })
+    }
+}

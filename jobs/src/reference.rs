@@ -1,0 +1,125 @@
+//! The spec reference of docs/pipeline-spec.md, generated from the registered config structs
+//! (their doc comments and defaults), so the documentation cannot drift from the code: a test
+//! compares the file with [`markdown`].
+
+use serde_json::Value;
+
+use ldae_pipeline::registry::{operator_kinds, sink_kinds};
+
+/// The line that opens the generated part of docs/pipeline-spec.md.
+pub const BEGIN: &str = "<!-- BEGIN GENERATED: ldae_jobs::reference::markdown -->";
+/// The line that closes it.
+pub const END: &str = "<!-- END GENERATED -->";
+
+/// One line of text (doc comments wrap over several).
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The values or type a schema node accepts, in words.
+fn type_of(node: &Value, defs: &Value) -> String {
+    if let Some(r) = node.get("$ref").and_then(Value::as_str) {
+        let name = r.rsplit('/').next().unwrap_or(r);
+        return match defs.get(name) {
+            Some(def) => type_of(def, defs),
+            None => name.to_string(),
+        };
+    }
+    if let Some(values) = node.get("enum").and_then(Value::as_array) {
+        return values
+            .iter()
+            .filter(|v| !v.is_null())
+            .map(|v| format!("`{v}`"))
+            .collect::<Vec<_>>()
+            .join(" \\| ");
+    }
+    if let Some(c) = node.get("const") {
+        return format!("`{c}`");
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(options) = node.get(key).and_then(Value::as_array) {
+            return options
+                .iter()
+                .filter(|o| o.get("type").and_then(Value::as_str) != Some("null"))
+                .map(|o| type_of(o, defs))
+                .collect::<Vec<_>>()
+                .join(" \\| ");
+        }
+    }
+    let item = |node: &Value| match node.get("items") {
+        Some(Value::Array(items)) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(|i| type_of(i, defs))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Some(items) => format!("list of {}", type_of(items, defs)),
+        None => "list".to_string(),
+    };
+    match node.get("type") {
+        Some(Value::String(t)) if t == "array" => item(node),
+        Some(Value::String(t)) if t == "object" => "table".to_string(),
+        Some(Value::String(t)) => t.clone(),
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|t| *t != "null")
+            .map(|t| if t == "array" { item(node) } else { t.to_string() })
+            .collect::<Vec<_>>()
+            .join(" \\| "),
+        _ => "any".to_string(),
+    }
+}
+
+/// The section of one component kind.
+fn section(kind: &str, schema: &Value) -> String {
+    let defs = schema.get("$defs").cloned().unwrap_or(Value::Null);
+    let mut out = format!("### `{kind}`\n\n");
+    if let Some(d) = schema.get("description").and_then(Value::as_str) {
+        out.push_str(&one_line(d));
+        out.push_str("\n\n");
+    }
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        out.push_str("No keys besides `kind`.\n\n");
+        return out;
+    };
+    out.push_str("| key | type | default | meaning |\n|---|---|---|---|\n");
+    for (key, node) in props {
+        let default = match node.get("default") {
+            Some(v) => format!("`{v}`"),
+            None if required.contains(&key.as_str()) => "required".to_string(),
+            None => "unset".to_string(),
+        };
+        let meaning = node
+            .get("description")
+            .and_then(Value::as_str)
+            .map(one_line)
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "| `{key}` | {} | {default} | {meaning} |\n",
+            type_of(node, &defs)
+        ));
+    }
+    out.push('\n');
+    out
+}
+
+/// The generated reference: every registered operator and sink kind with its keys.
+pub fn markdown() -> String {
+    let mut out = String::from("## Operators (`[[operator]]`)\n\n");
+    for k in operator_kinds() {
+        out.push_str(&section(k.kind, &(k.schema)()));
+    }
+    out.push_str("## Sinks (`[sink]`)\n\n");
+    for k in sink_kinds() {
+        out.push_str(&section(k.kind, &(k.schema)()));
+    }
+    out
+}

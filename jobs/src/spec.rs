@@ -1,0 +1,208 @@
+//! Pipeline specs (`ldae run SPEC.toml`): a source, registered operators in order, a
+//! registered sink. Each `[[operator]]` and the `[sink]` table is the config struct of its
+//! `kind`, looked up in the registry, so a spec reads as the picture of the job and a new
+//! operator needs no change here. docs/pipeline-spec.md lists every kind and key.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ldae_pipeline::registry::{build_operator, build_sink};
+use ldae_pipeline::{
+    BuildContext, Error, Operator, OperatorConfig, Pipeline, PlanInfo, RunOptions, RunReport,
+    SinkConfig, Source,
+};
+
+use crate::source::SourceSpec;
+use crate::Result;
+
+/// One `[[operator]]` or the `[sink]`: `kind` and the kind's own keys.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Component(pub toml::Table);
+
+impl Component {
+    /// The component of operator config `config`.
+    pub fn operator<C: OperatorConfig>(config: &C) -> Result<Component> {
+        Self::of(C::KIND, config)
+    }
+
+    /// The component of sink config `config`.
+    pub fn sink<C: SinkConfig>(config: &C) -> Result<Component> {
+        Self::of(C::KIND, config)
+    }
+
+    fn of<C: serde::Serialize>(kind: &str, config: &C) -> Result<Component> {
+        let keys = toml::Table::try_from(config).map_err(|e| Error::Spec {
+            component: kind.to_string(),
+            source: Box::new(e),
+        })?;
+        let mut table = toml::Table::new();
+        table.insert("kind".into(), toml::Value::String(kind.into()));
+        table.extend(keys);
+        Ok(Component(table))
+    }
+
+    /// The `kind` and the remaining keys as JSON (what the registry's builders parse).
+    fn parts(&self, what: &str) -> Result<(String, serde_json::Value)> {
+        let mut table = self.0.clone();
+        let kind = match table.remove("kind") {
+            Some(toml::Value::String(k)) => k,
+            _ => {
+                return Err(Error::msg(format!(
+                    "every {what} needs kind = \"...\" (see docs/pipeline-spec.md)"
+                )))
+            }
+        };
+        let value = serde_json::to_value(&table).map_err(|e| Error::Spec {
+            component: kind.clone(),
+            source: Box::new(e),
+        })?;
+        Ok((kind, value))
+    }
+}
+
+/// A whole pipeline.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Where rows come from.
+    pub source: SourceSpec,
+    /// Operators, applied in order.
+    #[serde(default, rename = "operator", skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<Component>,
+    /// Where rows go.
+    pub sink: Component,
+}
+
+impl Spec {
+    /// Parse a spec from TOML text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Spec> {
+        toml::from_str(text).map_err(|e| Error::Spec {
+            component: origin.to_string(),
+            source: Box::new(e),
+        })
+    }
+
+    /// Read the spec file at `path`.
+    pub fn read(path: &Path) -> Result<Spec> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// The spec as TOML.
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| Error::Spec {
+            component: "spec".into(),
+            source: Box::new(e),
+        })
+    }
+}
+
+/// What a spec's run did.
+#[derive(Debug)]
+pub struct SpecReport {
+    /// The report of every pass, in order (one for most sinks, one per epoch for training).
+    pub passes: Vec<RunReport>,
+    /// What the sink job says it wrote.
+    pub output: serde_json::Value,
+}
+
+impl SpecReport {
+    /// The last pass's report (what single-pass jobs print).
+    pub fn last(&self) -> Option<&RunReport> {
+        self.passes.last()
+    }
+}
+
+/// How to run a spec besides the spec itself.
+#[derive(Clone, Default)]
+pub struct RunSettings {
+    /// Folder relative paths in the spec are resolved against.
+    pub base: PathBuf,
+    /// Threads, error policy, progress.
+    pub options: RunOptions,
+    /// Called after each pass (for per-epoch lines).
+    pub on_pass: Option<Arc<dyn Fn(&RunReport) + Send + Sync>>,
+}
+
+fn operators(spec: &Spec, ctx: &BuildContext) -> Result<Vec<Arc<dyn Operator>>> {
+    spec.operators
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let (kind, value) = c.parts("[[operator]]")?;
+            build_operator(&kind, value, ctx).map_err(|e| Error::InStage {
+                stage: format!("operator {} ({kind})", i + 1),
+                source: Box::new(e),
+            })
+        })
+        .collect()
+}
+
+/// Build and run `spec` to the end: one pipeline per pass the sink asks for.
+pub fn run(spec: &Spec, settings: &RunSettings) -> Result<SpecReport> {
+    let job = serde_json::to_value(spec).unwrap_or_default();
+    let base_ctx = BuildContext {
+        base: settings.base.clone(),
+        epoch: 0,
+        input: spec.source.resolved_input(&settings.base),
+        shard: spec.source.options.shard.map(|s| (s.index, s.count)),
+        job,
+    };
+    let (kind, value) = spec.sink.parts("[sink]")?;
+    let mut sink_job = build_sink(&kind, value, &base_ctx).map_err(|e| Error::InStage {
+        stage: format!("sink ({kind})"),
+        source: Box::new(e),
+    })?;
+
+    // Bind the sink to the planned schema before any pass: it may size itself from it.
+    let source = spec.source.open(&settings.base)?;
+    let ops = operators(spec, &base_ctx)?;
+    let schema = ldae_pipeline::executor::plan_schema(source.schema(), &ops)?;
+    sink_job.bind(&PlanInfo {
+        schema,
+        rows: source.total_rows(),
+    })?;
+    let mut first: Option<(Box<dyn Source>, Vec<Arc<dyn Operator>>)> = Some((source, ops));
+
+    let mut passes = Vec::new();
+    while let Some(pass) = sink_job.next_pass()? {
+        let default_pass = pass == ldae_pipeline::Pass::default();
+        let (source, ops) = match first.take() {
+            Some(built) if default_pass => built,
+            _ => {
+                let mut source_spec = spec.source.clone();
+                let o = &mut source_spec.options;
+                if let Some(seed) = pass.shuffle_seed {
+                    o.shuffle = true;
+                    o.seed = seed;
+                }
+                o.skip = pass.skip_rows;
+                if let Some(limit) = pass.limit_rows {
+                    o.limit = Some(o.limit.map_or(limit, |l| l.min(limit)));
+                }
+                let ctx = BuildContext {
+                    epoch: pass.epoch,
+                    ..base_ctx.clone()
+                };
+                (source_spec.open(&settings.base)?, operators(spec, &ctx)?)
+            }
+        };
+        let sink = sink_job.sink(&pass)?;
+        let mut pipeline = Pipeline::new(source, sink);
+        for op in ops {
+            pipeline = pipeline.then(op);
+        }
+        let mut options = settings.options.clone();
+        if !pass.label.is_empty() {
+            options.label = pass.label.clone();
+        }
+        let report = pipeline.run(&options)?;
+        sink_job.end_pass(&pass, &report)?;
+        if let Some(f) = &settings.on_pass {
+            f(&report);
+        }
+        passes.push(report);
+    }
+    let output = sink_job.finish()?;
+    Ok(SpecReport { passes, output })
+}

@@ -1,0 +1,410 @@
+//! Encoder features: clean `patches` `[N, D]` in, feature columns out.
+//!
+//! Models: `ldae`/`random` (the denoiser's tokens after one or several blocks, at a fixed noise
+//! level t, averaged over tokens or kept per token — a trained network, or the same network
+//! randomly initialised with a seed), `pixels` (the normalised pixels, flattened) and `pca` (the
+//! PCA latents, flattened). Images go through the network in chunks of a fixed size (the last
+//! one padded), so every matrix product has the same shape whatever the batch size, and an
+//! image's features are bit-for-bit the same in any batch and with any thread count.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float32Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use candle_core::{DType, Device, Tensor};
+
+use ldae_operators::device::parse_device;
+use ldae_operators::pca::{candle_err, PcaModel, Projector};
+use ldae_pipeline::columns::{self, require_tensor, tensor_array, tensor_field};
+use ldae_pipeline::{BuildContext, Error, Operator, OperatorConfig, Processed, Result};
+
+use crate::denoiser::{Denoiser, Precision};
+use crate::train::trainer::load_network;
+
+/// Images per network call (the padding unit that keeps results independent of batching).
+pub const CHUNK: usize = 32;
+
+/// What a feature vector is made of.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderModel {
+    /// The trained l-DAE network of `checkpoint`.
+    #[default]
+    Ldae,
+    /// The same network, randomly initialised with `seed` (a baseline).
+    Random,
+    /// The normalised pixels, flattened (a baseline).
+    Pixels,
+    /// The PCA latents, flattened (a baseline).
+    Pca,
+}
+
+impl std::str::FromStr for EncoderModel {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "ldae" => Ok(EncoderModel::Ldae),
+            "random" => Ok(EncoderModel::Random),
+            "pixels" => Ok(EncoderModel::Pixels),
+            "pca" => Ok(EncoderModel::Pca),
+            other => Err(Error::msg(format!(
+                "'{other}': expected ldae, random, pixels or pca"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for EncoderModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EncoderModel::Ldae => "ldae",
+            EncoderModel::Random => "random",
+            EncoderModel::Pixels => "pixels",
+            EncoderModel::Pca => "pca",
+        })
+    }
+}
+
+impl std::str::FromStr for Pooling {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "mean" => Ok(Pooling::Mean),
+            "none" => Ok(Pooling::None),
+            other => Err(Error::msg(format!("'{other}': expected mean or none"))),
+        }
+    }
+}
+
+/// How a network feature is reduced over the image's tokens.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// Average over tokens: `[width]` per image.
+    #[default]
+    Mean,
+    /// Keep every token: `[N, width]` per image.
+    None,
+}
+
+/// `encoder`: clean `patches [N, D]` to `features` (or, with several `blocks`, one column
+/// `features_K` per block K, all from one pass through the network).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EncoderConfig {
+    /// `ldae` (the trained network), `random` (the network, randomly initialised), `pixels` or
+    /// `pca`.
+    #[serde(default)]
+    pub model: EncoderModel,
+    /// The training run folder (`ldae` and `random`: the network's sizes; `pca`: its PCA and d).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<PathBuf>,
+    /// Use the run's EMA weights.
+    #[serde(default)]
+    pub ema: bool,
+    /// Blocks to read the tokens after, 1 = the first (default: the last encoder block).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<usize>,
+    /// The continuous timestep fed to the network.
+    #[serde(default = "default_t")]
+    pub t: f32,
+    /// `mean` over tokens (`[width]`) or `none` (`[N, width]`).
+    #[serde(default)]
+    pub pooling: Pooling,
+    /// `pca` model: the PCA file (default: the checkpoint's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pca: Option<PathBuf>,
+    /// `pca` model: latent dimension (default: the checkpoint's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dim: Option<usize>,
+    /// `random` model: the initialisation seed.
+    #[serde(default)]
+    pub seed: u64,
+    /// Compute device: `cpu`, `cuda` or `cuda:N`.
+    #[serde(default = "ldae_operators::device::cpu")]
+    pub device: String,
+    /// Precision of the products: `f32` or `bf16` (default: bf16 on a GPU, f32 on CPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<Precision>,
+}
+
+fn default_t() -> f32 {
+    10.0
+}
+
+impl Default for EncoderConfig {
+    fn default() -> Self {
+        EncoderConfig {
+            model: EncoderModel::Ldae,
+            checkpoint: None,
+            ema: false,
+            blocks: Vec::new(),
+            t: default_t(),
+            pooling: Pooling::Mean,
+            pca: None,
+            dim: None,
+            seed: 0,
+            device: ldae_operators::device::cpu(),
+            precision: None,
+        }
+    }
+}
+
+impl OperatorConfig for EncoderConfig {
+    const KIND: &'static str = "encoder";
+    fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
+        let stage = "encoder";
+        let device = parse_device(&self.device)?;
+        let precision = self.precision.unwrap_or(Precision::choose(None, &device)?);
+        let checkpoint = self.checkpoint.as_ref().map(|c| ctx.resolve(c));
+        let network = match (self.model, &checkpoint) {
+            (EncoderModel::Ldae | EncoderModel::Random, Some(run)) => {
+                let seed = (self.model == EncoderModel::Random).then_some(self.seed);
+                Some(load_network(run, &device, self.ema, precision, seed)?)
+            }
+            (EncoderModel::Ldae | EncoderModel::Random, None) => {
+                return Err(Error::plan(stage, "models ldae and random need a checkpoint"))
+            }
+            _ => None,
+        };
+        let kind = match self.model {
+            EncoderModel::Ldae | EncoderModel::Random => {
+                let (config, model) = network.ok_or_else(|| Error::msg("no network"))?;
+                let depth = model.config().depth();
+                let blocks = if self.blocks.is_empty() {
+                    vec![model.config().encoder_depth]
+                } else {
+                    self.blocks.clone()
+                };
+                if let Some(b) = blocks.iter().find(|&&b| b == 0 || b > depth) {
+                    return Err(Error::plan(
+                        stage,
+                        format!("block {b} is not between 1 and {depth}"),
+                    ));
+                }
+                FeatureKind::Network {
+                    pca: PcaModel::load(&config.pca)?,
+                    model: Arc::new(model),
+                    blocks,
+                    t: self.t,
+                    pooling: self.pooling,
+                    device,
+                }
+            }
+            EncoderModel::Pixels => FeatureKind::Pixels,
+            EncoderModel::Pca => {
+                let from_run = match &checkpoint {
+                    Some(run) => Some(crate::train::trainer::read_train_config(run)?),
+                    None => None,
+                };
+                let pca_path = match (&self.pca, &from_run) {
+                    (Some(p), _) => ctx.resolve(p),
+                    (None, Some(c)) => c.pca.clone(),
+                    (None, None) => {
+                        return Err(Error::plan(stage, "model pca needs pca (or checkpoint)"))
+                    }
+                };
+                let dim = self
+                    .dim
+                    .or(from_run.map(|c| c.dim))
+                    .ok_or_else(|| Error::plan(stage, "model pca needs dim (or checkpoint)"))?;
+                let pca = PcaModel::load(&pca_path)?;
+                let projector = pca.projector(dim, pca.meta.latent_scale, &device)?;
+                FeatureKind::Pca { pca, projector }
+            }
+        };
+        Ok(Arc::new(Encoder { kind }))
+    }
+}
+ldae_pipeline::register_operator!(EncoderConfig);
+
+/// What the operator computes.
+enum FeatureKind {
+    /// The denoiser's tokens after `blocks`, at timestep `t`.
+    Network {
+        /// The PCA the network was trained with (its patches must match).
+        pca: PcaModel,
+        model: Arc<Denoiser>,
+        blocks: Vec<usize>,
+        t: f32,
+        pooling: Pooling,
+        device: Device,
+    },
+    Pixels,
+    Pca {
+        pca: PcaModel,
+        projector: Projector,
+    },
+}
+
+/// The encoder operator.
+pub struct Encoder {
+    kind: FeatureKind,
+}
+
+/// The name of the feature column of `block` when `count` blocks are asked for.
+pub fn feature_column(block: usize, count: usize) -> String {
+    if count == 1 {
+        columns::FEATURES.to_string()
+    } else {
+        format!("{}_{block}", columns::FEATURES)
+    }
+}
+
+impl Encoder {
+    /// The output columns `(name, shape)` for patches of `shape`.
+    fn outputs(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
+        match &self.kind {
+            FeatureKind::Network {
+                model,
+                blocks,
+                pooling,
+                ..
+            } => {
+                let width = model.config().width;
+                blocks
+                    .iter()
+                    .map(|&b| {
+                        let s = match pooling {
+                            Pooling::Mean => vec![width],
+                            Pooling::None => vec![shape[0], width],
+                        };
+                        (feature_column(b, blocks.len()), s)
+                    })
+                    .collect()
+            }
+            FeatureKind::Pixels => vec![(columns::FEATURES.into(), vec![shape[0] * shape[1]])],
+            FeatureKind::Pca { projector, .. } => vec![(
+                columns::FEATURES.into(),
+                vec![shape[0] * projector.dim()],
+            )],
+        }
+    }
+
+    fn network(
+        &self,
+        values: &[f32],
+        shape: &[usize],
+        outputs: &[(String, Vec<usize>)],
+    ) -> Result<Vec<Vec<f32>>> {
+        let FeatureKind::Network {
+            model,
+            blocks,
+            t,
+            pooling,
+            device,
+            ..
+        } = &self.kind
+        else {
+            return Err(Error::msg("not a network"));
+        };
+        let per_image = shape[0] * shape[1];
+        let rows = values.len() / per_image;
+        let mut out: Vec<Vec<f32>> = outputs
+            .iter()
+            .map(|(_, s)| Vec::with_capacity(rows * s.iter().product::<usize>()))
+            .collect();
+        for chunk in values.chunks(CHUNK * per_image) {
+            let n = chunk.len() / per_image;
+            let mut padded = chunk.to_vec();
+            padded.resize(CHUNK * per_image, 0.0);
+            let x = Tensor::from_vec(padded, (CHUNK, shape[0], shape[1]), device)
+                .map_err(candle_err)?;
+            let ts = Tensor::full(*t, CHUNK, device).map_err(candle_err)?;
+            let tokens = model.tokens_at(&x, &ts, blocks).map_err(candle_err)?;
+            for (h, column) in tokens.iter().zip(out.iter_mut()) {
+                let f = match pooling {
+                    Pooling::Mean => crate::denoiser::fused::mean_tokens(h),
+                    Pooling::None => Ok(h.clone()),
+                }
+                .and_then(|f| f.narrow(0, 0, n))
+                .and_then(|f| f.to_dtype(DType::F32))
+                .and_then(|f| f.flatten_all())
+                .and_then(|f| f.to_vec1::<f32>())
+                .map_err(candle_err)?;
+                column.extend(f);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Operator for Encoder {
+    fn name(&self) -> String {
+        "encoder".into()
+    }
+
+    fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
+        let stage = "encoder";
+        let shape = require_tensor(input, columns::PATCHES, &DataType::Float32, stage)?;
+        match &self.kind {
+            FeatureKind::Network { pca, model, .. } => {
+                // The network was trained on patches made like its PCA's: same normalisation,
+                // image size and patch size.
+                pca.check_patch_metadata(input, stage)?;
+                let c = model.config();
+                if shape != [c.tokens(), c.patch_dim] {
+                    return Err(Error::plan(
+                        stage,
+                        format!(
+                            "patches are {shape:?}, the network takes [{}, {}]",
+                            c.tokens(),
+                            c.patch_dim
+                        ),
+                    ));
+                }
+            }
+            FeatureKind::Pca { pca, .. } => {
+                pca.check_patches(input, stage)?;
+            }
+            FeatureKind::Pixels => {}
+        }
+        let mut fields: Vec<Field> = input
+            .fields()
+            .iter()
+            .filter(|f| f.name() != columns::PATCHES)
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let index = input.index_of(columns::PATCHES)?;
+        for (i, (name, s)) in self.outputs(&shape).into_iter().enumerate() {
+            fields.insert(index + i, tensor_field(&name, DataType::Float32, &s));
+        }
+        Ok(Arc::new(Schema::new_with_metadata(
+            fields,
+            input.metadata().clone(),
+        )))
+    }
+
+    fn process(&self, batch: RecordBatch) -> Result<Processed> {
+        let schema = self.output_schema(&batch.schema())?;
+        let shape = require_tensor(
+            &batch.schema(),
+            columns::PATCHES,
+            &DataType::Float32,
+            "encoder",
+        )?;
+        let values: Float32Array = columns::tensor_values(&batch, columns::PATCHES)?;
+        let outputs = self.outputs(&shape);
+        let features = match &self.kind {
+            FeatureKind::Network { .. } => self.network(values.values(), &shape, &outputs)?,
+            FeatureKind::Pixels => vec![values.values().to_vec()],
+            FeatureKind::Pca { projector, .. } => {
+                vec![projector.project_slice(values.values(), shape[0])?]
+            }
+        };
+        let index = batch.schema().index_of(columns::PATCHES)?;
+        let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+        cols.remove(index);
+        for (i, (f, (_, s))) in features.into_iter().zip(&outputs).enumerate() {
+            let array = tensor_array(Arc::new(Float32Array::from(f)), s)?;
+            cols.insert(index + i, Arc::new(array));
+        }
+        Ok(Processed::ok(RecordBatch::try_new(schema, cols)?))
+    }
+}

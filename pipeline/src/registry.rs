@@ -1,0 +1,263 @@
+//! The open registry of pipeline components: every operator and sink kind a spec can name.
+//!
+//! A component is a serde config struct (its doc comments are the user documentation, exported
+//! as a JSON schema) plus a `build` into the running object, registered by name with
+//! [`register_operator!`](crate::register_operator) or [`register_sink!`](crate::register_sink)
+//! in the file that defines it. Adding a kind touches no central list and no engine code: the
+//! registrations are collected at link time (`inventory`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::metrics::RunReport;
+use crate::traits::{Operator, Sink};
+use crate::{Error, Result};
+
+#[doc(hidden)]
+pub use inventory;
+
+/// What a component's build gets besides its own config.
+#[derive(Debug, Clone, Default)]
+pub struct BuildContext {
+    /// Folder that relative paths in the spec are relative to.
+    pub base: PathBuf,
+    /// The pass over the data this pipeline is built for (the epoch of a training run; 0 for
+    /// single-pass jobs). Operators whose randomness changes per epoch (augmentation, noise) use it.
+    pub epoch: u64,
+    /// The source's input (path or `synthetic:N`), for outputs that record what they were made of.
+    pub input: String,
+    /// `(index, count)` when the source reads one shard of a larger job.
+    pub shard: Option<(usize, usize)>,
+    /// The job being run (the spec as JSON), for manifests.
+    pub job: serde_json::Value,
+}
+
+impl BuildContext {
+    /// `path` resolved against [`BuildContext::base`].
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() || self.base.as_os_str().is_empty() {
+            path.to_path_buf()
+        } else {
+            self.base.join(path)
+        }
+    }
+}
+
+/// The config of an operator kind: deserialised from its `[[operator]]` table.
+pub trait OperatorConfig: Serialize + DeserializeOwned + schemars::JsonSchema + 'static {
+    /// The kind's name in specs (`kind = "..."`).
+    const KIND: &'static str;
+    /// Build the running operator.
+    fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>>;
+}
+
+/// The config of a sink kind: deserialised from the spec's `[sink]` table.
+pub trait SinkConfig: Serialize + DeserializeOwned + schemars::JsonSchema + 'static {
+    /// The kind's name in specs (`kind = "..."`).
+    const KIND: &'static str;
+    /// Build the sink's side of the job.
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn SinkJob>>;
+}
+
+/// One pass over the source: what the runner changes in the source for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pass {
+    /// The pass number (epoch); operators are rebuilt with it in [`BuildContext::epoch`].
+    pub epoch: u64,
+    /// Shuffle the rows with this seed (None: the source's own setting).
+    pub shuffle_seed: Option<u64>,
+    /// Rows to skip at the start (resuming inside a pass).
+    pub skip_rows: usize,
+    /// Read at most this many rows (after skipping them, counted from the start).
+    pub limit_rows: Option<usize>,
+    /// Label for progress lines.
+    pub label: String,
+}
+
+/// What the pipeline looks like to a sink before any pass runs.
+#[derive(Debug, Clone)]
+pub struct PlanInfo {
+    /// The schema the sink receives.
+    pub schema: SchemaRef,
+    /// Rows the source yields in one pass, when known.
+    pub rows: Option<u64>,
+}
+
+/// The sink's side of a job: how many passes over the data it wants, and the sink of each.
+///
+/// Most sinks want one pass ([`SinkJob::once`]); a trainer wants one per epoch and resumes
+/// inside one.
+pub trait SinkJob: Send {
+    /// Called once, before the first pass, with the planned schema and row count.
+    fn bind(&mut self, _plan: &PlanInfo) -> Result<()> {
+        Ok(())
+    }
+    /// The next pass to run, `None` when the job is complete.
+    fn next_pass(&mut self) -> Result<Option<Pass>>;
+    /// The sink of `pass`.
+    fn sink(&mut self, pass: &Pass) -> Result<Box<dyn Sink>>;
+    /// A pass ended without error.
+    fn end_pass(&mut self, _pass: &Pass, _report: &RunReport) -> Result<()> {
+        Ok(())
+    }
+    /// The job is complete: what it wrote, for the report.
+    fn finish(&mut self) -> Result<serde_json::Value> {
+        Ok(serde_json::Value::Null)
+    }
+}
+
+impl dyn SinkJob {
+    /// A job of one pass into `sink`.
+    pub fn once(sink: Box<dyn Sink>) -> Box<dyn SinkJob> {
+        Box::new(Once {
+            sink: Some(sink),
+            ran: false,
+        })
+    }
+}
+
+struct Once {
+    sink: Option<Box<dyn Sink>>,
+    ran: bool,
+}
+
+impl SinkJob for Once {
+    fn next_pass(&mut self) -> Result<Option<Pass>> {
+        Ok((!self.ran).then(Pass::default))
+    }
+
+    fn sink(&mut self, _pass: &Pass) -> Result<Box<dyn Sink>> {
+        self.ran = true;
+        self.sink
+            .take()
+            .ok_or_else(|| Error::msg("a single-pass sink was asked for a second pass"))
+    }
+}
+
+/// A registered operator kind.
+pub struct OperatorKind {
+    /// Name in specs.
+    pub kind: &'static str,
+    /// JSON schema of the config (keys, types, defaults, doc comments).
+    pub schema: fn() -> serde_json::Value,
+    /// Parse a config and build the operator.
+    pub build: fn(serde_json::Value, &BuildContext) -> Result<Arc<dyn Operator>>,
+}
+
+/// A registered sink kind.
+pub struct SinkKind {
+    /// Name in specs.
+    pub kind: &'static str,
+    /// JSON schema of the config.
+    pub schema: fn() -> serde_json::Value,
+    /// Parse a config and build the sink's job.
+    pub build: fn(serde_json::Value, &BuildContext) -> Result<Box<dyn SinkJob>>,
+}
+
+inventory::collect!(OperatorKind);
+inventory::collect!(SinkKind);
+
+/// Parse `value` as the config of `kind`; the error names the kind.
+pub fn parse_config<T: DeserializeOwned>(kind: &str, value: serde_json::Value) -> Result<T> {
+    serde_json::from_value(value).map_err(|e| Error::Spec {
+        component: kind.to_string(),
+        source: Box::new(e),
+    })
+}
+
+/// The JSON schema of config type `T`.
+pub fn schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
+    schemars::schema_for!(T).to_value()
+}
+
+/// Every registered operator kind, sorted by name.
+pub fn operator_kinds() -> Vec<&'static OperatorKind> {
+    let mut kinds: Vec<_> = inventory::iter::<OperatorKind>.into_iter().collect();
+    kinds.sort_by_key(|k| k.kind);
+    kinds
+}
+
+/// Every registered sink kind, sorted by name.
+pub fn sink_kinds() -> Vec<&'static SinkKind> {
+    let mut kinds: Vec<_> = inventory::iter::<SinkKind>.into_iter().collect();
+    kinds.sort_by_key(|k| k.kind);
+    kinds
+}
+
+fn unknown(what: &str, kind: &str, known: Vec<&'static str>) -> Error {
+    Error::msg(format!(
+        "unknown {what} kind '{kind}'; known kinds: {}",
+        known.join(", ")
+    ))
+}
+
+/// Build the operator of kind `kind` from its config.
+pub fn build_operator(
+    kind: &str,
+    config: serde_json::Value,
+    ctx: &BuildContext,
+) -> Result<Arc<dyn Operator>> {
+    let kinds = operator_kinds();
+    let found = kinds.iter().find(|k| k.kind == kind).ok_or_else(|| {
+        unknown("operator", kind, kinds.iter().map(|k| k.kind).collect())
+    })?;
+    (found.build)(config, ctx)
+}
+
+/// Build the sink job of kind `kind` from its config.
+pub fn build_sink(
+    kind: &str,
+    config: serde_json::Value,
+    ctx: &BuildContext,
+) -> Result<Box<dyn SinkJob>> {
+    let kinds = sink_kinds();
+    let found = kinds
+        .iter()
+        .find(|k| k.kind == kind)
+        .ok_or_else(|| unknown("sink", kind, kinds.iter().map(|k| k.kind).collect()))?;
+    (found.build)(config, ctx)
+}
+
+/// Register operator config type `$config` (an [`OperatorConfig`]) under its `KIND`.
+#[macro_export]
+macro_rules! register_operator {
+    ($config:ty) => {
+        $crate::registry::inventory::submit! {
+            $crate::registry::OperatorKind {
+                kind: <$config as $crate::registry::OperatorConfig>::KIND,
+                schema: $crate::registry::schema_of::<$config>,
+                build: |value, ctx| {
+                    let config: $config = $crate::registry::parse_config(
+                        <$config as $crate::registry::OperatorConfig>::KIND,
+                        value,
+                    )?;
+                    $crate::registry::OperatorConfig::build(&config, ctx)
+                },
+            }
+        }
+    };
+}
+
+/// Register sink config type `$config` (a [`SinkConfig`]) under its `KIND`.
+#[macro_export]
+macro_rules! register_sink {
+    ($config:ty) => {
+        $crate::registry::inventory::submit! {
+            $crate::registry::SinkKind {
+                kind: <$config as $crate::registry::SinkConfig>::KIND,
+                schema: $crate::registry::schema_of::<$config>,
+                build: |value, ctx| {
+                    let config: $config = $crate::registry::parse_config(
+                        <$config as $crate::registry::SinkConfig>::KIND,
+                        value,
+                    )?;
+                    $crate::registry::SinkConfig::build(&config, ctx)
+                },
+            }
+        }
+    };
+}
