@@ -205,6 +205,25 @@ pub enum PcaCommand {
     },
 }
 
+/// The noise schedule of `ldae train` (and of `ldae ablate` specs).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoiseArg {
+    /// t ~ U{0..999}, sigma linear in t up to sqrt 2 (the recipe's default).
+    Multi,
+    /// One fixed level, --sigma.
+    Single,
+}
+
+impl std::fmt::Display for NoiseArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NoiseArg::Multi => "multi",
+            NoiseArg::Single => "single",
+        })
+    }
+}
+
 /// Which rows of the dataset to read, and how.
 #[derive(Args, Debug, Clone)]
 pub struct SourceArgs {
@@ -324,14 +343,14 @@ pub struct TrainArgs {
     #[arg(long)]
     pub pixel_cache: Option<std::path::PathBuf>,
     /// Noise: multi (t ~ U{0..999}, sigma linear to sqrt 2) or single (fixed --sigma).
-    #[arg(long, default_value = "multi")]
-    pub noise: String,
+    #[arg(long, value_enum, default_value = "multi")]
+    pub noise: NoiseArg,
     /// The fixed noise level of --noise single.
     #[arg(long, default_value_t = 0.57735)]
     pub sigma: f32,
     /// Latent scale (none, global, whiten). Default: the PCA model's.
     #[arg(long)]
-    pub latent_scale: Option<String>,
+    pub latent_scale: Option<LatentScale>,
     /// Checkpoint every N steps (and at the end).
     #[arg(long, default_value_t = 500)]
     pub checkpoint_every: u64,
@@ -347,7 +366,10 @@ pub struct TrainArgs {
     /// Matrix-product precision: f32, or bf16 (mixed precision: f32 master weights, optimizer
     /// state, norms and softmax). Default: bf16 on a GPU, f32 on CPU.
     #[arg(long)]
-    pub precision: Option<String>,
+    pub precision: Option<Precision>,
+    /// Print the pipeline spec (TOML) this command would run, then exit (`ldae run` runs it).
+    #[arg(long)]
+    pub print_spec: bool,
     /// Dataset kind, when it cannot be told from the path.
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,

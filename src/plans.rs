@@ -14,14 +14,7 @@ pub fn source_options(args: &SourceArgs) -> Result<SourceOptions> {
         None => shard_from_env()?,
     };
     Ok(SourceOptions {
-        format: args.format.map(|f| match f {
-            FormatArg::Folder => Format::Folder,
-            FormatArg::Parquet => Format::Parquet,
-            FormatArg::Webdataset => Format::Webdataset,
-            FormatArg::Idx => Format::Idx,
-            FormatArg::Cifar => Format::Cifar,
-            FormatArg::Synthetic => Format::Synthetic,
-        }),
+        format: args.format.map(format_of),
         limit: args.limit,
         shard,
         skip: args.skip,
@@ -30,6 +23,18 @@ pub fn source_options(args: &SourceArgs) -> Result<SourceOptions> {
         batch_size: args.batch_size.max(1),
         ..SourceOptions::default()
     })
+}
+
+/// The dataset kind of a `--format` flag.
+pub fn format_of(f: FormatArg) -> Format {
+    match f {
+        FormatArg::Folder => Format::Folder,
+        FormatArg::Parquet => Format::Parquet,
+        FormatArg::Webdataset => Format::Webdataset,
+        FormatArg::Idx => Format::Idx,
+        FormatArg::Cifar => Format::Cifar,
+        FormatArg::Synthetic => Format::Synthetic,
+    }
 }
 
 /// `LDAE_SHARDS=n` with a Slurm array or Kubernetes Indexed Job index selects this task's shard.

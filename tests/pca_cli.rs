@@ -33,7 +33,8 @@ fn fit_encode_inspect_show() {
             .unwrap();
     assert_eq!(manifest["rows"], 120);
     assert_eq!(manifest["rows_rejected"], 0);
-    assert_eq!(manifest["job"]["dim"], 8);
+    assert_eq!(manifest["job"]["operator"][3]["kind"], "pca_project");
+    assert_eq!(manifest["job"]["operator"][3]["dim"], 8);
     let batches = read_table(&out);
     assert_eq!(strings(&batches, "id")[7], "synthetic:7");
     assert_eq!(tensor_f32(&batches, "latents").len(), 120 * 64 * 8);

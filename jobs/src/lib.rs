@@ -12,6 +12,7 @@ pub mod pca_fit;
 pub mod reference;
 pub mod source;
 pub mod spec;
+pub mod train;
 
 // The crates whose components register themselves; naming them here keeps their registrations
 // linked into every program that runs specs.

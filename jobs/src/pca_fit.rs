@@ -43,7 +43,7 @@ pub fn patch_front(
 ) -> Result<Vec<Component>> {
     if image_size == 0 || patch == 0 || !image_size.is_multiple_of(patch) {
         return Err(Error::msg(format!(
-            "patch {patch} must divide image size {image_size}"
+            "--patch {patch} must divide --image-size {image_size}"
         )));
     }
     Ok(vec![

@@ -16,6 +16,27 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A default value as a spec would write it: floats at f32 precision (most settings are f32,
+/// whose f64 widening would read 0.3499999940395355 instead of 0.35).
+fn show(v: &Value) -> String {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap_or_default();
+            let short = (x as f32).to_string();
+            if short.contains('.') || short.contains('e') {
+                short
+            } else {
+                format!("{short}.0")
+            }
+        }
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(show).collect::<Vec<_>>().join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
 /// The values or type a schema node accepts, in words.
 fn type_of(node: &Value, defs: &Value) -> String {
     if let Some(r) = node.get("$ref").and_then(Value::as_str) {
@@ -73,6 +94,21 @@ fn type_of(node: &Value, defs: &Value) -> String {
     }
 }
 
+/// The definition of a table-valued key (a struct, possibly optional), if it is one.
+fn table_of<'a>(node: &'a Value, defs: &'a Value) -> Option<&'a Value> {
+    let resolve = |n: &'a Value| -> Option<&'a Value> {
+        let r = n.get("$ref")?.as_str()?;
+        defs.get(r.rsplit('/').next()?)
+    };
+    let def = resolve(node).or_else(|| {
+        node.get("anyOf")?
+            .as_array()?
+            .iter()
+            .find_map(|o| resolve(o))
+    })?;
+    def.get("properties").map(|_| def)
+}
+
 /// The section of one component kind.
 fn section(kind: &str, schema: &Value) -> String {
     let defs = schema.get("$defs").cloned().unwrap_or(Value::Null);
@@ -93,7 +129,7 @@ fn section(kind: &str, schema: &Value) -> String {
     out.push_str("| key | type | default | meaning |\n|---|---|---|---|\n");
     for (key, node) in props {
         let default = match node.get("default") {
-            Some(v) => format!("`{v}`"),
+            Some(v) => format!("`{}`", show(v)),
             None if required.contains(&key.as_str()) => "required".to_string(),
             None => "unset".to_string(),
         };
@@ -106,6 +142,24 @@ fn section(kind: &str, schema: &Value) -> String {
             "| `{key}` | {} | {default} | {meaning} |\n",
             type_of(node, &defs)
         ));
+        // A nested table's own keys, as `key.sub` rows.
+        if let Some(sub) = table_of(node, &defs).and_then(|t| t.get("properties")) {
+            for (name, n) in sub.as_object().into_iter().flatten() {
+                let default = n
+                    .get("default")
+                    .map(|v| format!("`{}`", show(v)))
+                    .unwrap_or_else(|| "unset".into());
+                let meaning = n
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(one_line)
+                    .unwrap_or_default();
+                out.push_str(&format!(
+                    "| `{key}.{name}` | {} | {default} | {meaning} |\n",
+                    type_of(n, &defs)
+                ));
+            }
+        }
     }
     out.push('\n');
     out

@@ -120,8 +120,10 @@ pub struct RunSettings {
     pub base: PathBuf,
     /// Threads, error policy, progress.
     pub options: RunOptions,
-    /// Called after each pass (for per-epoch lines).
+    /// Called with each pass's report.
     pub on_pass: Option<Arc<dyn Fn(&RunReport) + Send + Sync>>,
+    /// Called with each line the sink has for the person running the job.
+    pub on_message: Option<Arc<dyn Fn(&str) + Send + Sync>>,
 }
 
 fn operators(spec: &Spec, ctx: &BuildContext) -> Result<Vec<Arc<dyn Operator>>> {
@@ -163,6 +165,14 @@ pub fn run(spec: &Spec, settings: &RunSettings) -> Result<SpecReport> {
         rows: source.total_rows(),
     })?;
     let mut first: Option<(Box<dyn Source>, Vec<Arc<dyn Operator>>)> = Some((source, ops));
+    let say = |job: &mut Box<dyn ldae_pipeline::SinkJob>| {
+        for line in job.messages() {
+            if let Some(f) = &settings.on_message {
+                f(&line);
+            }
+        }
+    };
+    say(&mut sink_job);
 
     let mut passes = Vec::new();
     while let Some(pass) = sink_job.next_pass()? {
@@ -180,6 +190,9 @@ pub fn run(spec: &Spec, settings: &RunSettings) -> Result<SpecReport> {
                 if let Some(limit) = pass.limit_rows {
                     o.limit = Some(o.limit.map_or(limit, |l| l.min(limit)));
                 }
+                if let Some(b) = pass.batch_size {
+                    o.batch_size = b.max(1);
+                }
                 let ctx = BuildContext {
                     epoch: pass.epoch,
                     ..base_ctx.clone()
@@ -196,13 +209,16 @@ pub fn run(spec: &Spec, settings: &RunSettings) -> Result<SpecReport> {
         if !pass.label.is_empty() {
             options.label = pass.label.clone();
         }
+        options.status = sink_job.status().or(options.status);
         let report = pipeline.run(&options)?;
         sink_job.end_pass(&pass, &report)?;
+        say(&mut sink_job);
         if let Some(f) = &settings.on_pass {
             f(&report);
         }
         passes.push(report);
     }
     let output = sink_job.finish()?;
+    say(&mut sink_job);
     Ok(SpecReport { passes, output })
 }

@@ -83,7 +83,13 @@ impl Decode {
     fn with_size(&self, schema: &arrow::datatypes::Schema) -> SchemaRef {
         let mut schema = columns::with_metadata(
             schema,
-            &[(columns::META_IMAGE_SIZE, self.config.image_size.to_string())],
+            &[
+                (columns::META_IMAGE_SIZE, self.config.image_size.to_string()),
+                (
+                    columns::META_AUGMENT,
+                    self.config.augment.is_some().to_string(),
+                ),
+            ],
         )
         .as_ref()
         .clone();

@@ -122,22 +122,28 @@ impl OperatorConfig for NoiseConfig {
                 return Err(Error::plan("noise", format!("sigma {s} must be finite and >= 0")));
             }
         }
-        let model = PcaModel::load(&ctx.resolve(&self.pca))?;
+        let path = std::path::absolute(ctx.resolve(&self.pca))
+            .map_err(|e| Error::io(&self.pca, e))?;
+        let model = PcaModel::load(&path)?;
         let scale = self.latent_scale.unwrap_or(model.meta.latent_scale);
-        Ok(Arc::new(Noise::new(
+        let mut noise = Noise::new(
             &model,
             self.dim,
             scale,
             NoiseSchedule::from_sigma(self.sigma),
             self.seed,
             ctx.epoch,
-        )?))
+        )?;
+        noise.pca_path = Some(path.display().to_string());
+        Ok(Arc::new(noise))
     }
 }
 ldae_pipeline::register_operator!(NoiseConfig);
 
 /// The noise operator.
 pub struct Noise {
+    /// The model file, recorded in the schema for a trainer (set when built from a spec).
+    pub pca_path: Option<String>,
     scale: LatentScale,
     model: PcaModel,
     projector: Projector,
@@ -161,6 +167,7 @@ impl Noise {
             .projector(dim, scale, &candle_core::Device::Cpu)
             .map_err(|e| Error::plan("noise", e.to_string()))?;
         Ok(Noise {
+            pca_path: None,
             scale,
             model: model.clone(),
             projector,
@@ -189,10 +196,15 @@ impl Operator for Noise {
         fields.push(Field::new(columns::SIGMA, DataType::Float32, false));
         fields.push(Field::new(T_COLUMN, DataType::Int64, false));
         let schema = arrow::datatypes::Schema::new_with_metadata(fields, input.metadata().clone());
-        Ok(columns::with_metadata(
-            &schema,
-            &self.model.latent_metadata(self.projector.dim(), self.scale),
-        ))
+        let mut metadata = self.model.latent_metadata(self.projector.dim(), self.scale);
+        metadata.push((
+            columns::META_NOISE,
+            serde_json::to_string(&self.schedule).unwrap_or_default(),
+        ));
+        if let Some(p) = &self.pca_path {
+            metadata.push((columns::META_PCA_PATH, p.clone()));
+        }
+        Ok(columns::with_metadata(&schema, &metadata))
     }
 
     fn process(&self, batch: RecordBatch) -> Result<Processed> {

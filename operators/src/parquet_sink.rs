@@ -90,19 +90,26 @@ pub struct ParquetSink {
 }
 
 impl ParquetSink {
-    /// A sink writing to `config.out`; `job` goes into the manifest. Prepares the folder: the
-    /// old `_SUCCESS` marker of this shard goes first (so the folder stops looking complete),
-    /// then this shard's old parts and leftovers of killed runs.
+    /// A sink writing to `config.out`; `job` goes into the manifest. Nothing is touched until
+    /// the plan checks out; then the folder is prepared: the old `_SUCCESS` marker of this
+    /// shard goes first (so the folder stops looking complete), then this shard's old parts and
+    /// leftovers of killed runs.
     pub fn new(config: ParquetSinkConfig, job: serde_json::Value) -> Result<Self> {
-        let out = &config.out;
-        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-        let sink = ParquetSink {
+        Ok(ParquetSink {
             config,
             job,
             schema: None,
             open: None,
             done: Vec::new(),
-        };
+        })
+    }
+
+    /// Create the folder and clear what an earlier run of this shard left. Called once the
+    /// plan is known to be good, so a spec that fails to plan never touches an old output.
+    fn prepare(&self) -> Result<()> {
+        let out = &self.config.out;
+        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        let sink = self;
         let marker = sink.marker_path();
         if marker.exists() {
             std::fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
@@ -121,7 +128,7 @@ impl ParquetSink {
                 std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
             }
         }
-        Ok(sink)
+        Ok(())
     }
 
     fn suffix(&self) -> String {
@@ -230,6 +237,7 @@ impl Sink for ParquetSink {
     }
 
     fn check_schema(&mut self, input: &SchemaRef) -> Result<()> {
+        self.prepare()?;
         self.schema = Some(input.clone());
         Ok(())
     }

@@ -52,6 +52,14 @@ pub const META_LATENT_DIM: &str = "ldae.latent_dim";
 /// Schema metadata key: the latent scale of `latents` and `noisy`.
 pub const META_LATENT_SCALE: &str = "ldae.latent_scale";
 
+/// Schema metadata key: the PCA model file `noisy` was made with (absolute path), so a trainer
+/// can load the model its loss is weighted by.
+pub const META_PCA_PATH: &str = "ldae.pca_path";
+/// Schema metadata key: the noise schedule of `noisy` (JSON).
+pub const META_NOISE: &str = "ldae.noise";
+/// Schema metadata key: whether `pixels` were randomly resized-cropped and flipped.
+pub const META_AUGMENT: &str = "ldae.augment";
+
 /// `schema` with metadata `entries` set (other metadata kept).
 pub fn with_metadata(schema: &Schema, entries: &[(&str, String)]) -> SchemaRef {
     let mut metadata = schema.metadata().clone();

@@ -74,6 +74,8 @@ pub struct Pass {
     pub skip_rows: usize,
     /// Read at most this many rows (after skipping them, counted from the start).
     pub limit_rows: Option<usize>,
+    /// Rows per batch (a trainer: one batch per step); None: the source's own setting.
+    pub batch_size: Option<usize>,
     /// Label for progress lines.
     pub label: String,
 }
@@ -103,6 +105,15 @@ pub trait SinkJob: Send {
     /// A pass ended without error.
     fn end_pass(&mut self, _pass: &Pass, _report: &RunReport) -> Result<()> {
         Ok(())
+    }
+    /// Extra text for the progress display of the current pass (e.g. the loss).
+    fn status(&self) -> Option<crate::progress::Status> {
+        None
+    }
+    /// Lines for the person running the job (what was resumed, each epoch's loss), drained by
+    /// the runner after binding and after each pass; the library prints nothing itself.
+    fn messages(&mut self) -> Vec<String> {
+        Vec::new()
     }
     /// The job is complete: what it wrote, for the report.
     fn finish(&mut self) -> Result<serde_json::Value> {

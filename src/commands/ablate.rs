@@ -13,7 +13,8 @@ use ldae_model::train::metrics::read_metrics;
 use serde::Deserialize;
 
 use super::experiment::{features, fit_pca, pretrain, probe_tables, Pretrain, Rows};
-use crate::cli::RunArgs;
+use crate::cli::{NoiseArg as NoiseKind, RunArgs};
+use ldae_operators::pca::LatentScale;
 
 /// One pre-training setting.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -22,16 +23,16 @@ pub struct Setting {
     /// Latent dimension d.
     pub dim: usize,
     /// `multi` or `single`.
-    pub noise: String,
+    pub noise: NoiseKind,
     /// `none`, `global` or `whiten`.
-    pub latent_scale: String,
+    pub latent_scale: LatentScale,
 }
 
 fn default_base() -> Setting {
     Setting {
         dim: 16,
-        noise: "multi".into(),
-        latent_scale: "global".into(),
+        noise: NoiseKind::Multi,
+        latent_scale: LatentScale::Global,
     }
 }
 
@@ -77,10 +78,10 @@ pub struct AblateSpec {
     pub dims: Vec<usize>,
     /// Noise schedules to try.
     #[serde(default = "noises")]
-    pub noises: Vec<String>,
+    pub noises: Vec<NoiseKind>,
     /// Latent scales to try.
     #[serde(default = "scales")]
-    pub latent_scales: Vec<String>,
+    pub latent_scales: Vec<LatentScale>,
     /// Blocks to probe on the base run (default: every block).
     pub blocks: Option<Vec<usize>>,
 }
@@ -112,11 +113,11 @@ fn yes() -> bool {
 fn dims() -> Vec<usize> {
     vec![8, 16, 48]
 }
-fn noises() -> Vec<String> {
-    vec!["multi".into(), "single".into()]
+fn noises() -> Vec<NoiseKind> {
+    vec![NoiseKind::Multi, NoiseKind::Single]
 }
-fn scales() -> Vec<String> {
-    vec!["none".into(), "global".into(), "whiten".into()]
+fn scales() -> Vec<LatentScale> {
+    vec![LatentScale::None, LatentScale::Global, LatentScale::Whiten]
 }
 
 /// One line of the result table.
@@ -184,7 +185,7 @@ pub fn run(spec_path: &Path, run: &RunArgs) -> Result<()> {
         add(
             "noise",
             Setting {
-                noise: noise.clone(),
+                noise: *noise,
                 ..spec.base.clone()
             },
         );
@@ -193,7 +194,7 @@ pub fn run(spec_path: &Path, run: &RunArgs) -> Result<()> {
         add(
             "latent scale",
             Setting {
-                latent_scale: scale.clone(),
+                latent_scale: *scale,
                 ..spec.base.clone()
             },
         );
@@ -226,8 +227,8 @@ pub fn run(spec_path: &Path, run: &RunArgs) -> Result<()> {
                 input: &train,
                 pca: &pca_path,
                 dim: setting.dim,
-                noise: &setting.noise,
-                latent_scale: Some(setting.latent_scale.clone()),
+                noise: setting.noise,
+                latent_scale: Some(setting.latent_scale),
                 preset: &spec.preset,
                 epochs: spec.epochs,
                 limit: spec.limit,

@@ -54,7 +54,7 @@ pub fn run(config: &DemoConfig, run: &RunArgs) -> Result<()> {
             input: &train_input,
             pca: &pca_path,
             dim: 16,
-            noise: "multi",
+            noise: crate::cli::NoiseArg::Multi,
             latent_scale: None,
             preset: "tiny",
             epochs: config.epochs,

@@ -8,7 +8,10 @@ use ldae_model::probe::{KnnConfig, LinearConfig};
 use super::probe::{probe, ProbeJob, ProbeReport};
 use ldae_model::encoder::{EncoderModel, Pooling};
 
-use crate::cli::{ProgressArg, RunArgs, SourceArgs, TrainArgs};
+use ldae_model::train::run::TrainSinkConfig;
+use ldae_operators::pca::LatentScale;
+
+use crate::cli::{NoiseArg, ProgressArg, RunArgs, SourceArgs};
 use crate::plans::{print_or_run, source_options};
 
 /// Which rows of a dataset to read.
@@ -64,8 +67,8 @@ pub struct Pretrain<'a> {
     pub input: &'a str,
     pub pca: &'a Path,
     pub dim: usize,
-    pub noise: &'a str,
-    pub latent_scale: Option<String>,
+    pub noise: NoiseArg,
+    pub latent_scale: Option<LatentScale>,
     pub preset: &'a str,
     pub epochs: u64,
     pub limit: Option<usize>,
@@ -80,37 +83,41 @@ pub fn pretrain(settings: &Pretrain, run: &RunArgs) -> Result<()> {
     if settings.out.exists() {
         std::fs::remove_dir_all(settings.out)?;
     }
-    super::train::run(&TrainArgs {
+    let job = ldae_jobs::train::TrainJob {
         input: settings.input.to_string(),
-        pca: settings.pca.to_path_buf(),
-        dim: settings.dim,
-        preset: settings.preset.to_string(),
-        width: None,
-        depth: None,
-        heads: None,
-        epochs: settings.epochs,
-        out: settings.out.to_path_buf(),
-        lr: settings.lr,
-        warmup_epochs: settings.warmup_epochs,
-        weight_decay: 0.0,
-        ema: None,
-        grad_clip: None,
-        augment: false,
-        pixel_cache: None,
-        noise: settings.noise.to_string(),
-        sigma: 0.57735,
-        latent_scale: settings.latent_scale.clone(),
-        checkpoint_every: 1_000_000,
-        resume: false,
-        max_steps: None,
-        device: "cpu".into(),
-        precision: None,
         format: None,
         limit: settings.limit,
-        batch_size: settings.batch_size,
-        seed: 0,
-        run: run.clone(),
-    })
+        pixel_cache: None,
+        pca: settings.pca.to_path_buf(),
+        dim: settings.dim,
+        latent_scale: settings.latent_scale,
+        sigma: match settings.noise {
+            NoiseArg::Multi => None,
+            NoiseArg::Single => Some(0.57735),
+        },
+        augment: false,
+        train: TrainSinkConfig {
+            out: settings.out.to_path_buf(),
+            preset: settings.preset.to_string(),
+            width: None,
+            depth: None,
+            heads: None,
+            epochs: settings.epochs,
+            batch_size: settings.batch_size,
+            lr: settings.lr,
+            warmup_epochs: settings.warmup_epochs,
+            weight_decay: 0.0,
+            grad_clip: None,
+            ema: None,
+            seed: 0,
+            checkpoint_every: 1_000_000,
+            max_steps: None,
+            device: "cpu".into(),
+            precision: None,
+            resume: false,
+        },
+    };
+    super::train::run_spec(&job.spec()?, PathBuf::new(), run)
 }
 
 /// Features of `model` (ldae, random, pixels, pca) from `run_dir` for `rows` of `input`.

@@ -4,6 +4,7 @@
 pub mod metrics;
 pub mod optimizer;
 pub mod schedule;
+pub mod run;
 pub mod trainer;
 
 pub use optimizer::{AdamW, AdamWConfig};

@@ -13,9 +13,9 @@ pub mod show;
 pub mod stats;
 
 pub use fit::{PcaFit, PcaFitConfig};
-pub use inverse::PcaInverse;
+pub use inverse::{PcaInverse, PcaInverseConfig};
 pub use model::{LatentScale, PcaMeta, PcaModel, Projector};
-pub use project::PcaProject;
+pub use project::{PcaProject, PcaProjectConfig};
 pub use stats::PcaStats;
 
 /// Convert a candle error into the engine's error type.

@@ -217,7 +217,6 @@ impl PcaModel {
             &arrow::datatypes::DataType::Float32,
             stage,
         )?;
-        self.check_patch_metadata(input, stage)?;
         let expected = [self.tokens(), self.dim()];
         if shape != expected {
             return Err(Error::plan(
@@ -228,6 +227,7 @@ impl PcaModel {
                 ),
             ));
         }
+        self.check_patch_metadata(input, stage)?;
         Ok(shape)
     }
 

@@ -13,7 +13,6 @@ use ldae_pipeline::{BuildContext, Error, Operator, OperatorConfig, Processed, Re
 
 use super::model::{LatentScale, PcaModel, Projector};
 
-/// The PCA project operator.
 /// `pca_project`: Float32 `patches [N, D]` to `latents [N, d]` with a fitted PCA model. The
 /// patches must have been made with the model's normalisation, image size and patch size.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]

@@ -1,0 +1,142 @@
+//! The training job (`ldae train`): images -> patches -> latent noise -> the `train` sink, one
+//! pass per epoch.
+
+use std::path::PathBuf;
+
+use ldae_datasets::{Format, SourceOptions};
+use ldae_model::train::run::TrainSinkConfig;
+use ldae_operators::augment::AugmentConfig;
+use ldae_operators::decode::DecodeConfig;
+use ldae_operators::noise::NoiseConfig;
+use ldae_operators::normalize::NormalizeConfig;
+use ldae_operators::parquet_sink::ParquetSinkConfig;
+use ldae_operators::patchify::PatchifyConfig;
+use ldae_operators::pca::{LatentScale, PcaModel};
+use ldae_pipeline::Error;
+
+use crate::pca_fit::absolute;
+use crate::source::SourceSpec;
+use crate::spec::{Component, Spec};
+use crate::Result;
+
+/// Pre-train the l-DAE denoiser on a dataset.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainJob {
+    /// Dataset path or `synthetic:N`.
+    pub input: String,
+    /// Dataset kind, when it cannot be told from the path.
+    pub format: Option<Format>,
+    /// Train on the first N rows only.
+    pub limit: Option<usize>,
+    /// Read a decoded-pixel cache (built from `input` by [`TrainJob::pixel_cache_spec`]).
+    pub pixel_cache: Option<PathBuf>,
+    /// The PCA model.
+    pub pca: PathBuf,
+    /// Latent dimension d the noise lives in.
+    pub dim: usize,
+    /// Latent scale (default: the PCA model's).
+    pub latent_scale: Option<LatentScale>,
+    /// One noise level (single-level noise); None: multi-level.
+    pub sigma: Option<f32>,
+    /// Random-resized-crop and flip.
+    pub augment: bool,
+    /// The training settings (network, optimiser, epochs, run folder).
+    pub train: TrainSinkConfig,
+}
+
+impl TrainJob {
+    /// The pipeline this job runs.
+    pub fn spec(&self) -> Result<Spec> {
+        let pca = absolute(&self.pca);
+        let model = PcaModel::load(&pca)?;
+        let m = &model.meta;
+        if self.dim == 0 || self.dim > model.dim() {
+            return Err(Error::msg(format!(
+                "--dim {} must be between 1 and D = {}",
+                self.dim,
+                model.dim()
+            )));
+        }
+        let (input, format) = match &self.pixel_cache {
+            Some(dir) => (dir.display().to_string(), Some(Format::Parquet)),
+            None => (self.input.clone(), self.format),
+        };
+        let source = SourceSpec::absolute(
+            &input,
+            SourceOptions {
+                format,
+                limit: self.limit,
+                batch_size: self.train.batch_size.max(1),
+                ..SourceOptions::default()
+            },
+        );
+        let mut train = self.train.clone();
+        train.out = absolute(&train.out);
+        Ok(Spec {
+            source,
+            operators: vec![
+                Component::operator(&DecodeConfig {
+                    image_size: m.image_size as u32,
+                    channels: m.channels as u8,
+                    augment: self.augment.then(|| AugmentConfig {
+                        seed: self.train.seed,
+                        ..AugmentConfig::default()
+                    }),
+                    ..DecodeConfig::default()
+                })?,
+                Component::operator(&NormalizeConfig::from(&m.normalization))?,
+                Component::operator(&PatchifyConfig {
+                    patch: m.patch_size,
+                })?,
+                Component::operator(&NoiseConfig {
+                    pca: pca.clone(),
+                    dim: self.dim,
+                    latent_scale: Some(self.latent_scale.unwrap_or(m.latent_scale)),
+                    sigma: self.sigma,
+                    seed: self.train.seed,
+                })?,
+            ],
+            sink: Component::sink(&train)?,
+        })
+    }
+
+    /// The pipeline that decodes `input` once into the pixel cache (id, label, u8 pixels at
+    /// the PCA's image size); row ids are the dataset's, so noise and shuffles are the same as
+    /// when training from the dataset.
+    pub fn pixel_cache_spec(&self) -> Result<Option<Spec>> {
+        let Some(dir) = &self.pixel_cache else {
+            return Ok(None);
+        };
+        let model = PcaModel::load(&absolute(&self.pca))?;
+        Ok(Some(Spec {
+            source: SourceSpec::absolute(
+                &self.input,
+                SourceOptions {
+                    format: self.format,
+                    ..SourceOptions::default()
+                },
+            ),
+            operators: vec![Component::operator(&DecodeConfig {
+                image_size: model.meta.image_size as u32,
+                channels: model.meta.channels as u8,
+                ..DecodeConfig::default()
+            })?],
+            sink: Component::sink(&ParquetSinkConfig {
+                out: absolute(dir),
+                ..ParquetSinkConfig::default()
+            })?,
+        }))
+    }
+}
+
+/// The spec a run folder was trained with, set to resume it.
+pub fn resume_spec(run_dir: &std::path::Path) -> Result<(PathBuf, Spec)> {
+    let (base, value) = ldae_model::train::run::saved_spec(run_dir)?;
+    let mut spec: Spec = serde_json::from_value(value)
+        .map_err(|e| Error::external(format!("{}/spec.json", run_dir.display()), e))?;
+    spec.sink
+        .0
+        .insert("resume".into(), toml::Value::Boolean(true));
+    Ok((base, spec))
+}
+

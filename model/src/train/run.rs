@@ -1,0 +1,401 @@
+//! The `train` sink of specs: a training run as passes over the source, one per epoch.
+//!
+//! The operators before it (decode with augmentation, normalize, patchify, noise) are rebuilt
+//! for every epoch with the epoch in their build context, and the source is reshuffled with the
+//! epoch's seed; the sink keeps one [`Trainer`] across the passes, checkpoints it and resumes
+//! it exactly (from the step inside an epoch where it stopped).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use candle_core::Device;
+
+use ldae_operators::noise::NoiseSchedule;
+use ldae_operators::pca::{LatentScale, PcaModel};
+use ldae_pipeline::columns;
+use ldae_pipeline::{
+    BuildContext, Error, Pass, PlanInfo, Result, RunReport, Sink, SinkConfig, SinkJob, Status,
+};
+
+use super::metrics::draw_loss_curve;
+use super::optimizer::AdamWConfig;
+use super::trainer::{RecentSteps, TrainConfig, TrainSink, Trainer};
+use crate::denoiser::{DenoiserConfig, Precision};
+
+/// `train` (sink): pre-train the l-DAE denoiser on the `patches`, `noisy` and `sigma` columns of
+/// a noise operator, one pass over the source per epoch (each reshuffled with its own seed),
+/// one AdamW step per batch of `batch_size` rows. The PCA model, d and latent scale come from
+/// the noise operator (recorded in the schema). Writes the run folder `out`: config.json,
+/// spec.json, checkpoint/, metrics.parquet, loss.png.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSinkConfig {
+    /// The run folder.
+    pub out: PathBuf,
+    /// Network size preset: `tiny`, `small`, `base` or `large`.
+    #[serde(default = "tiny")]
+    pub preset: String,
+    /// Override the preset's width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<usize>,
+    /// Override the preset's depth (blocks in the encoder, and in the decoder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<usize>,
+    /// Override the preset's attention heads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heads: Option<usize>,
+    /// Epochs (passes over the source).
+    #[serde(default = "epochs")]
+    pub epochs: u64,
+    /// Rows per optimisation step (the source is read in batches of this size).
+    #[serde(default = "batch")]
+    pub batch_size: usize,
+    /// Peak learning rate (cosine decay after the warmup).
+    #[serde(default = "lr")]
+    pub lr: f64,
+    /// Linear warmup, in epochs.
+    #[serde(default = "warmup")]
+    pub warmup_epochs: f64,
+    /// AdamW weight decay.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Clip the global gradient norm to this value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_clip: Option<f64>,
+    /// Keep an exponential moving average of the weights with this decay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ema: Option<f64>,
+    /// Run seed: initialisation and the per-epoch shuffle (the decode and noise operators take
+    /// their own seeds).
+    #[serde(default)]
+    pub seed: u64,
+    /// Checkpoint every this many steps (and at the end).
+    #[serde(default = "checkpoint_every")]
+    pub checkpoint_every: u64,
+    /// Stop after this many steps in all (the run can be resumed later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps: Option<u64>,
+    /// Compute device: `cpu`, `cuda` or `cuda:N`.
+    #[serde(default = "ldae_operators::device::cpu")]
+    pub device: String,
+    /// Precision of the products: `f32` or `bf16` (default: bf16 on a GPU, f32 on CPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<Precision>,
+    /// Continue the run in `out` from its last checkpoint (its config.json decides the
+    /// settings); without it, a folder that already holds a run is an error.
+    #[serde(default)]
+    pub resume: bool,
+}
+
+fn tiny() -> String {
+    "tiny".into()
+}
+fn epochs() -> u64 {
+    10
+}
+fn warmup() -> f64 {
+    1.0
+}
+fn batch() -> usize {
+    128
+}
+fn lr() -> f64 {
+    1e-3
+}
+fn checkpoint_every() -> u64 {
+    500
+}
+
+/// The shuffle seed of `epoch`: every epoch sees its own order.
+pub fn epoch_seed(seed: u64, epoch: u64) -> u64 {
+    seed ^ epoch.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+impl SinkConfig for TrainSinkConfig {
+    const KIND: &'static str = "train";
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn SinkJob>> {
+        let mut config = self.clone();
+        config.out = ctx.resolve(&config.out);
+        if !config.resume && config.out.join("checkpoint").exists() {
+            return Err(Error::msg(format!(
+                "{} already holds a run; resume it (`ldae train --resume`, or resume = true in \
+                 the train sink) or choose another out",
+                config.out.display()
+            )));
+        }
+        Ok(Box::new(TrainRun {
+            device: ldae_operators::device::parse_device(&config.device)?,
+            config,
+            ctx: ctx.clone(),
+            trainer: None,
+            recent: RecentSteps::default(),
+            messages: Vec::new(),
+            stopped: false,
+        }))
+    }
+}
+ldae_pipeline::register_sink!(TrainSinkConfig);
+
+/// A training run in progress.
+struct TrainRun {
+    config: TrainSinkConfig,
+    ctx: BuildContext,
+    device: Device,
+    trainer: Option<Arc<Mutex<Trainer>>>,
+    recent: RecentSteps,
+    messages: Vec<String>,
+    /// `max_steps` was reached inside an epoch.
+    stopped: bool,
+}
+
+/// A metadata value the trainer needs from its input, parsed.
+fn required<T: std::str::FromStr>(plan: &PlanInfo, key: &str) -> Result<T> {
+    plan.schema
+        .metadata()
+        .get(key)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| {
+            Error::plan(
+                "train",
+                format!("the input records no {key}: a train sink needs a noise operator before it"),
+            )
+        })
+}
+
+impl TrainRun {
+    fn trainer(&self) -> Result<std::sync::MutexGuard<'_, Trainer>> {
+        self.trainer
+            .as_ref()
+            .ok_or_else(|| Error::msg("train: no trainer before the plan was bound"))?
+            .lock()
+            .map_err(|_| Error::msg("trainer poisoned"))
+    }
+
+    /// The record of a new run, from the sink's settings and what the plan says.
+    fn new_config(&self, plan: &PlanInfo) -> Result<TrainConfig> {
+        let c = &self.config;
+        let pca_path: PathBuf = required::<String>(plan, columns::META_PCA_PATH)?.into();
+        let pca = PcaModel::load(&pca_path)?;
+        let dim: usize = required(plan, columns::META_LATENT_DIM)?;
+        let latent_scale: LatentScale = required(plan, columns::META_LATENT_SCALE)?;
+        let noise: NoiseSchedule = plan
+            .schema
+            .metadata()
+            .get(columns::META_NOISE)
+            .and_then(|v| serde_json::from_str(v).ok())
+            .unwrap_or_default();
+        let rows = plan.rows.filter(|&r| r > 0).ok_or_else(|| {
+            Error::msg(format!("{}: no rows to train on", self.ctx.input))
+        })? as usize;
+        let grid = pca.meta.image_size / pca.meta.patch_size;
+        let mut model = DenoiserConfig::preset(&c.preset, pca.dim(), grid)?;
+        if let Some(w) = c.width {
+            model.width = w;
+        }
+        if let Some(d) = c.depth {
+            model.encoder_depth = d;
+            model.decoder_depth = d;
+        }
+        if let Some(h) = c.heads {
+            model.heads = h;
+        }
+        model.precision = c.precision.unwrap_or(Precision::choose(None, &self.device)?);
+        model.validate()?;
+        let source = &self.ctx.job["source"];
+        Ok(TrainConfig {
+            input: self.ctx.input.clone(),
+            format: source["format"].as_str().map(str::to_string),
+            limit: source["limit"].as_u64().map(|l| l as usize),
+            rows_per_epoch: rows,
+            pixel_cache: None,
+            pca: pca_path,
+            dim,
+            latent_scale,
+            noise,
+            preset: c.preset.clone(),
+            model,
+            epochs: c.epochs,
+            batch_size: c.batch_size.max(1),
+            lr: c.lr,
+            warmup_epochs: c.warmup_epochs,
+            adamw: AdamWConfig {
+                weight_decay: c.weight_decay,
+                ..AdamWConfig::default()
+            },
+            grad_clip: c.grad_clip,
+            ema: c.ema,
+            augment: plan.schema.metadata().get(columns::META_AUGMENT).map(String::as_str)
+                == Some("true"),
+            seed: c.seed,
+            checkpoint_every: c.checkpoint_every.max(1),
+        })
+    }
+}
+
+impl SinkJob for TrainRun {
+    fn bind(&mut self, plan: &PlanInfo) -> Result<()> {
+        let out = self.config.out.clone();
+        let trainer = if self.config.resume && out.join("checkpoint").join("state.json").exists() {
+            let t = Trainer::resume(&out, &self.device)?;
+            let p = t.position();
+            self.messages.push(format!(
+                "resuming {} at step {} (epoch {}, batch {})",
+                out.display(),
+                p.step,
+                p.epoch,
+                p.batch_in_epoch
+            ));
+            t
+        } else {
+            let config = self.new_config(plan)?;
+            let t = Trainer::new(config, &out, &self.device)?;
+            // The spec, so `ldae train --resume` can rebuild the same pipeline.
+            let spec = serde_json::json!({
+                "base": self.ctx.base.display().to_string(),
+                "spec": self.ctx.job,
+            });
+            ldae_operators::atomic::write_atomic(
+                &out.join("spec.json"),
+                serde_json::to_string_pretty(&spec)
+                    .map_err(|e| Error::external("spec.json", e))?
+                    .as_bytes(),
+            )?;
+            t
+        };
+        let c = trainer.config();
+        self.messages.push(format!(
+            "training {} ({} parameters; width {}, {} + {} blocks, {} heads, {:?} products) on {} rows x {} epochs, batch {}, {} steps",
+            c.preset,
+            trainer.parameter_count(),
+            c.model.width,
+            c.model.encoder_depth,
+            c.model.decoder_depth,
+            c.model.heads,
+            c.model.precision,
+            c.rows_per_epoch,
+            c.epochs,
+            c.batch_size,
+            c.steps_per_epoch() * c.epochs
+        ));
+        self.trainer = Some(Arc::new(Mutex::new(trainer)));
+        Ok(())
+    }
+
+    fn next_pass(&mut self) -> Result<Option<Pass>> {
+        if self.stopped {
+            return Ok(None);
+        }
+        let t = self.trainer()?;
+        let c = t.config().clone();
+        let p = t.position();
+        let max_steps = self.config.max_steps.unwrap_or(u64::MAX);
+        if p.epoch >= c.epochs || p.step >= max_steps {
+            return Ok(None);
+        }
+        let skip = p.batch_in_epoch as usize * c.batch_size;
+        let remaining = max_steps - p.step;
+        let limit = (remaining < c.steps_per_epoch() - p.batch_in_epoch)
+            .then(|| skip + remaining as usize * c.batch_size);
+        Ok(Some(Pass {
+            epoch: p.epoch,
+            shuffle_seed: Some(epoch_seed(c.seed, p.epoch)),
+            skip_rows: skip,
+            limit_rows: limit,
+            batch_size: Some(c.batch_size),
+            label: format!("epoch {}", p.epoch),
+        }))
+    }
+
+    fn sink(&mut self, _pass: &Pass) -> Result<Box<dyn Sink>> {
+        let trainer = self
+            .trainer
+            .clone()
+            .ok_or_else(|| Error::msg("train: no trainer before the plan was bound"))?;
+        Ok(Box::new(
+            TrainSink::new(trainer).with_recent(self.recent.clone()),
+        ))
+    }
+
+    fn status(&self) -> Option<Status> {
+        let recent = self.recent.clone();
+        Some(Status(Arc::new(move || {
+            let Ok(steps) = recent.lock() else {
+                return String::new();
+            };
+            match steps.last() {
+                Some(m) => format!(
+                    "| step {} loss {:.4} {:.0} img/s",
+                    m.step,
+                    steps.iter().map(|m| m.loss).sum::<f32>() / steps.len() as f32,
+                    m.images_per_second
+                ),
+                None => String::new(),
+            }
+        })))
+    }
+
+    fn end_pass(&mut self, pass: &Pass, _report: &RunReport) -> Result<()> {
+        let max_steps = self.config.max_steps.unwrap_or(u64::MAX);
+        let mut t = self.trainer()?;
+        let steps_per_epoch = t.config().steps_per_epoch();
+        if t.position().step >= max_steps && t.position().batch_in_epoch < steps_per_epoch {
+            drop(t);
+            self.stopped = true;
+            return Ok(());
+        }
+        t.end_epoch();
+        let last = t.metrics().last().map(|m| m.loss).unwrap_or(f32::NAN);
+        let line = format!(
+            "epoch {} done: step {}, loss {last:.4}",
+            pass.epoch,
+            t.position().step
+        );
+        drop(t);
+        self.messages.push(line);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<serde_json::Value> {
+        let out = self.config.out.clone();
+        let mut t = self.trainer()?;
+        t.save_checkpoint()?;
+        draw_loss_curve(t.metrics(), &out.join("loss.png"), 640, 360)?;
+        let metrics = t.metrics();
+        let mean = |m: &[super::metrics::StepMetrics]| {
+            m.iter().map(|m| m.loss).sum::<f32>() / m.len().max(1) as f32
+        };
+        let first = mean(&metrics[..metrics.len().min(20)]);
+        let last = mean(&metrics[metrics.len().saturating_sub(20)..]);
+        let ips = metrics.iter().map(|m| m.images_per_second).sum::<f32>()
+            / metrics.len().max(1) as f32;
+        let step = t.position().step;
+        drop(t);
+        self.messages.push(format!(
+            "done: {step} steps, loss {first:.4} (first 20) -> {last:.4} (last 20), {ips:.0} images/s in the model step"
+        ));
+        self.messages.push(format!(
+            "run folder {}: config.json, spec.json, checkpoint/, metrics.parquet, loss.png",
+            out.display()
+        ));
+        Ok(serde_json::json!({
+            "run": out.display().to_string(),
+            "steps": step,
+            "loss_first_20": first,
+            "loss_last_20": last,
+        }))
+    }
+
+    fn messages(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.messages)
+    }
+}
+
+/// The spec saved in a run folder by the train sink: `(base folder, spec as JSON)`.
+pub fn saved_spec(run_dir: &Path) -> Result<(PathBuf, serde_json::Value)> {
+    let path = run_dir.join("spec.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::external(path.display().to_string(), e))?;
+    let base = value["base"].as_str().unwrap_or_default().into();
+    Ok((base, value["spec"].clone()))
+}
