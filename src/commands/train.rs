@@ -68,7 +68,14 @@ pub fn run_spec(spec: &Spec, base: std::path::PathBuf, run: &RunArgs) -> Result<
 
 pub fn run(args: &TrainArgs) -> Result<()> {
     if args.resume {
-        let (base, spec) = resume_spec(&args.out)?;
+        let (base, mut spec) = resume_spec(&args.out)?;
+        // What may change between sessions of one run: where it stops, and where it computes.
+        let sink = &mut spec.sink.0;
+        match args.max_steps {
+            Some(m) => sink.insert("max_steps".into(), toml::Value::Integer(m as i64)),
+            None => sink.remove("max_steps"),
+        };
+        sink.insert("device".into(), toml::Value::String(args.device.clone()));
         if args.print_spec {
             print!("{}", spec.to_toml()?);
             return Ok(());
