@@ -17,7 +17,10 @@ fn print_spec(args: &[&str], path: &Path) {
     let mut all = args.to_vec();
     all.push("--print-spec");
     let text = ok(&all);
-    assert!(text.contains("[source]") && text.contains("[sink]"), "{text}");
+    assert!(
+        text.contains("[source]") && text.contains("[sink]"),
+        "{text}"
+    );
     std::fs::write(path, text).unwrap();
 }
 
@@ -25,9 +28,29 @@ fn print_spec(args: &[&str], path: &Path) {
 fn train_tiny(dir: &Path, pca: &str) -> std::path::PathBuf {
     let run = dir.join("run");
     ok(&[
-        "train", "--input", "synthetic:64", "--pca", pca, "--dim", "8", "--preset", "tiny",
-        "--width", "32", "--depth", "2", "--heads", "2", "--batch-size", "32", "--epochs", "1",
-        "--out", s(&run), "--progress", "off",
+        "train",
+        "--input",
+        "synthetic:64",
+        "--pca",
+        pca,
+        "--dim",
+        "8",
+        "--preset",
+        "tiny",
+        "--width",
+        "32",
+        "--depth",
+        "2",
+        "--heads",
+        "2",
+        "--batch-size",
+        "32",
+        "--epochs",
+        "1",
+        "--out",
+        s(&run),
+        "--progress",
+        "off",
     ]);
     run
 }
@@ -38,9 +61,19 @@ fn pca_fit_and_encode_print_the_spec_they_run() {
     let d = dir.path();
     let fit = |out: &Path| {
         vec![
-            "pca".to_string(), "fit".into(), "--input".into(), "synthetic:150".into(),
-            "--image-size".into(), "32".into(), "--patch".into(), "4".into(), "--out".into(),
-            s(out).to_string(), "--progress".into(), "off".into(), "--batch-size".into(),
+            "pca".to_string(),
+            "fit".into(),
+            "--input".into(),
+            "synthetic:150".into(),
+            "--image-size".into(),
+            "32".into(),
+            "--patch".into(),
+            "4".into(),
+            "--out".into(),
+            s(out).to_string(),
+            "--progress".into(),
+            "off".into(),
+            "--batch-size".into(),
             "40".into(),
         ]
     };
@@ -49,24 +82,43 @@ fn pca_fit_and_encode_print_the_spec_they_run() {
     ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let via = d.join("via.safetensors");
     let b: Vec<String> = fit(&via);
-    print_spec(&b.iter().map(String::as_str).collect::<Vec<_>>(), &d.join("fit.toml"));
+    print_spec(
+        &b.iter().map(String::as_str).collect::<Vec<_>>(),
+        &d.join("fit.toml"),
+    );
     assert!(!via.exists(), "--print-spec must not run the job");
     ok(&["run", s(&d.join("fit.toml")), "--progress", "off"]);
-    assert_eq!(std::fs::read(&direct).unwrap(), std::fs::read(&via).unwrap());
+    assert_eq!(
+        std::fs::read(&direct).unwrap(),
+        std::fs::read(&via).unwrap()
+    );
 
     let encode = |out: &Path| {
         vec![
-            "pca".to_string(), "encode".into(), "--input".into(), "synthetic:90".into(),
-            "--pca".into(), s(&direct).to_string(), "--dim".into(), "8".into(),
-            "--out".into(), s(out).to_string(), "--progress".into(), "off".into(),
-            "--batch-size".into(), "25".into(),
+            "pca".to_string(),
+            "encode".into(),
+            "--input".into(),
+            "synthetic:90".into(),
+            "--pca".into(),
+            s(&direct).to_string(),
+            "--dim".into(),
+            "8".into(),
+            "--out".into(),
+            s(out).to_string(),
+            "--progress".into(),
+            "off".into(),
+            "--batch-size".into(),
+            "25".into(),
         ]
     };
     let (e1, e2) = (d.join("latents-direct"), d.join("latents-via"));
     let a = encode(&e1);
     ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let b = encode(&e2);
-    print_spec(&b.iter().map(String::as_str).collect::<Vec<_>>(), &d.join("encode.toml"));
+    print_spec(
+        &b.iter().map(String::as_str).collect::<Vec<_>>(),
+        &d.join("encode.toml"),
+    );
     ok(&["run", s(&d.join("encode.toml")), "--progress", "off"]);
     assert_eq!(part_bytes(&e1), part_bytes(&e2));
     assert!(!part_bytes(&e1).is_empty());
@@ -80,17 +132,31 @@ fn features_print_the_spec_they_run_and_read_several_blocks_in_one_pass() {
     let run = train_tiny(d, &pca);
     let features = |out: &Path, blocks: &str, pooling: &str| {
         vec![
-            "features".to_string(), "--input".into(), "synthetic:40".into(), "--checkpoint".into(),
-            s(&run).to_string(), "--block".into(), blocks.into(), "--pooling".into(),
-            pooling.into(), "--out".into(), s(out).to_string(), "--progress".into(), "off".into(),
-            "--batch-size".into(), "16".into(),
+            "features".to_string(),
+            "--input".into(),
+            "synthetic:40".into(),
+            "--checkpoint".into(),
+            s(&run).to_string(),
+            "--block".into(),
+            blocks.into(),
+            "--pooling".into(),
+            pooling.into(),
+            "--out".into(),
+            s(out).to_string(),
+            "--progress".into(),
+            "off".into(),
+            "--batch-size".into(),
+            "16".into(),
         ]
     };
     let (f1, f2) = (d.join("f-direct"), d.join("f-via"));
     let a = features(&f1, "1,2", "none");
     ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let b = features(&f2, "1,2", "none");
-    print_spec(&b.iter().map(String::as_str).collect::<Vec<_>>(), &d.join("features.toml"));
+    print_spec(
+        &b.iter().map(String::as_str).collect::<Vec<_>>(),
+        &d.join("features.toml"),
+    );
     ok(&["run", s(&d.join("features.toml")), "--progress", "off"]);
     assert_eq!(part_bytes(&f1), part_bytes(&f2));
 
@@ -197,7 +263,10 @@ out = "denoised"
     let out = ldae(&["run", s(&d.join("mixed.toml")), "--progress", "off"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("denoise") && err.contains("ldae.pca_model"), "{err}");
+    assert!(
+        err.contains("denoise") && err.contains("ldae.pca_model"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -256,7 +325,10 @@ fn unknown_kinds_and_keys_are_clear_errors() {
     .unwrap();
     let out = ldae(&["run", s(&d.join("bad.toml"))]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown operator kind 'decoder'") && err.contains("decode"), "{err}");
+    assert!(
+        err.contains("unknown operator kind 'decoder'") && err.contains("decode"),
+        "{err}"
+    );
     std::fs::write(
         d.join("bad2.toml"),
         "[source]\ninput = \"synthetic:4\"\n[[operator]]\nkind = \"patchify\"\npatch_size = 4\n[sink]\nkind = \"parquet\"\nout = \"x\"\n",
@@ -264,5 +336,8 @@ fn unknown_kinds_and_keys_are_clear_errors() {
     .unwrap();
     let out = ldae(&["run", s(&d.join("bad2.toml"))]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("patchify") && err.contains("patch_size"), "{err}");
+    assert!(
+        err.contains("patchify") && err.contains("patch_size"),
+        "{err}"
+    );
 }

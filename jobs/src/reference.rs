@@ -87,7 +87,13 @@ fn type_of(node: &Value, defs: &Value) -> String {
             .iter()
             .filter_map(Value::as_str)
             .filter(|t| *t != "null")
-            .map(|t| if t == "array" { item(node) } else { t.to_string() })
+            .map(|t| {
+                if t == "array" {
+                    item(node)
+                } else {
+                    t.to_string()
+                }
+            })
             .collect::<Vec<_>>()
             .join(" \\| "),
         _ => "any".to_string(),

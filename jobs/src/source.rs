@@ -44,8 +44,7 @@ impl SourceSpec {
     /// The input as opened (relative paths resolved against `base`).
     pub fn resolved_input(&self, base: &std::path::Path) -> String {
         let p = std::path::Path::new(&self.input);
-        if self.input.starts_with("synthetic:") || p.is_absolute() || base.as_os_str().is_empty()
-        {
+        if self.input.starts_with("synthetic:") || p.is_absolute() || base.as_os_str().is_empty() {
             self.input.clone()
         } else {
             base.join(p).display().to_string()

@@ -139,4 +139,3 @@ pub fn resume_spec(run_dir: &std::path::Path) -> Result<(PathBuf, Spec)> {
         .insert("resume".into(), toml::Value::Boolean(true));
     Ok((base, spec))
 }
-

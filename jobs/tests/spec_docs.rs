@@ -24,11 +24,17 @@ fn every_kind_the_issue_names_is_registered() {
         "denoise",
         "encoder",
     ] {
-        assert!(ops.contains(&kind), "operator kind {kind} missing from {ops:?}");
+        assert!(
+            ops.contains(&kind),
+            "operator kind {kind} missing from {ops:?}"
+        );
     }
     let sinks: Vec<&str> = sink_kinds().iter().map(|k| k.kind).collect();
     for kind in ["parquet", "pca_fit"] {
-        assert!(sinks.contains(&kind), "sink kind {kind} missing from {sinks:?}");
+        assert!(
+            sinks.contains(&kind),
+            "sink kind {kind} missing from {sinks:?}"
+        );
     }
 }
 
@@ -44,7 +50,12 @@ fn docs_list_every_registered_kind_with_its_keys() {
     let current = text[start..end].trim();
     if current != generated.trim() {
         if std::env::var("LDAE_BLESS").is_ok() {
-            let updated = format!("{}\n\n{}\n{}", &text[..start], generated.trim(), &text[end..]);
+            let updated = format!(
+                "{}\n\n{}\n{}",
+                &text[..start],
+                generated.trim(),
+                &text[end..]
+            );
             std::fs::write(&path, updated).unwrap();
             return;
         }
@@ -54,9 +65,17 @@ fn docs_list_every_registered_kind_with_its_keys() {
         );
     }
     for k in operator_kinds() {
-        assert!(current.contains(&format!("### `{}`", k.kind)), "{} undocumented", k.kind);
+        assert!(
+            current.contains(&format!("### `{}`", k.kind)),
+            "{} undocumented",
+            k.kind
+        );
     }
     for k in sink_kinds() {
-        assert!(current.contains(&format!("### `{}`", k.kind)), "{} undocumented", k.kind);
+        assert!(
+            current.contains(&format!("### `{}`", k.kind)),
+            "{} undocumented",
+            k.kind
+        );
     }
 }

@@ -14,7 +14,9 @@ use candle_core::{DType, Device, Tensor};
 use ldae_operators::device::parse_device;
 use ldae_operators::pca::{candle_err, PcaModel};
 use ldae_pipeline::columns::{self, replace_field, require_tensor, tensor_array, tensor_field};
-use ldae_pipeline::{BuildContext, Error, Operator, OperatorConfig, Processed, Result};
+use ldae_pipeline::{
+    BoundOperator, BuildContext, Error, Operator, OperatorConfig, Processed, Result,
+};
 
 use crate::denoiser::model::timesteps;
 use crate::denoiser::{Denoiser, Precision};
@@ -48,13 +50,18 @@ impl OperatorConfig for DenoiseConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
         let device = parse_device(&self.device)?;
         let precision = self.precision.unwrap_or(Precision::choose(None, &device)?);
-        let (config, model) =
-            load_network(&ctx.resolve(&self.checkpoint), &device, self.ema, precision, None)?;
+        let (config, model) = load_network(
+            &ctx.resolve(&self.checkpoint),
+            &device,
+            self.ema,
+            precision,
+            None,
+        )?;
         let pca = PcaModel::load(&config.pca)?;
         Ok(Arc::new(Denoise {
             config,
             pca,
-            model,
+            model: Arc::new(model),
             device,
         }))
     }
@@ -62,19 +69,17 @@ impl OperatorConfig for DenoiseConfig {
 ldae_pipeline::register_operator!(DenoiseConfig);
 
 /// The denoise operator.
+#[derive(Clone)]
 pub struct Denoise {
     config: TrainConfig,
     pca: PcaModel,
-    model: Denoiser,
+    model: Arc<Denoiser>,
     device: Device,
 }
 
-impl Operator for Denoise {
-    fn name(&self) -> String {
-        "denoise".into()
-    }
-
-    fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
+impl Denoise {
+    /// The output schema for batches of `input`, with every plan-time check.
+    fn plan_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
         let stage = "denoise";
         let shape = require_tensor(input, columns::NOISY, &DataType::Float32, stage)?;
         match input.field_with_name(columns::SIGMA).map(|f| f.data_type()) {
@@ -87,12 +92,8 @@ impl Operator for Denoise {
             }
         }
         // The noise must come from the checkpoint's PCA (checked first: the sharper message).
-        self.pca.check_latent_metadata(
-            input,
-            self.config.dim,
-            self.config.latent_scale,
-            stage,
-        )?;
+        self.pca
+            .check_latent_metadata(input, self.config.dim, self.config.latent_scale, stage)?;
         self.pca.check_patch_metadata(input, stage)?;
         let c = self.model.config();
         if shape != [c.tokens(), c.patch_dim] {
@@ -106,7 +107,10 @@ impl Operator for Denoise {
             ));
         }
         if input.field_with_name(DENOISED).is_ok() {
-            return Err(Error::plan(stage, "the input already has a 'denoised' column"));
+            return Err(Error::plan(
+                stage,
+                "the input already has a 'denoised' column",
+            ));
         }
         Ok(replace_field(
             input,
@@ -114,10 +118,35 @@ impl Operator for Denoise {
             tensor_field(DENOISED, DataType::Float32, &shape),
         ))
     }
+}
+
+impl Operator for Denoise {
+    fn name(&self) -> String {
+        "denoise".into()
+    }
+
+    fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
+        Ok(Arc::new(BoundDenoise {
+            schema: self.plan_schema(input)?,
+            op: self.clone(),
+        }))
+    }
+}
+
+/// [`Denoise`] bound to its input schema.
+struct BoundDenoise {
+    op: Denoise,
+    schema: SchemaRef,
+}
+
+impl BoundOperator for BoundDenoise {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
 
     fn process(&self, batch: RecordBatch) -> Result<Processed> {
-        let schema = self.output_schema(&batch.schema())?;
-        let c = self.model.config();
+        let schema = self.schema.clone();
+        let c = self.op.model.config();
         let (tokens, dim) = (c.tokens(), c.patch_dim);
         let per_image = tokens * dim;
         let noisy: Float32Array = columns::tensor_values(&batch, columns::NOISY)?;
@@ -138,9 +167,11 @@ impl Operator for Denoise {
             x.resize(CHUNK * per_image, 0.0);
             let mut s = sigmas.to_vec();
             s.resize(CHUNK, 0.0);
-            let x = Tensor::from_vec(x, (CHUNK, tokens, dim), &self.device).map_err(candle_err)?;
-            let t = timesteps(&s, DType::F32, &self.device).map_err(candle_err)?;
+            let x =
+                Tensor::from_vec(x, (CHUNK, tokens, dim), &self.op.device).map_err(candle_err)?;
+            let t = timesteps(&s, DType::F32, &self.op.device).map_err(candle_err)?;
             let y = self
+                .op
                 .model
                 .forward(&x, &t)
                 .and_then(|y| y.narrow(0, 0, n))

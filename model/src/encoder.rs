@@ -18,7 +18,9 @@ use candle_core::{DType, Device, Tensor};
 use ldae_operators::device::parse_device;
 use ldae_operators::pca::{candle_err, PcaModel, Projector};
 use ldae_pipeline::columns::{self, require_tensor, tensor_array, tensor_field};
-use ldae_pipeline::{BuildContext, Error, Operator, OperatorConfig, Processed, Result};
+use ldae_pipeline::{
+    BoundOperator, BuildContext, Error, Operator, OperatorConfig, Processed, Result,
+};
 
 use crate::denoiser::{Denoiser, Precision};
 use crate::train::trainer::load_network;
@@ -28,7 +30,15 @@ pub const CHUNK: usize = 32;
 
 /// What a feature vector is made of.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum EncoderModel {
@@ -82,7 +92,15 @@ impl std::str::FromStr for Pooling {
 
 /// How a network feature is reduced over the image's tokens.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Pooling {
@@ -169,7 +187,10 @@ impl OperatorConfig for EncoderConfig {
                 Some(load_network(run, &device, self.ema, precision, seed)?)
             }
             (EncoderModel::Ldae | EncoderModel::Random, None) => {
-                return Err(Error::plan(stage, "models ldae and random need a checkpoint"))
+                return Err(Error::plan(
+                    stage,
+                    "models ldae and random need a checkpoint",
+                ))
             }
             _ => None,
         };
@@ -225,6 +246,7 @@ impl OperatorConfig for EncoderConfig {
 ldae_pipeline::register_operator!(EncoderConfig);
 
 /// What the operator computes.
+#[derive(Clone)]
 enum FeatureKind {
     /// The denoiser's tokens after `blocks`, at timestep `t`.
     Network {
@@ -244,6 +266,7 @@ enum FeatureKind {
 }
 
 /// The encoder operator.
+#[derive(Clone)]
 pub struct Encoder {
     kind: FeatureKind,
 }
@@ -280,10 +303,9 @@ impl Encoder {
                     .collect()
             }
             FeatureKind::Pixels => vec![(columns::FEATURES.into(), vec![shape[0] * shape[1]])],
-            FeatureKind::Pca { projector, .. } => vec![(
-                columns::FEATURES.into(),
-                vec![shape[0] * projector.dim()],
-            )],
+            FeatureKind::Pca { projector, .. } => {
+                vec![(columns::FEATURES.into(), vec![shape[0] * projector.dim()])]
+            }
         }
     }
 
@@ -335,12 +357,9 @@ impl Encoder {
     }
 }
 
-impl Operator for Encoder {
-    fn name(&self) -> String {
-        "encoder".into()
-    }
-
-    fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
+impl Encoder {
+    /// The output schema for batches of `input`, with every plan-time check.
+    fn plan_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
         let stage = "encoder";
         let shape = require_tensor(input, columns::PATCHES, &DataType::Float32, stage)?;
         match &self.kind {
@@ -380,9 +399,34 @@ impl Operator for Encoder {
             input.metadata().clone(),
         )))
     }
+}
+
+impl Operator for Encoder {
+    fn name(&self) -> String {
+        "encoder".into()
+    }
+
+    fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
+        Ok(Arc::new(BoundEncoder {
+            schema: self.plan_schema(input)?,
+            op: self.clone(),
+        }))
+    }
+}
+
+/// [`Encoder`] bound to its input schema.
+struct BoundEncoder {
+    op: Encoder,
+    schema: SchemaRef,
+}
+
+impl BoundOperator for BoundEncoder {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
 
     fn process(&self, batch: RecordBatch) -> Result<Processed> {
-        let schema = self.output_schema(&batch.schema())?;
+        let schema = self.schema.clone();
         let shape = require_tensor(
             &batch.schema(),
             columns::PATCHES,
@@ -390,9 +434,9 @@ impl Operator for Encoder {
             "encoder",
         )?;
         let values: Float32Array = columns::tensor_values(&batch, columns::PATCHES)?;
-        let outputs = self.outputs(&shape);
-        let features = match &self.kind {
-            FeatureKind::Network { .. } => self.network(values.values(), &shape, &outputs)?,
+        let outputs = self.op.outputs(&shape);
+        let features = match &self.op.kind {
+            FeatureKind::Network { .. } => self.op.network(values.values(), &shape, &outputs)?,
             FeatureKind::Pixels => vec![values.values().to_vec()],
             FeatureKind::Pca { projector, .. } => {
                 vec![projector.project_slice(values.values(), shape[0])?]

@@ -2,9 +2,7 @@
 //! perfectly, random labels stay at chance.
 
 use candle_core::Device;
-use ldae_model::probe::{
-    fit_linear, knn_classify, FeatureMatrix, KnnConfig, LinearConfig, Scores,
-};
+use ldae_model::probe::{fit_linear, knn_classify, FeatureMatrix, KnnConfig, LinearConfig, Scores};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

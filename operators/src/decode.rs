@@ -17,7 +17,9 @@ use image::imageops::FilterType;
 use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageReader, Limits};
 
 use ldae_pipeline::columns::{self, replace_field, tensor_array, tensor_field, tensor_type};
-use ldae_pipeline::{BuildContext, Error, Operator, OperatorConfig, Processed, Rejection, Result};
+use ldae_pipeline::{
+    BoundOperator, BuildContext, Error, Operator, OperatorConfig, Processed, Rejection, Result,
+};
 
 use crate::augment::{center_square, random_resized_crop, AugmentConfig, CropPlan};
 
@@ -173,12 +175,9 @@ fn raw_image(pixels: &[u8], shape: &[usize]) -> Option<DynamicImage> {
     }
 }
 
-impl Operator for Decode {
-    fn name(&self) -> String {
-        "decode".into()
-    }
-
-    fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
+impl Decode {
+    /// The output schema of decoding batches of `input`.
+    fn plan_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
         let out = tensor_field(columns::PIXELS, DataType::UInt8, &self.out_shape());
         if let Ok(field) = input.field_with_name(columns::IMAGE) {
             if !matches!(field.data_type(), DataType::Binary | DataType::LargeBinary) {
@@ -212,6 +211,33 @@ impl Operator for Decode {
             )),
         }
     }
+}
+
+impl Operator for Decode {
+    fn name(&self) -> String {
+        "decode".into()
+    }
+
+    fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
+        Ok(Arc::new(BoundDecode {
+            schema: self.plan_schema(input)?,
+            op: Decode {
+                config: self.config.clone(),
+            },
+        }))
+    }
+}
+
+/// Decode bound to its input schema.
+struct BoundDecode {
+    op: Decode,
+    schema: SchemaRef,
+}
+
+impl BoundOperator for BoundDecode {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
 
     fn process(&self, batch: RecordBatch) -> Result<Processed> {
         let ids: &StringArray = batch
@@ -219,13 +245,13 @@ impl Operator for Decode {
             .map(|c| c.as_string::<i32>())
             .ok_or_else(|| Error::msg("missing id column"))?;
         let n = batch.num_rows();
-        let out_size: usize = self.out_shape().iter().product();
+        let out_size: usize = self.op.out_shape().iter().product();
         let mut flat = Vec::with_capacity(n * out_size);
         let mut keep = Vec::with_capacity(n);
         let mut rejected = Vec::new();
         let mut handle = |i: usize, image: std::result::Result<DynamicImage, String>| match image {
             Ok(img) => {
-                let px = self.finish_image(img, ids.value(i));
+                let px = self.op.finish_image(img, ids.value(i));
                 debug_assert_eq!(px.len(), out_size);
                 flat.extend_from_slice(&px);
                 keep.push(i as u32);
@@ -247,7 +273,7 @@ impl Operator for Decode {
                 }
             };
             for i in 0..n {
-                handle(i, self.decode_bytes(bytes.value(i)));
+                handle(i, self.op.decode_bytes(bytes.value(i)));
             }
         } else {
             input_col = columns::PIXELS;
@@ -261,9 +287,9 @@ impl Operator for Decode {
                 handle(i, img);
             }
         }
-        let pixels = tensor_array(Arc::new(UInt8Array::from(flat)), &self.out_shape())?;
+        let pixels = tensor_array(Arc::new(UInt8Array::from(flat)), &self.op.out_shape())?;
         let keep = arrow::array::UInt32Array::from(keep);
-        let schema = self.output_schema(&batch.schema())?;
+        let schema = self.schema.clone();
         let mut cols = Vec::with_capacity(batch.num_columns());
         for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
             if field.name() == input_col {
@@ -317,7 +343,7 @@ mod tests {
             })
             .unwrap();
             let batch = raw_batch(3);
-            let out = op.process(batch.clone()).unwrap();
+            let out = op.process_once(batch.clone()).unwrap();
             assert!(out.rejected.is_empty());
             let field = out
                 .batch
@@ -345,15 +371,15 @@ mod tests {
         })
         .unwrap();
         let batch = raw_batch(6);
-        let whole = pixels(&op.process(batch.clone()).unwrap().batch);
-        let mut parts = pixels(&op.process(batch.slice(0, 4)).unwrap().batch);
-        parts.extend(pixels(&op.process(batch.slice(4, 2)).unwrap().batch));
+        let whole = pixels(&op.process_once(batch.clone()).unwrap().batch);
+        let mut parts = pixels(&op.process_once(batch.slice(0, 4)).unwrap().batch);
+        parts.extend(pixels(&op.process_once(batch.slice(4, 2)).unwrap().batch));
         assert_eq!(whole, parts);
         let plain = Decode::new(DecodeConfig {
             image_size: 16,
             ..DecodeConfig::default()
         })
         .unwrap();
-        assert_ne!(whole, pixels(&plain.process(batch).unwrap().batch));
+        assert_ne!(whole, pixels(&plain.process_once(batch).unwrap().batch));
     }
 }

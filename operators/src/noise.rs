@@ -18,7 +18,9 @@ use rand_distr::StandardNormal;
 use ldae_pipeline::columns::{self, tensor_array, tensor_field};
 use std::path::PathBuf;
 
-use ldae_pipeline::{BuildContext, Error, Operator, OperatorConfig, Processed, Result};
+use ldae_pipeline::{
+    BoundOperator, BuildContext, Error, Operator, OperatorConfig, Processed, Result,
+};
 
 use crate::pca::{LatentScale, PcaModel, Projector};
 use crate::rowseed::row_rng;
@@ -119,11 +121,14 @@ impl OperatorConfig for NoiseConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
         if let Some(s) = self.sigma {
             if !s.is_finite() || s < 0.0 {
-                return Err(Error::plan("noise", format!("sigma {s} must be finite and >= 0")));
+                return Err(Error::plan(
+                    "noise",
+                    format!("sigma {s} must be finite and >= 0"),
+                ));
             }
         }
-        let path = std::path::absolute(ctx.resolve(&self.pca))
-            .map_err(|e| Error::io(&self.pca, e))?;
+        let path =
+            std::path::absolute(ctx.resolve(&self.pca)).map_err(|e| Error::io(&self.pca, e))?;
         let model = PcaModel::load(&path)?;
         let scale = self.latent_scale.unwrap_or(model.meta.latent_scale);
         let mut noise = Noise::new(
@@ -141,6 +146,7 @@ impl OperatorConfig for NoiseConfig {
 ldae_pipeline::register_operator!(NoiseConfig);
 
 /// The noise operator.
+#[derive(Clone)]
 pub struct Noise {
     /// The model file, recorded in the schema for a trainer (set when built from a spec).
     pub pca_path: Option<String>,
@@ -179,12 +185,9 @@ impl Noise {
     }
 }
 
-impl Operator for Noise {
-    fn name(&self) -> String {
-        "noise".into()
-    }
-
-    fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
+impl Noise {
+    /// The output schema for batches of `input`, with every plan-time check.
+    fn plan_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
         let shape = self.model.check_patches(input, "noise")?;
         let mut fields: Vec<Field> = input
             .fields()
@@ -206,9 +209,34 @@ impl Operator for Noise {
         }
         Ok(columns::with_metadata(&schema, &metadata))
     }
+}
+
+impl Operator for Noise {
+    fn name(&self) -> String {
+        "noise".into()
+    }
+
+    fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
+        Ok(Arc::new(BoundNoise {
+            schema: self.plan_schema(input)?,
+            op: self.clone(),
+        }))
+    }
+}
+
+/// [`Noise`] bound to its input schema.
+struct BoundNoise {
+    op: Noise,
+    schema: SchemaRef,
+}
+
+impl BoundOperator for BoundNoise {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
 
     fn process(&self, batch: RecordBatch) -> Result<Processed> {
-        let schema = self.output_schema(&batch.schema())?;
+        let schema = self.schema.clone();
         let ids = batch
             .column_by_name(columns::ID)
             .ok_or_else(|| Error::msg("missing id column"))?
@@ -216,16 +244,17 @@ impl Operator for Noise {
             .clone();
         let patches: Float32Array = columns::tensor_values(&batch, columns::PATCHES)?;
         let z = self
+            .op
             .projector
-            .project_slice(patches.values(), self.tokens)?;
-        let per_row = self.tokens * self.projector.dim();
+            .project_slice(patches.values(), self.op.tokens)?;
+        let per_row = self.op.tokens * self.op.projector.dim();
         let mut noisy_latents = Vec::with_capacity(z.len());
         let (mut sigmas, mut ts) = (Vec::new(), Vec::new());
         for (row, z0) in z.chunks_exact(per_row).enumerate() {
             let (t, sigma, eps) = draw_noise(
-                self.schedule,
-                self.seed,
-                self.epoch,
+                self.op.schedule,
+                self.op.seed,
+                self.op.epoch,
                 ids.value(row),
                 per_row,
             );
@@ -233,10 +262,13 @@ impl Operator for Noise {
             sigmas.push(sigma);
             ts.push(t);
         }
-        let noisy = self.projector.inverse_slice(&noisy_latents, self.tokens)?;
+        let noisy = self
+            .op
+            .projector
+            .inverse_slice(&noisy_latents, self.op.tokens)?;
         let noisy = tensor_array(
             Arc::new(Float32Array::from(noisy)),
-            &[self.tokens, self.projector.patch_dim()],
+            &[self.op.tokens, self.op.projector.patch_dim()],
         )?;
         let mut cols: Vec<Arc<dyn arrow::array::Array>> = batch
             .schema()

@@ -7,7 +7,9 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use ldae_pipeline::columns::{self, replace_field, require_tensor, tensor_array, tensor_field};
-use ldae_pipeline::{BuildContext, Error, Operator, OperatorConfig, Processed, Result};
+use ldae_pipeline::{
+    BoundOperator, BuildContext, Error, Operator, OperatorConfig, Processed, Result,
+};
 
 /// How pixel values are mapped to floats.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -72,7 +74,15 @@ impl Normalization {
 
 /// The two pixel normalisations, as named in specs.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum NormalizeMode {
@@ -85,7 +95,9 @@ pub enum NormalizeMode {
 
 /// `normalize`: u8 `pixels` to Float32 `pixels`, recording the normalisation in the schema so
 /// later stages (PCA, the encoder) can check they see what they were fitted on.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct NormalizeConfig {
     /// `minus_one_one` (default) or `mean_std`.
@@ -155,43 +167,63 @@ impl Operator for Normalize {
         "normalize".into()
     }
 
-    fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
+    fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
         let shape = require_tensor(input, columns::PIXELS, &DataType::UInt8, "normalize")?;
-        self.normalization.affine(shape[shape.len() - 1])?;
+        let channels = shape[shape.len() - 1];
+        let affine = self.normalization.affine(channels)?;
         let schema = replace_field(
             input,
             columns::PIXELS,
             tensor_field(columns::PIXELS, DataType::Float32, &shape),
         );
-        Ok(columns::with_metadata(
+        let schema = columns::with_metadata(
             &schema,
             &[(
                 columns::META_NORMALIZATION,
                 self.normalization.metadata_value(),
             )],
-        ))
+        );
+        Ok(Arc::new(BoundNormalize {
+            index: schema.index_of(columns::PIXELS)?,
+            affine,
+            shape,
+            schema,
+        }))
+    }
+}
+
+/// Normalise bound to its input: the per-channel affine maps and the pixel column's place.
+struct BoundNormalize {
+    affine: Vec<(f32, f32)>,
+    shape: Vec<usize>,
+    index: usize,
+    schema: SchemaRef,
+}
+
+impl BoundOperator for BoundNormalize {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
     }
 
     fn process(&self, batch: RecordBatch) -> Result<Processed> {
-        let schema = self.output_schema(&batch.schema())?;
-        let shape = require_tensor(&schema, columns::PIXELS, &DataType::Float32, "normalize")?;
-        let channels = shape[shape.len() - 1];
-        let affine = self.normalization.affine(channels)?;
+        let channels = self.affine.len();
         let values: UInt8Array = columns::tensor_values(&batch, columns::PIXELS)?;
         let out: Vec<f32> = values
             .values()
             .iter()
             .enumerate()
             .map(|(i, &x)| {
-                let (scale, offset) = affine[i % channels];
+                let (scale, offset) = self.affine[i % channels];
                 x as f32 * scale + offset
             })
             .collect();
-        let pixels = tensor_array(Arc::new(Float32Array::from(out)), &shape)?;
-        let index = schema.index_of(columns::PIXELS)?;
+        let pixels = tensor_array(Arc::new(Float32Array::from(out)), &self.shape)?;
         let mut cols = batch.columns().to_vec();
-        cols[index] = Arc::new(pixels);
-        Ok(Processed::ok(RecordBatch::try_new(schema, cols)?))
+        cols[self.index] = Arc::new(pixels);
+        Ok(Processed::ok(RecordBatch::try_new(
+            self.schema.clone(),
+            cols,
+        )?))
     }
 }
 

@@ -13,7 +13,9 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use ldae_pipeline::columns::{self, replace_field, require_tensor, tensor_array, tensor_field};
-use ldae_pipeline::{BuildContext, Error, Operator, OperatorConfig, Processed, Result};
+use ldae_pipeline::{
+    BoundOperator, BuildContext, Error, Operator, OperatorConfig, Processed, Result,
+};
 
 /// Geometry of patchifying `size x size x channels` images with `patch x patch` patches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +149,7 @@ impl Operator for Patchify {
         "patchify".into()
     }
 
-    fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
+    fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
         let g = self.geometry(input)?;
         let schema = replace_field(
             input,
@@ -158,19 +160,36 @@ impl Operator for Patchify {
                 &[g.tokens(), g.patch_dim()],
             ),
         );
-        Ok(columns::with_metadata(
+        let schema = columns::with_metadata(
             &schema,
             &[
                 (columns::META_IMAGE_SIZE, g.size.to_string()),
                 (columns::META_PATCH_SIZE, g.patch.to_string()),
                 (columns::META_PATCH_ORDER, columns::PATCH_ORDER.to_string()),
             ],
-        ))
+        );
+        Ok(Arc::new(BoundPatchify {
+            index: input.index_of(columns::PIXELS)?,
+            g,
+            schema,
+        }))
+    }
+}
+
+/// Patchify bound to its input: the geometry and the pixel column's place.
+struct BoundPatchify {
+    g: PatchGeometry,
+    index: usize,
+    schema: SchemaRef,
+}
+
+impl BoundOperator for BoundPatchify {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
     }
 
     fn process(&self, batch: RecordBatch) -> Result<Processed> {
-        let g = self.geometry(&batch.schema())?;
-        let schema = self.output_schema(&batch.schema())?;
+        let g = &self.g;
         let values: Float32Array = columns::tensor_values(&batch, columns::PIXELS)?;
         let per_image = g.size * g.size * g.channels;
         let mut out = vec![0f32; values.len()];
@@ -185,10 +204,12 @@ impl Operator for Patchify {
             Arc::new(Float32Array::from(out)),
             &[g.tokens(), g.patch_dim()],
         )?;
-        let index = batch.schema().index_of(columns::PIXELS)?;
         let mut cols = batch.columns().to_vec();
-        cols[index] = Arc::new(patches);
-        Ok(Processed::ok(RecordBatch::try_new(schema, cols)?))
+        cols[self.index] = Arc::new(patches);
+        Ok(Processed::ok(RecordBatch::try_new(
+            self.schema.clone(),
+            cols,
+        )?))
     }
 }
 

@@ -9,7 +9,9 @@ use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use ldae_pipeline::columns::{self, require_tensor, tensor_array, tensor_field};
-use ldae_pipeline::{BuildContext, Error, Operator, OperatorConfig, Processed, Result};
+use ldae_pipeline::{
+    BoundOperator, BuildContext, Error, Operator, OperatorConfig, Processed, Result,
+};
 
 use crate::normalize::Normalization;
 use crate::patchify::PatchGeometry;
@@ -56,15 +58,20 @@ pub struct Unpatchify {
     config: UnpatchifyConfig,
 }
 
-/// What binding to an input schema decides.
-struct Bound {
+/// Unpatchify bound to its input: the geometry, the normalisation to undo, the output schema.
+struct BoundUnpatchify {
+    column: String,
     geometry: PatchGeometry,
     normalization: Option<Normalization>,
     schema: SchemaRef,
 }
 
-impl Unpatchify {
-    fn bind(&self, input: &Schema) -> Result<Bound> {
+impl Operator for Unpatchify {
+    fn name(&self) -> String {
+        "unpatchify".into()
+    }
+
+    fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
         let stage = "unpatchify";
         let c = &self.config;
         let shape = require_tensor(input, &c.column, &DataType::Float32, stage)?;
@@ -85,18 +92,24 @@ impl Unpatchify {
         if shape.len() != 2 || grid * grid != shape[0] || shape[1] % (patch * patch) != 0 {
             return Err(Error::plan(
                 stage,
-                format!("column '{}' is {shape:?}, not patches of side {patch}", c.column),
+                format!(
+                    "column '{}' is {shape:?}, not patches of side {patch}",
+                    c.column
+                ),
             ));
         }
         let channels = shape[1] / (patch * patch);
         let geometry = PatchGeometry::new(grid * patch, channels, patch)?;
         let normalization = if c.to_u8 {
-            let text = input.metadata().get(columns::META_NORMALIZATION).ok_or_else(|| {
-                Error::plan(
+            let text = input
+                .metadata()
+                .get(columns::META_NORMALIZATION)
+                .ok_or_else(|| {
+                    Error::plan(
                     stage,
                     "the input records no normalisation to undo; set to_u8 = false to keep floats",
                 )
-            })?;
+                })?;
             Some(serde_json::from_str(text).map_err(|e| Error::plan(stage, e.to_string()))?)
         } else {
             None
@@ -118,27 +131,23 @@ impl Unpatchify {
             ));
         }
         let schema = Arc::new(Schema::new_with_metadata(fields, input.metadata().clone()));
-        Ok(Bound {
+        Ok(Arc::new(BoundUnpatchify {
+            column: c.column.clone(),
             geometry,
             normalization,
             schema,
-        })
+        }))
     }
 }
 
-impl Operator for Unpatchify {
-    fn name(&self) -> String {
-        "unpatchify".into()
-    }
-
-    fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
-        Ok(self.bind(input)?.schema)
+impl BoundOperator for BoundUnpatchify {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
     }
 
     fn process(&self, batch: RecordBatch) -> Result<Processed> {
-        let bound = self.bind(&batch.schema())?;
-        let g = bound.geometry;
-        let values: Float32Array = columns::tensor_values(&batch, &self.config.column)?;
+        let g = self.geometry;
+        let values: Float32Array = columns::tensor_values(&batch, &self.column)?;
         let per_image = g.size * g.size * g.channels;
         let mut image = vec![0f32; values.len()];
         for (patches, out) in values
@@ -149,7 +158,7 @@ impl Operator for Unpatchify {
             g.unpatchify(patches, out);
         }
         let shape = [g.size, g.size, g.channels];
-        let array = match &bound.normalization {
+        let array = match &self.normalization {
             Some(n) => {
                 let pixels: Vec<u8> = image
                     .iter()
@@ -160,10 +169,13 @@ impl Operator for Unpatchify {
             }
             None => tensor_array(Arc::new(Float32Array::from(image)), &shape)?,
         };
-        let index = batch.schema().index_of(&self.config.column)?;
+        let index = batch.schema().index_of(&self.column)?;
         let mut cols = batch.columns().to_vec();
         cols[index] = Arc::new(array);
-        Ok(Processed::ok(RecordBatch::try_new(bound.schema, cols)?))
+        Ok(Processed::ok(RecordBatch::try_new(
+            self.schema.clone(),
+            cols,
+        )?))
     }
 }
 
@@ -194,12 +206,12 @@ mod tests {
         )
         .unwrap();
         let norm = NormalizeConfig::default().normalization().unwrap();
-        let b = Normalize::new(norm).process(batch).unwrap().batch;
-        let b = Patchify::new(4).process(b).unwrap().batch;
+        let b = Normalize::new(norm).process_once(batch).unwrap().batch;
+        let b = Patchify::new(4).process_once(b).unwrap().batch;
         let op = UnpatchifyConfig::default()
             .build(&BuildContext::default())
             .unwrap();
-        let out = op.process(b).unwrap().batch;
+        let out = op.process_once(b).unwrap().batch;
         let back: UInt8Array = columns::tensor_values(&out, columns::PIXELS).unwrap();
         assert_eq!(back.values().to_vec(), pixels);
     }

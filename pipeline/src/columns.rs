@@ -66,10 +66,7 @@ pub fn with_metadata(schema: &Schema, entries: &[(&str, String)]) -> SchemaRef {
     for (k, v) in entries {
         metadata.insert(k.to_string(), v.clone());
     }
-    Arc::new(Schema::new_with_metadata(
-        schema.fields().clone(),
-        metadata,
-    ))
+    Arc::new(Schema::new_with_metadata(schema.fields().clone(), metadata))
 }
 
 /// Plan-time check that metadata `key` of `input`, when present, equals `expected`. The error

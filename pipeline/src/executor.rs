@@ -19,7 +19,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, S
 
 use crate::metrics::{RunReport, StageMetrics};
 use crate::progress::{Progress, ProgressMode, Status};
-use crate::traits::{Operator, Processed, RejectedRow, RunSummary, Sink, Source};
+use crate::traits::{BoundOperator, Operator, Processed, RejectedRow, RunSummary, Sink, Source};
 use crate::{Error, Result};
 
 /// What to do with a row that a stage rejects.
@@ -65,26 +65,31 @@ impl Default for RunOptions {
     }
 }
 
-/// The schema after each of `operators`, starting from `input`; the first mismatch is a plan
-/// error naming the operator.
-pub fn plan_schemas(input: SchemaRef, operators: &[Arc<dyn Operator>]) -> Result<Vec<SchemaRef>> {
+/// Bind each of `operators` in turn, starting from `input`; the first mismatch is a plan error
+/// naming the operator.
+pub fn bind_all(
+    input: SchemaRef,
+    operators: &[Arc<dyn Operator>],
+) -> Result<Vec<Arc<dyn BoundOperator>>> {
     let mut schema = input;
-    let mut schemas = Vec::with_capacity(operators.len());
+    let mut bound = Vec::with_capacity(operators.len());
     for op in operators {
         let name = op.name();
-        schema = op.output_schema(&schema).map_err(|e| match e {
+        let b = op.bind(&schema).map_err(|e| match e {
             Error::Plan { .. } => e,
             other => Error::plan(&name, other.chain()),
         })?;
-        schemas.push(schema.clone());
+        schema = b.schema();
+        bound.push(b);
     }
-    Ok(schemas)
+    Ok(bound)
 }
 
 /// The schema a sink receives from `operators` fed with `input`.
 pub fn plan_schema(input: SchemaRef, operators: &[Arc<dyn Operator>]) -> Result<SchemaRef> {
-    Ok(plan_schemas(input.clone(), operators)?
-        .pop()
+    Ok(bind_all(input.clone(), operators)?
+        .last()
+        .map(|b| b.schema())
         .unwrap_or(input))
 }
 
@@ -114,18 +119,26 @@ impl Pipeline {
     /// Validate the whole chain's schemas without running anything. Returns the schema after
     /// each operator (the last one is what the sink receives).
     pub fn plan(&mut self) -> Result<Vec<SchemaRef>> {
-        let schemas = plan_schemas(self.source.schema(), &self.operators)?;
-        let schema = schemas.last().cloned().unwrap_or_else(|| self.source.schema());
+        Ok(self.bind()?.iter().map(|b| b.schema()).collect())
+    }
+
+    /// Bind every operator and check the sink: the plan the run executes.
+    fn bind(&mut self) -> Result<Vec<Arc<dyn BoundOperator>>> {
+        let bound = bind_all(self.source.schema(), &self.operators)?;
+        let schema = bound
+            .last()
+            .map(|b| b.schema())
+            .unwrap_or_else(|| self.source.schema());
         self.sink.check_schema(&schema).map_err(|e| match e {
             Error::Plan { .. } => e,
             other => Error::plan(self.sink.name(), other.chain()),
         })?;
-        Ok(schemas)
+        Ok(bound)
     }
 
     /// Plan, then run the pipeline to the end (or the first error).
     pub fn run(mut self, options: &RunOptions) -> Result<RunReport> {
-        let schemas = self.plan()?;
+        let bound = self.bind()?;
         let start = Instant::now();
         let shared = Shared {
             cancel: AtomicBool::new(false),
@@ -163,6 +176,7 @@ impl Pipeline {
         let source = &mut self.source;
         let sink = &mut self.sink;
         let operators = &self.operators;
+        let bound = &bound;
         let shared_ref = &shared;
         let result = std::thread::scope(|scope| {
             let mut handles = Vec::new();
@@ -178,14 +192,14 @@ impl Pipeline {
             for (idx, op) in operators.iter().enumerate() {
                 let ins = inbox_iter.next().unwrap_or_default();
                 let outs = outbox_iter.next().unwrap_or_default();
-                let schema = schemas[idx].clone();
+                let name = op.name();
                 for (inbox, outbox) in ins.into_iter().zip(outs) {
-                    let op = op.clone();
-                    let schema = schema.clone();
+                    let b = bound[idx].clone();
+                    let name = name.clone();
                     handles.push((
                         idx + 1,
                         scope.spawn(move || {
-                            run_operator(op.as_ref(), &schema, inbox, outbox, shared_ref)
+                            run_operator(&name, b.as_ref(), inbox, outbox, shared_ref)
                         }),
                     ));
                 }
@@ -444,13 +458,14 @@ fn run_source(source: &mut dyn Source, outbox: Vec<Outbox>, shared: &Shared) -> 
 }
 
 fn run_operator(
-    op: &dyn Operator,
-    planned: &SchemaRef,
+    name: &str,
+    op: &dyn BoundOperator,
     mut inbox: Inbox,
     outbox: Outbox,
     shared: &Shared,
 ) -> StageMetrics {
-    let name = op.name();
+    let name = name.to_string();
+    let planned = op.schema();
     let _guard = PanicGuard {
         shared,
         stage: name.clone(),

@@ -21,4 +21,6 @@ pub use executor::{OnError, Pipeline, RunOptions};
 pub use metrics::{RunReport, StageMetrics};
 pub use progress::{ProgressMode, Status};
 pub use registry::{BuildContext, OperatorConfig, Pass, PlanInfo, SinkConfig, SinkJob};
-pub use traits::{Operator, Processed, RejectedRow, Rejection, RunSummary, Sink, Source};
+pub use traits::{
+    BoundOperator, Operator, Processed, RejectedRow, Rejection, RunSummary, Sink, Source,
+};

@@ -213,9 +213,10 @@ pub fn build_operator(
     ctx: &BuildContext,
 ) -> Result<Arc<dyn Operator>> {
     let kinds = operator_kinds();
-    let found = kinds.iter().find(|k| k.kind == kind).ok_or_else(|| {
-        unknown("operator", kind, kinds.iter().map(|k| k.kind).collect())
-    })?;
+    let found = kinds
+        .iter()
+        .find(|k| k.kind == kind)
+        .ok_or_else(|| unknown("operator", kind, kinds.iter().map(|k| k.kind).collect()))?;
     (found.build)(config, ctx)
 }
 

@@ -1,5 +1,7 @@
 //! The three kinds of pipeline stage: where rows come from, what transforms them, where they go.
 
+use std::sync::Arc;
+
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
@@ -59,23 +61,38 @@ pub trait Source: Send {
     fn next_batch(&mut self) -> Option<Result<Processed>>;
 }
 
-/// A transformation of batches.
+/// A transformation of batches, before it knows its input.
 ///
-/// Operators are stateless (`&self`), so the executor may run several copies of one on worker
-/// threads when [`Operator::parallel`] says so; output order is restored by the executor.
+/// [`Operator::bind`] is called once, when the pipeline is planned, with the schema of the
+/// batches the operator will receive: it checks the columns, shapes and metadata, derives
+/// everything that depends on them (output schema, column positions, geometry) and returns the
+/// [`BoundOperator`] that transforms batches of exactly that schema, re-deriving nothing.
 pub trait Operator: Send + Sync {
     /// Short name for logs, errors and the metrics table.
     fn name(&self) -> String;
-    /// The schema this operator produces from `input`. Called once when the pipeline is built,
-    /// so a missing column or a wrong shape is a clear error before any work starts.
-    fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef>;
-    /// Transform one batch. Per-row failures go into [`Processed::rejected`]; an `Err` fails the
-    /// whole run.
-    fn process(&self, batch: RecordBatch) -> Result<Processed>;
+    /// Bind to the input schema: a missing column, a wrong shape or a model fitted on other
+    /// data is a plan error here, before any work starts.
+    fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>>;
     /// Whether several worker threads may run this operator at once (default: yes).
     fn parallel(&self) -> bool {
         true
     }
+    /// Bind to `batch`'s own schema and transform it: for one-off use (tests, small tools).
+    fn process_once(&self, batch: RecordBatch) -> Result<Processed> {
+        self.bind(&batch.schema())?.process(batch)
+    }
+}
+
+/// An operator bound to one input schema.
+///
+/// Bound operators are stateless (`&self`), so the executor may run several copies of one on
+/// worker threads when [`Operator::parallel`] says so; output order is restored by the executor.
+pub trait BoundOperator: Send + Sync {
+    /// The schema of every batch this operator produces.
+    fn schema(&self) -> SchemaRef;
+    /// Transform one batch. Per-row failures go into [`Processed::rejected`]; an `Err` fails the
+    /// whole run.
+    fn process(&self, batch: RecordBatch) -> Result<Processed>;
 }
 
 /// Counts a sink is told when the stream ends.

@@ -7,8 +7,8 @@ use arrow::array::{Array, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use ldae_pipeline::{
-    Error, OnError, Operator, Pipeline, Processed, ProgressMode, Rejection, Result, RunOptions,
-    RunSummary, Sink, Source,
+    BoundOperator, Error, OnError, Operator, Pipeline, Processed, ProgressMode, Rejection, Result,
+    RunOptions, RunSummary, Sink, Source,
 };
 
 fn schema() -> SchemaRef {
@@ -57,21 +57,46 @@ impl Source for Counter {
 
 /// Squares x after a row-dependent sleep (so workers finish out of order); rejects multiples
 /// of `reject_every`; fails the run on `fail_at`.
+#[derive(Clone)]
 struct Square {
     reject_every: i64,
     fail_at: Option<i64>,
+}
+
+impl Square {
+    /// The output schema for batches of `input`, with every plan-time check.
+    fn plan_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
+        input
+            .field_with_name("x")
+            .map_err(|_| Error::plan("square", "needs x"))?;
+        Ok(input.clone())
+    }
 }
 
 impl Operator for Square {
     fn name(&self) -> String {
         "square".into()
     }
-    fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
-        input
-            .field_with_name("x")
-            .map_err(|_| Error::plan("square", "needs x"))?;
-        Ok(input.clone())
+
+    fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
+        Ok(Arc::new(BoundSquare {
+            schema: self.plan_schema(input)?,
+            op: self.clone(),
+        }))
     }
+}
+
+/// [`Square`] bound to its input schema.
+struct BoundSquare {
+    op: Square,
+    schema: SchemaRef,
+}
+
+impl BoundOperator for BoundSquare {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
     fn process(&self, batch: RecordBatch) -> Result<Processed> {
         let ids = batch
             .column(0)
@@ -87,10 +112,10 @@ impl Operator for Square {
         let (mut keep_ids, mut keep_xs, mut rejected) = (vec![], vec![], vec![]);
         for i in 0..batch.num_rows() {
             let x = xs.value(i);
-            if Some(x) == self.fail_at {
+            if Some(x) == self.op.fail_at {
                 return Err(Error::msg(format!("cannot square {x}")));
             }
-            if self.reject_every > 0 && x % self.reject_every == 0 {
+            if self.op.reject_every > 0 && x % self.op.reject_every == 0 {
                 rejected.push(Rejection {
                     id: ids.value(i).to_string(),
                     message: "multiple".into(),
@@ -232,13 +257,35 @@ fn stage_error_cancels_run_and_names_stage() {
 }
 
 struct Panics;
+impl Panics {
+    /// The output schema for batches of `input`, with every plan-time check.
+    fn plan_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
+        Ok(input.clone())
+    }
+}
+
 impl Operator for Panics {
     fn name(&self) -> String {
         "panics".into()
     }
-    fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
-        Ok(input.clone())
+
+    fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
+        Ok(Arc::new(BoundPanics {
+            schema: self.plan_schema(input)?,
+        }))
     }
+}
+
+/// [`Panics`] bound to its input schema.
+struct BoundPanics {
+    schema: SchemaRef,
+}
+
+impl BoundOperator for BoundPanics {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
     fn process(&self, batch: RecordBatch) -> Result<Processed> {
         let xs = batch
             .column(1)

@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ldae_model::encoder::EncoderModel;
 use anyhow::{Context, Result};
-use ldae_operators::pca::PcaModel;
+use ldae_model::encoder::EncoderModel;
 use ldae_model::train::metrics::read_metrics;
+use ldae_operators::pca::PcaModel;
 use serde::Deserialize;
 
 use super::experiment::{features, fit_pca, pretrain, probe_tables, Pretrain, Rows};

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ldae_model::encoder::EncoderModel;
 use anyhow::Result;
+use ldae_model::encoder::EncoderModel;
 use ldae_operators::pca::PcaModel;
 
 use super::experiment::{features, fit_pca, pretrain, probe_tables, Pretrain, Rows};

@@ -8,14 +8,14 @@ use arrow::array::Float32Array;
 use candle_core::{DType, Device, Tensor};
 use image::{imageops::FilterType, Rgb, RgbImage};
 use ldae_datasets::SourceOptions;
-use ldae_operators::decode::{Decode, DecodeConfig};
 use ldae_model::denoiser::model::timesteps;
 use ldae_model::denoiser::Precision;
+use ldae_model::train::trainer::load_trained;
+use ldae_operators::decode::{Decode, DecodeConfig};
 use ldae_operators::noise::{Noise, NoiseSchedule};
 use ldae_operators::normalize::{Normalization, Normalize};
 use ldae_operators::patchify::{PatchGeometry, Patchify};
 use ldae_operators::pca::PcaModel;
-use ldae_model::train::trainer::load_trained;
 use ldae_pipeline::columns::{self, tensor_values};
 use ldae_pipeline::{Collect, Operator, Pipeline, ProgressMode, RunOptions};
 
@@ -115,7 +115,7 @@ pub fn run(job: &DenoiseJob<'_>) -> Result<()> {
             job.seed,
             0,
         )?;
-        let noisy = noise.process(clean.clone())?.batch;
+        let noisy = noise.process_once(clean.clone())?.batch;
         let noisy_values: Float32Array = tensor_values(&noisy, columns::NOISY)?;
         let x = Tensor::from_slice(
             noisy_values.values(),

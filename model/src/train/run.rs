@@ -157,7 +157,9 @@ fn required<T: std::str::FromStr>(plan: &PlanInfo, key: &str) -> Result<T> {
         .ok_or_else(|| {
             Error::plan(
                 "train",
-                format!("the input records no {key}: a train sink needs a noise operator before it"),
+                format!(
+                    "the input records no {key}: a train sink needs a noise operator before it"
+                ),
             )
         })
 }
@@ -184,9 +186,11 @@ impl TrainRun {
             .get(columns::META_NOISE)
             .and_then(|v| serde_json::from_str(v).ok())
             .unwrap_or_default();
-        let rows = plan.rows.filter(|&r| r > 0).ok_or_else(|| {
-            Error::msg(format!("{}: no rows to train on", self.ctx.input))
-        })? as usize;
+        let rows = plan
+            .rows
+            .filter(|&r| r > 0)
+            .ok_or_else(|| Error::msg(format!("{}: no rows to train on", self.ctx.input)))?
+            as usize;
         let grid = pca.meta.image_size / pca.meta.patch_size;
         let mut model = DenoiserConfig::preset(&c.preset, pca.dim(), grid)?;
         if let Some(w) = c.width {
@@ -199,7 +203,9 @@ impl TrainRun {
         if let Some(h) = c.heads {
             model.heads = h;
         }
-        model.precision = c.precision.unwrap_or(Precision::choose(None, &self.device)?);
+        model.precision = c
+            .precision
+            .unwrap_or(Precision::choose(None, &self.device)?);
         model.validate()?;
         let source = &self.ctx.job["source"];
         Ok(TrainConfig {
@@ -224,7 +230,11 @@ impl TrainRun {
             },
             grad_clip: c.grad_clip,
             ema: c.ema,
-            augment: plan.schema.metadata().get(columns::META_AUGMENT).map(String::as_str)
+            augment: plan
+                .schema
+                .metadata()
+                .get(columns::META_AUGMENT)
+                .map(String::as_str)
                 == Some("true"),
             seed: c.seed,
             checkpoint_every: c.checkpoint_every.max(1),
@@ -366,8 +376,8 @@ impl SinkJob for TrainRun {
         };
         let first = mean(&metrics[..metrics.len().min(20)]);
         let last = mean(&metrics[metrics.len().saturating_sub(20)..]);
-        let ips = metrics.iter().map(|m| m.images_per_second).sum::<f32>()
-            / metrics.len().max(1) as f32;
+        let ips =
+            metrics.iter().map(|m| m.images_per_second).sum::<f32>() / metrics.len().max(1) as f32;
         let step = t.position().step;
         drop(t);
         self.messages.push(format!(

@@ -20,9 +20,9 @@ use ldae_pipeline::{Error, Result, RunSummary, Sink};
 use super::metrics::{read_metrics, write_metrics, StepMetrics, SIGMA_BINS};
 use super::optimizer::{AdamW, AdamWConfig};
 use super::schedule::learning_rate;
-use ldae_operators::atomic::write_atomic;
 use crate::denoiser::model::timesteps;
 use crate::denoiser::{initialise, Denoiser, DenoiserConfig, PcaLoss, Precision};
+use ldae_operators::atomic::write_atomic;
 use ldae_operators::noise::NoiseSchedule;
 use ldae_operators::pca::{candle_err, LatentScale, PcaModel};
 
@@ -463,8 +463,11 @@ pub fn load_network(
     let mut config = read_train_config(run_dir)?;
     config.model.precision = precision;
     let vars = VarMap::new();
-    Denoiser::new(&config.model, VarBuilder::from_varmap(&vars, DType::F32, device))
-        .map_err(candle_err)?;
+    Denoiser::new(
+        &config.model,
+        VarBuilder::from_varmap(&vars, DType::F32, device),
+    )
+    .map_err(candle_err)?;
     initialise(&vars, seed).map_err(candle_err)?;
     // Rebuild from plain tensors, so nothing tracks gradients.
     let tensors = vars
@@ -474,8 +477,11 @@ pub fn load_network(
         .iter()
         .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
         .collect();
-    let model = Denoiser::new(&config.model, VarBuilder::from_tensors(tensors, DType::F32, device))
-        .map_err(candle_err)?;
+    let model = Denoiser::new(
+        &config.model,
+        VarBuilder::from_tensors(tensors, DType::F32, device),
+    )
+    .map_err(candle_err)?;
     Ok((config, model))
 }
 

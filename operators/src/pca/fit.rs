@@ -102,8 +102,9 @@ impl Sink for PcaFit {
         let image_size: usize = required(input, columns::META_IMAGE_SIZE)?;
         let patch_size: usize = required(input, columns::META_PATCH_SIZE)?;
         let normalization = match input.metadata().get(columns::META_NORMALIZATION) {
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| Error::plan("pca_fit", format!("{}: {e}", columns::META_NORMALIZATION)))?,
+            Some(text) => serde_json::from_str(text).map_err(|e| {
+                Error::plan("pca_fit", format!("{}: {e}", columns::META_NORMALIZATION))
+            })?,
             None => {
                 return Err(Error::plan(
                     "pca_fit",

@@ -10,7 +10,9 @@ use arrow::record_batch::RecordBatch;
 use ldae_pipeline::columns::{self, replace_field, require_tensor, tensor_array, tensor_field};
 use std::path::PathBuf;
 
-use ldae_pipeline::{BuildContext, Error, Operator, OperatorConfig, Processed, Result};
+use ldae_pipeline::{
+    BoundOperator, BuildContext, Error, Operator, OperatorConfig, Processed, Result,
+};
 
 use super::model::{LatentScale, PcaModel, Projector};
 
@@ -47,6 +49,7 @@ impl OperatorConfig for PcaInverseConfig {
 ldae_pipeline::register_operator!(PcaInverseConfig);
 
 /// The PCA inverse operator.
+#[derive(Clone)]
 pub struct PcaInverse {
     model: PcaModel,
     scale: LatentScale,
@@ -72,12 +75,9 @@ impl PcaInverse {
     }
 }
 
-impl Operator for PcaInverse {
-    fn name(&self) -> String {
-        "pca_inverse".into()
-    }
-
-    fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
+impl PcaInverse {
+    /// The output schema for batches of `input`, with every plan-time check.
+    fn plan_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
         let shape = require_tensor(input, columns::LATENTS, &DataType::Float32, "pca_inverse")?;
         self.model
             .check_latent_metadata(input, self.projector.dim(), self.scale, "pca_inverse")?;
@@ -100,12 +100,37 @@ impl Operator for PcaInverse {
             ),
         ))
     }
+}
+
+impl Operator for PcaInverse {
+    fn name(&self) -> String {
+        "pca_inverse".into()
+    }
+
+    fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
+        Ok(Arc::new(BoundPcaInverse {
+            schema: self.plan_schema(input)?,
+            op: self.clone(),
+        }))
+    }
+}
+
+/// [`PcaInverse`] bound to its input schema.
+struct BoundPcaInverse {
+    op: PcaInverse,
+    schema: SchemaRef,
+}
+
+impl BoundOperator for BoundPcaInverse {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
 
     fn process(&self, batch: RecordBatch) -> Result<Processed> {
-        let schema = self.output_schema(&batch.schema())?;
+        let schema = self.schema.clone();
         let shape = require_tensor(&schema, columns::PATCHES, &DataType::Float32, "pca_inverse")?;
         let values: Float32Array = columns::tensor_values(&batch, columns::LATENTS)?;
-        let patches = self.projector.inverse_slice(values.values(), shape[0])?;
+        let patches = self.op.projector.inverse_slice(values.values(), shape[0])?;
         let patches = tensor_array(Arc::new(Float32Array::from(patches)), &shape)?;
         let index = batch.schema().index_of(columns::LATENTS)?;
         let mut cols = batch.columns().to_vec();

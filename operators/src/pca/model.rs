@@ -18,7 +18,15 @@ use crate::normalize::Normalization;
 
 /// How latents are scaled after projection (`z = coefficients / s`).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum LatentScale {
@@ -181,12 +189,36 @@ impl PcaModel {
     /// Plan-time check that `input`'s patches were made the way this model's were: same
     /// normalisation, image size and patch size (when the schema records them). The error names
     /// `stage` and both sides.
-    pub fn check_patch_metadata(&self, input: &arrow::datatypes::Schema, stage: &str) -> Result<()> {
-        use ldae_pipeline::columns::{check_metadata, META_IMAGE_SIZE, META_NORMALIZATION, META_PATCH_SIZE};
+    pub fn check_patch_metadata(
+        &self,
+        input: &arrow::datatypes::Schema,
+        stage: &str,
+    ) -> Result<()> {
+        use ldae_pipeline::columns::{
+            check_metadata, META_IMAGE_SIZE, META_NORMALIZATION, META_PATCH_SIZE,
+        };
         let what = format!("the PCA model (fitted on {})", self.meta.input);
-        check_metadata(input, META_NORMALIZATION, &self.meta.normalization.metadata_value(), stage, &what)?;
-        check_metadata(input, META_IMAGE_SIZE, &self.meta.image_size.to_string(), stage, &what)?;
-        check_metadata(input, META_PATCH_SIZE, &self.meta.patch_size.to_string(), stage, &what)
+        check_metadata(
+            input,
+            META_NORMALIZATION,
+            &self.meta.normalization.metadata_value(),
+            stage,
+            &what,
+        )?;
+        check_metadata(
+            input,
+            META_IMAGE_SIZE,
+            &self.meta.image_size.to_string(),
+            stage,
+            &what,
+        )?;
+        check_metadata(
+            input,
+            META_PATCH_SIZE,
+            &self.meta.patch_size.to_string(),
+            stage,
+            &what,
+        )
     }
 
     /// Plan-time check that `input`'s latents came from this model at `dim`, `scale`.

@@ -9,7 +9,9 @@ use arrow::record_batch::RecordBatch;
 use ldae_pipeline::columns::{self, replace_field, tensor_array, tensor_field};
 use std::path::PathBuf;
 
-use ldae_pipeline::{BuildContext, Error, Operator, OperatorConfig, Processed, Result};
+use ldae_pipeline::{
+    BoundOperator, BuildContext, Error, Operator, OperatorConfig, Processed, Result,
+};
 
 use super::model::{LatentScale, PcaModel, Projector};
 
@@ -46,6 +48,7 @@ impl OperatorConfig for PcaProjectConfig {
 ldae_pipeline::register_operator!(PcaProjectConfig);
 
 /// The PCA projection operator.
+#[derive(Clone)]
 pub struct PcaProject {
     scale: LatentScale,
     model: PcaModel,
@@ -73,12 +76,9 @@ impl PcaProject {
     }
 }
 
-impl Operator for PcaProject {
-    fn name(&self) -> String {
-        "pca_project".into()
-    }
-
-    fn output_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
+impl PcaProject {
+    /// The output schema for batches of `input`, with every plan-time check.
+    fn plan_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
         self.model.check_patches(input, "pca_project")?;
         let schema = replace_field(
             input,
@@ -94,14 +94,42 @@ impl Operator for PcaProject {
             &self.model.latent_metadata(self.projector.dim(), self.scale),
         ))
     }
+}
+
+impl Operator for PcaProject {
+    fn name(&self) -> String {
+        "pca_project".into()
+    }
+
+    fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
+        Ok(Arc::new(BoundPcaProject {
+            schema: self.plan_schema(input)?,
+            op: self.clone(),
+        }))
+    }
+}
+
+/// [`PcaProject`] bound to its input schema.
+struct BoundPcaProject {
+    op: PcaProject,
+    schema: SchemaRef,
+}
+
+impl BoundOperator for BoundPcaProject {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
 
     fn process(&self, batch: RecordBatch) -> Result<Processed> {
-        let schema = self.output_schema(&batch.schema())?;
+        let schema = self.schema.clone();
         let values: Float32Array = columns::tensor_values(&batch, columns::PATCHES)?;
-        let latents = self.projector.project_slice(values.values(), self.tokens)?;
+        let latents = self
+            .op
+            .projector
+            .project_slice(values.values(), self.op.tokens)?;
         let latents = tensor_array(
             Arc::new(Float32Array::from(latents)),
-            &[self.tokens, self.projector.dim()],
+            &[self.op.tokens, self.op.projector.dim()],
         )?;
         let index = batch.schema().index_of(columns::PATCHES)?;
         let mut cols = batch.columns().to_vec();
