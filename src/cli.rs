@@ -476,11 +476,11 @@ pub struct ProbeArgs {
     #[arg(long, default_value_t = 2.0)]
     pub warmup_epochs: f64,
     /// Learning rates to try (comma-separated), chosen on a validation split.
-    #[arg(long, default_value = "0.001,0.003,0.01")]
-    pub lr: String,
+    #[arg(long, value_delimiter = ',', default_value = "0.001,0.003,0.01")]
+    pub lr: Vec<f64>,
     /// Weight decays (L2 penalties) to try (comma-separated).
-    #[arg(long, default_value = "0.00001,0.0001,0.001")]
-    pub wd: String,
+    #[arg(long, value_delimiter = ',', default_value = "0.00001,0.0001,0.001")]
+    pub wd: Vec<f64>,
     /// Share of the training rows held out to choose the learning rate and weight decay.
     #[arg(long, default_value_t = 0.1)]
     pub validation_fraction: f64,

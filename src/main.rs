@@ -4,7 +4,7 @@ mod cli;
 mod commands;
 mod plans;
 mod spec;
-mod tables;
+
 
 use std::process::ExitCode;
 

@@ -9,15 +9,42 @@
 pub mod encode;
 pub mod features;
 pub mod pca_fit;
+pub mod probe;
 pub mod reference;
 pub mod source;
 pub mod spec;
+pub mod tables;
 pub mod train;
 
 // The crates whose components register themselves; naming them here keeps their registrations
 // linked into every program that runs specs.
 pub use ldae_model as model;
 pub use ldae_operators as operators;
+
+/// `return Err(...)` with a formatted message.
+macro_rules! bail {
+    ($($t:tt)*) => {
+        return Err($crate::Error::msg(format!($($t)*)))
+    };
+}
+pub(crate) use bail;
+
+/// What was being done when a library call failed: the library's error becomes the source.
+pub(crate) trait Context<T> {
+    /// Wrap the error with `context`.
+    fn context(self, context: &str) -> Result<T>;
+    /// Wrap the error with the context `f` makes.
+    fn with_context<F: FnOnce() -> String>(self, f: F) -> Result<T>;
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> Context<T> for std::result::Result<T, E> {
+    fn context(self, context: &str) -> Result<T> {
+        self.map_err(|e| Error::external(context, e))
+    }
+    fn with_context<F: FnOnce() -> String>(self, f: F) -> Result<T> {
+        self.map_err(|e| Error::external(f(), e))
+    }
+}
 
 /// Errors of building or running a job.
 pub type Error = ldae_pipeline::Error;

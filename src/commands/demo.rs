@@ -11,7 +11,7 @@ use ldae_operators::pca::PcaModel;
 
 use super::experiment::{features, fit_pca, pretrain, probe_tables, Pretrain, Rows};
 use super::pca::variance_summary;
-use super::probe::ProbeReport;
+use ldae_jobs::probe::ProbeReport;
 use crate::cli::RunArgs;
 
 /// Sizes of a demo run.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use ldae_model::probe::{KnnConfig, LinearConfig};
 
-use super::probe::{probe, ProbeJob, ProbeReport};
+use ldae_jobs::probe::{probe, ProbeJob, ProbeReport};
 use ldae_model::encoder::{EncoderModel, Pooling};
 
 use ldae_model::train::run::TrainSinkConfig;
@@ -157,7 +157,7 @@ pub fn features(
 
 /// Linear (and kNN) probes with the default settings, results written to `out`.
 pub fn probe_tables(train: &Path, test: &Path, knn: bool, out: &Path) -> Result<ProbeReport> {
-    probe(&ProbeJob {
+    Ok(probe(&ProbeJob {
         train: train.display().to_string(),
         test: test.display().to_string(),
         column: "features".into(),
@@ -167,5 +167,5 @@ pub fn probe_tables(train: &Path, test: &Path, knn: bool, out: &Path) -> Result<
         knn: knn.then(KnnConfig::default),
         device: "cpu".into(),
         out: Some(out.to_path_buf()),
-    })
+    })?)
 }

@@ -7,7 +7,7 @@ mod experiment;
 mod features;
 mod inspect;
 mod pca;
-pub mod probe;
+mod probe;
 mod sql;
 mod train;
 

@@ -69,14 +69,14 @@ fn printable(batch: &RecordBatch, shapes: &HashMap<String, Vec<usize>>) -> Resul
 }
 
 pub fn run(query: &str, table_args: &[String]) -> Result<()> {
-    crate::tables::runtime()?.block_on(async {
+    ldae_jobs::tables::runtime()?.block_on(async {
         let ctx = SessionContext::new();
         let registered = tables(table_args)?;
         if registered.is_empty() {
             bail!("no tables: pass --table NAME=PATH (or run in a folder holding ldae outputs)");
         }
         for (name, path) in &registered {
-            crate::tables::register(&ctx, name, path).await?;
+            ldae_jobs::tables::register(&ctx, name, path).await?;
         }
         let mut shapes = HashMap::new();
         for (name, _) in &registered {

@@ -12,7 +12,7 @@ use super::scores::{rank, Ranking};
 use ldae_operators::pca::candle_err;
 
 /// Settings of the kNN probe.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct KnnConfig {
     /// Neighbours that vote.
     pub k: usize,

@@ -26,7 +26,7 @@ use super::scores::{rank, Ranking, Scores};
 use ldae_operators::pca::candle_err;
 
 /// Settings of the linear probe.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct LinearConfig {
     /// Passes over the training rows.
     pub epochs: usize,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use crate::{bail, Context, Result};
 use arrow::array::{Array, AsArray, FixedSizeListArray, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Float32Type};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
@@ -61,7 +61,13 @@ pub async fn load_features(
 ) -> Result<LoadedFeatures> {
     let ctx = SessionContext::new();
     register(&ctx, "t", path).await?;
-    let schema = ctx.table("t").await?.schema().as_arrow().clone();
+    let schema = ctx
+        .table("t")
+        .await
+        .with_context(|| format!("{path}: reading the schema"))?
+        .schema()
+        .as_arrow()
+        .clone();
     let Ok(field) = schema.field_with_name(column) else {
         bail!(
             "{path}: no column '{column}' (columns: {})",
@@ -91,7 +97,10 @@ pub async fn load_features(
         .sql(&query)
         .await
         .with_context(|| format!("{path}: planning {query}"))?;
-    let mut stream = frame.execute_stream().await?;
+    let mut stream = frame
+        .execute_stream()
+        .await
+        .with_context(|| format!("{path}: running {query}"))?;
     let dim = *dim as usize;
     let mut rows: Vec<(String, u32, Vec<f32>)> = Vec::new();
     let (mut read, mut unlabelled) = (0usize, 0usize);

@@ -1,0 +1,243 @@
+//! The probe job (`ldae probe`): linear and kNN probes of feature tables read through
+//! DataFusion, with results.json, predictions and confusion matrices beside it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::{bail, Context, Result};
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt32Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use ldae_model::probe::linear::GridPoint;
+use ldae_model::probe::{fit_linear, knn_classify, KnnConfig, LinearConfig, Ranking, Scores};
+use ldae_operators::atomic::{write_atomic, write_parquet_atomic};
+use ldae_operators::device::parse_device;
+use ldae_operators::plot::{draw_confusion, save_png};
+use serde::Serialize;
+
+use crate::tables::{load_features, runtime, LoadedFeatures};
+
+/// What to probe and how.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ProbeJob {
+    /// Training feature table (folder, file or glob).
+    pub train: String,
+    /// Test feature table.
+    pub test: String,
+    /// The feature column.
+    pub column: String,
+    /// SQL predicate on the training rows.
+    pub train_where: Option<String>,
+    /// SQL predicate on the test rows.
+    pub test_where: Option<String>,
+    /// Linear probe settings.
+    pub linear: LinearConfig,
+    /// kNN settings, when the kNN probe is wanted.
+    pub knn: Option<KnnConfig>,
+    /// Compute device name.
+    pub device: String,
+    /// results.json path (predictions and confusion pictures beside it).
+    pub out: Option<PathBuf>,
+}
+
+/// One classifier's test scores.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassifierReport {
+    /// Scores on the test rows.
+    #[serde(flatten)]
+    pub scores: Scores,
+    /// Seconds to fit (and, for kNN, classify).
+    pub seconds: f64,
+}
+
+/// Everything a probe run found; written as results.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeReport {
+    /// Training table and predicate.
+    pub train: String,
+    /// Test table and predicate.
+    pub test: String,
+    /// Feature column and its width.
+    pub column: String,
+    /// Features per row.
+    pub features: usize,
+    /// Class names (or numbers).
+    pub classes: Vec<String>,
+    /// Training rows used / skipped for having no label.
+    pub train_rows: usize,
+    /// Training rows without a label or features.
+    pub train_rows_unlabelled: usize,
+    /// Test rows used.
+    pub test_rows: usize,
+    /// Test rows without a label or features.
+    pub test_rows_unlabelled: usize,
+    /// Linear probe settings.
+    pub linear_config: LinearConfig,
+    /// The grid with validation scores.
+    pub linear_grid: Vec<GridPoint>,
+    /// Chosen learning rate.
+    pub linear_lr: f64,
+    /// Chosen weight decay.
+    pub linear_weight_decay: f64,
+    /// Linear probe scores.
+    pub linear: ClassifierReport,
+    /// kNN settings and scores.
+    pub knn_config: Option<KnnConfig>,
+    /// kNN scores.
+    pub knn: Option<ClassifierReport>,
+}
+
+fn describe(path: &str, predicate: &Option<String>) -> String {
+    match predicate {
+        Some(p) => format!("{path} WHERE {p}"),
+        None => path.to_string(),
+    }
+}
+
+/// Run the probes of `job`, writing its outputs when `job.out` is set.
+pub fn probe(job: &ProbeJob) -> Result<ProbeReport> {
+    let device = parse_device(&job.device)?;
+    let rt = runtime()?;
+    let load = |path: &str, predicate: &Option<String>| -> Result<LoadedFeatures> {
+        let loaded = rt.block_on(load_features(path, &job.column, predicate.as_deref()))?;
+        if loaded.matrix.rows() == 0 {
+            bail!(
+                "{}: no labelled rows ({} read)",
+                describe(path, predicate),
+                loaded.rows_read
+            );
+        }
+        Ok(loaded)
+    };
+    let train = load(&job.train, &job.train_where)?;
+    let test = load(&job.test, &job.test_where)?;
+    if train.matrix.dim != test.matrix.dim {
+        bail!(
+            "the training rows have {} features, the test rows {}",
+            train.matrix.dim,
+            test.matrix.dim
+        );
+    }
+    let count = train
+        .matrix
+        .classes()
+        .max(test.matrix.classes())
+        .max(train.class_names.as_ref().map_or(0, |n| n.len()));
+    let classes: Vec<String> = (0..count)
+        .map(|c| {
+            train
+                .class_names
+                .as_ref()
+                .and_then(|n| n.get(c).cloned())
+                .unwrap_or_else(|| c.to_string())
+        })
+        .collect();
+    tracing::info!(
+        "probe: {} training rows, {} test rows, {} features, {} classes",
+        train.matrix.rows(),
+        test.matrix.rows(),
+        train.matrix.dim,
+        count
+    );
+
+    let started = Instant::now();
+    let fit = fit_linear(&train.matrix, count, &job.linear, &device)?;
+    let linear_rank = fit.predict(&test.matrix)?;
+    let linear = ClassifierReport {
+        scores: Scores::new(&linear_rank, &test.matrix.labels, count),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let (knn, knn_rank) = match &job.knn {
+        Some(config) => {
+            let started = Instant::now();
+            let ranking = knn_classify(&train.matrix, &test.matrix, count, config, &device)?;
+            let report = ClassifierReport {
+                scores: Scores::new(&ranking, &test.matrix.labels, count),
+                seconds: started.elapsed().as_secs_f64(),
+            };
+            (Some(report), Some(ranking))
+        }
+        None => (None, None),
+    };
+    let report = ProbeReport {
+        train: describe(&job.train, &job.train_where),
+        test: describe(&job.test, &job.test_where),
+        column: job.column.clone(),
+        features: train.matrix.dim,
+        classes,
+        train_rows: train.matrix.rows(),
+        train_rows_unlabelled: train.rows_unlabelled,
+        test_rows: test.matrix.rows(),
+        test_rows_unlabelled: test.rows_unlabelled,
+        linear_config: job.linear.clone(),
+        linear_grid: fit.grid.clone(),
+        linear_lr: fit.lr,
+        linear_weight_decay: fit.weight_decay,
+        linear,
+        knn_config: job.knn.clone(),
+        knn,
+    };
+    if let Some(out) = &job.out {
+        write_outputs(out, &report, &test, &linear_rank, knn_rank.as_ref())?;
+    }
+    Ok(report)
+}
+
+/// `results.json` → `results.<suffix>`.
+pub fn beside(out: &Path, suffix: &str) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "results".into());
+    out.with_file_name(format!("{stem}.{suffix}"))
+}
+
+/// results.json, the per-row predictions (Parquet) and the confusion matrices (PNG).
+fn write_outputs(
+    out: &Path,
+    report: &ProbeReport,
+    test: &LoadedFeatures,
+    linear: &Ranking,
+    knn: Option<&Ranking>,
+) -> Result<()> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let best =
+        |r: &Ranking| -> ArrayRef { Arc::new(r.iter().map(|c| c[0]).collect::<UInt32Array>()) };
+    let mut fields = vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("label", DataType::Int64, false),
+        Field::new("linear_prediction", DataType::UInt32, false),
+    ];
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(test.ids.clone())),
+        Arc::new(Int64Array::from_iter_values(
+            test.matrix.labels.iter().map(|&l| l as i64),
+        )),
+        best(linear),
+    ];
+    if let Some(k) = knn {
+        fields.push(Field::new("knn_prediction", DataType::UInt32, false));
+        cols.push(best(k));
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
+    write_parquet_atomic(&beside(out, "predictions.parquet"), &batch)?;
+    let mut pictures = vec![("linear", &report.linear)];
+    if let Some(k) = &report.knn {
+        pictures.push(("knn", k));
+    }
+    for (name, r) in pictures {
+        let title = format!(
+            "{name} probe, {}: top-1 {:.1}%",
+            report.column,
+            100.0 * r.scores.top1
+        );
+        let img = draw_confusion(&r.scores.confusion, &report.classes, &title);
+        save_png(&img, &beside(out, &format!("{name}-confusion.png")))?;
+    }
+    let json = serde_json::to_string_pretty(report).context("results.json")?;
+    write_atomic(out, json.as_bytes())?;
+    Ok(())
+}
+
