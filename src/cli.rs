@@ -78,8 +78,8 @@ pub enum Command {
         #[arg(long, default_value_t = 8)]
         count: usize,
         /// Noise levels, comma-separated.
-        #[arg(long, default_value = "0.1,0.4,0.8,1.2")]
-        sigmas: String,
+        #[arg(long, value_delimiter = ',', default_value = "0.1,0.4,0.8,1.2")]
+        sigmas: Vec<f32>,
         /// Use the EMA weights.
         #[arg(long)]
         ema: bool,
@@ -205,23 +205,13 @@ pub enum PcaCommand {
     },
 }
 
-/// The noise schedule of `ldae train` (and of `ldae ablate` specs).
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// The noise schedule of `ldae train`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoiseArg {
     /// t ~ U{0..999}, sigma linear in t up to sqrt 2 (the recipe's default).
     Multi,
     /// One fixed level, --sigma.
     Single,
-}
-
-impl std::fmt::Display for NoiseArg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            NoiseArg::Multi => "multi",
-            NoiseArg::Single => "single",
-        })
-    }
 }
 
 /// Which rows of the dataset to read, and how.

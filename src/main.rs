@@ -5,7 +5,6 @@ mod commands;
 mod plans;
 mod spec;
 
-
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use ldae_datasets::{Format, Shard, SourceOptions};
 use ldae_jobs::spec::{RunSettings, Spec, SpecReport};
-use ldae_pipeline::{OnError, ProgressMode, RunOptions, RunReport, Source};
+use ldae_pipeline::{OnError, ProgressMode, RunOptions, RunReport};
 
 use crate::cli::{FormatArg, OnErrorArg, ProgressArg, RunArgs, SourceArgs};
 
@@ -69,11 +69,6 @@ pub fn run_options(args: &RunArgs, label: &str) -> RunOptions {
         options.threads = t.max(1);
     }
     options
-}
-
-/// Open a dataset.
-pub fn open_source(input: &str, options: &SourceOptions) -> Result<Box<dyn Source>> {
-    ldae_datasets::open(input, options).with_context(|| format!("opening {input}"))
 }
 
 /// Print `spec` as TOML (with `print_spec`) or run it, printing each pass's table. `None` when

@@ -6,7 +6,11 @@
 //! the pipeline the command runs, so `ldae <command> --print-spec` followed by `ldae run` gives
 //! the same outputs. The command line only maps flags onto these structs and prints.
 
+pub mod ablate;
+pub mod demo;
+pub mod denoise_grid;
 pub mod encode;
+pub mod experiment;
 pub mod features;
 pub mod pca_fit;
 pub mod probe;

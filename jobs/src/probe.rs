@@ -240,4 +240,3 @@ fn write_outputs(
     write_atomic(out, json.as_bytes())?;
     Ok(())
 }
-

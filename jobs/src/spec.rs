@@ -88,6 +88,27 @@ impl Spec {
         Self::parse(&text, &path.display().to_string())
     }
 
+    /// Check that every component names a registered kind and that its keys parse as that
+    /// kind's config, without building anything (no file is opened).
+    pub fn check(&self) -> Result<()> {
+        let ops = ldae_pipeline::registry::operator_kinds();
+        for (i, c) in self.operators.iter().enumerate() {
+            let (kind, value) = c.parts("[[operator]]")?;
+            let k = ops
+                .iter()
+                .find(|k| k.kind == kind)
+                .ok_or_else(|| Error::msg(format!("operator {}: unknown kind '{kind}'", i + 1)))?;
+            (k.check)(value)?;
+        }
+        let (kind, value) = self.sink.parts("[sink]")?;
+        let sinks = ldae_pipeline::registry::sink_kinds();
+        let k = sinks
+            .iter()
+            .find(|k| k.kind == kind)
+            .ok_or_else(|| Error::msg(format!("sink: unknown kind '{kind}'")))?;
+        (k.check)(value)
+    }
+
     /// The spec as TOML.
     pub fn to_toml(&self) -> Result<String> {
         toml::to_string(self).map_err(|e| Error::Spec {
@@ -115,15 +136,15 @@ impl SpecReport {
 
 /// How to run a spec besides the spec itself.
 #[derive(Clone, Default)]
-pub struct RunSettings {
+pub struct RunSettings<'a> {
     /// Folder relative paths in the spec are resolved against.
     pub base: PathBuf,
     /// Threads, error policy, progress.
     pub options: RunOptions,
     /// Called with each pass's report.
-    pub on_pass: Option<Arc<dyn Fn(&RunReport) + Send + Sync>>,
+    pub on_pass: Option<&'a dyn Fn(&RunReport)>,
     /// Called with each line the sink has for the person running the job.
-    pub on_message: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    pub on_message: Option<&'a dyn Fn(&str)>,
 }
 
 fn operators(spec: &Spec, ctx: &BuildContext) -> Result<Vec<Arc<dyn Operator>>> {
@@ -141,7 +162,7 @@ fn operators(spec: &Spec, ctx: &BuildContext) -> Result<Vec<Arc<dyn Operator>>> 
 }
 
 /// Build and run `spec` to the end: one pipeline per pass the sink asks for.
-pub fn run(spec: &Spec, settings: &RunSettings) -> Result<SpecReport> {
+pub fn run(spec: &Spec, settings: &RunSettings<'_>) -> Result<SpecReport> {
     let job = serde_json::to_value(spec).unwrap_or_default();
     let base_ctx = BuildContext {
         base: settings.base.clone(),

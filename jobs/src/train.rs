@@ -19,6 +19,38 @@ use crate::source::SourceSpec;
 use crate::spec::{Component, Spec};
 use crate::Result;
 
+/// Multi-level noise (the recipe's) or one fixed level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoiseKind {
+    /// `t ~ U{0..999}`, sigma linear in t up to sqrt 2.
+    Multi,
+    /// One level, sqrt(1/3) (the paper's single-level ablation).
+    Single,
+}
+
+/// The single-level ablation's noise level, sqrt(1/3).
+pub const SINGLE_SIGMA: f32 = 0.57735;
+
+impl NoiseKind {
+    /// The `sigma` of a noise operator: none for multi-level.
+    pub fn sigma(self) -> Option<f32> {
+        match self {
+            NoiseKind::Multi => None,
+            NoiseKind::Single => Some(SINGLE_SIGMA),
+        }
+    }
+}
+
+impl std::fmt::Display for NoiseKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NoiseKind::Multi => "multi",
+            NoiseKind::Single => "single",
+        })
+    }
+}
+
 /// Pre-train the l-DAE denoiser on a dataset.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainJob {

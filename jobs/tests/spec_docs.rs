@@ -79,3 +79,21 @@ fn docs_list_every_registered_kind_with_its_keys() {
         );
     }
 }
+
+#[test]
+fn the_example_specs_parse_as_registered_kinds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        // ablate-*.toml are ablation specs (docs/ablate.md), not pipeline specs.
+        if path.extension().is_some_and(|e| e == "toml") && !name.starts_with("ablate") {
+            let spec = ldae_jobs::spec::Spec::read(&path).unwrap();
+            spec.check()
+                .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.chain()));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "only {checked} example specs found");
+}

@@ -155,6 +155,8 @@ pub struct OperatorKind {
     pub kind: &'static str,
     /// JSON schema of the config (keys, types, defaults, doc comments).
     pub schema: fn() -> serde_json::Value,
+    /// Parse a config without building anything (for checking specs).
+    pub check: fn(serde_json::Value) -> Result<()>,
     /// Parse a config and build the operator.
     pub build: fn(serde_json::Value, &BuildContext) -> Result<Arc<dyn Operator>>,
 }
@@ -165,6 +167,8 @@ pub struct SinkKind {
     pub kind: &'static str,
     /// JSON schema of the config.
     pub schema: fn() -> serde_json::Value,
+    /// Parse a config without building anything (for checking specs).
+    pub check: fn(serde_json::Value) -> Result<()>,
     /// Parse a config and build the sink's job.
     pub build: fn(serde_json::Value, &BuildContext) -> Result<Box<dyn SinkJob>>,
 }
@@ -242,6 +246,13 @@ macro_rules! register_operator {
             $crate::registry::OperatorKind {
                 kind: <$config as $crate::registry::OperatorConfig>::KIND,
                 schema: $crate::registry::schema_of::<$config>,
+                check: |value| {
+                    $crate::registry::parse_config::<$config>(
+                        <$config as $crate::registry::OperatorConfig>::KIND,
+                        value,
+                    )
+                    .map(|_| ())
+                },
                 build: |value, ctx| {
                     let config: $config = $crate::registry::parse_config(
                         <$config as $crate::registry::OperatorConfig>::KIND,
@@ -262,6 +273,13 @@ macro_rules! register_sink {
             $crate::registry::SinkKind {
                 kind: <$config as $crate::registry::SinkConfig>::KIND,
                 schema: $crate::registry::schema_of::<$config>,
+                check: |value| {
+                    $crate::registry::parse_config::<$config>(
+                        <$config as $crate::registry::SinkConfig>::KIND,
+                        value,
+                    )
+                    .map(|_| ())
+                },
                 build: |value, ctx| {
                     let config: $config = $crate::registry::parse_config(
                         <$config as $crate::registry::SinkConfig>::KIND,

@@ -43,7 +43,7 @@ fn inspect_safetensors(path: &Path) -> Result<()> {
     }
     if info.get("format").map(String::as_str) == Some("ldae-pca") {
         let model = PcaModel::load(path)?;
-        println!("  {}", super::pca::variance_summary(&model));
+        println!("  {}", model.variance_summary());
         let top: Vec<String> = model
             .eigenvalues
             .iter()

@@ -2,8 +2,6 @@
 
 mod ablate;
 mod demo;
-mod denoise;
-mod experiment;
 mod features;
 mod inspect;
 mod pca;
@@ -36,17 +34,28 @@ pub fn run(cli: Cli) -> Result<()> {
             zoom,
             format,
             seed,
-        } => denoise::run(&denoise::DenoiseJob {
-            checkpoint: &checkpoint,
-            input: &input,
-            out: &out,
-            count,
-            sigmas: &sigmas,
-            ema,
-            zoom,
-            format,
-            seed,
-        }),
+        } => {
+            let job = ldae_jobs::denoise_grid::DenoiseGridJob {
+                checkpoint,
+                input,
+                format: format.map(crate::plans::format_of),
+                out,
+                count,
+                sigmas,
+                ema,
+                zoom,
+                seed,
+            };
+            let report = job.run()?;
+            let levels: Vec<String> = job.sigmas.iter().map(|s| s.to_string()).collect();
+            println!(
+                "wrote {}: {} images; columns: clean, then (noisy, denoised) at sigma {}",
+                job.out.display(),
+                report.rows,
+                levels.join(", ")
+            );
+            Ok(())
+        }
         Command::Demo {
             out,
             images,
@@ -55,7 +64,7 @@ pub fn run(cli: Cli) -> Result<()> {
             batch_size,
             run,
         } => demo::run(
-            &demo::DemoConfig {
+            &ldae_jobs::demo::DemoJob {
                 out,
                 images,
                 test_images,

@@ -39,7 +39,7 @@ pub fn run(cmd: PcaCommand) -> Result<()> {
             };
             if !partial {
                 let model = PcaModel::load(&out)?;
-                println!("{}", variance_summary(&model));
+                println!("{}", model.variance_summary());
             }
             let last = report.last().context("the fit ran no pass")?;
             println!(
@@ -101,7 +101,7 @@ pub fn run(cmd: PcaCommand) -> Result<()> {
             img.save_with_format(&temp, image::ImageFormat::Png)
                 .with_context(|| format!("writing {}", out.display()))?;
             ldae_operators::atomic::commit(&temp, &out)?;
-            println!("{}", variance_summary(&model));
+            println!("{}", model.variance_summary());
             println!(
                 "wrote {} ({} components of {} as {}x{} patches, largest eigenvalue first)",
                 out.display(),
@@ -152,7 +152,7 @@ fn merge(partials: &[std::path::PathBuf], out: &Path, partial: bool) -> Result<(
     }
     let model = PcaModel::fit(&stats, meta)?;
     model.save(out)?;
-    println!("{}", variance_summary(&model));
+    println!("{}", model.variance_summary());
     println!(
         "wrote {} from {} partial(s): {} images, {} patches",
         out.display(),
@@ -161,37 +161,4 @@ fn merge(partials: &[std::path::PathBuf], out: &Path, partial: bool) -> Result<(
         stats.count
     );
     Ok(())
-}
-
-/// Explained variance at a few latent dimensions, one line.
-pub fn variance_summary(model: &PcaModel) -> String {
-    let ratio = model.explained_variance_ratio();
-    let mut acc = 0.0;
-    let cumulative: Vec<f64> = ratio
-        .iter()
-        .map(|r| {
-            acc += r;
-            acc
-        })
-        .collect();
-    let d = model.dim();
-    let mut points: Vec<usize> = [1, 2, 4, 8, 16, 32, 64, 128, 256]
-        .into_iter()
-        .filter(|&k| k < d)
-        .collect();
-    points.push(d);
-    let parts: Vec<String> = points
-        .iter()
-        .map(|&k| format!("d={k}: {:.1}%", 100.0 * cumulative[k - 1]))
-        .collect();
-    format!(
-        "PCA over {} patches of {} images ({}x{} px, patch {}, D={}): explained variance {}",
-        model.meta.samples,
-        model.meta.images,
-        model.meta.image_size,
-        model.meta.image_size,
-        model.meta.patch_size,
-        d,
-        parts.join(", ")
-    )
 }

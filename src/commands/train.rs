@@ -1,8 +1,6 @@
 //! `ldae train`: l-DAE pre-training, run as the training job's spec (one pass per epoch into
 //! the `train` sink).
 
-use std::sync::Arc;
-
 use anyhow::Result;
 use ldae_jobs::spec::{RunSettings, Spec};
 use ldae_jobs::train::{resume_spec, TrainJob};
@@ -59,7 +57,7 @@ pub fn run_spec(spec: &Spec, base: std::path::PathBuf, run: &RunArgs) -> Result<
     let settings = RunSettings {
         base,
         options: run_options(&run, "train"),
-        on_message: Some(Arc::new(|line: &str| println!("{line}"))),
+        on_message: Some(&|line: &str| println!("{line}")),
         ..RunSettings::default()
     };
     ldae_jobs::spec::run(spec, &settings)?;

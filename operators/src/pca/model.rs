@@ -263,6 +263,39 @@ impl PcaModel {
         Ok(shape)
     }
 
+    /// Explained variance at a few latent dimensions, one line.
+    pub fn variance_summary(&self) -> String {
+        let ratio = self.explained_variance_ratio();
+        let mut acc = 0.0;
+        let cumulative: Vec<f64> = ratio
+            .iter()
+            .map(|r| {
+                acc += r;
+                acc
+            })
+            .collect();
+        let d = self.dim();
+        let mut points: Vec<usize> = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+            .into_iter()
+            .filter(|&k| k < d)
+            .collect();
+        points.push(d);
+        let parts: Vec<String> = points
+            .iter()
+            .map(|&k| format!("d={k}: {:.1}%", 100.0 * cumulative[k - 1]))
+            .collect();
+        format!(
+            "PCA over {} patches of {} images ({}x{} px, patch {}, D={}): explained variance {}",
+            self.meta.samples,
+            self.meta.images,
+            self.meta.image_size,
+            self.meta.image_size,
+            self.meta.patch_size,
+            d,
+            parts.join(", ")
+        )
+    }
+
     /// Fraction of the total variance along each component.
     pub fn explained_variance_ratio(&self) -> Vec<f64> {
         let total: f64 = self.eigenvalues.iter().map(|v| v.max(0.0)).sum();

@@ -1,18 +1,24 @@
-//! The steps shared by `ldae demo` and `ldae ablate`: pre-train, extract features, probe.
+//! The steps shared by the demo and ablation jobs: fit a PCA, pre-train, extract features,
+//! probe, each as the typed job of its command.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
-use ldae_model::probe::{KnnConfig, LinearConfig};
-
-use ldae_jobs::probe::{probe, ProbeJob, ProbeReport};
+use ldae_datasets::SourceOptions;
 use ldae_model::encoder::{EncoderModel, Pooling};
-
+use ldae_model::probe::{KnnConfig, LinearConfig};
 use ldae_model::train::run::TrainSinkConfig;
 use ldae_operators::pca::LatentScale;
+use ldae_pipeline::{ProgressMode, RunOptions};
 
-use crate::cli::{NoiseArg, ProgressArg, RunArgs, SourceArgs};
-use crate::plans::{print_or_run, source_options};
+use crate::features::FeaturesJob;
+use crate::pca_fit::PcaFitJob;
+use crate::probe::{probe, ProbeJob, ProbeReport};
+use crate::spec::{RunSettings, Spec, SpecReport};
+use crate::train::{NoiseKind, TrainJob};
+use crate::Result;
+
+/// Where a multi-step job's lines for the person running it go.
+pub type Say<'a> = &'a dyn Fn(&str);
 
 /// Which rows of a dataset to read.
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,17 +32,27 @@ pub struct Rows {
 }
 
 impl Rows {
-    fn source(self) -> SourceArgs {
-        SourceArgs {
-            format: None,
+    /// The source options of these rows.
+    pub fn source(self) -> SourceOptions {
+        SourceOptions {
             limit: self.limit,
-            shard: None,
             skip: self.skip,
             shuffle: self.shuffle,
-            batch_size: 256,
-            seed: 0,
+            ..SourceOptions::default()
         }
     }
+}
+
+/// Run `spec` with `options`, passing the sink's lines to `say`.
+pub fn run_spec(spec: &Spec, options: &RunOptions, say: Say<'_>) -> Result<SpecReport> {
+    crate::spec::run(
+        spec,
+        &RunSettings {
+            options: options.clone(),
+            on_message: Some(say),
+            ..RunSettings::default()
+        },
+    )
 }
 
 /// Fit a patch PCA (global latent scale) on every row of `input`.
@@ -46,44 +62,57 @@ pub fn fit_pca(
     patch: usize,
     channels: u8,
     out: &Path,
-    run: &RunArgs,
+    options: &RunOptions,
+    say: Say<'_>,
 ) -> Result<()> {
-    let job = ldae_jobs::pca_fit::PcaFitJob {
+    let job = PcaFitJob {
         input: input.to_string(),
-        source: source_options(&Rows::default().source())?,
+        source: Rows::default().source(),
         image_size,
         patch,
         channels: Some(channels),
         out: out.to_path_buf(),
         partial: false,
-        latent_scale: ldae_operators::pca::LatentScale::Global,
+        latent_scale: LatentScale::Global,
     };
-    print_or_run(&job.spec()?, false, run, "pca fit")?;
+    run_spec(&job.spec()?, options, say)?;
     Ok(())
 }
 
 /// One pre-training run's settings (the rest are `ldae train`'s defaults).
 pub struct Pretrain<'a> {
+    /// The dataset.
     pub input: &'a str,
+    /// The PCA model.
     pub pca: &'a Path,
+    /// Latent dimension d.
     pub dim: usize,
-    pub noise: NoiseArg,
+    /// Multi- or single-level noise.
+    pub noise: NoiseKind,
+    /// Latent scale (default: the model's).
     pub latent_scale: Option<LatentScale>,
+    /// Network preset.
     pub preset: &'a str,
+    /// Epochs.
     pub epochs: u64,
+    /// Images per epoch (a shuffled subset); default all.
     pub limit: Option<usize>,
+    /// Rows per step.
     pub batch_size: usize,
+    /// Peak learning rate.
     pub lr: f64,
+    /// Warmup, in epochs.
     pub warmup_epochs: f64,
+    /// The run folder.
     pub out: &'a Path,
 }
 
 /// Pre-train into `settings.out`, replacing an earlier run there.
-pub fn pretrain(settings: &Pretrain, run: &RunArgs) -> Result<()> {
+pub fn pretrain(settings: &Pretrain, options: &RunOptions, say: Say<'_>) -> Result<()> {
     if settings.out.exists() {
-        std::fs::remove_dir_all(settings.out)?;
+        std::fs::remove_dir_all(settings.out).map_err(|e| crate::Error::io(settings.out, e))?;
     }
-    let job = ldae_jobs::train::TrainJob {
+    let job = TrainJob {
         input: settings.input.to_string(),
         format: None,
         limit: settings.limit,
@@ -91,10 +120,7 @@ pub fn pretrain(settings: &Pretrain, run: &RunArgs) -> Result<()> {
         pca: settings.pca.to_path_buf(),
         dim: settings.dim,
         latent_scale: settings.latent_scale,
-        sigma: match settings.noise {
-            NoiseArg::Multi => None,
-            NoiseArg::Single => Some(0.57735),
-        },
+        sigma: settings.noise.sigma(),
         augment: false,
         train: TrainSinkConfig {
             out: settings.out.to_path_buf(),
@@ -117,10 +143,14 @@ pub fn pretrain(settings: &Pretrain, run: &RunArgs) -> Result<()> {
             resume: false,
         },
     };
-    super::train::run_spec(&job.spec()?, PathBuf::new(), run)
+    let mut options = options.clone();
+    options.threads = 1;
+    run_spec(&job.spec()?, &options, say)?;
+    Ok(())
 }
 
-/// Features of `model` (ldae, random, pixels, pca) from `run_dir` for `rows` of `input`.
+/// Features of `model` from `run_dir` (blocks: default the encoder's last) for `rows` of
+/// `input`, into the table `out`.
 pub fn features(
     model: EncoderModel,
     run_dir: &Path,
@@ -128,12 +158,11 @@ pub fn features(
     input: &str,
     rows: Rows,
     out: &Path,
-    run: &RunArgs,
+    options: &RunOptions,
 ) -> Result<PathBuf> {
-    let source = rows.source();
-    let job = ldae_jobs::features::FeaturesJob {
+    let job = FeaturesJob {
         input: input.to_string(),
-        source: source_options(&source)?,
+        source: rows.source(),
         out: out.to_path_buf(),
         model,
         checkpoint: Some(run_dir.to_path_buf()),
@@ -143,21 +172,21 @@ pub fn features(
         ema: false,
         pca: None,
         dim: None,
-        seed: source.seed,
+        seed: 0,
         device: "cpu".into(),
         precision: None,
     };
-    let run = RunArgs {
-        progress: ProgressArg::Off,
-        ..run.clone()
+    let options = RunOptions {
+        progress: ProgressMode::Off,
+        ..options.clone()
     };
-    print_or_run(&job.spec()?, false, &run, "features")?;
+    run_spec(&job.spec()?, &options, &|_| {})?;
     Ok(out.to_path_buf())
 }
 
 /// Linear (and kNN) probes with the default settings, results written to `out`.
 pub fn probe_tables(train: &Path, test: &Path, knn: bool, out: &Path) -> Result<ProbeReport> {
-    Ok(probe(&ProbeJob {
+    probe(&ProbeJob {
         train: train.display().to_string(),
         test: test.display().to_string(),
         column: "features".into(),
@@ -167,5 +196,5 @@ pub fn probe_tables(train: &Path, test: &Path, knn: bool, out: &Path) -> Result<
         knn: knn.then(KnnConfig::default),
         device: "cpu".into(),
         out: Some(out.to_path_buf()),
-    })?)
+    })
 }
