@@ -282,12 +282,13 @@ pub enum ProgressArg {
 /// `ldae train` settings.
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
-    /// The dataset.
-    #[arg(long)]
-    pub input: String,
-    /// The PCA model (its image size, patch size, channels and normalisation are used).
-    #[arg(long)]
-    pub pca: std::path::PathBuf,
+    /// The dataset (not needed with --resume: the run folder's spec.json has it).
+    #[arg(long, required_unless_present = "resume")]
+    pub input: Option<String>,
+    /// The PCA model (its image size, patch size, channels and normalisation are used; not
+    /// needed with --resume).
+    #[arg(long, required_unless_present = "resume")]
+    pub pca: Option<std::path::PathBuf>,
     /// Latent dimension d the noise lives in.
     #[arg(long, default_value_t = 16)]
     pub dim: usize,

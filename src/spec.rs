@@ -14,6 +14,7 @@ pub fn run_file(path: &Path, run: &RunArgs) -> Result<()> {
     let settings = RunSettings {
         base: path.parent().unwrap_or(Path::new("")).to_path_buf(),
         options: run_options(run, "run"),
+        on_message: Some(&|line: &str| println!("{line}")),
         ..RunSettings::default()
     };
     let report = ldae_jobs::spec::run(&spec, &settings)?;

@@ -341,3 +341,71 @@ fn unknown_kinds_and_keys_are_clear_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn train_prints_the_spec_it_runs_and_resumes_from_its_saved_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pca = fit_synthetic(d, 100, 16);
+    let train = |out: &Path| {
+        vec![
+            "train".to_string(),
+            "--input".into(),
+            "synthetic:60".into(),
+            "--pca".into(),
+            pca.clone(),
+            "--dim".into(),
+            "8".into(),
+            "--width".into(),
+            "32".into(),
+            "--depth".into(),
+            "1".into(),
+            "--heads".into(),
+            "2".into(),
+            "--batch-size".into(),
+            "20".into(),
+            "--epochs".into(),
+            "2".into(),
+            "--augment".into(),
+            "--ema".into(),
+            "0.9".into(),
+            "--out".into(),
+            s(out).to_string(),
+            "--progress".into(),
+            "off".into(),
+        ]
+    };
+    let (direct, via) = (d.join("direct"), d.join("via"));
+    let a = train(&direct);
+    ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let b = train(&via);
+    print_spec(
+        &b.iter().map(String::as_str).collect::<Vec<_>>(),
+        &d.join("train.toml"),
+    );
+    assert!(!via.exists(), "--print-spec must not start the run");
+    // `ldae run` uses every core for the operators; the run is the same.
+    ok(&["run", s(&d.join("train.toml")), "--progress", "off"]);
+    let losses = |run: &Path| -> Vec<u32> {
+        ldae_model::train::metrics::read_metrics(&run.join("metrics.parquet"))
+            .unwrap()
+            .iter()
+            .map(|m| m.loss.to_bits())
+            .collect()
+    };
+    assert_eq!(losses(&direct).len(), 6);
+    assert_eq!(losses(&direct), losses(&via));
+    for file in ["model.safetensors", "ema.safetensors"] {
+        let read = |run: &Path| std::fs::read(run.join("checkpoint").join(file)).unwrap();
+        assert_eq!(read(&direct), read(&via), "{file}");
+    }
+
+    // Resuming needs only the run folder: its spec.json rebuilds the pipeline.
+    let split = d.join("split");
+    let mut c = train(&split);
+    c.extend(["--max-steps".to_string(), "4".into()]);
+    ok(&c.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = ok(&["train", "--resume", "--out", s(&split), "--progress", "off"]);
+    assert!(out.contains("resuming") && out.contains("step 4"), "{out}");
+    assert_eq!(losses(&split), losses(&direct));
+}

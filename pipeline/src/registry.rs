@@ -127,6 +127,7 @@ impl dyn SinkJob {
         Box::new(Once {
             sink: Some(sink),
             ran: false,
+            output: serde_json::Value::Null,
         })
     }
 }
@@ -134,6 +135,8 @@ impl dyn SinkJob {
 struct Once {
     sink: Option<Box<dyn Sink>>,
     ran: bool,
+    /// What the sink said it wrote.
+    output: serde_json::Value,
 }
 
 impl SinkJob for Once {
@@ -146,6 +149,15 @@ impl SinkJob for Once {
         self.sink
             .take()
             .ok_or_else(|| Error::msg("a single-pass sink was asked for a second pass"))
+    }
+
+    fn end_pass(&mut self, _pass: &Pass, report: &RunReport) -> Result<()> {
+        self.output = report.output.clone();
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<serde_json::Value> {
+        Ok(std::mem::take(&mut self.output))
     }
 }
 

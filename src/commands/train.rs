@@ -10,13 +10,16 @@ use crate::cli::{NoiseArg, RunArgs, TrainArgs};
 use crate::plans::{format_of, print_report, run_options};
 
 /// The job of the command's flags.
-pub fn job(args: &TrainArgs) -> TrainJob {
-    TrainJob {
-        input: args.input.clone(),
+pub fn job(args: &TrainArgs) -> Result<TrainJob> {
+    let (Some(input), Some(pca)) = (&args.input, &args.pca) else {
+        anyhow::bail!("a new run needs --input and --pca");
+    };
+    Ok(TrainJob {
+        input: input.clone(),
         format: args.format.map(format_of),
         limit: args.limit,
         pixel_cache: args.pixel_cache.clone(),
-        pca: args.pca.clone(),
+        pca: pca.clone(),
         dim: args.dim,
         latent_scale: args.latent_scale,
         sigma: match args.noise {
@@ -44,7 +47,7 @@ pub fn job(args: &TrainArgs) -> TrainJob {
             precision: args.precision,
             resume: false,
         },
-    }
+    })
 }
 
 /// Run `spec` with the CLI's printing: each epoch's line, the sink's messages, stage tables only
@@ -80,7 +83,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
         return run_spec(&spec, base, &args.run);
     }
-    let job = job(args);
+    let job = job(args)?;
     let spec = job.spec()?;
     if args.print_spec {
         print!("{}", spec.to_toml()?);
@@ -92,7 +95,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         } else {
             println!(
                 "decoding {} once into the pixel cache {}",
-                args.input,
+                job.input,
                 dir.display()
             );
             let settings = RunSettings {

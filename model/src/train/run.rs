@@ -260,8 +260,9 @@ impl SinkJob for TrainRun {
             let config = self.new_config(plan)?;
             let t = Trainer::new(config, &out, &self.device)?;
             // The spec, so `ldae train --resume` can rebuild the same pipeline.
+            let base = std::path::absolute(&self.ctx.base).unwrap_or(self.ctx.base.clone());
             let spec = serde_json::json!({
-                "base": self.ctx.base.display().to_string(),
+                "base": base.display().to_string(),
                 "spec": self.ctx.job,
             });
             ldae_operators::atomic::write_atomic(

@@ -342,8 +342,8 @@ impl PcaModel {
         info.insert("format".to_string(), "ldae-pca".to_string());
         info.insert("ldae.pca".to_string(), meta_json(&self.meta)?);
         let bytes = safetensors::serialize(tensors, Some(info))
-            .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
-        write_atomic(path, &bytes)
+            .map_err(|e| Error::external(path.display().to_string(), e))?;
+        write_atomic(path, &super::stats::canonical_header(bytes, path)?)
     }
 
     /// Load a model saved by [`PcaModel::save`].

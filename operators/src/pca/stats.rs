@@ -168,8 +168,8 @@ impl PcaStats {
             format!("{:016x}", self.fingerprint),
         );
         let bytes = safetensors::serialize(tensors, Some(info))
-            .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
-        write_atomic(path, &bytes)
+            .map_err(|e| Error::external(path.display().to_string(), e))?;
+        write_atomic(path, &canonical_header(bytes, path)?)
     }
 
     /// Load a partial-statistics file.
@@ -258,6 +258,51 @@ pub(crate) fn parse_meta(info: &HashMap<String, String>, path: &Path) -> Result<
         .ok_or_else(|| Error::msg(format!("{}: no ldae PCA metadata", path.display())))?;
     serde_json::from_str(text)
         .map_err(|e| Error::msg(format!("{}: bad PCA metadata: {e}", path.display())))
+}
+
+/// `bytes` of a safetensors file with its JSON header rewritten with sorted keys.
+///
+/// The crate serialises its metadata from a `HashMap`, whose order changes from process to
+/// process, so the same model was written as different bytes; sorting makes a file a function
+/// of its contents. Tensor offsets are relative to the data section, so a header of another
+/// length stays valid (it is padded with spaces to 8 bytes, as the format asks).
+pub(crate) fn canonical_header(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
+    let bad = || Error::msg(format!("{}: malformed safetensors header", path.display()));
+    let n = u64::from_le_bytes(
+        bytes
+            .get(..8)
+            .ok_or_else(bad)?
+            .try_into()
+            .map_err(|_| bad())?,
+    ) as usize;
+    let header = bytes.get(8..8 + n).ok_or_else(bad)?;
+    let parsed: std::collections::BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(header)
+            .map_err(|e| Error::external(path.display().to_string(), e))?;
+    let sorted: std::collections::BTreeMap<&String, serde_json::Value> = parsed
+        .iter()
+        .map(|(k, v)| {
+            let v = match v.as_object() {
+                // __metadata__'s string map, and each tensor's fields, in key order.
+                Some(map) => {
+                    serde_json::to_value(map.iter().collect::<std::collections::BTreeMap<_, _>>())
+                        .unwrap_or_else(|_| v.clone())
+                }
+                None => v.clone(),
+            };
+            (k, v)
+        })
+        .collect();
+    let mut text =
+        serde_json::to_vec(&sorted).map_err(|e| Error::external(path.display().to_string(), e))?;
+    while text.len() % 8 != 0 {
+        text.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[8 + n..]);
+    Ok(out)
 }
 
 /// The metadata and tensors of a safetensors file.
