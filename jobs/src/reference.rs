@@ -110,7 +110,7 @@ fn table_of<'a>(node: &'a Value, defs: &'a Value) -> Option<&'a Value> {
         node.get("anyOf")?
             .as_array()?
             .iter()
-            .find_map(|o| resolve(o))
+            .find_map(resolve)
     })?;
     def.get("properties").map(|_| def)
 }

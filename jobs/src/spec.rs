@@ -147,6 +147,9 @@ pub struct RunSettings<'a> {
     pub on_message: Option<&'a dyn Fn(&str)>,
 }
 
+/// A source and its operators, built for one pass.
+type Built = (Box<dyn Source>, Vec<Arc<dyn Operator>>);
+
 fn operators(spec: &Spec, ctx: &BuildContext) -> Result<Vec<Arc<dyn Operator>>> {
     spec.operators
         .iter()
@@ -185,7 +188,7 @@ pub fn run(spec: &Spec, settings: &RunSettings<'_>) -> Result<SpecReport> {
         schema,
         rows: source.total_rows(),
     })?;
-    let mut first: Option<(Box<dyn Source>, Vec<Arc<dyn Operator>>)> = Some((source, ops));
+    let mut first: Option<Built> = Some((source, ops));
     let say = |job: &mut Box<dyn ldae_pipeline::SinkJob>| {
         for line in job.messages() {
             if let Some(f) = &settings.on_message {
