@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ldae_model::denoiser::Precision;
 use ldae_model::encoder::{EncoderModel, Pooling};
 use ldae_operators::pca::LatentScale;
+use ldae_pipeline::names::parse_name;
 
 /// ldae: latent denoising autoencoder (l-DAE) pipelines over image datasets.
 ///
@@ -388,7 +389,7 @@ pub struct FeaturesArgs {
     pub out: PathBuf,
     /// What the features are: ldae (the trained encoder), random (the same network, randomly
     /// initialised with --seed), pixels (normalised pixels), pca (flattened PCA latents).
-    #[arg(long, default_value = "ldae")]
+    #[arg(long, default_value = "ldae", value_parser = parse_name::<EncoderModel>)]
     pub kind: EncoderModel,
     /// The training run (needed for ldae and random; gives the PCA model otherwise).
     #[arg(long)]
@@ -398,7 +399,7 @@ pub struct FeaturesArgs {
     #[arg(long, value_delimiter = ',')]
     pub block: Vec<usize>,
     /// How tokens become a feature: mean (average, [width]) or none (every token, [N, width]).
-    #[arg(long, default_value = "mean")]
+    #[arg(long, default_value = "mean", value_parser = parse_name::<Pooling>)]
     pub pooling: Pooling,
     /// Noise level index t fed to the network (the input is the clean image).
     #[arg(long, default_value_t = 10.0)]

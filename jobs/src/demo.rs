@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use ldae_model::encoder::EncoderModel;
 use ldae_operators::pca::PcaModel;
+use ldae_pipeline::names::name_of;
 use ldae_pipeline::{Error, RunOptions};
 
 use crate::experiment::{features, fit_pca, pretrain, probe_tables, Pretrain, Rows, Say};
@@ -103,7 +104,7 @@ impl DemoJob {
                     skip,
                     ..Rows::default()
                 };
-                let table = out.join(format!("features-{kind}-{split}"));
+                let table = out.join(format!("features-{}-{split}", name_of(&kind)));
                 features(kind, &run_dir, Vec::new(), input, rows, &table, options)?;
             }
         }
@@ -111,6 +112,7 @@ impl DemoJob {
         say("4/5 linear and kNN probes");
         let mut results = Vec::new();
         for (kind, name) in KINDS {
+            let kind = name_of(&kind);
             let table = |split: &str| out.join(format!("features-{kind}-{split}"));
             let json = out.join(format!("probe-{kind}.json"));
             results.push((

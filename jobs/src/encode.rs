@@ -3,11 +3,10 @@
 use std::path::PathBuf;
 
 use ldae_datasets::SourceOptions;
-use ldae_operators::normalize::NormalizeConfig;
 use ldae_operators::parquet_sink::ParquetSinkConfig;
 use ldae_operators::pca::{LatentScale, PcaModel, PcaProjectConfig};
 
-use crate::pca_fit::{absolute, patch_front};
+use crate::pca_fit::{absolute, patch_front_of};
 use crate::source::SourceSpec;
 use crate::spec::{Component, Spec};
 use crate::Result;
@@ -37,12 +36,7 @@ impl EncodeJob {
         let pca = absolute(&self.pca);
         let model = PcaModel::load(&pca)?;
         let m = &model.meta;
-        let mut operators = patch_front(
-            m.image_size,
-            m.channels as u8,
-            m.patch_size,
-            NormalizeConfig::from(&m.normalization),
-        )?;
+        let mut operators = patch_front_of(&model)?;
         operators.push(Component::operator(&PcaProjectConfig {
             pca,
             dim: self.dim,

@@ -6,12 +6,11 @@ use ldae_datasets::SourceOptions;
 use ldae_model::denoiser::Precision;
 use ldae_model::encoder::{EncoderConfig, EncoderModel, Pooling};
 use ldae_model::train::trainer::read_train_config;
-use ldae_operators::normalize::NormalizeConfig;
 use ldae_operators::parquet_sink::ParquetSinkConfig;
 use ldae_operators::pca::PcaModel;
 use ldae_pipeline::Error;
 
-use crate::pca_fit::{absolute, patch_front};
+use crate::pca_fit::{absolute, patch_front_of};
 use crate::source::SourceSpec;
 use crate::spec::{Component, Spec};
 use crate::Result;
@@ -57,7 +56,7 @@ impl FeaturesJob {
         if network && checkpoint.is_none() {
             return Err(Error::msg(format!(
                 "model {} needs a checkpoint (--checkpoint RUN_DIR)",
-                serde_json::to_string(&self.model).unwrap_or_default()
+                ldae_pipeline::names::name_of(&self.model)
             )));
         }
         let pca_path = match (&self.pca, &checkpoint) {
@@ -70,13 +69,7 @@ impl FeaturesJob {
             }
         };
         let model = PcaModel::load(&pca_path)?;
-        let m = &model.meta;
-        let mut operators = patch_front(
-            m.image_size,
-            m.channels as u8,
-            m.patch_size,
-            NormalizeConfig::from(&m.normalization),
-        )?;
+        let mut operators = patch_front_of(&model)?;
         operators.push(Component::operator(&EncoderConfig {
             model: self.model,
             checkpoint,

@@ -57,6 +57,18 @@ pub fn patch_front(
     ])
 }
 
+/// [`patch_front`] with `model`'s own image size, channels, patch size and normalisation: the
+/// front of every job that encodes images for a fitted model.
+pub fn patch_front_of(model: &ldae_operators::pca::PcaModel) -> Result<Vec<Component>> {
+    let m = &model.meta;
+    patch_front(
+        m.image_size,
+        m.channels as u8,
+        m.patch_size,
+        NormalizeConfig::from(&m.normalization),
+    )
+}
+
 /// `path` made absolute against the current folder (printed specs run from anywhere).
 pub fn absolute(path: &std::path::Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())

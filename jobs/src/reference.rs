@@ -106,12 +106,7 @@ fn table_of<'a>(node: &'a Value, defs: &'a Value) -> Option<&'a Value> {
         let r = n.get("$ref")?.as_str()?;
         defs.get(r.rsplit('/').next()?)
     };
-    let def = resolve(node).or_else(|| {
-        node.get("anyOf")?
-            .as_array()?
-            .iter()
-            .find_map(resolve)
-    })?;
+    let def = resolve(node).or_else(|| node.get("anyOf")?.as_array()?.iter().find_map(resolve))?;
     def.get("properties").map(|_| def)
 }
 

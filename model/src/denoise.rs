@@ -15,7 +15,8 @@ use ldae_operators::device::parse_device;
 use ldae_operators::pca::{candle_err, PcaModel};
 use ldae_pipeline::columns::{self, replace_field, require_tensor, tensor_array, tensor_field};
 use ldae_pipeline::{
-    BoundOperator, BuildContext, Error, Operator, OperatorConfig, Processed, Result,
+    BoundOperator, BuildContext, Error, Operator, OperatorConfig, ProcessWithSchema, Processed,
+    Result, WithSchema,
 };
 
 use crate::denoiser::model::timesteps;
@@ -126,27 +127,17 @@ impl Operator for Denoise {
     }
 
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
-        Ok(Arc::new(BoundDenoise {
+        Ok(Arc::new(WithSchema {
             schema: self.plan_schema(input)?,
             op: self.clone(),
         }))
     }
 }
 
-/// [`Denoise`] bound to its input schema.
-struct BoundDenoise {
-    op: Denoise,
-    schema: SchemaRef,
-}
-
-impl BoundOperator for BoundDenoise {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn process(&self, batch: RecordBatch) -> Result<Processed> {
-        let schema = self.schema.clone();
-        let c = self.op.model.config();
+impl ProcessWithSchema for Denoise {
+    fn process_with(&self, batch: RecordBatch, schema: &SchemaRef) -> Result<Processed> {
+        let schema = schema.clone();
+        let c = self.model.config();
         let (tokens, dim) = (c.tokens(), c.patch_dim);
         let per_image = tokens * dim;
         let noisy: Float32Array = columns::tensor_values(&batch, columns::NOISY)?;
@@ -167,11 +158,9 @@ impl BoundOperator for BoundDenoise {
             x.resize(CHUNK * per_image, 0.0);
             let mut s = sigmas.to_vec();
             s.resize(CHUNK, 0.0);
-            let x =
-                Tensor::from_vec(x, (CHUNK, tokens, dim), &self.op.device).map_err(candle_err)?;
-            let t = timesteps(&s, DType::F32, &self.op.device).map_err(candle_err)?;
+            let x = Tensor::from_vec(x, (CHUNK, tokens, dim), &self.device).map_err(candle_err)?;
+            let t = timesteps(&s, DType::F32, &self.device).map_err(candle_err)?;
             let y = self
-                .op
                 .model
                 .forward(&x, &t)
                 .and_then(|y| y.narrow(0, 0, n))

@@ -19,7 +19,8 @@ use ldae_operators::device::parse_device;
 use ldae_operators::pca::{candle_err, PcaModel, Projector};
 use ldae_pipeline::columns::{self, require_tensor, tensor_array, tensor_field};
 use ldae_pipeline::{
-    BoundOperator, BuildContext, Error, Operator, OperatorConfig, Processed, Result,
+    BoundOperator, BuildContext, Error, Operator, OperatorConfig, ProcessWithSchema, Processed,
+    Result, WithSchema,
 };
 
 use crate::denoiser::{Denoiser, Precision};
@@ -51,43 +52,6 @@ pub enum EncoderModel {
     Pixels,
     /// The PCA latents, flattened (a baseline).
     Pca,
-}
-
-impl std::str::FromStr for EncoderModel {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "ldae" => Ok(EncoderModel::Ldae),
-            "random" => Ok(EncoderModel::Random),
-            "pixels" => Ok(EncoderModel::Pixels),
-            "pca" => Ok(EncoderModel::Pca),
-            other => Err(Error::msg(format!(
-                "'{other}': expected ldae, random, pixels or pca"
-            ))),
-        }
-    }
-}
-
-impl std::fmt::Display for EncoderModel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            EncoderModel::Ldae => "ldae",
-            EncoderModel::Random => "random",
-            EncoderModel::Pixels => "pixels",
-            EncoderModel::Pca => "pca",
-        })
-    }
-}
-
-impl std::str::FromStr for Pooling {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "mean" => Ok(Pooling::Mean),
-            "none" => Ok(Pooling::None),
-            other => Err(Error::msg(format!("'{other}': expected mean or none"))),
-        }
-    }
 }
 
 /// How a network feature is reduced over the image's tokens.
@@ -407,26 +371,16 @@ impl Operator for Encoder {
     }
 
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
-        Ok(Arc::new(BoundEncoder {
+        Ok(Arc::new(WithSchema {
             schema: self.plan_schema(input)?,
             op: self.clone(),
         }))
     }
 }
 
-/// [`Encoder`] bound to its input schema.
-struct BoundEncoder {
-    op: Encoder,
-    schema: SchemaRef,
-}
-
-impl BoundOperator for BoundEncoder {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn process(&self, batch: RecordBatch) -> Result<Processed> {
-        let schema = self.schema.clone();
+impl ProcessWithSchema for Encoder {
+    fn process_with(&self, batch: RecordBatch, schema: &SchemaRef) -> Result<Processed> {
+        let schema = schema.clone();
         let shape = require_tensor(
             &batch.schema(),
             columns::PATCHES,
@@ -434,9 +388,9 @@ impl BoundOperator for BoundEncoder {
             "encoder",
         )?;
         let values: Float32Array = columns::tensor_values(&batch, columns::PATCHES)?;
-        let outputs = self.op.outputs(&shape);
-        let features = match &self.op.kind {
-            FeatureKind::Network { .. } => self.op.network(values.values(), &shape, &outputs)?,
+        let outputs = self.outputs(&shape);
+        let features = match &self.kind {
+            FeatureKind::Network { .. } => self.network(values.values(), &shape, &outputs)?,
             FeatureKind::Pixels => vec![values.values().to_vec()],
             FeatureKind::Pca { projector, .. } => {
                 vec![projector.project_slice(values.values(), shape[0])?]

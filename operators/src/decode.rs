@@ -18,7 +18,8 @@ use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageReader, Limits};
 
 use ldae_pipeline::columns::{self, replace_field, tensor_array, tensor_field, tensor_type};
 use ldae_pipeline::{
-    BoundOperator, BuildContext, Error, Operator, OperatorConfig, Processed, Rejection, Result,
+    BoundOperator, BuildContext, Error, Operator, OperatorConfig, ProcessWithSchema, Processed,
+    Rejection, Result, WithSchema,
 };
 
 use crate::augment::{center_square, random_resized_crop, AugmentConfig, CropPlan};
@@ -219,7 +220,7 @@ impl Operator for Decode {
     }
 
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
-        Ok(Arc::new(BoundDecode {
+        Ok(Arc::new(WithSchema {
             schema: self.plan_schema(input)?,
             op: Decode {
                 config: self.config.clone(),
@@ -228,30 +229,20 @@ impl Operator for Decode {
     }
 }
 
-/// Decode bound to its input schema.
-struct BoundDecode {
-    op: Decode,
-    schema: SchemaRef,
-}
-
-impl BoundOperator for BoundDecode {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn process(&self, batch: RecordBatch) -> Result<Processed> {
+impl ProcessWithSchema for Decode {
+    fn process_with(&self, batch: RecordBatch, schema: &SchemaRef) -> Result<Processed> {
         let ids: &StringArray = batch
             .column_by_name(columns::ID)
             .map(|c| c.as_string::<i32>())
             .ok_or_else(|| Error::msg("missing id column"))?;
         let n = batch.num_rows();
-        let out_size: usize = self.op.out_shape().iter().product();
+        let out_size: usize = self.out_shape().iter().product();
         let mut flat = Vec::with_capacity(n * out_size);
         let mut keep = Vec::with_capacity(n);
         let mut rejected = Vec::new();
         let mut handle = |i: usize, image: std::result::Result<DynamicImage, String>| match image {
             Ok(img) => {
-                let px = self.op.finish_image(img, ids.value(i));
+                let px = self.finish_image(img, ids.value(i));
                 debug_assert_eq!(px.len(), out_size);
                 flat.extend_from_slice(&px);
                 keep.push(i as u32);
@@ -273,7 +264,7 @@ impl BoundOperator for BoundDecode {
                 }
             };
             for i in 0..n {
-                handle(i, self.op.decode_bytes(bytes.value(i)));
+                handle(i, self.decode_bytes(bytes.value(i)));
             }
         } else {
             input_col = columns::PIXELS;
@@ -287,9 +278,9 @@ impl BoundOperator for BoundDecode {
                 handle(i, img);
             }
         }
-        let pixels = tensor_array(Arc::new(UInt8Array::from(flat)), &self.op.out_shape())?;
+        let pixels = tensor_array(Arc::new(UInt8Array::from(flat)), &self.out_shape())?;
         let keep = arrow::array::UInt32Array::from(keep);
-        let schema = self.schema.clone();
+        let schema = schema.clone();
         let mut cols = Vec::with_capacity(batch.num_columns());
         for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
             if field.name() == input_col {

@@ -19,7 +19,8 @@ use ldae_pipeline::columns::{self, tensor_array, tensor_field};
 use std::path::PathBuf;
 
 use ldae_pipeline::{
-    BoundOperator, BuildContext, Error, Operator, OperatorConfig, Processed, Result,
+    BoundOperator, BuildContext, Error, Operator, OperatorConfig, ProcessWithSchema, Processed,
+    Result, WithSchema,
 };
 
 use crate::pca::{LatentScale, PcaModel, Projector};
@@ -217,26 +218,16 @@ impl Operator for Noise {
     }
 
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
-        Ok(Arc::new(BoundNoise {
+        Ok(Arc::new(WithSchema {
             schema: self.plan_schema(input)?,
             op: self.clone(),
         }))
     }
 }
 
-/// [`Noise`] bound to its input schema.
-struct BoundNoise {
-    op: Noise,
-    schema: SchemaRef,
-}
-
-impl BoundOperator for BoundNoise {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn process(&self, batch: RecordBatch) -> Result<Processed> {
-        let schema = self.schema.clone();
+impl ProcessWithSchema for Noise {
+    fn process_with(&self, batch: RecordBatch, schema: &SchemaRef) -> Result<Processed> {
+        let schema = schema.clone();
         let ids = batch
             .column_by_name(columns::ID)
             .ok_or_else(|| Error::msg("missing id column"))?
@@ -244,17 +235,16 @@ impl BoundOperator for BoundNoise {
             .clone();
         let patches: Float32Array = columns::tensor_values(&batch, columns::PATCHES)?;
         let z = self
-            .op
             .projector
-            .project_slice(patches.values(), self.op.tokens)?;
-        let per_row = self.op.tokens * self.op.projector.dim();
+            .project_slice(patches.values(), self.tokens)?;
+        let per_row = self.tokens * self.projector.dim();
         let mut noisy_latents = Vec::with_capacity(z.len());
         let (mut sigmas, mut ts) = (Vec::new(), Vec::new());
         for (row, z0) in z.chunks_exact(per_row).enumerate() {
             let (t, sigma, eps) = draw_noise(
-                self.op.schedule,
-                self.op.seed,
-                self.op.epoch,
+                self.schedule,
+                self.seed,
+                self.epoch,
                 ids.value(row),
                 per_row,
             );
@@ -262,13 +252,10 @@ impl BoundOperator for BoundNoise {
             sigmas.push(sigma);
             ts.push(t);
         }
-        let noisy = self
-            .op
-            .projector
-            .inverse_slice(&noisy_latents, self.op.tokens)?;
+        let noisy = self.projector.inverse_slice(&noisy_latents, self.tokens)?;
         let noisy = tensor_array(
             Arc::new(Float32Array::from(noisy)),
-            &[self.op.tokens, self.op.projector.patch_dim()],
+            &[self.tokens, self.projector.patch_dim()],
         )?;
         let mut cols: Vec<Arc<dyn arrow::array::Array>> = batch
             .schema()

@@ -11,6 +11,7 @@ pub mod columns;
 pub mod error;
 pub mod executor;
 pub mod metrics;
+pub mod names;
 pub mod progress;
 pub mod registry;
 pub mod traits;
@@ -22,5 +23,6 @@ pub use metrics::{RunReport, StageMetrics};
 pub use progress::{ProgressMode, Status};
 pub use registry::{BuildContext, OperatorConfig, Pass, PlanInfo, SinkConfig, SinkJob};
 pub use traits::{
-    BoundOperator, Operator, Processed, RejectedRow, Rejection, RunSummary, Sink, Source,
+    BoundOperator, Operator, ProcessWithSchema, Processed, RejectedRow, Rejection, RunSummary,
+    Sink, Source, WithSchema,
 };

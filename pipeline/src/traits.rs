@@ -95,6 +95,31 @@ pub trait BoundOperator: Send + Sync {
     fn process(&self, batch: RecordBatch) -> Result<Processed>;
 }
 
+/// The per-batch work of an operator that needs nothing from binding but its output schema.
+pub trait ProcessWithSchema: Send + Sync {
+    /// Transform one batch into `schema` (the output schema fixed when the plan was built).
+    fn process_with(&self, batch: RecordBatch, schema: &SchemaRef) -> Result<Processed>;
+}
+
+/// A bound operator made of a copy of the operator and its output schema, for operators whose
+/// binding decides nothing else (see [`ProcessWithSchema`]).
+pub struct WithSchema<T> {
+    /// The operator (a cheap copy: models are shared).
+    pub op: T,
+    /// Its output schema for the input it was bound to.
+    pub schema: SchemaRef,
+}
+
+impl<T: ProcessWithSchema> BoundOperator for WithSchema<T> {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn process(&self, batch: RecordBatch) -> Result<Processed> {
+        self.op.process_with(batch, &self.schema)
+    }
+}
+
 /// Counts a sink is told when the stream ends.
 #[derive(Debug, Clone)]
 pub struct RunSummary<'a> {

@@ -7,8 +7,8 @@ use arrow::array::{Array, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use ldae_pipeline::{
-    BoundOperator, Error, OnError, Operator, Pipeline, Processed, ProgressMode, Rejection, Result,
-    RunOptions, RunSummary, Sink, Source,
+    BoundOperator, Error, OnError, Operator, Pipeline, ProcessWithSchema, Processed, ProgressMode,
+    Rejection, Result, RunOptions, RunSummary, Sink, Source, WithSchema,
 };
 
 fn schema() -> SchemaRef {
@@ -79,25 +79,15 @@ impl Operator for Square {
     }
 
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
-        Ok(Arc::new(BoundSquare {
+        Ok(Arc::new(WithSchema {
             schema: self.plan_schema(input)?,
             op: self.clone(),
         }))
     }
 }
 
-/// [`Square`] bound to its input schema.
-struct BoundSquare {
-    op: Square,
-    schema: SchemaRef,
-}
-
-impl BoundOperator for BoundSquare {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn process(&self, batch: RecordBatch) -> Result<Processed> {
+impl ProcessWithSchema for Square {
+    fn process_with(&self, batch: RecordBatch, schema: &SchemaRef) -> Result<Processed> {
         let ids = batch
             .column(0)
             .as_any()
@@ -112,10 +102,10 @@ impl BoundOperator for BoundSquare {
         let (mut keep_ids, mut keep_xs, mut rejected) = (vec![], vec![], vec![]);
         for i in 0..batch.num_rows() {
             let x = xs.value(i);
-            if Some(x) == self.op.fail_at {
+            if Some(x) == self.fail_at {
                 return Err(Error::msg(format!("cannot square {x}")));
             }
-            if self.op.reject_every > 0 && x % self.op.reject_every == 0 {
+            if self.reject_every > 0 && x % self.reject_every == 0 {
                 rejected.push(Rejection {
                     id: ids.value(i).to_string(),
                     message: "multiple".into(),
@@ -126,7 +116,7 @@ impl BoundOperator for BoundSquare {
             }
         }
         let batch = RecordBatch::try_new(
-            batch.schema(),
+            schema.clone(),
             vec![
                 Arc::new(StringArray::from(keep_ids)),
                 Arc::new(Int64Array::from(keep_xs)),
@@ -270,23 +260,15 @@ impl Operator for Panics {
     }
 
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
-        Ok(Arc::new(BoundPanics {
+        Ok(Arc::new(WithSchema {
             schema: self.plan_schema(input)?,
+            op: Panics,
         }))
     }
 }
 
-/// [`Panics`] bound to its input schema.
-struct BoundPanics {
-    schema: SchemaRef,
-}
-
-impl BoundOperator for BoundPanics {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn process(&self, batch: RecordBatch) -> Result<Processed> {
+impl ProcessWithSchema for Panics {
+    fn process_with(&self, batch: RecordBatch, _schema: &SchemaRef) -> Result<Processed> {
         let xs = batch
             .column(1)
             .as_any()

@@ -34,7 +34,7 @@ pub fn run(args: &FeaturesArgs) -> Result<()> {
     let rows = report.last().map_or(0, |r| r.rows_out);
     println!(
         "wrote {rows} rows of {} features to {}",
-        args.kind,
+        ldae_pipeline::names::name_of(&args.kind),
         args.out.display()
     );
     Ok(())

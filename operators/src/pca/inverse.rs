@@ -11,7 +11,8 @@ use ldae_pipeline::columns::{self, replace_field, require_tensor, tensor_array, 
 use std::path::PathBuf;
 
 use ldae_pipeline::{
-    BoundOperator, BuildContext, Error, Operator, OperatorConfig, Processed, Result,
+    BoundOperator, BuildContext, Error, Operator, OperatorConfig, ProcessWithSchema, Processed,
+    Result, WithSchema,
 };
 
 use super::model::{LatentScale, PcaModel, Projector};
@@ -36,14 +37,9 @@ pub struct PcaInverseConfig {
 impl OperatorConfig for PcaInverseConfig {
     const KIND: &'static str = "pca_inverse";
     fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
-        let model = PcaModel::load(&ctx.resolve(&self.pca))?;
-        let scale = self.latent_scale.unwrap_or(model.meta.latent_scale);
-        Ok(Arc::new(PcaInverse::new(
-            &model,
-            self.dim,
-            scale,
-            &crate::device::parse_device(&self.device)?,
-        )?))
+        let (model, scale, device) =
+            super::load_for_spec(&self.pca, self.latent_scale, &self.device, ctx)?;
+        Ok(Arc::new(PcaInverse::new(&model, self.dim, scale, &device)?))
     }
 }
 ldae_pipeline::register_operator!(PcaInverseConfig);
@@ -108,29 +104,19 @@ impl Operator for PcaInverse {
     }
 
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
-        Ok(Arc::new(BoundPcaInverse {
+        Ok(Arc::new(WithSchema {
             schema: self.plan_schema(input)?,
             op: self.clone(),
         }))
     }
 }
 
-/// [`PcaInverse`] bound to its input schema.
-struct BoundPcaInverse {
-    op: PcaInverse,
-    schema: SchemaRef,
-}
-
-impl BoundOperator for BoundPcaInverse {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn process(&self, batch: RecordBatch) -> Result<Processed> {
-        let schema = self.schema.clone();
+impl ProcessWithSchema for PcaInverse {
+    fn process_with(&self, batch: RecordBatch, schema: &SchemaRef) -> Result<Processed> {
+        let schema = schema.clone();
         let shape = require_tensor(&schema, columns::PATCHES, &DataType::Float32, "pca_inverse")?;
         let values: Float32Array = columns::tensor_values(&batch, columns::LATENTS)?;
-        let patches = self.op.projector.inverse_slice(values.values(), shape[0])?;
+        let patches = self.projector.inverse_slice(values.values(), shape[0])?;
         let patches = tensor_array(Arc::new(Float32Array::from(patches)), &shape)?;
         let index = batch.schema().index_of(columns::LATENTS)?;
         let mut cols = batch.columns().to_vec();

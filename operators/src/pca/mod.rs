@@ -18,6 +18,19 @@ pub use model::{LatentScale, PcaMeta, PcaModel, Projector};
 pub use project::{PcaProject, PcaProjectConfig};
 pub use stats::PcaStats;
 
+/// The model file of a spec's PCA stage (resolved against the spec's folder), the latent scale
+/// to use (the config's, else the model's) and the compute device.
+pub fn load_for_spec(
+    pca: &std::path::Path,
+    latent_scale: Option<LatentScale>,
+    device: &str,
+    ctx: &ldae_pipeline::BuildContext,
+) -> ldae_pipeline::Result<(PcaModel, LatentScale, candle_core::Device)> {
+    let model = PcaModel::load(&ctx.resolve(pca))?;
+    let scale = latent_scale.unwrap_or(model.meta.latent_scale);
+    Ok((model, scale, crate::device::parse_device(device)?))
+}
+
 /// Convert a candle error into the engine's error type.
 pub fn candle_err(e: candle_core::Error) -> ldae_pipeline::Error {
     ldae_pipeline::Error::external("candle", e)

@@ -10,7 +10,8 @@ use ldae_pipeline::columns::{self, replace_field, tensor_array, tensor_field};
 use std::path::PathBuf;
 
 use ldae_pipeline::{
-    BoundOperator, BuildContext, Error, Operator, OperatorConfig, Processed, Result,
+    BoundOperator, BuildContext, Error, Operator, OperatorConfig, ProcessWithSchema, Processed,
+    Result, WithSchema,
 };
 
 use super::model::{LatentScale, PcaModel, Projector};
@@ -35,14 +36,9 @@ pub struct PcaProjectConfig {
 impl OperatorConfig for PcaProjectConfig {
     const KIND: &'static str = "pca_project";
     fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
-        let model = PcaModel::load(&ctx.resolve(&self.pca))?;
-        let scale = self.latent_scale.unwrap_or(model.meta.latent_scale);
-        Ok(Arc::new(PcaProject::new(
-            &model,
-            self.dim,
-            scale,
-            &crate::device::parse_device(&self.device)?,
-        )?))
+        let (model, scale, device) =
+            super::load_for_spec(&self.pca, self.latent_scale, &self.device, ctx)?;
+        Ok(Arc::new(PcaProject::new(&model, self.dim, scale, &device)?))
     }
 }
 ldae_pipeline::register_operator!(PcaProjectConfig);
@@ -102,34 +98,21 @@ impl Operator for PcaProject {
     }
 
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
-        Ok(Arc::new(BoundPcaProject {
+        Ok(Arc::new(WithSchema {
             schema: self.plan_schema(input)?,
             op: self.clone(),
         }))
     }
 }
 
-/// [`PcaProject`] bound to its input schema.
-struct BoundPcaProject {
-    op: PcaProject,
-    schema: SchemaRef,
-}
-
-impl BoundOperator for BoundPcaProject {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn process(&self, batch: RecordBatch) -> Result<Processed> {
-        let schema = self.schema.clone();
+impl ProcessWithSchema for PcaProject {
+    fn process_with(&self, batch: RecordBatch, schema: &SchemaRef) -> Result<Processed> {
+        let schema = schema.clone();
         let values: Float32Array = columns::tensor_values(&batch, columns::PATCHES)?;
-        let latents = self
-            .op
-            .projector
-            .project_slice(values.values(), self.op.tokens)?;
+        let latents = self.projector.project_slice(values.values(), self.tokens)?;
         let latents = tensor_array(
             Arc::new(Float32Array::from(latents)),
-            &[self.op.tokens, self.op.projector.dim()],
+            &[self.tokens, self.projector.dim()],
         )?;
         let index = batch.schema().index_of(columns::PATCHES)?;
         let mut cols = batch.columns().to_vec();
