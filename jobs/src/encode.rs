@@ -3,11 +3,9 @@
 use std::path::PathBuf;
 
 use ldae_datasets::SourceOptions;
-use ldae_operators::parquet_sink::ParquetSinkConfig;
 use ldae_operators::pca::{LatentScale, PcaModel, PcaProjectConfig};
 
-use crate::pca_fit::{absolute, patch_front_of};
-use crate::source::SourceSpec;
+use crate::pca_fit::{absolute, patch_front_of, table_spec};
 use crate::spec::{Component, Spec};
 use crate::Result;
 
@@ -43,13 +41,6 @@ impl EncodeJob {
             latent_scale: Some(self.latent_scale.unwrap_or(m.latent_scale)),
             device: self.device.clone(),
         })?);
-        Ok(Spec {
-            source: SourceSpec::absolute(&self.input, self.source.clone()),
-            operators,
-            sink: Component::sink(&ParquetSinkConfig {
-                out: absolute(&self.out),
-                ..ParquetSinkConfig::default()
-            })?,
-        })
+        table_spec(&self.input, &self.source, operators, &self.out)
     }
 }

@@ -6,12 +6,10 @@ use ldae_datasets::SourceOptions;
 use ldae_model::denoiser::Precision;
 use ldae_model::encoder::{EncoderConfig, EncoderModel, Pooling};
 use ldae_model::train::trainer::read_train_config;
-use ldae_operators::parquet_sink::ParquetSinkConfig;
 use ldae_operators::pca::PcaModel;
 use ldae_pipeline::Error;
 
-use crate::pca_fit::{absolute, patch_front_of};
-use crate::source::SourceSpec;
+use crate::pca_fit::{absolute, patch_front_of, table_spec};
 use crate::spec::{Component, Spec};
 use crate::Result;
 
@@ -83,13 +81,6 @@ impl FeaturesJob {
             device: self.device.clone(),
             precision: self.precision,
         })?);
-        Ok(Spec {
-            source: SourceSpec::absolute(&self.input, self.source.clone()),
-            operators,
-            sink: Component::sink(&ParquetSinkConfig {
-                out: absolute(&self.out),
-                ..ParquetSinkConfig::default()
-            })?,
-        })
+        table_spec(&self.input, &self.source, operators, &self.out)
     }
 }

@@ -69,6 +69,24 @@ pub fn patch_front_of(model: &ldae_operators::pca::PcaModel) -> Result<Vec<Compo
     )
 }
 
+/// `input` read with `source` through `operators` into a Parquet table at `out`: the shape of
+/// every job that writes per-image rows.
+pub fn table_spec(
+    input: &str,
+    source: &SourceOptions,
+    operators: Vec<Component>,
+    out: &std::path::Path,
+) -> Result<Spec> {
+    Ok(Spec {
+        source: SourceSpec::absolute(input, source.clone()),
+        operators,
+        sink: Component::sink(&ldae_operators::parquet_sink::ParquetSinkConfig {
+            out: absolute(out),
+            ..Default::default()
+        })?,
+    })
+}
+
 /// `path` made absolute against the current folder (printed specs run from anywhere).
 pub fn absolute(path: &std::path::Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
