@@ -133,7 +133,7 @@ impl ParquetReader {
         for p in list_parquet(path)? {
             let file = File::open(&p).map_err(|e| Error::io(&p, e))?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-                .map_err(|e| Error::msg(format!("{}: {e}", p.display())))?;
+                .map_err(|e| Error::external(format!("{}", p.display()), e))?;
             let schema = builder.schema().clone();
             let shape = match schema.field_with_name(columns::PIXELS) {
                 Ok(f) => match columns::tensor_type(f) {
@@ -232,17 +232,17 @@ impl ParquetReader {
         let tf = &self.files[fi];
         let file = File::open(&tf.path).map_err(|e| Error::io(&tf.path, e))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| Error::msg(format!("{}: {e}", tf.path.display())))?;
+            .map_err(|e| Error::external(format!("{}", tf.path.display()), e))?;
         let mask = ProjectionMask::leaves(builder.parquet_schema(), tf.projection.clone());
         let reader = builder
             .with_row_groups(vec![rg])
             .with_projection(mask)
             .with_batch_size(tf.row_groups[rg].max(1))
             .build()
-            .map_err(|e| Error::msg(format!("{}: {e}", tf.path.display())))?;
+            .map_err(|e| Error::external(format!("{}", tf.path.display()), e))?;
         let batches: Vec<RecordBatch> = reader
             .collect::<std::result::Result<_, _>>()
-            .map_err(|e| Error::msg(format!("{}: {e}", tf.path.display())))?;
+            .map_err(|e| Error::external(format!("{}", tf.path.display()), e))?;
         let schema = batches
             .first()
             .map(|b| b.schema())

@@ -53,10 +53,10 @@ impl WebDatasetReader {
             let first = samples.len();
             let entries = archive
                 .entries()
-                .map_err(|e| Error::msg(format!("{}: not a tar file: {e}", p.display())))?;
+                .map_err(|e| Error::external(format!("{}: not a tar file", p.display()), e))?;
             for entry in entries {
-                let entry =
-                    entry.map_err(|e| Error::msg(format!("{}: corrupt tar: {e}", p.display())))?;
+                let entry = entry
+                    .map_err(|e| Error::external(format!("{}: corrupt tar", p.display()), e))?;
                 if !entry.header().entry_type().is_file() {
                     continue;
                 }

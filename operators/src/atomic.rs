@@ -34,11 +34,11 @@ pub fn write_parquet_atomic(path: &Path, batch: &arrow::record_batch::RecordBatc
     let temp = temp_path(path);
     let file = std::fs::File::create(&temp).map_err(|e| Error::io(&temp, e))?;
     let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)
-        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+        .map_err(|e| Error::external(format!("{}", path.display()), e))?;
     writer
         .write(batch)
         .and_then(|_| writer.close().map(|_| ()))
-        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+        .map_err(|e| Error::external(format!("{}", path.display()), e))?;
     commit(&temp, path)
 }
 

@@ -172,7 +172,7 @@ impl Noise {
     ) -> Result<Self> {
         let projector = model
             .projector(dim, scale, &candle_core::Device::Cpu)
-            .map_err(|e| Error::plan("noise", e.to_string()))?;
+            .map_err(|e| Error::plan("noise", e.chain()))?;
         Ok(Noise {
             pca_path: None,
             scale,

@@ -172,7 +172,7 @@ impl ParquetSink {
         let temp = temp_path(&path);
         let file = File::create(&temp).map_err(|e| Error::io(&temp, e))?;
         let level = ZstdLevel::try_new(self.config.zstd_level)
-            .map_err(|e| Error::msg(format!("zstd level: {e}")))?;
+            .map_err(|e| Error::external("zstd level", e))?;
         let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(level))
             .set_max_row_group_row_count(Some(self.config.row_group_size.max(1)));
@@ -189,7 +189,7 @@ impl ParquetSink {
         }
         let props = props.build();
         let writer = ArrowWriter::try_new(file, schema, Some(props))
-            .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::external(format!("{}", path.display()), e))?;
         self.open = Some(OpenPart {
             writer,
             temp,
@@ -204,7 +204,7 @@ impl ParquetSink {
             let file = part
                 .writer
                 .into_inner()
-                .map_err(|e| Error::msg(format!("{}: {e}", part.temp.display())))?;
+                .map_err(|e| Error::external(format!("{}", part.temp.display()), e))?;
             file.sync_all().map_err(|e| Error::io(&part.temp, e))?;
             self.done.push((part.temp, part.name, part.rows));
         }
@@ -256,7 +256,7 @@ impl Sink for ParquetSink {
             let take = (limit - part.rows).min(batch.num_rows() - offset);
             part.writer
                 .write(&batch.slice(offset, take))
-                .map_err(|e| Error::msg(format!("{}: {e}", part.temp.display())))?;
+                .map_err(|e| Error::external(format!("{}", part.temp.display()), e))?;
             part.rows += take;
             offset += take;
             if part.rows >= limit {

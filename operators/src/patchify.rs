@@ -140,7 +140,7 @@ impl Patchify {
             ));
         }
         PatchGeometry::new(shape[0], shape[2], self.patch)
-            .map_err(|e| Error::plan("patchify", e.to_string()))
+            .map_err(|e| Error::plan("patchify", e.chain()))
     }
 }
 

@@ -57,7 +57,7 @@ pub fn draw_line(img: &mut RgbImage, from: (f64, f64), to: (f64, f64), colour: R
 pub fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
     let temp = temp_path(path);
     img.save_with_format(&temp, image::ImageFormat::Png)
-        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+        .map_err(|e| Error::external(format!("{}", path.display()), e))?;
     commit(&temp, path)
 }
 

@@ -82,7 +82,7 @@ pub fn read_metrics(path: &Path) -> Result<Vec<StepMetrics>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
-        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+        .map_err(|e| Error::external(format!("{}", path.display()), e))?;
     let mut out = Vec::new();
     for batch in reader {
         let b = batch?;

@@ -110,7 +110,7 @@ pub struct Trainer {
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::msg(format!("{}: {e}", path.display())))
+    serde_json::from_str(&text).map_err(|e| Error::external(format!("{}", path.display()), e))
 }
 
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
@@ -439,7 +439,7 @@ pub fn load_trained(
         &config.model,
         VarBuilder::from_tensors(tensors, DType::F32, device),
     )
-    .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    .map_err(|e| Error::external(format!("{}", path.display()), e))?;
     Ok((config, model))
 }
 

@@ -62,7 +62,7 @@ impl PcaInverse {
     ) -> Result<Self> {
         let projector = model
             .projector(dim, scale, device)
-            .map_err(|e| Error::plan("pca_inverse", e.to_string()))?;
+            .map_err(|e| Error::plan("pca_inverse", e.chain()))?;
         Ok(PcaInverse {
             model: model.clone(),
             scale,

@@ -62,7 +62,7 @@ impl PcaProject {
     ) -> Result<Self> {
         let projector = model
             .projector(dim, scale, device)
-            .map_err(|e| Error::plan("pca_project", e.to_string()))?;
+            .map_err(|e| Error::plan("pca_project", e.chain()))?;
         Ok(PcaProject {
             scale,
             model: model.clone(),

@@ -245,7 +245,7 @@ pub(crate) fn f64_bytes(v: &[f64]) -> Vec<u8> {
 }
 
 pub(crate) fn view(bytes: &[u8], shape: Vec<usize>) -> Result<TensorView<'_>> {
-    TensorView::new(Dtype::F64, shape, bytes).map_err(|e| Error::msg(format!("safetensors: {e}")))
+    TensorView::new(Dtype::F64, shape, bytes).map_err(|e| Error::external("safetensors", e))
 }
 
 pub(crate) fn meta_json(meta: &PcaMeta) -> Result<String> {
@@ -257,7 +257,7 @@ pub(crate) fn parse_meta(info: &HashMap<String, String>, path: &Path) -> Result<
         .get("ldae.pca")
         .ok_or_else(|| Error::msg(format!("{}: no ldae PCA metadata", path.display())))?;
     serde_json::from_str(text)
-        .map_err(|e| Error::msg(format!("{}: bad PCA metadata: {e}", path.display())))
+        .map_err(|e| Error::external(format!("{}: bad PCA metadata", path.display()), e))
 }
 
 /// `bytes` of a safetensors file with its JSON header rewritten with sorted keys.
@@ -311,7 +311,7 @@ pub(crate) fn read_safetensors<'a>(
     path: &Path,
 ) -> Result<(HashMap<String, String>, safetensors::SafeTensors<'a>)> {
     let bad = |e: safetensors::SafeTensorError| {
-        Error::msg(format!("{}: not a safetensors file: {e}", path.display()))
+        Error::external(format!("{}: not a safetensors file", path.display()), e)
     };
     let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(bad)?;
     let info = header.metadata().clone().unwrap_or_default();
