@@ -41,7 +41,7 @@ pub enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
-    /// Pre-train the l-DAE denoiser on PCA-latent noise (see ../shared/RECIPE.md).
+    /// Pre-train the l-DAE denoiser on PCA-latent noise (one pass over the data per epoch).
     Train(Box<TrainArgs>),
     /// Turn images into feature vectors: rows (id, label, features [F]) in a Parquet folder.
     Features(Box<FeaturesArgs>),

@@ -1,6 +1,6 @@
 //! The l-DAE loss: the error of the predicted clean patches measured in the full PCA basis,
 //! weight 1 on the first d coordinates and 0.1 on the rest, each row weighted by
-//! `1 / (1 + sigma^2)`, averaged over rows and tokens (../shared/RECIPE.md).
+//! `1 / (1 + sigma^2)`, averaged over rows and tokens (the l-DAE recipe).
 
 use candle_core::{DType, Device, Tensor, D};
 

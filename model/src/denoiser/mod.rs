@@ -1,5 +1,5 @@
-//! The l-DAE denoiser: a DiT-style transformer without class conditioning (see
-//! ../shared/RECIPE.md, "The network"), and the weighted PCA-space loss it is trained with.
+//! The l-DAE denoiser: a DiT-style transformer without class conditioning, and the weighted
+//! PCA-space loss it is trained with.
 //!
 //! [`config`] holds the sizes and presets, [`model`] the network (weights named after the module
 //! tree: `patch_embed`, `t_embedder.mlp1`, `blocks.3.attn.qkv`, `final_layer.linear`, ...),
