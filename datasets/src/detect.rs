@@ -142,16 +142,22 @@ fn indexed<R: RowReader + 'static>(
     reader: R,
     input: &str,
     options: &SourceOptions,
-) -> Box<dyn Source> {
+) -> Result<Box<dyn Source>> {
     let mut order = row_order(
         reader.len(),
         options.shuffle,
         options.seed,
         options.limit,
         options.shard,
-    );
+    )
+    .map_err(|e| Error::msg(format!("{input}: {}", e.chain())))?;
     order.drain(..options.skip.min(order.len()));
-    Box::new(IndexedSource::new(reader, order, options.batch_size, input))
+    Ok(Box::new(IndexedSource::new(
+        reader,
+        order,
+        options.batch_size,
+        input,
+    )))
 }
 
 /// Open `input` (a path, or `synthetic:N`) as a source.
@@ -177,12 +183,12 @@ pub fn open(input: &str, options: &SourceOptions) -> Result<Box<dyn Source>> {
                 classes: options.synthetic_classes,
                 seed: 0,
             };
-            indexed(SyntheticReader::new(config), input, options)
+            indexed(SyntheticReader::new(config), input, options)?
         }
-        Format::Folder => indexed(FolderReader::open(path)?, input, options),
-        Format::Parquet => indexed(ParquetReader::open(path)?, input, options),
-        Format::Webdataset => indexed(WebDatasetReader::open(path)?, input, options),
-        Format::Idx => indexed(IdxReader::open(path)?, input, options),
-        Format::Cifar => indexed(CifarReader::open(path)?, input, options),
+        Format::Folder => indexed(FolderReader::open(path)?, input, options)?,
+        Format::Parquet => indexed(ParquetReader::open(path)?, input, options)?,
+        Format::Webdataset => indexed(WebDatasetReader::open(path)?, input, options)?,
+        Format::Idx => indexed(IdxReader::open(path)?, input, options)?,
+        Format::Cifar => indexed(CifarReader::open(path)?, input, options)?,
     })
 }

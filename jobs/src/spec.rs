@@ -156,9 +156,13 @@ fn operators(spec: &Spec, ctx: &BuildContext) -> Result<Vec<Arc<dyn Operator>>> 
         .enumerate()
         .map(|(i, c)| {
             let (kind, value) = c.parts("[[operator]]")?;
-            build_operator(&kind, value, ctx).map_err(|e| Error::InStage {
-                stage: format!("operator {} ({kind})", i + 1),
-                source: Box::new(e),
+            build_operator(&kind, value, ctx).map_err(|e| match e {
+                // Plan errors already name their stage.
+                Error::Plan { .. } => e,
+                other => Error::InStage {
+                    stage: format!("operator {} ({kind})", i + 1),
+                    source: Box::new(other),
+                },
             })
         })
         .collect()
