@@ -1,10 +1,13 @@
 //! ldae typed jobs: what every command runs, as data.
 //!
 //! A [`spec::Spec`] is a source, registered operators in order and a registered sink, read from
-//! (and printed as) TOML; [`spec::run`] builds and runs it. The jobs ([`pca_fit::PcaFitJob`],
-//! [`encode::EncodeJob`], [`features::FeaturesJob`]) are serde structs whose `spec()` is exactly
+//! (and printed as) TOML; [`spec::run`] builds and runs it, one pass per epoch for a `train`
+//! sink. The pipeline jobs ([`pca_fit::PcaFitJob`], [`encode::EncodeJob`],
+//! [`features::FeaturesJob`], [`train::TrainJob`]) are serde structs whose `spec()` is exactly
 //! the pipeline the command runs, so `ldae <command> --print-spec` followed by `ldae run` gives
-//! the same outputs. The command line only maps flags onto these structs and prints.
+//! the same outputs. The other jobs ([`probe::ProbeJob`], [`demo::DemoJob`], [`ablate`],
+//! [`denoise_grid::DenoiseGridJob`]) run from their structs here too. The command line only
+//! maps flags onto these structs and prints.
 
 pub mod ablate;
 pub mod demo;
