@@ -15,7 +15,6 @@ pub fn run_file(path: &Path, run: &RunArgs) -> Result<()> {
         base: path.parent().unwrap_or(Path::new("")).to_path_buf(),
         options: run_options(run, "run"),
         on_message: Some(&|line: &str| println!("{line}")),
-        ..RunSettings::default()
     };
     let report = ldae_jobs::spec::run(&spec, &settings)?;
     for pass in &report.passes {

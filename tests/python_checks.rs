@@ -1,9 +1,41 @@
 //! The numeric cross-checks against numpy and pyarrow (tests/python/*.py), run on the binary
-//! this test suite built. They need `pip install numpy pyarrow scikit-learn`; `.ci/run` installs them.
+//! this test suite built. They need numpy, pyarrow and scikit-learn, which the first check
+//! installs with pip when they are missing, so `cargo test --workspace` alone passes on a fresh
+//! machine.
 
 use std::process::Command;
+use std::sync::Once;
+
+/// Install the Python packages the checks import, once per test run, if any is missing.
+fn python_packages() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let present = Command::new("python3")
+            .args(["-c", "import numpy, pyarrow, sklearn"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !present {
+            let status = Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .args(["numpy", "pyarrow", "scikit-learn"])
+                .status()
+                .expect("python3 runs");
+            assert!(
+                status.success(),
+                "pip install numpy pyarrow scikit-learn failed"
+            );
+        }
+    });
+}
 
 fn run_check(script: &str) {
+    python_packages();
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python");
     let out = Command::new("python3")
         .arg(format!("{dir}/{script}"))

@@ -141,8 +141,6 @@ pub struct RunSettings<'a> {
     pub base: PathBuf,
     /// Threads, error policy, progress.
     pub options: RunOptions,
-    /// Called with each pass's report.
-    pub on_pass: Option<&'a dyn Fn(&RunReport)>,
     /// Called with each line the sink has for the person running the job.
     pub on_message: Option<&'a dyn Fn(&str)>,
 }
@@ -241,9 +239,6 @@ pub fn run(spec: &Spec, settings: &RunSettings<'_>) -> Result<SpecReport> {
         let report = pipeline.run(&options)?;
         sink_job.end_pass(&pass, &report)?;
         say(&mut sink_job);
-        if let Some(f) = &settings.on_pass {
-            f(&report);
-        }
         passes.push(report);
     }
     let output = sink_job.finish()?;

@@ -61,7 +61,6 @@ pub fn run_spec(spec: &Spec, base: std::path::PathBuf, run: &RunArgs) -> Result<
         base,
         options: run_options(&run, "train"),
         on_message: Some(&|line: &str| println!("{line}")),
-        ..RunSettings::default()
     };
     ldae_jobs::spec::run(spec, &settings)?;
     Ok(())
