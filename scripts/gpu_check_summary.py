@@ -26,7 +26,7 @@ def metrics(run):
 
 
 def features(folder):
-    t = pq.read_table(glob.glob(os.path.join(work, folder, "part-*.parquet")))
+    t = pq.read_table(glob.glob(os.path.join(work, folder, "data", "part-*.parquet")))
     return np.array(t.column("id").to_pylist()), t.column("features").combine_chunks().to_numpy_ndarray().reshape(t.num_rows, -1)
 
 

@@ -11,7 +11,8 @@ use ldae_pipeline::names::parse_name;
 /// ldae: latent denoising autoencoder (l-DAE) pipelines over image datasets.
 ///
 /// Images stream as Arrow batches through decode -> patchify -> PCA -> ... operators; outputs
-/// are Parquet folders (`part-*.parquet`, `_errors.parquet`, `_manifest.json`, `_SUCCESS`).
+/// are Parquet table folders (`data/part-*.parquet`, `_errors.parquet`, `_manifest.json`,
+/// `_SUCCESS`) that the shards of a job write side by side and that a rerun resumes.
 /// DATA is an image folder (root/<class>/*.jpg), a Parquet image table, WebDataset .tar shards,
 /// an IDX file (MNIST family), CIFAR-10 binary batches, or `synthetic:N`.
 #[derive(Parser, Debug)]
@@ -39,7 +40,15 @@ pub enum Command {
         /// The spec file.
         spec: PathBuf,
         #[command(flatten)]
+        output: OutputArgs,
+        #[command(flatten)]
         run: RunArgs,
+    },
+    /// The state of a (sharded) job's output folder: each shard done, running, partial,
+    /// failed or missing, and the array indices to resubmit.
+    Status {
+        /// The output folder (`--out` of the job), or a folder of `pca fit --partial` files.
+        dir: PathBuf,
     },
     /// Pre-train the l-DAE denoiser on PCA-latent noise (one pass over the data per epoch).
     Train(Box<TrainArgs>),
@@ -53,6 +62,10 @@ pub enum Command {
         /// Default: every ldae output folder in the current directory, by folder name.
         #[arg(long = "table")]
         tables: Vec<String>,
+        /// Read tables whose job has not finished (the parts committed so far) instead of
+        /// refusing them.
+        #[arg(long)]
+        allow_incomplete: bool,
     },
     /// Linear (and kNN) probes of feature tables: train on one, report accuracy on the other.
     Probe(Box<ProbeArgs>),
@@ -130,12 +143,17 @@ pub enum PcaCommand {
         /// Patch side p (must divide S).
         #[arg(long)]
         patch: usize,
-        /// Output file (.safetensors).
+        /// Output file (.safetensors). With --partial, a folder (an existing one, or a path
+        /// without extension) that each shard writes `partial-IIII-of-NNNN.safetensors` into.
         #[arg(long)]
         out: PathBuf,
         /// Write mergeable partial statistics instead of a model (combine with `pca merge`).
+        /// A shard whose partial file is already there is not redone (unless --overwrite).
         #[arg(long)]
         partial: bool,
+        /// Redo a partial that is already there.
+        #[arg(long)]
+        overwrite: bool,
         /// Channels: 3 (RGB) or 1 (grayscale). Default: 1 for grayscale datasets (IDX), else 3.
         #[arg(long)]
         channels: Option<u8>,
@@ -152,7 +170,8 @@ pub enum PcaCommand {
     },
     /// Merge partial statistics (from `pca fit --partial` on shards) into one model.
     Merge {
-        /// Partial statistics files.
+        /// Partial statistics files, or a folder of them (`pca fit --partial --out DIR`;
+        /// every shard must be there).
         #[arg(required = true)]
         partials: Vec<PathBuf>,
         /// Output file (.safetensors).
@@ -185,6 +204,8 @@ pub enum PcaCommand {
         /// Print the pipeline spec (TOML) this command would run, then exit (`ldae run` runs it).
         #[arg(long)]
         print_spec: bool,
+        #[command(flatten)]
+        output: OutputArgs,
         #[command(flatten)]
         source: SourceArgs,
         #[command(flatten)]
@@ -241,6 +262,34 @@ pub struct SourceArgs {
     /// Seed of every random choice (shuffle, augmentation, noise).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+/// What to do with work already in the output folder.
+#[derive(Args, Debug, Clone, Default)]
+pub struct OutputArgs {
+    /// Start over: redo this shard even if it finished, or replace another job's table in
+    /// --out (refused while a live process of that job writes it).
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
+    /// Continue a killed run after its last committed part (the default whenever --out holds
+    /// committed parts of this job; with the flag, their absence is an error).
+    #[arg(long)]
+    pub resume: bool,
+    /// Rows per part file (cut at the next batch boundary): the unit a killed run resumes
+    /// from. Default 8192.
+    #[arg(long)]
+    pub rows_per_file: Option<usize>,
+}
+
+impl OutputArgs {
+    /// The library's form.
+    pub fn write(&self) -> ldae_jobs::pca_fit::TableWrite {
+        ldae_jobs::pca_fit::TableWrite {
+            overwrite: self.overwrite,
+            resume: self.resume,
+            rows_per_file: self.rows_per_file,
+        }
+    }
 }
 
 /// How to run the pipeline.
@@ -423,6 +472,8 @@ pub struct FeaturesArgs {
     #[arg(long)]
     pub print_spec: bool,
     #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
     pub run: RunArgs,
@@ -434,6 +485,10 @@ pub struct ProbeArgs {
     /// Training features: an output folder of `ldae features`, a Parquet file or a glob.
     #[arg(long)]
     pub train: String,
+    /// Read a table whose job has not finished (the parts committed so far, with a warning)
+    /// instead of refusing it.
+    #[arg(long)]
+    pub allow_incomplete: bool,
     /// Test features (same forms as --train).
     #[arg(long)]
     pub test: String,

@@ -38,7 +38,7 @@ pub fn format_of(f: FormatArg) -> Format {
 }
 
 /// `LDAE_SHARDS=n` with a Slurm array or Kubernetes Indexed Job index selects this task's shard.
-fn shard_from_env() -> Result<Option<Shard>> {
+pub fn shard_from_env() -> Result<Option<Shard>> {
     let Ok(count) = std::env::var("LDAE_SHARDS") else {
         return Ok(None);
     };
@@ -85,6 +85,7 @@ pub fn print_or_run(
     }
     let settings = RunSettings {
         options: run_options(run, label),
+        on_message: Some(&|line: &str| println!("{line}")),
         ..RunSettings::default()
     };
     let report = ldae_jobs::spec::run(spec, &settings)?;
@@ -92,6 +93,37 @@ pub fn print_or_run(
         print_report(pass);
     }
     Ok(Some(report))
+}
+
+/// One line on what a table sink wrote (its output: rows, shard, whether the table is
+/// complete), e.g. `wrote 4000 rows of latents to OUT (0 rejected); the table is complete`.
+pub fn table_summary(output: &serde_json::Value, what: &str) -> String {
+    let out = output["out"].as_str().unwrap_or("?");
+    let rows = output["rows"].as_u64().unwrap_or(0);
+    let rejected = output["rejected"].as_u64().unwrap_or(0);
+    let shards = output["shards"].as_u64().unwrap_or(1);
+    let verb = if output["skipped"].as_bool() == Some(true) {
+        "already had"
+    } else {
+        "wrote"
+    };
+    let whose = if shards > 1 {
+        format!(" (shard {})", output["shard"].as_str().unwrap_or("?"))
+    } else {
+        String::new()
+    };
+    let state = if output["complete"].as_bool() == Some(true) {
+        format!(
+            "the table is complete (errors: {})",
+            output["errors"].as_str().unwrap_or("-")
+        )
+    } else {
+        format!(
+            "{} of {shards} shards done; the table is published when all are (`ldae status {out}`)",
+            output["shards_done"].as_u64().unwrap_or(0)
+        )
+    };
+    format!("{verb} {rows} rows of {what} in {out}{whose}, {rejected} rejected; {state}")
 }
 
 /// Print a run's per-stage table and rejected-row summary to stderr.

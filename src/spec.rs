@@ -5,12 +5,31 @@ use std::path::Path;
 use anyhow::Result;
 use ldae_jobs::spec::{RunSettings, Spec};
 
-use crate::cli::RunArgs;
+use crate::cli::{OutputArgs, RunArgs};
 use crate::plans::{print_report, run_options};
 
 /// Parse and run the spec at `path`; relative paths in it are relative to its folder.
-pub fn run_file(path: &Path, run: &RunArgs) -> Result<()> {
-    let spec = Spec::read(path)?;
+pub fn run_file(path: &Path, output: &OutputArgs, run: &RunArgs) -> Result<()> {
+    let mut spec = Spec::read(path)?;
+    // --overwrite / --resume are the table sink's keys; other sinks have no such choice.
+    if output.overwrite || output.resume || output.rows_per_file.is_some() {
+        let sink = &mut spec.sink.0;
+        if sink.get("kind").and_then(|k| k.as_str()) != Some("parquet") {
+            anyhow::bail!("--overwrite, --resume and --rows-per-file apply to a parquet sink only");
+        }
+        if output.overwrite || output.resume {
+            sink.insert("overwrite".into(), toml::Value::Boolean(output.overwrite));
+            sink.insert("resume".into(), toml::Value::Boolean(output.resume));
+        }
+        if let Some(rows) = output.rows_per_file {
+            sink.insert("rows_per_file".into(), toml::Value::Integer(rows as i64));
+        }
+    }
+    // On a job array the task's shard comes from the scheduler's environment, as for the
+    // other commands; a shard written in the spec wins.
+    if spec.source.options.shard.is_none() {
+        spec.source.options.shard = crate::plans::shard_from_env()?;
+    }
     let settings = RunSettings {
         base: path.parent().unwrap_or(Path::new("")).to_path_buf(),
         options: run_options(run, "run"),

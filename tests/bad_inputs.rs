@@ -224,6 +224,8 @@ fn fail_mode_exits_non_zero_naming_the_file() {
         "{err}"
     );
     assert!(!out.join("_SUCCESS").exists());
+    // Nothing that reads as rows: no published data folder, no part file at the top.
+    assert!(!out.join("data").exists());
     assert!(std::fs::read_dir(&out).unwrap().all(|e| {
         let name = e.unwrap().file_name().to_string_lossy().to_string();
         !name.starts_with("part-")

@@ -1,43 +1,66 @@
 //! The numeric cross-checks against numpy and pyarrow (tests/python/*.py), run on the binary
-//! this test suite built. They need numpy, pyarrow and scikit-learn, which the first check
-//! installs with pip when they are missing, so `cargo test --workspace` alone passes on a fresh
-//! machine.
+//! this test suite built. They need numpy, pyarrow and scikit-learn: the first check makes a
+//! virtual environment under the target directory and installs them there on first use (kept
+//! for later runs), so `cargo test --workspace` alone passes on a fresh machine.
 
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Once;
+use std::sync::OnceLock;
 
-/// Install the Python packages the checks import, once per test run, if any is missing.
-fn python_packages() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let present = Command::new("python3")
-            .args(["-c", "import numpy, pyarrow, sklearn"])
+const PACKAGES: [&str; 3] = ["numpy", "pyarrow", "scikit-learn"];
+
+fn has_packages(python: &std::path::Path) -> bool {
+    Command::new(python)
+        .args(["-c", "import numpy, pyarrow, sklearn"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The Python interpreter the checks run with: `python3` when it already has the packages,
+/// else a virtual environment under the target directory with them installed (made once).
+fn python() -> &'static PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let system = PathBuf::from("python3");
+        if has_packages(&system) {
+            return system;
+        }
+        let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ldae-test-venv");
+        let python = venv.join("bin").join("python");
+        if has_packages(&python) {
+            return python;
+        }
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
             .status()
             .is_ok_and(|s| s.success());
-        if !present {
-            let status = Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .args(["numpy", "pyarrow", "scikit-learn"])
-                .status()
-                .expect("python3 runs");
-            assert!(
-                status.success(),
-                "pip install numpy pyarrow scikit-learn failed"
-            );
-        }
-    });
+        // Without venv support (Debian's python3 lacks ensurepip), install for the system one.
+        let target = if made { python } else { system };
+        let status = Command::new(&target)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(PACKAGES)
+            .status()
+            .expect("python3 runs (install python3)");
+        assert!(
+            status.success(),
+            "pip install {} into {} failed",
+            PACKAGES.join(" "),
+            target.display()
+        );
+        target
+    })
 }
 
 fn run_check(script: &str) {
-    python_packages();
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python");
-    let out = Command::new("python3")
+    let out = Command::new(python())
         .arg(format!("{dir}/{script}"))
         .current_dir(dir)
         .env("LDAE_BIN", env!("CARGO_BIN_EXE_ldae"))

@@ -127,15 +127,17 @@ pub fn detect(input: &str) -> Result<Format> {
         }
         Ok(false)
     };
-    Ok(if has(&|n| n.ends_with(".parquet"))? {
-        Format::Parquet
-    } else if has(&|n| n.ends_with(".tar"))? {
-        Format::Webdataset
-    } else if has(&|n| n.starts_with("data_batch_") && n.ends_with(".bin"))? {
-        Format::Cifar
-    } else {
-        Format::Folder
-    })
+    Ok(
+        if ldae_pipeline::table_layout::is_table(path) || has(&|n| n.ends_with(".parquet"))? {
+            Format::Parquet
+        } else if has(&|n| n.ends_with(".tar"))? {
+            Format::Webdataset
+        } else if has(&|n| n.starts_with("data_batch_") && n.ends_with(".bin"))? {
+            Format::Cifar
+        } else {
+            Format::Folder
+        },
+    )
 }
 
 fn indexed<R: RowReader + 'static>(

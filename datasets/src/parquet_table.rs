@@ -92,18 +92,22 @@ fn list_parquet(path: &Path) -> Result<Vec<PathBuf>> {
     if !path.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
+    // An ldae table is read only once its job has published it, and only its data files.
+    ldae_pipeline::table_layout::check_complete(path)?;
     let mut out = Vec::new();
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
             let p = entry.map_err(|e| Error::io(&dir, e))?.path();
+            // Names starting with `_` or `.` are metadata and working state, never rows.
+            if p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(['_', '.']))
+            {
+                continue;
+            }
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().and_then(|e| e.to_str()) == Some("parquet")
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with(['_', '.']))
-            {
+            } else if p.extension().and_then(|e| e.to_str()) == Some("parquet") {
                 out.push(p);
             }
         }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use ldae_datasets::SourceOptions;
 use ldae_operators::pca::{LatentScale, PcaModel, PcaProjectConfig};
 
-use crate::pca_fit::{absolute, patch_front_of, table_spec};
+use crate::pca_fit::{absolute, patch_front_of, table_spec, TableWrite};
 use crate::spec::{Component, Spec};
 use crate::Result;
 
@@ -26,6 +26,9 @@ pub struct EncodeJob {
     pub device: String,
     /// Output table folder.
     pub out: PathBuf,
+    /// What to do with work already in `out`.
+    #[serde(default)]
+    pub write: TableWrite,
 }
 
 impl EncodeJob {
@@ -41,6 +44,6 @@ impl EncodeJob {
             latent_scale: Some(self.latent_scale.unwrap_or(m.latent_scale)),
             device: self.device.clone(),
         })?);
-        table_spec(&self.input, &self.source, operators, &self.out)
+        table_spec(&self.input, &self.source, operators, &self.out, self.write)
     }
 }

@@ -164,6 +164,11 @@ pub fn features(
         input: input.to_string(),
         source: rows.source(),
         out: out.to_path_buf(),
+        // A fresh table each time: the checkpoint of an experiment is retrained in place.
+        write: crate::pca_fit::TableWrite {
+            overwrite: true,
+            ..Default::default()
+        },
         model,
         checkpoint: Some(run_dir.to_path_buf()),
         blocks,
@@ -196,5 +201,6 @@ pub fn probe_tables(train: &Path, test: &Path, knn: bool, out: &Path) -> Result<
         knn: knn.then(KnnConfig::default),
         device: "cpu".into(),
         out: Some(out.to_path_buf()),
+        allow_incomplete: false,
     })
 }

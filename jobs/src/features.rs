@@ -9,7 +9,7 @@ use ldae_model::train::trainer::read_train_config;
 use ldae_operators::pca::PcaModel;
 use ldae_pipeline::Error;
 
-use crate::pca_fit::{absolute, patch_front_of, table_spec};
+use crate::pca_fit::{absolute, patch_front_of, table_spec, TableWrite};
 use crate::spec::{Component, Spec};
 use crate::Result;
 
@@ -22,6 +22,9 @@ pub struct FeaturesJob {
     pub source: SourceOptions,
     /// Output table folder.
     pub out: PathBuf,
+    /// What to do with work already in `out`.
+    #[serde(default)]
+    pub write: TableWrite,
     /// What the features are made of.
     pub model: EncoderModel,
     /// The training run folder.
@@ -81,6 +84,6 @@ impl FeaturesJob {
             device: self.device.clone(),
             precision: self.precision,
         })?);
-        table_spec(&self.input, &self.source, operators, &self.out)
+        table_spec(&self.input, &self.source, operators, &self.out, self.write)
     }
 }

@@ -26,7 +26,8 @@ pub struct PcaFitJob {
     pub patch: usize,
     /// Channels (default: 1 for grayscale pixel datasets, else 3).
     pub channels: Option<u8>,
-    /// Output `.safetensors` file.
+    /// Output `.safetensors` file; with `partial`, a folder (an existing one, or a path
+    /// without extension) shared by the shards (see [`PcaFitJob::target`]).
     pub out: PathBuf,
     /// Write partial statistics instead of a model.
     pub partial: bool,
@@ -69,6 +70,19 @@ pub fn patch_front_of(model: &ldae_operators::pca::PcaModel) -> Result<Vec<Compo
     )
 }
 
+/// How a table job treats an output folder that already holds work of the same job (a
+/// finished one is skipped, a killed one resumed, by default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TableWrite {
+    /// Start over (redo this shard, or replace another job's table).
+    pub overwrite: bool,
+    /// Require committed parts to resume from.
+    pub resume: bool,
+    /// Rows per part file, the unit of resuming (default: the sink's 8192).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_per_file: Option<usize>,
+}
+
 /// `input` read with `source` through `operators` into a Parquet table at `out`: the shape of
 /// every job that writes per-image rows.
 pub fn table_spec(
@@ -76,13 +90,22 @@ pub fn table_spec(
     source: &SourceOptions,
     operators: Vec<Component>,
     out: &std::path::Path,
+    write: TableWrite,
 ) -> Result<Spec> {
     Ok(Spec {
         source: SourceSpec::absolute(input, source.clone()),
         operators,
-        sink: Component::sink(&ldae_operators::parquet_sink::ParquetSinkConfig {
-            out: absolute(out),
-            ..Default::default()
+        sink: Component::sink(&{
+            let mut sink = ldae_operators::parquet_sink::ParquetSinkConfig {
+                out: absolute(out),
+                overwrite: write.overwrite,
+                resume: write.resume,
+                ..Default::default()
+            };
+            if let Some(rows) = write.rows_per_file {
+                sink.rows_per_file = rows;
+            }
+            sink
         })?,
     })
 }
@@ -92,7 +115,82 @@ pub fn absolute(path: &std::path::Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// The file name of shard `index` of `count` in a folder of partial statistics.
+pub fn partial_name(index: usize, count: usize) -> String {
+    format!("partial-{index:04}-of-{count:04}.safetensors")
+}
+
+/// Which shards of a folder of partial statistics are there: `(count, present)`, `None` when
+/// the folder holds no partial files. Files of two shard counts are an error.
+pub fn partial_status(dir: &std::path::Path) -> Result<Option<(usize, Vec<bool>)>> {
+    let mut found: Option<(usize, Vec<bool>)> = None;
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let name = entry.map_err(|e| Error::io(dir, e))?.file_name();
+        let name = name.to_string_lossy();
+        let Some(rest) = name
+            .strip_prefix("partial-")
+            .and_then(|r| r.strip_suffix(".safetensors"))
+        else {
+            continue;
+        };
+        let Some((i, n)) = rest.split_once("-of-") else {
+            continue;
+        };
+        let (Ok(i), Ok(n)) = (i.parse::<usize>(), n.parse::<usize>()) else {
+            continue;
+        };
+        let (count, present) = found.get_or_insert_with(|| (n, vec![false; n]));
+        if *count != n || i >= n {
+            return Err(Error::msg(format!(
+                "{}: holds partials of {} and {n} shards; one folder per job",
+                dir.display(),
+                count
+            )));
+        }
+        present[i] = true;
+    }
+    Ok(found)
+}
+
+/// The partial files of every shard in `dir`, in shard order; an error naming the missing
+/// shards when some are not there yet.
+pub fn partials_in(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
+    let Some((count, present)) = partial_status(dir)? else {
+        return Err(Error::msg(format!(
+            "{}: no partial statistics (partial-IIII-of-NNNN.safetensors) in it",
+            dir.display()
+        )));
+    };
+    let missing: Vec<String> = (0..count)
+        .filter(|&i| !present[i])
+        .map(|i| i.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::msg(format!(
+            "{}: shard(s) {} of {count} are missing (`ldae status {}`)",
+            dir.display(),
+            missing.join(","),
+            dir.display()
+        )));
+    }
+    Ok((0..count)
+        .map(|i| dir.join(partial_name(i, count)))
+        .collect())
+}
+
 impl PcaFitJob {
+    /// The file this job writes: `out`, or for partial statistics written into a folder,
+    /// `out/partial-IIII-of-NNNN.safetensors` (the source's shard; 0 of 1 unsharded), so the
+    /// shards of an array share one folder.
+    pub fn target(&self) -> PathBuf {
+        let folder = self.out.is_dir() || self.out.extension().is_none();
+        if !(self.partial && folder) {
+            return absolute(&self.out);
+        }
+        let (i, n) = self.source.shard.map_or((0, 1), |s| (s.index, s.count));
+        absolute(&self.out.join(partial_name(i, n)))
+    }
+
     /// The pipeline this job runs.
     pub fn spec(&self) -> Result<Spec> {
         let source = SourceSpec::absolute(&self.input, self.source.clone());
@@ -109,7 +207,7 @@ impl PcaFitJob {
                 NormalizeConfig::default(),
             )?,
             sink: Component::sink(&PcaFitConfig {
-                out: absolute(&self.out),
+                out: self.target(),
                 partial: self.partial,
                 latent_scale: self.latent_scale,
             })?,

@@ -38,6 +38,10 @@ pub struct ProbeJob {
     pub device: String,
     /// results.json path (predictions and confusion pictures beside it).
     pub out: Option<PathBuf>,
+    /// Read tables whose job has not finished (the parts committed so far) instead of
+    /// refusing them.
+    #[serde(default)]
+    pub allow_incomplete: bool,
 }
 
 /// One classifier's test scores.
@@ -99,7 +103,12 @@ pub fn probe(job: &ProbeJob) -> Result<ProbeReport> {
     let device = parse_device(&job.device)?;
     let rt = runtime()?;
     let load = |path: &str, predicate: &Option<String>| -> Result<LoadedFeatures> {
-        let loaded = rt.block_on(load_features(path, &job.column, predicate.as_deref()))?;
+        let loaded = rt.block_on(load_features(
+            path,
+            &job.column,
+            predicate.as_deref(),
+            job.allow_incomplete,
+        ))?;
         if loaded.matrix.rows() == 0 {
             bail!(
                 "{}: no labelled rows ({} read)",

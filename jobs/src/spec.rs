@@ -212,7 +212,8 @@ pub fn run(spec: &Spec, settings: &RunSettings<'_>) -> Result<SpecReport> {
                     o.shuffle = true;
                     o.seed = seed;
                 }
-                o.skip = pass.skip_rows;
+                // The pass skips rows of the order the spec asked for (which may skip itself).
+                o.skip += pass.skip_rows;
                 if let Some(limit) = pass.limit_rows {
                     o.limit = Some(o.limit.map_or(limit, |l| l.min(limit)));
                 }
@@ -236,7 +237,13 @@ pub fn run(spec: &Spec, settings: &RunSettings<'_>) -> Result<SpecReport> {
             options.label = pass.label.clone();
         }
         options.status = sink_job.status().or(options.status);
-        let report = pipeline.run(&options)?;
+        let report = match pipeline.run(&options) {
+            Ok(report) => report,
+            Err(e) => {
+                sink_job.fail(&e);
+                return Err(e);
+            }
+        };
         sink_job.end_pass(&pass, &report)?;
         say(&mut sink_job);
         passes.push(report);

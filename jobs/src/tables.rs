@@ -19,21 +19,31 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the query runtime")
 }
 
-/// The files of a table: a folder's `part-*.parquet` (its `_errors.parquet` and other metadata
-/// files are not rows of the table), or the path as given (a file or a glob).
-pub fn table_url(path: &str) -> String {
-    if Path::new(path).is_dir() {
-        format!("{}/part-*.parquet", path.trim_end_matches('/'))
-    } else {
-        path.to_string()
+/// The files of a table: an ldae table folder's data files (a folder whose job has not
+/// published it is an error unless `allow_incomplete`, which reads the parts committed so
+/// far), a folder's `*.parquet`, or the path as given (a file or a glob).
+pub fn table_url(path: &str, allow_incomplete: bool) -> Result<String> {
+    let dir = Path::new(path);
+    if !dir.is_dir() {
+        return Ok(path.to_string());
     }
+    if !allow_incomplete {
+        ldae_pipeline::table_layout::check_complete(dir)?;
+    }
+    let data = ldae_pipeline::table_layout::data_dir(dir, allow_incomplete);
+    Ok(format!("{}/*.parquet", data.display()))
 }
 
 /// Register `path` as table `name`, keeping the embedded Arrow schema (it carries the tensor
 /// shapes and class names).
-pub async fn register(ctx: &SessionContext, name: &str, path: &str) -> Result<()> {
+pub async fn register(
+    ctx: &SessionContext,
+    name: &str,
+    path: &str,
+    allow_incomplete: bool,
+) -> Result<()> {
     let options = ParquetReadOptions::default().skip_metadata(false);
-    ctx.register_parquet(name, &table_url(path), options)
+    ctx.register_parquet(name, &table_url(path, allow_incomplete)?, options)
         .await
         .with_context(|| format!("registering {name}={path}"))
 }
@@ -53,14 +63,16 @@ pub struct LoadedFeatures {
     pub class_names: Option<Vec<String>>,
 }
 
-/// Load `SELECT id, label, <column> FROM path [WHERE predicate]` into memory.
+/// Load `SELECT id, label, <column> FROM path [WHERE predicate]` into memory (see
+/// [`table_url`] for `allow_incomplete`).
 pub async fn load_features(
     path: &str,
     column: &str,
     predicate: Option<&str>,
+    allow_incomplete: bool,
 ) -> Result<LoadedFeatures> {
     let ctx = SessionContext::new();
-    register(&ctx, "t", path).await?;
+    register(&ctx, "t", path, allow_incomplete).await?;
     let schema = ctx
         .table("t")
         .await

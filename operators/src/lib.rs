@@ -19,4 +19,5 @@ pub mod patchify;
 pub mod pca;
 pub mod plot;
 pub mod rowseed;
+pub mod table_folder;
 pub mod unpatchify;

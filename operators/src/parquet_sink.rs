@@ -1,14 +1,16 @@
-//! The Parquet table sink: a folder of `part-NNNNN.parquet` files (zstd), tensors as Arrow's
-//! fixed-shape tensor extension type.
+//! The Parquet table sink: a table folder of zstd part files, tensors as Arrow's fixed-shape
+//! tensor extension type, written by one or many shards of a job (see [`crate::table_folder`]).
 //!
-//! Contract: parts are written under hidden temporary names and renamed only when the whole
-//! stream has ended without error; then the errors table (`_errors.parquet`), the manifest
-//! (`_manifest.json`: rows, schema, inputs, config) and last the `_SUCCESS` marker. A folder
-//! without `_SUCCESS` is incomplete. With a shard `i/n`, every name carries the shard
-//! (`part-0002-of-0008-00000.parquet`, `_SUCCESS-0002-of-0008`, ...) so shards can share a folder.
+//! Contract: a part is written under a hidden temporary name, flushed, moved into the job's
+//! staged parts and recorded as soon as it holds `rows_per_file` rows (cut at the next batch
+//! boundary), so a killed run resumes after its last committed part and writes the same rows
+//! and bytes as an uninterrupted one. When every shard is done, the table is published in one
+//! rename (`data/`), then `_errors.parquet`, `_manifest.json` and, last, `_SUCCESS`. A rerun
+//! of a finished shard does nothing (unless `overwrite`).
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use arrow::datatypes::DataType;
 use arrow::datatypes::SchemaRef;
@@ -19,19 +21,26 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
 use ldae_pipeline::columns::tensor_type;
-use ldae_pipeline::{BuildContext, Error, Result, RunSummary, Sink, SinkConfig, SinkJob};
+use ldae_pipeline::table_layout::ERRORS;
+use ldae_pipeline::{
+    BuildContext, Error, Pass, PlanInfo, RejectedRow, Result, RunReport, RunSummary, Sink,
+    SinkConfig, SinkJob,
+};
 
-use crate::atomic::{commit, temp_path, write_atomic};
-use crate::errors_table::write_errors_table;
+use crate::atomic::temp_path;
+use crate::table_folder::{job_identity, PartRecord, Published, ShardDone, ShardId, TableFolder};
 
-/// `parquet` (sink): a table folder of zstd `part-NNNNN.parquet` files written under temporary
-/// names and renamed when complete, then `_errors.parquet`, `_manifest.json` and `_SUCCESS`.
+/// `parquet` (sink): a table folder (`data/part-*.parquet`, zstd) that the shards of one job
+/// write side by side; parts are committed as they complete (a killed run resumes after the
+/// last one), and the table is published in one step when every shard is done, then
+/// `_errors.parquet`, `_manifest.json` and `_SUCCESS`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ParquetSinkConfig {
     /// Output folder.
     pub out: PathBuf,
-    /// Start a new part file after this many rows.
+    /// Close a part file (and commit it: the unit of resuming) at the first batch boundary
+    /// after this many rows.
     pub rows_per_file: usize,
     /// Rows per Parquet row group.
     pub row_group_size: usize,
@@ -41,6 +50,11 @@ pub struct ParquetSinkConfig {
     /// shard).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<(usize, usize)>,
+    /// Start over: redo a finished or partly written shard, or replace another job's table.
+    pub overwrite: bool,
+    /// Require committed parts to resume from (an error if there are none). Without it a
+    /// shard with committed parts resumes anyway.
+    pub resume: bool,
 }
 
 impl SinkConfig for ParquetSinkConfig {
@@ -51,10 +65,26 @@ impl SinkConfig for ParquetSinkConfig {
         if config.shard.is_none() {
             config.shard = ctx.shard;
         }
-        Ok(<dyn SinkJob>::once(Box::new(ParquetSink::new(
+        if config.overwrite && config.resume {
+            return Err(Error::msg("overwrite and resume exclude each other"));
+        }
+        let (index, count) = config.shard.unwrap_or((0, 1));
+        if count == 0 || index >= count {
+            return Err(Error::msg(format!(
+                "shard {index}/{count}: the index must be below the count"
+            )));
+        }
+        Ok(Box::new(ParquetJob {
+            identity: job_identity(&ctx.job, ctx),
+            shard: ShardId { index, count },
             config,
-            ctx.job.clone(),
-        )?)))
+            folder: None,
+            committed: Vec::new(),
+            already_done: None,
+            ran: false,
+            output: serde_json::Value::Null,
+            messages: Vec::new(),
+        }))
     }
 }
 ldae_pipeline::register_sink!(ParquetSinkConfig);
@@ -63,12 +93,168 @@ impl Default for ParquetSinkConfig {
     fn default() -> Self {
         ParquetSinkConfig {
             out: PathBuf::from("out"),
-            rows_per_file: 100_000,
+            rows_per_file: 8192,
             row_group_size: 4096,
             zstd_level: 3,
             shard: None,
+            overwrite: false,
+            resume: false,
         }
     }
+}
+
+/// The sink's job: opens the folder, decides whether to skip, resume or start, and publishes.
+struct ParquetJob {
+    config: ParquetSinkConfig,
+    identity: serde_json::Value,
+    shard: ShardId,
+    folder: Option<Arc<TableFolder>>,
+    committed: Vec<PartRecord>,
+    already_done: Option<ShardDone>,
+    ran: bool,
+    output: serde_json::Value,
+    messages: Vec<String>,
+}
+
+impl ParquetJob {
+    fn folder(&self) -> Result<Arc<TableFolder>> {
+        self.folder
+            .clone()
+            .ok_or_else(|| Error::msg("parquet sink used before its plan was bound"))
+    }
+
+    fn shard_words(&self) -> String {
+        if self.shard.count > 1 {
+            format!("shard {}", self.shard)
+        } else {
+            "the table".to_string()
+        }
+    }
+}
+
+impl SinkJob for ParquetJob {
+    fn bind(&mut self, plan: &PlanInfo) -> Result<()> {
+        if plan.rows == Some(0) && self.shard.count == 1 {
+            return Err(Error::msg(
+                "the input has no rows to write (an empty dataset, --limit 0 or a skip past the end)",
+            ));
+        }
+        let folder = TableFolder::open(
+            &self.config.out,
+            self.shard,
+            &self.identity,
+            self.config.overwrite,
+        )?;
+        if self.config.overwrite {
+            folder.reset_shard()?;
+        } else if let Some(done) = folder.done()? {
+            self.messages.push(format!(
+                "{}: {} is already complete ({} rows): nothing to do (--overwrite redoes it)",
+                self.config.out.display(),
+                self.shard_words(),
+                done.rows
+            ));
+            self.already_done = Some(done);
+        }
+        if self.already_done.is_none() {
+            self.committed = folder.committed(plan.rows)?;
+            let rows: u64 = self.committed.iter().map(|r| r.rows).sum();
+            if self.config.resume && self.committed.is_empty() {
+                return Err(Error::msg(format!(
+                    "{}: --resume, but {} has no committed parts to resume from",
+                    self.config.out.display(),
+                    self.shard_words()
+                )));
+            }
+            if !self.committed.is_empty() {
+                self.messages.push(format!(
+                    "{}: resuming {} after {} committed part(s) ({rows} rows)",
+                    self.config.out.display(),
+                    self.shard_words(),
+                    self.committed.len()
+                ));
+            }
+        }
+        self.folder = Some(Arc::new(folder));
+        Ok(())
+    }
+
+    fn next_pass(&mut self) -> Result<Option<Pass>> {
+        if self.ran || self.already_done.is_some() {
+            return Ok(None);
+        }
+        let skip: u64 = self.committed.iter().map(|r| r.rows_in).sum();
+        Ok(Some(Pass {
+            skip_rows: skip as usize,
+            ..Pass::default()
+        }))
+    }
+
+    fn sink(&mut self, _pass: &Pass) -> Result<Box<dyn Sink>> {
+        self.ran = true;
+        Ok(Box::new(ParquetSink {
+            config: self.config.clone(),
+            identity: self.identity.clone(),
+            folder: self.folder()?,
+            schema: None,
+            open: None,
+            committed: std::mem::take(&mut self.committed),
+            pending_rows_in: 0,
+            pending_rejected: Vec::new(),
+        }))
+    }
+
+    fn end_pass(&mut self, _pass: &Pass, report: &RunReport) -> Result<()> {
+        self.output = report.output.clone();
+        Ok(())
+    }
+
+    fn messages(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.messages)
+    }
+
+    fn fail(&mut self, error: &Error) {
+        if let Some(folder) = &self.folder {
+            folder.record_failure(&error.chain());
+        }
+    }
+
+    fn finish(&mut self) -> Result<serde_json::Value> {
+        if let Some(done) = self.already_done.take() {
+            // A finished shard still publishes: the shard that finished last may have been
+            // killed between its marker and the publishing step.
+            let folder = self.folder()?;
+            let published = folder.publish(&self.identity)?;
+            self.output = output(&folder, &done, published, true);
+        }
+        Ok(std::mem::take(&mut self.output))
+    }
+}
+
+/// What the sink reports: the shard's counts and where the table stands.
+fn output(
+    folder: &TableFolder,
+    done: &ShardDone,
+    published: Published,
+    skipped: bool,
+) -> serde_json::Value {
+    let (complete, shards_done) = match published {
+        Published::Yes => (true, folder.shard().count),
+        Published::NotYet { done, .. } => (false, done),
+    };
+    serde_json::json!({
+        "out": folder.out().display().to_string(),
+        "rows": done.rows,
+        "rows_in": done.rows_in,
+        "rejected": done.rejected().len(),
+        "files": done.files.len(),
+        "errors": folder.out().join(ERRORS).display().to_string(),
+        "shard": folder.shard().to_string(),
+        "complete": complete,
+        "shards_done": shards_done,
+        "shards": folder.shard().count,
+        "skipped": skipped,
+    })
 }
 
 struct OpenPart {
@@ -78,97 +264,29 @@ struct OpenPart {
     rows: usize,
 }
 
-/// The Parquet table sink.
+/// The Parquet table sink of one pass: writes one shard's parts and commits them as they
+/// complete.
 pub struct ParquetSink {
     config: ParquetSinkConfig,
-    /// Free-form description of the job (inputs, settings) for the manifest.
-    job: serde_json::Value,
+    identity: serde_json::Value,
+    folder: Arc<TableFolder>,
     schema: Option<SchemaRef>,
     open: Option<OpenPart>,
-    /// Finished parts still under temporary names: (temp, final name, rows).
-    done: Vec<(PathBuf, String, usize)>,
+    /// Records of the parts committed so far (by earlier runs too).
+    committed: Vec<PartRecord>,
+    /// Source rows handled since the last committed part, and the rows rejected among them.
+    pending_rows_in: u64,
+    pending_rejected: Vec<RejectedRow>,
 }
 
 impl ParquetSink {
-    /// A sink writing to `config.out`; `job` goes into the manifest. Nothing is touched until
-    /// the plan checks out; then the folder is prepared: the old `_SUCCESS` marker of this
-    /// shard goes first (so the folder stops looking complete), then this shard's old parts and
-    /// leftovers of killed runs.
-    pub fn new(config: ParquetSinkConfig, job: serde_json::Value) -> Result<Self> {
-        Ok(ParquetSink {
-            config,
-            job,
-            schema: None,
-            open: None,
-            done: Vec::new(),
-        })
-    }
-
-    /// Create the folder and clear what an earlier run of this shard left. Called once the
-    /// plan is known to be good, so a spec that fails to plan never touches an old output.
-    fn prepare(&self) -> Result<()> {
-        let out = &self.config.out;
-        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-        let sink = self;
-        let marker = sink.marker_path();
-        if marker.exists() {
-            std::fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
-        }
-        let prefix = sink.part_prefix();
-        let out = &sink.config.out;
-        for entry in std::fs::read_dir(out).map_err(|e| Error::io(out, e))? {
-            let path = entry.map_err(|e| Error::io(out, e))?.path();
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default();
-            let ours = name.strip_prefix('.').unwrap_or(&name).starts_with(&prefix);
-            let stale = ours && (name.ends_with(".parquet") || name.ends_with(".parquet.tmp"));
-            if stale || (name.starts_with('.') && name.ends_with(".tmp")) {
-                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-            }
-        }
-        Ok(())
-    }
-
-    fn suffix(&self) -> String {
-        match self.config.shard {
-            Some((i, n)) => format!("-{i:04}-of-{n:04}"),
-            None => String::new(),
-        }
-    }
-
-    fn part_prefix(&self) -> String {
-        format!("part{}-", self.suffix())
-    }
-
-    /// `_SUCCESS` (or `_SUCCESS-IIII-of-NNNN` for a shard).
-    pub fn marker_path(&self) -> PathBuf {
-        self.config.out.join(format!("_SUCCESS{}", self.suffix()))
-    }
-
-    /// `_manifest.json` (or `_manifest-IIII-of-NNNN.json`).
-    pub fn manifest_path(&self) -> PathBuf {
-        self.config
-            .out
-            .join(format!("_manifest{}.json", self.suffix()))
-    }
-
-    /// `_errors.parquet` (or `_errors-IIII-of-NNNN.parquet`).
-    pub fn errors_path(&self) -> PathBuf {
-        self.config
-            .out
-            .join(format!("_errors{}.parquet", self.suffix()))
-    }
-
     fn start_part(&mut self) -> Result<()> {
         let schema = self
             .schema
             .clone()
             .ok_or_else(|| Error::msg("parquet sink used before its schema was checked"))?;
-        let index = self.done.len();
-        let name = format!("{}{index:05}.parquet", self.part_prefix());
-        let path = self.config.out.join(&name);
+        let name = self.folder.shard().part_name(self.committed.len());
+        let path = self.folder.staged().join(&name);
         let temp = temp_path(&path);
         let file = File::create(&temp).map_err(|e| Error::io(&temp, e))?;
         let level = ZstdLevel::try_new(self.config.zstd_level)
@@ -199,19 +317,30 @@ impl ParquetSink {
         Ok(())
     }
 
-    fn close_part(&mut self) -> Result<()> {
-        if let Some(part) = self.open.take() {
-            let file = part
-                .writer
-                .into_inner()
-                .map_err(|e| Error::external(format!("{}", part.temp.display()), e))?;
-            file.sync_all().map_err(|e| Error::io(&part.temp, e))?;
-            self.done.push((part.temp, part.name, part.rows));
-        }
+    /// Close the open part, flush it to disk and commit it with the pending source rows.
+    fn commit_part(&mut self) -> Result<()> {
+        let Some(part) = self.open.take() else {
+            return Ok(());
+        };
+        let file = part
+            .writer
+            .into_inner()
+            .map_err(|e| Error::external(format!("{}", part.temp.display()), e))?;
+        file.sync_all().map_err(|e| Error::io(&part.temp, e))?;
+        let bytes = file.metadata().map_err(|e| Error::io(&part.temp, e))?.len();
+        let record = PartRecord {
+            name: part.name,
+            rows: part.rows as u64,
+            rows_in: std::mem::take(&mut self.pending_rows_in),
+            bytes,
+            rejected: std::mem::take(&mut self.pending_rejected),
+        };
+        self.folder
+            .commit_part(self.committed.len(), &part.temp, &record)?;
+        self.committed.push(record);
         Ok(())
     }
 }
-
 fn describe_schema(schema: &SchemaRef) -> serde_json::Value {
     schema
         .fields()
@@ -227,88 +356,71 @@ fn describe_schema(schema: &SchemaRef) -> serde_json::Value {
         .collect()
 }
 
-fn file_len(path: &Path) -> u64 {
-    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
-}
-
 impl Sink for ParquetSink {
     fn name(&self) -> String {
         "parquet".into()
     }
 
     fn check_schema(&mut self, input: &SchemaRef) -> Result<()> {
-        self.prepare()?;
         self.schema = Some(input.clone());
         Ok(())
     }
 
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let mut offset = 0;
-        while offset < batch.num_rows() {
-            if self.open.is_none() {
-                self.start_part()?;
-            }
-            let limit = self.config.rows_per_file.max(1);
-            let part = self
-                .open
-                .as_mut()
-                .ok_or_else(|| Error::msg("no open part"))?;
-            let take = (limit - part.rows).min(batch.num_rows() - offset);
-            part.writer
-                .write(&batch.slice(offset, take))
-                .map_err(|e| Error::external(format!("{}", part.temp.display()), e))?;
-            part.rows += take;
-            offset += take;
-            if part.rows >= limit {
-                self.close_part()?;
-            }
+        if self.open.is_none() {
+            self.start_part()?;
+        }
+        let part = self
+            .open
+            .as_mut()
+            .ok_or_else(|| Error::msg("no open part"))?;
+        part.writer
+            .write(batch)
+            .map_err(|e| Error::external(format!("{}", part.temp.display()), e))?;
+        part.rows += batch.num_rows();
+        Ok(())
+    }
+
+    fn consumed(&mut self, rows_in: u64, rejected: &[RejectedRow]) -> Result<()> {
+        self.pending_rows_in += rows_in;
+        self.pending_rejected.extend_from_slice(rejected);
+        // Parts end on batch boundaries: a part's source rows are then a whole number of
+        // batches, which a resumed run skips exactly.
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|p| p.rows >= self.config.rows_per_file.max(1))
+        {
+            self.commit_part()?;
         }
         Ok(())
     }
 
-    fn finish(&mut self, summary: &RunSummary<'_>) -> Result<serde_json::Value> {
-        self.close_part()?;
-        let mut files = Vec::new();
-        for (temp, name, rows) in std::mem::take(&mut self.done) {
-            let path = self.config.out.join(&name);
-            commit(&temp, &path)?;
-            files.push(serde_json::json!({ "name": name, "rows": rows, "bytes": file_len(&path) }));
-        }
-        let errors = self.errors_path();
-        write_errors_table(&errors, summary.rejected)?;
-        let schema = self.schema.as_ref().map(describe_schema);
-        let manifest = serde_json::json!({
-            "format": "ldae-table",
-            "version": 1,
-            "ldae_version": env!("CARGO_PKG_VERSION"),
-            "rows": summary.rows_out,
-            "rows_in": summary.rows_in,
-            "rows_rejected": summary.rejected.len(),
-            "files": files,
-            "errors": errors.file_name().map(|n| n.to_string_lossy().to_string()),
-            "schema": schema,
-            "shard": self.config.shard.map(|(i, n)| format!("{i}/{n}")),
-            "job": self.job,
-        });
-        let text =
-            serde_json::to_string_pretty(&manifest).map_err(|e| Error::msg(e.to_string()))?;
-        write_atomic(&self.manifest_path(), text.as_bytes())?;
-        write_atomic(&self.marker_path(), b"")?;
-        Ok(serde_json::json!({
-            "out": self.config.out.display().to_string(),
-            "rows": summary.rows_out,
-            "files": manifest["files"].as_array().map(|a| a.len()).unwrap_or(0),
-            "errors": errors.display().to_string(),
-        }))
+    fn finish(&mut self, _summary: &RunSummary<'_>) -> Result<serde_json::Value> {
+        self.commit_part()?;
+        let files = std::mem::take(&mut self.committed);
+        let done = ShardDone {
+            shard: self.folder.shard(),
+            rows: files.iter().map(|f| f.rows).sum(),
+            rows_in: files.iter().map(|f| f.rows_in).sum::<u64>() + self.pending_rows_in,
+            files,
+            rejected_tail: std::mem::take(&mut self.pending_rejected),
+            schema: self
+                .schema
+                .as_ref()
+                .map(describe_schema)
+                .unwrap_or_default(),
+        };
+        self.folder.finish_shard(&done)?;
+        let published = self.folder.publish(&self.identity)?;
+        Ok(output(&self.folder, &done, published, false))
     }
 
     fn abort(&mut self) {
+        // Committed parts stay (a rerun resumes after them); the open one goes.
         if let Some(part) = self.open.take() {
             drop(part.writer);
             let _ = std::fs::remove_file(&part.temp);
-        }
-        for (temp, _, _) in self.done.drain(..) {
-            let _ = std::fs::remove_file(temp);
         }
     }
 }

@@ -531,16 +531,21 @@ fn run_sink(sink: &mut dyn Sink, mut inbox: Inbox, shared: &Shared) -> SinkResul
     };
     let mut rejected: Vec<RejectedRow> = Vec::new();
     while let Some(env) = inbox.recv(shared, &mut m.wait_input) {
-        rejected.extend(env.rejected);
         let rows = env.batch.num_rows() as u64;
-        if rows > 0 {
-            let start = Instant::now();
-            let result = sink.write(&env.batch);
-            m.busy += start.elapsed();
-            if let Err(e) = result {
-                shared.fail(e.in_stage(&name));
-                break;
-            }
+        let start = Instant::now();
+        let mut result = if rows > 0 {
+            sink.write(&env.batch)
+        } else {
+            Ok(())
+        };
+        if result.is_ok() {
+            result = sink.consumed(rows + env.rejected.len() as u64, &env.rejected);
+        }
+        m.busy += start.elapsed();
+        rejected.extend(env.rejected);
+        if let Err(e) = result {
+            shared.fail(e.in_stage(&name));
+            break;
         }
         m.rows_in += rows;
         m.batches += 1;

@@ -10,10 +10,12 @@ pub mod collect;
 pub mod columns;
 pub mod error;
 pub mod executor;
+pub mod fault;
 pub mod metrics;
 pub mod names;
 pub mod progress;
 pub mod registry;
+pub mod table_layout;
 pub mod traits;
 
 pub use collect::Collect;

@@ -115,6 +115,9 @@ pub trait SinkJob: Send {
     fn messages(&mut self) -> Vec<String> {
         Vec::new()
     }
+    /// A pass failed with `error` (its sink has been aborted): record what a rerun or
+    /// `ldae status` should know. The runner returns the error afterwards.
+    fn fail(&mut self, _error: &Error) {}
     /// The job is complete: what it wrote, for the report.
     fn finish(&mut self) -> Result<serde_json::Value> {
         Ok(serde_json::Value::Null)

@@ -20,7 +20,7 @@ pub struct Rejection {
 }
 
 /// A [`Rejection`] with the name of the stage that made it; what the errors table stores.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RejectedRow {
     /// The row's `id`.
     pub id: String,
@@ -139,6 +139,13 @@ pub trait Sink: Send {
     fn check_schema(&mut self, input: &SchemaRef) -> Result<()>;
     /// Consume one batch.
     fn write(&mut self, batch: &RecordBatch) -> Result<()>;
+    /// Called after each source batch has been fully handled: it accounted for `rows_in`
+    /// source rows, of which `rejected` were dropped on the way (the rest went to
+    /// [`Sink::write`]). A sink that commits its output as it goes (and so can be resumed
+    /// after `rows_in` rows) cuts its commits here.
+    fn consumed(&mut self, _rows_in: u64, _rejected: &[RejectedRow]) -> Result<()> {
+        Ok(())
+    }
     /// The stream ended without error: write the final outputs. Returns a JSON description of
     /// what was written, for the report.
     fn finish(&mut self, summary: &RunSummary<'_>) -> Result<serde_json::Value>;

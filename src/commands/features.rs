@@ -4,11 +4,12 @@ use anyhow::Result;
 use ldae_jobs::features::FeaturesJob;
 
 use crate::cli::FeaturesArgs;
-use crate::plans::{print_or_run, source_options};
+use crate::plans::{print_or_run, source_options, table_summary};
 
 /// The job of the command's flags.
 pub fn job(args: &FeaturesArgs) -> Result<FeaturesJob> {
     Ok(FeaturesJob {
+        write: args.output.write(),
         input: args.input.clone(),
         source: source_options(&args.source)?,
         out: args.out.clone(),
@@ -31,11 +32,7 @@ pub fn run(args: &FeaturesArgs) -> Result<()> {
     let Some(report) = print_or_run(&spec, args.print_spec, &args.run, "features")? else {
         return Ok(());
     };
-    let rows = report.last().map_or(0, |r| r.rows_out);
-    println!(
-        "wrote {rows} rows of {} features to {}",
-        ldae_pipeline::names::name_of(&args.kind),
-        args.out.display()
-    );
+    let what = format!("{} features", ldae_pipeline::names::name_of(&args.kind));
+    println!("{}", table_summary(&report.output, &what));
     Ok(())
 }

@@ -59,7 +59,8 @@ fn parquet_files(path: &Path) -> Result<Vec<PathBuf>> {
     if path.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(path)?
+    let data = ldae_pipeline::table_layout::data_dir(path, true);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&data)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             let name = p
@@ -77,7 +78,7 @@ fn inspect_parquet(path: &Path) -> Result<()> {
     let files = parquet_files(path)?;
     if files.is_empty() {
         bail!(
-            "{}: no Parquet files (part-*.parquet) found",
+            "{}: no Parquet files (data/part-*.parquet) found",
             path.display()
         );
     }
@@ -122,15 +123,13 @@ fn inspect_parquet(path: &Path) -> Result<()> {
         }
     }
     if path.is_dir() {
-        let complete = std::fs::read_dir(path)?
-            .filter_map(|e| e.ok())
-            .any(|e| e.file_name().to_string_lossy().starts_with("_SUCCESS"));
+        let complete = ldae_pipeline::table_layout::is_complete(path);
         println!(
             "  status: {}",
             if complete {
                 "complete (_SUCCESS present)"
             } else {
-                "INCOMPLETE (no _SUCCESS marker)"
+                "INCOMPLETE (no _SUCCESS marker; the parts committed so far are shown; see `ldae status`)"
             }
         );
         let manifest = path.join("_manifest.json");

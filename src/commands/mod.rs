@@ -7,6 +7,7 @@ mod inspect;
 mod pca;
 mod probe;
 mod sql;
+mod status;
 mod train;
 
 use anyhow::Result;
@@ -18,9 +19,20 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Pca(cmd) => pca::run(cmd),
         Command::Inspect { path } => inspect::run(&path),
-        Command::Run { spec, run } => crate::spec::run_file(&spec, &run),
+        Command::Run { spec, output, run } => crate::spec::run_file(&spec, &output, &run),
+        Command::Status { dir } => {
+            // Exit status 1 while the job is not complete, so a script can wait on it.
+            if !status::run(&dir)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Train(args) => train::run(&args),
-        Command::Sql { query, tables } => sql::run(&query, &tables),
+        Command::Sql {
+            query,
+            tables,
+            allow_incomplete,
+        } => sql::run(&query, &tables, allow_incomplete),
         Command::Features(args) => features::run(&args),
         Command::Probe(args) => probe::run(&args),
         Command::Ablate { spec, run } => ablate::run(&spec, &run),

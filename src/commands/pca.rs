@@ -8,7 +8,7 @@ use ldae_jobs::pca_fit::PcaFitJob;
 use ldae_operators::pca::{PcaMeta, PcaModel, PcaStats};
 
 use crate::cli::PcaCommand;
-use crate::plans::{print_or_run, source_options};
+use crate::plans::{print_or_run, source_options, table_summary};
 
 pub fn run(cmd: PcaCommand) -> Result<()> {
     match cmd {
@@ -18,6 +18,7 @@ pub fn run(cmd: PcaCommand) -> Result<()> {
             patch,
             out,
             partial,
+            overwrite,
             channels,
             latent_scale,
             print_spec,
@@ -34,6 +35,10 @@ pub fn run(cmd: PcaCommand) -> Result<()> {
                 partial,
                 latent_scale,
             };
+            let target = job.target();
+            if partial && !overwrite && !print_spec && target.exists() {
+                return skip_done_partial(&job, &target);
+            }
             let Some(report) = print_or_run(&job.spec()?, print_spec, &run, "pca fit")? else {
                 return Ok(());
             };
@@ -44,7 +49,7 @@ pub fn run(cmd: PcaCommand) -> Result<()> {
             let last = report.last().context("the fit ran no pass")?;
             println!(
                 "wrote {} ({} images, {} rejected; errors table {})",
-                out.display(),
+                target.display(),
                 last.rows_out,
                 last.rejected.len(),
                 report.output["errors"].as_str().unwrap_or("-")
@@ -64,10 +69,12 @@ pub fn run(cmd: PcaCommand) -> Result<()> {
             latent_scale,
             device,
             print_spec,
+            output,
             source,
             run,
         } => {
             let job = EncodeJob {
+                write: output.write(),
                 input,
                 source: source_options(&source)?,
                 pca,
@@ -79,14 +86,7 @@ pub fn run(cmd: PcaCommand) -> Result<()> {
             let Some(report) = print_or_run(&job.spec()?, print_spec, &run, "pca encode")? else {
                 return Ok(());
             };
-            let last = report.last().context("the encode ran no pass")?;
-            println!(
-                "wrote {} rows of latents to {} ({} rejected, see {})",
-                last.rows_out,
-                out.display(),
-                last.rejected.len(),
-                report.output["errors"].as_str().unwrap_or("-")
-            );
+            println!("{}", table_summary(&report.output, "latents"));
             Ok(())
         }
         PcaCommand::Show {
@@ -115,7 +115,47 @@ pub fn run(cmd: PcaCommand) -> Result<()> {
     }
 }
 
+/// A shard's partial statistics are already written: say so, after checking they are this
+/// job's (same input and geometry), instead of redoing the shard.
+fn skip_done_partial(job: &PcaFitJob, target: &Path) -> Result<()> {
+    let (stats, meta) = PcaStats::load_partial(target)?;
+    // The fit records its input as `INPUT (shard i/n)`.
+    let recorded = meta.input.split(" (shard ").next().unwrap_or_default();
+    let input = ldae_jobs::pca_fit::absolute(Path::new(&job.input));
+    let same_input = recorded == job.input || Path::new(recorded) == input;
+    if !same_input || meta.image_size != job.image_size || meta.patch_size != job.patch {
+        bail!(
+            "{}: holds partial statistics of another job (input {}, image size {}, patch {}); \
+             write to another --out, or pass --overwrite",
+            target.display(),
+            meta.input,
+            meta.image_size,
+            meta.patch_size
+        );
+    }
+    println!(
+        "{}: already complete ({} images): nothing to do (--overwrite redoes it)",
+        target.display(),
+        stats.images
+    );
+    Ok(())
+}
+
+/// The partial files named on the command line, a folder standing for all of its shards.
+fn expand_partials(partials: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    for p in partials {
+        if p.is_dir() {
+            files.extend(ldae_jobs::pca_fit::partials_in(p)?);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    Ok(files)
+}
+
 fn merge(partials: &[std::path::PathBuf], out: &Path, partial: bool) -> Result<()> {
+    let partials = &expand_partials(partials)?;
     let mut merged: Option<(PcaStats, PcaMeta)> = None;
     let mut inputs = Vec::new();
     for p in partials {

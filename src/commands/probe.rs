@@ -106,7 +106,14 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
         }),
         device: args.device.clone(),
         out: args.out.clone(),
+        allow_incomplete: args.allow_incomplete,
     };
+    for table in [&job.train, &job.test] {
+        let dir = std::path::Path::new(table.as_str());
+        if job.allow_incomplete && !ldae_pipeline::table_layout::is_complete(dir) {
+            eprintln!("warning: {table} is not complete: reading the parts committed so far");
+        }
+    }
     let report = probe(&job)?;
     print(&report);
     if let Some(out) = &args.out {

@@ -1,6 +1,7 @@
 //! `ldae sql`: DataFusion SQL over ldae's Parquet outputs, printed as a table.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -10,7 +11,7 @@ use datafusion::prelude::SessionContext;
 use ldae_pipeline::columns::tensor_type;
 
 /// Tables to register: `name=PATH` arguments, or every ldae table folder (one holding a
-/// `_manifest.json`) in the current directory, named after the folder.
+/// `_ldae/` or `_manifest.json`) in the current directory, named after the folder.
 fn tables(args: &[String]) -> Result<Vec<(String, String)>> {
     if !args.is_empty() {
         return args
@@ -26,7 +27,7 @@ fn tables(args: &[String]) -> Result<Vec<(String, String)>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(".")? {
         let path = entry?.path();
-        if path.join("_manifest.json").exists() {
+        if ldae_pipeline::table_layout::is_table(&path) {
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().replace(['-', '.', ' '], "_"))
@@ -68,7 +69,7 @@ fn printable(batch: &RecordBatch, shapes: &HashMap<String, Vec<usize>>) -> Resul
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
 }
 
-pub fn run(query: &str, table_args: &[String]) -> Result<()> {
+pub fn run(query: &str, table_args: &[String], allow_incomplete: bool) -> Result<()> {
     ldae_jobs::tables::runtime()?.block_on(async {
         let ctx = SessionContext::new();
         let registered = tables(table_args)?;
@@ -76,7 +77,10 @@ pub fn run(query: &str, table_args: &[String]) -> Result<()> {
             bail!("no tables: pass --table NAME=PATH (or run in a folder holding ldae outputs)");
         }
         for (name, path) in &registered {
-            ldae_jobs::tables::register(&ctx, name, path).await?;
+            if allow_incomplete && !ldae_pipeline::table_layout::is_complete(Path::new(path)) {
+                eprintln!("warning: {path} is not complete: reading the parts committed so far");
+            }
+            ldae_jobs::tables::register(&ctx, name, path, allow_incomplete).await?;
         }
         let mut shapes = HashMap::new();
         for (name, _) in &registered {

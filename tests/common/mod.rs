@@ -30,9 +30,16 @@ pub fn ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-/// Every batch of every `part-*.parquet` in `dir`, in name order.
-pub fn read_table(dir: &Path) -> Vec<RecordBatch> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
+/// The `part-*.parquet` files of the table folder `dir` (in its `data/`, where an ldae table
+/// keeps them once published), in name order.
+pub fn part_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let data = dir.join("data");
+    let data = if data.is_dir() {
+        data
+    } else {
+        dir.to_path_buf()
+    };
+    let mut files: Vec<_> = std::fs::read_dir(&data)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| {
@@ -43,7 +50,12 @@ pub fn read_table(dir: &Path) -> Vec<RecordBatch> {
         })
         .collect();
     files.sort();
-    files.iter().flat_map(|f| read_file(f)).collect()
+    files
+}
+
+/// Every batch of every part file of the table `dir`, in name order.
+pub fn read_table(dir: &Path) -> Vec<RecordBatch> {
+    part_files(dir).iter().flat_map(|f| read_file(f)).collect()
 }
 
 /// The batches of one Parquet file.
@@ -88,18 +100,10 @@ pub fn tensor_f32(batches: &[RecordBatch], column: &str) -> Vec<f32> {
 
 /// Raw bytes of every part file of `dir`, in name order.
 pub fn part_bytes(dir: &Path) -> Vec<Vec<u8>> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("part-")
-        })
-        .collect();
-    files.sort();
-    files.iter().map(|f| std::fs::read(f).unwrap()).collect()
+    part_files(dir)
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect()
 }
 
 /// Fit a PCA (patch 4) on `synthetic:N` images of side `image_size` into `dir/pca.safetensors`.

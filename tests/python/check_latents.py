@@ -21,7 +21,8 @@ with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, f"latents-{scale}")
         ldae("pca", "encode", "--input", data, "--pca", model, "--dim", 16, "--out", out,
              "--latent-scale", scale, "--batch-size", 64)
-        table = pq.read_table(os.path.join(out, "part-00000.parquet"))
+        # The folder as a user reads it: pyarrow skips the `_`-named metadata and job state.
+        table = pq.read_table(out)
         typ = table.schema.field("latents").type
         print(f"{scale}: latents column type {typ}")
         ok &= isinstance(typ, pa.FixedShapeTensorType) and list(typ.shape) == [64, 16]

@@ -147,6 +147,15 @@ impl Sink for PcaFit {
     }
 
     fn finish(&mut self, summary: &RunSummary<'_>) -> Result<serde_json::Value> {
+        // The shards of a partial fit write into one folder, made by whichever comes first.
+        if let Some(parent) = self
+            .config
+            .out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
         let errors = self.errors_path();
         write_errors_table(&errors, summary.rejected)?;
         if self.stats.images == 0 {
