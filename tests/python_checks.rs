@@ -90,3 +90,8 @@ fn latents_open_in_pyarrow_as_tensors_and_equal_numpy_projection() {
 fn probe_agrees_with_scikit_learn_and_numpy_knn() {
     run_check("check_probe.py");
 }
+
+#[test]
+fn killed_tables_never_read_as_partial_in_pyarrow() {
+    run_check("check_killed_tables.py");
+}
