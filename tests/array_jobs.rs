@@ -223,35 +223,38 @@ fn a_killed_unsharded_encode_resumes_to_the_same_bytes() {
     assert_eq!(part_bytes(&whole), expected);
 }
 
-#[test]
-fn a_second_writer_is_refused_while_the_first_lives() {
-    let dir = tempfile::tempdir().unwrap();
-    let pca = fit_synthetic(dir.path(), 200, 32);
-    let out = dir.path().join("busy");
-    // A long encode holds the folder; the test waits for its first committed part.
-    let mut first = Command::new(env!("CARGO_BIN_EXE_ldae"))
-        .args([
-            "pca",
-            "encode",
-            "--input",
-            "synthetic:5000000",
-            "--pca",
-            &pca,
-            "--dim",
-            "8",
-            "--out",
-            out.to_str().unwrap(),
-            "--batch-size",
-            "20",
-            "--rows-per-file",
-            "20",
-            "--progress",
-            "off",
-            "--threads",
-            "1",
-        ])
-        .env("LDAE_LOG", "warn")
-        .env_remove("LDAE_SHARDS")
+/// A long unsharded encode (5M rows, one batch per part) into `out`.
+fn long_encode(pca: &str, out: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ldae"));
+    cmd.args([
+        "pca",
+        "encode",
+        "--input",
+        "synthetic:5000000",
+        "--pca",
+        pca,
+        "--dim",
+        "8",
+        "--out",
+        out.to_str().unwrap(),
+        "--batch-size",
+        "20",
+        "--rows-per-file",
+        "20",
+        "--progress",
+        "off",
+        "--threads",
+        "1",
+    ])
+    .env("LDAE_LOG", "warn")
+    .env_remove("LDAE_SHARDS");
+    cmd
+}
+
+/// Start [`long_encode`] and wait until it has committed its first part: a live writer
+/// holding the folder.
+fn live_writer(pca: &str, out: &Path) -> std::process::Child {
+    let child = long_encode(pca, out)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -265,6 +268,16 @@ fn a_second_writer_is_refused_while_the_first_lives() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    child
+}
+
+#[test]
+fn a_second_writer_is_refused_while_the_first_lives() {
+    let dir = tempfile::tempdir().unwrap();
+    let pca = fit_synthetic(dir.path(), 200, 32);
+    let out = dir.path().join("busy");
+    // A long encode holds the folder.
+    let mut first = live_writer(&pca, &out);
     let status = ldae(&["status", out.to_str().unwrap()]);
     assert!(text(&status).contains("running"), "{}", text(&status));
 
@@ -291,46 +304,8 @@ fn a_second_process_on_the_same_shard_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let pca = fit_synthetic(dir.path(), 200, 32);
     let out = dir.path().join("busy");
-    let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_ldae"))
-            .args([
-                "pca",
-                "encode",
-                "--input",
-                "synthetic:5000000",
-                "--pca",
-                &pca,
-                "--dim",
-                "8",
-                "--out",
-                out.to_str().unwrap(),
-                "--batch-size",
-                "20",
-                "--rows-per-file",
-                "20",
-                "--progress",
-                "off",
-                "--threads",
-                "1",
-            ])
-            .env("LDAE_LOG", "warn")
-            .env_remove("LDAE_SHARDS")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let mut first = spawn();
-    let record = out.join("_ldae/shard-0000-of-0001/part-00000.json");
-    let start = std::time::Instant::now();
-    while !record.exists() {
-        assert!(
-            start.elapsed().as_secs() < 60,
-            "the first writer never committed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let second = spawn().wait_with_output().unwrap();
+    let mut first = live_writer(&pca, &out);
+    let second = long_encode(&pca, &out).output().unwrap();
     first.kill().unwrap();
     first.wait().unwrap();
     assert!(!second.status.success());

@@ -108,11 +108,9 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
         out: args.out.clone(),
         allow_incomplete: args.allow_incomplete,
     };
-    for table in [&job.train, &job.test] {
-        let dir = std::path::Path::new(table.as_str());
-        if job.allow_incomplete && !ldae_pipeline::table_layout::is_complete(dir) {
-            eprintln!("warning: {table} is not complete: reading the parts committed so far");
-        }
+    if job.allow_incomplete {
+        crate::plans::warn_if_incomplete(&job.train);
+        crate::plans::warn_if_incomplete(&job.test);
     }
     let report = probe(&job)?;
     print(&report);

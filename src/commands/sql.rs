@@ -1,7 +1,6 @@
 //! `ldae sql`: DataFusion SQL over ldae's Parquet outputs, printed as a table.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -77,8 +76,8 @@ pub fn run(query: &str, table_args: &[String], allow_incomplete: bool) -> Result
             bail!("no tables: pass --table NAME=PATH (or run in a folder holding ldae outputs)");
         }
         for (name, path) in &registered {
-            if allow_incomplete && !ldae_pipeline::table_layout::is_complete(Path::new(path)) {
-                eprintln!("warning: {path} is not complete: reading the parts committed so far");
+            if allow_incomplete {
+                crate::plans::warn_if_incomplete(path);
             }
             ldae_jobs::tables::register(&ctx, name, path, allow_incomplete).await?;
         }
