@@ -123,7 +123,7 @@ pub enum Command {
         #[arg(long, default_value_t = 2)]
         epochs: u64,
         /// Pre-training batch size.
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 64, value_parser = at_least_one)]
         batch_size: usize,
         #[command(flatten)]
         run: RunArgs,
@@ -257,7 +257,7 @@ pub struct SourceArgs {
     #[arg(long)]
     pub shuffle: bool,
     /// Rows per batch.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = at_least_one)]
     pub batch_size: usize,
     /// Seed of every random choice (shuffle, augmentation, noise).
     #[arg(long, default_value_t = 0)]
@@ -418,7 +418,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub limit: Option<usize>,
     /// Rows per step.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = at_least_one)]
     pub batch_size: usize,
     /// Seed of initialisation, shuffling, augmentation and noise.
     #[arg(long, default_value_t = 0)]
@@ -517,7 +517,7 @@ pub struct ProbeArgs {
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
     /// Rows per step of the linear probe (at most: small sets use rows / 32).
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = at_least_one)]
     pub batch_size: usize,
     /// Warmup epochs before the cosine decay.
     #[arg(long, default_value_t = 2.0)]
@@ -541,4 +541,13 @@ pub struct ProbeArgs {
     /// RESULTS.{linear,knn}-confusion.png beside it.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// A count that must be at least 1 (a batch size): `0` is refused when the flags are read.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }

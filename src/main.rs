@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One readable line: the error and its causes.
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", ldae_pipeline::error::describe(e.as_ref()));
             ExitCode::FAILURE
         }
     }

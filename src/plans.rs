@@ -20,7 +20,7 @@ pub fn source_options(args: &SourceArgs) -> Result<SourceOptions> {
         skip: args.skip,
         shuffle: args.shuffle,
         seed: args.seed,
-        batch_size: args.batch_size.max(1),
+        batch_size: args.batch_size,
         ..SourceOptions::default()
     })
 }

@@ -27,9 +27,18 @@ pub const CIFAR10_CLASSES: [&str; 10] = [
     "truck",
 ];
 
+/// One batch file: its path, its name in ids, its records (a trailing partial one included)
+/// and its size.
+struct CifarFile {
+    path: PathBuf,
+    name: String,
+    records: usize,
+    bytes: usize,
+}
+
 /// Reads one or more CIFAR-10 binary batch files.
 pub struct CifarReader {
-    files: Vec<(PathBuf, String, usize)>,
+    files: Vec<CifarFile>,
     open: Option<(usize, File)>,
     classes: Vec<String>,
 }
@@ -63,17 +72,19 @@ impl CifarReader {
         let mut files = Vec::new();
         for p in &paths {
             let len = std::fs::metadata(p).map_err(|e| Error::io(p, e))?.len() as usize;
-            if !len.is_multiple_of(RECORD) {
-                return Err(Error::msg(format!(
-                    "{}: {len} bytes is not a whole number of CIFAR-10 records ({RECORD} bytes each)",
-                    p.display()
-                )));
-            }
+            // A trailing partial record (a truncated file) is a row of its own, rejected when
+            // read, so the whole records before it are kept and the loss is on record.
+            let records = len.div_ceil(RECORD);
             let name = p
                 .file_name()
-                .map(|n| n.to_string_lossy().to_string())
+                .map(|n| crate::file_access::path_id(std::path::Path::new(n)))
                 .unwrap_or_default();
-            files.push((p.clone(), name, len / RECORD));
+            files.push(CifarFile {
+                path: p.clone(),
+                name,
+                records,
+                bytes: len,
+            });
         }
         let meta = paths[0].with_file_name("batches.meta.txt");
         let classes = std::fs::read_to_string(meta)
@@ -96,7 +107,7 @@ impl CifarReader {
 
     fn read_record(&mut self, file: usize, record: usize) -> std::io::Result<[u8; RECORD]> {
         if self.open.as_ref().map(|(i, _)| *i) != Some(file) {
-            self.open = Some((file, File::open(&self.files[file].0)?));
+            self.open = Some((file, File::open(&self.files[file].path)?));
         }
         let mut buf = [0u8; RECORD];
         if let Some((_, f)) = self.open.as_mut() {
@@ -112,7 +123,7 @@ impl RowReader for CifarReader {
         "cifar"
     }
     fn len(&self) -> usize {
-        self.files.iter().map(|f| f.2).sum()
+        self.files.iter().map(|f| f.records).sum()
     }
     fn pixel_shape(&self) -> Option<[usize; 3]> {
         Some([SIDE, SIDE, 3])
@@ -123,14 +134,24 @@ impl RowReader for CifarReader {
     fn read(&mut self, index: usize) -> std::result::Result<RawRow, Rejection> {
         let mut file = 0;
         let mut record = index;
-        while record >= self.files[file].2 {
-            record -= self.files[file].2;
+        while record >= self.files[file].records {
+            record -= self.files[file].records;
             file += 1;
         }
-        let id = format!("{}:{record}", self.files[file].1);
+        let id = format!("{}:{record}", self.files[file].name);
+        let present = self.files[file].bytes - record * RECORD;
+        if present < RECORD {
+            return Err(Rejection {
+                id,
+                message: format!(
+                    "read {}: partial record, {present} of {RECORD} bytes (the file is truncated)",
+                    self.files[file].path.display()
+                ),
+            });
+        }
         let buf = self.read_record(file, record).map_err(|e| Rejection {
             id: id.clone(),
-            message: format!("read: {e}"),
+            message: format!("read {}: {e}", self.files[file].path.display()),
         })?;
         // Planar CHW on disk; the pipeline's convention is interleaved HWC.
         let mut pixels = vec![0u8; 3 * PLANE];

@@ -90,6 +90,25 @@ impl Default for SourceOptions {
     }
 }
 
+impl SourceOptions {
+    /// Refuse settings that read nothing or make no sense: a batch size or limit of 0, a
+    /// synthetic image side or class count of 0.
+    pub fn check(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(Error::msg("batch size 0: a batch holds at least 1 row"));
+        }
+        if self.limit == Some(0) {
+            return Err(Error::msg("limit 0 reads no rows"));
+        }
+        if self.synthetic_size == 0 || self.synthetic_classes == 0 {
+            return Err(Error::msg(
+                "synthetic data needs an image side and a class count of at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Guess the dataset kind of `input`.
 pub fn detect(input: &str) -> Result<Format> {
     if input.starts_with("synthetic:") {
@@ -145,6 +164,13 @@ fn indexed<R: RowReader + 'static>(
     input: &str,
     options: &SourceOptions,
 ) -> Result<Box<dyn Source>> {
+    // A run over nothing would publish an empty table that looks like a result.
+    if reader.is_empty() {
+        return Err(Error::msg(format!(
+            "{input}: the {} dataset has no rows",
+            reader.kind()
+        )));
+    }
     let mut order = row_order(
         reader.len(),
         options.shuffle,
@@ -164,6 +190,7 @@ fn indexed<R: RowReader + 'static>(
 
 /// Open `input` (a path, or `synthetic:N`) as a source.
 pub fn open(input: &str, options: &SourceOptions) -> Result<Box<dyn Source>> {
+    options.check()?;
     let format = match options.format {
         Some(f) => f,
         None => detect(input)?,

@@ -1,19 +1,34 @@
 //! Image folders: `root/<class>/**/*.jpg|jpeg|png` (labels from the sorted class names) or a flat
 //! folder of images (no labels).
+//!
+//! Links are followed, but no directory is read twice (directories are recognised by device
+//! and inode), so a `self -> .` link neither loops nor duplicates rows. Only regular files are
+//! read; anything else named like an image (a FIFO, a socket, a dangling link) is a rejected row.
+//! Ids are relative paths, escaped losslessly when a name is not UTF-8
+//! ([`crate::file_access::path_id`]); the file itself is read by its real OS path.
 
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use ldae_pipeline::{Error, Rejection, Result};
 
+use crate::file_access::{path_id, read_regular_file, MAX_ENCODED_BYTES};
 use crate::indexed::{Payload, RawRow, RowReader};
 
 /// File extensions read as images (case-insensitive).
 pub const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
 
+/// One image file: where it is, its id and its label.
+struct ImageFile {
+    path: PathBuf,
+    id: String,
+    label: Option<i64>,
+}
+
 /// Reads the image files of a folder.
 pub struct FolderReader {
-    root: PathBuf,
-    files: Vec<(String, Option<i64>)>,
+    files: Vec<ImageFile>,
     classes: Option<Vec<String>>,
 }
 
@@ -24,48 +39,102 @@ fn is_image(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Image files below `dir` (recursively), as sorted paths relative to `root`. Entries whose
-/// metadata cannot be read (e.g. dangling links) are kept if their name looks like an image, so
-/// they are reported as rejected rows rather than silently skipped.
-fn list_images(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    let mut paths: Vec<PathBuf> = Vec::new();
-    for entry in entries {
-        paths.push(entry.map_err(|e| Error::io(dir, e))?.path());
-    }
-    paths.sort();
-    for path in paths {
-        if path.is_dir() {
-            list_images(root, &path, out)?;
-        } else if is_image(&path) {
-            let rel = path.strip_prefix(root).unwrap_or(&path);
-            out.push(rel.to_string_lossy().replace('\\', "/"));
+/// Walks a folder tree, reading each directory once.
+struct Walk {
+    root: PathBuf,
+    /// (device, inode) of every directory read so far.
+    seen: HashSet<(u64, u64)>,
+}
+
+impl Walk {
+    /// Whether `dir` (already known to be a directory) is new; remembers it.
+    fn first_visit(&mut self, dir: &Path, meta: &std::fs::Metadata) -> bool {
+        if self.seen.insert((meta.dev(), meta.ino())) {
+            return true;
         }
+        tracing::warn!(
+            "{}: skipped, the same directory was already read through another path (a link)",
+            dir.display()
+        );
+        false
     }
-    Ok(())
+
+    /// The entries of `dir`, sorted by name, each with its metadata (links followed; `None`
+    /// when that fails, e.g. a dangling link or a link loop).
+    fn entries(&self, dir: &Path) -> Result<Vec<(PathBuf, Option<std::fs::Metadata>)>> {
+        let mut paths = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+            paths.push(entry.map_err(|e| Error::io(dir, e))?.path());
+        }
+        paths.sort();
+        Ok(paths
+            .into_iter()
+            .map(|p| {
+                let meta = std::fs::metadata(&p).ok();
+                (p, meta)
+            })
+            .collect())
+    }
+
+    /// The images below the directory `dir`, unless it was read already.
+    fn enter(
+        &mut self,
+        dir: &Path,
+        meta: &std::fs::Metadata,
+        label: Option<i64>,
+        out: &mut Vec<ImageFile>,
+    ) -> Result<()> {
+        if self.first_visit(dir, meta) {
+            self.images(dir, label, out)?;
+        }
+        Ok(())
+    }
+
+    /// Image files below `dir` (recursively), in sorted path order. Entries whose metadata
+    /// cannot be read are kept when their name looks like an image, so they are reported as
+    /// rejected rows rather than silently skipped.
+    fn images(&mut self, dir: &Path, label: Option<i64>, out: &mut Vec<ImageFile>) -> Result<()> {
+        for (path, meta) in self.entries(dir)? {
+            match meta {
+                Some(m) if m.is_dir() => self.enter(&path, &m, label, out)?,
+                _ if is_image(&path) => {
+                    let id = path_id(path.strip_prefix(&self.root).unwrap_or(&path));
+                    out.push(ImageFile { path, id, label });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 impl FolderReader {
     /// List `root`. If it has sub-folders, each is a class (sorted by name, label = position)
     /// and images directly in `root` are an error; otherwise it is a flat, unlabeled folder.
     pub fn open(root: &Path) -> Result<Self> {
-        let entries = std::fs::read_dir(root).map_err(|e| Error::io(root, e))?;
-        let mut dirs = Vec::new();
-        let mut loose = Vec::new();
-        for entry in entries {
-            let path = entry.map_err(|e| Error::io(root, e))?.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if is_image(&path) {
-                loose.push(path);
-            }
-        }
-        dirs.sort();
-        let (files, classes) = if dirs.is_empty() {
+        let root_meta = std::fs::metadata(root).map_err(|e| Error::io(root, e))?;
+        let mut walk = Walk {
+            root: root.to_path_buf(),
+            seen: HashSet::new(),
+        };
+        walk.first_visit(root, &root_meta);
+        let entries = walk.entries(root)?;
+        // Sub-folders other than links back to the root itself (`self -> .`).
+        let is_class_dir = |m: &Option<std::fs::Metadata>| {
+            m.as_ref().is_some_and(|m| {
+                m.is_dir() && (m.dev(), m.ino()) != (root_meta.dev(), root_meta.ino())
+            })
+        };
+        let (files, classes) = if !entries.iter().any(|(_, m)| is_class_dir(m)) {
             let mut files = Vec::new();
-            list_images(root, root, &mut files)?;
-            (files.into_iter().map(|f| (f, None)).collect(), None)
+            walk.images(root, None, &mut files)?;
+            (files, None)
         } else {
+            let loose: Vec<&PathBuf> = entries
+                .iter()
+                .filter(|(p, m)| !m.as_ref().is_some_and(|m| m.is_dir()) && is_image(p))
+                .map(|(p, _)| p)
+                .collect();
             if !loose.is_empty() {
                 return Err(Error::msg(format!(
                     "{}: has class folders and also {} loose image(s) such as {}; move them into a class folder",
@@ -76,15 +145,15 @@ impl FolderReader {
             }
             let mut files = Vec::new();
             let mut names = Vec::new();
-            for (label, dir) in dirs.iter().enumerate() {
-                let mut class_files = Vec::new();
-                list_images(root, dir, &mut class_files)?;
-                files.extend(class_files.into_iter().map(|f| (f, Some(label as i64))));
-                names.push(
-                    dir.file_name()
-                        .map(|n| n.to_string_lossy().to_string())
-                        .unwrap_or_default(),
-                );
+            for (path, meta) in entries.iter().filter(|(_, m)| is_class_dir(m)) {
+                // A class folder that is a link to another class folder is one class, read once.
+                let Some(meta) = meta else { continue };
+                if !walk.first_visit(path, meta) {
+                    continue;
+                }
+                let label = names.len() as i64;
+                walk.images(path, Some(label), &mut files)?;
+                names.push(path_id(Path::new(path.file_name().unwrap_or_default())));
             }
             (files, Some(names))
         };
@@ -94,11 +163,7 @@ impl FolderReader {
                 root.display()
             )));
         }
-        Ok(FolderReader {
-            root: root.to_path_buf(),
-            files,
-            classes,
-        })
+        Ok(FolderReader { files, classes })
     }
 }
 
@@ -116,16 +181,16 @@ impl RowReader for FolderReader {
         self.classes.clone()
     }
     fn read(&mut self, index: usize) -> std::result::Result<RawRow, Rejection> {
-        let (id, label) = &self.files[index];
-        match std::fs::read(self.root.join(id)) {
+        let file = &self.files[index];
+        match read_regular_file(&file.path, MAX_ENCODED_BYTES) {
             Ok(bytes) => Ok(RawRow {
-                id: id.clone(),
-                label: *label,
+                id: file.id.clone(),
+                label: file.label,
                 payload: Payload::Encoded(bytes),
             }),
             Err(e) => Err(Rejection {
-                id: id.clone(),
-                message: format!("read {}: {e}", self.root.join(id).display()),
+                id: file.id.clone(),
+                message: format!("read {}: {e}", file.path.display()),
             }),
         }
     }

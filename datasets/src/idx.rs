@@ -31,47 +31,81 @@ pub struct IdxReader {
     classes: Option<Vec<String>>,
 }
 
-fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| Error::io(path, e))?;
-        Ok(out)
+/// An IDX file's reader: the file itself, or its gzip stream.
+fn open_maybe_gz(path: &Path) -> Result<Box<dyn Read>> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut magic = [0u8; 2];
+    let n = read_up_to(&mut file, &mut magic).map_err(|e| Error::io(path, e))?;
+    let head = std::io::Cursor::new(magic[..n].to_vec());
+    let stream = head.chain(file);
+    Ok(if magic[..n] == [0x1f, 0x8b] {
+        Box::new(flate2::read::MultiGzDecoder::new(stream))
     } else {
-        Ok(raw)
-    }
+        Box::new(stream)
+    })
 }
 
-/// Parse an IDX header: returns the dimensions and the offset of the data.
-fn parse_header(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, usize)> {
-    let bad = |what: &str| Error::msg(format!("{}: not an IDX file ({what})", path.display()));
-    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
-        return Err(bad("bad magic number"));
+/// Fill `buf` as far as the stream allows; the number of bytes read.
+fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    if bytes[2] != 0x08 {
-        return Err(bad("only unsigned-byte IDX data is supported"));
+    Ok(filled)
+}
+
+/// Read an IDX file from `reader`: its dimensions and its data (exactly the bytes the header
+/// declares). Memory is bounded by the bytes actually present, whatever the header claims, and
+/// a header whose dimensions overflow, are zero, or promise more data than there is, is an
+/// error naming `path`.
+pub fn read_idx(reader: &mut dyn Read, path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
+    let bad =
+        |what: String| Error::msg(format!("{}: not a valid IDX file ({what})", path.display()));
+    let io = |e: std::io::Error| Error::io(path, e);
+    let mut magic = [0u8; 4];
+    if read_up_to(reader, &mut magic).map_err(io)? < 4 || magic[0] != 0 || magic[1] != 0 {
+        return Err(bad("bad magic number".into()));
     }
-    let ndims = bytes[3] as usize;
-    let offset = 4 + 4 * ndims;
-    if bytes.len() < offset {
-        return Err(bad("truncated header"));
-    }
-    let dims: Vec<usize> = (0..ndims)
-        .map(|i| {
-            let b = &bytes[4 + 4 * i..8 + 4 * i];
-            u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
-        })
-        .collect();
-    let need = offset + dims.iter().product::<usize>();
-    if bytes.len() < need {
-        return Err(bad(&format!(
-            "truncated: {} bytes, header needs {need}",
-            bytes.len()
+    if magic[2] != 0x08 {
+        return Err(bad(format!(
+            "data type 0x{:02x}; only unsigned-byte (0x08) IDX data is supported",
+            magic[2]
         )));
     }
-    Ok((dims, offset))
+    let ndims = magic[3] as usize;
+    if ndims == 0 {
+        return Err(bad("no dimensions".into()));
+    }
+    let mut raw = vec![0u8; 4 * ndims];
+    if read_up_to(reader, &mut raw).map_err(io)? < raw.len() {
+        return Err(bad("truncated header".into()));
+    }
+    let dims: Vec<usize> = raw
+        .chunks_exact(4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .collect();
+    let size = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or_else(|| bad(format!("dimensions {dims:?} overflow")))?;
+    let mut data = Vec::new();
+    reader
+        .take(size as u64)
+        .read_to_end(&mut data)
+        .map_err(io)?;
+    if data.len() < size {
+        return Err(bad(format!(
+            "truncated: dimensions {dims:?} need {size} data bytes, the file has {}",
+            data.len()
+        )));
+    }
+    Ok((dims, data))
 }
 
 /// The labels file paired with an images file, by the MNIST naming convention.
@@ -90,31 +124,29 @@ fn labels_path(images: &Path) -> Option<PathBuf> {
 impl IdxReader {
     /// Open an IDX image file and, if present, its labels file.
     pub fn open(path: &Path) -> Result<Self> {
-        let bytes = read_maybe_gz(path)?;
-        let (dims, offset) = parse_header(&bytes, path)?;
+        let (dims, pixels) = read_idx(&mut *open_maybe_gz(path)?, path)?;
         let shape = match dims[..] {
-            [_, h, w] => [h, w, 1],
-            [_, h, w, c] if c == 1 || c == 3 => [h, w, c],
+            [_, h, w] if h > 0 && w > 0 => [h, w, 1],
+            [_, h, w, c] if h > 0 && w > 0 && (c == 1 || c == 3) => [h, w, c],
             _ => {
                 return Err(Error::msg(format!(
-                    "{}: IDX dimensions {dims:?} are not N x H x W or N x H x W x C (C = 1 or 3)",
+                    "{}: IDX dimensions {dims:?} are not N x H x W or N x H x W x C (H, W > 0; C = 1 or 3)",
                     path.display()
                 )))
             }
         };
         let n = dims[0];
-        let pixels = bytes[offset..offset + dims.iter().product::<usize>()].to_vec();
         let labels = match labels_path(path) {
             Some(lp) => {
-                let lb = read_maybe_gz(&lp)?;
-                let (ldims, loff) = parse_header(&lb, &lp)?;
+                let (ldims, labels) = read_idx(&mut *open_maybe_gz(&lp)?, &lp)?;
                 if ldims != [n] {
                     return Err(Error::msg(format!(
-                        "{}: {ldims:?} labels for {n} images",
-                        lp.display()
+                        "{}: labels of shape {ldims:?} for {n} images in {}",
+                        lp.display(),
+                        path.display()
                     )));
                 }
-                Some(lb[loff..loff + n].to_vec())
+                Some(labels)
             }
             None => None,
         };

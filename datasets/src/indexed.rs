@@ -57,6 +57,21 @@ pub struct IndexedSource<R: RowReader> {
     batch_size: usize,
     schema: SchemaRef,
     name: String,
+    /// Number of classes the dataset names, which bounds its labels.
+    classes: Option<usize>,
+}
+
+/// Why `label` cannot be a class index of a dataset with `classes` classes (any non-negative
+/// label when the dataset names no classes).
+fn label_problem(label: i64, classes: Option<usize>) -> Option<String> {
+    match classes {
+        _ if label < 0 => Some(format!("label {label} is negative")),
+        Some(n) if label as u64 >= n as u64 => Some(format!(
+            "label {label} is outside the dataset's {n} classes (0..{})",
+            n - 1
+        )),
+        _ => None,
+    }
 }
 
 impl<R: RowReader> IndexedSource<R> {
@@ -85,7 +100,9 @@ impl<R: RowReader> IndexedSource<R> {
             metadata,
         ));
         let name = format!("source:{}", reader.kind());
+        let classes = reader.class_names().map(|n| n.len());
         IndexedSource {
+            classes,
             reader,
             order,
             position: 0,
@@ -164,7 +181,13 @@ impl<R: RowReader> Source for IndexedSource<R> {
                         id: row.id,
                         message: format!("read: {} pixel values, expected {n}", p.len()),
                     }),
-                    _ => rows.push(row),
+                    _ => match row.label.and_then(|l| label_problem(l, self.classes)) {
+                        Some(problem) => rejected.push(Rejection {
+                            id: row.id,
+                            message: format!("read: {problem}"),
+                        }),
+                        None => rows.push(row),
+                    },
                 },
                 Err(r) => rejected.push(r),
             }

@@ -8,6 +8,7 @@
 
 pub mod cifar;
 pub mod detect;
+pub mod file_access;
 pub mod folder;
 pub mod idx;
 pub mod indexed;

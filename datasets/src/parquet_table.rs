@@ -36,6 +36,9 @@ pub struct ParquetReader {
     /// `[H, W, C]` of a decoded-pixel table (None: encoded images).
     pixel_shape: Option<[usize; 3]>,
     cache: GroupCache,
+    /// Row groups that failed to decode, with the error: each is tried once, and every row of
+    /// it is rejected with that error.
+    failed: std::collections::HashMap<usize, String>,
 }
 
 /// Decoded row groups kept in memory, oldest evicted first beyond [`GroupCache::BUDGET`]
@@ -77,14 +80,19 @@ impl GroupCache {
 struct Group {
     index: usize,
     images: ArrayRef,
-    labels: Option<ArrayRef>,
+    /// The label column as stored, and cast to int64.
+    labels: Option<(ArrayRef, ArrayRef)>,
     ids: Option<ArrayRef>,
 }
 
 impl Group {
     fn bytes(&self) -> usize {
-        let optional = |a: &Option<ArrayRef>| a.as_ref().map_or(0, |a| a.get_array_memory_size());
-        self.images.get_array_memory_size() + optional(&self.labels) + optional(&self.ids)
+        let optional = |a: Option<&ArrayRef>| a.map_or(0, |a| a.get_array_memory_size());
+        let labels = self.labels.as_ref();
+        self.images.get_array_memory_size()
+            + optional(labels.map(|l| &l.0))
+            + optional(labels.map(|l| &l.1))
+            + optional(self.ids.as_ref())
     }
 }
 
@@ -163,7 +171,24 @@ impl ParquetReader {
                 )));
             }
             pixel_shape = Some(shape);
+            if shape.is_none() {
+                check_image_type(
+                    schema
+                        .field_with_name(columns::IMAGE)
+                        .map_err(|_| Error::msg(format!("{}: no 'image' column", p.display())))?,
+                    &p,
+                )?;
+            }
             let label = schema.index_of("label").ok();
+            if let Some(i) = label {
+                let t = schema.field(i).data_type();
+                if !t.is_integer() {
+                    return Err(Error::msg(format!(
+                        "{}: column 'label' is {t}; labels must be integers (class indices), cast the column to int64",
+                        p.display()
+                    )));
+                }
+            }
             if has_label.is_some_and(|h| h != label.is_some()) {
                 return Err(Error::msg(format!(
                     "{}: some files have a 'label' column and some do not",
@@ -196,19 +221,13 @@ impl ParquetReader {
                 groups.push((fi, g, total));
                 total += rows;
             }
-            let name = p
-                .strip_prefix(path)
-                .ok()
-                .filter(|r| !r.as_os_str().is_empty())
-                .unwrap_or(&p)
-                .to_string_lossy()
-                .to_string();
-            let name = if name.is_empty() {
-                p.file_name()
-                    .map(|n| n.to_string_lossy().to_string())
-                    .unwrap_or_default()
-            } else {
-                name
+            // Ids name the file: relative to a folder given as input, or its file name.
+            let name = match p.strip_prefix(path) {
+                Ok(rel) if !rel.as_os_str().is_empty() => crate::file_access::path_id(rel),
+                _ => p
+                    .file_name()
+                    .map(|n| crate::file_access::path_id(Path::new(n)))
+                    .unwrap_or_default(),
             };
             files.push(TableFile {
                 path: p,
@@ -225,6 +244,7 @@ impl ParquetReader {
             classes,
             pixel_shape: pixel_shape.flatten(),
             cache: GroupCache::default(),
+            failed: Default::default(),
         })
     }
 
@@ -259,11 +279,22 @@ impl ParquetReader {
         } else {
             (encoded_images(&batch, &tf.path)?, None)
         };
-        let label = match batch.column_by_name("label") {
-            Some(l) => Some(arrow::compute::cast(l, &DataType::Int64).map_err(|e| {
+        let label = batch.column_by_name("label").map(|l| {
+            // The column is an integer type (checked at open); a value that does not fit in
+            // int64 (a u64 above 2^63) casts to null, and is told apart from a null label by
+            // the original column.
+            let cast = arrow::compute::cast(l, &DataType::Int64);
+            cast.map(|c| (l.clone(), c))
+        });
+        let label = label
+            .transpose()
+            .map_err(|e| Error::msg(format!("{}: column 'label': {e}", tf.path.display())))?;
+        let ids = match ids {
+            Some(ids) => Some(arrow::compute::cast(&ids, &DataType::Utf8).map_err(|e| {
                 Error::msg(format!(
-                    "{}: 'label' is not an integer column: {e}",
-                    tf.path.display()
+                    "{}: column 'id' ({}) cannot be read as text: {e}",
+                    tf.path.display(),
+                    ids.data_type()
                 ))
             })?),
             None => None,
@@ -276,6 +307,30 @@ impl ParquetReader {
         });
         Ok(())
     }
+}
+
+/// An `image` column holds encoded bytes: binary, or a struct with a binary `bytes` field.
+fn check_image_type(field: &arrow::datatypes::Field, path: &Path) -> Result<()> {
+    let binary = |t: &DataType| {
+        matches!(
+            t,
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+        )
+    };
+    let ok = match field.data_type() {
+        DataType::Struct(fields) => fields
+            .iter()
+            .any(|f| f.name() == "bytes" && binary(f.data_type())),
+        t => binary(t),
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(Error::msg(format!(
+        "{}: column 'image' is {}; expected encoded image bytes (binary, or a struct with a binary 'bytes' field)",
+        path.display(),
+        field.data_type()
+    )))
 }
 
 /// The encoded bytes of a Hugging Face `image` column (a `{bytes, path}` struct or binary).
@@ -325,16 +380,32 @@ impl RowReader for ParquetReader {
             id: id.clone(),
             message,
         };
-        self.load_group(g)
-            .map_err(|e| reject(format!("read: {e}")))?;
+        if let Some(message) = self.failed.get(&g) {
+            return Err(reject(format!("read: {message}")));
+        }
+        if let Err(e) = self.load_group(g) {
+            let message = e.chain();
+            self.failed.insert(g, message.clone());
+            return Err(reject(format!("read: {message}")));
+        }
         let Some(group) = self.cache.get(g) else {
             return Err(reject("read: row group not loaded".into()));
         };
         let row = index - start;
-        let label = group.labels.as_ref().and_then(|l| {
-            let l = l.as_primitive::<Int64Type>();
-            (!l.is_null(row)).then(|| l.value(row))
-        });
+        let label = match &group.labels {
+            Some((stored, cast)) if !stored.is_null(row) => {
+                let cast = cast.as_primitive::<Int64Type>();
+                if cast.is_null(row) {
+                    return Err(reject(format!(
+                        "read: label {} does not fit in int64",
+                        arrow::util::display::array_value_to_string(stored, row)
+                            .unwrap_or_default()
+                    )));
+                }
+                Some(cast.value(row))
+            }
+            _ => None,
+        };
         if self.pixel_shape.is_some() {
             let pixels = group.images.as_fixed_size_list();
             if pixels.is_null(row) {

@@ -1,22 +1,34 @@
 //! WebDataset tar shards: members `<key>.jpg|jpeg|png` with an optional `<key>.cls` holding the
 //! integer label. One `.tar` file or a folder of them. The shards are indexed once (member
 //! offsets) and then read by seeking, so they are never held in memory.
+//!
+//! Broken shards cost rows, never silently: a member cut off by the end of the file, a
+//! duplicate member, a sample without its label (when others have one) or with a label but no
+//! image is a rejected row; a corrupt header, or data after the end-of-archive marker (what a
+//! member whose size field lies leaves behind), is one error naming the shard and the byte.
+//! Keys are the members' raw name bytes, escaped losslessly ([`crate::file_access::escape_bytes`]).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use ldae_pipeline::{Error, Rejection, Result};
 
+use crate::file_access::{escape_bytes, MAX_ENCODED_BYTES};
 use crate::folder::IMAGE_EXTENSIONS;
 use crate::indexed::{Payload, RawRow, RowReader};
+
+/// A member's data: byte offset in the shard and size.
+type Span = (u64, u64);
 
 struct Sample {
     shard: usize,
     key: String,
-    image: Option<(u64, u64)>,
-    cls: Option<(u64, u64)>,
+    image: Option<Span>,
+    cls: Option<Span>,
+    /// Why this sample cannot be read, found while indexing.
+    problem: Option<String>,
 }
 
 /// Reads samples out of WebDataset tar shards.
@@ -24,6 +36,132 @@ pub struct WebDatasetReader {
     shards: Vec<(PathBuf, String)>,
     samples: Vec<Sample>,
     open: Option<(usize, File)>,
+}
+
+/// The key and lower-cased extension of a member name: the key is the path up to the first
+/// dot of the file name (WebDataset's convention). `None` for names without an extension.
+fn split_member(name: &[u8]) -> Option<(String, String)> {
+    let slash = name.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+    let dot = slash + name[slash..].iter().position(|&b| b == b'.')?;
+    let key = escape_bytes(&name[..dot]);
+    let ext = escape_bytes(&name[dot + 1..]).to_ascii_lowercase();
+    Some((key, ext))
+}
+
+/// Index the members of one shard into `samples`.
+fn index_shard(path: &Path, shard: usize, samples: &mut Vec<Sample>) -> Result<()> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut archive = tar::Archive::new(file);
+    let mut by_key: HashMap<String, usize> = HashMap::new();
+    let first = samples.len();
+    // End of the last member's data (padded to 512 bytes): where the end-of-archive marker is.
+    let mut end = 0u64;
+    let mut last_member = String::from("the start");
+    let entries = archive
+        .entries()
+        .map_err(|e| Error::external(format!("{}: not a tar file", path.display()), e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| {
+            Error::external(
+                format!(
+                    "{}: corrupt tar header after {last_member} (byte {end})",
+                    path.display()
+                ),
+                e,
+            )
+        })?;
+        let (offset, size) = (entry.raw_file_position(), entry.size());
+        let name = escape_bytes(&entry.path_bytes());
+        end = offset.saturating_add(size.div_ceil(512).saturating_mul(512));
+        last_member = format!("member '{name}'");
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let Some((key, ext)) = split_member(&entry.path_bytes()) else {
+            continue;
+        };
+        let is_image = IMAGE_EXTENSIONS.contains(&ext.as_str());
+        if !is_image && ext != "cls" {
+            continue;
+        }
+        let slot = *by_key.entry(key.clone()).or_insert_with(|| {
+            samples.push(Sample {
+                shard,
+                key: key.clone(),
+                image: None,
+                cls: None,
+                problem: None,
+            });
+            samples.len() - 1
+        });
+        let truncated = offset.saturating_add(size) > file_len;
+        let sample = &mut samples[slot];
+        let span = if is_image {
+            &mut sample.image
+        } else {
+            &mut sample.cls
+        };
+        if span.is_some() {
+            // A second member for the same key and extension: its own rejected row, so the
+            // count of samples in the shard stays what its members say.
+            samples.push(Sample {
+                shard,
+                key: format!("{key} (duplicate)"),
+                image: None,
+                cls: None,
+                problem: Some(format!(
+                    "member '{name}' at byte {offset} repeats key '{key}' with the same extension"
+                )),
+            });
+        } else {
+            *span = Some((offset, size));
+        }
+        if truncated {
+            let sample = &mut samples[slot];
+            sample.problem.get_or_insert(format!(
+                "member '{name}' is cut off: its header says {size} bytes from byte {offset}, the file ends at byte {file_len}"
+            ));
+            // Nothing can follow a member that runs past the end of the file.
+            end = file_len;
+            break;
+        }
+    }
+    check_tail(path, end, file_len, &last_member)?;
+    // Keys without an image and without a label are other kinds of members (.json, .txt).
+    for sample in &mut samples[first..] {
+        if sample.problem.is_none() && sample.image.is_none() {
+            sample.problem = Some("sample has a .cls label but no .jpg/.jpeg/.png image".into());
+        }
+    }
+    Ok(())
+}
+
+/// After the end-of-archive marker a tar file holds only zeros. Anything else means a member's
+/// size field was wrong and the reader skipped real members: an error, not a silent loss.
+fn check_tail(path: &Path, end: u64, file_len: u64, last_member: &str) -> Result<()> {
+    if end >= file_len {
+        return Ok(());
+    }
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    file.seek(SeekFrom::Start(end))
+        .map_err(|e| Error::io(path, e))?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut at = end;
+    loop {
+        let n = file.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        if let Some(i) = buf[..n].iter().position(|&b| b != 0) {
+            return Err(Error::msg(format!(
+                "{}: corrupt tar: data at byte {} after the end-of-archive marker that follows {last_member} (a member's size field is probably wrong)",
+                path.display(),
+                at + i as u64
+            )));
+        }
+        at += n as u64;
+    }
 }
 
 impl WebDatasetReader {
@@ -46,62 +184,22 @@ impl WebDatasetReader {
         let mut shards = Vec::new();
         let mut samples = Vec::new();
         for (si, p) in paths.iter().enumerate() {
-            let file = File::open(p).map_err(|e| Error::io(p, e))?;
-            let mut archive = tar::Archive::new(file);
-            // Keys in member order; BTreeMap only to find a key's sample quickly.
-            let mut by_key: BTreeMap<String, usize> = BTreeMap::new();
-            let first = samples.len();
-            let entries = archive
-                .entries()
-                .map_err(|e| Error::external(format!("{}: not a tar file", p.display()), e))?;
-            for entry in entries {
-                let entry = entry
-                    .map_err(|e| Error::external(format!("{}: corrupt tar", p.display()), e))?;
-                if !entry.header().entry_type().is_file() {
-                    continue;
-                }
-                let name = entry
-                    .path()
-                    .map(|n| n.to_string_lossy().to_string())
-                    .unwrap_or_default();
-                // WebDataset: the key is the path up to the first dot of the file name.
-                let (dir, file) = name.rsplit_once('/').unwrap_or(("", name.as_str()));
-                let Some((stem, ext)) = file.split_once('.') else {
-                    continue;
-                };
-                let key = if dir.is_empty() {
-                    stem.to_string()
-                } else {
-                    format!("{dir}/{stem}")
-                };
-                let ext = ext.to_ascii_lowercase();
-                let span = (entry.raw_file_position(), entry.size());
-                let slot = *by_key.entry(key.clone()).or_insert_with(|| {
-                    samples.push(Sample {
-                        shard: si,
-                        key,
-                        image: None,
-                        cls: None,
-                    });
-                    samples.len() - 1
-                });
-                if IMAGE_EXTENSIONS.contains(&ext.as_str()) {
-                    samples[slot].image = Some(span);
-                } else if ext == "cls" {
-                    samples[slot].cls = Some(span);
-                }
-            }
-            // Keys without an image are not samples of an image dataset.
-            let mut kept: Vec<Sample> = samples
-                .drain(first..)
-                .filter(|s| s.image.is_some())
-                .collect();
-            samples.append(&mut kept);
+            index_shard(p, si, &mut samples)?;
             let name = p
                 .file_name()
-                .map(|n| n.to_string_lossy().to_string())
+                .map(|n| crate::file_access::path_id(Path::new(n)))
                 .unwrap_or_default();
             shards.push((p.clone(), name));
+        }
+        // A dataset with labels labels every sample: one without its .cls is rejected, not
+        // passed on unlabeled.
+        if samples.iter().any(|s| s.cls.is_some()) {
+            for s in samples
+                .iter_mut()
+                .filter(|s| s.problem.is_none() && s.cls.is_none())
+            {
+                s.problem = Some("sample has no .cls label (other samples have one)".into());
+            }
         }
         Ok(WebDatasetReader {
             shards,
@@ -110,7 +208,13 @@ impl WebDatasetReader {
         })
     }
 
-    fn read_span(&mut self, shard: usize, (offset, size): (u64, u64)) -> std::io::Result<Vec<u8>> {
+    fn read_span(&mut self, shard: usize, (offset, size): Span) -> std::io::Result<Vec<u8>> {
+        if size > MAX_ENCODED_BYTES {
+            return Err(std::io::Error::other(format!(
+                "{size} bytes, more than the {} MiB read for one member",
+                MAX_ENCODED_BYTES >> 20
+            )));
+        }
         if self.open.as_ref().map(|(i, _)| *i) != Some(shard) {
             self.open = Some((shard, File::open(&self.shards[shard].0)?));
         }
@@ -146,6 +250,9 @@ impl RowReader for WebDatasetReader {
             id: id.clone(),
             message,
         };
+        if let Some(problem) = &self.samples[index].problem {
+            return Err(reject(format!("read {}: {problem}", self.shards[shard].1)));
+        }
         let image = image.ok_or_else(|| reject("read: sample has no image".into()))?;
         let bytes = self
             .read_span(shard, image)

@@ -42,7 +42,12 @@ pub fn patch_front(
     patch: usize,
     normalize: NormalizeConfig,
 ) -> Result<Vec<Component>> {
-    if image_size == 0 || patch == 0 || !image_size.is_multiple_of(patch) {
+    if image_size == 0 || patch == 0 {
+        return Err(Error::msg(format!(
+            "--image-size {image_size} and --patch {patch} must be at least 1"
+        )));
+    }
+    if !image_size.is_multiple_of(patch) {
         return Err(Error::msg(format!(
             "--patch {patch} must divide --image-size {image_size}"
         )));

@@ -117,13 +117,23 @@ impl Error {
 
     /// The message and every cause, joined by ": " (for tables and logs that keep one string).
     pub fn chain(&self) -> String {
-        let mut text = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(c) = cause {
-            text.push_str(": ");
-            text.push_str(&c.to_string());
-            cause = c.source();
-        }
-        text
+        describe(self)
     }
+}
+
+/// `error` and its causes in one line, joined by ": ". A cause whose text the line already
+/// ends with is not repeated (an I/O error shown in its wrapper's message and kept as its
+/// source was printed twice: "x.parquet: No space left on device: No space left on device").
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !part.is_empty() && !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
 }

@@ -207,6 +207,11 @@ impl TrainRun {
             .precision
             .unwrap_or(Precision::choose(None, &self.device)?);
         model.validate()?;
+        if c.batch_size == 0 {
+            return Err(Error::msg(
+                "train: batch_size 0: a step needs at least 1 row",
+            ));
+        }
         let source = &self.ctx.job["source"];
         Ok(TrainConfig {
             input: self.ctx.input.clone(),
@@ -221,7 +226,7 @@ impl TrainRun {
             preset: c.preset.clone(),
             model,
             epochs: c.epochs,
-            batch_size: c.batch_size.max(1),
+            batch_size: c.batch_size,
             lr: c.lr,
             warmup_epochs: c.warmup_epochs,
             adamw: AdamWConfig {

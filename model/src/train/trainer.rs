@@ -113,6 +113,28 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     serde_json::from_str(&text).map_err(|e| Error::external(format!("{}", path.display()), e))
 }
 
+/// The tensors of the checkpoint file `path`; an error names the file.
+fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    if !path.exists() {
+        return Err(Error::msg(format!(
+            "{}: missing from the checkpoint",
+            path.display()
+        )));
+    }
+    candle_core::safetensors::load(path, device).map_err(|e| {
+        Error::external(
+            format!("{}: not a readable checkpoint file", path.display()),
+            e,
+        )
+    })
+}
+
+/// Write `tensors` to the checkpoint file `path`; an error (a full disk, say) names the file.
+fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+    candle_core::safetensors::save(tensors, path)
+        .map_err(|e| Error::external(format!("{}: cannot write", path.display()), e))
+}
+
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::msg(e.to_string()))?;
     write_atomic(path, text.as_bytes())
@@ -139,18 +161,18 @@ impl Trainer {
             )));
         }
         let mut t = Self::build(config, run_dir, device)?;
+        let weights = ckpt.join("model.safetensors");
         t.vars
-            .load(ckpt.join("model.safetensors"))
-            .map_err(candle_err)?;
+            .load(&weights)
+            .map_err(|e| Error::external(format!("{}", weights.display()), e))?;
         let position: Position = read_json(&ckpt.join("state.json"))?;
-        let state = candle_core::safetensors::load(ckpt.join("optimizer.safetensors"), device)
-            .map_err(candle_err)?;
-        t.opt.restore(&state, position.step).map_err(candle_err)?;
+        let optimizer = ckpt.join("optimizer.safetensors");
+        let state = load_tensors(&optimizer, device)?;
+        t.opt
+            .restore(&state, position.step)
+            .map_err(|e| Error::external(format!("{}", optimizer.display()), e))?;
         if t.ema.is_some() {
-            t.ema = Some(
-                candle_core::safetensors::load(ckpt.join("ema.safetensors"), device)
-                    .map_err(candle_err)?,
-            );
+            t.ema = Some(load_tensors(&ckpt.join("ema.safetensors"), device)?);
         }
         let metrics = run_dir.join("metrics.parquet");
         if metrics.exists() {
@@ -388,13 +410,13 @@ impl Trainer {
         let dest = self.run_dir.join("checkpoint");
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let weights = tmp.join("model.safetensors");
         self.vars
-            .save(tmp.join("model.safetensors"))
-            .map_err(candle_err)?;
-        candle_core::safetensors::save(&self.opt.state(), tmp.join("optimizer.safetensors"))
-            .map_err(candle_err)?;
+            .save(&weights)
+            .map_err(|e| Error::external(format!("{}: cannot write", weights.display()), e))?;
+        save_tensors(&self.opt.state(), &tmp.join("optimizer.safetensors"))?;
         if let Some(ema) = &self.ema {
-            candle_core::safetensors::save(ema, tmp.join("ema.safetensors")).map_err(candle_err)?;
+            save_tensors(ema, &tmp.join("ema.safetensors"))?;
         }
         write_json(&tmp.join("state.json"), &self.position)?;
         let _ = std::fs::remove_dir_all(&old);
@@ -437,7 +459,7 @@ pub fn load_trained(
             }
         )));
     }
-    let tensors = candle_core::safetensors::load(&path, device).map_err(candle_err)?;
+    let tensors = load_tensors(&path, device)?;
     let model = Denoiser::new(
         &config.model,
         VarBuilder::from_tensors(tensors, DType::F32, device),

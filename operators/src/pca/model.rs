@@ -370,7 +370,10 @@ impl PcaModel {
         let components = tensor_f64(&tensors, "components", path)?;
         let eigenvalues = tensor_f64(&tensors, "eigenvalues", path)?;
         let d = mean.len();
-        if components.len() != d * d || eigenvalues.len() != d || d != meta.patch_dim() {
+        if Some(components.len()) != d.checked_mul(d)
+            || eigenvalues.len() != d
+            || d != meta.patch_dim()
+        {
             return Err(Error::msg(format!(
                 "{}: tensor shapes do not match a {}-dimensional patch PCA",
                 path.display(),

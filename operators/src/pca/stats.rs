@@ -197,10 +197,11 @@ impl PcaStats {
         let sum = tensor_f64(&tensors, "sum", path)?;
         let outer = tensor_f64(&tensors, "outer", path)?;
         let dim = sum.len();
-        if outer.len() != dim * dim {
+        if Some(outer.len()) != dim.checked_mul(dim) || dim != meta.patch_dim() {
             return Err(Error::msg(format!(
-                "{}: inconsistent shapes",
-                path.display()
+                "{}: tensor shapes do not match a {}-dimensional patch PCA",
+                path.display(),
+                meta.patch_dim()
             )));
         }
         Ok((
@@ -256,8 +257,31 @@ pub(crate) fn parse_meta(info: &HashMap<String, String>, path: &Path) -> Result<
     let text = info
         .get("ldae.pca")
         .ok_or_else(|| Error::msg(format!("{}: no ldae PCA metadata", path.display())))?;
-    serde_json::from_str(text)
-        .map_err(|e| Error::external(format!("{}: bad PCA metadata", path.display()), e))
+    let meta: PcaMeta = serde_json::from_str(text)
+        .map_err(|e| Error::external(format!("{}: bad PCA metadata", path.display()), e))?;
+    check_geometry(&meta)
+        .map_err(|what| Error::msg(format!("{}: bad PCA metadata: {what}", path.display())))?;
+    Ok(meta)
+}
+
+/// Largest image side a PCA file may declare (keeps every derived size far from overflow).
+const MAX_IMAGE_SIDE: usize = 1 << 16;
+
+/// Why the geometry of `meta` cannot be a patch PCA's, if it cannot.
+fn check_geometry(meta: &PcaMeta) -> std::result::Result<(), String> {
+    let (s, p, c) = (meta.image_size, meta.patch_size, meta.channels);
+    if p == 0 || s == 0 || s > MAX_IMAGE_SIDE {
+        return Err(format!(
+            "image size {s} and patch {p} must be between 1 and {MAX_IMAGE_SIDE}"
+        ));
+    }
+    if s % p != 0 {
+        return Err(format!("image size {s} is not a multiple of the patch {p}"));
+    }
+    if c != 1 && c != 3 {
+        return Err(format!("{c} channels (1 or 3)"));
+    }
+    Ok(())
 }
 
 /// `bytes` of a safetensors file with its JSON header rewritten with sorted keys.

@@ -1,0 +1,134 @@
+//! Reading one file of a dataset safely, and naming it losslessly.
+//!
+//! A dataset folder may hold anything: FIFOs (opening one for reading blocks until a writer
+//! comes), sockets, devices, names that are not UTF-8, files of many gigabytes. Rows are read
+//! only from regular files of bounded size, and ids are built from the name's raw bytes so two
+//! files never share an id.
+
+use std::io::Read;
+use std::path::Path;
+
+/// The largest encoded image (or other member) read into memory for one row. Photos are a few
+/// MB; a multi-gigabyte "image" is a mistake that would otherwise exhaust memory.
+pub const MAX_ENCODED_BYTES: u64 = 256 << 20;
+
+/// `bytes` as text, losslessly: valid UTF-8 is kept, except `%`, which becomes `%25`; every
+/// byte that is not valid UTF-8 becomes `%XX`. Two different byte strings never give the same
+/// text.
+///
+/// ```
+/// use ldae_datasets::file_access::escape_bytes;
+/// assert_eq!(escape_bytes(b"cat/1.jpg"), "cat/1.jpg");
+/// assert_eq!(escape_bytes(b"a\xff.jpg"), "a%FF.jpg");
+/// assert_eq!(escape_bytes(b"a%FF.jpg"), "a%25FF.jpg");
+/// ```
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '%' {
+                out.push_str("%25");
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A path relative to a dataset root as an id: its components' raw bytes escaped by
+/// [`escape_bytes`], joined by `/`.
+pub fn path_id(relative: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    relative
+        .components()
+        .map(|c| escape_bytes(c.as_os_str().as_bytes()))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Why a dataset file was not read, in words for the errors table.
+fn not_regular(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else if kind.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// The bytes of the regular file `path` (a link to one is followed), at most `limit` of them.
+/// FIFOs, sockets and devices are refused without being opened for reading, so a FIFO named
+/// `x.jpg` cannot block the run.
+pub fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{} (only regular files are read)",
+            not_regular(&meta.file_type())
+        ));
+    }
+    // O_NONBLOCK as well: were the file swapped for a FIFO after the check, opening it must
+    // still not wait for a writer. It changes nothing for a regular file.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{} (only regular files are read)",
+            not_regular(&meta.file_type())
+        ));
+    }
+    if meta.len() > limit {
+        return Err(format!(
+            "{} bytes, more than the {} MiB read for one image",
+            meta.len(),
+            limit >> 20
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "more than the {} MiB read for one image (the file grew while read)",
+            limit >> 20
+        ));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_is_injective_on_tricky_names() {
+        let names: [&[u8]; 6] = [
+            b"a\xff",
+            b"a\xfe",
+            b"a%FF",
+            b"a%25FF",
+            b"a\xc3",
+            b"a\xc3\xa9",
+        ];
+        let ids: std::collections::HashSet<String> =
+            names.iter().map(|n| escape_bytes(n)).collect();
+        assert_eq!(ids.len(), names.len());
+        assert_eq!(escape_bytes(b"a\xc3\xa9"), "a\u{e9}");
+    }
+}
