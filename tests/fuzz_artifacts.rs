@@ -13,11 +13,17 @@ use ldae_model::train::trainer::{load_trained, Trainer};
 use ldae_operators::pca::{PcaModel, PcaStats};
 use proptest::prelude::*;
 
-/// `bytes` with each `(position, value)` written in, then cut to `keep` of its length.
+/// `bytes` with each `(position, value)` written in, then cut to `keep` of its length. Half
+/// the edits land in the first 512 bytes, where safetensors and JSON headers are.
 fn mutate(mut bytes: Vec<u8>, edits: &[(usize, u8)], keep: f64) -> Vec<u8> {
     let n = bytes.len();
     for &(at, v) in edits {
-        bytes[at % n] = v;
+        let at = if at % 2 == 0 {
+            (at / 2) % n.min(512)
+        } else {
+            at % n
+        };
+        bytes[at] = v;
     }
     bytes.truncate((n as f64 * keep.clamp(0.0, 1.0)) as usize);
     bytes
@@ -148,6 +154,27 @@ fn shared() -> &'static (tempfile::TempDir, Vec<u8>, Vec<u8>, std::path::PathBuf
     })
 }
 
+/// A copy of the shared run (each case works on its own) with `file` mutated.
+fn mutated_run(name: &str, file: &str, edits: &[(usize, u8)], keep: f64) -> std::path::PathBuf {
+    let (tmp, _, _, run) = shared();
+    let copy = tmp.path().join(name);
+    let _ = std::fs::remove_dir_all(&copy);
+    std::fs::create_dir_all(copy.join("checkpoint")).unwrap();
+    for f in std::fs::read_dir(run.join("checkpoint")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, copy.join("checkpoint").join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::copy(run.join("config.json"), copy.join("config.json")).unwrap();
+    let path = if file == "config.json" {
+        copy.join(file)
+    } else {
+        copy.join("checkpoint").join(file)
+    };
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, mutate(bytes, edits, keep)).unwrap();
+    copy
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
@@ -177,21 +204,7 @@ proptest! {
         edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6),
         keep in prop_oneof![Just(1.0f64), 0.0f64..1.0],
     ) {
-        let (tmp, _, _, run) = shared();
-        // Each case works on its own copy of the run.
-        let copy = tmp.path().join("fuzz-run");
-        let _ = std::fs::remove_dir_all(&copy);
-        std::fs::create_dir_all(copy.join("checkpoint")).unwrap();
-        for f in ["config.json", "checkpoint/model.safetensors", "checkpoint/ema.safetensors"] {
-            std::fs::copy(run.join(f), copy.join(f)).unwrap();
-        }
-        let path = if file == "config.json" {
-            copy.join(file)
-        } else {
-            copy.join("checkpoint").join(file)
-        };
-        let bytes = std::fs::read(&path).unwrap();
-        std::fs::write(&path, mutate(bytes, &edits, keep)).unwrap();
+        let copy = mutated_run("fuzz-run", file, &edits, keep);
         let _ = load_trained(&copy, &Device::Cpu, file == "ema.safetensors", Precision::F32);
     }
 
@@ -201,22 +214,7 @@ proptest! {
         edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6),
         keep in prop_oneof![Just(1.0f64), 0.0f64..1.0],
     ) {
-        let (tmp, _, _, run) = shared();
-        let copy = tmp.path().join("fuzz-resume");
-        let _ = std::fs::remove_dir_all(&copy);
-        std::fs::create_dir_all(copy.join("checkpoint")).unwrap();
-        for f in [
-            "config.json",
-            "checkpoint/model.safetensors",
-            "checkpoint/ema.safetensors",
-            "checkpoint/optimizer.safetensors",
-            "checkpoint/state.json",
-        ] {
-            std::fs::copy(run.join(f), copy.join(f)).unwrap();
-        }
-        let path = copy.join("checkpoint").join(file);
-        let bytes = std::fs::read(&path).unwrap();
-        std::fs::write(&path, mutate(bytes, &edits, keep)).unwrap();
+        let copy = mutated_run("fuzz-resume", file, &edits, keep);
         let _ = Trainer::resume(&copy, &Device::Cpu);
     }
 }
