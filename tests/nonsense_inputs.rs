@@ -234,3 +234,85 @@ fn broken_rows_of_each_format_land_in_the_errors_table() {
         (Some(3), Some(1), Some(2))
     );
 }
+
+/// Run `ldae ARGS` with files limited to `bytes` (RLIMIT_FSIZE, SIGXFSZ ignored): every write
+/// past the limit fails with EFBIG, as a full disk fails with ENOSPC.
+fn ldae_with_file_limit(args: &[&str], bytes: u64) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ldae"));
+    command.args(args).env("LDAE_LOG", "warn");
+    // SAFETY: only async-signal-safe calls (signal, setrlimit) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command.output().expect("the ldae binary runs")
+}
+
+#[test]
+fn a_full_disk_names_the_file_being_written_and_says_the_os_error_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pca = fit_synthetic(tmp.path(), 40, 16);
+    let run = tmp.path().join("run");
+    let result = ldae_with_file_limit(
+        &[
+            "train",
+            "--input",
+            "synthetic:40",
+            "--pca",
+            &pca,
+            "--dim",
+            "4",
+            "--width",
+            "64",
+            "--depth",
+            "2",
+            "--heads",
+            "2",
+            "--batch-size",
+            "20",
+            "--out",
+            run.to_str().unwrap(),
+            "--progress",
+            "off",
+        ],
+        100_000,
+    );
+    let err = refused(&result, &run, &["model.safetensors", "os error 27"]);
+    assert_eq!(err.matches("os error").count(), 1, "{err}");
+    assert!(
+        !run.join("checkpoint").exists(),
+        "no checkpoint that looks complete"
+    );
+
+    let out = tmp.path().join("latents");
+    let result = ldae_with_file_limit(
+        &[
+            "pca",
+            "encode",
+            "--input",
+            "synthetic:400",
+            "--pca",
+            &pca,
+            "--dim",
+            "16",
+            "--out",
+            out.to_str().unwrap(),
+            "--progress",
+            "off",
+        ],
+        20_000,
+    );
+    let err = refused(&result, &out, &["part-00000.parquet", "os error 27"]);
+    assert_eq!(err.matches("os error").count(), 1, "{err}");
+    assert!(!out.join("data").exists());
+}
