@@ -3,10 +3,16 @@
 the same cores in the same run, printed as a table.
 
     python3 benches/ingest.py --images ~/data/train [--ldae target/release/ldae]
+    python3 benches/ingest.py --images ~/photos --image-size 224 --patch 16 --dim 32
+
+IMAGES is a folder of class folders (CIFAR-10 JPEGs) or a flat folder of photos.
 
 Measures
-  1. encode: decode JPEG -> [-1,1] -> patchify (p=4) -> PCA project (d=16) -> zstd Parquet,
-     images/s, for ldae and for the peer (a multiprocessing pool of one process per core);
+  0. decode + resize + centre crop alone: Pillow in 1 and 2 processes (the bar ldae's whole
+     encode is held to at 224 px), and ldae's decode stage (its busy time in the stage table);
+  1. encode: decode JPEG -> [-1,1] -> patchify (p) -> PCA project (d) -> zstd Parquet,
+     images/s, for ldae (--threads 1 and 2) and for the peer (a multiprocessing pool of one
+     process per core);
   2. PCA fit end to end (decode -> patch statistics -> eigendecomposition), both sides;
   3. PCA fit on the same in-memory patches: numpy (f64 X^T X + eigh) vs ldae's fit
      (`cargo bench --bench pca_fit`);
@@ -35,6 +41,8 @@ S, P, D_LAT = 32, 4, 16
 
 def list_images(root):
     classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    if not classes:
+        return [(f, -1) for f in sorted(os.listdir(root)) if f.lower().endswith((".jpg", ".jpeg", ".png"))]
     files = []
     for label, c in enumerate(classes):
         for f in sorted(os.listdir(os.path.join(root, c))):
@@ -52,6 +60,30 @@ def load_image(root, rel):
         left, top = (w - S) // 2, (h - S) // 2
         img = img.crop((left, top, left + S, top + S))
     return np.asarray(img)
+
+
+def _pillow_chunk(chunk):
+    for rel, _ in chunk:
+        load_image(_STATE["root"], rel)
+    return len(chunk)
+
+
+def pillow_only(root, files, procs):
+    """Decode + resize + crop with Pillow and nothing else, in `procs` processes."""
+    start = time.perf_counter()
+    with mp.Pool(procs, initializer=_init, initargs=(root, None, None)) as pool:
+        done = sum(pool.imap(_pillow_chunk, chunks(files, 64)))
+    assert done == len(files)
+    return time.perf_counter() - start
+
+
+def stage_rate(stdout, stage):
+    """rows/s of busy time of `stage` in ldae's stage table."""
+    for line in stdout.splitlines():
+        parts = line.split()
+        if parts and parts[0] == stage:
+            return float(parts[-1])
+    return None
 
 
 def patches(x):
@@ -128,7 +160,12 @@ def main():
     ap.add_argument("--images", required=True, help="CIFAR-10 JPEG folder (train/<class>/*.jpg)")
     ap.add_argument("--ldae", default=os.path.join(os.path.dirname(__file__), "..", "target", "release", "ldae"))
     ap.add_argument("--procs", type=int, default=os.cpu_count())
+    ap.add_argument("--image-size", type=int, default=32)
+    ap.add_argument("--patch", type=int, default=4)
+    ap.add_argument("--dim", type=int, default=16)
     args = ap.parse_args()
+    global S, P, D_LAT
+    S, P, D_LAT = args.image_size, args.patch, args.dim
     root = os.path.expanduser(args.images)
     files = list_images(root)
     n = len(files)
@@ -153,6 +190,19 @@ def main():
     _, rss_10k = run_rss(encode + ["--limit", "10000", "--out", os.path.join(tmp, "l10k")])
     _, rss_all = run_rss(encode + ["--out", os.path.join(tmp, "lall")])
 
+    # Decode + resize + crop alone: Pillow, and ldae's decode stage.
+    for procs in (1, 2):
+        t_pil = pillow_only(root, files, procs)
+        run = subprocess.run(encode + ["--threads", str(procs), "--out", os.path.join(tmp, f"t{procs}")],
+                             capture_output=True, text=True, check=True)
+        dec = stage_rate(run.stdout + run.stderr, "decode")
+        rows.append((f"decode+resize+crop, {procs} core(s) (ldae: decode stage)", dec, n / t_pil, "images/s"))
+    # ldae's whole encode against Pillow's decode + resize + crop alone, per core count.
+    for procs in (1, 2):
+        t_pil = pillow_only(root, files, procs)
+        t_enc, _ = run_rss(encode + ["--threads", str(procs), "--out", os.path.join(tmp, f"e{procs}")])
+        rows.append((f"ldae encode vs Pillow decode only, {procs} core(s)", n / t_enc, n / t_pil, "images/s"))
+
     # Encode to latents.
     tensors, meta = read_safetensors(pca)
     t_enc, _ = run_rss(encode + ["--out", os.path.join(tmp, "latents")])
@@ -176,15 +226,17 @@ def main():
                            capture_output=True, text=True, cwd=os.path.join(os.path.dirname(__file__), ".."))
     ours = json.loads(bench.stdout.strip().splitlines()[-1])
     rows.append((f"PCA fit on {len(x32)/1e6:.1f}M in-memory patches", ours["fit_s"], best, "seconds"))
-    rows.append(("ldae encode peak RSS, 10k images", rss_10k, None, "MB"))
-    rows.append((f"ldae encode peak RSS, {n // 1000}k images", rss_all, None, "MB"))
+    if n > 10000:
+        rows.append(("ldae encode peak RSS, 10k images", rss_10k, None, "MB"))
+    rows.append((f"ldae encode peak RSS, {n} images", rss_all, None, "MB"))
 
-    print(f"\n{'measure':<46} {'ldae':>10} {'python peer':>12} {'ratio':>7}  unit")
+    print(f"\n{n} images, {S} px, patch {P} (D = {P * P * 3}), d = {D_LAT}")
+    print(f"{'measure':<56} {'ldae':>10} {'python peer':>12} {'ratio':>7}  unit")
     for name, a, b, unit in rows:
         ratio = "" if b is None else f"{(a / b if unit != 'seconds' else b / a):.2f}x"
         bs = "" if b is None else f"{b:.3f}" if unit == "seconds" else f"{b:.0f}"
         as_ = f"{a:.3f}" if unit == "seconds" else f"{a:.0f}"
-        print(f"{name:<46} {as_:>10} {bs:>12} {ratio:>7}  {unit}")
+        print(f"{name:<56} {as_:>10} {bs:>12} {ratio:>7}  {unit}")
     print(f"(ratio > 1: ldae faster; {args.procs} peer processes; outputs in {tmp})")
 
 

@@ -1,5 +1,5 @@
 //! The numeric cross-checks against numpy and pyarrow (tests/python/*.py), run on the binary
-//! this test suite built. They need numpy, pyarrow and scikit-learn: the first check makes a
+//! this test suite built. They need numpy, pyarrow, scikit-learn and Pillow: the first check makes a
 //! virtual environment under the target directory and installs them there on first use (kept
 //! for later runs), so `cargo test --workspace` alone passes on a fresh machine.
 
@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-const PACKAGES: [&str; 3] = ["numpy", "pyarrow", "scikit-learn"];
+const PACKAGES: [&str; 4] = ["numpy", "pyarrow", "scikit-learn", "pillow"];
 
 fn has_packages(python: &std::path::Path) -> bool {
     Command::new(python)
-        .args(["-c", "import numpy, pyarrow, sklearn"])
+        .args(["-c", "import numpy, pyarrow, sklearn, PIL"])
         .status()
         .is_ok_and(|s| s.success())
 }
@@ -89,6 +89,11 @@ fn latents_open_in_pyarrow_as_tensors_and_equal_numpy_projection() {
 #[test]
 fn probe_agrees_with_scikit_learn_and_numpy_knn() {
     run_check("check_probe.py");
+}
+
+#[test]
+fn decode_resize_matches_pillow_bilinear() {
+    run_check("check_resize.py");
 }
 
 #[test]
