@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """The ldae denoiser in PyTorch, for throughput comparison with `cargo bench --bench train_step`.
 
-    python3 benches/train_peer.py [PRESET] [BATCH] [STEPS]
+    python3 benches/train_peer.py [PRESET] [BATCH] [STEPS] [--image-size S] [--patch P]
 
 Same architecture (DiT-style blocks with adaLN-Zero, exact GELU, no class token, fixed 2D sin-cos
 positions, LayerNorm without affine parameters), same loss (weighted, in a D x D basis), same
-optimiser (AdamW), same shapes (32x32 RGB, patch 4: 64 tokens of 48 values). Prints one JSON line.
+optimiser (AdamW), same shapes (by default 32x32 RGB, patch 4: 64 tokens of 48 values; 224 and
+16 give the paper's 196 tokens of 768). Prints one JSON line.
 Needs: pip install torch numpy.
 """
+import argparse
 import json
 import math
 import sys
@@ -96,18 +98,24 @@ class Denoiser(nn.Module):
 
 
 def main():
-    preset = sys.argv[1] if len(sys.argv) > 1 else "tiny"
-    batch = int(sys.argv[2]) if len(sys.argv) > 2 else 128
-    steps = int(sys.argv[3]) if len(sys.argv) > 3 else 5
+    ap = argparse.ArgumentParser()
+    ap.add_argument("preset", nargs="?", default="tiny")
+    ap.add_argument("batch", nargs="?", type=int, default=128)
+    ap.add_argument("steps", nargs="?", type=int, default=5)
+    ap.add_argument("--image-size", type=int, default=32)
+    ap.add_argument("--patch", type=int, default=4)
+    args = ap.parse_args()
+    preset, batch, steps = args.preset, args.batch, args.steps
+    patch_dim, grid = args.patch * args.patch * 3, args.image_size // args.patch
     torch.manual_seed(0)
     width, depth, heads = PRESETS[preset]
-    model = Denoiser(width, depth, heads)
+    model = Denoiser(width, depth, heads, patch_dim, grid)
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.0)
-    basis_t = torch.eye(48)
-    weights = torch.tensor([1.0] * 16 + [0.1] * 32)
-    x = torch.randn(batch, 64, 48)
-    clean = torch.randn(batch, 64, 48)
+    basis_t = torch.eye(patch_dim)
+    weights = torch.tensor([1.0] * 16 + [0.1] * (patch_dim - 16))
+    x = torch.randn(batch, grid * grid, patch_dim)
+    clean = torch.randn(batch, grid * grid, patch_dim)
     sigma = torch.rand(batch) * 1.4
     t = sigma * 706.4
     train = float("inf")
@@ -128,6 +136,7 @@ def main():
             f.sum().item()
             infer = min(infer, time.perf_counter() - start)
     print(json.dumps({"preset": preset, "params": params, "batch": batch, "threads": torch.get_num_threads(),
+                      "image_size": args.image_size, "patch": args.patch, "tokens": grid * grid,
                       "train_images_per_s": round(batch / train, 1), "encoder_images_per_s": round(batch / infer, 1)}))
 
 

@@ -1,5 +1,6 @@
 //! Training-step and encoder-inference throughput of a denoiser preset on CPU:
-//! `cargo bench --bench train_step -- [PRESET] [BATCH] [STEPS]` (defaults: tiny 128 5).
+//! `cargo bench --bench train_step -- [PRESET] [BATCH] [STEPS] [--image-size S] [--patch P]`
+//! (defaults: tiny 128 5, 32 px images in patches of 4: 64 tokens of 48 values).
 //! Prints one line of JSON; benches/train_peer.py runs the same model in PyTorch.
 
 use std::time::Instant;
@@ -15,11 +16,18 @@ use ldae_model::denoiser::{initialise, Denoiser, DenoiserConfig, PcaLoss};
 use ldae_model::train::{AdamW, AdamWConfig};
 
 fn main() {
-    let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
+    let mut args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
+    let image_size = take_flag(&mut args, "--image-size").unwrap_or(32);
+    let patch = take_flag(&mut args, "--patch").unwrap_or(4);
+    assert!(
+        patch > 0 && image_size % patch == 0,
+        "--patch must divide --image-size"
+    );
     let preset = args.get(1).cloned().unwrap_or_else(|| "tiny".into());
     let batch: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(128);
     let steps: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
-    let (patch_dim, grid) = (48, 8); // 32x32 RGB, patch 4
+    // RGB patches: D = p * p * 3 values, (S / p)^2 tokens.
+    let (patch_dim, grid) = (patch * patch * 3, image_size / patch);
     let cfg = DenoiserConfig::preset(&preset, patch_dim, grid).expect("preset");
     let dev = Device::Cpu;
     let vars = VarMap::new();
@@ -86,8 +94,17 @@ fn main() {
         infer = infer.min(start.elapsed().as_secs_f64());
     }
     println!(
-        "{{\"preset\": \"{preset}\", \"params\": {params}, \"batch\": {batch}, \"train_images_per_s\": {:.1}, \"encoder_images_per_s\": {:.1}}}",
+        "{{\"preset\": \"{preset}\", \"params\": {params}, \"batch\": {batch}, \"image_size\": {image_size}, \"patch\": {patch}, \"tokens\": {}, \"train_images_per_s\": {:.1}, \"encoder_images_per_s\": {:.1}}}",
+        grid * grid,
         batch as f64 / train,
         batch as f64 / infer
     );
+}
+
+/// Remove `--name VALUE` from `args` and parse the value.
+fn take_flag(args: &mut Vec<String>, name: &str) -> Option<usize> {
+    let at = args.iter().position(|a| a == name)?;
+    let value = args.get(at + 1)?.parse().expect("a number after the flag");
+    args.drain(at..at + 2);
+    Some(value)
 }
