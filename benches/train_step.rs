@@ -20,7 +20,7 @@ fn main() {
     let image_size = take_flag(&mut args, "--image-size").unwrap_or(32);
     let patch = take_flag(&mut args, "--patch").unwrap_or(4);
     assert!(
-        patch > 0 && image_size % patch == 0,
+        patch > 0 && image_size.is_multiple_of(patch),
         "--patch must divide --image-size"
     );
     let preset = args.get(1).cloned().unwrap_or_else(|| "tiny".into());
