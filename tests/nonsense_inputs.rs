@@ -119,7 +119,7 @@ fn empty_inputs_are_errors_not_empty_tables() {
 }
 
 #[test]
-fn broken_artifacts_name_their_file_and_os_errors_are_said_once() {
+fn broken_artifacts_and_blocked_outputs_name_their_file() {
     let tmp = tempfile::tempdir().unwrap();
     let pca = fit_synthetic(tmp.path(), 40, 16);
     let out = tmp.path().join("out");
@@ -154,16 +154,31 @@ fn broken_artifacts_name_their_file_and_os_errors_are_said_once() {
         &["meta.safetensors", "bad PCA metadata", "patch 0"],
     );
 
-    // An output under a file: the OS error once, with the path.
+    // A table or a PCA file under a file: the file in the way is named, nothing said twice.
     let blocker = tmp.path().join("blocker");
     std::fs::write(&blocker, b"").unwrap();
     let under = blocker.join("out");
+    let needle = format!("{} is a file, not a folder", blocker.display());
     let err = refused(
         &encode("synthetic:20", &pca, &under, &["--dim", "8"]),
         &under,
-        &["blocker"],
+        &[&needle],
     );
-    assert_eq!(err.matches("os error").count(), 1, "{err}");
+    assert_eq!(err.matches(&needle).count(), 1, "{err}");
+    let model = blocker.join("pca.safetensors");
+    let fit = ldae(&[
+        "pca",
+        "fit",
+        "--input",
+        "synthetic:10",
+        "--image-size",
+        "16",
+        "--patch",
+        "4",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    refused(&fit, &under, &[&needle]);
 }
 
 #[test]

@@ -161,7 +161,7 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
     let train = resolve(here, &spec.train);
     let test = resolve(here, &spec.test);
     let out = here.join(&spec.out);
-    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    ldae_pipeline::folders::create_dir_all(&out)?;
 
     let pca_path = out.join("pca.safetensors");
     say(&format!("fitting the PCA on {train}"));

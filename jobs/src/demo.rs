@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use ldae_model::encoder::EncoderModel;
 use ldae_operators::pca::PcaModel;
 use ldae_pipeline::names::name_of;
-use ldae_pipeline::{Error, RunOptions};
+use ldae_pipeline::RunOptions;
 
 use crate::experiment::{features, fit_pca, pretrain, probe_tables, Pretrain, Rows, Say};
 use crate::probe::ProbeReport;
@@ -54,7 +54,7 @@ impl DemoJob {
     /// Run the demo; `say` gets the step lines.
     pub fn run(&self, options: &RunOptions, say: Say<'_>) -> Result<DemoReport> {
         let out = &self.out;
-        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        ldae_pipeline::folders::create_dir_all(out)?;
         let train_input = format!("synthetic:{}", self.images);
         let test_input = format!("synthetic:{}", self.images + self.test_images);
         let pca = out.join("pca.safetensors");

@@ -210,7 +210,7 @@ fn write_outputs(
     knn: Option<&Ranking>,
 ) -> Result<()> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        ldae_pipeline::folders::create_dir_all(dir)?;
     }
     let best =
         |r: &Ranking| -> ArrayRef { Arc::new(r.iter().map(|c| c[0]).collect::<UInt32Array>()) };

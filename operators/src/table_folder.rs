@@ -271,7 +271,7 @@ impl TableFolder {
         }
         let state = Self::state(out);
         Self::check_foreign(out, overwrite)?;
-        std::fs::create_dir_all(&state).map_err(io(&state))?;
+        ldae_pipeline::folders::create_dir_all(&state)?;
         let setup = lock_file(&state.join("setup.lock"))?;
         setup
             .lock()
@@ -334,10 +334,10 @@ impl TableFolder {
             _job_lock: Some(job_lock),
             _shard_lock: Some(shard_lock),
         };
-        std::fs::create_dir_all(folder.shard_dir()).map_err(io(&folder.shard_dir()))?;
+        ldae_pipeline::folders::create_dir_all(&folder.shard_dir())?;
         // Parts are staged until the table is published; a published table has none.
         if !out.join(DATA).exists() {
-            std::fs::create_dir_all(folder.staged()).map_err(io(&folder.staged()))?;
+            ldae_pipeline::folders::create_dir_all(&folder.staged())?;
         }
         Ok(folder)
     }
@@ -438,7 +438,7 @@ impl TableFolder {
         }
         let dir = self.shard_dir();
         std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
-        std::fs::create_dir_all(&dir).map_err(io(&dir))
+        ldae_pipeline::folders::create_dir_all(&dir)
     }
 
     /// The committed parts of this shard, after removing what a killed run left half-done (a

@@ -11,6 +11,7 @@ pub mod columns;
 pub mod error;
 pub mod executor;
 pub mod fault;
+pub mod folders;
 pub mod metrics;
 pub mod names;
 pub mod progress;

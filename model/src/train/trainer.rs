@@ -143,7 +143,7 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
 impl Trainer {
     /// A fresh run in `run_dir` (created; `config.json` written).
     pub fn new(config: TrainConfig, run_dir: &Path, device: &Device) -> Result<Self> {
-        std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
+        ldae_pipeline::folders::create_dir_all(run_dir)?;
         let trainer = Self::build(config, run_dir, device)?;
         initialise(&trainer.vars, trainer.config.seed).map_err(candle_err)?;
         write_json(&run_dir.join("config.json"), &trainer.config)?;
@@ -409,7 +409,7 @@ impl Trainer {
         let old = self.run_dir.join(".checkpoint.old");
         let dest = self.run_dir.join("checkpoint");
         let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        ldae_pipeline::folders::create_dir_all(&tmp)?;
         let weights = tmp.join("model.safetensors");
         self.vars
             .save(&weights)

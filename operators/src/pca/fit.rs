@@ -154,7 +154,7 @@ impl Sink for PcaFit {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
         {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            ldae_pipeline::folders::create_dir_all(parent)?;
         }
         let errors = self.errors_path();
         write_errors_table(&errors, summary.rejected)?;
