@@ -337,12 +337,8 @@ fn partial_pca_fits_share_a_folder_and_merge_from_it() {
             "off",
         ];
         args.extend_from_slice(extra);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ldae"));
-        cmd.args(&args)
-            .env("LDAE_LOG", "warn")
-            .envs(slurm(i, 3))
-            .output()
-            .unwrap()
+        let mut cmd = common::ldae_command(&args);
+        cmd.envs(slurm(i, 3)).output().unwrap()
     };
     assert_ok(&fit(0, &[]));
     assert_ok(&fit(2, &[]));

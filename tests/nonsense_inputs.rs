@@ -254,8 +254,7 @@ fn broken_rows_of_each_format_land_in_the_errors_table() {
 /// past the limit fails with EFBIG, as a full disk fails with ENOSPC.
 fn ldae_with_file_limit(args: &[&str], bytes: u64) -> std::process::Output {
     use std::os::unix::process::CommandExt;
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ldae"));
-    command.args(args).env("LDAE_LOG", "warn");
+    let mut command = common::ldae_command(args);
     // SAFETY: only async-signal-safe calls (signal, setrlimit) between fork and exec.
     unsafe {
         command.pre_exec(move || {

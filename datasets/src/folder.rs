@@ -94,7 +94,18 @@ impl Walk {
     /// cannot be read are kept when their name looks like an image, so they are reported as
     /// rejected rows rather than silently skipped.
     fn images(&mut self, dir: &Path, label: Option<i64>, out: &mut Vec<ImageFile>) -> Result<()> {
-        for (path, meta) in self.entries(dir)? {
+        let entries = self.entries(dir)?;
+        self.images_of(entries, label, out)
+    }
+
+    /// [`Walk::images`] of entries already listed by [`Walk::entries`].
+    fn images_of(
+        &mut self,
+        entries: Vec<(PathBuf, Option<std::fs::Metadata>)>,
+        label: Option<i64>,
+        out: &mut Vec<ImageFile>,
+    ) -> Result<()> {
+        for (path, meta) in entries {
             match meta {
                 Some(m) if m.is_dir() => self.enter(&path, &m, label, out)?,
                 _ if is_image(&path) => {
@@ -126,8 +137,9 @@ impl FolderReader {
             })
         };
         let (files, classes) = if !entries.iter().any(|(_, m)| is_class_dir(m)) {
+            // A flat folder: its listing above is the walk's first level (not read again).
             let mut files = Vec::new();
-            walk.images(root, None, &mut files)?;
+            walk.images_of(entries, None, &mut files)?;
             (files, None)
         } else {
             let loose: Vec<&PathBuf> = entries

@@ -72,13 +72,14 @@ fn index_shard(path: &Path, shard: usize, samples: &mut Vec<Sample>) -> Result<(
             )
         })?;
         let (offset, size) = (entry.raw_file_position(), entry.size());
-        let name = escape_bytes(&entry.path_bytes());
+        let raw_name = entry.path_bytes().into_owned();
+        let name = escape_bytes(&raw_name);
         end = offset.saturating_add(size.div_ceil(512).saturating_mul(512));
         last_member = format!("member '{name}'");
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let Some((key, ext)) = split_member(&entry.path_bytes()) else {
+        let Some((key, ext)) = split_member(&raw_name) else {
             continue;
         };
         let is_image = IMAGE_EXTENSIONS.contains(&ext.as_str());

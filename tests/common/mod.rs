@@ -9,13 +9,16 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Float32Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-/// Run `ldae ARGS`, with progress off.
+/// The command `ldae ARGS`, logging warnings only, to adjust before running.
+pub fn ldae_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ldae"));
+    command.args(args).env("LDAE_LOG", "warn");
+    command
+}
+
+/// Run `ldae ARGS`, logging warnings only.
 pub fn ldae(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ldae"))
-        .args(args)
-        .env("LDAE_LOG", "warn")
-        .output()
-        .expect("the ldae binary runs")
+    ldae_command(args).output().expect("the ldae binary runs")
 }
 
 /// Run `ldae ARGS` and insist that it succeeds; returns stdout.
