@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Training and encoder-inference throughput of ldae (candle) beside PyTorch, same run.
 
-    python3 benches/train_compare.py [PRESET] [BATCH] [STEPS] [ROUNDS] [--image-size S] [--patch P]
+    python3 benches/train_compare.py [PRESET] [BATCH] [STEPS] [ROUNDS] [--image-size S] [--patch P] [--conditioning dit|mlp]
 
 (`--image-size 224 --patch 16` is the paper's geometry: 196 tokens of 768 values.)
 
 Alternates `cargo bench --bench train_step` and `benches/train_peer.py` ROUNDS times (default
 5; each reports its best step of STEPS), so both see the same machine state, and prints the
-medians and their ratio. Needs: pip install torch numpy.
+medians and their ratio, and the peak resident memory of each side's training steps. Needs: pip install torch numpy.
 """
 import argparse
 import json
@@ -29,9 +29,11 @@ def main():
     ap.add_argument("rounds", nargs="?", type=int, default=5)
     ap.add_argument("--image-size", type=int, default=32)
     ap.add_argument("--patch", type=int, default=4)
+    ap.add_argument("--conditioning", choices=["dit", "mlp"], default="dit")
     args = ap.parse_args()
     preset, batch, steps, rounds = args.preset, args.batch, args.steps, args.rounds
-    geometry = ["--image-size", str(args.image_size), "--patch", str(args.patch)]
+    geometry = ["--image-size", str(args.image_size), "--patch", str(args.patch),
+                "--conditioning", args.conditioning]
     ours = ["cargo", "bench", "--quiet", "--bench", "train_step", "--", preset, batch, steps, *geometry]
     peer = [sys.executable, "benches/train_peer.py", preset, batch, steps, *geometry]
     subprocess.run(ours[:5] + ["--no-run"], check=True)
@@ -40,7 +42,8 @@ def main():
         runs["ldae"].append(last_json(ours))
         runs["pytorch"].append(last_json(peer))
     tokens = (args.image_size // args.patch) ** 2
-    print(f"{preset} preset, {args.image_size} px, patch {args.patch}: {tokens} tokens of "
+    params = runs["ldae"][0]["params"], runs["pytorch"][0]["params"]
+    print(f"{preset} preset ({params[0]:,} parameters; PyTorch {params[1]:,}; {args.conditioning} conditioning), {args.image_size} px, patch {args.patch}: {tokens} tokens of "
           f"{args.patch * args.patch * 3} values; batch {batch}, best of {steps} steps, median of {rounds} rounds")
     print("| measure | ldae (candle) | PyTorch | ratio |")
     print("|---|---|---|---|")
@@ -48,7 +51,13 @@ def main():
                       ("encoder_images_per_s", "encoder inference")]:
         a = statistics.median(r[key] for r in runs["ldae"])
         b = statistics.median(r[key] for r in runs["pytorch"])
-        print(f"| {name} | {a:.0f} images/s | {b:.0f} images/s | {a / b:.2f}x |")
+        print(f"| {name} | {a:.3g} images/s | {b:.3g} images/s | {a / b:.2f}x |")
+    a = max(r["train_peak_rss_mb"] for r in runs["ldae"])
+    b = max(r["train_peak_rss_mb"] for r in runs["pytorch"])
+    print(f"| peak resident memory of the training steps (largest of the rounds) | {a:.0f} MB | {b:.0f} MB | {a / b:.2f}x |")
+    for side, rs in runs.items():
+        print(f"{side} rounds (training / inference, peak memory): " + "; ".join(
+            f"{r['train_images_per_s']} / {r['encoder_images_per_s']} images/s, {r['train_peak_rss_mb']} MB" for r in rs))
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def modulate(x, shift, scale):
 
 
 class Block(nn.Module):
-    def __init__(self, w, heads):
+    def __init__(self, w, heads, conditioning="dit"):
         super().__init__()
         self.heads = heads
         self.norm1 = nn.LayerNorm(w, elementwise_affine=False, eps=1e-6)
@@ -56,9 +56,12 @@ class Block(nn.Module):
         self.proj = nn.Linear(w, w)
         self.fc1 = nn.Linear(w, 4 * w)
         self.fc2 = nn.Linear(4 * w, w)
-        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(w, 6 * w))
-        nn.init.zeros_(self.ada[1].weight)
-        nn.init.zeros_(self.ada[1].bias)
+        if conditioning == "mlp":  # the paper's: a two-layer MLP of hidden width w / 4
+            self.ada = nn.Sequential(nn.SiLU(), nn.Linear(w, w // 4), nn.SiLU(), nn.Linear(w // 4, 6 * w))
+        else:  # DiT's
+            self.ada = nn.Sequential(nn.SiLU(), nn.Linear(w, 6 * w))
+        nn.init.zeros_(self.ada[-1].weight)
+        nn.init.zeros_(self.ada[-1].bias)
 
     def attn(self, x):
         b, n, w = x.shape
@@ -73,13 +76,13 @@ class Block(nn.Module):
 
 
 class Denoiser(nn.Module):
-    def __init__(self, width, depth, heads, patch_dim=48, grid=8):
+    def __init__(self, width, depth, heads, patch_dim=48, grid=8, conditioning="dit"):
         super().__init__()
         self.depth = depth
         self.embed = nn.Linear(patch_dim, width)
         self.register_buffer("pos", pos_embed(grid, width))
         self.t_mlp = nn.Sequential(nn.Linear(256, width), nn.SiLU(), nn.Linear(width, width))
-        self.blocks = nn.ModuleList([Block(width, heads) for _ in range(2 * depth)])
+        self.blocks = nn.ModuleList([Block(width, heads, conditioning) for _ in range(2 * depth)])
         self.norm = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         self.final_ada = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
         self.final = nn.Linear(width, patch_dim)
@@ -104,12 +107,13 @@ def main():
     ap.add_argument("steps", nargs="?", type=int, default=5)
     ap.add_argument("--image-size", type=int, default=32)
     ap.add_argument("--patch", type=int, default=4)
+    ap.add_argument("--conditioning", choices=["dit", "mlp"], default="dit")
     args = ap.parse_args()
     preset, batch, steps = args.preset, args.batch, args.steps
     patch_dim, grid = args.patch * args.patch * 3, args.image_size // args.patch
     torch.manual_seed(0)
     width, depth, heads = PRESETS[preset]
-    model = Denoiser(width, depth, heads, patch_dim, grid)
+    model = Denoiser(width, depth, heads, patch_dim, grid, args.conditioning)
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.0)
     basis_t = torch.eye(patch_dim)
@@ -128,6 +132,7 @@ def main():
         loss.backward()
         opt.step()
         train = min(train, time.perf_counter() - start)
+    train_peak_mb = peak_rss_mb()  # the training steps' peak: weights, grads, moments, activations
     infer = float("inf")
     with torch.inference_mode():
         for _ in range(steps):
@@ -137,7 +142,17 @@ def main():
             infer = min(infer, time.perf_counter() - start)
     print(json.dumps({"preset": preset, "params": params, "batch": batch, "threads": torch.get_num_threads(),
                       "image_size": args.image_size, "patch": args.patch, "tokens": grid * grid,
-                      "train_images_per_s": round(batch / train, 1), "encoder_images_per_s": round(batch / infer, 1)}))
+                      "train_images_per_s": round(batch / train, 1), "encoder_images_per_s": round(batch / infer, 1),
+                      "train_peak_rss_mb": round(train_peak_mb)}))
+
+
+def peak_rss_mb():
+    """This process's peak resident memory so far (VmHWM), in MB, as the Rust bench reads it."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 //! Training-step and encoder-inference throughput of a denoiser preset on CPU:
 //! `cargo bench --bench train_step -- [PRESET] [BATCH] [STEPS] [--image-size S] [--patch P]`
-//! (defaults: tiny 128 5, 32 px images in patches of 4: 64 tokens of 48 values).
+//! `[--conditioning dit|mlp]` (defaults: tiny 128 5, 32 px images in patches of 4: 64 tokens of
+//! 48 values, DiT's conditioning).
 //! Prints one line of JSON; benches/train_peer.py runs the same model in PyTorch.
 
 use std::time::Instant;
@@ -12,7 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use ldae_model::denoiser::{initialise, Denoiser, DenoiserConfig, PcaLoss};
+use ldae_model::denoiser::{initialise, Conditioning, Denoiser, DenoiserConfig, PcaLoss};
 use ldae_model::train::{AdamW, AdamWConfig};
 
 fn main() {
@@ -23,12 +24,16 @@ fn main() {
         patch > 0 && image_size.is_multiple_of(patch),
         "--patch must divide --image-size"
     );
+    let conditioning: Conditioning = take_value(&mut args, "--conditioning")
+        .map(|v| ldae_pipeline::names::parse_name(&v).expect("--conditioning dit|mlp"))
+        .unwrap_or_default();
     let preset = args.get(1).cloned().unwrap_or_else(|| "tiny".into());
     let batch: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(128);
     let steps: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
     // RGB patches: D = p * p * 3 values, (S / p)^2 tokens.
     let (patch_dim, grid) = (patch * patch * 3, image_size / patch);
-    let cfg = DenoiserConfig::preset(&preset, patch_dim, grid).expect("preset");
+    let mut cfg = DenoiserConfig::preset(&preset, patch_dim, grid).expect("preset");
+    cfg.conditioning = conditioning;
     let dev = Device::Cpu;
     let vars = VarMap::new();
     let model = Denoiser::new(&cfg, VarBuilder::from_varmap(&vars, DType::F32, &dev)).unwrap();
@@ -65,6 +70,8 @@ fn main() {
         );
         train = train.min(total);
     }
+    // The peak so far is the training steps' (model, gradients, AdamW moments, activations).
+    let train_peak_mb = peak_rss_mb();
     // Inference: the encoder only, on weights detached from the optimiser (plain tensors).
     let frozen = VarMap::new();
     {
@@ -94,17 +101,33 @@ fn main() {
         infer = infer.min(start.elapsed().as_secs_f64());
     }
     println!(
-        "{{\"preset\": \"{preset}\", \"params\": {params}, \"batch\": {batch}, \"image_size\": {image_size}, \"patch\": {patch}, \"tokens\": {}, \"train_images_per_s\": {:.1}, \"encoder_images_per_s\": {:.1}}}",
+        "{{\"preset\": \"{preset}\", \"params\": {params}, \"batch\": {batch}, \"image_size\": {image_size}, \"patch\": {patch}, \"tokens\": {}, \"train_images_per_s\": {:.1}, \"encoder_images_per_s\": {:.1}, \"train_peak_rss_mb\": {train_peak_mb:.0}}}",
         grid * grid,
         batch as f64 / train,
         batch as f64 / infer
     );
 }
 
+/// This process's peak resident memory so far (`VmHWM`), in MB; NaN where /proc is missing.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
 /// Remove `--name VALUE` from `args` and parse the value.
 fn take_flag(args: &mut Vec<String>, name: &str) -> Option<usize> {
+    take_value(args, name).map(|v| v.parse().expect("a number after the flag"))
+}
+
+/// Remove `--name VALUE` from `args` and return the value.
+fn take_value(args: &mut Vec<String>, name: &str) -> Option<String> {
     let at = args.iter().position(|a| a == name)?;
-    let value = args.get(at + 1)?.parse().expect("a number after the flag");
+    let value = args.get(at + 1)?.clone();
     args.drain(at..at + 2);
     Some(value)
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use ldae_model::denoiser::Precision;
+use ldae_model::denoiser::{Conditioning, Precision};
 use ldae_model::encoder::{EncoderModel, Pooling};
 use ldae_operators::pca::LatentScale;
 use ldae_pipeline::names::parse_name;
@@ -256,9 +256,10 @@ pub struct SourceArgs {
     /// Shuffle rows with --seed before limiting and sharding.
     #[arg(long)]
     pub shuffle: bool,
-    /// Rows per batch.
-    #[arg(long, default_value_t = 256, value_parser = at_least_one)]
-    pub batch_size: usize,
+    /// Rows per batch. Default: as many images as fit 4 MB of decoded f32 pixels, at most 256
+    /// (256 at 32x32 RGB, 6 at 224x224 RGB).
+    #[arg(long, value_parser = at_least_one)]
+    pub batch_size: Option<usize>,
     /// Seed of every random choice (shuffle, augmentation, noise).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -354,6 +355,23 @@ pub struct TrainArgs {
     /// Override the preset's attention heads.
     #[arg(long)]
     pub heads: Option<usize>,
+    /// Record the block `ldae features` reads by default (1 = the first; default: the last
+    /// encoder block).
+    #[arg(long)]
+    pub feature_block: Option<usize>,
+    /// Record the t `ldae features` feeds by default.
+    #[arg(long, default_value_t = 10.0)]
+    pub feature_t: f32,
+    /// Record the pooling `ldae features` uses by default: mean or none.
+    #[arg(long, default_value = "mean", value_parser = parse_name::<Pooling>)]
+    pub feature_pooling: Pooling,
+    /// Record that `ldae features` reads the EMA weights by default (needs --ema).
+    #[arg(long)]
+    pub feature_ema: bool,
+    /// Each block's conditioning network: dit (DiT's single Linear(width, 6 width)) or mlp (the
+    /// paper's two-layer MLP of hidden width width/4, 3.4x fewer conditioning weights).
+    #[arg(long, default_value = "dit", value_parser = parse_name::<Conditioning>)]
+    pub conditioning: Conditioning,
     /// Epochs.
     #[arg(long, default_value_t = 10)]
     pub epochs: u64,
@@ -443,17 +461,20 @@ pub struct FeaturesArgs {
     /// The training run (needed for ldae and random; gives the PCA model otherwise).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
-    /// Read the tokens after this block, 1 = the first (default: the last encoder block).
-    /// Several (`--block 3,6`) give one column `features_K` per block, in one pass.
+    /// Read the tokens after this block, 1 = the first (default: the block the run records,
+    /// else the last encoder block). Several (`--block 3,6`) give one column `features_K` per
+    /// block, in one pass.
     #[arg(long, value_delimiter = ',')]
     pub block: Vec<usize>,
     /// How tokens become a feature: mean (average, [width]) or none (every token, [N, width]).
-    #[arg(long, default_value = "mean", value_parser = parse_name::<Pooling>)]
-    pub pooling: Pooling,
-    /// Noise level index t fed to the network (the input is the clean image).
-    #[arg(long, default_value_t = 10.0)]
-    pub t: f32,
-    /// Use the EMA weights of the run.
+    /// Default: the run's recorded pooling, else mean.
+    #[arg(long, value_parser = parse_name::<Pooling>)]
+    pub pooling: Option<Pooling>,
+    /// Noise level index t fed to the network (the input is the clean image). Default: the
+    /// run's recorded t, else 10.
+    #[arg(long)]
+    pub t: Option<f32>,
+    /// Use the EMA weights of the run (default: as the run records).
     #[arg(long)]
     pub ema: bool,
     /// PCA model (for pixels and pca without --checkpoint).

@@ -80,7 +80,7 @@ pub fn print_or_run(
     label: &str,
 ) -> Result<Option<SpecReport>> {
     if print_spec {
-        print!("{}", spec.to_toml()?);
+        print!("{}", spec.with_sized_batches().to_toml()?);
         return Ok(None);
     }
     let settings = RunSettings {

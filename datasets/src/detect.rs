@@ -66,8 +66,10 @@ pub struct SourceOptions {
     pub shuffle: bool,
     /// Seed of the shuffle.
     pub seed: u64,
-    /// Rows per batch.
-    pub batch_size: usize,
+    /// Rows per batch; `None`: [`SourceOptions::DEFAULT_BATCH_ROWS`], unless the job sizes
+    /// it from the decoded images (see `ldae_jobs::spec::Spec::size_batches`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
     /// Image side and class count of `synthetic:N` data.
     pub synthetic_size: usize,
     /// Classes of `synthetic:N` data.
@@ -83,7 +85,7 @@ impl Default for SourceOptions {
             skip: 0,
             shuffle: false,
             seed: 0,
-            batch_size: 256,
+            batch_size: None,
             synthetic_size: 32,
             synthetic_classes: 10,
         }
@@ -91,10 +93,18 @@ impl Default for SourceOptions {
 }
 
 impl SourceOptions {
+    /// Rows per batch when nothing sizes it.
+    pub const DEFAULT_BATCH_ROWS: usize = 256;
+
+    /// Rows per batch.
+    pub fn batch_rows(&self) -> usize {
+        self.batch_size.unwrap_or(Self::DEFAULT_BATCH_ROWS)
+    }
+
     /// Refuse settings that read nothing or make no sense: a batch size or limit of 0, a
     /// synthetic image side or class count of 0.
     pub fn check(&self) -> Result<()> {
-        if self.batch_size == 0 {
+        if self.batch_size == Some(0) {
             return Err(Error::msg("batch size 0: a batch holds at least 1 row"));
         }
         if self.limit == Some(0) {
@@ -183,7 +193,7 @@ fn indexed<R: RowReader + 'static>(
     Ok(Box::new(IndexedSource::new(
         reader,
         order,
-        options.batch_size,
+        options.batch_rows(),
         input,
     )))
 }

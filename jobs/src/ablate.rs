@@ -1,6 +1,7 @@
 //! The ablation job (`ldae ablate SPEC.toml`): the paper's small-scale findings on a dataset and budget of the
 //! user's choosing — latent dimension d (d = D is the pixel-space DAE), multi- vs single-level
-//! noise, latent scale, and the probed block — as a Markdown and a CSV table.
+//! noise, latent scale, and the probed block — each pre-trained once per seed, as a Markdown
+//! table of means and spreads, a CSV of every run, and plots against d and the block.
 //! The spec format is documented in docs/ablate.md.
 
 use std::path::{Path, PathBuf};
@@ -84,6 +85,14 @@ pub struct AblateSpec {
     pub latent_scales: Vec<LatentScale>,
     /// Blocks to probe on the base run (default: every block).
     pub blocks: Option<Vec<usize>>,
+    /// Seeds: every setting is pre-trained (and probed) once per seed; the report shows the
+    /// mean and the spread. Default `[0]`.
+    #[serde(default = "seeds")]
+    pub seeds: Vec<u64>,
+}
+
+fn seeds() -> Vec<u64> {
+    vec![0]
 }
 
 fn d32() -> usize {
@@ -120,10 +129,15 @@ fn scales() -> Vec<LatentScale> {
     vec![LatentScale::None, LatentScale::Global, LatentScale::Whiten]
 }
 
-/// One line of the result table.
+/// One probe of one pre-training run (one seed).
 struct Row {
     sweep: &'static str,
     setting: String,
+    /// Latent dimension of the run.
+    dim: usize,
+    /// The probed block, on the block sweep.
+    block: Option<usize>,
+    seed: u64,
     linear: f64,
     knn: Option<f64>,
     final_loss: Option<f32>,
@@ -150,6 +164,9 @@ pub struct AblateReport {
     pub markdown_path: PathBuf,
     /// `ablation.csv`.
     pub csv_path: PathBuf,
+    /// The plots written (`ablation-dim.png`, `ablation-block.png`; each when its sweep has
+    /// at least two values).
+    pub plots: Vec<PathBuf>,
 }
 
 /// Run the ablation spec at `spec_path`; `say` gets a line per step and result.
@@ -228,13 +245,25 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
         shuffle: spec.probe_test_rows.is_some(),
         ..Rows::default()
     };
+    if spec.seeds.is_empty() {
+        return Err(Error::msg("ablate: seeds is empty (give at least one)"));
+    }
+    let runs: Vec<(usize, &(&'static str, Setting), u64)> = settings
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| spec.seeds.iter().map(move |&seed| (i, s, seed)))
+        .collect();
     let mut rows = Vec::new();
-    for (i, (sweep, setting)) in settings.iter().enumerate() {
-        let dir = out.join(format!("run-{i:02}"));
+    for (k, &(i, (sweep, setting), seed)) in runs.iter().enumerate() {
+        // The first seed keeps the folder names of single-seed ablations.
+        let dir = match seed == spec.seeds[0] {
+            true => out.join(format!("run-{i:02}")),
+            false => out.join(format!("run-{i:02}-seed{seed}")),
+        };
         say(&format!(
-            "[{}/{}] {sweep}: {}",
-            i + 1,
-            settings.len(),
+            "[{}/{}] {sweep}: {} seed {seed}",
+            k + 1,
+            runs.len(),
             label(setting)
         ));
         let started = Instant::now();
@@ -251,6 +280,7 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
                 batch_size: spec.batch_size,
                 lr: spec.lr,
                 warmup_epochs: spec.warmup_epochs,
+                seed,
                 out: &dir,
             },
             run,
@@ -302,7 +332,7 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
                 None => (*sweep, label(setting)),
             };
             say(&format!(
-                "    {setting_text}: linear {:.1}%{}",
+                "    {setting_text} seed {seed}: linear {:.1}%{}",
                 100.0 * report.linear.scores.top1,
                 report
                     .knn
@@ -313,6 +343,9 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
             rows.push(Row {
                 sweep,
                 setting: setting_text,
+                dim: setting.dim,
+                block,
+                seed,
                 linear: report.linear.scores.top1,
                 knn: report.knn.as_ref().map(|k| k.scores.top1),
                 final_loss,
@@ -321,6 +354,95 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
         }
     }
     write_tables(&out, &spec, &train, &test, full_dim, &rows)
+}
+
+/// The rows of one setting (all its seeds), in the order the settings first appear.
+fn by_setting(rows: &[Row]) -> Vec<Vec<&Row>> {
+    let mut groups: Vec<Vec<&Row>> = Vec::new();
+    for r in rows {
+        match groups
+            .iter_mut()
+            .find(|g| g[0].sweep == r.sweep && g[0].setting == r.setting)
+        {
+            Some(g) => g.push(r),
+            None => groups.push(vec![r]),
+        }
+    }
+    groups
+}
+
+/// Mean, sample standard deviation (0 for one value), lowest and highest of `values`.
+fn spread(values: &[f64]) -> (f64, f64, f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (mean, var.sqrt(), lo, hi)
+}
+
+/// "mean ± sd (v1 / v2 ...)" in percent, or the one value.
+fn summary(values: &[f64]) -> String {
+    let pct: Vec<f64> = values.iter().map(|v| 100.0 * v).collect();
+    if pct.len() == 1 {
+        return format!("{:.1}", pct[0]);
+    }
+    let (mean, sd, _, _) = spread(&pct);
+    let each: Vec<String> = pct.iter().map(|v| format!("{v:.1}")).collect();
+    format!("{mean:.1} ± {sd:.1} ({})", each.join(" / "))
+}
+
+/// The plot of linear and kNN top-1 (mean, bar from lowest to highest seed) against the
+/// categories `key` gives the rows it keeps (sorted by key).
+fn plot_against(
+    rows: &[Row],
+    key: impl Fn(&Row) -> Option<usize>,
+    title: &str,
+    x_label: &str,
+    path: &Path,
+) -> Result<Option<PathBuf>> {
+    use ldae_operators::plot::{draw_error_bars, save_png, Series};
+    let mut keys: Vec<usize> = rows.iter().filter_map(&key).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    if keys.len() < 2 {
+        return Ok(None);
+    }
+    let points = |value: &dyn Fn(&Row) -> Option<f64>| -> Vec<Option<(f64, f64, f64)>> {
+        keys.iter()
+            .map(|&k| {
+                let v: Vec<f64> = rows
+                    .iter()
+                    .filter(|r| key(r) == Some(k))
+                    .filter_map(value)
+                    .map(|v| 100.0 * v)
+                    .collect();
+                (!v.is_empty()).then(|| {
+                    let (mean, _, lo, hi) = spread(&v);
+                    (mean, lo, hi)
+                })
+            })
+            .collect()
+    };
+    let series = [
+        Series {
+            name: "linear top-1 %".into(),
+            colour: image::Rgb([20, 60, 200]),
+            points: points(&|r| Some(r.linear)),
+        },
+        Series {
+            name: "kNN top-1 %".into(),
+            colour: image::Rgb([220, 90, 20]),
+            points: points(&|r| r.knn),
+        },
+    ];
+    let categories: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    save_png(&draw_error_bars(title, x_label, &categories, &series), path)?;
+    Ok(Some(path.to_path_buf()))
 }
 
 fn write_tables(
@@ -332,39 +454,85 @@ fn write_tables(
     rows: &[Row],
 ) -> Result<AblateReport> {
     let pct = |v: Option<f64>| v.map_or("".to_string(), |v| format!("{:.1}", 100.0 * v));
-    let mut csv = String::from("sweep,setting,linear_top1,knn_top1,final_loss,pretrain_minutes\n");
+    let mut csv =
+        String::from("sweep,setting,seed,linear_top1,knn_top1,final_loss,pretrain_minutes\n");
+    for r in rows {
+        let loss = r.final_loss.map_or(String::new(), |l| format!("{l:.4}"));
+        csv.push_str(&format!(
+            "{},{},{},{},{},{loss},{:.2}\n",
+            r.sweep,
+            r.setting,
+            r.seed,
+            pct(Some(r.linear)),
+            pct(r.knn),
+            r.minutes
+        ));
+    }
+    let seeds: Vec<String> = spec.seeds.iter().map(|s| s.to_string()).collect();
     let mut md = format!(
-        "# l-DAE ablation\n\npre-training: {train}, preset {}, {} epoch(s) of {} images, batch {}, lr {}; \
-         probes: {} training rows, {} test rows of {test}; D = {full_dim}.\n\n\
+        "# l-DAE ablation\n\npre-training: {train}, preset {}, {} epoch(s) of {} images, batch {}, lr {}, \
+         seeds {}; probes: {} training rows, {} test rows of {test}; D = {full_dim}.\n\n\
          | sweep | setting | linear top-1 % | kNN top-1 % | final loss | pre-training min |\n|---|---|---|---|---|---|\n",
         spec.preset,
         spec.epochs,
         spec.limit.map_or("all".to_string(), |l| l.to_string()),
         spec.batch_size,
         spec.lr,
+        seeds.join(", "),
         spec.probe_train_rows.map_or("all".to_string(), |l| l.to_string()),
         spec.probe_test_rows.map_or("all".to_string(), |l| l.to_string()),
     );
-    for r in rows {
-        let loss = r.final_loss.map_or(String::new(), |l| format!("{l:.4}"));
-        csv.push_str(&format!(
-            "{},{},{},{},{loss},{:.2}\n",
-            r.sweep,
-            r.setting,
-            pct(Some(r.linear)),
-            pct(r.knn),
-            r.minutes
-        ));
+    for group in by_setting(rows) {
+        let linear: Vec<f64> = group.iter().map(|r| r.linear).collect();
+        let knn: Vec<f64> = group.iter().filter_map(|r| r.knn).collect();
+        let losses: Vec<f64> = group
+            .iter()
+            .filter_map(|r| r.final_loss.map(f64::from))
+            .collect();
+        let loss = match losses.is_empty() {
+            true => String::new(),
+            false => format!("{:.4}", spread(&losses).0),
+        };
+        let minutes = spread(&group.iter().map(|r| r.minutes).collect::<Vec<_>>()).0;
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {loss} | {:.1} |\n",
-            r.sweep,
-            r.setting,
-            pct(Some(r.linear)),
-            pct(r.knn),
-            r.minutes
+            "| {} | {} | {} | {} | {loss} | {minutes:.1} |\n",
+            group[0].sweep,
+            group[0].setting,
+            summary(&linear),
+            if knn.is_empty() {
+                String::new()
+            } else {
+                summary(&knn)
+            },
         ));
     }
-    md.push_str("\nFinal loss is the mean of the last 20 steps; it is not comparable across latent dimensions and scales (the loss is measured in each setting's own PCA basis weighting).\n");
+    md.push_str(
+        "\nWith several seeds a cell reads mean ± sample standard deviation (each seed's value). \
+         Final loss is the mean of the last 20 steps; it is not comparable across latent dimensions \
+         and scales (the loss is measured in each setting's own PCA basis weighting).\n",
+    );
+    // The d sweep includes the base run, at the base's d.
+    let dim_plot = plot_against(
+        rows,
+        |r| matches!(r.sweep, "latent dim d" | "base").then_some(r.dim),
+        "top-1 against the latent dimension d (bars: lowest to highest seed)",
+        "latent dimension d (d = D: pixel-space DAE)",
+        &out.join("ablation-dim.png"),
+    )?;
+    let block_plot = plot_against(
+        rows,
+        |r| r.block,
+        "top-1 against the probed block (base run; bars: lowest to highest seed)",
+        "block (encoder first, then decoder)",
+        &out.join("ablation-block.png"),
+    )?;
+    for plot in dim_plot.iter().chain(&block_plot) {
+        let name = plot
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        md.push_str(&format!("\n![{name}]({name})\n"));
+    }
     let (md_path, csv_path) = (out.join("ablation.md"), out.join("ablation.csv"));
     ldae_operators::atomic::write_atomic(&md_path, md.as_bytes())?;
     ldae_operators::atomic::write_atomic(&csv_path, csv.as_bytes())?;
@@ -372,5 +540,6 @@ fn write_tables(
         markdown: md,
         markdown_path: md_path,
         csv_path,
+        plots: dim_plot.into_iter().chain(block_plot).collect(),
     })
 }

@@ -88,6 +88,7 @@ impl DemoJob {
                 batch_size: self.batch_size,
                 lr: 1e-3,
                 warmup_epochs: 0.5,
+                seed: 0,
                 out: &run_dir,
             },
             options,

@@ -74,7 +74,7 @@ impl DenoiseGridJob {
         let options = SourceOptions {
             format: self.format,
             limit: Some(self.count),
-            batch_size: self.count,
+            batch_size: Some(self.count),
             ..SourceOptions::default()
         };
         let collect = Collect::new();

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use ldae_datasets::SourceOptions;
-use ldae_model::encoder::{EncoderModel, Pooling};
+use ldae_model::encoder::EncoderModel;
 use ldae_model::probe::{KnnConfig, LinearConfig};
 use ldae_model::train::run::TrainSinkConfig;
 use ldae_operators::pca::LatentScale;
@@ -103,6 +103,8 @@ pub struct Pretrain<'a> {
     pub lr: f64,
     /// Warmup, in epochs.
     pub warmup_epochs: f64,
+    /// Run seed (initialisation, shuffling, noise).
+    pub seed: u64,
     /// The run folder.
     pub out: &'a Path,
 }
@@ -128,6 +130,8 @@ pub fn pretrain(settings: &Pretrain, options: &RunOptions, say: Say<'_>) -> Resu
             width: None,
             depth: None,
             heads: None,
+            conditioning: Default::default(),
+            features: Default::default(),
             epochs: settings.epochs,
             batch_size: settings.batch_size,
             lr: settings.lr,
@@ -135,7 +139,7 @@ pub fn pretrain(settings: &Pretrain, options: &RunOptions, say: Say<'_>) -> Resu
             weight_decay: 0.0,
             grad_clip: None,
             ema: None,
-            seed: 0,
+            seed: settings.seed,
             checkpoint_every: 1_000_000,
             max_steps: None,
             device: "cpu".into(),
@@ -172,9 +176,9 @@ pub fn features(
         model,
         checkpoint: Some(run_dir.to_path_buf()),
         blocks,
-        t: 10.0,
-        pooling: Pooling::Mean,
-        ema: false,
+        t: None,
+        pooling: None,
+        ema: None,
         pca: None,
         dim: None,
         seed: 0,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use ldae_datasets::SourceOptions;
 use ldae_model::denoiser::Precision;
-use ldae_model::encoder::{EncoderConfig, EncoderModel, Pooling};
+use ldae_model::encoder::{EncoderConfig, EncoderModel, FeatureDefaults, Pooling};
 use ldae_model::train::trainer::read_train_config;
 use ldae_operators::pca::PcaModel;
 use ldae_pipeline::Error;
@@ -29,14 +29,14 @@ pub struct FeaturesJob {
     pub model: EncoderModel,
     /// The training run folder.
     pub checkpoint: Option<PathBuf>,
-    /// Blocks to read (default: the last encoder block).
+    /// Blocks to read (empty: the run's recorded block, else the last encoder block).
     pub blocks: Vec<usize>,
-    /// Timestep fed to the network.
-    pub t: f32,
-    /// Mean over tokens, or every token.
-    pub pooling: Pooling,
-    /// Use the EMA weights.
-    pub ema: bool,
+    /// Timestep fed to the network (default: the run's recorded one, else 10).
+    pub t: Option<f32>,
+    /// Mean over tokens, or every token (default: the run's, else mean).
+    pub pooling: Option<Pooling>,
+    /// Use the EMA weights (default: as the run records, else no).
+    pub ema: Option<bool>,
     /// PCA file (`pca` and `pixels` models; default: the checkpoint's).
     pub pca: Option<PathBuf>,
     /// Latent dimension (`pca` model; default: the checkpoint's).
@@ -69,15 +69,27 @@ impl FeaturesJob {
                 ))
             }
         };
+        // The run's recorded feature settings fill what the job leaves unset.
+        let recorded = match (&checkpoint, network) {
+            (Some(run), true) => read_train_config(run)?.features,
+            _ => FeatureDefaults::default(),
+        };
+        let blocks = match (self.blocks.is_empty(), recorded.block) {
+            (true, Some(block)) => vec![block],
+            _ => self.blocks.clone(),
+        };
         let model = PcaModel::load(&pca_path)?;
         let mut operators = patch_front_of(&model)?;
         operators.push(Component::operator(&EncoderConfig {
             model: self.model,
             checkpoint,
-            ema: self.ema,
-            blocks: self.blocks.clone(),
-            t: self.t,
-            pooling: self.pooling,
+            // A random network has no average of its own.
+            ema: self
+                .ema
+                .unwrap_or(recorded.ema && self.model == EncoderModel::Ldae),
+            blocks,
+            t: self.t.unwrap_or(recorded.t),
+            pooling: self.pooling.unwrap_or(recorded.pooling),
             pca: (self.model == EncoderModel::Pca).then_some(pca_path),
             dim: self.dim,
             seed: self.seed,

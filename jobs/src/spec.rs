@@ -14,6 +14,7 @@ use ldae_pipeline::{
 
 use crate::source::SourceSpec;
 use crate::Result;
+use ldae_datasets::SourceOptions;
 
 /// One `[[operator]]` or the `[sink]`: `kind` and the kind's own keys.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -73,7 +74,46 @@ pub struct Spec {
     pub sink: Component,
 }
 
+/// Bytes of decoded f32 pixels one batch may hold when its size is chosen from the images:
+/// small enough that a batch's buffers are reused by the allocator (not mapped, faulted in and
+/// returned for every batch: at 224 px, 256 rows are 154 MB of f32 pixels per stage), large
+/// enough that per-batch costs vanish.
+pub const BATCH_PIXEL_BYTES: usize = 4 << 20;
+
 impl Spec {
+    /// The spec with the source's batch size filled in when it was left unset: as many rows as
+    /// fit [`BATCH_PIXEL_BYTES`] of f32 pixels at the first `decode` operator's image size and
+    /// channels (256 at 32x32 RGB, 6 at 224x224 RGB), capped at
+    /// [`SourceOptions::DEFAULT_BATCH_ROWS`]; that default when nothing decodes.
+    pub fn with_sized_batches(&self) -> Spec {
+        let mut spec = self.clone();
+        if spec.source.options.batch_size.is_some() {
+            return spec;
+        }
+        let decode = self.operators.iter().find(|c| {
+            c.0.get("kind").and_then(|k| k.as_str())
+                == Some(ldae_operators::decode::DecodeConfig::KIND)
+        });
+        let rows = decode.map_or(SourceOptions::DEFAULT_BATCH_ROWS, |c| {
+            let get = |key: &str, default: i64| {
+                c.0.get(key)
+                    .and_then(|v| v.as_integer())
+                    .unwrap_or(default)
+                    .max(1) as usize
+            };
+            let defaults = ldae_operators::decode::DecodeConfig::default();
+            let side = get("image_size", defaults.image_size as i64);
+            let channels = get("channels", defaults.channels as i64);
+            let bytes = side
+                .saturating_mul(side)
+                .saturating_mul(channels)
+                .saturating_mul(4);
+            (BATCH_PIXEL_BYTES / bytes).clamp(1, SourceOptions::DEFAULT_BATCH_ROWS)
+        });
+        spec.source.options.batch_size = Some(rows);
+        spec
+    }
+
     /// Parse a spec from TOML text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Spec> {
         toml::from_str(text).map_err(|e| Error::Spec {
@@ -168,6 +208,7 @@ fn operators(spec: &Spec, ctx: &BuildContext) -> Result<Vec<Arc<dyn Operator>>> 
 
 /// Build and run `spec` to the end: one pipeline per pass the sink asks for.
 pub fn run(spec: &Spec, settings: &RunSettings<'_>) -> Result<SpecReport> {
+    let spec = &spec.with_sized_batches();
     let job = serde_json::to_value(spec).unwrap_or_default();
     let base_ctx = BuildContext {
         base: settings.base.clone(),
@@ -218,7 +259,7 @@ pub fn run(spec: &Spec, settings: &RunSettings<'_>) -> Result<SpecReport> {
                     o.limit = Some(o.limit.map_or(limit, |l| l.min(limit)));
                 }
                 if let Some(b) = pass.batch_size {
-                    o.batch_size = b.max(1);
+                    o.batch_size = Some(b.max(1));
                 }
                 let ctx = BuildContext {
                     epoch: pass.epoch,
@@ -251,4 +292,35 @@ pub fn run(spec: &Spec, settings: &RunSettings<'_>) -> Result<SpecReport> {
     let output = sink_job.finish()?;
     say(&mut sink_job);
     Ok(SpecReport { passes, output })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_with(decode: &str, batch: &str) -> Spec {
+        let text = format!(
+            "[source]\ninput = \"synthetic:10\"\n{batch}\n{decode}\n[sink]\nkind = \"parquet\"\nout = \"x\"\n"
+        );
+        Spec::parse(&text, "test").unwrap()
+    }
+
+    #[test]
+    fn batches_are_sized_from_the_decoded_pixels_unless_given() {
+        let rows = |spec: Spec| spec.with_sized_batches().source.options.batch_size;
+        let decode = |s: u32, c: u8| {
+            format!("[[operator]]\nkind = \"decode\"\nimage_size = {s}\nchannels = {c}\n")
+        };
+        // 4 MiB of f32 pixels: 6 rows of 224x224x3, the cap of 256 at 32x32.
+        assert_eq!(rows(spec_with(&decode(224, 3), "")), Some(6));
+        assert_eq!(rows(spec_with(&decode(32, 3), "")), Some(256));
+        assert_eq!(rows(spec_with(&decode(128, 1), "")), Some(64));
+        assert_eq!(rows(spec_with(&decode(4096, 3), "")), Some(1));
+        // Nothing decodes: the default; a given size is kept.
+        assert_eq!(rows(spec_with("", "")), Some(256));
+        assert_eq!(
+            rows(spec_with(&decode(224, 3), "batch_size = 100")),
+            Some(100)
+        );
+    }
 }

@@ -98,7 +98,7 @@ impl TrainJob {
             SourceOptions {
                 format,
                 limit: self.limit,
-                batch_size: self.train.batch_size,
+                batch_size: Some(self.train.batch_size),
                 ..SourceOptions::default()
             },
         );

@@ -75,6 +75,34 @@ pub enum Pooling {
     None,
 }
 
+/// The feature settings a training run recommends, recorded in its `config.json`:
+/// `ldae features --checkpoint RUN` uses each one its flags leave unset, so a recipe's probe
+/// protocol travels with its checkpoint.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeatureDefaults {
+    /// Block whose tokens are the features, 1 = the first (absent: the last encoder block).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block: Option<usize>,
+    /// Timestep fed to the network with the clean image.
+    pub t: f32,
+    /// How tokens become a feature.
+    pub pooling: Pooling,
+    /// Read the EMA weights (the run must keep them).
+    pub ema: bool,
+}
+
+impl Default for FeatureDefaults {
+    fn default() -> Self {
+        FeatureDefaults {
+            block: None,
+            t: default_t(),
+            pooling: Pooling::Mean,
+            ema: false,
+        }
+    }
+}
+
 /// `encoder`: clean `patches [N, D]` to `features` (or, with several `blocks`, one column
 /// `features_K` per block K, all from one pass through the network).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]

@@ -3,7 +3,9 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
-use ldae_model::denoiser::{initialise, Denoiser, DenoiserConfig, PcaLoss, Precision};
+use ldae_model::denoiser::{
+    initialise, Conditioning, Denoiser, DenoiserConfig, PcaLoss, Precision,
+};
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
@@ -18,7 +20,16 @@ fn tiny(patch_dim: usize, grid: usize) -> DenoiserConfig {
         mlp_ratio: 2,
         time_embed_dim: 8,
         precision: Precision::F32,
+        conditioning: Conditioning::Dit,
     }
+}
+
+/// `tiny` with each form of the blocks' conditioning network.
+fn both_conditionings(patch_dim: usize, grid: usize) -> [DenoiserConfig; 2] {
+    [Conditioning::Dit, Conditioning::Mlp].map(|conditioning| DenoiserConfig {
+        conditioning,
+        ..tiny(patch_dim, grid)
+    })
 }
 
 fn build(cfg: &DenoiserConfig, dtype: DType, seed: u64) -> (VarMap, Denoiser) {
@@ -56,8 +67,13 @@ fn orthonormal(d: usize, seed: u64) -> Tensor {
 
 #[test]
 fn every_block_starts_as_the_identity_and_the_output_at_zero() {
-    let cfg = tiny(12, 3);
-    let (_, model) = build(&cfg, DType::F32, 1);
+    for cfg in both_conditionings(12, 3) {
+        starts_as_the_identity(&cfg);
+    }
+}
+
+fn starts_as_the_identity(cfg: &DenoiserConfig) {
+    let (_, model) = build(cfg, DType::F32, 1);
     let x = randn(&[2, 9, 12], 2, DType::F32);
     let t = Tensor::new(&[3.0f32, 700.0], &Device::Cpu).unwrap();
     let c = model.conditioning(&t).unwrap();
@@ -82,8 +98,60 @@ fn every_block_starts_as_the_identity_and_the_output_at_zero() {
 
 #[test]
 fn gradients_match_central_finite_differences() {
-    let cfg = tiny(6, 2);
-    let (vars, model) = build(&cfg, DType::F64, 4);
+    for cfg in both_conditionings(6, 2) {
+        gradients_match(&cfg);
+    }
+}
+
+#[test]
+fn the_papers_conditioning_mlp_has_its_stated_shapes() {
+    let [dit, mlp] = both_conditionings(12, 3);
+    let shapes = |cfg: &DenoiserConfig| {
+        let (vars, _) = build(cfg, DType::F32, 1);
+        let data = vars.data().lock().unwrap();
+        let mut v: Vec<(String, Vec<usize>)> = data
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("blocks.0.") && !k.contains("attn") && !k.contains("mlp.")
+            })
+            .map(|(k, v)| (k.clone(), v.dims().to_vec()))
+            .collect();
+        v.sort();
+        v
+    };
+    let w = 16;
+    assert_eq!(
+        shapes(&dit),
+        vec![
+            ("blocks.0.ada_ln.bias".to_string(), vec![6 * w]),
+            ("blocks.0.ada_ln.weight".to_string(), vec![6 * w, w]),
+        ]
+    );
+    assert_eq!(
+        shapes(&mlp),
+        vec![
+            ("blocks.0.ada_ln.bias".to_string(), vec![6 * w]),
+            ("blocks.0.ada_ln.weight".to_string(), vec![6 * w, w / 4]),
+            ("blocks.0.cond_hidden.bias".to_string(), vec![w / 4]),
+            ("blocks.0.cond_hidden.weight".to_string(), vec![w / 4, w]),
+        ]
+    );
+    // The hidden layer starts random (a zero one would never receive a gradient).
+    let (vars, _) = build(&mlp, DType::F32, 1);
+    let data = vars.data().lock().unwrap();
+    let hidden = data["blocks.0.cond_hidden.weight"].as_tensor();
+    let norm = hidden
+        .sqr()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(norm > 0.1, "hidden layer norm^2 {norm}");
+}
+
+fn gradients_match(cfg: &DenoiserConfig) {
+    let (vars, model) = build(cfg, DType::F64, 4);
     // Move the zero-initialised parameters off zero so every path carries gradient.
     for (i, var) in vars.all_vars().iter().enumerate() {
         let noise = (randn(var.dims(), 100 + i as u64, DType::F64) * 0.2).unwrap();

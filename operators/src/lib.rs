@@ -12,6 +12,8 @@ pub mod augment;
 pub mod decode;
 pub mod device;
 pub mod errors_table;
+#[cfg(feature = "turbojpeg")]
+mod jpeg_turbo;
 pub mod noise;
 pub mod normalize;
 pub mod parquet_sink;

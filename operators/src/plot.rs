@@ -134,6 +134,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn error_bars_span_low_to_high_in_the_series_colour() {
+        let red = Rgb([200, 0, 0]);
+        let img = draw_error_bars(
+            "t",
+            "x",
+            &["a".into(), "b".into()],
+            &[Series {
+                name: "s".into(),
+                colour: red,
+                points: vec![Some((50.0, 40.0, 60.0)), None],
+            }],
+        );
+        // The bar of category "a" is a vertical red run at its x, far taller than it is wide.
+        let x = (6 * CHAR + 8) as f64 + (640.0 - (6 * CHAR + 8) as f64 - 16.0) * 0.25;
+        let red_rows = (0..img.height())
+            .filter(|&y| *img.get_pixel(x as u32, y) == red)
+            .count();
+        assert!(red_rows > 200, "{red_rows} red pixels in the bar's column");
+        // Nothing is drawn for the missing point: the right half has no red below the legend.
+        let right_half_red = (3 * CHAR + 8..img.height())
+            .flat_map(|y| (400..600).map(move |x| (x, y)))
+            .filter(|&(x, y)| *img.get_pixel(x, y) == red)
+            .count();
+        assert_eq!(right_half_red, 0);
+    }
+
+    #[test]
     fn text_marks_pixels_and_confusion_has_cells() {
         let mut img = RgbImage::from_pixel(40, 10, Rgb([255, 255, 255]));
         draw_text(&mut img, 0, 0, "1", Rgb([0, 0, 0]), 1);
@@ -147,4 +174,121 @@ mod tests {
         assert_eq!(probe(left + 36 + 3, 40 + 36 + 3), 20);
         assert_eq!(probe(left + 3, 40 + 36 + 3), 255);
     }
+}
+
+/// One line of a [`draw_error_bars`] chart: a value (mean, lowest, highest) per category.
+pub struct Series {
+    /// Legend text.
+    pub name: String,
+    /// Line and bar colour.
+    pub colour: Rgb<u8>,
+    /// Per category (in the chart's order): `(mean, low, high)`, or `None` where missing.
+    pub points: Vec<Option<(f64, f64, f64)>>,
+}
+
+/// A line chart over categorical x values (`categories`, evenly spaced), each point its mean
+/// with a vertical bar from its lowest to its highest value: how a measurement moves with a
+/// setting, with the spread between seeds.
+pub fn draw_error_bars(
+    title: &str,
+    x_label: &str,
+    categories: &[String],
+    series: &[Series],
+) -> RgbImage {
+    let (width, height) = (640u32, 400u32);
+    let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
+    let black = Rgb([0, 0, 0]);
+    let (left, right, top, bottom) = (6 * CHAR + 8, 16u32, 3 * CHAR + 8, 4 * CHAR + 8);
+    draw_text(&mut img, left, 4, title, black, 1);
+    let values = series
+        .iter()
+        .flat_map(|s| s.points.iter().flatten())
+        .flat_map(|&(m, lo, hi)| [m, lo, hi]);
+    let (min, max) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
+    let (plot_w, plot_h) = (
+        (width - left - right) as f64,
+        (height - top - bottom) as f64,
+    );
+    draw_line(
+        &mut img,
+        (left as f64, (height - bottom) as f64),
+        ((width - right) as f64, (height - bottom) as f64),
+        black,
+    );
+    draw_line(
+        &mut img,
+        (left as f64, top as f64),
+        (left as f64, (height - bottom) as f64),
+        black,
+    );
+    if !min.is_finite() || categories.is_empty() {
+        return img;
+    }
+    // A little room above and below, so bars do not touch the frame.
+    let pad = ((max - min) * 0.08).max(0.5);
+    let (min, max) = (min - pad, max + pad);
+    let x_of = |i: usize| left as f64 + plot_w * (i as f64 + 0.5) / categories.len() as f64;
+    let y_of = |v: f64| top as f64 + plot_h * (1.0 - (v - min) / (max - min));
+    for (i, c) in categories.iter().enumerate() {
+        let x = (x_of(i) as u32).saturating_sub(c.len() as u32 * CHAR / 2);
+        draw_text(&mut img, x, height - bottom + 6, c, black, 1);
+    }
+    let label_x = (left + (width - left - right) / 2).saturating_sub(x_label.len() as u32 * 4);
+    draw_text(
+        &mut img,
+        label_x,
+        height - bottom + 6 + 2 * CHAR,
+        x_label,
+        black,
+        1,
+    );
+    for v in [min + pad, max - pad] {
+        let y = (y_of(v) as u32).saturating_sub(CHAR / 2);
+        draw_text(&mut img, 2, y, &format!("{v:.1}"), black, 1);
+        draw_line(
+            &mut img,
+            (left as f64 - 4.0, y_of(v)),
+            (left as f64, y_of(v)),
+            black,
+        );
+    }
+    for (k, s) in series.iter().enumerate() {
+        let legend_y = 4 + (k as u32 + 1) * (CHAR + 2);
+        draw_text(
+            &mut img,
+            width - right - 24 * CHAR,
+            legend_y,
+            &s.name,
+            s.colour,
+            1,
+        );
+        let mut previous: Option<(f64, f64)> = None;
+        for (i, point) in s.points.iter().enumerate() {
+            let Some((mean, lo, hi)) = *point else {
+                previous = None;
+                continue;
+            };
+            let x = x_of(i) + k as f64 * 3.0;
+            draw_line(&mut img, (x, y_of(lo)), (x, y_of(hi)), s.colour);
+            for v in [lo, hi] {
+                draw_line(&mut img, (x - 3.0, y_of(v)), (x + 3.0, y_of(v)), s.colour);
+            }
+            for d in -2..=2 {
+                let d = d as f64;
+                draw_line(
+                    &mut img,
+                    (x - 2.0, y_of(mean) + d),
+                    (x + 2.0, y_of(mean) + d),
+                    s.colour,
+                );
+            }
+            if let Some(p) = previous {
+                draw_line(&mut img, p, (x, y_of(mean)), s.colour);
+            }
+            previous = Some((x, y_of(mean)));
+        }
+    }
+    img
 }

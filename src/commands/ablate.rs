@@ -16,5 +16,8 @@ pub fn run(spec: &Path, run: &RunArgs) -> Result<()> {
         report.markdown_path.display(),
         report.csv_path.display()
     );
+    for plot in &report.plots {
+        println!("wrote {}", plot.display());
+    }
     Ok(())
 }

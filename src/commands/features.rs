@@ -18,7 +18,7 @@ pub fn job(args: &FeaturesArgs) -> Result<FeaturesJob> {
         blocks: args.block.clone(),
         t: args.t,
         pooling: args.pooling,
-        ema: args.ema,
+        ema: args.ema.then_some(true),
         pca: args.pca.clone(),
         dim: args.dim,
         seed: args.source.seed,

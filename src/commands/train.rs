@@ -4,6 +4,7 @@
 use anyhow::Result;
 use ldae_jobs::spec::{RunSettings, Spec};
 use ldae_jobs::train::{resume_spec, TrainJob};
+use ldae_model::encoder::FeatureDefaults;
 use ldae_model::train::run::TrainSinkConfig;
 
 use crate::cli::{NoiseArg, RunArgs, TrainArgs};
@@ -33,6 +34,13 @@ pub fn job(args: &TrainArgs) -> Result<TrainJob> {
             width: args.width,
             depth: args.depth,
             heads: args.heads,
+            conditioning: args.conditioning,
+            features: FeatureDefaults {
+                block: args.feature_block,
+                t: args.feature_t,
+                pooling: args.feature_pooling,
+                ema: args.feature_ema,
+            },
             epochs: args.epochs,
             batch_size: args.batch_size.max(1),
             lr: args.lr,

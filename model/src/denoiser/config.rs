@@ -25,6 +25,33 @@ pub struct DenoiserConfig {
     /// Precision of the matrix products (weights, norms and softmax stay in f32).
     #[serde(default)]
     pub precision: Precision,
+    /// Each block's conditioning network (absent in configs written before it existed: DiT's).
+    #[serde(default)]
+    pub conditioning: Conditioning,
+}
+
+/// The network that turns the conditioning vector `SiLU(c)` into a block's six adaLN
+/// modulations (shift, scale, gate for attention and MLP).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Conditioning {
+    /// DiT's: one `Linear(width, 6 width)` per block (6 width^2 weights).
+    #[default]
+    Dit,
+    /// The paper's (appendix A): a two-layer MLP with a hidden width of width / 4,
+    /// `Linear(width, width/4) -> SiLU -> Linear(width/4, 6 width)` per block (1.75 width^2
+    /// weights); the last layer zero-initialised (adaLN-Zero), the first Xavier-uniform.
+    Mlp,
 }
 
 /// Precision of the network's matrix products.
@@ -105,6 +132,7 @@ impl DenoiserConfig {
             mlp_ratio: 4,
             time_embed_dim: 256,
             precision: Precision::F32,
+            conditioning: Conditioning::Dit,
         };
         config.validate()?;
         Ok(config)

@@ -5,13 +5,14 @@
 //! embedded sinusoidally (256-d) and by a 2-layer MLP into `c`. Blocks: pre-norm (LayerNorm
 //! without affine parameters) self-attention and MLP (ratio 4, exact GELU), each modulated by
 //! adaLN-Zero: `x + gate * f(norm(x) * (1 + scale) + shift)` with shift/scale/gate from
-//! `Linear(SiLU(c))`, zero-initialised so every block starts as the identity. Final layer:
+//! `Linear(SiLU(c))` (or, with `Conditioning::Mlp`, the paper's two-layer MLP of hidden width
+//! width / 4), zero-initialised so every block starts as the identity. Final layer:
 //! adaLN-modulated norm then a linear map to the D pixel values of each patch.
 
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{Linear, VarBuilder};
 
-use super::config::{DenoiserConfig, Precision};
+use super::config::{Conditioning, DenoiserConfig, Precision};
 use super::fused;
 
 type Result<T> = candle_core::Result<T>;
@@ -138,6 +139,9 @@ impl Mlp {
 pub struct Block {
     attn: Attention,
     mlp: Mlp,
+    /// The hidden layer of the paper's conditioning MLP (`None`: DiT's single layer). Not named
+    /// `ada_ln*`: it must not start at zero, or no gradient would ever reach either layer.
+    cond_hidden: Option<Dense>,
     ada_ln: Dense,
 }
 
@@ -151,13 +155,34 @@ impl Block {
                 cfg.precision,
                 vb.pp("mlp"),
             )?,
-            ada_ln: linear(cfg.width, 6 * cfg.width, cfg.precision, vb.pp("ada_ln"))?,
+            cond_hidden: match cfg.conditioning {
+                Conditioning::Dit => None,
+                Conditioning::Mlp => Some(linear(
+                    cfg.width,
+                    cfg.width / 4,
+                    cfg.precision,
+                    vb.pp("cond_hidden"),
+                )?),
+            },
+            ada_ln: linear(
+                match cfg.conditioning {
+                    Conditioning::Dit => cfg.width,
+                    Conditioning::Mlp => cfg.width / 4,
+                },
+                6 * cfg.width,
+                cfg.precision,
+                vb.pp("ada_ln"),
+            )?,
         })
     }
 
     /// `x` `[B, N, W]`, `c` `[B, W]` (already through SiLU).
     pub fn forward(&self, x: &Tensor, c: &Tensor) -> Result<Tensor> {
-        let m = self.ada_ln.forward(c)?.chunk(6, D::Minus1)?;
+        let m = match &self.cond_hidden {
+            None => self.ada_ln.forward(c)?,
+            Some(hidden) => self.ada_ln.forward(&hidden.forward(c)?.silu()?)?,
+        };
+        let m = m.chunk(6, D::Minus1)?;
         let (shift_a, scale_a, gate_a) = (&m[0], &m[1], &m[2]);
         let (shift_m, scale_m, gate_m) = (&m[3], &m[4], &m[5]);
         let h = self

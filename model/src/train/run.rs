@@ -20,7 +20,8 @@ use ldae_pipeline::{
 use super::metrics::draw_loss_curve;
 use super::optimizer::AdamWConfig;
 use super::trainer::{RecentSteps, TrainConfig, TrainSink, Trainer};
-use crate::denoiser::{DenoiserConfig, Precision};
+use crate::denoiser::{Conditioning, DenoiserConfig, Precision};
+use crate::encoder::FeatureDefaults;
 
 /// `train` (sink): pre-train the l-DAE denoiser on the `patches`, `noisy` and `sigma` columns of
 /// a noise operator, one pass over the source per epoch (each reshuffled with its own seed),
@@ -44,6 +45,13 @@ pub struct TrainSinkConfig {
     /// Override the preset's attention heads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heads: Option<usize>,
+    /// Each block's conditioning network: `dit` (one linear layer, the default) or `mlp` (the
+    /// paper's two-layer MLP of hidden width width / 4).
+    #[serde(default)]
+    pub conditioning: Conditioning,
+    /// The feature settings recorded for `ldae features` (block, t, pooling, EMA weights).
+    #[serde(default)]
+    pub features: FeatureDefaults,
     /// Epochs (passes over the source).
     #[serde(default = "epochs")]
     pub epochs: u64,
@@ -203,6 +211,7 @@ impl TrainRun {
         if let Some(h) = c.heads {
             model.heads = h;
         }
+        model.conditioning = c.conditioning;
         model.precision = c
             .precision
             .unwrap_or(Precision::choose(None, &self.device)?);
@@ -210,6 +219,19 @@ impl TrainRun {
         if c.batch_size == 0 {
             return Err(Error::msg(
                 "train: batch_size 0: a step needs at least 1 row",
+            ));
+        }
+        if let Some(block) = c.features.block {
+            if block == 0 || block > model.depth() {
+                return Err(Error::msg(format!(
+                    "train: feature block {block} is not a block of the network (1..={})",
+                    model.depth()
+                )));
+            }
+        }
+        if c.features.ema && c.ema.is_none() {
+            return Err(Error::msg(
+                "train: features from the EMA weights need --ema (the run keeps no average)",
             ));
         }
         let source = &self.ctx.job["source"];
@@ -243,6 +265,7 @@ impl TrainRun {
                 == Some("true"),
             seed: c.seed,
             checkpoint_every: c.checkpoint_every.max(1),
+            features: c.features.clone(),
         })
     }
 }
@@ -280,13 +303,14 @@ impl SinkJob for TrainRun {
         };
         let c = trainer.config();
         self.messages.push(format!(
-            "training {} ({} parameters; width {}, {} + {} blocks, {} heads, {:?} products) on {} rows x {} epochs, batch {}, {} steps",
+            "training {} ({} parameters; width {}, {} + {} blocks, {} heads, {} conditioning, {:?} products) on {} rows x {} epochs, batch {}, {} steps",
             c.preset,
             trainer.parameter_count(),
             c.model.width,
             c.model.encoder_depth,
             c.model.decoder_depth,
             c.model.heads,
+            ldae_pipeline::names::name_of(&c.model.conditioning),
             c.model.precision,
             c.rows_per_epoch,
             c.epochs,

@@ -72,6 +72,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Checkpoint every this many steps (and at the end).
     pub checkpoint_every: u64,
+    /// What `ldae features` reads by default (absent in runs written before it existed).
+    #[serde(default)]
+    pub features: crate::encoder::FeatureDefaults,
 }
 
 impl TrainConfig {
