@@ -174,6 +174,14 @@ def main():
     common = ["--progress", "off"]
     rows = []
 
+    class Rows(list):
+        """Each row is printed as it is measured, so a long run shows progress."""
+        def append(self, row):
+            super().append(row)
+            print("measured:", row, flush=True)
+
+    rows = Rows()
+
     # Warm the page cache so both sides read from memory.
     for rel, _ in files:
         with open(os.path.join(root, rel), "rb") as f:
