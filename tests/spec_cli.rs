@@ -26,8 +26,19 @@ fn print_spec(args: &[&str], path: &Path) {
 
 /// A one-block network trained for one epoch on synthetic:64.
 fn train_tiny(dir: &Path, pca: &str) -> std::path::PathBuf {
-    let run = dir.join("run");
-    ok(&[
+    train_tiny_with(dir, pca, "run", &[])
+}
+
+/// [`train_tiny`] into `dir/name`, with `extra` flags.
+fn train_tiny_with(dir: &Path, pca: &str, name: &str, extra: &[&str]) -> std::path::PathBuf {
+    let run = dir.join(name);
+    ok(&tiny_train_args(pca, s(&run), extra));
+    run
+}
+
+/// The `ldae train` arguments of [`train_tiny`] into `out`, with `extra` flags.
+fn tiny_train_args<'a>(pca: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
         "train",
         "--input",
         "synthetic:64",
@@ -48,11 +59,85 @@ fn train_tiny(dir: &Path, pca: &str) -> std::path::PathBuf {
         "--epochs",
         "1",
         "--out",
-        s(&run),
+        out,
         "--progress",
         "off",
-    ]);
-    run
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn features_default_to_what_the_run_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pca = fit_synthetic(d, 200, 32);
+    let flags = [
+        "--conditioning",
+        "mlp",
+        "--feature-block",
+        "1",
+        "--feature-t",
+        "3",
+        "--feature-pooling",
+        "none",
+    ];
+    let run = train_tiny_with(d, &pca, "recorded", &flags);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["model"]["conditioning"], "mlp");
+    assert_eq!(config["features"]["block"], 1);
+    let out = d.join("plain");
+    let features = |extra: &[&str]| {
+        let mut args = vec![
+            "features",
+            "--input",
+            "synthetic:8",
+            "--checkpoint",
+            s(&run),
+            "--out",
+            s(&out),
+            "--progress",
+            "off",
+        ];
+        args.extend_from_slice(extra);
+        ok(&args)
+    };
+    let spec = |extra: &[&str]| {
+        let text = features(&[extra, &["--print-spec"]].concat());
+        let spec: toml::Table = toml::from_str(&text).unwrap();
+        spec["operator"].as_array().unwrap().last().unwrap().clone()
+    };
+    let recorded = spec(&[]);
+    assert_eq!(recorded["kind"].as_str(), Some("encoder"));
+    assert_eq!(
+        recorded["blocks"].as_array().unwrap()[0].as_integer(),
+        Some(1)
+    );
+    assert_eq!(recorded["t"].as_float(), Some(3.0));
+    assert_eq!(recorded["pooling"].as_str(), Some("none"));
+    // Flags win over the record.
+    let flagged = spec(&["--block", "2", "--t", "7", "--pooling", "mean"]);
+    assert_eq!(
+        flagged["blocks"].as_array().unwrap()[0].as_integer(),
+        Some(2)
+    );
+    assert_eq!(flagged["t"].as_float(), Some(7.0));
+    assert_eq!(flagged["pooling"].as_str(), Some("mean"));
+    // The recorded settings are the features a plain `ldae features` writes.
+    features(&[]);
+    let tokens = tensor_f32(&read_table(&out), "features");
+    assert_eq!(
+        tokens.len(),
+        8 * 64 * 32,
+        "token-level features of width 32"
+    );
+    // A recorded block outside the network is refused at training time.
+    let bad = d.join("bad");
+    let err = common::ldae(&tiny_train_args(&pca, s(&bad), &["--feature-block", "9"]));
+    assert!(!err.status.success());
+    let text = String::from_utf8_lossy(&err.stderr);
+    assert!(text.contains("feature block 9"), "{text}");
 }
 
 #[test]

@@ -73,7 +73,7 @@ fn read_all(input: &Path, options: SourceOptions) -> Result<Outcome, String> {
 
 fn opts() -> SourceOptions {
     SourceOptions {
-        batch_size: 4,
+        batch_size: Some(4),
         ..SourceOptions::default()
     }
 }
@@ -706,7 +706,7 @@ fn empty_inputs_and_nonsense_options_are_errors() {
     let err = read_all(Path::new("synthetic:10"), limit0).unwrap_err();
     assert!(err.contains("limit 0"), "{err}");
     let batch0 = SourceOptions {
-        batch_size: 0,
+        batch_size: Some(0),
         ..opts()
     };
     let err = read_all(Path::new("synthetic:10"), batch0).unwrap_err();

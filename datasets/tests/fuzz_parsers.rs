@@ -11,7 +11,7 @@ use proptest::prelude::*;
 /// Open `path` and read it to the end. Panics only if the row accounting is off.
 fn read_to_end(path: &Path) {
     let options = SourceOptions {
-        batch_size: 7,
+        batch_size: Some(7),
         ..SourceOptions::default()
     };
     let Ok(mut source) = open(path.to_str().unwrap(), &options) else {

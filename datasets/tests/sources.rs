@@ -54,7 +54,7 @@ fn png(value: u8) -> Vec<u8> {
 
 fn opts() -> SourceOptions {
     SourceOptions {
-        batch_size: 3,
+        batch_size: Some(3),
         ..SourceOptions::default()
     }
 }
@@ -255,7 +255,7 @@ fn synthetic_limit_shuffle_and_shards() {
         shuffle: true,
         seed: 11,
         limit: Some(40),
-        batch_size: 7,
+        batch_size: Some(7),
         ..SourceOptions::default()
     };
     let (all, _) = drain(open("synthetic:100", &base).unwrap());

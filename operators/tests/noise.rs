@@ -28,7 +28,7 @@ fn front() -> Vec<Arc<dyn Operator>> {
 
 fn source(batch_size: usize) -> Box<dyn ldae_pipeline::Source> {
     let options = SourceOptions {
-        batch_size,
+        batch_size: Some(batch_size),
         ..SourceOptions::default()
     };
     ldae_datasets::open("synthetic:90", &options).unwrap()
