@@ -53,6 +53,17 @@ pub fn draw_line(img: &mut RgbImage, from: (f64, f64), to: (f64, f64), colour: R
     }
 }
 
+/// Draw the x axis (bottom) and y axis (left) of a plot area inset by `(left, top, right,
+/// bottom)` pixels from the picture's edges.
+pub fn draw_axes(img: &mut RgbImage, inset: (u32, u32, u32, u32), colour: Rgb<u8>) {
+    let (left, top, right, bottom) = inset;
+    let (w, h) = (img.width(), img.height());
+    let (x0, x1) = (left as f64, (w - right) as f64);
+    let (y0, y1) = (top as f64, (h - bottom) as f64);
+    draw_line(img, (x0, y1), (x1, y1), colour);
+    draw_line(img, (x0, y0), (x0, y1), colour);
+}
+
 /// Save a picture as PNG atomically.
 pub fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
     let temp = temp_path(path);
@@ -211,18 +222,7 @@ pub fn draw_error_bars(
         (width - left - right) as f64,
         (height - top - bottom) as f64,
     );
-    draw_line(
-        &mut img,
-        (left as f64, (height - bottom) as f64),
-        ((width - right) as f64, (height - bottom) as f64),
-        black,
-    );
-    draw_line(
-        &mut img,
-        (left as f64, top as f64),
-        (left as f64, (height - bottom) as f64),
-        black,
-    );
+    draw_axes(&mut img, (left, top, right, bottom), black);
     if !min.is_finite() || categories.is_empty() {
         return img;
     }

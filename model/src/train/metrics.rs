@@ -12,7 +12,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use ldae_pipeline::{Error, Result};
 
 use ldae_operators::atomic::write_parquet_atomic;
-use ldae_operators::plot::{draw_line, draw_text, save_png, CHAR};
+use ldae_operators::plot::{draw_axes, draw_line, draw_text, save_png, CHAR};
 
 /// Upper edges of the noise-level bins the loss is also reported in.
 pub const SIGMA_BINS: [f32; 4] = [0.354, 0.707, 1.061, f32::INFINITY];
@@ -178,17 +178,6 @@ pub fn draw_loss_curve(rows: &[StepMetrics], path: &Path, width: u32, height: u3
         let x = (width - right).saturating_sub(text.len() as u32 * CHAR);
         draw_text(&mut img, x, y, &text, black, 1);
     }
-    draw_line(
-        &mut img,
-        (left as f64, (height - bottom) as f64),
-        ((width - right) as f64, (height - bottom) as f64),
-        black,
-    );
-    draw_line(
-        &mut img,
-        (left as f64, top as f64),
-        (left as f64, (height - bottom) as f64),
-        black,
-    );
+    draw_axes(&mut img, (left, top, right, bottom), black);
     save_png(&img, path)
 }
