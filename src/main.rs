@@ -1,13 +1,9 @@
 //! `ldae`: latent denoising autoencoder pipelines from the command line.
 
-mod cli;
-mod commands;
-mod plans;
-mod spec;
-
 use std::process::ExitCode;
 
 use clap::Parser;
+use ldae::{cli, commands};
 
 // candle allocates a fresh buffer for every tensor operation; glibc's allocator hands large
 // buffers back to the kernel each time, so training spent much of its time in page faults and
@@ -27,8 +23,11 @@ fn main() -> ExitCode {
         .with_target(false)
         .without_time()
         .init();
+    // `ldae status` exits 1 while the job is not complete, so a script can wait on it.
+    let waits_on_status = matches!(cli.command, cli::Command::Status { .. });
     match commands::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(report) if waits_on_status && report["complete"] == false => ExitCode::FAILURE,
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             // One readable line: the error and its causes.
             eprintln!("error: {}", ldae_pipeline::error::describe(e.as_ref()));

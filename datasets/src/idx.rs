@@ -135,6 +135,18 @@ impl IdxReader {
                 )))
             }
         };
+        // With N = 0 the header's total size is 0 whatever H x W x C is, so the row size is
+        // checked on its own.
+        if shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .is_none_or(|n| n > isize::MAX as usize)
+        {
+            return Err(Error::msg(format!(
+                "{}: IDX image dimensions {dims:?} overflow",
+                path.display()
+            )));
+        }
         let n = dims[0];
         let labels = match labels_path(path) {
             Some(lp) => {

@@ -6,6 +6,7 @@
 //! so shards are disjoint, their union is the (limited) dataset, and the same seed gives the same
 //! assignment everywhere.
 
+pub mod arrow_rows;
 pub mod cifar;
 pub mod detect;
 pub mod file_access;

@@ -189,7 +189,16 @@ pub struct RunSettings<'a> {
 type Built = (Box<dyn Source>, Vec<Arc<dyn Operator>>);
 
 fn operators(spec: &Spec, ctx: &BuildContext) -> Result<Vec<Arc<dyn Operator>>> {
-    spec.operators
+    build_operators(&spec.operators, ctx)
+}
+
+/// Build `components` (a spec's `[[operator]]` list) in order; a failure names the operator
+/// by position and kind.
+pub fn build_operators(
+    components: &[Component],
+    ctx: &BuildContext,
+) -> Result<Vec<Arc<dyn Operator>>> {
+    components
         .iter()
         .enumerate()
         .map(|(i, c)| {

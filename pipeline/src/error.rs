@@ -51,6 +51,11 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// The job was asked to stop ([`crate::interrupt::request`], Ctrl-C in Python).
+    #[error(
+        "interrupted: the job was stopped before it finished; nothing unfinished was committed"
+    )]
+    Interrupted,
     /// Any other failure, described in words; the executor adds the stage name.
     #[error("{0}")]
     Other(String),

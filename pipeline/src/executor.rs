@@ -413,6 +413,10 @@ fn run_source(source: &mut dyn Source, outbox: Vec<Outbox>, shared: &Shared) -> 
     };
     let mut seq = 0u64;
     while !shared.cancelled() {
+        if crate::interrupt::requested() {
+            shared.fail(Error::Interrupted);
+            break;
+        }
         let start = Instant::now();
         let next = catch_unwind(AssertUnwindSafe(|| source.next_batch()));
         m.busy += start.elapsed();

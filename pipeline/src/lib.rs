@@ -12,6 +12,7 @@ pub mod error;
 pub mod executor;
 pub mod fault;
 pub mod folders;
+pub mod interrupt;
 pub mod metrics;
 pub mod names;
 pub mod progress;

@@ -7,7 +7,7 @@ use anyhow::Result;
 use crate::cli::RunArgs;
 use crate::plans::run_options;
 
-pub fn run(spec: &Path, run: &RunArgs) -> Result<()> {
+pub fn run(spec: &Path, run: &RunArgs) -> Result<super::Report> {
     let say = |line: &str| println!("{line}");
     let report = ldae_jobs::ablate::run(spec, &run_options(run, "ablate"), &say)?;
     println!("\n{}", report.markdown);
@@ -19,5 +19,9 @@ pub fn run(spec: &Path, run: &RunArgs) -> Result<()> {
     for plot in &report.plots {
         println!("wrote {}", plot.display());
     }
-    Ok(())
+    Ok(serde_json::json!({
+        "markdown": report.markdown_path,
+        "csv": report.csv_path,
+        "plots": report.plots,
+    }))
 }

@@ -12,7 +12,7 @@ use ldae_jobs::probe::ProbeReport;
 use crate::cli::RunArgs;
 use crate::plans::run_options;
 
-pub fn run(job: &DemoJob, run: &RunArgs) -> Result<()> {
+pub fn run(job: &DemoJob, run: &RunArgs) -> Result<super::Report> {
     let say = |line: &str| println!("{line}");
     let report = job.run(&run_options(run, "demo"), &say)?;
     let results = &report.results;
@@ -39,7 +39,7 @@ pub fn run(job: &DemoJob, run: &RunArgs) -> Result<()> {
     }
     println!();
     describe_outputs(&job.out, &report.pca, &report.picture, &report.run_dir);
-    Ok(())
+    Ok(serde_json::Value::Null)
 }
 
 fn print_table(results: &[(&str, ProbeReport)]) {

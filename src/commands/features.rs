@@ -27,12 +27,12 @@ pub fn job(args: &FeaturesArgs) -> Result<FeaturesJob> {
     })
 }
 
-pub fn run(args: &FeaturesArgs) -> Result<()> {
+pub fn run(args: &FeaturesArgs) -> Result<super::Report> {
     let spec = job(args)?.spec()?;
     let Some(report) = print_or_run(&spec, args.print_spec, &args.run, "features")? else {
-        return Ok(());
+        return Ok(serde_json::Value::Null);
     };
     let what = format!("{} features", ldae_pipeline::names::name_of(&args.kind));
     println!("{}", table_summary(&report.output, &what));
-    Ok(())
+    Ok(report.output)
 }

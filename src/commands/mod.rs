@@ -11,28 +11,30 @@ mod status;
 mod train;
 
 use anyhow::Result;
+use serde_json::{json, Value};
 
 use crate::cli::{Cli, Command};
 
-/// Run the command the user asked for.
-pub fn run(cli: Cli) -> Result<()> {
+/// What a command did, for callers other than the terminal (the Python package): the JSON
+/// report of what it wrote (paths, row counts, metrics). `Value::Null` when it only printed.
+pub type Report = Value;
+
+/// Run the command the user asked for: print what the CLI prints, return its [`Report`].
+pub fn run(cli: Cli) -> Result<Report> {
     match cli.command {
         Command::Pca(cmd) => pca::run(cmd),
-        Command::Inspect { path } => inspect::run(&path),
+        Command::Inspect { path } => inspect::run(&path).map(|()| Value::Null),
         Command::Run { spec, output, run } => crate::spec::run_file(&spec, &output, &run),
         Command::Status { dir } => {
-            // Exit status 1 while the job is not complete, so a script can wait on it.
-            if !status::run(&dir)? {
-                std::process::exit(1);
-            }
-            Ok(())
+            let complete = status::run(&dir)?;
+            Ok(json!({ "complete": complete }))
         }
         Command::Train(args) => train::run(&args),
         Command::Sql {
             query,
             tables,
             allow_incomplete,
-        } => sql::run(&query, &tables, allow_incomplete),
+        } => sql::run(&query, &tables, allow_incomplete).map(|()| Value::Null),
         Command::Features(args) => features::run(&args),
         Command::Probe(args) => probe::run(&args),
         Command::Ablate { spec, run } => ablate::run(&spec, &run),
@@ -66,7 +68,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 report.rows,
                 levels.join(", ")
             );
-            Ok(())
+            Ok(json!({ "out": job.out, "rows": report.rows }))
         }
         Command::Demo {
             out,

@@ -7,10 +7,12 @@ use ldae_jobs::encode::EncodeJob;
 use ldae_jobs::pca_fit::PcaFitJob;
 use ldae_operators::pca::{PcaMeta, PcaModel, PcaStats};
 
+use serde_json::{json, Value};
+
 use crate::cli::PcaCommand;
 use crate::plans::{print_or_run, source_options, table_summary};
 
-pub fn run(cmd: PcaCommand) -> Result<()> {
+pub fn run(cmd: PcaCommand) -> Result<super::Report> {
     match cmd {
         PcaCommand::Fit {
             input,
@@ -40,11 +42,13 @@ pub fn run(cmd: PcaCommand) -> Result<()> {
                 return skip_done_partial(&job, &target);
             }
             let Some(report) = print_or_run(&job.spec()?, print_spec, &run, "pca fit")? else {
-                return Ok(());
+                return Ok(Value::Null);
             };
+            let mut variance = Value::Null;
             if !partial {
                 let model = PcaModel::load(&out)?;
                 println!("{}", model.variance_summary());
+                variance = json!(model.explained_variance_ratio());
             }
             let last = report.last().context("the fit ran no pass")?;
             println!(
@@ -54,7 +58,13 @@ pub fn run(cmd: PcaCommand) -> Result<()> {
                 last.rejected.len(),
                 report.output["errors"].as_str().unwrap_or("-")
             );
-            Ok(())
+            Ok(json!({
+                "pca": target,
+                "rows": last.rows_out,
+                "rejected": last.rejected.len(),
+                "errors": report.output["errors"],
+                "explained_variance_ratio": variance,
+            }))
         }
         PcaCommand::Merge {
             partials,
@@ -84,10 +94,10 @@ pub fn run(cmd: PcaCommand) -> Result<()> {
                 out: out.clone(),
             };
             let Some(report) = print_or_run(&job.spec()?, print_spec, &run, "pca encode")? else {
-                return Ok(());
+                return Ok(Value::Null);
             };
             println!("{}", table_summary(&report.output, "latents"));
-            Ok(())
+            Ok(report.output)
         }
         PcaCommand::Show {
             pca,
@@ -110,14 +120,14 @@ pub fn run(cmd: PcaCommand) -> Result<()> {
                 model.meta.patch_size,
                 model.meta.patch_size
             );
-            Ok(())
+            Ok(json!({ "out": out }))
         }
     }
 }
 
 /// A shard's partial statistics are already written: say so, after checking they are this
 /// job's (same input and geometry), instead of redoing the shard.
-fn skip_done_partial(job: &PcaFitJob, target: &Path) -> Result<()> {
+fn skip_done_partial(job: &PcaFitJob, target: &Path) -> Result<Value> {
     let (stats, meta) = PcaStats::load_partial(target)?;
     // The fit records its input as `INPUT (shard i/n)`.
     let recorded = meta.input.split(" (shard ").next().unwrap_or_default();
@@ -138,7 +148,7 @@ fn skip_done_partial(job: &PcaFitJob, target: &Path) -> Result<()> {
         target.display(),
         stats.images
     );
-    Ok(())
+    Ok(json!({ "pca": target, "rows": stats.images, "skipped": true }))
 }
 
 /// The partial files named on the command line, a folder standing for all of its shards.
@@ -154,7 +164,7 @@ fn expand_partials(partials: &[std::path::PathBuf]) -> Result<Vec<std::path::Pat
     Ok(files)
 }
 
-fn merge(partials: &[std::path::PathBuf], out: &Path, partial: bool) -> Result<()> {
+fn merge(partials: &[std::path::PathBuf], out: &Path, partial: bool) -> Result<Value> {
     let partials = &expand_partials(partials)?;
     let mut merged: Option<(PcaStats, PcaMeta)> = None;
     let mut inputs = Vec::new();
@@ -188,7 +198,7 @@ fn merge(partials: &[std::path::PathBuf], out: &Path, partial: bool) -> Result<(
             out.display(),
             stats.images
         );
-        return Ok(());
+        return Ok(json!({ "pca": out, "rows": stats.images, "partial": true }));
     }
     let model = PcaModel::fit(&stats, meta)?;
     model.save(out)?;
@@ -200,5 +210,9 @@ fn merge(partials: &[std::path::PathBuf], out: &Path, partial: bool) -> Result<(
         stats.images,
         stats.count
     );
-    Ok(())
+    Ok(json!({
+        "pca": out,
+        "rows": stats.images,
+        "explained_variance_ratio": model.explained_variance_ratio(),
+    }))
 }

@@ -83,7 +83,7 @@ fn both(shared: &Option<String>, side: &Option<String>) -> Option<String> {
     }
 }
 
-pub fn run(args: &ProbeArgs) -> Result<()> {
+pub fn run(args: &ProbeArgs) -> Result<super::Report> {
     let job = ProbeJob {
         train: args.train.clone(),
         test: args.test.clone(),
@@ -123,5 +123,5 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
             beside(out, "*-confusion.png").display()
         );
     }
-    Ok(())
+    Ok(serde_json::to_value(&report)?)
 }

@@ -60,7 +60,7 @@ pub fn job(args: &TrainArgs) -> Result<TrainJob> {
 
 /// Run `spec` with the CLI's printing: each epoch's line, the sink's messages, stage tables only
 /// of an interrupted epoch (the end of a `--max-steps` run).
-pub fn run_spec(spec: &Spec, base: std::path::PathBuf, run: &RunArgs) -> Result<()> {
+pub fn run_spec(spec: &Spec, base: std::path::PathBuf, run: &RunArgs) -> Result<super::Report> {
     let mut run = run.clone();
     // The model step uses every core through candle; one worker per operator keeps the
     // decode and noise stages from competing with it.
@@ -70,11 +70,10 @@ pub fn run_spec(spec: &Spec, base: std::path::PathBuf, run: &RunArgs) -> Result<
         options: run_options(&run, "train"),
         on_message: Some(&|line: &str| println!("{line}")),
     };
-    ldae_jobs::spec::run(spec, &settings)?;
-    Ok(())
+    Ok(ldae_jobs::spec::run(spec, &settings)?.output)
 }
 
-pub fn run(args: &TrainArgs) -> Result<()> {
+pub fn run(args: &TrainArgs) -> Result<super::Report> {
     if args.resume {
         let (base, mut spec) = resume_spec(&args.out)?;
         // What may change between sessions of one run: where it stops, and where it computes.
@@ -86,7 +85,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         sink.insert("device".into(), toml::Value::String(args.device.clone()));
         if args.print_spec {
             print!("{}", spec.to_toml()?);
-            return Ok(());
+            return Ok(serde_json::Value::Null);
         }
         return run_spec(&spec, base, &args.run);
     }
@@ -94,7 +93,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let spec = job.spec()?;
     if args.print_spec {
         print!("{}", spec.to_toml()?);
-        return Ok(());
+        return Ok(serde_json::Value::Null);
     }
     if let (Some(cache), Some(dir)) = (job.pixel_cache_spec()?, &job.pixel_cache) {
         if dir.join("_SUCCESS").exists() {

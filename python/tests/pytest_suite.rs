@@ -1,0 +1,99 @@
+//! The Python package's pytest suite (the `test_*.py` files beside this one), run on the
+//! extension module and the `ldae` binary that this test build compiled: every result the
+//! package gives is compared with the CLI's for the same input.
+//!
+//! No maturin build is needed: the package's Python modules and the extension (`lib_native.so`,
+//! built by cargo as this crate's cdylib) are staged into a folder on `PYTHONPATH`. The first
+//! run makes a virtual environment under the target directory with pytest, Ray Data, Pillow,
+//! numpy and pyarrow (kept for later runs). `pip install ./python` is the users' way in.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const PACKAGES: [&str; 5] = ["pytest", "ray[data]", "pillow", "numpy", "pyarrow"];
+
+fn run(cmd: &mut Command, what: &str) {
+    let status = cmd.status().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(status.success(), "{what} failed");
+}
+
+/// The virtual environment's python, made and provisioned on first use.
+fn venv_python(tmp: &Path) -> PathBuf {
+    let venv = tmp.join("ldae-python-venv");
+    let python = venv.join("bin").join("python");
+    let ready = venv.join(".provisioned");
+    if !ready.exists() {
+        run(
+            Command::new("python3").args(["-m", "venv"]).arg(&venv),
+            "python3 -m venv (install python3-venv)",
+        );
+        run(
+            Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .args(PACKAGES),
+            "pip install of the test requirements",
+        );
+        std::fs::write(&ready, "").expect("mark the venv provisioned");
+    }
+    python
+}
+
+/// The `ldae` package folder: the Python modules with the extension this build made.
+fn stage_package(tmp: &Path, profile_dir: &Path) -> PathBuf {
+    let module = profile_dir.join("lib_native.so");
+    assert!(
+        module.exists(),
+        "{} is missing: run `cargo test --workspace` (it builds the extension and the CLI)",
+        module.display()
+    );
+    let root = tmp.join("ldae-python-staged");
+    let package = root.join("ldae");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&package).unwrap();
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("ldae");
+    for entry in std::fs::read_dir(&sources).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "py") {
+            std::fs::copy(&path, package.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::copy(&module, package.join("_native.abi3.so")).unwrap();
+    root
+}
+
+#[test]
+fn python_package_passes_its_pytest_suite() {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    // CARGO_TARGET_TMPDIR is <target>/tmp; this build's artifacts are in <target>/<profile>.
+    let profile_dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .to_path_buf();
+    let ldae = profile_dir.join("ldae");
+    assert!(
+        ldae.exists(),
+        "{} is missing: run `cargo test --workspace` (it builds the CLI too)",
+        ldae.display()
+    );
+    let python = venv_python(&tmp);
+    let staged = stage_package(&tmp, &profile_dir);
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    run(
+        Command::new(&python)
+            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+            .arg(&tests)
+            .current_dir(&tests)
+            .env("PYTHONPATH", &staged)
+            .env("LDAE_BIN", &ldae)
+            .env("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0"),
+        "pytest python/tests",
+    );
+}

@@ -1,0 +1,91 @@
+"""The jobs from Python: the CLI's flags as keyword arguments, its reports as dicts."""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import ldae
+from conftest import cli, read_table, tensor_numpy
+
+
+def test_pca_fit_and_encode_report_what_they_wrote(dataset, tmp_path):
+    fit = ldae.pca_fit(dataset[0], out=tmp_path / "pca.safetensors", image_size=16, patch=4)
+    assert fit["rows"] == 24 and fit["rejected"] == 1
+    ratio = fit["explained_variance_ratio"]
+    assert len(ratio) == 48 and abs(sum(ratio) - 1) < 1e-6
+    enc = ldae.encode(dataset[0], pca=fit["pca"], out=tmp_path / "latents", dim=8, latent_scale="none")
+    assert enc["rows"] == 24 and enc["rejected"] == 1 and enc["complete"] is True
+    # load_pca: the projection in numpy gives the encoded latents.
+    model = ldae.load_pca(fit["pca"])
+    assert model.components.shape == (48, 48)
+    assert np.allclose(model.components @ model.components.T, np.eye(48), atol=1e-9)
+    assert model.meta["patch_size"] == 4 and model.meta["image_size"] == 16
+    patches = ldae.Pipeline([
+        {"kind": "decode", "image_size": 16}, {"kind": "normalize"}, {"kind": "patchify", "patch": 4},
+    ])(pa.table({"image": pa.array([open(f"{dataset[0]}/ant/00.jpg", "rb").read()])}))
+    ours = model.project(tensor_numpy(patches["patches"]).reshape(16, 48), 8)
+    table = read_table(tmp_path / "latents")
+    row = table["id"].to_pylist().index("ant/00.jpg")
+    theirs = tensor_numpy(table["latents"])[row].reshape(16, 8)
+    assert np.allclose(ours, theirs, atol=1e-4)
+
+
+def test_wrong_flags_raise_the_cli_message(dataset, tmp_path):
+    with pytest.raises(ValueError) as e:
+        ldae.pca_fit(dataset[0], out=tmp_path / "p.safetensors", image_size=16, patch=4, image_sise=16)
+    r = cli("pca", "fit", "--input", dataset[0], "--out", tmp_path / "p.safetensors", "--image-size", 16,
+            "--patch", 4, "--image-sise", 16, check=False)
+    assert "unexpected argument '--image-sise'" in str(e.value)
+    assert str(e.value).splitlines()[0] in r.stderr
+    with pytest.raises(ldae.LdaeError, match="no-such-folder"):
+        ldae.pca_fit(tmp_path / "no-such-folder", out=tmp_path / "p.safetensors", image_size=16, patch=4)
+
+
+def test_train_features_probe_and_the_encoder(dataset, table, tmp_path):
+    pca = ldae.pca_fit(dataset[0], out=tmp_path / "pca.safetensors", image_size=16, patch=4)["pca"]
+    run = tmp_path / "run"
+    ldae.train(dataset[0], pca=pca, out=run, dim=8, width=32, depth=2, heads=2, batch_size=8,
+               epochs=1, progress="off")
+    feats = ldae.features(dataset[0], checkpoint=run, out=tmp_path / "feats")
+    assert feats["rows"] == 24
+    report = ldae.probe(tmp_path / "feats", tmp_path / "feats", knn=True, epochs=2)
+    assert 0 <= report["linear"]["top1"] <= 1
+    assert report["classes"] == ["ant", "bee", "cat"]
+    # The encoder on Arrow rows equals `ldae features`, bit for bit.
+    encoder = ldae.Encoder(run)
+    ours = encoder(table)
+    theirs = read_table(tmp_path / "feats")
+    good = ours.filter(pa.compute.is_null(ours["error"]))
+    order = {i: k for k, i in enumerate(good["id"].to_pylist())}
+    mine = tensor_numpy(good["features"])[[order[i] for i in theirs["id"].to_pylist()]]
+    assert np.array_equal(mine, tensor_numpy(theirs["features"]))
+    # On numpy images: the same features as the same pixels handed over as PNG files.
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(3, 16, 16, 3), dtype=np.uint8)
+    from io import BytesIO
+    from PIL import Image
+    pngs = []
+    for im in images:
+        buf = BytesIO()
+        Image.fromarray(im).save(buf, format="PNG")
+        pngs.append(buf.getvalue())
+    from_numpy = encoder(images)
+    assert from_numpy.shape == (3, 32) and from_numpy.dtype == np.float32
+    from_png = tensor_numpy(encoder(pa.table({"image": pa.array(pngs)}))["features"])
+    assert np.array_equal(from_numpy, from_png)
+
+
+def test_ctrl_c_stops_a_job_cleanly(dataset, tmp_path):
+    """An interrupt raised while a job runs stops it and leaves no complete-looking table."""
+    import _thread
+    import threading
+
+    pca = ldae.pca_fit(dataset[0], out=tmp_path / "pca.safetensors", image_size=16, patch=4)["pca"]
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    out = tmp_path / "latents"
+    with pytest.raises(KeyboardInterrupt):
+        # A large synthetic input that takes many seconds: the interrupt arrives mid-job.
+        ldae.encode("synthetic:2000000", pca=pca, out=out, dim=8, batch_size=64)
+    timer.cancel()
+    assert not (out / "_SUCCESS").exists()
