@@ -25,7 +25,7 @@ fi
 train_dir=$1
 out_dir=$2
 ldae=${LDAE:-ldae}
-epochs=${LDAE_RECIPE_EPOCHS:-10}
+epochs=${LDAE_RECIPE_EPOCHS:-9}
 
 if [ ! -d "$train_dir" ]; then
     echo "$0: $train_dir is not a folder (expected CIFAR-10 images in class folders)" >&2

@@ -80,7 +80,7 @@ class Encoder:
 
     * a uint8 numpy array of images (N, H, W[, C]): returns the features as a float32 numpy
       array (N, F), rows in order (any size of image: they are resized as the run's PCA was
-      fitted);
+      fitted); with several blocks, a dict {block: array};
     * a ``pyarrow.RecordBatch`` / ``Table`` with an ``image`` column (as :class:`Pipeline`
       takes): returns the same kind with ``id``, ``label`` and ``features`` (and rejected rows
       with ``error``, as :class:`Pipeline` does).
@@ -110,5 +110,11 @@ class Encoder:
             bad = out["error"].drop_null()
             if len(bad):
                 raise _native.LdaeError(f"an image was rejected: {bad[0]}")
-            return feature_matrix(out["features"])
+            if "features" in out.column_names:
+                return feature_matrix(out["features"])
+            return {
+                int(name.rsplit("_", 1)[1]): feature_matrix(out[name])
+                for name in out.column_names
+                if name.startswith("features_")
+            }
         return self.pipeline(data)

@@ -107,7 +107,10 @@ impl NativePipeline {
                 l.as_any().downcast_ref::<Int64Array>(),
             ) {
                 for i in 0..ids.len() {
-                    labels.insert(ids.value(i).to_string(), l.is_valid(i).then(|| l.value(i)));
+                    labels.insert(
+                        ids.value(i).to_string(),
+                        l.is_valid(i).then_some(l.value(i)),
+                    );
                 }
             }
         }

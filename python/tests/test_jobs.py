@@ -44,8 +44,10 @@ def test_wrong_flags_raise_the_cli_message(dataset, tmp_path):
 def test_train_features_probe_and_the_encoder(dataset, table, tmp_path):
     pca = ldae.pca_fit(dataset[0], out=tmp_path / "pca.safetensors", image_size=16, patch=4)["pca"]
     run = tmp_path / "run"
-    ldae.train(dataset[0], pca=pca, out=run, dim=8, width=32, depth=2, heads=2, batch_size=8,
-               epochs=1, progress="off")
+    trained = ldae.train(dataset[0], pca=pca, out=run, dim=8, width=32, depth=2, heads=2,
+                         batch_size=8, epochs=1, progress="off")
+    assert trained["run"] == str(run) and trained["steps"] >= 2
+    assert trained["loss_last_20"] > 0
     feats = ldae.features(dataset[0], checkpoint=run, out=tmp_path / "feats")
     assert feats["rows"] == 24
     report = ldae.probe(tmp_path / "feats", tmp_path / "feats", knn=True, epochs=2)
