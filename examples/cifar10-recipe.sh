@@ -4,8 +4,8 @@
 #   examples/cifar10-recipe.sh TRAIN_DIR OUT_DIR
 #
 # TRAIN_DIR: CIFAR-10 JPEG/PNG files in one folder per class (any number of images).
-# OUT_DIR gets pca.safetensors (the patch PCA) and run/ (the trained network, its config,
-# metrics and loss curve), nothing else. The run records how its features are read (block, t,
+# OUT_DIR gets pca.safetensors (the patch PCA, with pca.errors.parquet: the images it could not
+# read) and run/ (the trained network, its config, metrics and loss curve), nothing else. The run records how its features are read (block, t,
 # pooling, EMA weights), so afterwards
 #
 #   ldae features --input TRAIN_DIR --checkpoint OUT_DIR/run --out OUT_DIR/features-train

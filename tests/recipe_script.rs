@@ -54,9 +54,10 @@ fn cifar10_recipe_script_trains_a_run_that_features_reads_as_recorded() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     made.sort();
+    // The PCA fit's errors table (rows it could not read) sits beside the model.
     assert_eq!(
         made,
-        ["pca.safetensors", "run"],
+        ["pca.errors.parquet", "pca.safetensors", "run"],
         "the script writes the PCA and the run only"
     );
     let config: serde_json::Value =
