@@ -31,12 +31,9 @@ def main():
             feats = table["features"].combine_chunks()
             if hasattr(feats, "storage"):
                 feats = feats.storage
-            flat = pa.ListArray.from_arrays(
-                pa.array(range(0, (len(feats) + 1) * feats.type.list_size, feats.type.list_size), pa.int32()),
-                feats.flatten(), mask=feats.is_null())
-            yield pa.RecordBatch.from_arrays(
-                [table["id"], table["label"], flat, table["error"]],
-                names=["id", "label", "features", "error"])
+            flat = feats.cast(pa.list_(pa.float32()))
+            yield from pa.table({"id": table["id"], "label": table["label"], "features": flat,
+                                 "error": table["error"]}).to_batches()
 
     schema = "id string, label long, features array<float>, error string"
     result = df.select("image", *(["label"] if "label" in df.columns else [])).mapInArrow(features, schema)
