@@ -83,7 +83,6 @@ impl NativePipeline {
     /// Adapt `input` to what sources yield, run every operator, and put the rejected rows back.
     fn process(&self, input: RecordBatch) -> ldae_pipeline::Result<RecordBatch> {
         let mut rejected: Vec<RejectedRow> = Vec::new();
-        let mut labels = std::collections::HashMap::new();
         let mut batch = if input.column_by_name(columns::IMAGE).is_some() {
             let p = ldae_datasets::arrow_rows::source_rows(&input)?;
             let stage = format!("source:{}", ldae_datasets::arrow_rows::KIND);
@@ -98,22 +97,8 @@ impl NativePipeline {
         } else {
             input
         };
-        if let (Some(ids), Some(l)) = (
-            batch.column_by_name(columns::ID),
-            batch.column_by_name(columns::LABEL),
-        ) {
-            if let (Some(ids), Some(l)) = (
-                ids.as_any().downcast_ref::<StringArray>(),
-                l.as_any().downcast_ref::<Int64Array>(),
-            ) {
-                for i in 0..ids.len() {
-                    labels.insert(
-                        ids.value(i).to_string(),
-                        l.is_valid(i).then_some(l.value(i)),
-                    );
-                }
-            }
-        }
+        // Rejected rows get their labels from the rows as they entered the operators.
+        let entered = batch.clone();
         let bound = self.bind(&batch.schema())?;
         for (op, b) in self.operators.iter().zip(&bound) {
             let p = b.process(batch).map_err(|e| e.in_stage(&op.name()))?;
@@ -133,7 +118,33 @@ impl NativePipeline {
                 });
             }
         }
+        let labels = if rejected.is_empty() {
+            std::collections::HashMap::new()
+        } else {
+            labels_by_id(&entered)
+        };
         with_rejected_rows(&batch, &rejected, &labels)
+    }
+}
+
+/// Each row's label by id (only needed when some rows were rejected).
+fn labels_by_id(batch: &RecordBatch) -> std::collections::HashMap<String, Option<i64>> {
+    let ids = batch
+        .column_by_name(columns::ID)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>());
+    let labels = batch
+        .column_by_name(columns::LABEL)
+        .and_then(|c| c.as_any().downcast_ref::<Int64Array>());
+    match (ids, labels) {
+        (Some(ids), Some(l)) => (0..ids.len())
+            .map(|i| {
+                (
+                    ids.value(i).to_string(),
+                    l.is_valid(i).then_some(l.value(i)),
+                )
+            })
+            .collect(),
+        _ => Default::default(),
     }
 }
 
