@@ -44,14 +44,31 @@ fn venv_python(tmp: &Path) -> PathBuf {
     python
 }
 
+/// The extension this build made. `cargo test` leaves the cdylib in `<profile>/deps` (only
+/// `cargo build` copies it up to `<profile>`), so both places are looked at, newest first.
+fn native_module(profile_dir: &Path) -> PathBuf {
+    let candidates = [
+        profile_dir.join("deps").join("lib_native.so"),
+        profile_dir.join("lib_native.so"),
+    ];
+    let modified = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    candidates
+        .iter()
+        .filter(|p| p.exists())
+        .max_by_key(|p| modified(p))
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "lib_native.so is missing from {} and its deps/: run `cargo test --workspace` \
+                 (it builds the extension and the CLI)",
+                profile_dir.display()
+            )
+        })
+}
+
 /// The `ldae` package folder: the Python modules with the extension this build made.
 fn stage_package(tmp: &Path, profile_dir: &Path) -> PathBuf {
-    let module = profile_dir.join("lib_native.so");
-    assert!(
-        module.exists(),
-        "{} is missing: run `cargo test --workspace` (it builds the extension and the CLI)",
-        module.display()
-    );
+    let module = native_module(profile_dir);
     let root = tmp.join("ldae-python-staged");
     let package = root.join("ldae");
     let _ = std::fs::remove_dir_all(&root);
@@ -63,7 +80,8 @@ fn stage_package(tmp: &Path, profile_dir: &Path) -> PathBuf {
             std::fs::copy(&path, package.join(path.file_name().unwrap())).unwrap();
         }
     }
-    std::fs::copy(&module, package.join("_native.abi3.so")).unwrap();
+    // A link, not a copy: a debug build of the extension is over a gigabyte.
+    std::os::unix::fs::symlink(&module, package.join("_native.abi3.so")).unwrap();
     root
 }
 
