@@ -362,7 +362,7 @@ pub struct TrainArgs {
     /// Record the t `ldae features` feeds by default.
     #[arg(long, default_value_t = 10.0)]
     pub feature_t: f32,
-    /// Record the pooling `ldae features` uses by default: mean or none.
+    /// Record the pooling `ldae features` uses by default: mean, grid2, grid4 or none.
     #[arg(long, default_value = "mean", value_parser = parse_name::<Pooling>)]
     pub feature_pooling: Pooling,
     /// Record that `ldae features` reads the EMA weights by default (needs --ema).
@@ -466,7 +466,9 @@ pub struct FeaturesArgs {
     /// block, in one pass.
     #[arg(long, value_delimiter = ',')]
     pub block: Vec<usize>,
-    /// How tokens become a feature: mean (average, [width]) or none (every token, [N, width]).
+    /// How tokens become a feature: mean (average, [width]), grid2 / grid4 (the average of
+    /// each cell of a 2x2 / 4x4 grid over the token grid, [4 width] / [16 width]; keeps where
+    /// in the image a feature is) or none (every token, [N, width]).
     /// Default: the run's recorded pooling, else mean.
     #[arg(long, value_parser = parse_name::<Pooling>)]
     pub pooling: Option<Pooling>,

@@ -71,8 +71,35 @@ pub enum Pooling {
     /// Average over tokens: `[width]` per image.
     #[default]
     Mean,
+    /// Average over each cell of a 2 x 2 grid of the token grid: `[4 width]` per image.
+    Grid2,
+    /// Average over each cell of a 4 x 4 grid of the token grid: `[16 width]` per image.
+    Grid4,
     /// Keep every token: `[N, width]` per image.
     None,
+}
+
+impl Pooling {
+    /// Cells a side of the spatial grid (`None` for mean and none).
+    pub fn grid(self) -> Option<usize> {
+        match self {
+            Pooling::Grid2 => Some(2),
+            Pooling::Grid4 => Some(4),
+            Pooling::Mean | Pooling::None => None,
+        }
+    }
+
+    /// The feature shape per image for `tokens` tokens of `width`.
+    pub fn feature_shape(self, tokens: usize, width: usize) -> Vec<usize> {
+        match self {
+            Pooling::Mean => vec![width],
+            Pooling::None => vec![tokens, width],
+            Pooling::Grid2 | Pooling::Grid4 => {
+                let k = self.grid().unwrap_or(1);
+                vec![k * k * width]
+            }
+        }
+    }
 }
 
 /// The feature settings a training run recommends, recorded in its `config.json`:
@@ -124,7 +151,8 @@ pub struct EncoderConfig {
     /// The continuous timestep fed to the network.
     #[serde(default = "default_t")]
     pub t: f32,
-    /// `mean` over tokens (`[width]`) or `none` (`[N, width]`).
+    /// `mean` over tokens (`[width]`), `grid2` / `grid4` (the average of each cell of a 2 x 2 /
+    /// 4 x 4 grid over the token grid, `[4 width]` / `[16 width]`) or `none` (`[N, width]`).
     #[serde(default)]
     pub pooling: Pooling,
     /// `pca` model: the PCA file (default: the checkpoint's).
@@ -286,11 +314,10 @@ impl Encoder {
                 blocks
                     .iter()
                     .map(|&b| {
-                        let s = match pooling {
-                            Pooling::Mean => vec![width],
-                            Pooling::None => vec![shape[0], width],
-                        };
-                        (feature_column(b, blocks.len()), s)
+                        (
+                            feature_column(b, blocks.len()),
+                            pooling.feature_shape(shape[0], width),
+                        )
                     })
                     .collect()
             }
@@ -318,6 +345,7 @@ impl Encoder {
         else {
             return Err(Error::msg("not a network"));
         };
+        let width = model.config().width;
         let per_image = shape[0] * shape[1];
         let rows = values.len() / per_image;
         let mut out: Vec<Vec<f32>> = outputs
@@ -335,14 +363,17 @@ impl Encoder {
             for (h, column) in tokens.iter().zip(out.iter_mut()) {
                 let f = match pooling {
                     Pooling::Mean => crate::denoiser::fused::mean_tokens(h),
-                    Pooling::None => Ok(h.clone()),
+                    Pooling::None | Pooling::Grid2 | Pooling::Grid4 => Ok(h.clone()),
                 }
                 .and_then(|f| f.narrow(0, 0, n))
                 .and_then(|f| f.to_dtype(DType::F32))
                 .and_then(|f| f.flatten_all())
                 .and_then(|f| f.to_vec1::<f32>())
                 .map_err(candle_err)?;
-                column.extend(f);
+                match pooling.grid() {
+                    Some(k) => column.extend(crate::grid_pool::grid_mean(&f, shape[0], width, k)),
+                    None => column.extend(f),
+                }
             }
         }
         Ok(out)
@@ -355,7 +386,12 @@ impl Encoder {
         let stage = "encoder";
         let shape = require_tensor(input, columns::PATCHES, &DataType::Float32, stage)?;
         match &self.kind {
-            FeatureKind::Network { pca, model, .. } => {
+            FeatureKind::Network {
+                pca,
+                model,
+                pooling,
+                ..
+            } => {
                 // The network was trained on patches made like its PCA's: same normalisation,
                 // image size and patch size.
                 pca.check_patch_metadata(input, stage)?;
@@ -369,6 +405,20 @@ impl Encoder {
                             c.patch_dim
                         ),
                     ));
+                }
+                if let Some(k) = pooling.grid() {
+                    let side = crate::grid_pool::grid_side(c.tokens()).unwrap_or(0);
+                    if side < k {
+                        return Err(Error::plan(
+                            stage,
+                            format!(
+                                "pooling {} needs a square token grid of at least {k} x {k}; \
+                                 the network has {} tokens",
+                                ldae_pipeline::names::name_of(pooling),
+                                c.tokens()
+                            ),
+                        ));
+                    }
                 }
             }
             FeatureKind::Pca { pca, .. } => {

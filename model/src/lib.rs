@@ -9,5 +9,6 @@
 pub mod denoise;
 pub mod denoiser;
 pub mod encoder;
+pub mod grid_pool;
 pub mod probe;
 pub mod train;

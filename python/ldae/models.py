@@ -75,7 +75,7 @@ class Encoder:
     """A training run's encoder, as ``ldae features --checkpoint RUN`` reads it.
 
     ``Encoder(run)`` uses the run's recorded feature settings (block, t, pooling, EMA
-    weights); ``block`` (an int or a list of blocks), ``t``, ``pooling`` ("mean" or "none")
+    weights); ``block`` (an int or a list of blocks), ``t``, ``pooling`` ("mean", "grid2", "grid4" or "none")
     and ``ema`` override them. Call it on
 
     * a uint8 numpy array of images (N, H, W[, C]): returns the features as a float32 numpy

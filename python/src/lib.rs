@@ -388,7 +388,9 @@ fn encoder_operators(
     let pooling = pooling
         .map(|p| {
             serde_json::from_value(serde_json::Value::String(p.clone())).map_err(|_| {
-                PyValueError::new_err(format!("pooling must be mean or none, not '{p}'"))
+                PyValueError::new_err(format!(
+                    "pooling must be mean, grid2, grid4 or none, not '{p}'"
+                ))
             })
         })
         .transpose()?;
