@@ -47,5 +47,5 @@ trap 'rm -rf "$cache"' EXIT
     --preset tiny --epochs "$epochs" --batch-size 128 --lr 1.5e-3 --warmup-epochs 1 \
     --weight-decay 0.05 --augment --ema 0.9995 \
     --pixel-cache "$cache/pixels" \
-    --feature-block 3 --feature-t 10 --feature-pooling mean --feature-ema \
+    --feature-block 6 --feature-t 10 --feature-pooling grid4 --feature-ema \
     --out "$out_dir/run"

@@ -94,4 +94,8 @@ fn cifar10_recipe_script_trains_a_run_that_features_reads_as_recorded() {
         text.contains(&format!("\"blocks\":[{}]", config["features"]["block"])),
         "the features job did not read the recorded block: {text}"
     );
+    assert!(
+        text.contains(&format!("\"pooling\":{}", config["features"]["pooling"])),
+        "the features job did not read the recorded pooling: {text}"
+    );
 }

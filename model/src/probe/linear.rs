@@ -60,7 +60,7 @@ impl Default for LinearConfig {
 }
 
 /// Feature widths up to which the probe decorrelates (the eigendecomposition is `O(F^3)`).
-pub const MAX_DECORRELATED: usize = 1024;
+pub const MAX_DECORRELATED: usize = 4096;
 
 /// The ZCA map `V diag(1 / sqrt(max(λ, floor))) Vᵀ` of the covariance of standardised rows `x`
 /// (estimated on at most 20k rows: it only preconditions the training).
