@@ -83,6 +83,8 @@ pub struct ProbeReport {
     pub linear_lr: f64,
     /// Chosen weight decay.
     pub linear_weight_decay: f64,
+    /// Whether the chosen classifier trained on decorrelated features.
+    pub linear_decorrelated: bool,
     /// Linear probe scores.
     pub linear: ClassifierReport,
     /// kNN settings and scores.
@@ -182,6 +184,7 @@ pub fn probe(job: &ProbeJob) -> Result<ProbeReport> {
         linear_grid: fit.grid.clone(),
         linear_lr: fit.lr,
         linear_weight_decay: fit.weight_decay,
+        linear_decorrelated: fit.decorrelated,
         linear,
         knn_config: job.knn.clone(),
         knn,

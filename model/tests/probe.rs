@@ -48,11 +48,13 @@ fn separable_features_are_classified_perfectly() {
     let fit = fit_linear(&train, CLASSES, &quick(), &Device::Cpu).unwrap();
     let linear = Scores::new(&fit.predict(&test).unwrap(), &test.labels, CLASSES);
     assert_eq!(linear.top1, 1.0, "linear probe {:?}", linear.per_class);
+    // 62 rows per feature: the grid is tried on standardised and on decorrelated features.
     assert_eq!(
         fit.grid.len(),
-        9,
-        "3 learning rates x 3 weight decays tried"
+        18,
+        "3 learning rates x 3 weight decays x 2 coordinates tried"
     );
+    assert_eq!(fit.grid.iter().filter(|g| g.decorrelated).count(), 9);
     let knn = knn_classify(&train, &test, CLASSES, &KnnConfig::default(), &Device::Cpu).unwrap();
     assert_eq!(Scores::new(&knn, &test.labels, CLASSES).top1, 1.0);
 }

@@ -36,9 +36,14 @@ fn print(report: &ProbeReport) {
     );
     for g in &report.linear_grid {
         println!(
-            "  grid lr {:<8} wd {:<8} validation top-1 {:5.1}%",
+            "  grid lr {:<8} wd {:<8} {:<12} validation top-1 {:5.1}%",
             g.lr,
             g.weight_decay,
+            if g.decorrelated {
+                "decorrelated"
+            } else {
+                "standardised"
+            },
             100.0 * g.validation_top1
         );
     }

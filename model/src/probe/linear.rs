@@ -3,10 +3,12 @@
 //! decay chosen from a grid on a validation split carved from the training rows.
 //!
 //! Ill-conditioned features (learned features often have directions of 1e-5 relative variance)
-//! make first-order training slow to converge, so after standardisation the probe also
-//! decorrelates the features (ZCA, with eigenvalues floored at 1e-4 of the mean) when there are
-//! at most [`MAX_DECORRELATED`] of them and at least ten rows per feature; the map is folded into the final weights, so the
-//! classifier is still linear in the standardised features.
+//! make first-order training slow to converge, so after standardisation the probe also tries
+//! the features decorrelated (ZCA, with eigenvalues floored at 1e-4 of the mean) when there are
+//! at most [`MAX_DECORRELATED`] of them and at least ten rows per feature: the grid is trained in
+//! both coordinates and the validation split chooses (decorrelation speeds up learned features
+//! a lot, but on raw pixels it amplifies noise directions and costs accuracy). The map is folded
+//! into the final weights, so the classifier is still linear in the standardised features.
 //!
 //! The whole grid trains at once: the `G` candidate classifiers are the column blocks of one
 //! `[F, G·C]` weight matrix, so each step is one matrix product for all of them and the grid
@@ -92,6 +94,8 @@ pub struct GridPoint {
     pub lr: f64,
     /// Weight decay.
     pub weight_decay: f64,
+    /// Trained on decorrelated features.
+    pub decorrelated: bool,
     /// Top-1 on the validation rows.
     pub validation_top1: f64,
 }
@@ -104,6 +108,8 @@ pub struct LinearFit {
     pub lr: f64,
     /// The chosen weight decay.
     pub weight_decay: f64,
+    /// Whether the chosen classifier was trained on decorrelated features.
+    pub decorrelated: bool,
     /// Training statistics applied to every input.
     pub standardizer: Standardizer,
     weights: Tensor,
@@ -152,26 +158,23 @@ pub fn fit_linear(
             "probe: empty learning-rate or weight-decay grid",
         ));
     }
-    let x_all = standardizer.apply(train, device)?;
+    let x_std = standardizer.apply(train, device)?;
     // Only with many rows per feature: with few, the data are nearly separable and training in
     // decorrelated coordinates finds a solution that generalises worse (checked on 4k rows of
     // 1024-d PCA latents: 56% against 86% without).
     let map = if train.dim <= MAX_DECORRELATED && train.rows() >= 10 * train.dim {
-        Some(decorrelation(&x_all)?)
+        Some(decorrelation(&x_std)?)
     } else {
         None
     };
-    // Rows as the classifiers see them: standardised, then decorrelated.
-    let prepare = |x: Tensor| -> Result<Tensor> {
-        match &map {
-            Some(m) => x.matmul(m).map_err(candle_err),
-            None => Ok(x),
-        }
-    };
-    let x_all = prepare(x_all)?;
+    // The coordinates tried: standardised, then (when eligible) decorrelated.
+    let mut spaces = vec![(false, x_std.clone())];
+    if let Some(m) = &map {
+        spaces.push((true, x_std.matmul(m).map_err(candle_err)?));
+    }
     let mut grid = Vec::new();
-    let (lr, weight_decay) = if points.len() == 1 {
-        points[0]
+    let (lr, weight_decay, decorrelated) = if points.len() * spaces.len() == 1 {
+        (points[0].0, points[0].1, false)
     } else {
         let mut order: Vec<usize> = (0..train.rows()).collect();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(
@@ -180,34 +183,37 @@ pub fn fit_linear(
         let n_val = ((train.rows() as f64 * config.validation_fraction).round() as usize)
             .clamp(1, train.rows().saturating_sub(1).max(1));
         let (val_rows, fit_rows) = order.split_at(n_val);
-        let pick = |rows: &[usize]| -> Result<Tensor> {
-            let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
-            let idx = Tensor::from_vec(idx, rows.len(), device).map_err(candle_err)?;
-            x_all.index_select(&idx, 0).map_err(candle_err)
-        };
         let labels =
             |rows: &[usize]| -> Vec<u32> { rows.iter().map(|&r| train.labels[r]).collect() };
         let (val_labels, fit_labels) = (labels(val_rows), labels(fit_rows));
-        let (w, b) = train_grid(&pick(fit_rows)?, &fit_labels, classes, &points, config)?;
-        let logits = pick(val_rows)?
-            .matmul(&w)
-            .and_then(|l| l.broadcast_add(&b))
-            .and_then(|l| l.reshape((val_rows.len(), points.len(), classes)))
-            .map_err(candle_err)?;
-        for (g, &(lr, weight_decay)) in points.iter().enumerate() {
-            let block: Vec<f32> = logits
-                .narrow(1, g, 1)
-                .and_then(|l| l.flatten_all())
-                .and_then(|l| l.to_vec1())
+        for (decorrelated, x) in &spaces {
+            let pick = |rows: &[usize]| -> Result<Tensor> {
+                let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+                let idx = Tensor::from_vec(idx, rows.len(), device).map_err(candle_err)?;
+                x.index_select(&idx, 0).map_err(candle_err)
+            };
+            let (w, b) = train_grid(&pick(fit_rows)?, &fit_labels, classes, &points, config)?;
+            let logits = pick(val_rows)?
+                .matmul(&w)
+                .and_then(|l| l.broadcast_add(&b))
+                .and_then(|l| l.reshape((val_rows.len(), points.len(), classes)))
                 .map_err(candle_err)?;
-            let top1 = Scores::new(&rank(&block, classes, 1), &val_labels, classes).top1;
-            grid.push(GridPoint {
-                lr,
-                weight_decay,
-                validation_top1: top1,
-            });
+            for (g, &(lr, weight_decay)) in points.iter().enumerate() {
+                let block: Vec<f32> = logits
+                    .narrow(1, g, 1)
+                    .and_then(|l| l.flatten_all())
+                    .and_then(|l| l.to_vec1())
+                    .map_err(candle_err)?;
+                let top1 = Scores::new(&rank(&block, classes, 1), &val_labels, classes).top1;
+                grid.push(GridPoint {
+                    lr,
+                    weight_decay,
+                    decorrelated: *decorrelated,
+                    validation_top1: top1,
+                });
+            }
         }
-        // Best validation score; ties go to the earlier (smaller) point.
+        // Best validation score; ties go to the earlier point (smaller, not decorrelated).
         let best = grid
             .iter()
             .enumerate()
@@ -216,26 +222,28 @@ pub fn fit_linear(
                     .total_cmp(&b.validation_top1)
                     .then(j.cmp(i))
             })
-            .map(|(i, _)| i)
-            .unwrap_or(0);
-        points[best]
+            .map(|(i, _)| &grid[i])
+            .ok_or_else(|| Error::msg("probe: empty grid"))?;
+        (best.lr, best.weight_decay, best.decorrelated)
     };
+    let x_chosen = &spaces[usize::from(decorrelated)].1;
     let (weights, bias) = train_grid(
-        &x_all,
+        x_chosen,
         &train.labels,
         classes,
         &[(lr, weight_decay)],
         config,
     )?;
     // Fold the decorrelation into the weights: logits = standardised x · (map · W) + b.
-    let weights = match &map {
-        Some(m) => m.matmul(&weights).map_err(candle_err)?,
-        None => weights,
+    let weights = match (&map, decorrelated) {
+        (Some(m), true) => m.matmul(&weights).map_err(candle_err)?,
+        _ => weights,
     };
     Ok(LinearFit {
         grid,
         lr,
         weight_decay,
+        decorrelated,
         standardizer,
         weights,
         bias,
