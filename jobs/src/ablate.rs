@@ -7,13 +7,15 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ldae_model::encoder::EncoderModel;
+use ldae_model::encoder::{EncoderModel, Pooling};
 use ldae_model::train::metrics::read_metrics;
 use ldae_operators::pca::{LatentScale, PcaModel};
 use ldae_pipeline::{Error, RunOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::experiment::{features, fit_pca, pretrain, probe_tables, Pretrain, Rows, Say};
+use crate::experiment::{
+    features, fit_pca, pretrain, probe_tables, FeatureRead, Pretrain, Rows, Say,
+};
 use crate::train::NoiseKind;
 use crate::{Context, Result};
 
@@ -89,6 +91,9 @@ pub struct AblateSpec {
     /// mean and the spread. Default `[0]`.
     #[serde(default = "seeds")]
     pub seeds: Vec<u64>,
+    /// How the probed tokens are pooled: `mean` (default), `grid2`, `grid4` or `none`.
+    #[serde(default)]
+    pub pooling: Pooling,
 }
 
 fn seeds() -> Vec<u64> {
@@ -308,10 +313,14 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
         };
         for block in blocks {
             let tag = block.map_or("default".to_string(), |b| format!("block{b}"));
+            let read = FeatureRead {
+                blocks: block.into_iter().collect(),
+                pooling: Some(spec.pooling),
+            };
             let tr = features(
                 EncoderModel::Ldae,
                 &dir,
-                block.into_iter().collect(),
+                &read,
                 &train,
                 probe_train,
                 &dir.join(format!("features-{tag}-train")),
@@ -320,7 +329,7 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
             let te = features(
                 EncoderModel::Ldae,
                 &dir,
-                block.into_iter().collect(),
+                &read,
                 &test,
                 probe_test,
                 &dir.join(format!("features-{tag}-test")),
@@ -471,7 +480,7 @@ fn write_tables(
     let seeds: Vec<String> = spec.seeds.iter().map(|s| s.to_string()).collect();
     let mut md = format!(
         "# l-DAE ablation\n\npre-training: {train}, preset {}, {} epoch(s) of {} images, batch {}, lr {}, \
-         seeds {}; probes: {} training rows, {} test rows of {test}; D = {full_dim}.\n\n\
+         seeds {}; probes: {} training rows, {} test rows of {test}, {} pooling; D = {full_dim}.\n\n\
          | sweep | setting | linear top-1 % | kNN top-1 % | final loss | pre-training min |\n|---|---|---|---|---|---|\n",
         spec.preset,
         spec.epochs,
@@ -481,6 +490,7 @@ fn write_tables(
         seeds.join(", "),
         spec.probe_train_rows.map_or("all".to_string(), |l| l.to_string()),
         spec.probe_test_rows.map_or("all".to_string(), |l| l.to_string()),
+        ldae_pipeline::names::name_of(&spec.pooling),
     );
     for group in by_setting(rows) {
         let linear: Vec<f64> = group.iter().map(|r| r.linear).collect();

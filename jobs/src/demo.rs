@@ -10,7 +10,9 @@ use ldae_operators::pca::PcaModel;
 use ldae_pipeline::names::name_of;
 use ldae_pipeline::RunOptions;
 
-use crate::experiment::{features, fit_pca, pretrain, probe_tables, Pretrain, Rows, Say};
+use crate::experiment::{
+    features, fit_pca, pretrain, probe_tables, FeatureRead, Pretrain, Rows, Say,
+};
 use crate::probe::ProbeReport;
 use crate::train::NoiseKind;
 use crate::Result;
@@ -106,7 +108,15 @@ impl DemoJob {
                     ..Rows::default()
                 };
                 let table = out.join(format!("features-{}-{split}", name_of(&kind)));
-                features(kind, &run_dir, Vec::new(), input, rows, &table, options)?;
+                features(
+                    kind,
+                    &run_dir,
+                    &FeatureRead::default(),
+                    input,
+                    rows,
+                    &table,
+                    options,
+                )?;
             }
         }
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use ldae_datasets::SourceOptions;
-use ldae_model::encoder::EncoderModel;
+use ldae_model::encoder::{EncoderModel, Pooling};
 use ldae_model::probe::{KnnConfig, LinearConfig};
 use ldae_model::train::run::TrainSinkConfig;
 use ldae_operators::pca::LatentScale;
@@ -153,12 +153,21 @@ pub fn pretrain(settings: &Pretrain, options: &RunOptions, say: Say<'_>) -> Resu
     Ok(())
 }
 
-/// Features of `model` from `run_dir` (blocks: default the encoder's last) for `rows` of
-/// `input`, into the table `out`.
+/// Which tokens become the features of an experiment's run.
+#[derive(Debug, Clone, Default)]
+pub struct FeatureRead {
+    /// Blocks to read after (empty: the run's recorded block, else the encoder's last).
+    pub blocks: Vec<usize>,
+    /// How tokens are pooled (`None`: the run's recorded pooling, else mean).
+    pub pooling: Option<Pooling>,
+}
+
+/// Features of `model` from `run_dir`, read as `read` says, for `rows` of `input`, into the
+/// table `out`.
 pub fn features(
     model: EncoderModel,
     run_dir: &Path,
-    blocks: Vec<usize>,
+    read: &FeatureRead,
     input: &str,
     rows: Rows,
     out: &Path,
@@ -175,9 +184,9 @@ pub fn features(
         },
         model,
         checkpoint: Some(run_dir.to_path_buf()),
-        blocks,
+        blocks: read.blocks.clone(),
         t: None,
-        pooling: None,
+        pooling: read.pooling,
         ema: None,
         pca: None,
         dim: None,
