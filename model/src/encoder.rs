@@ -91,13 +91,10 @@ impl Pooling {
 
     /// The feature shape per image for `tokens` tokens of `width`.
     pub fn feature_shape(self, tokens: usize, width: usize) -> Vec<usize> {
-        match self {
-            Pooling::Mean => vec![width],
-            Pooling::None => vec![tokens, width],
-            Pooling::Grid2 | Pooling::Grid4 => {
-                let k = self.grid().unwrap_or(1);
-                vec![k * k * width]
-            }
+        match (self, self.grid()) {
+            (_, Some(k)) => vec![k * k * width],
+            (Pooling::None, None) => vec![tokens, width],
+            _ => vec![width],
         }
     }
 }

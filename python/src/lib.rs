@@ -387,11 +387,9 @@ fn encoder_operators(
 ) -> PyResult<String> {
     let pooling = pooling
         .map(|p| {
-            serde_json::from_value(serde_json::Value::String(p.clone())).map_err(|_| {
-                PyValueError::new_err(format!(
-                    "pooling must be mean, grid2, grid4 or none, not '{p}'"
-                ))
-            })
+            // The CLI's parser: its message lists the valid names.
+            ldae_pipeline::names::parse_name::<ldae_model::encoder::Pooling>(&p)
+                .map_err(|e| PyValueError::new_err(format!("pooling '{p}': {e}")))
         })
         .transpose()?;
     let job = ldae_jobs::features::FeaturesJob {
