@@ -15,7 +15,7 @@ Measures
      process per core);
   2. PCA fit end to end (decode -> patch statistics -> eigendecomposition), both sides;
   3. PCA fit on the same in-memory patches: numpy (f64 X^T X + eigh) vs ldae's fit
-     (`cargo bench --bench pca_fit`);
+     (the `pca_fit` bench, built in the release profile);
   4. peak resident memory of ldae encode at 10k and at all images.
 Needs: pip install numpy pyarrow pillow.
 """
@@ -35,6 +35,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "python"))
 from common import read_safetensors  # noqa: E402
+from bench_build import bench_binary  # noqa: E402
 
 S, P, D_LAT = 32, 4, 16
 
@@ -230,8 +231,8 @@ def main():
         cov = (x.T @ x - len(x) * np.outer(mean, mean)) / (len(x) - 1)
         np.linalg.eigh(cov)
         best = min(best, time.perf_counter() - start)
-    bench = subprocess.run(["cargo", "bench", "-q", "--bench", "pca_fit", "--", path, str(P * P * 3)],
-                           capture_output=True, text=True, cwd=os.path.join(os.path.dirname(__file__), ".."))
+    fit_bench = bench_binary("pca_fit", cwd=os.path.join(os.path.dirname(__file__), ".."))
+    bench = subprocess.run([fit_bench, path, str(P * P * 3)], capture_output=True, text=True, check=True)
     ours = json.loads(bench.stdout.strip().splitlines()[-1])
     rows.append((f"PCA fit on {len(x32)/1e6:.1f}M in-memory patches", ours["fit_s"], best, "seconds"))
     if n > 10000:

@@ -5,7 +5,9 @@
 
 (`--image-size 224 --patch 16` is the paper's geometry: 196 tokens of 768 values.)
 
-Alternates `cargo bench --bench train_step` and `benches/train_peer.py` ROUNDS times (default
+Builds the `train_step` bench in the release profile (`cargo build --release --bench
+train_step`: it shares the release build's artifacts, where `cargo bench` would build a second
+copy of every dependency), then alternates it and `benches/train_peer.py` ROUNDS times (default
 5; each reports its best step of STEPS), so both see the same machine state, and prints the
 medians and their ratio, and the peak resident memory of each side's training steps. Needs: pip install torch numpy.
 """
@@ -14,6 +16,8 @@ import json
 import statistics
 import subprocess
 import sys
+
+from bench_build import bench_binary
 
 
 def last_json(cmd):
@@ -34,9 +38,8 @@ def main():
     preset, batch, steps, rounds = args.preset, args.batch, args.steps, args.rounds
     geometry = ["--image-size", str(args.image_size), "--patch", str(args.patch),
                 "--conditioning", args.conditioning]
-    ours = ["cargo", "bench", "--quiet", "--bench", "train_step", "--", preset, batch, steps, *geometry]
+    ours = [bench_binary("train_step"), preset, batch, steps, *geometry]
     peer = [sys.executable, "benches/train_peer.py", preset, batch, steps, *geometry]
-    subprocess.run(ours[:5] + ["--no-run"], check=True)
     runs = {"ldae": [], "pytorch": []}
     for _ in range(rounds):
         runs["ldae"].append(last_json(ours))

@@ -14,7 +14,7 @@ use ldae_pipeline::{Error, RunOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::experiment::{
-    features, fit_pca, pretrain, probe_tables, FeatureRead, Pretrain, Rows, Say,
+    features, fit_pca, pretrain, probe_tables, FeatureRead, Pretrain, Rows, Say, TrainExtras,
 };
 use crate::train::NoiseKind;
 use crate::{Context, Result};
@@ -94,6 +94,18 @@ pub struct AblateSpec {
     /// How the probed tokens are pooled: `mean` (default), `grid2`, `grid4` or `none`.
     #[serde(default)]
     pub pooling: Pooling,
+    /// Random-resized crop and flip during pre-training (default false).
+    #[serde(default)]
+    pub augment: bool,
+    /// EMA decay of the weights (default none); the probes then read the EMA weights.
+    pub ema: Option<f64>,
+    /// AdamW weight decay (default 0).
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Decode `train` once into `OUT/pixel-cache` and pre-train every run from it (default
+    /// true; the same pixels, so the same results, only faster).
+    #[serde(default = "yes")]
+    pub pixel_cache: bool,
 }
 
 fn seeds() -> Vec<u64> {
@@ -250,6 +262,12 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
         shuffle: spec.probe_test_rows.is_some(),
         ..Rows::default()
     };
+    let extras = TrainExtras {
+        augment: spec.augment,
+        ema: spec.ema,
+        weight_decay: spec.weight_decay,
+        pixel_cache: spec.pixel_cache.then(|| out.join("pixel-cache")),
+    };
     if spec.seeds.is_empty() {
         return Err(Error::msg("ablate: seeds is empty (give at least one)"));
     }
@@ -287,6 +305,7 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
                 warmup_epochs: spec.warmup_epochs,
                 seed,
                 out: &dir,
+                extras: &extras,
             },
             run,
             say,
@@ -480,13 +499,16 @@ fn write_tables(
     let seeds: Vec<String> = spec.seeds.iter().map(|s| s.to_string()).collect();
     let mut md = format!(
         "# l-DAE ablation\n\npre-training: {train}, preset {}, {} epoch(s) of {} images, batch {}, lr {}, \
-         seeds {}; probes: {} training rows, {} test rows of {test}, {} pooling; D = {full_dim}.\n\n\
+         weight decay {}, augmentation {}, EMA {}, seeds {}; probes: {} training rows, {} test rows of {test}, {} pooling; D = {full_dim}.\n\n\
          | sweep | setting | linear top-1 % | kNN top-1 % | final loss | pre-training min |\n|---|---|---|---|---|---|\n",
         spec.preset,
         spec.epochs,
         spec.limit.map_or("all".to_string(), |l| l.to_string()),
         spec.batch_size,
         spec.lr,
+        spec.weight_decay,
+        if spec.augment { "on" } else { "off" },
+        spec.ema.map_or("off".to_string(), |e| e.to_string()),
         seeds.join(", "),
         spec.probe_train_rows.map_or("all".to_string(), |l| l.to_string()),
         spec.probe_test_rows.map_or("all".to_string(), |l| l.to_string()),

@@ -11,7 +11,7 @@ use ldae_pipeline::names::name_of;
 use ldae_pipeline::RunOptions;
 
 use crate::experiment::{
-    features, fit_pca, pretrain, probe_tables, FeatureRead, Pretrain, Rows, Say,
+    features, fit_pca, pretrain, probe_tables, FeatureRead, Pretrain, Rows, Say, TrainExtras,
 };
 use crate::probe::ProbeReport;
 use crate::train::NoiseKind;
@@ -92,6 +92,7 @@ impl DemoJob {
                 warmup_epochs: 0.5,
                 seed: 0,
                 out: &run_dir,
+                extras: &TrainExtras::default(),
             },
             options,
             say,

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use ldae_datasets::SourceOptions;
-use ldae_model::encoder::{EncoderModel, Pooling};
+use ldae_model::encoder::{EncoderModel, FeatureDefaults, Pooling};
 use ldae_model::probe::{KnnConfig, LinearConfig};
 use ldae_model::train::run::TrainSinkConfig;
 use ldae_operators::pca::LatentScale;
@@ -107,10 +107,49 @@ pub struct Pretrain<'a> {
     pub seed: u64,
     /// The run folder.
     pub out: &'a Path,
+    /// The recipe's training extras (augmentation, EMA, weight decay, pixel cache).
+    pub extras: &'a TrainExtras,
+}
+
+/// What a pre-training adds to the plain loop; the default is none of it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrainExtras {
+    /// Random-resized crop and flip.
+    pub augment: bool,
+    /// EMA decay of the weights; the run's features then read the EMA weights.
+    pub ema: Option<f64>,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Decode the training images once into this pixel cache (built on first use, shared by
+    /// every run of the same images and size).
+    pub pixel_cache: Option<PathBuf>,
+}
+
+/// Decode `job`'s input into its pixel cache unless a complete one is there (a cache is
+/// complete once its `_SUCCESS` marker is written). Returns the decoding's report, if it ran.
+pub fn build_pixel_cache(
+    job: &TrainJob,
+    options: &RunOptions,
+    say: Say<'_>,
+) -> Result<Option<SpecReport>> {
+    let (Some(cache), Some(dir)) = (job.pixel_cache_spec()?, &job.pixel_cache) else {
+        return Ok(None);
+    };
+    if dir.join("_SUCCESS").exists() {
+        say(&format!("using the pixel cache in {}", dir.display()));
+        return Ok(None);
+    }
+    say(&format!(
+        "decoding {} once into the pixel cache {}",
+        job.input,
+        dir.display()
+    ));
+    run_spec(&cache, options, say).map(Some)
 }
 
 /// Pre-train into `settings.out`, replacing an earlier run there.
 pub fn pretrain(settings: &Pretrain, options: &RunOptions, say: Say<'_>) -> Result<()> {
+    let extras = settings.extras;
     if settings.out.exists() {
         std::fs::remove_dir_all(settings.out).map_err(|e| crate::Error::io(settings.out, e))?;
     }
@@ -118,12 +157,12 @@ pub fn pretrain(settings: &Pretrain, options: &RunOptions, say: Say<'_>) -> Resu
         input: settings.input.to_string(),
         format: None,
         limit: settings.limit,
-        pixel_cache: None,
+        pixel_cache: extras.pixel_cache.clone(),
         pca: settings.pca.to_path_buf(),
         dim: settings.dim,
         latent_scale: settings.latent_scale,
         sigma: settings.noise.sigma(),
-        augment: false,
+        augment: extras.augment,
         train: TrainSinkConfig {
             out: settings.out.to_path_buf(),
             preset: settings.preset.to_string(),
@@ -131,14 +170,17 @@ pub fn pretrain(settings: &Pretrain, options: &RunOptions, say: Say<'_>) -> Resu
             depth: None,
             heads: None,
             conditioning: Default::default(),
-            features: Default::default(),
+            features: FeatureDefaults {
+                ema: extras.ema.is_some(),
+                ..FeatureDefaults::default()
+            },
             epochs: settings.epochs,
             batch_size: settings.batch_size,
             lr: settings.lr,
             warmup_epochs: settings.warmup_epochs,
-            weight_decay: 0.0,
+            weight_decay: extras.weight_decay,
             grad_clip: None,
-            ema: None,
+            ema: extras.ema,
             seed: settings.seed,
             checkpoint_every: 1_000_000,
             max_steps: None,
@@ -147,6 +189,7 @@ pub fn pretrain(settings: &Pretrain, options: &RunOptions, say: Say<'_>) -> Resu
             resume: false,
         },
     };
+    build_pixel_cache(&job, options, say)?;
     let mut options = options.clone();
     options.threads = 1;
     run_spec(&job.spec()?, &options, say)?;

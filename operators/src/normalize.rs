@@ -217,9 +217,27 @@ impl BoundOperator for BoundNormalize {
         let channels = self.tables.len();
         let values: UInt8Array = columns::tensor_values(&batch, columns::PIXELS)?;
         let values = values.values();
-        let mut out: Vec<f32> = Vec::with_capacity(values.len());
-        for pixel in values.chunks_exact(channels) {
-            out.extend(pixel.iter().zip(&self.tables).map(|(&x, t)| t[x as usize]));
+        // One table lookup per value into a pre-sized buffer: at 224 px this is 150k values an
+        // image, where extending a vector a pixel at a time cost about 0.3 ms.
+        let mut out = vec![0f32; values.len()];
+        let pixels = out
+            .chunks_exact_mut(channels)
+            .zip(values.chunks_exact(channels));
+        match self.tables.as_slice() {
+            [r, g, b] => {
+                for (o, p) in pixels {
+                    o[0] = r[p[0] as usize];
+                    o[1] = g[p[1] as usize];
+                    o[2] = b[p[2] as usize];
+                }
+            }
+            tables => {
+                for (o, p) in pixels {
+                    for ((o, &x), t) in o.iter_mut().zip(p).zip(tables) {
+                        *o = t[x as usize];
+                    }
+                }
+            }
         }
         let pixels = tensor_array(Arc::new(Float32Array::from(out)), &self.shape)?;
         let mut cols = batch.columns().to_vec();

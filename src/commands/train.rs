@@ -2,6 +2,7 @@
 //! the `train` sink).
 
 use anyhow::Result;
+use ldae_jobs::experiment::build_pixel_cache;
 use ldae_jobs::spec::{RunSettings, Spec};
 use ldae_jobs::train::{resume_spec, TrainJob};
 use ldae_model::encoder::FeatureDefaults;
@@ -95,23 +96,10 @@ pub fn run(args: &TrainArgs) -> Result<super::Report> {
         print!("{}", spec.to_toml()?);
         return Ok(serde_json::Value::Null);
     }
-    if let (Some(cache), Some(dir)) = (job.pixel_cache_spec()?, &job.pixel_cache) {
-        if dir.join("_SUCCESS").exists() {
-            println!("using the pixel cache in {}", dir.display());
-        } else {
-            println!(
-                "decoding {} once into the pixel cache {}",
-                job.input,
-                dir.display()
-            );
-            let settings = RunSettings {
-                options: run_options(&args.run, "pixel cache"),
-                ..RunSettings::default()
-            };
-            for pass in ldae_jobs::spec::run(&cache, &settings)?.passes {
-                print_report(&pass);
-            }
-        }
+    let say = |line: &str| println!("{line}");
+    let cache_options = run_options(&args.run, "pixel cache");
+    if let Some(report) = build_pixel_cache(&job, &cache_options, &say)? {
+        report.passes.iter().for_each(print_report);
     }
     run_spec(&spec, std::path::PathBuf::new(), &args.run)
 }

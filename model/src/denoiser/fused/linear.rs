@@ -1,6 +1,9 @@
 //! The linear layer's products: `x W^T + b` (bias written first, the product accumulated onto
 //! it), the input gradient `g W` and the weight gradient `g^T x`, each as single-threaded
-//! products over fixed row blocks spread over candle's workers.
+//! products over fixed tiles (row blocks, cut into column blocks when a batch has few rows)
+//! spread over candle's workers.
+
+use std::ops::Range;
 
 use super::par::{for_ranges, Shared};
 use super::product::product;
@@ -17,12 +20,42 @@ const ROW_BLOCK: usize = 1024;
 /// depend on the thread count.
 const GRAD_CHUNK: usize = 2048;
 
-/// Run `f(start, end)` for consecutive blocks of `block` rows out of `rows`, the blocks in
-/// parallel when `work` (elements touched) is large enough.
-fn for_blocks(rows: usize, block: usize, work: usize, f: impl Fn(usize, usize) + Sync) {
-    for_ranges(rows.div_ceil(block), work, |blocks| {
-        for b in blocks {
-            f(b * block, ((b + 1) * block).min(rows));
+/// Tiles a product is cut into at least, when its rows alone give fewer: enough for the
+/// cores to share it. 196-token images in batches of 4 are 784 rows, one row block: without
+/// column blocks one core did every linear layer of the `base` preset while the other waited.
+const MIN_TILES: usize = 8;
+
+/// Narrowest column block (a multiple of the kernels' 16-wide register tiles).
+const MIN_COLS: usize = 64;
+
+/// Run `f(rows, columns)` over the tiles of a `rows x cols` result: row blocks of `block` rows,
+/// each cut into column blocks when there are fewer than [`MIN_TILES`] row blocks, the tiles in
+/// parallel when `work` (elements touched) is large enough. The tiling depends on the shape
+/// only, never on the thread count, and every element is computed by one product.
+fn for_tiles(
+    rows: usize,
+    block: usize,
+    cols: usize,
+    work: usize,
+    f: impl Fn(Range<usize>, Range<usize>) + Sync,
+) {
+    let row_blocks = rows.div_ceil(block);
+    let wanted = match row_blocks >= MIN_TILES {
+        true => 1,
+        false => MIN_TILES.div_ceil(row_blocks.max(1)),
+    };
+    let width = cols
+        .div_ceil(wanted.min(cols / MIN_COLS).max(1))
+        .next_multiple_of(16)
+        .max(1);
+    let col_blocks = cols.div_ceil(width).max(1);
+    for_ranges(row_blocks * col_blocks, work, |tiles| {
+        for t in tiles {
+            let (r, c) = (t / col_blocks, t % col_blocks);
+            f(
+                r * block..((r + 1) * block).min(rows),
+                c * width..((c + 1) * width).min(cols),
+            );
         }
     });
 }
@@ -34,33 +67,37 @@ pub fn forward<T: Real>(x: &[T], w: &[T], b: &[T], inputs: usize) -> Vec<T> {
     let mut out = slots(rows * outputs);
     let dst = Shared::new(&mut out);
     let x_at = x.as_ptr() as usize;
-    for_blocks(rows, ROW_BLOCK, rows * (inputs + outputs), |start, end| {
-        // SAFETY: rows start..end of `out` are written by this block only; the pointers cover
-        // the stated shapes; rhs (k, j) = w[j, k].
-        unsafe {
-            let block = std::slice::from_raw_parts_mut(
-                dst.get().add(start * outputs),
-                (end - start) * outputs,
-            );
-            for row in block.chunks_exact_mut(outputs) {
-                for (o, &v) in row.iter_mut().zip(b) {
-                    o.write(v);
+    for_tiles(
+        rows,
+        ROW_BLOCK,
+        outputs,
+        rows * (inputs + outputs),
+        |r, c| {
+            // SAFETY: the tile (rows r, columns c) of `out` is written by this tile only; the
+            // pointers cover the stated shapes; rhs (k, j) = w[c.start + j, k].
+            unsafe {
+                let tile = dst.get().add(r.start * outputs + c.start);
+                for row in 0..r.len() {
+                    let at = tile.add(row * outputs);
+                    for (j, &v) in b[c.clone()].iter().enumerate() {
+                        (*at.add(j)).write(v);
+                    }
                 }
+                product(
+                    (r.len(), c.len(), inputs),
+                    tile as *mut T,
+                    (outputs, 1),
+                    true,
+                    (x_at as *const T).add(r.start * inputs),
+                    (inputs, 1),
+                    w.as_ptr().add(c.start * inputs),
+                    (1, inputs),
+                    T::of(1.0),
+                );
             }
-            product(
-                (end - start, outputs, inputs),
-                block.as_mut_ptr() as *mut T,
-                (outputs, 1),
-                true,
-                (x_at as *const T).add(start * inputs),
-                (inputs, 1),
-                w.as_ptr(),
-                (1, inputs),
-                T::of(1.0),
-            );
-        }
-    });
-    // SAFETY: every block wrote its rows with the bias before the product accumulated onto it.
+        },
+    );
+    // SAFETY: every tile wrote its values with the bias before the product accumulated onto it.
     unsafe { written(out) }
 }
 
@@ -71,24 +108,30 @@ pub fn input_grad<T: Real>(g: &[T], w: &[T], outputs: usize, inputs: usize) -> V
     let mut out = slots::<T>(rows * inputs);
     let dst = Shared::new(&mut out);
     let g_at = g.as_ptr() as usize;
-    for_blocks(rows, ROW_BLOCK, rows * (inputs + outputs), |start, end| {
-        // SAFETY: rows start..end of `out` are written (not read) by this block only; the
-        // pointers cover the stated shapes.
-        unsafe {
-            product(
-                (end - start, inputs, outputs),
-                dst.get().add(start * inputs) as *mut T,
-                (inputs, 1),
-                false,
-                (g_at as *const T).add(start * outputs),
-                (outputs, 1),
-                w.as_ptr(),
-                (inputs, 1),
-                T::of(1.0),
-            );
-        }
-    });
-    // SAFETY: every block wrote its rows.
+    for_tiles(
+        rows,
+        ROW_BLOCK,
+        inputs,
+        rows * (inputs + outputs),
+        |r, c| {
+            // SAFETY: the tile (rows r, columns c) of `out` is written (not read) by this tile
+            // only; the pointers cover the stated shapes; rhs (k, j) = w[k, c.start + j].
+            unsafe {
+                product(
+                    (r.len(), c.len(), outputs),
+                    dst.get().add(r.start * inputs + c.start) as *mut T,
+                    (inputs, 1),
+                    false,
+                    (g_at as *const T).add(r.start * outputs),
+                    (outputs, 1),
+                    w.as_ptr().add(c.start),
+                    (inputs, 1),
+                    T::of(1.0),
+                );
+            }
+        },
+    );
+    // SAFETY: every tile wrote its values.
     unsafe { written(out) }
 }
 
@@ -103,17 +146,20 @@ pub fn weight_grad<T: Real>(g: &[T], x: &[T], outputs: usize, inputs: usize) -> 
     let mut partial = zeros::<T>(chunks * size);
     let dst = Shared::new(&mut partial);
     let (g_at, x_at) = (g.as_ptr() as usize, x.as_ptr() as usize);
-    for_blocks(rows, GRAD_CHUNK, g.len() + x.len(), |start, end| {
-        // SAFETY: this chunk reads rows start..end of g and x and writes only its own partial.
+    // Tiles: a chunk of rows (the reduction) by a block of outputs (the result's rows).
+    for_tiles(rows, GRAD_CHUNK, outputs, g.len() + x.len(), |r, o| {
+        // SAFETY: this tile reads rows r of g and x and writes only outputs o of its chunk's
+        // own partial.
         unsafe {
             product(
-                (outputs, inputs, end - start),
-                dst.get().add(start / GRAD_CHUNK * size),
+                (o.len(), inputs, r.len()),
+                dst.get()
+                    .add(r.start / GRAD_CHUNK * size + o.start * inputs),
                 (inputs, 1),
                 false,
-                (g_at as *const T).add(start * outputs),
+                (g_at as *const T).add(r.start * outputs + o.start),
                 (1, outputs), // lhs (o, r) = g[r, o]
-                (x_at as *const T).add(start * inputs),
+                (x_at as *const T).add(r.start * inputs),
                 (inputs, 1),
                 T::of(1.0),
             );

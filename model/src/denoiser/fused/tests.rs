@@ -78,6 +78,25 @@ fn linear_matches_matmul_plus_bias() {
 }
 
 #[test]
+fn linear_cut_into_column_blocks_matches_matmul_plus_bias() {
+    // Few rows and wide layers: the products are cut into column blocks (200 outputs: 80, 80,
+    // 40; 136 inputs for the input gradient: 80, 56), the weight gradient into output blocks.
+    for rows in [5, 300] {
+        let inputs = [
+            randn(&[2, rows, 136], 4),
+            randn(&[200, 136], 5),
+            randn(&[200], 6),
+        ];
+        agree(
+            &inputs,
+            |t| linear(&t[0], &t[1], &t[2], DType::F64),
+            |t| t[0].broadcast_matmul(&t[1].t()?)?.broadcast_add(&t[2]),
+            1e-11,
+        );
+    }
+}
+
+#[test]
 fn linear_gelu_matches_linear_then_gelu() {
     let inputs = [
         randn(&[2, 300, 40], 16),
