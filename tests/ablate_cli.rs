@@ -64,16 +64,17 @@ weight_decay = 0.05
         assert_eq!(config["features"]["ema"], true, "{run}");
     }
 
-    // The CSV has a row per probe and seed: the base run at blocks 1 and 6, and d = 4, 48.
+    // The CSV has a row per probe and seed: the base run at blocks 1 and 6 and at block 3 (the
+    // encoder's last, where the other runs are probed), and d = 4, 48.
     let csv = std::fs::read_to_string(out.join("ablation.csv")).unwrap();
     let rows: Vec<&str> = csv.lines().skip(1).collect();
-    assert_eq!(rows.len(), (2 + 2) * 2, "{csv}");
+    assert_eq!(rows.len(), (3 + 2) * 2, "{csv}");
     for seed in ["0", "1"] {
         assert_eq!(
             rows.iter()
                 .filter(|r| r.split(',').nth(2) == Some(seed))
                 .count(),
-            4,
+            5,
             "{csv}"
         );
     }
@@ -86,10 +87,35 @@ weight_decay = 0.05
     );
     assert!(md.contains("grid2 pooling"), "{md}");
     let table: Vec<&str> = md.lines().filter(|l| l.starts_with("| ")).skip(1).collect();
-    assert_eq!(table.len(), 4, "{md}");
+    assert_eq!(table.len(), 5, "{md}");
     for line in &table {
         assert!(line.contains('±'), "no spread in {line}");
     }
+    assert!(md.contains("probed after block 3"), "{md}");
     assert!(out.join("ablation-dim.png").exists());
     assert!(out.join("ablation-block.png").exists());
+
+    // Run again: every finished pre-training and probe is reused, with the same results.
+    let again = ok(&["ablate", spec.to_str().unwrap(), "--progress", "off"]);
+    assert_eq!(
+        again.matches("reusing the finished pre-training").count(),
+        6,
+        "{again}"
+    );
+    assert!(!again.contains("training tiny"), "{again}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("ablation.csv")).unwrap(),
+        csv
+    );
+
+    // A changed training setting (the learning rate) makes every finished step stale.
+    std::fs::write(
+        &spec,
+        std::fs::read_to_string(&spec)
+            .unwrap()
+            .replace("epochs = 1", "epochs = 1\nlr = 0.002"),
+    )
+    .unwrap();
+    let changed = ok(&["ablate", spec.to_str().unwrap(), "--progress", "off"]);
+    assert!(!changed.contains("reusing"), "{changed}");
 }

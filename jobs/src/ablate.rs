@@ -154,6 +154,9 @@ struct Row {
     dim: usize,
     /// The probed block, on the block sweep.
     block: Option<usize>,
+    /// The base run probed at the block every other run is probed at (its point on the
+    /// latent-dimension plot).
+    base_default: bool,
     seed: u64,
     linear: f64,
     knn: Option<f64>,
@@ -289,44 +292,71 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
             runs.len(),
             label(setting)
         ));
-        let started = Instant::now();
-        pretrain(
-            &Pretrain {
-                input: &train,
-                pca: &pca_path,
-                dim: setting.dim,
-                noise: setting.noise,
-                latent_scale: Some(setting.latent_scale),
-                preset: &spec.preset,
-                epochs: spec.epochs,
-                limit: spec.limit,
-                batch_size: spec.batch_size,
-                lr: spec.lr,
-                warmup_epochs: spec.warmup_epochs,
-                seed,
-                out: &dir,
-                extras: &extras,
-            },
-            run,
-            say,
-        )?;
-        let minutes = started.elapsed().as_secs_f64() / 60.0;
+        // A rerun of the same spec reuses what an earlier run of it finished (the marker is
+        // written after the training, and the run folder is cleared before one starts).
+        let trained_key = serde_json::json!({
+            "train": train, "image_size": spec.image_size, "patch": spec.patch,
+            "channels": spec.channels, "preset": spec.preset, "epochs": spec.epochs,
+            "limit": spec.limit, "batch_size": spec.batch_size, "lr": spec.lr,
+            "warmup_epochs": spec.warmup_epochs, "augment": spec.augment, "ema": spec.ema,
+            "weight_decay": spec.weight_decay, "setting": setting, "seed": seed,
+        });
+        let trained_marker = dir.join("ablate-trained.json");
+        let minutes = match finished::<f64>(&trained_marker, &trained_key) {
+            Some(minutes) => {
+                say(&format!(
+                    "    reusing the finished pre-training in {}",
+                    dir.display()
+                ));
+                minutes
+            }
+            None => {
+                let started = Instant::now();
+                pretrain(
+                    &Pretrain {
+                        input: &train,
+                        pca: &pca_path,
+                        dim: setting.dim,
+                        noise: setting.noise,
+                        latent_scale: Some(setting.latent_scale),
+                        preset: &spec.preset,
+                        epochs: spec.epochs,
+                        limit: spec.limit,
+                        batch_size: spec.batch_size,
+                        lr: spec.lr,
+                        warmup_epochs: spec.warmup_epochs,
+                        seed,
+                        out: &dir,
+                        extras: &extras,
+                    },
+                    run,
+                    say,
+                )?;
+                let minutes = started.elapsed().as_secs_f64() / 60.0;
+                mark_finished(&trained_marker, &trained_key, &minutes)?;
+                minutes
+            }
+        };
         let final_loss = read_metrics(&dir.join("metrics.parquet"))
             .ok()
             .and_then(|m| {
                 let n = m.len().min(20);
                 (n > 0).then(|| m[m.len() - n..].iter().map(|r| r.loss).sum::<f32>() / n as f32)
             });
+        // The block the other runs are probed at: the one the run records, else the encoder's
+        // last.
+        let config = ldae_model::train::trainer::read_train_config(&dir)?;
+        let default_block = config.features.block.unwrap_or(config.model.encoder_depth);
+        // The base run is probed at every listed block and at the other runs' block.
         let blocks: Vec<Option<usize>> = if i == 0 {
-            match &spec.blocks {
-                Some(b) => b.iter().map(|&b| Some(b)).collect(),
-                None => {
-                    let config = ldae_model::train::trainer::read_train_config(&dir)?;
-                    (1..=config.model.encoder_depth + config.model.decoder_depth)
-                        .map(Some)
-                        .collect()
-                }
-            }
+            let mut blocks = match &spec.blocks {
+                Some(b) => b.clone(),
+                None => (1..=config.model.encoder_depth + config.model.decoder_depth).collect(),
+            };
+            blocks.push(default_block);
+            blocks.sort_unstable();
+            blocks.dedup();
+            blocks.into_iter().map(Some).collect()
         } else {
             vec![None]
         };
@@ -336,36 +366,51 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
                 blocks: block.into_iter().collect(),
                 pooling: Some(spec.pooling),
             };
-            let tr = features(
-                EncoderModel::Ldae,
-                &dir,
-                &read,
-                &train,
-                probe_train,
-                &dir.join(format!("features-{tag}-train")),
-                run,
-            )?;
-            let te = features(
-                EncoderModel::Ldae,
-                &dir,
-                &read,
-                &test,
-                probe_test,
-                &dir.join(format!("features-{tag}-test")),
-                run,
-            )?;
-            let report = probe_tables(&tr, &te, spec.knn, &dir.join(format!("probe-{tag}.json")))?;
+            let probe_key = serde_json::json!({
+                "trained": trained_key, "block": block, "pooling": spec.pooling,
+                "probe_train_rows": spec.probe_train_rows,
+                "probe_test_rows": spec.probe_test_rows, "knn": spec.knn, "test": test,
+            });
+            let probe_marker = dir.join(format!("ablate-probe-{tag}.json"));
+            let (linear, knn) = match finished::<(f64, Option<f64>)>(&probe_marker, &probe_key) {
+                Some(scores) => scores,
+                None => {
+                    let tr = features(
+                        EncoderModel::Ldae,
+                        &dir,
+                        &read,
+                        &train,
+                        probe_train,
+                        &dir.join(format!("features-{tag}-train")),
+                        run,
+                    )?;
+                    let te = features(
+                        EncoderModel::Ldae,
+                        &dir,
+                        &read,
+                        &test,
+                        probe_test,
+                        &dir.join(format!("features-{tag}-test")),
+                        run,
+                    )?;
+                    let report =
+                        probe_tables(&tr, &te, spec.knn, &dir.join(format!("probe-{tag}.json")))?;
+                    let scores = (
+                        report.linear.scores.top1,
+                        report.knn.as_ref().map(|k| k.scores.top1),
+                    );
+                    mark_finished(&probe_marker, &probe_key, &scores)?;
+                    scores
+                }
+            };
             let (sweep, setting_text) = match block {
                 Some(b) => ("probe block", format!("{} block {b}", label(setting))),
                 None => (*sweep, label(setting)),
             };
             say(&format!(
                 "    {setting_text} seed {seed}: linear {:.1}%{}",
-                100.0 * report.linear.scores.top1,
-                report
-                    .knn
-                    .as_ref()
-                    .map(|k| format!(", kNN {:.1}%", 100.0 * k.scores.top1))
+                100.0 * linear,
+                knn.map(|k| format!(", kNN {:.1}%", 100.0 * k))
                     .unwrap_or_default()
             ));
             rows.push(Row {
@@ -373,15 +418,50 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
                 setting: setting_text,
                 dim: setting.dim,
                 block,
+                base_default: i == 0 && block.is_none_or(|b| b == default_block),
                 seed,
-                linear: report.linear.scores.top1,
-                knn: report.knn.as_ref().map(|k| k.scores.top1),
+                linear,
+                knn,
                 final_loss,
                 minutes,
             });
         }
     }
     write_tables(&out, &spec, &train, &test, full_dim, &rows)
+}
+
+/// What a finished step of an ablation leaves in its run folder: the settings it ran with and
+/// its result. A rerun of the same spec reads the result instead of redoing the step, so an
+/// interrupted ablation continues where it stopped.
+#[derive(Serialize, Deserialize)]
+struct Finished<T> {
+    settings: serde_json::Value,
+    result: T,
+}
+
+/// The result `marker` holds, if it was written for exactly these `settings`.
+fn finished<T: serde::de::DeserializeOwned>(
+    marker: &Path,
+    settings: &serde_json::Value,
+) -> Option<T> {
+    let text = std::fs::read_to_string(marker).ok()?;
+    let done: Finished<T> = serde_json::from_str(&text).ok()?;
+    (done.settings == *settings).then_some(done.result)
+}
+
+/// Record that the step with these `settings` finished with `result` (atomically).
+fn mark_finished<T: Serialize>(
+    marker: &Path,
+    settings: &serde_json::Value,
+    result: &T,
+) -> Result<()> {
+    let json = serde_json::to_string_pretty(&Finished {
+        settings: settings.clone(),
+        result,
+    })
+    .map_err(|e| Error::external(marker.display().to_string(), e))?;
+    ldae_operators::atomic::write_atomic(marker, json.as_bytes())?;
+    Ok(())
 }
 
 /// The rows of one setting (all its seeds), in the order the settings first appear.
@@ -543,10 +623,16 @@ fn write_tables(
          Final loss is the mean of the last 20 steps; it is not comparable across latent dimensions \
          and scales (the loss is measured in each setting's own PCA basis weighting).\n",
     );
-    // The d sweep includes the base run, at the base's d.
+    if let Some(b) = rows.iter().find(|r| r.base_default).and_then(|r| r.block) {
+        md.push_str(&format!(
+            "The other sweeps' runs are probed after block {b}; the base's value there is its \
+             `block {b}` row (and its point on the latent-dimension plot).\n"
+        ));
+    }
+    // The d sweep includes the base run, at the base's d and the other runs' block.
     let dim_plot = plot_against(
         rows,
-        |r| matches!(r.sweep, "latent dim d" | "base").then_some(r.dim),
+        |r| (r.sweep == "latent dim d" || r.base_default).then_some(r.dim),
         "top-1 against the latent dimension d (bars: lowest to highest seed)",
         "latent dimension d (d = D: pixel-space DAE)",
         &out.join("ablation-dim.png"),
