@@ -292,14 +292,28 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
             runs.len(),
             label(setting)
         ));
+        let pretraining = Pretrain {
+            input: &train,
+            pca: &pca_path,
+            dim: setting.dim,
+            noise: setting.noise,
+            latent_scale: Some(setting.latent_scale),
+            preset: &spec.preset,
+            epochs: spec.epochs,
+            limit: spec.limit,
+            batch_size: spec.batch_size,
+            lr: spec.lr,
+            warmup_epochs: spec.warmup_epochs,
+            seed,
+            out: &dir,
+            extras: &extras,
+        };
         // A rerun of the same spec reuses what an earlier run of it finished (the marker is
-        // written after the training, and the run folder is cleared before one starts).
+        // written after the training, and the run folder is cleared before one starts). The
+        // PCA is refitted on every rerun, so its geometry belongs to the settings too.
         let trained_key = serde_json::json!({
-            "train": train, "image_size": spec.image_size, "patch": spec.patch,
-            "channels": spec.channels, "preset": spec.preset, "epochs": spec.epochs,
-            "limit": spec.limit, "batch_size": spec.batch_size, "lr": spec.lr,
-            "warmup_epochs": spec.warmup_epochs, "augment": spec.augment, "ema": spec.ema,
-            "weight_decay": spec.weight_decay, "setting": setting, "seed": seed,
+            "pretrain": pretraining, "image_size": spec.image_size, "patch": spec.patch,
+            "channels": spec.channels,
         });
         let trained_marker = dir.join("ablate-trained.json");
         let minutes = match finished::<f64>(&trained_marker, &trained_key) {
@@ -312,26 +326,7 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
             }
             None => {
                 let started = Instant::now();
-                pretrain(
-                    &Pretrain {
-                        input: &train,
-                        pca: &pca_path,
-                        dim: setting.dim,
-                        noise: setting.noise,
-                        latent_scale: Some(setting.latent_scale),
-                        preset: &spec.preset,
-                        epochs: spec.epochs,
-                        limit: spec.limit,
-                        batch_size: spec.batch_size,
-                        lr: spec.lr,
-                        warmup_epochs: spec.warmup_epochs,
-                        seed,
-                        out: &dir,
-                        extras: &extras,
-                    },
-                    run,
-                    say,
-                )?;
+                pretrain(&pretraining, run, say)?;
                 let minutes = started.elapsed().as_secs_f64() / 60.0;
                 mark_finished(&trained_marker, &trained_key, &minutes)?;
                 minutes

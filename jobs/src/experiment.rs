@@ -79,7 +79,9 @@ pub fn fit_pca(
     Ok(())
 }
 
-/// One pre-training run's settings (the rest are `ldae train`'s defaults).
+/// One pre-training run's settings (the rest are `ldae train`'s defaults). Serialisable, so
+/// a caller can record exactly what a run was trained with.
+#[derive(serde::Serialize)]
 pub struct Pretrain<'a> {
     /// The dataset.
     pub input: &'a str,
@@ -112,7 +114,7 @@ pub struct Pretrain<'a> {
 }
 
 /// What a pre-training adds to the plain loop; the default is none of it.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct TrainExtras {
     /// Random-resized crop and flip.
     pub augment: bool,
