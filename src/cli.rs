@@ -15,6 +15,15 @@ use ldae_pipeline::names::parse_name;
 /// `_SUCCESS`) that the shards of a job write side by side and that a rerun resumes.
 /// DATA is an image folder (root/<class>/*.jpg), a Parquet image table, WebDataset .tar shards,
 /// an IDX file (MNIST family), CIFAR-10 binary batches, or `synthetic:N`.
+/// What `ldae --version` prints: the version and the JPEG decoder in use.
+pub fn long_version() -> String {
+    format!(
+        "{}\nJPEG decoder: {}",
+        env!("CARGO_PKG_VERSION"),
+        ldae_operators::jpeg::decoder()
+    )
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "ldae", version, about, long_about)]
 pub struct Cli {
@@ -524,9 +533,14 @@ pub struct ProbeArgs {
     /// SQL predicate for the test rows only (ANDed with --where).
     #[arg(long)]
     pub test_where: Option<String>,
-    /// The feature column (a Float32 tensor column, e.g. features or latents).
-    #[arg(long, default_value = "features")]
-    pub column: String,
+    /// The feature column: a vector of float32 or float64 (ldae's tensors, or the list columns
+    /// pandas, pyarrow or Spark write). Default: the table's one such column.
+    #[arg(long)]
+    pub column: Option<String>,
+    /// The label column: integers of any width, or strings (mapped to their sorted values,
+    /// which the report records as the classes).
+    #[arg(long, default_value = "label")]
+    pub label: String,
     /// Also run the cosine kNN classifier.
     #[arg(long)]
     pub knn: bool,

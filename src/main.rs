@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use ldae::{cli, commands};
 
 // candle allocates a fresh buffer for every tensor operation; glibc's allocator hands large
@@ -12,7 +12,14 @@ use ldae::{cli, commands};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    // `--version` also says which JPEG decoder this process uses (known only at run time).
+    let matches = cli::Cli::command()
+        .long_version(&*Box::leak(cli::long_version().into_boxed_str()))
+        .get_matches();
+    let cli = match cli::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("LDAE_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(if cli.quiet { "warn" } else { "info" })
     });

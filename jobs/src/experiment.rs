@@ -252,7 +252,8 @@ pub fn probe_tables(train: &Path, test: &Path, knn: bool, out: &Path) -> Result<
     probe(&ProbeJob {
         train: train.display().to_string(),
         test: test.display().to_string(),
-        column: "features".into(),
+        column: Some("features".into()),
+        label: "label".into(),
         train_where: None,
         test_where: None,
         linear: LinearConfig::default(),

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod denoise_grid;
 pub mod encode;
 pub mod experiment;
+pub mod feature_table;
 pub mod features;
 pub mod pca_fit;
 pub mod probe;

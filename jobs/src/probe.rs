@@ -15,7 +15,8 @@ use ldae_operators::device::parse_device;
 use ldae_operators::plot::{draw_confusion, save_png};
 use serde::Serialize;
 
-use crate::tables::{load_features, runtime, LoadedFeatures};
+use crate::feature_table::{load_features, FeatureQuery, LoadedFeatures};
+use crate::tables::runtime;
 
 /// What to probe and how.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -24,8 +25,11 @@ pub struct ProbeJob {
     pub train: String,
     /// Test feature table.
     pub test: String,
-    /// The feature column.
-    pub column: String,
+    /// The feature column; `None`: the tables' one float-vector column.
+    pub column: Option<String>,
+    /// The label column (integers of any width, or strings mapped to sorted classes).
+    #[serde(default = "default_label")]
+    pub label: String,
     /// SQL predicate on the training rows.
     pub train_where: Option<String>,
     /// SQL predicate on the test rows.
@@ -42,6 +46,10 @@ pub struct ProbeJob {
     /// refusing them.
     #[serde(default)]
     pub allow_incomplete: bool,
+}
+
+fn default_label() -> String {
+    ldae_pipeline::columns::LABEL.to_string()
 }
 
 /// One classifier's test scores.
@@ -61,8 +69,12 @@ pub struct ProbeReport {
     pub train: String,
     /// Test table and predicate.
     pub test: String,
-    /// Feature column and its width.
+    /// The feature column read.
     pub column: String,
+    /// The label column read.
+    pub label: String,
+    /// Whether the labels were strings (then `classes` are their sorted values).
+    pub string_labels: bool,
     /// Features per row.
     pub features: usize,
     /// Class names (or numbers).
@@ -105,12 +117,13 @@ pub fn probe(job: &ProbeJob) -> Result<ProbeReport> {
     let device = parse_device(&job.device)?;
     let rt = runtime()?;
     let load = |path: &str, predicate: &Option<String>| -> Result<LoadedFeatures> {
-        let loaded = rt.block_on(load_features(
+        let loaded = rt.block_on(load_features(&FeatureQuery {
             path,
-            &job.column,
-            predicate.as_deref(),
-            job.allow_incomplete,
-        ))?;
+            column: job.column.as_deref(),
+            label: &job.label,
+            predicate: predicate.as_deref(),
+            allow_incomplete: job.allow_incomplete,
+        }))?;
         if loaded.matrix.rows() == 0 {
             bail!(
                 "{}: no labelled rows ({} read)",
@@ -120,8 +133,16 @@ pub fn probe(job: &ProbeJob) -> Result<ProbeReport> {
         }
         Ok(loaded)
     };
-    let train = load(&job.train, &job.train_where)?;
-    let test = load(&job.test, &job.test_where)?;
+    let mut train = load(&job.train, &job.train_where)?;
+    let mut test = load(&job.test, &job.test_where)?;
+    if train.column != test.column {
+        bail!(
+            "the training table's feature column is '{}', the test table's '{}': choose one \
+             with --column",
+            train.column,
+            test.column
+        );
+    }
     if train.matrix.dim != test.matrix.dim {
         bail!(
             "the training rows have {} features, the test rows {}",
@@ -129,20 +150,8 @@ pub fn probe(job: &ProbeJob) -> Result<ProbeReport> {
             test.matrix.dim
         );
     }
-    let count = train
-        .matrix
-        .classes()
-        .max(test.matrix.classes())
-        .max(train.class_names.as_ref().map_or(0, |n| n.len()));
-    let classes: Vec<String> = (0..count)
-        .map(|c| {
-            train
-                .class_names
-                .as_ref()
-                .and_then(|n| n.get(c).cloned())
-                .unwrap_or_else(|| c.to_string())
-        })
-        .collect();
+    let classes = shared_classes(&mut train, &mut test)?;
+    let count = classes.len();
     tracing::info!(
         "probe: {} training rows, {} test rows, {} features, {} classes",
         train.matrix.rows(),
@@ -173,7 +182,9 @@ pub fn probe(job: &ProbeJob) -> Result<ProbeReport> {
     let report = ProbeReport {
         train: describe(&job.train, &job.train_where),
         test: describe(&job.test, &job.test_where),
-        column: job.column.clone(),
+        column: train.column.clone(),
+        label: job.label.clone(),
+        string_labels: train.string_labels,
         features: train.matrix.dim,
         classes,
         train_rows: train.matrix.rows(),
@@ -193,6 +204,59 @@ pub fn probe(job: &ProbeJob) -> Result<ProbeReport> {
         write_outputs(out, &report, &test, &linear_rank, knn_rank.as_ref())?;
     }
     Ok(report)
+}
+
+/// The class names both tables' labels index: string labels are mapped onto the sorted union
+/// of both tables' values (and both matrices relabelled), integer labels keep their numbers
+/// (named by the training table's recorded class names where it has them).
+fn shared_classes(train: &mut LoadedFeatures, test: &mut LoadedFeatures) -> Result<Vec<String>> {
+    match (train.string_labels, test.string_labels) {
+        (true, true) => {
+            let names = |t: &LoadedFeatures| t.class_names.clone().unwrap_or_default();
+            let mut all = names(train);
+            all.extend(names(test));
+            all.sort();
+            all.dedup();
+            for table in [train, test] {
+                let own = names(table);
+                for label in &mut table.matrix.labels {
+                    let name = &own[*label as usize];
+                    *label = all.binary_search(name).expect("the union holds it") as u32;
+                }
+                table.class_names = Some(all.clone());
+            }
+            Ok(all)
+        }
+        (false, false) => {
+            let count = train
+                .matrix
+                .classes()
+                .max(test.matrix.classes())
+                .max(train.class_names.as_ref().map_or(0, |n| n.len()));
+            Ok((0..count)
+                .map(|c| {
+                    train
+                        .class_names
+                        .as_ref()
+                        .and_then(|n| n.get(c).cloned())
+                        .unwrap_or_else(|| c.to_string())
+                })
+                .collect())
+        }
+        _ => bail!(
+            "the training table's labels are {}, the test table's {}: they must be of one kind",
+            if train.string_labels {
+                "strings"
+            } else {
+                "integers"
+            },
+            if test.string_labels {
+                "strings"
+            } else {
+                "integers"
+            },
+        ),
+    }
 }
 
 /// `results.json` → `results.<suffix>`.

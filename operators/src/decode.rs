@@ -7,9 +7,9 @@
 //! decoded, guards against decompression bombs. A row that cannot be decoded is rejected with
 //! the decoder's reason; the run goes on.
 //!
-//! JPEGs go through libjpeg-turbo when the `turbojpeg` feature is on (the default; see
-//! `jpeg_turbo`), everything else (and every JPEG that path declines) through the `image`
-//! crate (zune-jpeg, png).
+//! JPEGs go through the JPEG fast paths (the system's libjpeg-turbo where it loads, else
+//! zune-jpeg; see `crate::jpeg`), everything else (and every JPEG they decline) through the
+//! `image` crate (zune-jpeg, png).
 
 use std::io::Cursor;
 use std::sync::Arc;
@@ -28,6 +28,7 @@ use ldae_pipeline::{
 };
 
 use crate::augment::{center_square, random_resized_crop, AugmentConfig, CropPlan};
+use crate::jpeg::FastJpeg;
 
 /// `decode`: encoded images (or raw u8 pixels) to `pixels` `UInt8 [S, S, C]`, centre-cropped
 /// (or randomly resized-cropped and flipped with `[augment]`) and resized to S x S.
@@ -46,7 +47,8 @@ pub struct DecodeConfig {
     /// smallest that leaves the crop at least S pixels on each side) before the resize. Off by
     /// default: on photos twice S it saves about 20% of the decode's CPU time, but the pixels
     /// move off Pillow's (mean 0.7 of a level, some images 3-4 levels; see the README's
-    /// Conventions). Only in builds with the `turbojpeg` feature.
+    /// Conventions). Only where libjpeg-turbo is loaded (`ldae --version` says); the pure-Rust
+    /// decoder always decodes at full size.
     pub jpeg_dct_scaling: bool,
 }
 
@@ -129,7 +131,6 @@ impl Decode {
     /// The scale, in eighths, a JPEG of `w x h` may be decoded at for row `id`: the smallest of
     /// 1/8, 1/4, 1/2 that keeps the crop at least S pixels on each side, else 8 (full size,
     /// also when scaling is off).
-    #[cfg_attr(not(feature = "turbojpeg"), allow(dead_code))]
     fn dct_eighths(&self, id: &str, w: u32, h: u32) -> u32 {
         if !self.config.jpeg_dct_scaling {
             return 8;
@@ -151,27 +152,26 @@ impl Decode {
         if bytes.is_empty() {
             return Err("empty file".into());
         }
-        #[cfg(feature = "turbojpeg")]
-        {
-            let mut full = (0, 0);
-            let eighths = |w, h| {
-                full = (w, h);
-                self.dct_eighths(id, w, h)
-            };
-            match crate::jpeg_turbo::decode(bytes, self.config.max_pixels, eighths) {
-                crate::jpeg_turbo::Turbo::Decoded { image, eighths } => {
-                    return Ok(Decoded {
+        // The header's size, seen by the scale chooser (paths that cannot scale do not ask).
+        let mut full = None;
+        let eighths = |w, h| {
+            full = Some((w, h));
+            self.dct_eighths(id, w, h)
+        };
+        match crate::jpeg::decode(bytes, self.config.max_pixels, eighths) {
+            FastJpeg::Decoded { image, eighths } => {
+                return Ok(match full {
+                    Some(full) => Decoded {
                         image,
                         full,
                         eighths,
-                    })
-                }
-                crate::jpeg_turbo::Turbo::TooLarge(w, h) => return Err(self.too_large(w, h)),
-                crate::jpeg_turbo::Turbo::Declined => {}
+                    },
+                    None => Decoded::full_size(image),
+                });
             }
+            FastJpeg::TooLarge(w, h) => return Err(self.too_large(w, h)),
+            FastJpeg::Declined => {}
         }
-        #[cfg(not(feature = "turbojpeg"))]
-        let _ = id;
         let mut reader = ImageReader::new(Cursor::new(bytes))
             .with_guessed_format()
             .map_err(|e| e.to_string())?;
@@ -536,7 +536,6 @@ mod tests {
     }
 
     /// A batch of one encoded image under `id` `photo`.
-    #[cfg(feature = "turbojpeg")]
     fn encoded_batch(bytes: Vec<u8>) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![
             Field::new(columns::ID, DataType::Utf8, false),
@@ -548,7 +547,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg(feature = "turbojpeg")]
     fn dct_scaled_decode_stays_close_to_the_full_decode_and_keeps_augmentation() {
         // A 900x700 photo-like JPEG: at S = 96 the 700 px crop decodes at 1/4 (175 >= 96).
         let (w, h) = (900u32, 700u32);
@@ -581,6 +579,11 @@ mod tests {
                 pixels(&op.process_once(encoded_batch(jpeg.clone())).unwrap().batch)
             };
             let (full, scaled) = (run(false), run(true));
+            if !crate::jpeg::decoder().scales_in_dct() {
+                // The pure-Rust decoder ignores the setting: the same pixels.
+                assert_eq!(full, scaled);
+                continue;
+            }
             assert_ne!(full, scaled, "the scaled path ran");
             let diffs: Vec<i32> = full
                 .iter()

@@ -12,8 +12,7 @@ pub mod augment;
 pub mod decode;
 pub mod device;
 pub mod errors_table;
-#[cfg(feature = "turbojpeg")]
-mod jpeg_turbo;
+pub mod jpeg;
 pub mod noise;
 pub mod normalize;
 pub mod parquet_sink;

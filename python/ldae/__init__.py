@@ -14,7 +14,7 @@ Three layers, all running the same Rust code as the ``ldae`` command line:
   run's encoder on numpy or Arrow images).
 """
 
-from ._native import LdaeError
+from ._native import LdaeError, jpeg_decoder
 from .jobs import encode, features, pca_fit, probe, run, train
 from .models import Encoder, PcaModel, load_pca
 from .pipeline import Operator, Pipeline, operator_kinds
@@ -27,6 +27,7 @@ __all__ = [
     "Pipeline",
     "encode",
     "features",
+    "jpeg_decoder",
     "load_pca",
     "operator_kinds",
     "pca_fit",

@@ -341,6 +341,13 @@ fn run_command(py: Python<'_>, argv: Vec<String>) -> PyResult<String> {
     }
 }
 
+/// The JPEG decoder this process uses: the system's libjpeg-turbo (loaded at run time) or
+/// zune-jpeg (pure Rust), with the reason; `ldae --version` prints the same.
+#[pyfunction]
+fn jpeg_decoder() -> String {
+    ldae_operators::jpeg::decoder().to_string()
+}
+
 /// The registered operator kinds with their config's JSON schema (keys, defaults, docs).
 #[pyfunction]
 fn operator_kinds() -> Vec<(String, String)> {
@@ -428,6 +435,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativePipeline>()?;
     m.add_function(wrap_pyfunction!(run_command, m)?)?;
     m.add_function(wrap_pyfunction!(operator_kinds, m)?)?;
+    m.add_function(wrap_pyfunction!(jpeg_decoder, m)?)?;
     m.add_function(wrap_pyfunction!(load_pca, m)?)?;
     m.add_function(wrap_pyfunction!(encoder_operators, m)?)?;
     Ok(())

@@ -3,45 +3,33 @@
 //! package gives is compared with the CLI's for the same input.
 //!
 //! No maturin build is needed: the package's Python modules and the extension (`lib_native.so`,
-//! built by cargo as this crate's cdylib) are staged into a folder on `PYTHONPATH`. The first
-//! run makes a virtual environment under the target directory with pytest, Ray Data, Pillow,
-//! numpy and pyarrow (kept for later runs). `pip install ./python` is the users' way in.
+//! built by cargo as this crate's cdylib) are staged into a folder on `PYTHONPATH`. The
+//! packages come from the test environment that `scripts/test_venv.py` makes once (pinned by
+//! `python/constraints.txt`). `pip install ./python` is the users' way in.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const PACKAGES: [&str; 5] = ["pytest", "ray[data]", "pillow", "numpy", "pyarrow"];
 
 fn run(cmd: &mut Command, what: &str) {
     let status = cmd.status().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(status.success(), "{what} failed");
 }
 
-/// The virtual environment's python, made and provisioned on first use.
+/// The test environment's interpreter: made once under the target directory by
+/// `scripts/test_venv.py` (pinned packages), shared with the CLI's numeric cross-checks.
 fn venv_python(tmp: &Path) -> PathBuf {
-    let venv = tmp.join("ldae-python-venv");
-    let python = venv.join("bin").join("python");
-    let ready = venv.join(".provisioned");
-    if !ready.exists() {
-        run(
-            Command::new("python3").args(["-m", "venv"]).arg(&venv),
-            "python3 -m venv (install python3-venv)",
-        );
-        run(
-            Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .args(PACKAGES),
-            "pip install of the test requirements",
-        );
-        std::fs::write(&ready, "").expect("mark the venv provisioned");
-    }
-    python
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/test_venv.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(tmp.join("ldae-test-venv"))
+        .output()
+        .expect("python3 runs (install python3 and python3-venv)");
+    assert!(
+        out.status.success(),
+        "scripts/test_venv.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
 /// The extension this build made. `cargo test` leaves the cdylib in `<profile>/deps` (only

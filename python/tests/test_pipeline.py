@@ -140,3 +140,8 @@ def test_operator_kinds_describe_their_settings():
     kinds = ldae.operator_kinds()
     assert {"decode", "normalize", "patchify", "pca_project", "noise", "encoder"} <= set(kinds)
     assert "image_size" in kinds["decode"]["properties"]
+
+
+def test_jpeg_decoder_is_the_one_the_cli_reports():
+    version = cli("--version").stdout
+    assert f"JPEG decoder: {ldae.jpeg_decoder()}" in version, version

@@ -93,6 +93,7 @@ pub fn run(args: &ProbeArgs) -> Result<super::Report> {
         train: args.train.clone(),
         test: args.test.clone(),
         column: args.column.clone(),
+        label: args.label.clone(),
         train_where: both(&args.where_, &args.train_where),
         test_where: both(&args.where_, &args.test_where),
         linear: LinearConfig {

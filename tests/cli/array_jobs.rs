@@ -1,14 +1,12 @@
 //! Jobs on array schedulers: shards of one job in one folder, kills at any commit point,
 //! resume, `ldae status`, and one writer per output.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{fit_synthetic, ldae, ok, part_bytes, read_table, strings, tensor_f32};
+use crate::common::{fit_synthetic, ldae, ok, part_bytes, read_table, strings, tensor_f32};
 
 const ROWS: usize = 400;
 const DIM: usize = 8;
@@ -337,7 +335,7 @@ fn partial_pca_fits_share_a_folder_and_merge_from_it() {
             "off",
         ];
         args.extend_from_slice(extra);
-        let mut cmd = common::ldae_command(&args);
+        let mut cmd = crate::common::ldae_command(&args);
         cmd.envs(slurm(i, 3)).output().unwrap()
     };
     assert_ok(&fit(0, &[]));

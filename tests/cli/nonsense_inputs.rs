@@ -2,11 +2,9 @@
 //! status 1, the flag or file named, each OS error said once), never a panic, and never a
 //! `_SUCCESS` over nothing.
 
-mod common;
-
 use std::path::Path;
 
-use common::{fit_synthetic, ldae, ok, read_table, strings};
+use crate::common::{fit_synthetic, ldae, ok, read_table, strings};
 
 /// `ldae pca encode` of `input` with the model `pca` into `out`, plus `extra`.
 fn encode(input: &str, pca: &str, out: &Path, extra: &[&str]) -> std::process::Output {
@@ -218,7 +216,7 @@ fn broken_rows_of_each_format_land_in_the_errors_table() {
         String::from_utf8_lossy(&result.stderr)
     );
     assert_eq!(strings(&read_table(&out), "id"), ["s.tar:good"]);
-    let errors = common::read_file(&out.join("_errors.parquet"));
+    let errors = crate::common::read_file(&out.join("_errors.parquet"));
     let mut rows: Vec<(String, String, String)> = strings(&errors, "id")
         .into_iter()
         .zip(strings(&errors, "stage"))
@@ -254,7 +252,7 @@ fn broken_rows_of_each_format_land_in_the_errors_table() {
 /// past the limit fails with EFBIG, as a full disk fails with ENOSPC.
 fn ldae_with_file_limit(args: &[&str], bytes: u64) -> std::process::Output {
     use std::os::unix::process::CommandExt;
-    let mut command = common::ldae_command(args);
+    let mut command = crate::common::ldae_command(args);
     // SAFETY: only async-signal-safe calls (signal, setrlimit) between fork and exec.
     unsafe {
         command.pre_exec(move || {

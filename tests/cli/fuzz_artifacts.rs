@@ -2,12 +2,10 @@
 //! checkpoints (weights, optimizer state, EMA, config, position). Loading one never panics; a
 //! truncated one is an error naming the file.
 
-mod common;
-
 use std::path::Path;
 
+use crate::common::{fit_synthetic, ok};
 use candle_core::Device;
-use common::{fit_synthetic, ok};
 use ldae_model::denoiser::Precision;
 use ldae_model::train::trainer::{load_trained, Trainer};
 use ldae_operators::pca::{PcaModel, PcaStats};
@@ -126,7 +124,7 @@ fn truncated_checkpoint_files_are_errors_naming_the_file() {
         let path = ckpt.join(file);
         let whole = std::fs::read(&path).unwrap();
         std::fs::write(&path, &whole[..whole.len() / 2]).unwrap();
-        let features = common::ldae(&[
+        let features = crate::common::ldae(&[
             "train",
             "--resume",
             "--out",

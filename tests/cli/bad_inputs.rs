@@ -1,12 +1,10 @@
 //! Bad inputs never crash a run: valid images decode, the rest land in the errors table, and
 //! rows in = rows out + rows rejected. With `--on-error fail` the run stops, naming the file.
 
-mod common;
-
 use std::io::Cursor;
 use std::path::Path;
 
-use common::{fit_synthetic, ldae, ok, read_file, read_table, strings};
+use crate::common::{fit_synthetic, ldae, ok, read_file, read_table, strings};
 
 fn encode_image(img: image::DynamicImage, format: image::ImageFormat) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());

@@ -2,11 +2,9 @@
 //! specs compose the registered operators (noise, denoise, encoder, unpatchify) with plan-time
 //! checks of what the data means.
 
-mod common;
-
 use std::path::Path;
 
-use common::{fit_synthetic, ldae, ok, part_bytes, read_table, tensor_f32};
+use crate::common::{fit_synthetic, ldae, ok, part_bytes, read_table, tensor_f32};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -134,7 +132,7 @@ fn features_default_to_what_the_run_records() {
     );
     // A recorded block outside the network is refused at training time.
     let bad = d.join("bad");
-    let err = common::ldae(&tiny_train_args(&pca, s(&bad), &["--feature-block", "9"]));
+    let err = crate::common::ldae(&tiny_train_args(&pca, s(&bad), &["--feature-block", "9"]));
     assert!(!err.status.success());
     let text = String::from_utf8_lossy(&err.stderr);
     assert!(text.contains("feature block 9"), "{text}");

@@ -1,9 +1,7 @@
 //! `ldae demo` end to end, at a reduced size: PCA, a short pre-training, four kinds of
 //! features and their probes, and one table with all four rows.
 
-mod common;
-
-use common::ok;
+use crate::common::ok;
 
 #[test]
 fn demo_runs_end_to_end_and_prints_the_four_way_table() {

@@ -1,11 +1,9 @@
 //! `ldae train` end to end: the loss falls, and stop-and-resume reproduces the uninterrupted
 //! run's per-step losses exactly on CPU.
 
-mod common;
-
 use std::path::Path;
 
-use common::{fit_synthetic, ldae, ok};
+use crate::common::{fit_synthetic, ldae, ok};
 use ldae_model::train::metrics::read_metrics;
 
 /// `ldae train` of a very small tiny-preset network on synthetic:96, seed 7, plus `extra`.
@@ -188,10 +186,11 @@ fn features_do_not_depend_on_batch_size_or_threads() {
             "--progress",
             "off",
         ]);
-        let bits: Vec<u32> = common::tensor_f32(&common::read_table(&out), "features")
-            .iter()
-            .map(|v| v.to_bits())
-            .collect();
+        let bits: Vec<u32> =
+            crate::common::tensor_f32(&crate::common::read_table(&out), "features")
+                .iter()
+                .map(|v| v.to_bits())
+                .collect();
         assert_eq!(bits.len(), 70 * 32);
         outputs.push(bits);
     }
@@ -216,7 +215,7 @@ fn features_do_not_depend_on_batch_size_or_threads() {
             "off",
         ]);
         assert_eq!(
-            common::tensor_f32(&common::read_table(&out), "features").len(),
+            crate::common::tensor_f32(&crate::common::read_table(&out), "features").len(),
             10 * width
         );
     }

@@ -2,9 +2,7 @@
 //! extras (augmentation, EMA, weight decay) and the shared pixel cache, and the report's rows,
 //! spreads, CSV and plots.
 
-mod common;
-
-use common::ok;
+use crate::common::ok;
 
 #[test]
 fn ablation_runs_every_setting_and_seed_with_the_recipe_extras() {

@@ -1,8 +1,6 @@
 //! End-to-end tests of `ldae pca ...`, `inspect` and `run` on generated data.
 
-mod common;
-
-use common::{fit_synthetic, ldae, ok, part_bytes, read_table, strings, tensor_f32};
+use crate::common::{fit_synthetic, ldae, ok, part_bytes, read_table, strings, tensor_f32};
 
 #[test]
 fn fit_encode_inspect_show() {

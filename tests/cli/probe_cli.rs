@@ -1,8 +1,6 @@
 //! `ldae probe` from the command line: outputs, predicates and clear errors.
 
-mod common;
-
-use common::{fit_synthetic, ldae, ok};
+use crate::common::{fit_synthetic, ldae, ok};
 
 fn pixel_features(dir: &std::path::Path, pca: &str, name: &str, extra: &[&str]) -> String {
     let out = dir.join(name);

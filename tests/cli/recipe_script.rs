@@ -2,12 +2,10 @@
 //! JPEGs: it writes the PCA and the run and nothing else, and the run records how its features
 //! are read, so `ldae features --checkpoint RUN` needs no further flags.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::{ok, read_table};
+use crate::common::{ok, read_table};
 
 /// `n` smooth 32x32 JPEGs in `classes` class folders under `dir`.
 fn jpeg_folder(dir: &Path, n: usize, classes: usize) {

@@ -1,8 +1,6 @@
 //! `ldae sql` over an output folder.
 
-mod common;
-
-use common::{fit_synthetic, ok};
+use crate::common::{fit_synthetic, ok};
 
 #[test]
 fn counts_rows_per_label() {

@@ -1,0 +1,174 @@
+/* Decoding JPEGs through the system's libjpeg-turbo, loaded at run time (dlopen).
+ *
+ * Built against the system's jpeglib.h (for the struct layouts and the ABI version), it loads
+ * the matching libjpeg.so.N on first use. libjpeg reports fatal errors through a callback that
+ * must not return, so the longjmp that catches them stays here in C and the Rust side only
+ * sees return codes. A library that is missing or of another ABI makes every call decline, and
+ * the caller then decodes in pure Rust. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <setjmp.h>
+#include <pthread.h>
+#include <dlfcn.h>
+#include <jpeglib.h>
+
+#if JPEG_LIB_VERSION >= 80
+#define LDAE_JPEG_SONAME "libjpeg.so.8"
+#elif JPEG_LIB_VERSION >= 70
+#define LDAE_JPEG_SONAME "libjpeg.so.7"
+#else
+#define LDAE_JPEG_SONAME "libjpeg.so.62"
+#endif
+
+#define STR2(x) #x
+#define STR(x) STR2(x)
+#ifdef LIBJPEG_TURBO_VERSION
+#define LDAE_JPEG_VERSION "libjpeg-turbo " STR(LIBJPEG_TURBO_VERSION)
+#else
+#define LDAE_JPEG_VERSION "libjpeg " STR(JPEG_LIB_VERSION)
+#endif
+
+static struct {
+    struct jpeg_error_mgr *(*std_error)(struct jpeg_error_mgr *);
+    void (*create)(j_decompress_ptr, int, size_t);
+    void (*destroy)(j_decompress_ptr);
+    void (*abort_)(j_decompress_ptr);
+    void (*mem_src)(j_decompress_ptr, const unsigned char *, unsigned long);
+    int (*read_header)(j_decompress_ptr, boolean);
+    boolean (*start)(j_decompress_ptr);
+    JDIMENSION (*read_scanlines)(j_decompress_ptr, JSAMPARRAY, JDIMENSION);
+    boolean (*finish)(j_decompress_ptr);
+} lib;
+static int lib_ok = 0;
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+
+static void load(void) {
+    void *h = dlopen(LDAE_JPEG_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h) return;
+#define SYM(field, name) *(void **)(&lib.field) = dlsym(h, name); if (!lib.field) return;
+    SYM(std_error, "jpeg_std_error");
+    SYM(create, "jpeg_CreateDecompress");
+    SYM(destroy, "jpeg_destroy_decompress");
+    SYM(abort_, "jpeg_abort_decompress");
+    SYM(mem_src, "jpeg_mem_src");
+    SYM(read_header, "jpeg_read_header");
+    SYM(start, "jpeg_start_decompress");
+    SYM(read_scanlines, "jpeg_read_scanlines");
+    SYM(finish, "jpeg_finish_decompress");
+#undef SYM
+    lib_ok = 1;
+}
+
+/* The library this build loads and its version, for `--version`. */
+const char *ldae_jpeg_soname(void) { return LDAE_JPEG_SONAME; }
+const char *ldae_jpeg_version(void) { return LDAE_JPEG_VERSION; }
+
+/* 1 when the library loaded and has every function used here. */
+int ldae_jpeg_available(void) {
+    pthread_once(&lib_once, load);
+    return lib_ok;
+}
+
+struct err_mgr {
+    struct jpeg_error_mgr pub;
+    jmp_buf jump;
+    int warnings;
+};
+
+/* One decompressor: reused across images of one thread (libjpeg's pools are kept). */
+struct ldae_jpeg {
+    struct jpeg_decompress_struct cinfo;
+    struct err_mgr err;
+};
+
+static void on_error(j_common_ptr cinfo) { longjmp(((struct err_mgr *)cinfo->err)->jump, 1); }
+static void on_message(j_common_ptr cinfo, int level) {
+    if (level < 0) ((struct err_mgr *)cinfo->err)->warnings++;
+}
+static void no_output(j_common_ptr cinfo) { (void)cinfo; }
+
+struct ldae_jpeg *ldae_jpeg_new(void) {
+    if (!ldae_jpeg_available()) return NULL;
+    struct ldae_jpeg *d = calloc(1, sizeof *d);
+    if (!d) return NULL;
+    d->cinfo.err = lib.std_error(&d->err.pub);
+    d->err.pub.error_exit = on_error;
+    d->err.pub.emit_message = on_message;
+    d->err.pub.output_message = no_output;
+    if (setjmp(d->err.jump)) { /* another ABI: the struct size check failed */
+        free(d);
+        return NULL;
+    }
+    lib.create(&d->cinfo, JPEG_LIB_VERSION, sizeof(struct jpeg_decompress_struct));
+    return d;
+}
+
+void ldae_jpeg_free(struct ldae_jpeg *d) {
+    if (!d) return;
+    lib.destroy(&d->cinfo);
+    free(d);
+}
+
+/* Reads the header: the size, and whether it is a plain 8-bit YCbCr, RGB or grayscale JPEG.
+ * 0 on success, 1 when libjpeg stopped on it. */
+int ldae_jpeg_header(struct ldae_jpeg *d, const unsigned char *data, size_t len,
+                     unsigned *width, unsigned *height, int *plain) {
+    j_decompress_ptr c = &d->cinfo;
+    d->err.warnings = 0;
+    if (setjmp(d->err.jump)) {
+        lib.abort_(c);
+        return 1;
+    }
+    lib.mem_src(c, data, (unsigned long)len);
+    if (lib.read_header(c, TRUE) != JPEG_HEADER_OK) {
+        lib.abort_(c);
+        return 1;
+    }
+    *width = c->image_width;
+    *height = c->image_height;
+    *plain = c->data_precision == 8 &&
+             (c->jpeg_color_space == JCS_YCbCr || c->jpeg_color_space == JCS_RGB ||
+              c->jpeg_color_space == JCS_GRAYSCALE);
+    lib.abort_(c);
+    return 0;
+}
+
+/* Decodes to interleaved RGB at eighths/8 of the size (the library reduces the fraction),
+ * into `out` of `width * height * 3` bytes, where width and height are what the caller
+ * expects (ceil(size * eighths / 8)). 0 on success; 1 when libjpeg stopped on it, warned
+ * about it (truncated or corrupt data) or its size is not the expected one. */
+int ldae_jpeg_decode(struct ldae_jpeg *d, const unsigned char *data, size_t len,
+                     unsigned eighths, unsigned char *out, unsigned width, unsigned height) {
+    j_decompress_ptr c = &d->cinfo;
+    d->err.warnings = 0;
+    if (setjmp(d->err.jump)) {
+        lib.abort_(c);
+        return 1;
+    }
+    lib.mem_src(c, data, (unsigned long)len);
+    if (lib.read_header(c, TRUE) != JPEG_HEADER_OK) {
+        lib.abort_(c);
+        return 1;
+    }
+    c->out_color_space = JCS_RGB;
+    c->scale_num = eighths;
+    c->scale_denom = 8;
+    c->dct_method = JDCT_ISLOW;
+    lib.start(c);
+    if (c->output_width != width || c->output_height != height || c->output_components != 3) {
+        lib.abort_(c);
+        return 1;
+    }
+    size_t pitch = (size_t)width * 3;
+    while (c->output_scanline < c->output_height) {
+        JSAMPROW rows[4];
+        unsigned n = 0;
+        for (; n < 4 && c->output_scanline + n < c->output_height; n++)
+            rows[n] = out + (size_t)(c->output_scanline + n) * pitch;
+        lib.read_scanlines(c, rows, n);
+    }
+    lib.finish(c);
+    return d->err.warnings ? 1 : 0;
+}

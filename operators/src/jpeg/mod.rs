@@ -1,0 +1,156 @@
+//! The JPEG fast paths, tried before the general decoder (the `image` crate):
+//!
+//! 1. [`system`]: the system's libjpeg-turbo, loaded at run time (`libjpeg.so.62` on Debian,
+//!    `libjpeg.so.8` on Ubuntu), when the build found its header. Same inverse DCT and
+//!    upsampling as Pillow's, and it can decode at 1/2, 1/4 or 1/8 scale in the inverse DCT.
+//! 2. [`rust`]: zune-jpeg, called directly (the `image` crate decodes JPEGs with the same
+//!    library and options, but copies the input and parses the header twice: 1.5x slower on
+//!    32x32 CIFAR files).
+//!
+//! Each path takes only what it decodes cleanly and declines the rest to the next one, so a
+//! file gets one verdict whichever path runs. `LDAE_JPEG_DECODER=rust` skips libjpeg-turbo
+//! (to compare the paths, or to reproduce a run made without it).
+
+mod rust;
+#[cfg(ldae_libjpeg)]
+mod system;
+
+use std::sync::OnceLock;
+
+use image::DynamicImage;
+
+/// What a fast path made of a file.
+pub(crate) enum FastJpeg {
+    /// Decoded at `eighths / 8` of the header's size (rounded up).
+    Decoded {
+        /// The decoded (possibly scaled) image, RGB or luma.
+        image: DynamicImage,
+        /// The scale it was decoded at, in eighths (8: full size).
+        eighths: u32,
+    },
+    /// A clean header whose image is over the pixel limit: `(width, height)`.
+    TooLarge(u32, u32),
+    /// Not for this path (not a JPEG, or a kind or a defect the general decoder judges).
+    Declined,
+}
+
+/// Which JPEG decoder this process uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JpegDecoder {
+    /// The system's libjpeg-turbo, loaded at run time.
+    LibjpegTurbo {
+        /// The shared library loaded, e.g. `libjpeg.so.62`.
+        library: &'static str,
+        /// The version of the header it was built against.
+        version: &'static str,
+    },
+    /// zune-jpeg (pure Rust), with the reason libjpeg-turbo is not used.
+    Rust {
+        /// Why: not built in, not found at run time, or turned off.
+        reason: &'static str,
+    },
+}
+
+impl JpegDecoder {
+    /// True when a scaled decode in the inverse DCT is available (libjpeg-turbo only).
+    pub fn scales_in_dct(&self) -> bool {
+        matches!(self, JpegDecoder::LibjpegTurbo { .. })
+    }
+}
+
+impl std::fmt::Display for JpegDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JpegDecoder::LibjpegTurbo { library, version } => {
+                write!(f, "{version} ({library}, loaded at run time)")
+            }
+            JpegDecoder::Rust { reason } => write!(f, "zune-jpeg (pure Rust; {reason})"),
+        }
+    }
+}
+
+/// The JPEG decoder of this process, chosen once: libjpeg-turbo when it is built in and loads,
+/// unless `LDAE_JPEG_DECODER=rust`.
+pub fn decoder() -> JpegDecoder {
+    static CHOSEN: OnceLock<JpegDecoder> = OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        match std::env::var("LDAE_JPEG_DECODER").as_deref() {
+            Ok("rust") => {
+                return JpegDecoder::Rust {
+                    reason: "LDAE_JPEG_DECODER=rust",
+                }
+            }
+            Ok("") | Ok("auto") | Err(_) => {}
+            Ok(other) => {
+                tracing::warn!("LDAE_JPEG_DECODER={other:?} is not one of auto, rust: using auto")
+            }
+        }
+        system_decoder()
+    })
+}
+
+#[cfg(ldae_libjpeg)]
+fn system_decoder() -> JpegDecoder {
+    system::probe()
+}
+
+#[cfg(not(ldae_libjpeg))]
+fn system_decoder() -> JpegDecoder {
+    JpegDecoder::Rust {
+        reason: "built without libjpeg headers",
+    }
+}
+
+/// Decode `bytes` if they are a JPEG a fast path takes, checking `max_pixels` from the header
+/// before any pixel is decoded; `eighths(width, height)` chooses the scale (1..=8 eighths) from
+/// the full size where the decoder can scale (else the image comes at full size).
+pub(crate) fn decode(
+    bytes: &[u8],
+    max_pixels: u64,
+    eighths: impl FnOnce(u32, u32) -> u32,
+) -> FastJpeg {
+    if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return FastJpeg::Declined;
+    }
+    #[cfg(ldae_libjpeg)]
+    if decoder().scales_in_dct() {
+        match system::decode(bytes, max_pixels, eighths) {
+            FastJpeg::Declined => {}
+            done => return done,
+        }
+    }
+    #[cfg(not(ldae_libjpeg))]
+    let _ = eighths;
+    rust::decode(bytes, max_pixels)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use image::codecs::jpeg::JpegEncoder;
+    use image::RgbImage;
+
+    /// A 300x200 photo-like JPEG (smooth gradients and edges) at quality 90.
+    pub(crate) fn photo_jpeg() -> Vec<u8> {
+        let (w, h) = (300u32, 200u32);
+        let rgb = RgbImage::from_fn(w, h, |x, y| {
+            let r = (128.0 + 100.0 * (x as f32 / 23.0).sin()) as u8;
+            let g = ((x + y) % 256) as u8;
+            let b = if (x / 50 + y / 40) % 2 == 0 { 30 } else { 220 };
+            image::Rgb([r, g, b])
+        });
+        let mut out = Vec::new();
+        JpegEncoder::new_with_quality(&mut out, 90)
+            .encode_image(&rgb)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn the_decoder_names_itself() {
+        let name = super::decoder().to_string();
+        assert!(
+            name.starts_with("libjpeg") || name.starts_with("zune-jpeg"),
+            "{name}"
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! The system's libjpeg-turbo, through a small C shim (`csrc/ldae_jpeg.c`) that loads it at run
+//! time: nothing to build from source, and a missing or incompatible library only means the
+//! pure-Rust path. Measured at the speed of a libjpeg-turbo 3 built from source (within 2%,
+//! on 224 px photos and on CIFAR; see the README's Performance section).
+//!
+//! It can decode at a reduced scale M/8 in the inverse DCT; the caller chooses M from the
+//! header's size (see `Decode`: 1/2, 1/4 or 1/8, whose SIMD inverse DCTs cost a fraction of a
+//! full decode), so the crop it resizes from still has at least the output's pixels.
+//!
+//! It takes only what it decodes cleanly: 8-bit lossy JPEGs in YCbCr, RGB or grayscale,
+//! baseline or progressive. Anything else (CMYK and YCCK, 12-bit and lossless JPEGs, and every
+//! file libjpeg-turbo stops on or warns about, truncated ones included) goes to the next
+//! decoder, which accepts or rejects it, with its reason, as it does without this path.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, c_uchar, c_uint, CStr};
+
+use image::{DynamicImage, RgbImage};
+
+use super::{FastJpeg, JpegDecoder};
+
+/// The shim's decompressor (libjpeg's `jpeg_decompress_struct` and its error manager).
+#[repr(C)]
+struct RawDecompressor {
+    _private: [u8; 0],
+}
+
+extern "C" {
+    fn ldae_jpeg_available() -> c_int;
+    fn ldae_jpeg_soname() -> *const c_char;
+    fn ldae_jpeg_version() -> *const c_char;
+    fn ldae_jpeg_new() -> *mut RawDecompressor;
+    fn ldae_jpeg_free(d: *mut RawDecompressor);
+    fn ldae_jpeg_header(
+        d: *mut RawDecompressor,
+        data: *const c_uchar,
+        len: usize,
+        width: *mut c_uint,
+        height: *mut c_uint,
+        plain: *mut c_int,
+    ) -> c_int;
+    fn ldae_jpeg_decode(
+        d: *mut RawDecompressor,
+        data: *const c_uchar,
+        len: usize,
+        eighths: c_uint,
+        out: *mut c_uchar,
+        width: c_uint,
+        height: c_uint,
+    ) -> c_int;
+}
+
+/// A static C string of the shim as `&'static str`.
+fn static_str(s: *const c_char) -> &'static str {
+    // SAFETY: the shim returns pointers to string literals.
+    unsafe { CStr::from_ptr(s) }.to_str().unwrap_or("?")
+}
+
+/// libjpeg-turbo when it loads and a decompressor can be made (the ABI matches), else why not.
+pub(super) fn probe() -> JpegDecoder {
+    // SAFETY: plain calls into the shim; the decompressor is freed at once.
+    unsafe {
+        let library = static_str(ldae_jpeg_soname());
+        if ldae_jpeg_available() == 0 {
+            return JpegDecoder::Rust {
+                reason: "libjpeg-turbo not found at run time",
+            };
+        }
+        let d = ldae_jpeg_new();
+        if d.is_null() {
+            return JpegDecoder::Rust {
+                reason: "the system's libjpeg has another ABI",
+            };
+        }
+        ldae_jpeg_free(d);
+        JpegDecoder::LibjpegTurbo {
+            library,
+            version: static_str(ldae_jpeg_version()),
+        }
+    }
+}
+
+/// One decompressor per decode thread, made on first use and freed with the thread.
+struct Decompressor(*mut RawDecompressor);
+
+impl Drop for Decompressor {
+    fn drop(&mut self) {
+        // SAFETY: made by `ldae_jpeg_new`, freed once.
+        unsafe { ldae_jpeg_free(self.0) }
+    }
+}
+
+thread_local! {
+    static DECOMPRESSOR: RefCell<Option<Decompressor>> = const { RefCell::new(None) };
+}
+
+/// Decode `bytes` if they are a JPEG this path takes, checking `max_pixels` from the header
+/// before any pixel is decoded; `eighths(width, height)` chooses the scale (1..=8 eighths) from
+/// the full size.
+pub(super) fn decode(
+    bytes: &[u8],
+    max_pixels: u64,
+    eighths: impl FnOnce(u32, u32) -> u32,
+) -> FastJpeg {
+    DECOMPRESSOR.with_borrow_mut(|slot| {
+        if slot.is_none() {
+            // SAFETY: a plain call; null when the library is missing.
+            let raw = unsafe { ldae_jpeg_new() };
+            if raw.is_null() {
+                return FastJpeg::Declined;
+            }
+            *slot = Some(Decompressor(raw));
+        }
+        let d = slot.as_ref().map_or(std::ptr::null_mut(), |d| d.0);
+        decode_with(d, bytes, max_pixels, eighths)
+    })
+}
+
+fn decode_with(
+    d: *mut RawDecompressor,
+    bytes: &[u8],
+    max_pixels: u64,
+    eighths: impl FnOnce(u32, u32) -> u32,
+) -> FastJpeg {
+    let (mut w, mut h, mut plain) = (0, 0, 0);
+    // SAFETY: `d` is this thread's decompressor; the shim reads `bytes` only during the call.
+    let status =
+        unsafe { ldae_jpeg_header(d, bytes.as_ptr(), bytes.len(), &mut w, &mut h, &mut plain) };
+    if status != 0 || plain == 0 || w == 0 || h == 0 {
+        return FastJpeg::Declined;
+    }
+    if (w as u64) * (h as u64) > max_pixels {
+        return FastJpeg::TooLarge(w, h);
+    }
+    let m = eighths(w, h).clamp(1, 8);
+    let (ow, oh) = ((w * m).div_ceil(8), (h * m).div_ceil(8));
+    let mut pixels = vec![0u8; 3 * ow as usize * oh as usize];
+    // An error here includes libjpeg-turbo's warnings (a truncated file, corrupt data): the
+    // next decoder then judges the file, so a damaged photo is not half-grey here and
+    // rejected (or repaired) there.
+    // SAFETY: `pixels` holds exactly `ow * oh * 3` bytes, which the shim checks against the
+    // decoder's output size before writing.
+    let status = unsafe {
+        ldae_jpeg_decode(
+            d,
+            bytes.as_ptr(),
+            bytes.len(),
+            m,
+            pixels.as_mut_ptr(),
+            ow,
+            oh,
+        )
+    };
+    if status != 0 {
+        return FastJpeg::Declined;
+    }
+    match RgbImage::from_raw(ow, oh, pixels) {
+        Some(rgb) => FastJpeg::Decoded {
+            image: DynamicImage::ImageRgb8(rgb),
+            eighths: m,
+        },
+        None => FastJpeg::Declined,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jpeg::tests::photo_jpeg;
+
+    /// The header this was built with comes with its library (libjpeg-dev depends on it), so
+    /// a build with the shim that cannot load it is a failure, not a skip.
+    fn assert_loaded() {
+        let decoder = probe();
+        assert!(decoder.scales_in_dct(), "{decoder}");
+    }
+
+    #[test]
+    fn decodes_like_the_general_decoder() {
+        assert_loaded();
+        let jpeg = photo_jpeg();
+        let FastJpeg::Decoded {
+            image: fast,
+            eighths: 8,
+        } = decode(&jpeg, u64::MAX, |_, _| 8)
+        else {
+            panic!("a plain JPEG is declined");
+        };
+        let general = image::load_from_memory(&jpeg).unwrap().into_rgb8();
+        let fast = fast.into_rgb8();
+        assert_eq!(fast.dimensions(), general.dimensions());
+        let diffs: Vec<i32> = fast
+            .as_raw()
+            .iter()
+            .zip(general.as_raw())
+            .map(|(&a, &b)| (a as i32 - b as i32).abs())
+            .collect();
+        let mean = diffs.iter().sum::<i32>() as f64 / diffs.len() as f64;
+        // The two differ only in IDCT rounding and chroma upsampling.
+        assert!(mean < 1.0, "mean difference {mean}");
+        assert!(*diffs.iter().max().unwrap() <= 24);
+    }
+
+    #[test]
+    fn declines_what_it_does_not_decode_cleanly_and_checks_the_limit() {
+        assert_loaded();
+        let jpeg = photo_jpeg();
+        assert!(matches!(
+            decode(&jpeg[..jpeg.len() / 2], u64::MAX, |_, _| 8),
+            FastJpeg::Declined
+        ));
+        assert!(matches!(
+            decode(b"\x89PNG\r\n\x1a\n", u64::MAX, |_, _| 8),
+            FastJpeg::Declined
+        ));
+        assert!(matches!(
+            decode(&jpeg, 1000, |_, _| 8),
+            FastJpeg::TooLarge(300, 200)
+        ));
+    }
+
+    #[test]
+    fn scaled_decode_has_the_rounded_up_size_and_the_same_picture() {
+        assert_loaded();
+        let jpeg = photo_jpeg();
+        let mut sizes = Vec::new();
+        for m in 1..=8 {
+            let FastJpeg::Decoded { image, eighths } = decode(&jpeg, u64::MAX, |w, h| {
+                assert_eq!((w, h), (300, 200));
+                m
+            }) else {
+                panic!("declined at {m}/8");
+            };
+            assert_eq!(eighths, m);
+            sizes.push((image.width(), image.height()));
+        }
+        // ceil(300 m / 8) x ceil(200 m / 8)
+        assert_eq!(sizes[0], (38, 25));
+        assert_eq!(sizes[4], (188, 125));
+        assert_eq!(sizes[5], (225, 150));
+        assert_eq!(sizes[7], (300, 200));
+        // At half scale each pixel is close to the mean of its 2x2 block at full scale.
+        let FastJpeg::Decoded { image: half, .. } = decode(&jpeg, u64::MAX, |_, _| 4) else {
+            panic!()
+        };
+        let full = image::load_from_memory(&jpeg).unwrap().into_rgb8();
+        let half = half.into_rgb8();
+        let mut total = 0.0;
+        for (x, y, p) in half.enumerate_pixels() {
+            for c in 0..3 {
+                let block: f64 = [(0, 0), (1, 0), (0, 1), (1, 1)]
+                    .iter()
+                    .map(|(dx, dy)| full.get_pixel(2 * x + dx, 2 * y + dy)[c] as f64)
+                    .sum::<f64>()
+                    / 4.0;
+                total += (p[c] as f64 - block).abs();
+            }
+        }
+        let mean = total / (3 * half.width() * half.height()) as f64;
+        assert!(mean < 3.0, "mean difference from the 2x2 means {mean}");
+    }
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Make (once) and print the test suite's Python environment.
+
+Usage: test_venv.py VENV_DIR
+
+Creates a virtual environment at VENV_DIR with the requirements of the Python package's `test`
+extra (which includes its `ray` extra) from python/pyproject.toml, installed under
+python/constraints.txt (every package pinned), unless one made from the same files is already
+there, and prints its interpreter's path. Both Rust test binaries that run Python (the CLI's
+numeric cross-checks and the package's pytest suite) call this: one environment, installed
+once; a lock makes concurrent callers wait for the first.
+"""
+
+import fcntl
+import hashlib
+import pathlib
+import re
+import subprocess
+import sys
+import tomllib
+import venv
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PYPROJECT = ROOT / "python" / "pyproject.toml"
+CONSTRAINTS = ROOT / "python" / "constraints.txt"
+
+
+def requirements(extra="test"):
+    """The requirement strings of an extra, with `ldae[other]` expanded."""
+    extras = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]
+    out = []
+    for req in extras[extra]:
+        own = re.fullmatch(r"ldae\[([a-z,]+)\]", req)
+        if own:
+            for other in own.group(1).split(","):
+                out += requirements(other)
+        else:
+            out.append(req)
+    return out
+
+
+def fingerprint(reqs):
+    h = hashlib.sha256()
+    h.update("\n".join(reqs).encode())
+    h.update(CONSTRAINTS.read_bytes())
+    h.update(sys.version.encode())
+    return h.hexdigest()
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    env = pathlib.Path(sys.argv[1])
+    env.parent.mkdir(parents=True, exist_ok=True)
+    python = env / "bin" / "python"
+    marker = env / ".ldae-provisioned"
+    reqs = requirements()
+    with open(env.parent / (env.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        want = fingerprint(reqs)
+        if not (marker.exists() and marker.read_text() == want and python.exists()):
+            print(f"making the test environment {env} (once)", file=sys.stderr)
+            venv.EnvBuilder(with_pip=True, clear=True).create(env)
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                 "-c", str(CONSTRAINTS), *reqs],
+                check=True,
+            )
+            marker.write_text(want)
+    print(python)
+
+
+if __name__ == "__main__":
+    main()
