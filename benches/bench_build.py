@@ -4,6 +4,7 @@
 `cargo bench` builds in the bench profile: a second copy of every dependency.
 """
 import json
+import os
 import subprocess
 import sys
 
@@ -18,3 +19,34 @@ def bench_binary(name, cwd=None):
                 and msg.get("executable")):
             return msg["executable"]
     sys.exit(f"cargo build --release --bench {name} produced no executable")
+
+
+def default_ldae():
+    """The release binary: under $CARGO_TARGET_DIR when it is set, else ./target."""
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(os.path.dirname(__file__), "..", "target")
+    return os.path.join(target, "release", "ldae")
+
+
+def machine_header(ldae=None):
+    """One line for a bench's header: the CPU model, its widest x86 vector ISA and cores, and
+    (given the ldae binary) the JPEG decoder that binary uses."""
+    model, flags = "unknown CPU", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+    except OSError:
+        pass
+    isa = next((name for flag, name in [("avx512f", "AVX-512"), ("avx2", "AVX2"), ("sse4_2", "SSE4.2")]
+                if flag in flags), "no x86 SIMD flags")
+    line = f"CPU: {model}, {isa}, {os.cpu_count()} cores"
+    if ldae:
+        version = subprocess.run([ldae, "--version"], capture_output=True, text=True).stdout
+        decoder = next((l.split(":", 1)[1].strip() for l in version.splitlines()
+                        if l.startswith("JPEG decoder:")), "unknown")
+        line += f"; JPEG decoder: {decoder}"
+    return line

@@ -35,7 +35,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "python"))
 from common import read_safetensors  # noqa: E402
-from bench_build import bench_binary  # noqa: E402
+from bench_build import bench_binary, default_ldae, machine_header  # noqa: E402
 
 S, P, D_LAT = 32, 4, 16
 
@@ -159,7 +159,7 @@ def run_rss(cmd):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", required=True, help="CIFAR-10 JPEG folder (train/<class>/*.jpg)")
-    ap.add_argument("--ldae", default=os.path.join(os.path.dirname(__file__), "..", "target", "release", "ldae"))
+    ap.add_argument("--ldae", default=default_ldae())
     ap.add_argument("--procs", type=int, default=os.cpu_count())
     ap.add_argument("--image-size", type=int, default=32)
     ap.add_argument("--patch", type=int, default=4)
@@ -239,7 +239,8 @@ def main():
         rows.append(("ldae encode peak RSS, 10k images", rss_10k, None, "MB"))
     rows.append((f"ldae encode peak RSS, {n} images", rss_all, None, "MB"))
 
-    print(f"\n{n} images, {S} px, patch {P} (D = {P * P * 3}), d = {D_LAT}")
+    print(f"\n{machine_header(args.ldae)}")
+    print(f"{n} images, {S} px, patch {P} (D = {P * P * 3}), d = {D_LAT}")
     print(f"{'measure':<56} {'ldae':>10} {'python peer':>12} {'ratio':>7}  unit")
     for name, a, b, unit in rows:
         ratio = "" if b is None else f"{(a / b if unit != 'seconds' else b / a):.2f}x"

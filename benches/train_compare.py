@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import sys
 
-from bench_build import bench_binary
+from bench_build import bench_binary, machine_header
 
 
 def last_json(cmd):
@@ -46,6 +46,7 @@ def main():
         runs["pytorch"].append(last_json(peer))
     tokens = (args.image_size // args.patch) ** 2
     params = runs["ldae"][0]["params"], runs["pytorch"][0]["params"]
+    print(machine_header())
     print(f"{preset} preset ({params[0]:,} parameters; PyTorch {params[1]:,}; {args.conditioning} conditioning), {args.image_size} px, patch {args.patch}: {tokens} tokens of "
           f"{args.patch * args.patch * 3} values; batch {batch}, best of {steps} steps, median of {rounds} rounds")
     print("| measure | ldae (candle) | PyTorch | ratio |")

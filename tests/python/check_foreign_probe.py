@@ -5,7 +5,8 @@ in `species`; the test table float64 vectors (pandas' default) and the same kind
 neither has an `id` column. ldae finds the one vector column itself, maps the strings onto their
 sorted values (recorded as the classes), and its linear probe must agree with scikit-learn's
 StandardScaler + LogisticRegression on the same rows within 2 points. Broken tables (vectors of
-differing length, a NaN, no label column) must fail with an error that names the row or column.
+differing length, a NaN or a null value, no label column) must fail with an error that names
+the row or column.
 """
 import json
 import os
@@ -93,7 +94,12 @@ with tempfile.TemporaryDirectory() as tmp:
     rows = list(x_test[:10])
     rows[3] = rows[3].copy()
     rows[3][2] = np.nan
+    # pandas stores a NaN as a null value; pyarrow keeps it a NaN. Both are refused.
     pd.DataFrame({"embedding": rows, "label": [0, 1] * 5}).to_parquet(nan)
+    r = run_ldae("probe", "--train", nan, "--test", nan)
+    assert r.returncode != 0 and "row 'row 3' has a null value" in r.stderr, r.stderr
+    pq.write_table(pa.table({"embedding": pa.array(rows, type=pa.list_(pa.float64())),
+                             "label": [0, 1] * 5}), nan)
     r = run_ldae("probe", "--train", nan, "--test", nan)
     assert r.returncode != 0 and "row 'row 3' has NaN at position 2" in r.stderr, r.stderr
 
