@@ -8,14 +8,17 @@
 //! `ldae_pipeline::registry`), so pipeline specs can name it.
 
 pub mod atomic;
-pub use ldae_decode::{augment, decode, jpeg, rowseed};
+pub mod augment;
+pub mod decode;
 pub mod device;
 pub mod errors_table;
+pub mod jpeg;
 pub mod noise;
 pub mod normalize;
 pub mod parquet_sink;
 pub mod patchify;
 pub mod pca;
 pub mod plot;
+pub mod rowseed;
 pub mod table_folder;
 pub mod unpatchify;

@@ -9,8 +9,8 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 ///
 /// ```
 /// use rand::Rng;
-/// let a: u64 = ldae_decode::rowseed::row_rng(7, 0, "cat/1.jpg", "crop").random();
-/// let b: u64 = ldae_decode::rowseed::row_rng(7, 0, "cat/1.jpg", "crop").random();
+/// let a: u64 = ldae_operators::rowseed::row_rng(7, 0, "cat/1.jpg", "crop").random();
+/// let b: u64 = ldae_operators::rowseed::row_rng(7, 0, "cat/1.jpg", "crop").random();
 /// assert_eq!(a, b);
 /// ```
 pub fn row_rng(seed: u64, epoch: u64, id: &str, purpose: &str) -> rand_chacha::ChaCha8Rng {
