@@ -111,21 +111,28 @@ void ldae_jpeg_free(struct ldae_jpeg *d) {
     free(d);
 }
 
+/* Points the decompressor at `data` and reads its header: 1 on success, 0 (aborted) when it is
+ * not a JPEG header. libjpeg's fatal errors longjmp to the caller's setjmp, whose frame is live. */
+static int start_reading(struct ldae_jpeg *d, const unsigned char *data, size_t len) {
+    d->err.warnings = 0;
+    lib.mem_src(&d->cinfo, data, (unsigned long)len);
+    if (lib.read_header(&d->cinfo, TRUE) != JPEG_HEADER_OK) {
+        lib.abort_(&d->cinfo);
+        return 0;
+    }
+    return 1;
+}
+
 /* Reads the header: the size, and whether it is a plain 8-bit YCbCr, RGB or grayscale JPEG.
  * 0 on success, 1 when libjpeg stopped on it. */
 int ldae_jpeg_header(struct ldae_jpeg *d, const unsigned char *data, size_t len,
                      unsigned *width, unsigned *height, int *plain) {
     j_decompress_ptr c = &d->cinfo;
-    d->err.warnings = 0;
     if (setjmp(d->err.jump)) {
         lib.abort_(c);
         return 1;
     }
-    lib.mem_src(c, data, (unsigned long)len);
-    if (lib.read_header(c, TRUE) != JPEG_HEADER_OK) {
-        lib.abort_(c);
-        return 1;
-    }
+    if (!start_reading(d, data, len)) return 1;
     *width = c->image_width;
     *height = c->image_height;
     *plain = c->data_precision == 8 &&
@@ -142,16 +149,11 @@ int ldae_jpeg_header(struct ldae_jpeg *d, const unsigned char *data, size_t len,
 int ldae_jpeg_decode(struct ldae_jpeg *d, const unsigned char *data, size_t len,
                      unsigned eighths, unsigned char *out, unsigned width, unsigned height) {
     j_decompress_ptr c = &d->cinfo;
-    d->err.warnings = 0;
     if (setjmp(d->err.jump)) {
         lib.abort_(c);
         return 1;
     }
-    lib.mem_src(c, data, (unsigned long)len);
-    if (lib.read_header(c, TRUE) != JPEG_HEADER_OK) {
-        lib.abort_(c);
-        return 1;
-    }
+    if (!start_reading(d, data, len)) return 1;
     c->out_color_space = JCS_RGB;
     c->scale_num = eighths;
     c->scale_denom = 8;

@@ -15,22 +15,8 @@ fn run(cmd: &mut Command, what: &str) {
     assert!(status.success(), "{what} failed");
 }
 
-/// The test environment's interpreter: made once under the target directory by
-/// `scripts/test_venv.py` (pinned packages), shared with the CLI's numeric cross-checks.
-fn venv_python(tmp: &Path) -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/test_venv.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .arg(tmp.join("ldae-test-venv"))
-        .output()
-        .expect("python3 runs (install python3 and python3-venv)");
-    assert!(
-        out.status.success(),
-        "scripts/test_venv.py failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
+#[path = "../../tests/python/venv.rs"]
+mod venv;
 
 /// The extension this build made. `cargo test` leaves the cdylib in `<profile>/deps` (only
 /// `cargo build` copies it up to `<profile>`), so both places are looked at, newest first.
@@ -89,7 +75,7 @@ fn python_package_passes_its_pytest_suite() {
         "{} is missing: run `cargo test --workspace` (it builds the CLI too)",
         ldae.display()
     );
-    let python = venv_python(&tmp);
+    let python = venv::test_python(&tmp.join("ldae-test-venv"));
     let staged = stage_package(&tmp, &profile_dir);
     let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
     run(

@@ -6,23 +6,14 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
+#[path = "../python/venv.rs"]
+mod venv;
+
 /// The test environment's interpreter (made on first use; see `scripts/test_venv.py`).
-pub fn python() -> &'static PathBuf {
+fn python() -> &'static PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
-        let root = env!("CARGO_MANIFEST_DIR");
-        let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ldae-test-venv");
-        let out = Command::new("python3")
-            .arg(format!("{root}/scripts/test_venv.py"))
-            .arg(&venv)
-            .output()
-            .expect("python3 runs (install python3 and python3-venv)");
-        assert!(
-            out.status.success(),
-            "scripts/test_venv.py failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+        venv::test_python(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ldae-test-venv"))
     })
 }
 
