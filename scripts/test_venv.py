@@ -61,9 +61,11 @@ def main():
         if not (marker.exists() and marker.read_text() == want and python.exists()):
             print(f"making the test environment {env} (once)", file=sys.stderr)
             venv.EnvBuilder(with_pip=True, clear=True).create(env)
+            # --no-compile: bytecode is written on first import, for the modules the tests use
+            # (compiling all of Ray's up front is half of the install's time).
             subprocess.run(
                 [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                 "-c", str(CONSTRAINTS), *reqs],
+                 "--no-compile", "-c", str(CONSTRAINTS), *reqs],
                 check=True,
             )
             marker.write_text(want)
