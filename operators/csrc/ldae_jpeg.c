@@ -111,20 +111,10 @@ void ldae_jpeg_free(struct ldae_jpeg *d) {
     free(d);
 }
 
-/* Points the decompressor at `data` and reads its header: 1 on success, 0 (aborted) when it is
- * not a JPEG header. libjpeg's fatal errors longjmp to the caller's setjmp, whose frame is live. */
-static int start_reading(struct ldae_jpeg *d, const unsigned char *data, size_t len) {
-    d->err.warnings = 0;
-    lib.mem_src(&d->cinfo, data, (unsigned long)len);
-    if (lib.read_header(&d->cinfo, TRUE) != JPEG_HEADER_OK) {
-        lib.abort_(&d->cinfo);
-        return 0;
-    }
-    return 1;
-}
-
-/* Reads the header: the size, and whether it is a plain 8-bit YCbCr, RGB or grayscale JPEG.
- * 0 on success, 1 when libjpeg stopped on it. */
+/* Reads the header of `data`: the size, and whether it is a plain 8-bit YCbCr, RGB or grayscale
+ * JPEG. 0 on success, 1 when libjpeg stopped on it. On success the decompressor stays after
+ * the header, so `ldae_jpeg_decode` goes on from there (the header is parsed once) while `data`
+ * is alive; a caller that does not decode just reads the next header, which starts afresh. */
 int ldae_jpeg_header(struct ldae_jpeg *d, const unsigned char *data, size_t len,
                      unsigned *width, unsigned *height, int *plain) {
     j_decompress_ptr c = &d->cinfo;
@@ -132,28 +122,33 @@ int ldae_jpeg_header(struct ldae_jpeg *d, const unsigned char *data, size_t len,
         lib.abort_(c);
         return 1;
     }
-    if (!start_reading(d, data, len)) return 1;
+    lib.abort_(c); /* whatever the last image left: abort is valid in every state */
+    d->err.warnings = 0;
+    lib.mem_src(c, data, (unsigned long)len);
+    if (lib.read_header(c, TRUE) != JPEG_HEADER_OK) {
+        lib.abort_(c);
+        return 1;
+    }
     *width = c->image_width;
     *height = c->image_height;
     *plain = c->data_precision == 8 &&
              (c->jpeg_color_space == JCS_YCbCr || c->jpeg_color_space == JCS_RGB ||
               c->jpeg_color_space == JCS_GRAYSCALE);
-    lib.abort_(c);
     return 0;
 }
 
-/* Decodes to interleaved RGB at eighths/8 of the size (the library reduces the fraction),
- * into `out` of `width * height * 3` bytes, where width and height are what the caller
- * expects (ceil(size * eighths / 8)). 0 on success; 1 when libjpeg stopped on it, warned
- * about it (truncated or corrupt data) or its size is not the expected one. */
-int ldae_jpeg_decode(struct ldae_jpeg *d, const unsigned char *data, size_t len,
-                     unsigned eighths, unsigned char *out, unsigned width, unsigned height) {
+/* Decodes the image whose header `ldae_jpeg_header` just read to interleaved RGB at eighths/8
+ * of the size (the library reduces the fraction), into `out` of `width * height * 3` bytes,
+ * where width and height are what the caller expects (ceil(size * eighths / 8)). 0 on success;
+ * 1 when libjpeg stopped on it, warned about it (truncated or corrupt data, the header's
+ * warnings included) or its size is not the expected one. */
+int ldae_jpeg_decode(struct ldae_jpeg *d, unsigned eighths, unsigned char *out, unsigned width,
+                     unsigned height) {
     j_decompress_ptr c = &d->cinfo;
     if (setjmp(d->err.jump)) {
         lib.abort_(c);
         return 1;
     }
-    if (!start_reading(d, data, len)) return 1;
     c->out_color_space = JCS_RGB;
     c->scale_num = eighths;
     c->scale_denom = 8;

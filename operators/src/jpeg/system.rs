@@ -41,8 +41,6 @@ extern "C" {
     ) -> c_int;
     fn ldae_jpeg_decode(
         d: *mut RawDecompressor,
-        data: *const c_uchar,
-        len: usize,
         eighths: c_uint,
         out: *mut c_uchar,
         width: c_uint,
@@ -138,19 +136,10 @@ fn decode_with(
     // An error here includes libjpeg-turbo's warnings (a truncated file, corrupt data): the
     // next decoder then judges the file, so a damaged photo is not half-grey here and
     // rejected (or repaired) there.
-    // SAFETY: `pixels` holds exactly `ow * oh * 3` bytes, which the shim checks against the
-    // decoder's output size before writing.
-    let status = unsafe {
-        ldae_jpeg_decode(
-            d,
-            bytes.as_ptr(),
-            bytes.len(),
-            m,
-            pixels.as_mut_ptr(),
-            ow,
-            oh,
-        )
-    };
+    // SAFETY: the decompressor is right after the header of `bytes`, which are still borrowed;
+    // `pixels` holds exactly `ow * oh * 3` bytes, which the shim checks against the decoder's
+    // output size before writing.
+    let status = unsafe { ldae_jpeg_decode(d, m, pixels.as_mut_ptr(), ow, oh) };
     if status != 0 {
         return FastJpeg::Declined;
     }
