@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ldae_model::denoiser::{Conditioning, Precision};
 use ldae_model::encoder::{EncoderModel, Pooling};
+use ldae_operators::decode::Interpolation;
 use ldae_operators::pca::LatentScale;
 use ldae_pipeline::names::parse_name;
 
@@ -467,7 +468,9 @@ pub struct FeaturesArgs {
     /// initialised with --seed), pixels (normalised pixels), pca (flattened PCA latents).
     #[arg(long, default_value = "ldae", value_parser = parse_name::<EncoderModel>)]
     pub kind: EncoderModel,
-    /// The training run (needed for ldae and random; gives the PCA model otherwise).
+    /// The training run (needed for ldae and random; gives the PCA model otherwise), or a
+    /// timm / Hugging Face ViT folder (config.json + model.safetensors) for --kind ldae: its
+    /// eval preprocessing and pooling come from its config.
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
     /// Read the tokens after this block, 1 = the first (default: the block the run records,
@@ -477,8 +480,9 @@ pub struct FeaturesArgs {
     pub block: Vec<usize>,
     /// How tokens become a feature: mean (average, [width]), grid2 / grid4 (the average of
     /// each cell of a 2x2 / 4x4 grid over the token grid, [4 width] / [16 width]; keeps where
-    /// in the image a feature is) or none (every token, [N, width]).
-    /// Default: the run's recorded pooling, else mean.
+    /// in the image a feature is), none (every token, [N, width]) or token (a timm model's
+    /// class token). Default: the run's recorded pooling, else mean; a timm model's own
+    /// global_pool.
     #[arg(long, value_parser = parse_name::<Pooling>)]
     pub pooling: Option<Pooling>,
     /// Noise level index t fed to the network (the input is the clean image). Default: the
@@ -500,6 +504,23 @@ pub struct FeaturesArgs {
     /// Matrix-product precision of the network: f32 or bf16. Default: bf16 on a GPU, f32 on CPU.
     #[arg(long)]
     pub precision: Option<Precision>,
+    /// timm model: input side in pixels (default: the model's; another size resamples the
+    /// position embedding as timm does).
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// timm model: the eval crop, a fraction of the resized shorter side (default: the
+    /// model's `crop_pct`).
+    #[arg(long)]
+    pub crop_pct: Option<f64>,
+    /// timm model: the resize filter, bilinear or bicubic (default: the model's).
+    #[arg(long)]
+    pub interpolation: Option<Interpolation>,
+    /// timm model: per-channel means of x / 255, comma-separated (default: the model's).
+    #[arg(long, value_delimiter = ',')]
+    pub mean: Option<Vec<f32>>,
+    /// timm model: per-channel standard deviations of x / 255 (default: the model's).
+    #[arg(long, value_delimiter = ',')]
+    pub std: Option<Vec<f32>>,
     /// Print the pipeline spec (TOML) this command would run, then exit (`ldae run` runs it).
     #[arg(long)]
     pub print_spec: bool,

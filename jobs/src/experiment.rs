@@ -238,6 +238,7 @@ pub fn features(
         seed: 0,
         device: "cpu".into(),
         precision: None,
+        preprocess: Default::default(),
     };
     let options = RunOptions {
         progress: ProgressMode::Off,

@@ -6,6 +6,10 @@ use ldae_datasets::SourceOptions;
 use ldae_model::denoiser::Precision;
 use ldae_model::encoder::{EncoderConfig, EncoderModel, FeatureDefaults, Pooling};
 use ldae_model::train::trainer::read_train_config;
+use ldae_model::vit::{is_timm_folder, TimmFolder};
+use ldae_operators::decode::{DecodeConfig, Interpolation};
+use ldae_operators::normalize::{NormalizeConfig, NormalizeMode};
+use ldae_operators::patchify::PatchifyConfig;
 use ldae_operators::pca::PcaModel;
 use ldae_pipeline::Error;
 
@@ -47,12 +51,40 @@ pub struct FeaturesJob {
     pub device: String,
     /// Precision of the products.
     pub precision: Option<Precision>,
+    /// A timm model's preprocessing, where it should differ from its `pretrained_cfg`.
+    #[serde(default)]
+    pub preprocess: PreprocessOverrides,
+}
+
+/// Settings that replace a timm model's recorded eval preprocessing (each left `None` keeps the
+/// model's own).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PreprocessOverrides {
+    /// Input side in pixels (another than the model's resamples its position embedding).
+    pub image_size: Option<usize>,
+    /// Fraction of the resized shorter side the centre crop keeps.
+    pub crop_pct: Option<f64>,
+    /// Resize filter.
+    pub interpolation: Option<Interpolation>,
+    /// Per-channel mean of `x / 255`.
+    pub mean: Option<Vec<f32>>,
+    /// Per-channel standard deviation of `x / 255`.
+    pub std: Option<Vec<f32>>,
 }
 
 impl FeaturesJob {
     /// The pipeline this job runs: the PCA's geometry and normalisation in front of the encoder.
     pub fn spec(&self) -> Result<Spec> {
         let checkpoint = self.checkpoint.as_deref().map(absolute);
+        if let Some(dir) = checkpoint.as_deref().filter(|d| is_timm_folder(d)) {
+            return self.timm_spec(dir);
+        }
+        if self.preprocess != PreprocessOverrides::default() {
+            return Err(Error::msg(
+                "--image-size, --crop-pct, --interpolation, --mean and --std apply to timm \
+                 model folders; an l-DAE run's preprocessing is its PCA's",
+            ));
+        }
         let network = matches!(self.model, EncoderModel::Ldae | EncoderModel::Random);
         if network && checkpoint.is_none() {
             return Err(Error::msg(format!(
@@ -89,13 +121,76 @@ impl FeaturesJob {
                 .unwrap_or(recorded.ema && self.model == EncoderModel::Ldae),
             blocks,
             t: self.t.unwrap_or(recorded.t),
-            pooling: self.pooling.unwrap_or(recorded.pooling),
+            pooling: Some(self.pooling.unwrap_or(recorded.pooling)),
+            image_size: None,
             pca: (self.model == EncoderModel::Pca).then_some(pca_path),
             dim: self.dim,
             seed: self.seed,
             device: self.device.clone(),
             precision: self.precision,
         })?);
+        table_spec(&self.input, &self.source, operators, &self.out, self.write)
+    }
+
+    /// The pipeline for a timm model folder: its eval preprocessing (`pretrained_cfg`, with the
+    /// overrides), patches, then the encoder.
+    fn timm_spec(&self, dir: &std::path::Path) -> Result<Spec> {
+        if self.model != EncoderModel::Ldae {
+            return Err(Error::msg(format!(
+                "--kind {} needs an l-DAE run; {} is a timm model folder",
+                ldae_pipeline::names::name_of(&self.model),
+                dir.display()
+            )));
+        }
+        if self.t.is_some() || self.ema == Some(true) {
+            return Err(Error::msg(format!(
+                "--t and --ema apply to l-DAE runs; {} is a timm model folder",
+                dir.display()
+            )));
+        }
+        let folder = TimmFolder::open(dir)?;
+        let recorded = &folder.preprocess;
+        let o = &self.preprocess;
+        let image_size = o.image_size.unwrap_or(recorded.image_size);
+        let interpolation = match &o.interpolation {
+            Some(i) => *i,
+            None => recorded.interpolation.parse().map_err(|e: Error| {
+                Error::msg(format!("{}: pretrained_cfg: {e}", dir.display()))
+            })?,
+        };
+        let normalize = NormalizeConfig {
+            mode: NormalizeMode::MeanStd,
+            mean: o.mean.clone().unwrap_or(recorded.mean.clone()),
+            std: o.std.clone().unwrap_or(recorded.std.clone()),
+        };
+        let patch = folder.args.patch;
+        if image_size == 0 || !image_size.is_multiple_of(patch) {
+            return Err(Error::msg(format!(
+                "--image-size {image_size} must be a multiple of the model's patch {patch}"
+            )));
+        }
+        let operators = vec![
+            Component::operator(&DecodeConfig {
+                image_size: image_size as u32,
+                channels: recorded.channels as u8,
+                crop_pct: Some(o.crop_pct.unwrap_or(recorded.crop_pct)),
+                interpolation,
+                ..DecodeConfig::default()
+            })?,
+            Component::operator(&normalize)?,
+            Component::operator(&PatchifyConfig { patch })?,
+            Component::operator(&EncoderConfig {
+                model: self.model,
+                checkpoint: Some(dir.to_path_buf()),
+                ema: false,
+                blocks: self.blocks.clone(),
+                pooling: self.pooling,
+                image_size: Some(image_size),
+                device: self.device.clone(),
+                precision: self.precision,
+                ..EncoderConfig::default()
+            })?,
+        ];
         table_spec(&self.input, &self.source, operators, &self.out, self.write)
     }
 }

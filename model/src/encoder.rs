@@ -7,7 +7,7 @@
 //! one padded), so every matrix product has the same shape whatever the batch size, and an
 //! image's features are bit-for-bit the same in any batch and with any thread count.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float32Array};
@@ -25,6 +25,7 @@ use ldae_pipeline::{
 
 use crate::denoiser::{Denoiser, Precision};
 use crate::train::trainer::load_network;
+use crate::vit::{TimmFolder, Vit};
 
 /// Images per network call (the padding unit that keeps results independent of batching).
 pub const CHUNK: usize = 32;
@@ -75,8 +76,11 @@ pub enum Pooling {
     Grid2,
     /// Average over each cell of a 4 x 4 grid of the token grid: `[16 width]` per image.
     Grid4,
-    /// Keep every token: `[N, width]` per image.
+    /// Keep every token: `[N, width]` per image (a timm model's class and register tokens
+    /// first).
     None,
+    /// The class token, `[width]` (timm models with one; their `global_pool = "token"`).
+    Token,
 }
 
 impl Pooling {
@@ -85,7 +89,7 @@ impl Pooling {
         match self {
             Pooling::Grid2 => Some(2),
             Pooling::Grid4 => Some(4),
-            Pooling::Mean | Pooling::None => None,
+            Pooling::Mean | Pooling::None | Pooling::Token => None,
         }
     }
 
@@ -142,16 +146,23 @@ pub struct EncoderConfig {
     /// Use the run's EMA weights.
     #[serde(default)]
     pub ema: bool,
-    /// Blocks to read the tokens after, 1 = the first (default: the last encoder block).
+    /// Blocks to read the tokens after, 1 = the first (default: the last encoder block; for a
+    /// timm model, its last block).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blocks: Vec<usize>,
     /// The continuous timestep fed to the network.
     #[serde(default = "default_t")]
     pub t: f32,
     /// `mean` over tokens (`[width]`), `grid2` / `grid4` (the average of each cell of a 2 x 2 /
-    /// 4 x 4 grid over the token grid, `[4 width]` / `[16 width]`) or `none` (`[N, width]`).
-    #[serde(default)]
-    pub pooling: Pooling,
+    /// 4 x 4 grid over the token grid, `[4 width]` / `[16 width]`), `none` (`[N, width]`) or
+    /// `token` (a timm model's class token). Default: the model's own (`mean` for l-DAE
+    /// networks; a timm model's `global_pool`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooling: Option<Pooling>,
+    /// A timm model's input side in pixels (default: the model's own; another size resamples
+    /// the position embedding as timm does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<usize>,
     /// `pca` model: the PCA file (default: the checkpoint's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pca: Option<PathBuf>,
@@ -181,7 +192,8 @@ impl Default for EncoderConfig {
             ema: false,
             blocks: Vec::new(),
             t: default_t(),
-            pooling: Pooling::Mean,
+            pooling: None,
+            image_size: None,
             pca: None,
             dim: None,
             seed: 0,
@@ -198,6 +210,12 @@ impl OperatorConfig for EncoderConfig {
         let device = parse_device(&self.device)?;
         let precision = self.precision.unwrap_or(Precision::choose(None, &device)?);
         let checkpoint = self.checkpoint.as_ref().map(|c| ctx.resolve(c));
+        if let (EncoderModel::Ldae | EncoderModel::Random, Some(dir)) = (self.model, &checkpoint) {
+            if crate::vit::is_timm_folder(dir) {
+                let kind = self.timm_kind(dir, device, precision)?;
+                return Ok(Arc::new(Encoder { kind }));
+            }
+        }
         let network = match (self.model, &checkpoint) {
             (EncoderModel::Ldae | EncoderModel::Random, Some(run)) => {
                 let seed = (self.model == EncoderModel::Random).then_some(self.seed);
@@ -231,7 +249,15 @@ impl OperatorConfig for EncoderConfig {
                     model: Arc::new(model),
                     blocks,
                     t: self.t,
-                    pooling: self.pooling,
+                    pooling: match self.pooling {
+                        Some(Pooling::Token) => {
+                            return Err(Error::plan(
+                                stage,
+                                "pooling token needs a class token; l-DAE networks have none",
+                            ))
+                        }
+                        other => other.unwrap_or_default(),
+                    },
                     device,
                 }
             }
@@ -262,6 +288,74 @@ impl OperatorConfig for EncoderConfig {
 }
 ldae_pipeline::register_operator!(EncoderConfig);
 
+impl EncoderConfig {
+    /// The feature kind of a timm model folder.
+    fn timm_kind(&self, dir: &Path, device: Device, precision: Precision) -> Result<FeatureKind> {
+        let stage = "encoder";
+        if self.model == EncoderModel::Random {
+            return Err(Error::plan(
+                stage,
+                format!(
+                    "model random needs an l-DAE training run; {} is a timm model folder",
+                    dir.display()
+                ),
+            ));
+        }
+        if self.ema {
+            return Err(Error::plan(
+                stage,
+                format!(
+                    "{} is a timm model folder: it has no EMA weights",
+                    dir.display()
+                ),
+            ));
+        }
+        let folder = TimmFolder::open(dir)?;
+        let args = &folder.args;
+        let size = self.image_size.unwrap_or(folder.preprocess.image_size);
+        if size == 0 || !size.is_multiple_of(args.patch) {
+            return Err(Error::plan(
+                stage,
+                format!(
+                    "image size {size} is not a multiple of the model's patch {}",
+                    args.patch
+                ),
+            ));
+        }
+        let depth = args.depth;
+        let blocks = if self.blocks.is_empty() {
+            vec![depth]
+        } else {
+            self.blocks.clone()
+        };
+        if let Some(b) = blocks.iter().find(|&&b| b == 0 || b > depth) {
+            return Err(Error::plan(
+                stage,
+                format!("block {b} is not between 1 and {depth}"),
+            ));
+        }
+        let pooling = self.pooling.unwrap_or(match args.global_pool.as_str() {
+            "token" => Pooling::Token,
+            "avg" => Pooling::Mean,
+            _ => Pooling::None,
+        });
+        if pooling == Pooling::Token && !args.class_token {
+            return Err(Error::plan(
+                stage,
+                format!("pooling token: {} has no class token", folder.architecture),
+            ));
+        }
+        let model = Vit::load(&folder, size / args.patch, &device, precision)?;
+        Ok(FeatureKind::Vit {
+            model: Arc::new(model),
+            blocks,
+            pooling,
+            image_size: size,
+            device,
+        })
+    }
+}
+
 /// What the operator computes.
 #[derive(Clone)]
 enum FeatureKind {
@@ -273,6 +367,15 @@ enum FeatureKind {
         blocks: Vec<usize>,
         t: f32,
         pooling: Pooling,
+        device: Device,
+    },
+    /// A timm ViT's tokens after `blocks`.
+    Vit {
+        model: Arc<Vit>,
+        blocks: Vec<usize>,
+        pooling: Pooling,
+        /// The input side the position embedding is sampled for.
+        image_size: usize,
         device: Device,
     },
     Pixels,
@@ -300,24 +403,31 @@ pub fn feature_column(block: usize, count: usize) -> String {
 impl Encoder {
     /// The output columns `(name, shape)` for patches of `shape`.
     fn outputs(&self, shape: &[usize]) -> Vec<(String, Vec<usize>)> {
+        let per_block = |blocks: &[usize], feature: Vec<usize>| -> Vec<(String, Vec<usize>)> {
+            blocks
+                .iter()
+                .map(|&b| (feature_column(b, blocks.len()), feature.clone()))
+                .collect()
+        };
         match &self.kind {
             FeatureKind::Network {
                 model,
                 blocks,
                 pooling,
                 ..
-            } => {
-                let width = model.config().width;
-                blocks
-                    .iter()
-                    .map(|&b| {
-                        (
-                            feature_column(b, blocks.len()),
-                            pooling.feature_shape(shape[0], width),
-                        )
-                    })
-                    .collect()
-            }
+            } => per_block(
+                blocks,
+                pooling.feature_shape(shape[0], model.config().width),
+            ),
+            FeatureKind::Vit {
+                model,
+                blocks,
+                pooling,
+                ..
+            } => per_block(
+                blocks,
+                pooling.feature_shape(model.tokens(), model.args().width),
+            ),
             FeatureKind::Pixels => vec![(columns::FEATURES.into(), vec![shape[0] * shape[1]])],
             FeatureKind::Pca { projector, .. } => {
                 vec![(columns::FEATURES.into(), vec![shape[0] * projector.dim()])]
@@ -325,56 +435,110 @@ impl Encoder {
         }
     }
 
+    /// Features of a network: `values` are rows of `shape` patches; each output column gets
+    /// what `forward` returns for its block (pooled `[CHUNK, W]`, or tokens `[CHUNK, L, W]`
+    /// that `pooling` reduces to grid cells when it asks for them).
     fn network(
         &self,
         values: &[f32],
         shape: &[usize],
         outputs: &[(String, Vec<usize>)],
     ) -> Result<Vec<Vec<f32>>> {
-        let FeatureKind::Network {
-            model,
-            blocks,
-            t,
-            pooling,
-            device,
-            ..
-        } = &self.kind
-        else {
-            return Err(Error::msg("not a network"));
-        };
-        let width = model.config().width;
-        let per_image = shape[0] * shape[1];
-        let rows = values.len() / per_image;
-        let mut out: Vec<Vec<f32>> = outputs
-            .iter()
-            .map(|(_, s)| Vec::with_capacity(rows * s.iter().product::<usize>()))
-            .collect();
-        for chunk in values.chunks(CHUNK * per_image) {
-            let n = chunk.len() / per_image;
-            let mut padded = chunk.to_vec();
-            padded.resize(CHUNK * per_image, 0.0);
-            let x = Tensor::from_vec(padded, (CHUNK, shape[0], shape[1]), device)
-                .map_err(candle_err)?;
-            let ts = Tensor::full(*t, CHUNK, device).map_err(candle_err)?;
-            let tokens = model.tokens_at(&x, &ts, blocks).map_err(candle_err)?;
-            for (h, column) in tokens.iter().zip(out.iter_mut()) {
-                let f = match pooling {
-                    Pooling::Mean => crate::denoiser::fused::mean_tokens(h),
-                    Pooling::None | Pooling::Grid2 | Pooling::Grid4 => Ok(h.clone()),
-                }
-                .and_then(|f| f.narrow(0, 0, n))
+        use crate::denoiser::fused;
+        match &self.kind {
+            FeatureKind::Network {
+                model,
+                blocks,
+                t,
+                pooling,
+                device,
+                ..
+            } => {
+                let forward = |x: &Tensor| {
+                    let ts = Tensor::full(*t, CHUNK, device)?;
+                    model
+                        .tokens_at(x, &ts, blocks)?
+                        .iter()
+                        .map(|h| match pooling {
+                            Pooling::Mean => fused::mean_tokens(h),
+                            _ => Ok(h.clone()),
+                        })
+                        .collect()
+                };
+                let width = model.config().width;
+                run_chunks(values, shape, outputs, device, *pooling, width, forward)
+            }
+            FeatureKind::Vit {
+                model,
+                blocks,
+                pooling,
+                device,
+                ..
+            } => {
+                let depth = model.args().depth;
+                let prefix = model.args().prefix_tokens();
+                let forward = |x: &Tensor| {
+                    let tokens = model.tokens_at(x, blocks)?;
+                    tokens
+                        .iter()
+                        .zip(blocks)
+                        .map(|(h, &b)| match pooling {
+                            Pooling::Token => model.class_token(h, b == depth),
+                            Pooling::Mean => model.mean_patch_tokens(h, b == depth),
+                            Pooling::None => Ok(h.clone()),
+                            Pooling::Grid2 | Pooling::Grid4 => {
+                                h.narrow(1, prefix, h.dim(1)? - prefix)
+                            }
+                        })
+                        .collect()
+                };
+                let width = model.args().width;
+                run_chunks(values, shape, outputs, device, *pooling, width, forward)
+            }
+            _ => Err(Error::msg("not a network")),
+        }
+    }
+}
+
+/// Run rows of `shape` patches through `forward` in chunks of [`CHUNK`] images (the last one
+/// padded, so every product has the same shape whatever the batch), one output column per
+/// tensor `forward` returns; grid pooling reduces `[CHUNK, N, width]` patch tokens to cells.
+fn run_chunks(
+    values: &[f32],
+    shape: &[usize],
+    outputs: &[(String, Vec<usize>)],
+    device: &Device,
+    pooling: Pooling,
+    width: usize,
+    forward: impl Fn(&Tensor) -> candle_core::Result<Vec<Tensor>>,
+) -> Result<Vec<Vec<f32>>> {
+    let per_image = shape[0] * shape[1];
+    let rows = values.len() / per_image;
+    let mut out: Vec<Vec<f32>> = outputs
+        .iter()
+        .map(|(_, s)| Vec::with_capacity(rows * s.iter().product::<usize>()))
+        .collect();
+    for chunk in values.chunks(CHUNK * per_image) {
+        let n = chunk.len() / per_image;
+        let mut padded = chunk.to_vec();
+        padded.resize(CHUNK * per_image, 0.0);
+        let x =
+            Tensor::from_vec(padded, (CHUNK, shape[0], shape[1]), device).map_err(candle_err)?;
+        let features = forward(&x).map_err(candle_err)?;
+        for (f, column) in features.iter().zip(out.iter_mut()) {
+            let f = f
+                .narrow(0, 0, n)
                 .and_then(|f| f.to_dtype(DType::F32))
                 .and_then(|f| f.flatten_all())
                 .and_then(|f| f.to_vec1::<f32>())
                 .map_err(candle_err)?;
-                match pooling.grid() {
-                    Some(k) => column.extend(crate::grid_pool::grid_mean(&f, shape[0], width, k)),
-                    None => column.extend(f),
-                }
+            match pooling.grid() {
+                Some(k) => column.extend(crate::grid_pool::grid_mean(&f, shape[0], width, k)),
+                None => column.extend(f),
             }
         }
-        Ok(out)
     }
+    Ok(out)
 }
 
 impl Encoder {
@@ -413,6 +577,42 @@ impl Encoder {
                                  the network has {} tokens",
                                 ldae_pipeline::names::name_of(pooling),
                                 c.tokens()
+                            ),
+                        ));
+                    }
+                }
+            }
+            FeatureKind::Vit {
+                model,
+                pooling,
+                image_size,
+                ..
+            } => {
+                use ldae_pipeline::columns::{check_metadata, META_IMAGE_SIZE, META_PATCH_SIZE};
+                let a = model.args();
+                let what = format!("the timm model (input {image_size}, patch {})", a.patch);
+                check_metadata(
+                    input,
+                    META_IMAGE_SIZE,
+                    &image_size.to_string(),
+                    stage,
+                    &what,
+                )?;
+                check_metadata(input, META_PATCH_SIZE, &a.patch.to_string(), stage, &what)?;
+                let expected = [model.grid() * model.grid(), a.patch * a.patch * a.in_chans];
+                if shape != expected {
+                    return Err(Error::plan(
+                        stage,
+                        format!("patches are {shape:?}, the timm model takes {expected:?}"),
+                    ));
+                }
+                if let Some(k) = pooling.grid() {
+                    if model.grid() < k {
+                        return Err(Error::plan(
+                            stage,
+                            format!(
+                                "pooling grid{k}: the token grid is only {0} x {0}",
+                                model.grid()
                             ),
                         ));
                     }
@@ -465,7 +665,9 @@ impl ProcessWithSchema for Encoder {
         let values: Float32Array = columns::tensor_values(&batch, columns::PATCHES)?;
         let outputs = self.outputs(&shape);
         let features = match &self.kind {
-            FeatureKind::Network { .. } => self.network(values.values(), &shape, &outputs)?,
+            FeatureKind::Network { .. } | FeatureKind::Vit { .. } => {
+                self.network(values.values(), &shape, &outputs)?
+            }
             FeatureKind::Pixels => vec![values.values().to_vec()],
             FeatureKind::Pca { projector, .. } => {
                 vec![projector.project_slice(values.values(), shape[0])?]

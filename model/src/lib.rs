@@ -12,3 +12,4 @@ pub mod encoder;
 pub mod grid_pool;
 pub mod probe;
 pub mod train;
+pub mod vit;

@@ -1,8 +1,9 @@
 //! Decode: encoded images (JPEG, PNG) or raw `u8` pixels in, `pixels` `UInt8 [S, S, C]` out.
 //!
 //! Fused with the geometry: the centre square crop of the shorter side resized to S x S
-//! (evaluation, the default), or a seeded random-resized-crop and flip (training, when
-//! `augment` is set). Grayscale, RGBA, CMYK and 16-bit images are converted to the requested
+//! (evaluation, the default); with `crop_pct`, timm's eval transform (the shorter side resized
+//! to `floor(S / crop_pct)`, then the centre S x S); or a seeded random-resized-crop and flip
+//! (training, when `augment` is set). Grayscale, RGBA, CMYK and 16-bit images are converted to the requested
 //! channel count (1 or 3). A pixel-count limit, checked from the header before any pixel is
 //! decoded, guards against decompression bombs. A row that cannot be decoded is rejected with
 //! the decoder's reason; the run goes on.
@@ -50,6 +51,64 @@ pub struct DecodeConfig {
     /// Conventions). Only where libjpeg-turbo is loaded (`ldae --version` says); the pure-Rust
     /// decoder always decodes at full size.
     pub jpeg_dct_scaling: bool,
+    /// Resize the whole image, its shorter side to `floor(S / crop_pct)` and the aspect ratio
+    /// kept, then take the centre S x S: torchvision's `Resize(int)` then `CenterCrop(S)`, the
+    /// eval transform of timm models (which record their `crop_pct`). Between 0 and 1. Absent:
+    /// the centre square of the shorter side resized to S.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crop_pct: Option<f64>,
+    /// The resize filter: `bilinear` (the default) or `bicubic`, both antialiased as Pillow's
+    /// (the support widens with the downscale factor; bicubic is Pillow's a = -0.5).
+    #[serde(skip_serializing_if = "Interpolation::is_bilinear")]
+    pub interpolation: Interpolation,
+}
+
+/// The filter images are resized with.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Interpolation {
+    /// Pillow's `BILINEAR` (triangle filter).
+    #[default]
+    Bilinear,
+    /// Pillow's `BICUBIC` (Keys' cubic, a = -0.5).
+    Bicubic,
+}
+
+impl Interpolation {
+    fn is_bilinear(&self) -> bool {
+        *self == Interpolation::Bilinear
+    }
+
+    fn filter(self) -> FirFilter {
+        match self {
+            Interpolation::Bilinear => FirFilter::Bilinear,
+            // Catmull-Rom is Keys' cubic with a = -0.5, Pillow's BICUBIC.
+            Interpolation::Bicubic => FirFilter::CatmullRom,
+        }
+    }
+}
+
+impl std::str::FromStr for Interpolation {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "bilinear" => Ok(Interpolation::Bilinear),
+            "bicubic" => Ok(Interpolation::Bicubic),
+            other => Err(Error::msg(format!(
+                "interpolation '{other}' is not supported (bilinear, bicubic)"
+            ))),
+        }
+    }
 }
 
 impl Default for DecodeConfig {
@@ -60,6 +119,8 @@ impl Default for DecodeConfig {
             max_pixels: 64_000_000,
             augment: None,
             jpeg_dct_scaling: false,
+            crop_pct: None,
+            interpolation: Interpolation::Bilinear,
         }
     }
 }
@@ -92,6 +153,21 @@ impl Decode {
         }
         if config.image_size == 0 {
             return Err(Error::plan("decode", "image size must be positive"));
+        }
+        if let Some(pct) = config.crop_pct {
+            if !(pct > 0.0 && pct <= 1.0) {
+                return Err(Error::plan(
+                    "decode",
+                    format!("crop_pct {pct} is not in (0, 1]"),
+                ));
+            }
+            if config.augment.is_some() || config.jpeg_dct_scaling {
+                return Err(Error::plan(
+                    "decode",
+                    "crop_pct (the eval resize-then-crop) does not combine with augment or \
+                     jpeg_dct_scaling",
+                ));
+            }
         }
         Ok(Decode { config })
     }
@@ -207,7 +283,6 @@ impl Decode {
             full,
             eighths,
         } = decoded;
-        let plan = self.crop_plan(id, full.0, full.1);
         let (w, h) = (image.width(), image.height());
         let (pixels, pixel_type) = match self.config.channels {
             1 => (image.into_luma8().into_raw(), PixelType::U8),
@@ -220,7 +295,13 @@ impl Decode {
             pixel_type,
             scale: eighths as f64 / 8.0,
         };
-        let mut out = resize_crop(&source, &plan, self.config.image_size)?;
+        let filter = self.config.interpolation.filter();
+        if let Some(pct) = self.config.crop_pct {
+            let short = (self.config.image_size as f64 / pct).floor() as u32;
+            return resize_then_center_crop(&source, short, self.config.image_size, filter);
+        }
+        let plan = self.crop_plan(id, full.0, full.1);
+        let mut out = resize_crop(&source, &plan, self.config.image_size, filter)?;
         if plan.flip {
             flip_rows(&mut out, self.config.image_size as usize, pixel_type.size());
         }
@@ -257,10 +338,15 @@ struct Source<'a> {
 }
 
 /// The `plan` crop (in full-size pixels) of `src`, resized to `side x side` with an
-/// antialiased bilinear (triangle) filter whose support widens with the downscale factor, as
-/// Pillow's `BILINEAR` (SIMD convolution of `fast_image_resize`, in 8-bit fixed point; a
-/// full-size crop already `side x side` is copied as it is).
-fn resize_crop(src: &Source, plan: &CropPlan, side: u32) -> std::result::Result<Vec<u8>, String> {
+/// antialiased `filter` whose support widens with the downscale factor, as Pillow's (SIMD
+/// convolution of `fast_image_resize`, in 8-bit fixed point; a full-size crop already
+/// `side x side` is copied as it is).
+fn resize_crop(
+    src: &Source,
+    plan: &CropPlan,
+    side: u32,
+    filter: FirFilter,
+) -> std::result::Result<Vec<u8>, String> {
     let CropPlan {
         x,
         y,
@@ -289,7 +375,7 @@ fn resize_crop(src: &Source, plan: &CropPlan, side: u32) -> std::result::Result<
     // A decode at M/8 maps full-size coordinate u to u * M/8 (each scaled pixel covers 8/M
     // full-size ones), exactly in f64; the scaled size is rounded up, so the crop stays inside.
     let options = ResizeOptions::new()
-        .resize_alg(ResizeAlg::Convolution(FirFilter::Bilinear))
+        .resize_alg(ResizeAlg::Convolution(filter))
         .crop(
             x as f64 * scale,
             y as f64 * scale,
@@ -300,6 +386,57 @@ fn resize_crop(src: &Source, plan: &CropPlan, side: u32) -> std::result::Result<
         .with_borrow_mut(|r| r.resize(&src, &mut dst, &options))
         .map_err(|e| format!("resize: {e}"))?;
     Ok(dst.into_vec())
+}
+
+/// torchvision's `Resize(short)` then `CenterCrop(side)` of a full-size `src`: the shorter side
+/// resized to `short` (the longer one to `int(short * long / short_side)`), then the centre
+/// `side x side`, its offsets `round((size - side) / 2)` with Python's round (half to even).
+fn resize_then_center_crop(
+    src: &Source,
+    short: u32,
+    side: u32,
+    filter: FirFilter,
+) -> std::result::Result<Vec<u8>, String> {
+    let (w, h, bpp) = (src.width, src.height, src.pixel_type.size());
+    let long = |l: u32, s: u32| (short as f64 * l as f64 / s as f64) as u32;
+    let (new_w, new_h) = if w <= h {
+        (short, long(h, w))
+    } else {
+        (long(w, h), short)
+    };
+    if new_w < side || new_h < side {
+        return Err(format!(
+            "{w}x{h} image resized to {new_w}x{new_h} is smaller than the {side} crop"
+        ));
+    }
+    // Pillow resizes rows first, then columns, rounding to 8 bits in between;
+    // fast_image_resize does columns first for u8 images. The order matters where a cubic
+    // filter overshoots and the intermediate clips (up to 14 levels apart on real photos), so
+    // the two passes are run one at a time, in Pillow's order.
+    let resize = |pixels: &[u8], from: (u32, u32), to: (u32, u32)| {
+        if from == to {
+            return Ok(pixels.to_vec());
+        }
+        let src =
+            ImageRef::new(from.0, from.1, pixels, src.pixel_type).map_err(|e| e.to_string())?;
+        let mut dst = FirImage::new(to.0, to.1, src.pixel_type());
+        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter));
+        RESIZER
+            .with_borrow_mut(|r| r.resize(&src, &mut dst, &options))
+            .map_err(|e| format!("resize: {e}"))?;
+        Ok::<_, String>(dst.into_vec())
+    };
+    let rows = resize(src.pixels, (w, h), (new_w, h))?;
+    let resized = resize(&rows, (new_w, h), (new_w, new_h))?;
+    let offset = |size: u32| ((size - side) as f64 / 2.0).round_ties_even() as usize;
+    let (top, left) = (offset(new_h), offset(new_w));
+    let row = new_w as usize * bpp;
+    let mut out = Vec::with_capacity((side * side) as usize * bpp);
+    for y in top..top + side as usize {
+        let start = y * row + left * bpp;
+        out.extend_from_slice(&resized[start..start + side as usize * bpp]);
+    }
+    Ok(out)
 }
 
 /// Mirror each row of a `side x side` image of `bpp` bytes per pixel in place.

@@ -415,6 +415,7 @@ fn encoder_operators(
         seed: 0,
         device,
         precision: None,
+        preprocess: Default::default(),
     };
     let spec = job.spec().map_err(|e| py_error(&e))?;
     serde_json::to_string(&spec.operators).map_err(|e| LdaeError::new_err(e.to_string()))

@@ -1,7 +1,7 @@
 //! `ldae features`: feature vectors of images from a trained l-DAE encoder or a baseline.
 
 use anyhow::Result;
-use ldae_jobs::features::FeaturesJob;
+use ldae_jobs::features::{FeaturesJob, PreprocessOverrides};
 
 use crate::cli::FeaturesArgs;
 use crate::plans::{print_or_run, source_options, table_summary};
@@ -24,6 +24,13 @@ pub fn job(args: &FeaturesArgs) -> Result<FeaturesJob> {
         seed: args.source.seed,
         device: args.device.clone(),
         precision: args.precision,
+        preprocess: PreprocessOverrides {
+            image_size: args.image_size,
+            crop_pct: args.crop_pct,
+            interpolation: args.interpolation,
+            mean: args.mean.clone(),
+            std: args.std.clone(),
+        },
     })
 }
 

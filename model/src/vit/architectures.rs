@@ -1,0 +1,488 @@
+//! timm's named `VisionTransformer` architectures: the settings each name stands for (timm's
+//! `config.json` records only the name and the arguments given on top of it).
+//!
+//! The table covers the plain ViT family of timm's `vision_transformer.py` and `deit.py` (the
+//! non-distilled DeiTs): every named model built from patch embedding, class / register
+//! tokens, pre-norm blocks with GELU MLPs and optional LayerScale, and token, average or no
+//! pooling. Models with other layers (attention pooling `map`, SwiGLU or other activations,
+//! qk-norm, relative positions) are not in it, so they fail with a clear error instead of
+//! giving wrong features.
+
+/// The settings a timm `VisionTransformer` is built with (the subset this import runs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VitArgs {
+    /// Patch side.
+    pub patch: usize,
+    /// Token width (`embed_dim`).
+    pub width: usize,
+    /// Blocks.
+    pub depth: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// MLP hidden width over `width`.
+    pub mlp_ratio: f64,
+    /// A class token in front of the patch tokens.
+    pub class_token: bool,
+    /// Register tokens after the class token.
+    pub reg_tokens: usize,
+    /// The position embedding covers only the patch tokens.
+    pub no_embed_class: bool,
+    /// LayerScale initial value (`None`: no LayerScale).
+    pub init_values: Option<f64>,
+    /// Bias on the qkv projection.
+    pub qkv_bias: bool,
+    /// LayerNorm before the blocks (CLIP's `norm_pre`); the patch embedding then has no bias.
+    pub pre_norm: bool,
+    /// `token`, `avg` or `` (none).
+    pub global_pool: String,
+    /// Norm after pooling instead of before (`None`: timm's default, yes for `avg`).
+    pub fc_norm: Option<bool>,
+    /// Input channels.
+    pub in_chans: usize,
+    /// Classifier outputs (0: none; the head is not used for features).
+    pub num_classes: usize,
+    /// Training image size, when the arguments give one.
+    pub img_size: Option<usize>,
+}
+
+impl VitArgs {
+    /// timm's defaults for a model of these sizes.
+    fn new(patch: usize, width: usize, depth: usize, heads: usize) -> Self {
+        VitArgs {
+            patch,
+            width,
+            depth,
+            heads,
+            mlp_ratio: 4.0,
+            class_token: true,
+            reg_tokens: 0,
+            no_embed_class: false,
+            init_values: None,
+            qkv_bias: true,
+            pre_norm: false,
+            global_pool: "token".into(),
+            fc_norm: None,
+            in_chans: 3,
+            num_classes: 1000,
+            img_size: None,
+        }
+    }
+    fn mlp(mut self, ratio: f64) -> Self {
+        self.mlp_ratio = ratio;
+        self
+    }
+    fn no_class_token(mut self) -> Self {
+        self.class_token = false;
+        self
+    }
+    fn registers(mut self, n: usize) -> Self {
+        self.reg_tokens = n;
+        self
+    }
+    fn no_embed_class(mut self) -> Self {
+        self.no_embed_class = true;
+        self
+    }
+    fn layer_scale(mut self, init: f64) -> Self {
+        self.init_values = Some(init);
+        self
+    }
+    fn no_qkv_bias(mut self) -> Self {
+        self.qkv_bias = false;
+        self
+    }
+    fn pool(mut self, pool: &str) -> Self {
+        self.global_pool = pool.into();
+        self
+    }
+    fn fc_norm(mut self, on: bool) -> Self {
+        self.fc_norm = Some(on);
+        self
+    }
+
+    /// Tokens before the patch tokens (class and registers).
+    pub fn prefix_tokens(&self) -> usize {
+        usize::from(self.class_token) + self.reg_tokens
+    }
+
+    /// Whether the final norm comes after pooling (`fc_norm`) rather than before it (`norm`).
+    pub fn uses_fc_norm(&self) -> bool {
+        self.fc_norm.unwrap_or(matches!(
+            self.global_pool.as_str(),
+            "avg" | "avgmax" | "max"
+        ))
+    }
+
+    /// MLP hidden width, as timm computes it (`int(width * mlp_ratio)`).
+    pub fn hidden(&self) -> usize {
+        (self.width as f64 * self.mlp_ratio) as usize
+    }
+}
+
+fn vit(patch: usize, width: usize, depth: usize, heads: usize) -> VitArgs {
+    VitArgs::new(patch, width, depth, heads)
+}
+
+/// The named architectures (timm 1.0's `model_args` of each entry point).
+fn table() -> Vec<(&'static str, VitArgs)> {
+    vec![
+        ("vit_tiny_patch16_224", vit(16, 192, 12, 3)),
+        ("vit_tiny_patch16_384", vit(16, 192, 12, 3)),
+        ("vit_small_patch32_224", vit(32, 384, 12, 6)),
+        ("vit_small_patch32_384", vit(32, 384, 12, 6)),
+        ("vit_small_patch16_224", vit(16, 384, 12, 6)),
+        ("vit_small_patch16_384", vit(16, 384, 12, 6)),
+        ("vit_small_patch8_224", vit(8, 384, 12, 6)),
+        ("vit_base_patch32_224", vit(32, 768, 12, 12)),
+        ("vit_base_patch32_384", vit(32, 768, 12, 12)),
+        ("vit_base_patch16_224", vit(16, 768, 12, 12)),
+        ("vit_base_patch16_384", vit(16, 768, 12, 12)),
+        ("vit_base_patch8_224", vit(8, 768, 12, 12)),
+        ("vit_large_patch32_224", vit(32, 1024, 24, 16)),
+        ("vit_large_patch32_384", vit(32, 1024, 24, 16)),
+        ("vit_large_patch16_224", vit(16, 1024, 24, 16)),
+        ("vit_large_patch16_384", vit(16, 1024, 24, 16)),
+        ("vit_large_patch14_224", vit(14, 1024, 24, 16)),
+        ("vit_huge_patch14_224", vit(14, 1280, 32, 16)),
+        (
+            "vit_base_patch16_224_miil",
+            vit(16, 768, 12, 12).no_qkv_bias(),
+        ),
+        (
+            "vit_medium_patch16_gap_240",
+            vit(16, 512, 12, 8)
+                .no_class_token()
+                .layer_scale(1e-6)
+                .no_qkv_bias()
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        (
+            "vit_medium_patch16_gap_256",
+            vit(16, 512, 12, 8)
+                .no_class_token()
+                .layer_scale(1e-6)
+                .no_qkv_bias()
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        (
+            "vit_medium_patch16_gap_384",
+            vit(16, 512, 12, 8)
+                .no_class_token()
+                .layer_scale(1e-6)
+                .no_qkv_bias()
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        (
+            "vit_betwixt_patch16_gap_256",
+            vit(16, 640, 12, 10)
+                .no_class_token()
+                .layer_scale(1e-6)
+                .no_qkv_bias()
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        (
+            "vit_base_patch16_gap_224",
+            vit(16, 768, 12, 16)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        (
+            "vit_huge_patch14_gap_224",
+            vit(14, 1280, 32, 16)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        (
+            "vit_huge_patch16_gap_448",
+            vit(16, 1280, 32, 16)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        (
+            "vit_base_patch32_plus_256",
+            vit(32, 896, 12, 14).layer_scale(1e-5),
+        ),
+        (
+            "vit_base_patch16_plus_240",
+            vit(16, 896, 12, 14).layer_scale(1e-5),
+        ),
+        (
+            "vit_small_patch16_36x1_224",
+            vit(16, 384, 36, 6).layer_scale(1e-5),
+        ),
+        (
+            "vit_small_patch14_dinov2",
+            vit(14, 384, 12, 6).layer_scale(1e-5),
+        ),
+        (
+            "vit_base_patch14_dinov2",
+            vit(14, 768, 12, 12).layer_scale(1e-5),
+        ),
+        (
+            "vit_large_patch14_dinov2",
+            vit(14, 1024, 24, 16).layer_scale(1e-5),
+        ),
+        (
+            "vit_small_patch14_reg4_dinov2",
+            vit(14, 384, 12, 6)
+                .registers(4)
+                .no_embed_class()
+                .layer_scale(1e-5),
+        ),
+        (
+            "vit_base_patch14_reg4_dinov2",
+            vit(14, 768, 12, 12)
+                .registers(4)
+                .no_embed_class()
+                .layer_scale(1e-5),
+        ),
+        (
+            "vit_large_patch14_reg4_dinov2",
+            vit(14, 1024, 24, 16)
+                .registers(4)
+                .no_embed_class()
+                .layer_scale(1e-5),
+        ),
+        (
+            "vit_base_patch14_reg1_tipsv2",
+            vit(14, 768, 12, 12)
+                .registers(1)
+                .no_embed_class()
+                .layer_scale(1.0),
+        ),
+        (
+            "vit_large_patch14_reg1_tipsv2",
+            vit(14, 1024, 24, 16)
+                .registers(1)
+                .no_embed_class()
+                .layer_scale(1.0),
+        ),
+        (
+            "vit_base_patch16_siglip_gap_224",
+            vit(16, 768, 12, 12)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        (
+            "vit_base_patch16_siglip_gap_256",
+            vit(16, 768, 12, 12)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        (
+            "vit_base_patch16_siglip_gap_384",
+            vit(16, 768, 12, 12)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        (
+            "vit_base_patch16_siglip_gap_512",
+            vit(16, 768, 12, 12)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        (
+            "vit_large_patch16_siglip_gap_256",
+            vit(16, 1024, 24, 16)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        (
+            "vit_large_patch16_siglip_gap_384",
+            vit(16, 1024, 24, 16)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        (
+            "vit_so400m_patch14_siglip_gap_224",
+            vit(14, 1152, 27, 16)
+                .mlp(3.7362)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        (
+            "vit_so400m_patch14_siglip_gap_378",
+            vit(14, 1152, 27, 16)
+                .mlp(3.7362)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        (
+            "vit_so400m_patch14_siglip_gap_384",
+            vit(14, 1152, 27, 16)
+                .mlp(3.7362)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        (
+            "vit_so400m_patch14_siglip_gap_448",
+            vit(14, 1152, 27, 16)
+                .mlp(3.7362)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        (
+            "vit_so400m_patch14_siglip_gap_896",
+            vit(14, 1152, 27, 16)
+                .mlp(3.7362)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        (
+            "vit_wee_patch16_reg1_gap_256",
+            vit(16, 256, 14, 4)
+                .mlp(5.0)
+                .no_class_token()
+                .registers(1)
+                .no_embed_class()
+                .layer_scale(1e-5)
+                .pool("avg"),
+        ),
+        (
+            "vit_little_patch16_reg1_gap_256",
+            vit(16, 320, 14, 5)
+                .mlp(5.6)
+                .no_class_token()
+                .registers(1)
+                .no_embed_class()
+                .layer_scale(1e-5)
+                .pool("avg"),
+        ),
+        (
+            "vit_little_patch16_reg4_gap_256",
+            vit(16, 320, 14, 5)
+                .mlp(5.6)
+                .no_class_token()
+                .registers(4)
+                .no_embed_class()
+                .layer_scale(1e-5)
+                .pool("avg"),
+        ),
+        (
+            "vit_medium_patch16_reg1_gap_256",
+            vit(16, 512, 12, 8)
+                .no_class_token()
+                .registers(1)
+                .no_embed_class()
+                .layer_scale(1e-5)
+                .pool("avg"),
+        ),
+        (
+            "vit_medium_patch16_reg4_gap_256",
+            vit(16, 512, 12, 8)
+                .no_class_token()
+                .registers(4)
+                .no_embed_class()
+                .layer_scale(1e-5)
+                .pool("avg"),
+        ),
+        (
+            "vit_mediumd_patch16_reg4_gap_256",
+            vit(16, 512, 20, 8)
+                .no_class_token()
+                .registers(4)
+                .no_embed_class()
+                .layer_scale(1e-5)
+                .pool("avg"),
+        ),
+        (
+            "vit_mediumd_patch16_reg4_gap_384",
+            vit(16, 512, 20, 8)
+                .no_class_token()
+                .registers(4)
+                .no_embed_class()
+                .layer_scale(1e-5)
+                .pool("avg"),
+        ),
+        (
+            "vit_betwixt_patch16_reg1_gap_256",
+            vit(16, 640, 12, 10)
+                .no_class_token()
+                .registers(1)
+                .no_embed_class()
+                .layer_scale(1e-5)
+                .pool("avg"),
+        ),
+        (
+            "vit_betwixt_patch16_reg4_gap_256",
+            vit(16, 640, 12, 10)
+                .no_class_token()
+                .registers(4)
+                .no_embed_class()
+                .layer_scale(1e-5)
+                .pool("avg"),
+        ),
+        (
+            "vit_betwixt_patch16_reg4_gap_384",
+            vit(16, 640, 12, 10)
+                .no_class_token()
+                .registers(4)
+                .no_embed_class()
+                .layer_scale(1e-5)
+                .pool("avg"),
+        ),
+        (
+            "vit_base_patch16_reg4_gap_256",
+            vit(16, 768, 12, 12)
+                .no_class_token()
+                .registers(4)
+                .no_embed_class()
+                .pool("avg"),
+        ),
+        (
+            "vit_so150m_patch16_reg4_gap_256",
+            vit(16, 896, 18, 14)
+                .mlp(2.572)
+                .no_class_token()
+                .registers(4)
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        (
+            "vit_so150m_patch16_reg4_gap_384",
+            vit(16, 896, 18, 14)
+                .mlp(2.572)
+                .no_class_token()
+                .registers(4)
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        ("deit_tiny_patch16_224", vit(16, 192, 12, 3)),
+        ("deit_small_patch16_224", vit(16, 384, 12, 6)),
+        ("deit_base_patch16_224", vit(16, 768, 12, 12)),
+        ("deit_base_patch16_384", vit(16, 768, 12, 12)),
+    ]
+}
+
+/// The settings of timm architecture `name` (a tag after a dot, `vit_small_patch16_224.dino`,
+/// is ignored: tags name weights, not architectures).
+pub fn named(name: &str) -> Option<VitArgs> {
+    let base = name.split('.').next().unwrap_or(name);
+    table()
+        .into_iter()
+        .find(|(n, _)| *n == base)
+        .map(|(_, a)| a)
+}
+
+/// The names [`named`] knows, for error messages.
+pub fn names() -> Vec<&'static str> {
+    table().into_iter().map(|(n, _)| n).collect()
+}

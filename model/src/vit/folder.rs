@@ -1,0 +1,385 @@
+//! A timm / Hugging Face model folder (`config.json` + `model.safetensors`, as timm's
+//! `save_for_hf` / `push_to_hf_hub` write it and `huggingface-cli download timm/<model>` leaves
+//! it): the architecture, the eval preprocessing, and the weights, each checked.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use ldae_pipeline::{Error, Result};
+use serde_json::Value;
+
+use super::architectures::{self, VitArgs};
+
+const STAGE: &str = "encoder";
+
+/// timm's defaults where a `pretrained_cfg` leaves a setting out (`timm.data.resolve_data_config`).
+const DEFAULT_CROP_PCT: f64 = 0.875;
+const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// How images become the model's input: timm's eval transform (`create_transform` of
+/// `resolve_data_config`): resize the shorter side to `floor(image_size / crop_pct)` with
+/// `interpolation`, centre-crop `image_size`, then `(x / 255 - mean) / std`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Preprocess {
+    /// Side of the (square) input.
+    pub image_size: usize,
+    /// Input channels.
+    pub channels: usize,
+    /// `bicubic` or `bilinear`.
+    pub interpolation: String,
+    /// Fraction of the resized shorter side the crop keeps.
+    pub crop_pct: f64,
+    /// Per-channel mean of `x / 255`.
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation of `x / 255`.
+    pub std: Vec<f32>,
+}
+
+/// A timm model folder, read and checked.
+#[derive(Debug, Clone)]
+pub struct TimmFolder {
+    /// The folder.
+    pub dir: PathBuf,
+    /// `architecture` of `config.json` (with any tag).
+    pub architecture: String,
+    /// The network's settings: the named architecture's, with `model_args` on top.
+    pub args: VitArgs,
+    /// Patches per side of the position embedding (the training resolution).
+    pub grid: usize,
+    /// The eval preprocessing of `pretrained_cfg`.
+    pub preprocess: Preprocess,
+}
+
+/// Whether `dir` looks like a timm model folder (a `config.json` naming an `architecture`), as
+/// opposed to an l-DAE training run.
+pub fn is_timm_folder(dir: &Path) -> bool {
+    std::fs::read(dir.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .is_some_and(|v| v.get("architecture").is_some())
+}
+
+/// `model_args` keys that only matter for training (dropout and friends) or that the tensors'
+/// shapes already pin down.
+const TRAINING_ONLY_ARGS: &[&str] = &[
+    "drop_rate",
+    "pos_drop_rate",
+    "patch_drop_rate",
+    "proj_drop_rate",
+    "attn_drop_rate",
+    "drop_path_rate",
+    "weight_init",
+    "fix_init",
+    "pretrained_cfg_overlay",
+];
+
+impl TimmFolder {
+    /// Read `dir/config.json` and check `dir/model.safetensors`'s tensor names and shapes
+    /// against the architecture (without keeping the weights).
+    pub fn open(dir: &Path) -> Result<TimmFolder> {
+        let config_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&config_path)
+            .map_err(|e| Error::plan(STAGE, format!("{}: {e}", config_path.display())))?;
+        let config: Value = serde_json::from_str(&text)
+            .map_err(|e| Error::plan(STAGE, format!("{}: {e}", config_path.display())))?;
+        let bad = |what: String| Error::plan(STAGE, format!("{}: {what}", config_path.display()));
+        let architecture = config
+            .get("architecture")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("no \"architecture\"".into()))?
+            .to_string();
+        let mut args = architectures::named(&architecture).ok_or_else(|| {
+            bad(format!(
+                "architecture '{architecture}' is not a supported timm VisionTransformer \
+                 (supported: {})",
+                architectures::names().join(", ")
+            ))
+        })?;
+        if let Some(n) = config.get("num_classes").and_then(Value::as_u64) {
+            args.num_classes = n as usize;
+        }
+        if let Some(p) = config.get("global_pool").and_then(Value::as_str) {
+            args.global_pool = p.to_string();
+        }
+        if let Some(model_args) = config.get("model_args").and_then(Value::as_object) {
+            for (key, value) in model_args {
+                apply_arg(&mut args, key, value).map_err(|e| bad(format!("model_args: {e}")))?;
+            }
+        }
+        if !matches!(args.global_pool.as_str(), "token" | "avg" | "") {
+            return Err(bad(format!(
+                "global_pool '{}' is not supported (token, avg or none)",
+                args.global_pool
+            )));
+        }
+        if args.global_pool == "token" && !args.class_token {
+            return Err(bad("global_pool 'token' needs a class token".into()));
+        }
+        let cfg = config.get("pretrained_cfg").cloned().unwrap_or(Value::Null);
+        let mode = cfg
+            .get("crop_mode")
+            .and_then(Value::as_str)
+            .unwrap_or("center");
+        if mode != "center" {
+            return Err(bad(format!(
+                "pretrained_cfg crop_mode '{mode}' is not supported (center)"
+            )));
+        }
+        let shapes = tensor_shapes(&dir.join("model.safetensors"))?;
+        let grid = check_tensors(&args, &shapes, dir)?;
+        let input = cfg
+            .get("input_size")
+            .and_then(|v| serde_json::from_value::<Vec<usize>>(v.clone()).ok());
+        let image_size = match input.as_deref() {
+            Some([_, h, w]) if h == w => *h,
+            Some(other) => return Err(bad(format!("input_size {other:?} is not square"))),
+            None => grid * args.patch,
+        };
+        let floats = |key: &str, default: &[f32]| -> Result<Vec<f32>> {
+            match cfg.get(key) {
+                None | Some(Value::Null) => Ok(default.to_vec()),
+                Some(v) => serde_json::from_value(v.clone())
+                    .map_err(|e| bad(format!("pretrained_cfg {key}: {e}"))),
+            }
+        };
+        let preprocess = Preprocess {
+            image_size,
+            channels: args.in_chans,
+            interpolation: cfg
+                .get("interpolation")
+                .and_then(Value::as_str)
+                .unwrap_or("bicubic")
+                .to_string(),
+            crop_pct: cfg
+                .get("crop_pct")
+                .and_then(Value::as_f64)
+                .unwrap_or(DEFAULT_CROP_PCT),
+            mean: floats("mean", &IMAGENET_MEAN)?,
+            std: floats("std", &IMAGENET_STD)?,
+        };
+        Ok(TimmFolder {
+            dir: dir.to_path_buf(),
+            architecture,
+            args,
+            grid,
+            preprocess,
+        })
+    }
+
+    /// The weights, as f32 tensors on `device`.
+    pub fn load_weights(&self, device: &Device) -> Result<HashMap<String, Tensor>> {
+        let path = self.dir.join("model.safetensors");
+        let tensors = candle_core::safetensors::load(&path, device)
+            .map_err(|e| Error::plan(STAGE, format!("{}: {e}", path.display())))?;
+        tensors
+            .into_iter()
+            .map(|(k, t)| {
+                let t = t
+                    .to_dtype(DType::F32)
+                    .map_err(|e| Error::plan(STAGE, format!("{}: {k}: {e}", path.display())))?;
+                Ok((k, t))
+            })
+            .collect()
+    }
+}
+
+/// One `model_args` entry onto `args`.
+fn apply_arg(args: &mut VitArgs, key: &str, value: &Value) -> std::result::Result<(), String> {
+    let int = || {
+        value
+            .as_u64()
+            .map(|v| v as usize)
+            .ok_or_else(|| format!("{key} = {value} is not a whole number"))
+    };
+    let flag = || {
+        value
+            .as_bool()
+            .ok_or_else(|| format!("{key} = {value} is not true or false"))
+    };
+    match key {
+        "patch_size" => args.patch = int()?,
+        "embed_dim" => args.width = int()?,
+        "depth" => args.depth = int()?,
+        "num_heads" => args.heads = int()?,
+        "mlp_ratio" => {
+            args.mlp_ratio = value
+                .as_f64()
+                .ok_or_else(|| format!("mlp_ratio = {value} is not a number"))?
+        }
+        "class_token" => args.class_token = flag()?,
+        "reg_tokens" => args.reg_tokens = int()?,
+        "no_embed_class" => args.no_embed_class = flag()?,
+        "init_values" => args.init_values = value.as_f64(),
+        "qkv_bias" => args.qkv_bias = flag()?,
+        "pre_norm" => args.pre_norm = flag()?,
+        "global_pool" => {
+            args.global_pool = value
+                .as_str()
+                .ok_or_else(|| format!("global_pool = {value} is not a string"))?
+                .to_string()
+        }
+        "fc_norm" => args.fc_norm = value.as_bool(),
+        "in_chans" => args.in_chans = int()?,
+        "num_classes" => args.num_classes = int()?,
+        "img_size" => {
+            args.img_size = match value {
+                Value::Array(sides) => sides.first().and_then(Value::as_u64).map(|v| v as usize),
+                other => other.as_u64().map(|v| v as usize),
+            }
+        }
+        // An argument that changes the network in a way this import does not run (another
+        // activation, attention pooling, qk-norm...): refuse rather than compute something else.
+        other if !TRAINING_ONLY_ARGS.contains(&other) => {
+            return Err(format!(
+                "argument '{other}' = {value} is not supported by the ViT import"
+            ))
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Names and shapes of the tensors of a safetensors file, from its header alone (an 8-byte
+/// length, then the JSON header), so checking a large model reads a few kilobytes.
+fn tensor_shapes(path: &Path) -> Result<BTreeMap<String, Vec<usize>>> {
+    use std::io::Read;
+    let fail = |e: String| Error::plan(STAGE, format!("{}: {e}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|e| fail(format!("not a safetensors file ({e})")))?;
+    let len = u64::from_le_bytes(len);
+    let size = file.metadata().map_err(|e| fail(e.to_string()))?.len();
+    if len > size.saturating_sub(8) || len > 100_000_000 {
+        return Err(fail(format!(
+            "not a safetensors file (header length {len})"
+        )));
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header)
+        .map_err(|e| fail(e.to_string()))?;
+    let meta: safetensors::tensor::Metadata = serde_json::from_slice(&header)
+        .map_err(|e| fail(format!("bad safetensors header: {e}")))?;
+    Ok(meta
+        .tensors()
+        .into_iter()
+        .map(|(name, info)| (name, info.shape.clone()))
+        .collect())
+}
+
+/// Check every tensor of the file against `args`: none missing, none unexpected, every shape
+/// right. Returns the position embedding's grid side.
+fn check_tensors(
+    args: &VitArgs,
+    shapes: &BTreeMap<String, Vec<usize>>,
+    dir: &Path,
+) -> Result<usize> {
+    let file = dir.join("model.safetensors");
+    let bad = |what: String| {
+        Error::plan(
+            STAGE,
+            format!("{} ({}): {what}", file.display(), "timm VisionTransformer"),
+        )
+    };
+    let w = args.width;
+    // The grid comes from the position embedding (the architecture name's size is only the
+    // default of the model function).
+    let pos = shapes
+        .get("pos_embed")
+        .ok_or_else(|| bad("tensor 'pos_embed' is missing".into()))?;
+    let pos_prefix = if args.no_embed_class {
+        0
+    } else {
+        args.prefix_tokens()
+    };
+    let patches = match pos.as_slice() {
+        [1, l, width] if *width == w && *l > pos_prefix => l - pos_prefix,
+        other => {
+            return Err(bad(format!(
+                "tensor 'pos_embed' has shape {other:?}, expected [1, L, {w}]"
+            )))
+        }
+    };
+    let grid = (patches as f64).sqrt().round() as usize;
+    if grid * grid != patches {
+        return Err(bad(format!(
+            "tensor 'pos_embed' holds {patches} patch positions, not a square grid"
+        )));
+    }
+    let (p, c, h) = (args.patch, args.in_chans, args.hidden());
+    let mut expected: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut add = |name: String, shape: Vec<usize>| {
+        expected.insert(name, shape);
+    };
+    add("pos_embed".into(), pos.clone());
+    add("patch_embed.proj.weight".into(), vec![w, c, p, p]);
+    if !args.pre_norm {
+        add("patch_embed.proj.bias".into(), vec![w]);
+    }
+    if args.class_token {
+        add("cls_token".into(), vec![1, 1, w]);
+    }
+    if args.reg_tokens > 0 {
+        add("reg_token".into(), vec![1, args.reg_tokens, w]);
+    }
+    let mut norm = |name: &str| {
+        add(format!("{name}.weight"), vec![w]);
+        add(format!("{name}.bias"), vec![w]);
+    };
+    if args.pre_norm {
+        norm("norm_pre");
+    }
+    for i in 0..args.depth {
+        norm(&format!("blocks.{i}.norm1"));
+        norm(&format!("blocks.{i}.norm2"));
+    }
+    norm(if args.uses_fc_norm() {
+        "fc_norm"
+    } else {
+        "norm"
+    });
+    for i in 0..args.depth {
+        let b = format!("blocks.{i}");
+        add(format!("{b}.attn.qkv.weight"), vec![3 * w, w]);
+        if args.qkv_bias {
+            add(format!("{b}.attn.qkv.bias"), vec![3 * w]);
+        }
+        add(format!("{b}.attn.proj.weight"), vec![w, w]);
+        add(format!("{b}.attn.proj.bias"), vec![w]);
+        add(format!("{b}.mlp.fc1.weight"), vec![h, w]);
+        add(format!("{b}.mlp.fc1.bias"), vec![h]);
+        add(format!("{b}.mlp.fc2.weight"), vec![w, h]);
+        add(format!("{b}.mlp.fc2.bias"), vec![w]);
+        if args.init_values.is_some() {
+            add(format!("{b}.ls1.gamma"), vec![w]);
+            add(format!("{b}.ls2.gamma"), vec![w]);
+        }
+    }
+    if args.num_classes > 0 {
+        add("head.weight".into(), vec![args.num_classes, w]);
+        add("head.bias".into(), vec![args.num_classes]);
+    }
+    for (name, shape) in &expected {
+        match shapes.get(name) {
+            None => return Err(bad(format!("tensor '{name}' is missing"))),
+            Some(s) if s != shape => {
+                return Err(bad(format!(
+                    "tensor '{name}' has shape {s:?}, expected {shape:?}"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(extra) = shapes.keys().find(|k| !expected.contains_key(*k)) {
+        return Err(bad(format!(
+            "unexpected tensor '{extra}' (a layer this {} import does not run)",
+            "ViT"
+        )));
+    }
+    if args.heads == 0 || !w.is_multiple_of(args.heads) {
+        return Err(bad(format!("{} heads do not divide width {w}", args.heads)));
+    }
+    Ok(grid)
+}

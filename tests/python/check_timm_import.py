@@ -1,0 +1,191 @@
+"""`ldae features --checkpoint DIR` on timm model folders against timm itself.
+
+Each model is a timm VisionTransformer, randomly initialised and then perturbed (LayerNorm
+weights and biases, LayerScale gammas, class and register tokens all away from their initial
+values, so every parameter's mapping is exercised), saved with `timm.models.save_for_hf`. The
+photos are generated JPEGs of several sizes and aspect ratios. timm's features are its eval
+transform on the Pillow image (`create_transform(**resolve_data_config({}, model=m))`) then
+`forward_head(forward_features(x), pre_logits=True)`.
+
+Checked per variant: max |diff| / max |value| <= 1e-3 and per-row cosine >= 0.9999. Also an
+inner block with mean pooling, pooling none (every token), a resampled position embedding at
+another input size, and clear errors for an unknown architecture, a missing tensor and a
+wrongly shaped one.
+"""
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+import timm
+from PIL import Image
+from safetensors.torch import load_file, save_file
+from timm.data import create_transform, resolve_data_config
+from timm.layers import resample_abs_pos_embed
+from timm.models import save_for_hf
+
+from common import ldae
+
+torch.manual_seed(0)
+torch.set_num_threads(2)
+rng = np.random.default_rng(3)
+TMP = tempfile.mkdtemp(prefix="ldae-timm-")
+
+VARIANTS = [
+    # name, timm architecture, create_model arguments (save_for_hf records them)
+    ("class-token", "vit_tiny_patch16_224", {}),
+    ("avg-fc-norm", "vit_tiny_patch16_224", {"global_pool": "avg"}),
+    ("reg4-layerscale", "vit_small_patch14_reg4_dinov2", {"img_size": 224}),
+    ("gap-no-class-token", "vit_medium_patch16_gap_256", {"depth": 4}),
+]
+
+
+def photo(w, h):
+    """A smooth scene with edges and texture, like a photo."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    r = 128 + 100 * np.sin(x / (17 + rng.uniform(0, 30))) * np.cos(y / 53.0)
+    g = 128 + 90 * np.cos((x + y) / (31 + rng.uniform(0, 60)))
+    b = 255 * ((x // 57 + y // 49) % 2)
+    img = np.stack([r, g, b], -1) + rng.normal(0, 10, (h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def write_photos():
+    folder = os.path.join(TMP, "photos")
+    os.makedirs(folder)
+    sizes = [(500, 375), (375, 500), (640, 427), (300, 300), (257, 193), (224, 224),
+             (800, 533), (333, 500)]
+    for i, (w, h) in enumerate(sizes):
+        Image.fromarray(photo(w, h)).save(os.path.join(folder, f"p{i}.jpg"), quality=90)
+    return folder
+
+
+def perturbed(arch, kwargs):
+    m = timm.create_model(arch, pretrained=False, num_classes=0, **kwargs).eval()
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if name.endswith("gamma"):
+                p.copy_(0.3 + 0.4 * torch.rand_like(p))
+            elif "norm" in name and name.endswith("weight"):
+                p.copy_(1 + 0.2 * torch.randn_like(p))
+            elif name.endswith("bias") or name in ("cls_token", "reg_token"):
+                p.copy_(0.05 * torch.randn_like(p))
+    return m
+
+
+def timm_features(m, folder, transform=None, fn=None):
+    transform = transform or create_transform(**resolve_data_config({}, model=m))
+    names = sorted(os.listdir(folder))
+    x = torch.stack([transform(Image.open(os.path.join(folder, n)).convert("RGB")) for n in names])
+    with torch.no_grad():
+        out = fn(x) if fn else m.forward_head(m.forward_features(x), pre_logits=True)
+    return names, out.reshape(len(names), -1).numpy()
+
+
+def ldae_features(model_dir, folder, tag, *flags):
+    out = os.path.join(TMP, f"features-{tag}")
+    ldae("features", "--checkpoint", model_dir, "--input", folder, "--out", out, *flags)
+    t = pq.read_table(out)
+    col = t.column("features").combine_chunks()
+    if hasattr(col, "storage"):
+        col = col.storage
+    values = col.flatten().to_numpy(zero_copy_only=False).reshape(t.num_rows, -1)
+    ids = [os.path.basename(i) for i in t.column("id").to_pylist()]
+    order = np.argsort(ids)
+    return [ids[i] for i in order], values[order]
+
+
+def compare(label, ref, got, tolerance=1e-3):
+    names_r, r = ref
+    names_g, g = got
+    assert names_r == names_g, (label, names_r, names_g)
+    assert r.shape == g.shape, (label, r.shape, g.shape)
+    rel = np.abs(r - g).max() / np.abs(r).max()
+    cos = (r * g).sum(1) / np.linalg.norm(r, axis=1) / np.linalg.norm(g, axis=1)
+    print(f"{label:42s} {str(r.shape):14s} max|diff|/max|value| {rel:.2e}  min cosine {cos.min():.7f}")
+    assert rel <= tolerance, f"{label}: relative error {rel}"
+    assert cos.min() >= 0.9999, f"{label}: cosine {cos.min()}"
+
+
+def expect_error(model_dir, folder, needle):
+    exe = os.environ.get("LDAE_BIN", "ldae")
+    r = subprocess.run([exe, "features", "--checkpoint", model_dir, "--input", folder,
+                        "--out", os.path.join(TMP, "never")], capture_output=True, text=True)
+    assert r.returncode != 0, f"expected a failure naming {needle!r}"
+    assert needle in r.stderr, f"error does not name {needle!r}:\n{r.stderr}"
+    print(f"refused, naming {needle!r}: {r.stderr.strip().splitlines()[-1][:150]}")
+
+
+def main():
+    folder = write_photos()
+    models = {}
+    for label, arch, kwargs in VARIANTS:
+        m = perturbed(arch, kwargs)
+        d = os.path.join(TMP, label)
+        save_for_hf(m, d, safe_serialization=True)
+        # The reference is the folder as timm loads it (its recorded preprocessing included).
+        m = timm.create_model(f"local-dir:{d}", pretrained=True).eval()
+        models[label] = (m, d)
+        compare(f"{label} ({arch})", timm_features(m, folder), ldae_features(d, folder, label))
+
+    # An inner block, mean over the patch tokens (no final norm: timm's intermediates).
+    m, d = models["class-token"]
+
+    def block6_mean(x):
+        h = m.norm_pre(m._pos_embed(m.patch_embed(x)))
+        for blk in m.blocks[:6]:
+            h = blk(h)
+        return h[:, m.num_prefix_tokens:].mean(1)
+
+    compare("class-token --block 6 --pooling mean", timm_features(m, folder, fn=block6_mean),
+            ldae_features(d, folder, "block6", "--block", "6", "--pooling", "mean"))
+
+    # Every token (class and registers first), as forward_features returns them. A single
+    # token sees one patch of pixels, where the resize's rare one-level differences from
+    # Pillow (0.4% of values) are not averaged out: 5e-3 here, 1e-3 for pooled features.
+    m, d = models["reg4-layerscale"]
+    compare("reg4-layerscale --pooling none", timm_features(m, folder, fn=m.forward_features),
+            ldae_features(d, folder, "none", "--pooling", "none"), tolerance=5e-3)
+
+    # Another input size: timm's resampled position embedding.
+    m, d = models["class-token"]
+    small = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0,
+                              img_size=192).eval()
+    state = m.state_dict()
+    state["pos_embed"] = resample_abs_pos_embed(state["pos_embed"], (12, 12), num_prefix_tokens=1)
+    small.load_state_dict(state)
+    cfg = resolve_data_config({}, model=m)
+    cfg["input_size"] = (3, 192, 192)
+    compare("class-token --image-size 192", timm_features(small, folder, create_transform(**cfg)),
+            ldae_features(d, folder, "s192", "--image-size", "192"))
+
+    # Clear errors: an unknown architecture, a missing tensor, a wrongly shaped one.
+    src = models["class-token"][1]
+    tensors = load_file(os.path.join(src, "model.safetensors"))
+    config = json.load(open(os.path.join(src, "config.json")))
+
+    def broken(tag, arch=None, drop=None, reshape=None):
+        d = os.path.join(TMP, f"broken-{tag}")
+        os.makedirs(d)
+        c = dict(config, architecture=arch or config["architecture"])
+        json.dump(c, open(os.path.join(d, "config.json"), "w"))
+        t = {k: v for k, v in tensors.items() if k != drop}
+        if reshape:
+            t[reshape] = t[reshape][:-1].contiguous()
+        save_file(t, os.path.join(d, "model.safetensors"))
+        return d
+
+    expect_error(broken("arch", arch="vit_tiny_swiglu_mystery"), folder, "vit_tiny_swiglu_mystery")
+    expect_error(broken("missing", drop="blocks.3.mlp.fc1.bias"), folder, "blocks.3.mlp.fc1.bias")
+    expect_error(broken("shape", reshape="blocks.2.attn.qkv.weight"), folder,
+                 "blocks.2.attn.qkv.weight")
+    print("timm import: OK")
+
+
+if __name__ == "__main__":
+    main()
