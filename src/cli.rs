@@ -87,6 +87,10 @@ pub enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Write a training run's encoder as a timm ViT folder (config.json, model.safetensors and
+    /// a README.md model card) that `timm.create_model("local-dir:DIR", pretrained=True)` loads
+    /// with no ldae code; its pooled feature is `ldae features --pooling mean` (docs/timm.md).
+    Export(Box<ExportArgs>),
     /// Draw what a trained model does: clean images, noised at several sigma, and denoised.
     Denoise {
         /// The training run folder (config.json, checkpoint/).
@@ -267,7 +271,8 @@ pub struct SourceArgs {
     #[arg(long)]
     pub shuffle: bool,
     /// Rows per batch. Default: as many images as fit 4 MB of decoded f32 pixels, at most 256
-    /// (256 at 32x32 RGB, 6 at 224x224 RGB).
+    /// (256 at 32x32 RGB, 6 at 224x224 RGB), rounded up to a multiple of 32 when a network
+    /// encodes them (it runs on chunks of 32 images and pads the last one).
     #[arg(long, value_parser = at_least_one)]
     pub batch_size: Option<usize>,
     /// Seed of every random choice (shuffle, augmentation, noise).
@@ -530,6 +535,37 @@ pub struct FeaturesArgs {
     pub source: SourceArgs,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// `ldae export` settings.
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// The training run folder.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// The format written: timm (a timm / Hugging Face VisionTransformer folder).
+    #[arg(long, default_value = "timm", value_parser = ["timm"])]
+    pub format: String,
+    /// The folder to write (must not exist, unless --overwrite).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The last block kept: the feature is the mean of its tokens (default: the block the run
+    /// records, else the last encoder block).
+    #[arg(long)]
+    pub block: Option<usize>,
+    /// The noise level t folded into the blocks (default: the run's recorded t, else 10).
+    #[arg(long)]
+    pub t: Option<f32>,
+    /// Export the EMA weights (default: as the run records).
+    #[arg(long)]
+    pub ema: bool,
+    /// A probe report (`ldae probe --out FILE`) to summarise in the model card; repeatable.
+    /// Default: the run folder's probe-*.json.
+    #[arg(long)]
+    pub probe: Vec<PathBuf>,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// `ldae probe` settings.

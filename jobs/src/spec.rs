@@ -84,7 +84,8 @@ impl Spec {
     /// The spec with the source's batch size filled in when it was left unset: as many rows as
     /// fit [`BATCH_PIXEL_BYTES`] of f32 pixels at the first `decode` operator's image size and
     /// channels (256 at 32x32 RGB, 6 at 224x224 RGB), capped at
-    /// [`SourceOptions::DEFAULT_BATCH_ROWS`]; that default when nothing decodes.
+    /// [`SourceOptions::DEFAULT_BATCH_ROWS`]; that default when nothing decodes. With an
+    /// `encoder`, rounded up to whole chunks of its network ([`ldae_model::encoder::CHUNK`]).
     pub fn with_sized_batches(&self) -> Spec {
         let mut spec = self.clone();
         if spec.source.options.batch_size.is_some() {
@@ -110,6 +111,16 @@ impl Spec {
                 .saturating_mul(4);
             (BATCH_PIXEL_BYTES / bytes).clamp(1, SourceOptions::DEFAULT_BATCH_ROWS)
         });
+        // The encoder runs its network on chunks of a fixed number of images, padding the last
+        // one: a batch of 6 at 224 px would pay for 32 images. Whole chunks waste nothing.
+        let encodes = self.operators.iter().any(|c| {
+            c.0.get("kind").and_then(|k| k.as_str())
+                == Some(<ldae_model::encoder::EncoderConfig as OperatorConfig>::KIND)
+        });
+        let rows = match encodes {
+            true => rows.next_multiple_of(ldae_model::encoder::CHUNK),
+            false => rows,
+        };
         spec.source.options.batch_size = Some(rows);
         spec
     }

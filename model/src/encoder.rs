@@ -24,7 +24,7 @@ use ldae_pipeline::{
 };
 
 use crate::denoiser::{Denoiser, Precision};
-use crate::train::trainer::load_network;
+use crate::run_folder::{load_network, read_train_config};
 use crate::vit::{TimmFolder, Vit};
 
 /// Images per network call (the padding unit that keeps results independent of batching).
@@ -264,7 +264,7 @@ impl OperatorConfig for EncoderConfig {
             EncoderModel::Pixels => FeatureKind::Pixels,
             EncoderModel::Pca => {
                 let from_run = match &checkpoint {
-                    Some(run) => Some(crate::train::trainer::read_train_config(run)?),
+                    Some(run) => Some(read_train_config(run)?),
                     None => None,
                 };
                 let pca_path = match (&self.pca, &from_run) {

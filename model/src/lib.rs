@@ -11,5 +11,6 @@ pub mod denoiser;
 pub mod encoder;
 pub mod grid_pool;
 pub mod probe;
+pub mod run_folder;
 pub mod train;
 pub mod vit;

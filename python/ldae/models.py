@@ -72,11 +72,14 @@ def feature_matrix(column) -> np.ndarray:
 
 
 class Encoder:
-    """A training run's encoder, as ``ldae features --checkpoint RUN`` reads it.
+    """A training run's encoder, or a timm ViT folder's, as ``ldae features --checkpoint DIR``
+    reads it.
 
     ``Encoder(run)`` uses the run's recorded feature settings (block, t, pooling, EMA
-    weights); ``block`` (an int or a list of blocks), ``t``, ``pooling`` ("mean", "grid2", "grid4" or "none")
-    and ``ema`` override them. Call it on
+    weights); ``block`` (an int or a list of blocks), ``t``, ``pooling`` ("mean", "grid2",
+    "grid4", "none" or "token") and ``ema`` override them. ``Encoder(timm_dir)`` (a folder
+    with timm's ``config.json`` and ``model.safetensors``) uses the model's own eval
+    preprocessing and pooling (see docs/timm.md). Call it on
 
     * a uint8 numpy array of images (N, H, W[, C]): returns the features as a float32 numpy
       array (N, F), rows in order (any size of image: they are resized as the run's PCA was

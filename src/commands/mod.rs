@@ -2,6 +2,7 @@
 
 mod ablate;
 mod demo;
+mod export;
 mod features;
 mod inspect;
 mod pca;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli) -> Result<Report> {
             allow_incomplete,
         } => sql::run(&query, &tables, allow_incomplete).map(|()| Value::Null),
         Command::Features(args) => features::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::Probe(args) => probe::run(&args),
         Command::Ablate { spec, run } => ablate::run(&spec, &run),
         Command::Denoise {

@@ -1,4 +1,4 @@
-//! The numeric cross-checks against numpy, pyarrow, scikit-learn and Pillow (tests/python/*.py),
+//! The numeric cross-checks against numpy, pyarrow, scikit-learn, Pillow and timm (tests/python/*.py),
 //! run on the binary this test suite built, in the test environment that
 //! `scripts/test_venv.py` makes once under the target directory (pinned packages).
 
@@ -63,4 +63,14 @@ fn killed_tables_never_read_as_partial_in_pyarrow() {
 #[test]
 fn probe_reads_pandas_embeddings_and_agrees_with_scikit_learn() {
     run_check("check_foreign_probe.py");
+}
+
+#[test]
+fn timm_model_folders_give_timm_features() {
+    run_check("check_timm_import.py");
+}
+
+#[test]
+fn exported_runs_load_in_timm_with_ldae_features() {
+    run_check("check_timm_export.py");
 }

@@ -176,13 +176,47 @@ impl Block {
         })
     }
 
-    /// `x` `[B, N, W]`, `c` `[B, W]` (already through SiLU).
-    pub fn forward(&self, x: &Tensor, c: &Tensor) -> Result<Tensor> {
+    /// The six modulations (shift, scale, gate of attention, then of the MLP), each `[B, W]`,
+    /// for conditioning vectors `c` `[B, W]` (already through SiLU).
+    pub fn modulation(&self, c: &Tensor) -> Result<Vec<Tensor>> {
         let m = match &self.cond_hidden {
             None => self.ada_ln.forward(c)?,
             Some(hidden) => self.ada_ln.forward(&hidden.forward(c)?.silu()?)?,
         };
-        let m = m.chunk(6, D::Minus1)?;
+        m.chunk(6, D::Minus1)
+    }
+
+    /// The block's weights as a plain pre-norm ViT block at the fixed modulation `m` (from
+    /// [`Block::modulation`] of one conditioning vector): timm's names under `prefix`, the
+    /// LayerNorm affines `1 + scale` and `shift`, the LayerScale gammas the gates.
+    pub fn as_vit_block(&self, prefix: &str, m: &[Tensor]) -> Result<Vec<(String, Tensor)>> {
+        let row = |t: &Tensor| t.flatten_all();
+        let mut out = vec![
+            (format!("{prefix}.norm1.weight"), (row(&m[1])? + 1.0)?),
+            (format!("{prefix}.norm1.bias"), row(&m[0])?),
+            (format!("{prefix}.ls1.gamma"), row(&m[2])?),
+            (format!("{prefix}.norm2.weight"), (row(&m[4])? + 1.0)?),
+            (format!("{prefix}.norm2.bias"), row(&m[3])?),
+            (format!("{prefix}.ls2.gamma"), row(&m[5])?),
+        ];
+        for (name, dense) in [
+            ("attn.qkv", &self.attn.qkv),
+            ("attn.proj", &self.attn.proj),
+            ("mlp.fc1", &self.mlp.fc1),
+            ("mlp.fc2", &self.mlp.fc2),
+        ] {
+            out.push((
+                format!("{prefix}.{name}.weight"),
+                dense.inner.weight().clone(),
+            ));
+            out.push((format!("{prefix}.{name}.bias"), dense.bias()?.clone()));
+        }
+        Ok(out)
+    }
+
+    /// `x` `[B, N, W]`, `c` `[B, W]` (already through SiLU).
+    pub fn forward(&self, x: &Tensor, c: &Tensor) -> Result<Tensor> {
+        let m = self.modulation(c)?;
         let (shift_a, scale_a, gate_a) = (&m[0], &m[1], &m[2]);
         let (shift_m, scale_m, gate_m) = (&m[3], &m[4], &m[5]);
         let h = self
@@ -296,6 +330,19 @@ impl Denoiser {
     /// The blocks, encoder first.
     pub fn blocks(&self) -> &[Block] {
         &self.blocks
+    }
+
+    /// The patch embedding's weight `[W, D]` and bias `[W]`.
+    pub fn patch_embedding(&self) -> Result<(Tensor, Tensor)> {
+        Ok((
+            self.patch_embed.inner.weight().clone(),
+            self.patch_embed.bias()?.clone(),
+        ))
+    }
+
+    /// The fixed position embedding `[1, N, W]`.
+    pub fn position(&self) -> &Tensor {
+        &self.position
     }
 
     /// The conditioning vector for timesteps `t`, as the blocks receive it (for tests).

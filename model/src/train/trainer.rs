@@ -14,6 +14,8 @@ use arrow::record_batch::RecordBatch;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
+pub use crate::run_folder::{load_network, load_trained, read_train_config};
+
 use ldae_pipeline::columns::{self, require_tensor};
 use ldae_pipeline::{Error, Result, RunSummary, Sink};
 
@@ -21,8 +23,10 @@ use super::metrics::{read_metrics, write_metrics, StepMetrics, SIGMA_BINS};
 use super::optimizer::{AdamW, AdamWConfig};
 use super::schedule::learning_rate;
 use crate::denoiser::model::timesteps;
-use crate::denoiser::{initialise, Denoiser, DenoiserConfig, PcaLoss, Precision};
-use ldae_operators::atomic::write_atomic;
+use crate::denoiser::{initialise, Denoiser, DenoiserConfig, PcaLoss};
+use crate::run_folder::{
+    load_tensors, read_json, save_tensors, write_json, CHECKPOINT, CONFIG, EMA_WEIGHTS, WEIGHTS,
+};
 use ldae_operators::noise::NoiseSchedule;
 use ldae_operators::pca::{candle_err, LatentScale, PcaModel};
 
@@ -111,52 +115,20 @@ pub struct Trainer {
     last_log: Instant,
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::external(format!("{}", path.display()), e))
-}
-
-/// The tensors of the checkpoint file `path`; an error names the file.
-fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
-    if !path.exists() {
-        return Err(Error::msg(format!(
-            "{}: missing from the checkpoint",
-            path.display()
-        )));
-    }
-    candle_core::safetensors::load(path, device).map_err(|e| {
-        Error::external(
-            format!("{}: not a readable checkpoint file", path.display()),
-            e,
-        )
-    })
-}
-
-/// Write `tensors` to the checkpoint file `path`; an error (a full disk, say) names the file.
-fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
-    candle_core::safetensors::save(tensors, path)
-        .map_err(|e| Error::external(format!("{}: cannot write", path.display()), e))
-}
-
-fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::msg(e.to_string()))?;
-    write_atomic(path, text.as_bytes())
-}
-
 impl Trainer {
     /// A fresh run in `run_dir` (created; `config.json` written).
     pub fn new(config: TrainConfig, run_dir: &Path, device: &Device) -> Result<Self> {
         ldae_pipeline::folders::create_dir_all(run_dir)?;
         let trainer = Self::build(config, run_dir, device)?;
         initialise(&trainer.vars, trainer.config.seed).map_err(candle_err)?;
-        write_json(&run_dir.join("config.json"), &trainer.config)?;
+        write_json(&run_dir.join(CONFIG), &trainer.config)?;
         Ok(trainer)
     }
 
     /// Continue the run in `run_dir` from its last checkpoint.
     pub fn resume(run_dir: &Path, device: &Device) -> Result<Self> {
-        let config: TrainConfig = read_json(&run_dir.join("config.json"))?;
-        let ckpt = run_dir.join("checkpoint");
+        let config: TrainConfig = read_json(&run_dir.join(CONFIG))?;
+        let ckpt = run_dir.join(CHECKPOINT);
         if !ckpt.join("state.json").exists() {
             return Err(Error::msg(format!(
                 "{}: no checkpoint to resume from",
@@ -164,7 +136,7 @@ impl Trainer {
             )));
         }
         let mut t = Self::build(config, run_dir, device)?;
-        let weights = ckpt.join("model.safetensors");
+        let weights = ckpt.join(WEIGHTS);
         t.vars
             .load(&weights)
             .map_err(|e| Error::external(format!("{}", weights.display()), e))?;
@@ -175,7 +147,7 @@ impl Trainer {
             .restore(&state, position.step)
             .map_err(|e| Error::external(format!("{}", optimizer.display()), e))?;
         if t.ema.is_some() {
-            t.ema = Some(load_tensors(&ckpt.join("ema.safetensors"), device)?);
+            t.ema = Some(load_tensors(&ckpt.join(EMA_WEIGHTS), device)?);
         }
         let metrics = run_dir.join("metrics.parquet");
         if metrics.exists() {
@@ -410,16 +382,16 @@ impl Trainer {
     pub fn save_checkpoint(&mut self) -> Result<()> {
         let tmp = self.run_dir.join(".checkpoint.tmp");
         let old = self.run_dir.join(".checkpoint.old");
-        let dest = self.run_dir.join("checkpoint");
+        let dest = self.run_dir.join(CHECKPOINT);
         let _ = std::fs::remove_dir_all(&tmp);
         ldae_pipeline::folders::create_dir_all(&tmp)?;
-        let weights = tmp.join("model.safetensors");
+        let weights = tmp.join(WEIGHTS);
         self.vars
             .save(&weights)
             .map_err(|e| Error::external(format!("{}: cannot write", weights.display()), e))?;
         save_tensors(&self.opt.state(), &tmp.join("optimizer.safetensors"))?;
         if let Some(ema) = &self.ema {
-            save_tensors(ema, &tmp.join("ema.safetensors"))?;
+            save_tensors(ema, &tmp.join(EMA_WEIGHTS))?;
         }
         write_json(&tmp.join("state.json"), &self.position)?;
         let _ = std::fs::remove_dir_all(&old);
@@ -432,85 +404,6 @@ impl Trainer {
         self.last_checkpoint = Some(self.position.step);
         Ok(())
     }
-}
-
-/// Load a trained network for inference (weights as plain tensors, so no gradient is tracked):
-/// the run's config and the denoiser from `run_dir/checkpoint`, with the EMA weights when
-/// `ema` is set (an error if the run kept none), computing in `precision`.
-pub fn load_trained(
-    run_dir: &Path,
-    device: &Device,
-    ema: bool,
-    precision: Precision,
-) -> Result<(TrainConfig, Denoiser)> {
-    let mut config: TrainConfig = read_json(&run_dir.join("config.json"))?;
-    config.model.precision = precision;
-    let file = if ema {
-        "ema.safetensors"
-    } else {
-        "model.safetensors"
-    };
-    let path = run_dir.join("checkpoint").join(file);
-    if !path.exists() {
-        return Err(Error::msg(format!(
-            "{}: not found{}",
-            path.display(),
-            if ema {
-                " (the run kept no EMA weights: train with --ema)"
-            } else {
-                ""
-            }
-        )));
-    }
-    let tensors = load_tensors(&path, device)?;
-    let model = Denoiser::new(
-        &config.model,
-        VarBuilder::from_tensors(tensors, DType::F32, device),
-    )
-    .map_err(|e| Error::external(format!("{}", path.display()), e))?;
-    Ok((config, model))
-}
-
-/// The config of the training run in `run_dir`.
-pub fn read_train_config(run_dir: &Path) -> Result<TrainConfig> {
-    read_json(&run_dir.join("config.json"))
-}
-
-/// The network of the run in `run_dir`: its trained weights, or with `random_seed` the same
-/// network randomly initialised with that seed (a baseline). Nothing tracks gradients.
-pub fn load_network(
-    run_dir: &Path,
-    device: &Device,
-    ema: bool,
-    precision: Precision,
-    random_seed: Option<u64>,
-) -> Result<(TrainConfig, Denoiser)> {
-    let Some(seed) = random_seed else {
-        return load_trained(run_dir, device, ema, precision);
-    };
-    let mut config = read_train_config(run_dir)?;
-    config.model.precision = precision;
-    let vars = VarMap::new();
-    Denoiser::new(
-        &config.model,
-        VarBuilder::from_varmap(&vars, DType::F32, device),
-    )
-    .map_err(candle_err)?;
-    initialise(&vars, seed).map_err(candle_err)?;
-    // Rebuild from plain tensors, so nothing tracks gradients.
-    let tensors = vars
-        .data()
-        .lock()
-        .map_err(|_| Error::msg("variable map poisoned"))?
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
-        .collect();
-    let model = Denoiser::new(
-        &config.model,
-        VarBuilder::from_tensors(tensors, DType::F32, device),
-    )
-    .map_err(candle_err)?;
-    Ok((config, model))
 }
 
 /// The sink that feeds batches to a shared [`Trainer`].

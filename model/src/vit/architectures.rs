@@ -37,6 +37,8 @@ pub struct VitArgs {
     pub global_pool: String,
     /// Norm after pooling instead of before (`None`: timm's default, yes for `avg`).
     pub fc_norm: Option<bool>,
+    /// A final norm at all (`false`: neither `norm` nor `fc_norm`; ldae's exports).
+    pub final_norm: bool,
     /// Input channels.
     pub in_chans: usize,
     /// Classifier outputs (0: none; the head is not used for features).
@@ -62,6 +64,7 @@ impl VitArgs {
             pre_norm: false,
             global_pool: "token".into(),
             fc_norm: None,
+            final_norm: true,
             in_chans: 3,
             num_classes: 1000,
             img_size: None,

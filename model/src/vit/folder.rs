@@ -91,10 +91,14 @@ impl TimmFolder {
             .ok_or_else(|| bad("no \"architecture\"".into()))?
             .to_string();
         let mut args = architectures::named(&architecture).ok_or_else(|| {
+            let names = architectures::names();
             bad(format!(
                 "architecture '{architecture}' is not a supported timm VisionTransformer \
-                 (supported: {})",
-                architectures::names().join(", ")
+                 ({} names of the vit_* and deit_* families are, from {} to {}; see \
+                 docs/timm.md)",
+                names.len(),
+                names[0],
+                names[names.len() - 1]
             ))
         })?;
         if let Some(n) = config.get("num_classes").and_then(Value::as_u64) {
@@ -221,6 +225,7 @@ fn apply_arg(args: &mut VitArgs, key: &str, value: &Value) -> std::result::Resul
                 .to_string()
         }
         "fc_norm" => args.fc_norm = value.as_bool(),
+        "final_norm" => args.final_norm = flag()?,
         "in_chans" => args.in_chans = int()?,
         "num_classes" => args.num_classes = int()?,
         "img_size" => {
@@ -335,11 +340,13 @@ fn check_tensors(
         norm(&format!("blocks.{i}.norm1"));
         norm(&format!("blocks.{i}.norm2"));
     }
-    norm(if args.uses_fc_norm() {
-        "fc_norm"
-    } else {
-        "norm"
-    });
+    if args.final_norm {
+        norm(if args.uses_fc_norm() {
+            "fc_norm"
+        } else {
+            "norm"
+        });
+    }
     for i in 0..args.depth {
         let b = format!("blocks.{i}");
         add(format!("{b}.attn.qkv.weight"), vec![3 * w, w]);

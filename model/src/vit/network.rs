@@ -173,9 +173,10 @@ impl Vit {
                 ls2: gamma(&mut w, "ls2")?,
             });
         }
-        let (norm, fc_norm) = match args.uses_fc_norm() {
-            true => (None, Some(w.affine("fc_norm")?)),
-            false => (Some(w.affine("norm")?), None),
+        let (norm, fc_norm) = match (args.final_norm, args.uses_fc_norm()) {
+            (false, _) => (None, None),
+            (true, true) => (None, Some(w.affine("fc_norm")?)),
+            (true, false) => (Some(w.affine("norm")?), None),
         };
         let vit = Vit {
             compute: match precision {

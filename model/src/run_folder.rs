@@ -1,0 +1,167 @@
+//! The training run folder, one place for its format:
+//!
+//! ```text
+//! RUN_DIR/config.json               the run's settings (TrainConfig), written when it starts
+//! RUN_DIR/spec.json                 the pipeline it runs (`ldae train --resume` runs it again)
+//! RUN_DIR/checkpoint/model.safetensors      weights, named after the module tree
+//! RUN_DIR/checkpoint/ema.safetensors        their exponential moving average (with --ema)
+//! RUN_DIR/checkpoint/optimizer.safetensors  AdamW moments
+//! RUN_DIR/checkpoint/state.json     step, epoch, batch in epoch
+//! RUN_DIR/metrics.parquet           one row per step
+//! RUN_DIR/probe-*.json              probe reports written into the run
+//! ```
+//!
+//! and the loaders every consumer (features, denoise, export, resume) reads it with.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+
+use ldae_operators::atomic::write_atomic;
+use ldae_operators::pca::candle_err;
+use ldae_pipeline::{Error, Result};
+
+use crate::denoiser::{initialise, Denoiser, Precision};
+use crate::train::trainer::TrainConfig;
+
+/// The run's settings.
+pub const CONFIG: &str = "config.json";
+/// The checkpoint folder (replaced as a whole, by rename, at every save).
+pub const CHECKPOINT: &str = "checkpoint";
+/// The weights, inside the checkpoint.
+pub const WEIGHTS: &str = "model.safetensors";
+/// The EMA weights, inside the checkpoint.
+pub const EMA_WEIGHTS: &str = "ema.safetensors";
+
+/// The weights file of the run in `run_dir`: the EMA weights or the trained ones.
+pub fn weights_path(run_dir: &Path, ema: bool) -> PathBuf {
+    run_dir
+        .join(CHECKPOINT)
+        .join(if ema { EMA_WEIGHTS } else { WEIGHTS })
+}
+
+/// The probe reports written into the run (`probe-*.json`), sorted by name.
+pub fn probe_reports(run_dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(run_dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("probe-") && n.ends_with(".json"))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// A JSON file; an error names it.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::external(format!("{}", path.display()), e))
+}
+
+/// The tensors of the checkpoint file `path`; an error names the file.
+pub fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    if !path.exists() {
+        return Err(Error::msg(format!(
+            "{}: missing from the checkpoint",
+            path.display()
+        )));
+    }
+    candle_core::safetensors::load(path, device).map_err(|e| {
+        Error::external(
+            format!("{}: not a readable checkpoint file", path.display()),
+            e,
+        )
+    })
+}
+
+/// Write `tensors` to the checkpoint file `path`; an error (a full disk, say) names the file.
+pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+    candle_core::safetensors::save(tensors, path)
+        .map_err(|e| Error::external(format!("{}: cannot write", path.display()), e))
+}
+
+/// Write `value` as pretty JSON, atomically (a temporary file renamed into place).
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::msg(e.to_string()))?;
+    write_atomic(path, text.as_bytes())
+}
+
+/// Load a trained network for inference (weights as plain tensors, so no gradient is tracked):
+/// the run's config and the denoiser from `run_dir/checkpoint`, with the EMA weights when
+/// `ema` is set (an error if the run kept none), computing in `precision`.
+pub fn load_trained(
+    run_dir: &Path,
+    device: &Device,
+    ema: bool,
+    precision: Precision,
+) -> Result<(TrainConfig, Denoiser)> {
+    let mut config: TrainConfig = read_json(&run_dir.join(CONFIG))?;
+    config.model.precision = precision;
+    let path = weights_path(run_dir, ema);
+    if !path.exists() {
+        return Err(Error::msg(format!(
+            "{}: not found{}",
+            path.display(),
+            if ema {
+                " (the run kept no EMA weights: train with --ema)"
+            } else {
+                ""
+            }
+        )));
+    }
+    let tensors = load_tensors(&path, device)?;
+    let model = Denoiser::new(
+        &config.model,
+        VarBuilder::from_tensors(tensors, DType::F32, device),
+    )
+    .map_err(|e| Error::external(format!("{}", path.display()), e))?;
+    Ok((config, model))
+}
+
+/// The config of the training run in `run_dir`.
+pub fn read_train_config(run_dir: &Path) -> Result<TrainConfig> {
+    read_json(&run_dir.join(CONFIG))
+}
+
+/// The network of the run in `run_dir`: its trained weights, or with `random_seed` the same
+/// network randomly initialised with that seed (a baseline). Nothing tracks gradients.
+pub fn load_network(
+    run_dir: &Path,
+    device: &Device,
+    ema: bool,
+    precision: Precision,
+    random_seed: Option<u64>,
+) -> Result<(TrainConfig, Denoiser)> {
+    let Some(seed) = random_seed else {
+        return load_trained(run_dir, device, ema, precision);
+    };
+    let mut config = read_train_config(run_dir)?;
+    config.model.precision = precision;
+    let vars = VarMap::new();
+    Denoiser::new(
+        &config.model,
+        VarBuilder::from_varmap(&vars, DType::F32, device),
+    )
+    .map_err(candle_err)?;
+    initialise(&vars, seed).map_err(candle_err)?;
+    // Rebuild from plain tensors, so nothing tracks gradients.
+    let tensors = vars
+        .data()
+        .lock()
+        .map_err(|_| Error::msg("variable map poisoned"))?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+        .collect();
+    let model = Denoiser::new(
+        &config.model,
+        VarBuilder::from_tensors(tensors, DType::F32, device),
+    )
+    .map_err(candle_err)?;
+    Ok((config, model))
+}
