@@ -140,7 +140,8 @@ pub struct EncoderConfig {
     /// `pca`.
     #[serde(default)]
     pub model: EncoderModel,
-    /// The training run folder (`ldae` and `random`: the network's sizes; `pca`: its PCA and d).
+    /// The training run folder (`ldae` and `random`: the network's sizes; `pca`: its PCA and d),
+    /// or, for `ldae`, a timm / Hugging Face ViT folder (`config.json` + `model.safetensors`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<PathBuf>,
     /// Use the run's EMA weights.
@@ -232,18 +233,8 @@ impl OperatorConfig for EncoderConfig {
         let kind = match self.model {
             EncoderModel::Ldae | EncoderModel::Random => {
                 let (config, model) = network.ok_or_else(|| Error::msg("no network"))?;
-                let depth = model.config().depth();
-                let blocks = if self.blocks.is_empty() {
-                    vec![model.config().encoder_depth]
-                } else {
-                    self.blocks.clone()
-                };
-                if let Some(b) = blocks.iter().find(|&&b| b == 0 || b > depth) {
-                    return Err(Error::plan(
-                        stage,
-                        format!("block {b} is not between 1 and {depth}"),
-                    ));
-                }
+                let blocks =
+                    self.blocks_or(model.config().encoder_depth, model.config().depth())?;
                 FeatureKind::Network {
                     pca: PcaModel::load(&config.pca)?,
                     model: Arc::new(model),
@@ -289,6 +280,21 @@ impl OperatorConfig for EncoderConfig {
 ldae_pipeline::register_operator!(EncoderConfig);
 
 impl EncoderConfig {
+    /// The blocks asked for (`default` when none), each checked to be between 1 and `depth`.
+    fn blocks_or(&self, default: usize, depth: usize) -> Result<Vec<usize>> {
+        let blocks = match self.blocks.is_empty() {
+            true => vec![default],
+            false => self.blocks.clone(),
+        };
+        match blocks.iter().find(|&&b| b == 0 || b > depth) {
+            Some(b) => Err(Error::plan(
+                "encoder",
+                format!("block {b} is not between 1 and {depth}"),
+            )),
+            None => Ok(blocks),
+        }
+    }
+
     /// The feature kind of a timm model folder.
     fn timm_kind(&self, dir: &Path, device: Device, precision: Precision) -> Result<FeatureKind> {
         let stage = "encoder";
@@ -322,18 +328,7 @@ impl EncoderConfig {
                 ),
             ));
         }
-        let depth = args.depth;
-        let blocks = if self.blocks.is_empty() {
-            vec![depth]
-        } else {
-            self.blocks.clone()
-        };
-        if let Some(b) = blocks.iter().find(|&&b| b == 0 || b > depth) {
-            return Err(Error::plan(
-                stage,
-                format!("block {b} is not between 1 and {depth}"),
-            ));
-        }
+        let blocks = self.blocks_or(args.depth, args.depth)?;
         let pooling = self.pooling.unwrap_or(match args.global_pool.as_str() {
             "token" => Pooling::Token,
             "avg" => Pooling::Mean,

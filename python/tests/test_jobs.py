@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 import ldae
-from conftest import cli, read_table, tensor_numpy
+from conftest import cli, image, read_table, tensor_numpy
 
 
 def test_pca_fit_and_encode_report_what_they_wrote(dataset, tmp_path):
@@ -91,3 +91,26 @@ def test_ctrl_c_stops_a_job_cleanly(dataset, tmp_path):
         ldae.encode("synthetic:2000000", pca=pca, out=out, dim=8, batch_size=64)
     timer.cancel()
     assert not (out / "_SUCCESS").exists()
+
+
+def test_the_encoder_of_a_timm_folder_equals_timm(tmp_path):
+    """ldae.Encoder(timm_dir) on numpy images: timm's eval transform and features."""
+    import timm
+    import torch
+    from PIL import Image
+    from timm.models import save_for_hf
+
+    torch.manual_seed(0)
+    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0,
+                              global_pool="avg").eval()
+    save_for_hf(model, tmp_path / "vit", safe_serialization=True)
+    rng = np.random.default_rng(2)
+    images = np.stack([image(rng, 240, 300) for _ in range(3)])
+    ours = ldae.Encoder(tmp_path / "vit")(images)
+    assert ours.shape == (3, 192) and ours.dtype == np.float32
+    cfg = timm.data.resolve_data_config({}, model=model)
+    transform = timm.data.create_transform(**cfg)
+    x = torch.stack([transform(Image.fromarray(im)) for im in images])
+    with torch.no_grad():
+        ref = model.forward_head(model.forward_features(x), pre_logits=True).numpy()
+    assert np.abs(ours - ref).max() <= 1e-3 * np.abs(ref).max()

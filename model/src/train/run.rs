@@ -229,6 +229,11 @@ impl TrainRun {
                 )));
             }
         }
+        if c.features.pooling == crate::encoder::Pooling::Token {
+            return Err(Error::msg(
+                "train: feature pooling token needs a class token; l-DAE networks have none",
+            ));
+        }
         if c.features.ema && c.ema.is_none() {
             return Err(Error::msg(
                 "train: features from the EMA weights need --ema (the run keeps no average)",

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use ldae_operators::normalize::Normalization;
 use ldae_operators::pca::{candle_err, PcaModel};
+use ldae_pipeline::names::name_of;
 use ldae_pipeline::{Error, Result};
 use serde_json::{json, Value};
 
@@ -275,7 +276,7 @@ fn model_card(
         .map_or(String::new(), |l| format!(", first {l} rows"));
     Ok(format!(
         "---\nlibrary_name: timm\ntags:\n- image-feature-extraction\n- timm\n- l-dae\n---\n\n\
-# l-DAE encoder ({architecture} layout)\n\n\
+# l-DAE encoder (timm VisionTransformer, width {width}, {depth} blocks)\n\n\
 A latent denoising autoencoder (l-DAE) pre-trained with ldae, exported as a plain timm \
 `VisionTransformer`: the first {depth} of its {total} blocks at the fixed noise level t = {t}, \
 {weights} weights. Load it with no ldae code:\n\n\
@@ -286,15 +287,16 @@ The pooled feature (`global_pool = \"avg\"`, no final norm) is the mean of the t
 block {depth}, as `ldae features --checkpoint RUN --pooling mean --block {depth}` computes it.\n\n\
 ## Model\n\n\
 - width {width}, {heads} heads, MLP ratio {mlp}, patch {p}, input {s} x {s} x {ch}, no class token\n\
-- learned-free 2D sin-cos position embedding (as `pos_embed`)\n\
+- the fixed (not learned) 2D sin-cos position embedding, as `pos_embed`\n\
+- registered in `config.json` as `{architecture}`, every size set by `model_args`\n\
 - adaLN modulation at t = {t} folded into the LayerNorm affines and LayerScale gammas\n\
 - preprocessing: centre square of the shorter side resized to {s} (bilinear), \
 `(x / 255 - {mean:?}) / {std:?}`\n\n\
 ## Data and recipe\n\n\
 - data: `{input}` ({rows} rows per epoch{limit})\n\
-- patch PCA: `{pca}`, latent dimension d = {d}, latent scale {scale:?}\n\
+- patch PCA: `{pca}`, latent dimension d = {d}, latent scale {scale}\n\
 - noise: {noise}\n\
-- preset {preset}, conditioning {cond:?}; {epochs} epochs, batch {batch}, peak lr {lr}, \
+- preset {preset}, conditioning {cond}; {epochs} epochs, batch {batch}, peak lr {lr}, \
 warm-up {warmup} epochs, AdamW weight decay {wd}, EMA {ema_cfg}, augmentation {augment}, seed {seed}\n\
 - exported from `{run}`\n\n\
 ## Probes\n\n{probes_text}",
@@ -310,10 +312,10 @@ warm-up {warmup} epochs, AdamW weight decay {wd}, EMA {ema_cfg}, augmentation {a
         rows = config.rows_per_epoch,
         pca = config.pca.display(),
         d = config.dim,
-        scale = config.latent_scale,
+        scale = name_of(&config.latent_scale),
         noise = serde_json::to_string(&config.noise).unwrap_or_default(),
         preset = config.preset,
-        cond = c.conditioning,
+        cond = name_of(&c.conditioning),
         epochs = config.epochs,
         batch = config.batch_size,
         lr = config.lr,
