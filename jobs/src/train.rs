@@ -161,7 +161,7 @@ impl TrainJob {
     }
 }
 
-/// The spec a run folder was trained with, set to resume it.
+/// The spec a run folder was trained with, set to resume it in `run_dir`.
 pub fn resume_spec(run_dir: &std::path::Path) -> Result<(PathBuf, Spec)> {
     let (base, value) = ldae_model::train::run::saved_spec(run_dir)?;
     let mut spec: Spec = serde_json::from_value(value)
@@ -169,5 +169,12 @@ pub fn resume_spec(run_dir: &std::path::Path) -> Result<(PathBuf, Spec)> {
     spec.sink
         .0
         .insert("resume".into(), toml::Value::Boolean(true));
+    // The folder being resumed, not the one the spec was first written for: a run copied or
+    // moved elsewhere (or written by ldae.torch.save_run) resumes in place.
+    let here = crate::pca_fit::absolute(run_dir);
+    spec.sink.0.insert(
+        "out".into(),
+        toml::Value::String(here.display().to_string()),
+    );
     Ok((base, spec))
 }

@@ -1,0 +1,346 @@
+"""ldae's l-DAE denoiser in PyTorch, with ldae's parameter names and shapes, and its run folder
+both ways (``pip install "./python[torch]"``).
+
+* :class:`Denoiser` is the network ldae trains (DiT-style blocks with adaLN-Zero, exact GELU,
+  LayerNorm without affine parameters and eps 1e-6, no class token, the fixed 2D sin-cos
+  position table, a sinusoidal + 2-layer MLP timestep embedding), built from a run's recorded
+  sizes or a preset; ``state_dict()`` keys are ldae's safetensors names.
+* :func:`pca_loss` and :func:`timesteps` are ldae's weighted PCA-space loss and its map from
+  noise level sigma to the network's continuous timestep.
+* :func:`load_run` reads an ldae run folder (weights, EMA, AdamW moments, step, settings);
+  :func:`save_run` writes one that ``ldae features``, ``probe``, ``denoise`` and
+  ``train --resume`` read.
+"""
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: Preset sizes: width, blocks of the encoder (the decoder has as many), heads.
+PRESETS = {"tiny": (128, 3, 4), "small": (384, 12, 6), "base": (768, 12, 12),
+           "large": (1024, 24, 16)}
+#: Discrete noise levels of the multi-level schedule (t in 0..T-1, sigma = sqrt 2 t / (T-1)).
+NOISE_STEPS = 1000
+#: Weight of the PCA directions beyond the latent dimension d in the loss.
+TAIL_WEIGHT = 0.1
+NORM_EPS = 1e-6
+
+
+def position_embedding(grid, width):
+    """The fixed 2D sin-cos table [grid^2, width] (row half, then column half; MAE's)."""
+    quarter = width // 4
+    omega = 1.0 / 10000.0 ** (np.arange(quarter, dtype=np.float64) / quarter)
+    rows = []
+    for r in range(grid):
+        for c in range(grid):
+            v = []
+            for pos in (r, c):
+                v.append(np.sin(pos * omega))
+                v.append(np.cos(pos * omega))
+            rows.append(np.concatenate(v))
+    return torch.tensor(np.array(rows), dtype=torch.float32)
+
+
+def timestep_embedding(t, dim):
+    """Sinusoidal embedding of continuous timesteps t [B] into dim values (cos, then sin)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    args = t[:, None].float() * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], -1)
+
+
+def timesteps(sigma):
+    """The continuous timestep of noise level sigma: t = sigma (T-1) / sqrt 2."""
+    return sigma * ((NOISE_STEPS - 1) / math.sqrt(2.0))
+
+
+def _norm(x):
+    return F.layer_norm(x, x.shape[-1:], eps=NORM_EPS)
+
+
+def _modulate(x, shift, scale):
+    return x * (1 + scale[:, None]) + shift[:, None]
+
+
+class Attention(nn.Module):
+    def __init__(self, width, heads):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+
+    def forward(self, x):
+        b, n, w = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+        return self.proj(out.transpose(1, 2).reshape(b, n, w))
+
+
+class Mlp(nn.Module):
+    def __init__(self, width, hidden):
+        super().__init__()
+        self.fc1 = nn.Linear(width, hidden)
+        self.fc2 = nn.Linear(hidden, width)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class Block(nn.Module):
+    """A transformer block with adaLN-Zero conditioning (ldae's names)."""
+
+    def __init__(self, width, heads, mlp_ratio=4, conditioning="dit"):
+        super().__init__()
+        self.attn = Attention(width, heads)
+        self.mlp = Mlp(width, width * mlp_ratio)
+        if conditioning == "mlp":
+            self.cond_hidden = nn.Linear(width, width // 4)
+            self.ada_ln = nn.Linear(width // 4, 6 * width)
+        elif conditioning == "dit":
+            self.cond_hidden = None
+            self.ada_ln = nn.Linear(width, 6 * width)
+        else:
+            raise ValueError(f"conditioning '{conditioning}': expected dit or mlp")
+
+    def modulation(self, c):
+        if self.cond_hidden is not None:
+            c = F.silu(self.cond_hidden(c))
+        return self.ada_ln(c).chunk(6, -1)
+
+    def forward(self, x, c):
+        sa, ca, ga, sm, cm, gm = self.modulation(c)
+        x = x + ga[:, None] * self.attn(_modulate(_norm(x), sa, ca))
+        return x + gm[:, None] * self.mlp(_modulate(_norm(x), sm, cm))
+
+
+class _Module(nn.Module):
+    """A plain container (for ldae's nested names)."""
+
+
+class Denoiser(nn.Module):
+    """ldae's denoiser. ``config`` is the ``model`` table of a run's config.json
+    (``patch_dim``, ``grid``, ``width``, ``encoder_depth``, ``decoder_depth``, ``heads``,
+    ``mlp_ratio``, ``time_embed_dim``, ``conditioning``)."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = dict(config)
+        c = self.config
+        w = c["width"]
+        self.patch_embed = nn.Linear(c["patch_dim"], w)
+        self.t_embedder = _Module()
+        self.t_embedder.mlp1 = nn.Linear(c.get("time_embed_dim", 256), w)
+        self.t_embedder.mlp2 = nn.Linear(w, w)
+        self.blocks = nn.ModuleList(
+            Block(w, c["heads"], c.get("mlp_ratio", 4), c.get("conditioning", "dit"))
+            for _ in range(c["encoder_depth"] + c["decoder_depth"]))
+        self.final_layer = _Module()
+        self.final_layer.ada_ln = nn.Linear(w, 2 * w)
+        self.final_layer.linear = nn.Linear(w, c["patch_dim"])
+        self.register_buffer("position", position_embedding(c["grid"], w)[None], persistent=False)
+
+    @classmethod
+    def preset(cls, name, patch_dim, grid, conditioning="dit"):
+        """A preset's sizes (tiny, small, base, large) for patches of patch_dim values on a
+        grid x grid token grid."""
+        width, depth, heads = PRESETS[name]
+        return cls(dict(patch_dim=patch_dim, grid=grid, width=width, encoder_depth=depth,
+                        decoder_depth=depth, heads=heads, mlp_ratio=4, time_embed_dim=256,
+                        precision="f32", conditioning=conditioning))
+
+    def condition(self, t):
+        """The conditioning vector SiLU(c) of timesteps t [B], as the blocks receive it."""
+        e = timestep_embedding(t, self.config.get("time_embed_dim", 256))
+        return F.silu(self.t_embedder.mlp2(F.silu(self.t_embedder.mlp1(e))))
+
+    def tokens(self, x, t, blocks=None):
+        """Tokens after the first `blocks` blocks (default: the encoder's): x [B, N, D]."""
+        blocks = self.config["encoder_depth"] if blocks is None else blocks
+        c = self.condition(t)
+        h = self.patch_embed(x) + self.position
+        for block in self.blocks[:blocks]:
+            h = block(h, c)
+        return h
+
+    def features(self, x, t, block=None):
+        """ldae's representation: the mean of the tokens after `block`, [B, W]."""
+        return self.tokens(x, t, block).mean(1)
+
+    def forward(self, x, t):
+        """Predicted clean patches [B, N, D] from noisy patches x [B, N, D] at timesteps t [B]."""
+        c = self.condition(t)
+        h = self.patch_embed(x) + self.position
+        for block in self.blocks:
+            h = block(h, c)
+        shift, scale = self.final_layer.ada_ln(c).chunk(2, -1)
+        return self.final_layer.linear(_modulate(_norm(h), shift, scale))
+
+
+def pca_loss(clean, predicted, sigma, components, dim):
+    """ldae's loss: the residual in the PCA basis (components [D, D], one direction per row),
+    weight 1 on the first `dim` directions and TAIL_WEIGHT on the rest, summed over directions,
+    averaged over tokens, weighted by 1 / (1 + sigma^2) per row, averaged over rows."""
+    d = components.shape[0]
+    weights = torch.full((d,), TAIL_WEIGHT, dtype=clean.dtype, device=clean.device)
+    weights[:dim] = 1.0
+    r = (clean - predicted) @ components.T.to(clean.dtype)
+    per_row = (r.square() * weights).sum(-1).mean(1)
+    return (per_row / (1 + sigma.square())).mean()
+
+
+def load_pca_components(path):
+    """The PCA file's components [D, D] (one direction per row) and its metadata."""
+    from safetensors.torch import load_file
+    from safetensors import safe_open
+    tensors = load_file(path)
+    with safe_open(path, "pt") as f:
+        meta = f.metadata() or {}
+    return tensors["components"].float(), meta
+
+
+@dataclass
+class Run:
+    """An ldae run in PyTorch: the network, its EMA (or None), the AdamW moments as a state
+    dict for ``torch.optim.AdamW(model.parameters())`` (or None), the step, and the settings
+    of the run's config.json."""
+    model: Denoiser
+    config: dict
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    ema: Optional[Denoiser] = None
+    optimizer: Optional[dict] = None
+    extra: dict = field(default_factory=dict)
+
+    def make_optimizer(self, lr=None):
+        """A torch AdamW over model.parameters() with the run's settings and moments, at
+        learning rate `lr` (default: the run's peak, `lr` of its config; ldae's schedule sets
+        each step's rate, see :func:`learning_rate`)."""
+        a = self.config.get("adamw", {})
+        lr = lr if lr is not None else self.config.get("lr", a.get("lr", 1e-4))
+        opt = torch.optim.AdamW(self.model.parameters(), lr=lr,
+                                betas=(a.get("beta1", 0.9), a.get("beta2", 0.999)),
+                                eps=a.get("eps", 1e-8), weight_decay=a.get("weight_decay", 0.0))
+        if self.optimizer is not None:
+            opt.load_state_dict(self.optimizer)
+            for group in opt.param_groups:  # the saved group carries no schedule
+                group["lr"] = lr
+        return opt
+
+
+def learning_rate(step, total, warmup, base):
+    """ldae's schedule: linear warm-up over `warmup` steps, then cosine decay to 0 at `total`."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+    return base * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _load(path):
+    from safetensors.torch import load_file
+    return load_file(path)
+
+
+def load_run(run_dir):
+    """Read an ldae run folder: config.json and checkpoint/ (model, EMA, AdamW moments, state)."""
+    with open(os.path.join(run_dir, "config.json")) as f:
+        config = json.load(f)
+    ckpt = os.path.join(run_dir, "checkpoint")
+    model = Denoiser(config["model"])
+    model.load_state_dict(_load(os.path.join(ckpt, "model.safetensors")), strict=True)
+    ema = None
+    if os.path.exists(os.path.join(ckpt, "ema.safetensors")):
+        ema = Denoiser(config["model"])
+        ema.load_state_dict(_load(os.path.join(ckpt, "ema.safetensors")), strict=True)
+    state = {"step": 0, "epoch": 0, "batch_in_epoch": 0}
+    if os.path.exists(os.path.join(ckpt, "state.json")):
+        with open(os.path.join(ckpt, "state.json")) as f:
+            state.update(json.load(f))
+    optimizer = None
+    moments = os.path.join(ckpt, "optimizer.safetensors")
+    if os.path.exists(moments):
+        optimizer = _adamw_state(model, _load(moments), state["step"], config)
+    return Run(model=model, config=config, step=state["step"], epoch=state["epoch"],
+               batch_in_epoch=state["batch_in_epoch"], ema=ema, optimizer=optimizer)
+
+
+def _adamw_state(model, moments, step, config):
+    """ldae's moments ('m.NAME', 'v.NAME') as a torch AdamW state dict."""
+    a = config.get("adamw", {})
+    names = [n for n, _ in model.named_parameters()]
+    state = {i: {"step": torch.tensor(float(step)), "exp_avg": moments[f"m.{n}"].clone(),
+                 "exp_avg_sq": moments[f"v.{n}"].clone()} for i, n in enumerate(names)}
+    group = {"lr": a.get("lr", 1e-4), "betas": (a.get("beta1", 0.9), a.get("beta2", 0.999)),
+             "eps": a.get("eps", 1e-8), "weight_decay": a.get("weight_decay", 0.0),
+             "amsgrad": False, "maximize": False, "foreach": None, "capturable": False,
+             "differentiable": False, "fused": None, "params": list(range(len(names)))}
+    return {"state": state, "param_groups": [group]}
+
+
+def _moments(model, optimizer_state):
+    """A torch AdamW state dict as ldae's moments ('m.NAME', 'v.NAME')."""
+    names = [n for n, _ in model.named_parameters()]
+    out = {}
+    for i, n in enumerate(names):
+        s = optimizer_state["state"].get(i)
+        if s is None:
+            continue
+        out[f"m.{n}"] = s["exp_avg"].detach().float().contiguous().cpu()
+        out[f"v.{n}"] = s["exp_avg_sq"].detach().float().contiguous().cpu()
+    return out
+
+
+def _weights(model):
+    return {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
+
+
+def save_run(run_dir, run_or_model, config=None, optimizer=None, ema=None, step=None,
+             epoch=None, batch_in_epoch=None):
+    """Write an ldae run folder: ``save_run(RUN, run)`` for a :class:`Run`, or
+    ``save_run(RUN, model, config=..., optimizer=..., ema=..., step=...)`` for a model built in
+    PyTorch (config: the run's settings as ldae records them; its ``model`` table is taken from
+    the model). The checkpoint folder is written beside and renamed into place, as ldae does."""
+    from safetensors.torch import save_file
+    if isinstance(run_or_model, Run):
+        run = run_or_model
+        model, config = run.model, run.config
+        optimizer = run.optimizer if optimizer is None else optimizer
+        ema = run.ema if ema is None else ema
+        step = run.step if step is None else step
+        epoch = run.epoch if epoch is None else epoch
+        batch_in_epoch = run.batch_in_epoch if batch_in_epoch is None else batch_in_epoch
+    else:
+        model = run_or_model
+        if config is None:
+            raise ValueError("save_run(RUN, model) needs config= (the run's settings)")
+    if isinstance(optimizer, torch.optim.Optimizer):
+        optimizer = optimizer.state_dict()
+    config = dict(config, model=dict(config.get("model", {}), **model.config))
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "config.json.tmp"), "w") as f:
+        json.dump(config, f, indent=2)
+    os.replace(os.path.join(run_dir, "config.json.tmp"), os.path.join(run_dir, "config.json"))
+    tmp = os.path.join(run_dir, ".checkpoint.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    save_file(_weights(model), os.path.join(tmp, "model.safetensors"))
+    if ema is not None:
+        save_file(_weights(ema), os.path.join(tmp, "ema.safetensors"))
+    if optimizer is not None:
+        save_file(_moments(model, optimizer), os.path.join(tmp, "optimizer.safetensors"))
+    with open(os.path.join(tmp, "state.json"), "w") as f:
+        json.dump({"step": int(step or 0), "epoch": int(epoch or 0),
+                   "batch_in_epoch": int(batch_in_epoch or 0)}, f, indent=2)
+    dest, old = os.path.join(run_dir, "checkpoint"), os.path.join(run_dir, ".checkpoint.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if os.path.exists(dest):
+        os.replace(dest, old)
+    os.replace(tmp, dest)
+    shutil.rmtree(old, ignore_errors=True)
