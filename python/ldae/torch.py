@@ -344,3 +344,111 @@ def save_run(run_dir, run_or_model, config=None, optimizer=None, ema=None, step=
         os.replace(dest, old)
     os.replace(tmp, dest)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def shard_of_this_process():
+    """(index, count) of this process's share of the rows: torch.distributed's rank and world
+    size times the DataLoader worker's id and count (each 0 / 1 when not in use)."""
+    rank, world = 0, 1
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+    worker = torch.utils.data.get_worker_info()
+    wid, workers = (worker.id, worker.num_workers) if worker is not None else (0, 1)
+    return rank * workers + wid, world * workers
+
+
+class LatentDataset(torch.utils.data.IterableDataset):
+    """Training batches made by ldae's Rust pipeline, as torch tensors.
+
+    The pipeline decodes ``input`` (any source ldae reads: an image folder, Parquet,
+    WebDataset shards, IDX, CIFAR binaries, ``synthetic:N``) at the PCA's geometry and
+    normalisation, optionally augments (random resized crop and flip, seeded per row and
+    epoch), patchifies and then, with ``output="noised"`` (the default, what the l-DAE loss
+    needs), noises in the PCA's latent space as ``ldae train`` does, or with
+    ``output="latents"`` projects to the first ``dim`` components. It runs in background
+    threads with the GIL released, ``prefetch`` batches ahead.
+
+    Each item is one batch, a dict: ``id`` (list of str), ``label`` (int64, -1 where unlabelled)
+    and ``patches`` / ``noisy`` ``[B, N, D]`` with ``sigma`` ``[B]`` (noised), or ``latents``
+    ``[B, N, dim]`` (latents). Use it with ``DataLoader(dataset, batch_size=None)``.
+
+    Sharding: the rows are split between torch.distributed ranks and DataLoader workers
+    (disjoint, covering). Determinism: a row's pixels, augmentation and noise depend only on
+    (seed, epoch, row id), so every (seed, epoch) gives the same rows whatever the number of
+    ranks or workers; ``shuffle`` orders them by (seed, epoch) before sharding. Call
+    :meth:`set_epoch` each epoch.
+    """
+
+    def __init__(self, input, pca, dim, *, output="noised", batch_size=256, seed=0, epoch=0,
+                 shuffle=True, augment=False, latent_scale=None, format=None, limit=None,
+                 threads=2, prefetch=4):
+        super().__init__()
+        if output not in ("noised", "latents"):
+            raise ValueError(f"output '{output}': expected noised or latents")
+        from . import load_pca
+        self.meta = load_pca(pca).meta
+        self.input, self.pca, self.dim, self.output = os.fspath(input), os.fspath(pca), dim, output
+        self.batch_size, self.seed, self.epoch, self.shuffle = batch_size, seed, epoch, shuffle
+        self.augment, self.latent_scale, self.format, self.limit = augment, latent_scale, format, limit
+        self.threads, self.prefetch = threads, prefetch
+
+    def set_epoch(self, epoch):
+        """The pass the next iteration makes (its shuffle, augmentation and noise)."""
+        self.epoch = epoch
+
+    def spec(self, shard=(0, 1)):
+        """The source and operators this dataset runs for one shard (a spec without a sink)."""
+        m = self.meta
+        decode = {"kind": "decode", "image_size": m["image_size"], "channels": m["channels"]}
+        if self.augment:
+            decode["augment"] = {"seed": self.seed} if self.augment is True else dict(self.augment)
+        scale = {} if self.latent_scale is None else {"latent_scale": self.latent_scale}
+        last = ({"kind": "noise", "pca": self.pca, "dim": self.dim, "seed": self.seed, **scale}
+                if self.output == "noised" else
+                {"kind": "pca_project", "pca": self.pca, "dim": self.dim, **scale})
+        source = {"input": self.input, "batch_size": self.batch_size, "shuffle": self.shuffle,
+                  # One order per (seed, epoch), the same for every shard.
+                  "seed": self.seed * 1_000_003 + self.epoch,
+                  "shard": {"index": shard[0], "count": shard[1]}}
+        if self.format:
+            source["format"] = self.format
+        if self.limit is not None:
+            source["limit"] = self.limit
+        return {"source": source,
+                "operator": [decode, {"kind": "normalize", **m["normalization"]},
+                             {"kind": "patchify", "patch": m["patch_size"]}, last]}
+
+    def __iter__(self):
+        return self.iter_shard(shard_of_this_process())
+
+    def iter_shard(self, shard):
+        """The batches of shard (index, count) of the rows, for this epoch."""
+        from . import _native
+        stream = _native.NativeStream(json.dumps(self.spec(shard)), self.epoch, "",
+                                      self.threads, self.prefetch)
+        for batch in stream:
+            yield self._tensors(batch)
+
+    def _tensors(self, batch):
+        names = batch.schema.names
+        n = batch.num_rows
+
+        def tensor(name):
+            col = batch.column(names.index(name))
+            shape = list(col.type.shape) if hasattr(col.type, "shape") else [-1]
+            col = col.storage if hasattr(col, "storage") else col
+            values = col.flatten().to_numpy(zero_copy_only=False)
+            return torch.from_numpy(values.reshape([n] + shape))
+
+        out = {"id": batch.column(names.index("id")).to_pylist()}
+        if "label" in names:
+            labels = batch.column(names.index("label")).to_numpy(zero_copy_only=False)
+            out["label"] = torch.from_numpy(np.nan_to_num(labels.astype(np.float64), nan=-1).astype(np.int64))
+        else:
+            out["label"] = torch.full((n,), -1, dtype=torch.int64)
+        if self.output == "noised":
+            out["patches"], out["noisy"] = tensor("patches"), tensor("noisy")
+            out["sigma"] = torch.from_numpy(batch.column(names.index("sigma")).to_numpy(zero_copy_only=False))
+        else:
+            out["latents"] = tensor("latents")
+        return out

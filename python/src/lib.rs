@@ -21,6 +21,8 @@ use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyTypeError, PyValue
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+mod stream;
+
 pyo3::create_exception!(
     _native,
     LdaeError,
@@ -434,6 +436,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .try_init();
     m.add("LdaeError", m.py().get_type::<LdaeError>())?;
     m.add_class::<NativePipeline>()?;
+    m.add_class::<stream::NativeStream>()?;
     m.add_function(wrap_pyfunction!(run_command, m)?)?;
     m.add_function(wrap_pyfunction!(operator_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(jpeg_decoder, m)?)?;

@@ -139,3 +139,48 @@ def test_torch_step_and_run_folder_match_ldae(tmp_path):
     ldae("probe", "--train", a, "--test", b)
     ldae("denoise", "--checkpoint", back, "--input", "synthetic:4", "--out",
          os.path.join(TMP, "grid.png"), "--count", "2")
+
+
+def rows_of(batches, key="noisy"):
+    out = {}
+    for b in batches:
+        for i, row in enumerate(b["id"]):
+            assert row not in out, f"row {row} twice"
+            out[row] = (b[key][i].clone(), float(b["sigma"][i]) if "sigma" in b else None,
+                        int(b["label"][i]))
+    return out
+
+
+def test_latent_dataset_shards_are_disjoint_covering_and_deterministic(tmp_path):
+    pca = tmp_path / "pca.safetensors"
+    cli("pca", "fit", "--input", "synthetic:64", "--image-size", "32", "--patch", "4", "--out", pca)
+    ds = lt.LatentDataset("synthetic:40", pca, 8, batch_size=8, seed=3, epoch=1)
+    whole = rows_of(ds.iter_shard((0, 1)))
+    assert len(whole) == 40
+    first = next(iter(ds.iter_shard((0, 1))))
+    assert first["patches"].shape == (8, 64, 48) and first["noisy"].dtype == torch.float32
+    assert first["label"].dtype == torch.int64 and (first["label"] >= 0).all()
+    # 2 ranks x 2 workers: shard rank * 2 + worker of 4.
+    parts = [rows_of(ds.iter_shard((rank * 2 + worker, 4))) for rank in range(2) for worker in range(2)]
+    ids = [set(p) for p in parts]
+    assert all(a.isdisjoint(b) for i, a in enumerate(ids) for b in ids[i + 1:]), "shards overlap"
+    assert set().union(*ids) == set(whole), "shards do not cover the rows"
+    for p in parts:
+        for row, (noisy, sigma, label) in p.items():
+            assert torch.equal(noisy, whole[row][0]) and sigma == whole[row][1] and label == whole[row][2]
+    # Real DataLoader workers find their shard themselves.
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
+    via_workers = rows_of(loader)
+    assert set(via_workers) == set(whole)
+    assert all(torch.equal(via_workers[r][0], whole[r][0]) for r in whole)
+    # Another epoch draws other noise; the same epoch again, the same.
+    ds.set_epoch(2)
+    other = rows_of(ds.iter_shard((0, 1)))
+    assert any(other[r][1] != whole[r][1] for r in whole)
+    ds.set_epoch(1)
+    again = rows_of(ds.iter_shard((0, 1)))
+    assert all(torch.equal(again[r][0], whole[r][0]) for r in whole)
+    # Latents instead of noised patches.
+    lat = lt.LatentDataset("synthetic:16", pca, 8, output="latents", batch_size=16, shuffle=False)
+    b = next(iter(lat))
+    assert b["latents"].shape == (16, 64, 8)
