@@ -146,6 +146,24 @@ class Denoiser(nn.Module):
         self.final_layer.linear = nn.Linear(w, c["patch_dim"])
         self.register_buffer("position", position_embedding(c["grid"], w)[None], persistent=False)
 
+    def initialise(self, seed=0):
+        """ldae's initialisation policy (DiT's), from a torch generator seeded with `seed`:
+        Xavier-uniform linear weights, zero biases, N(0, 0.02) for the timestep MLP, zeros for
+        every adaLN modulation and the final linear layer (each block starts as the identity).
+        The policy is ldae's; the draws come from torch's generator, not ldae's."""
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if "ada_ln" in name or name.startswith("final_layer.linear") or name.endswith(".bias"):
+                    p.zero_()
+                elif name.startswith("t_embedder"):
+                    p.copy_(torch.randn(p.shape, generator=g) * 0.02)
+                else:
+                    fan_out, fan_in = p.shape[0], p.shape[1] if p.dim() > 1 else 1
+                    bound = math.sqrt(6.0 / (fan_in + fan_out))
+                    p.copy_((torch.rand(p.shape, generator=g) * 2 - 1) * bound)
+        return self
+
     @classmethod
     def preset(cls, name, patch_dim, grid, conditioning="dit"):
         """A preset's sizes (tiny, small, base, large) for patches of patch_dim values on a
@@ -391,6 +409,11 @@ class LatentDataset(torch.utils.data.IterableDataset):
         self.batch_size, self.seed, self.epoch, self.shuffle = batch_size, seed, epoch, shuffle
         self.augment, self.latent_scale, self.format, self.limit = augment, latent_scale, format, limit
         self.threads, self.prefetch = threads, prefetch
+
+    def rows(self):
+        """Rows in one epoch over all shards (when the source knows its size)."""
+        from . import _native
+        return _native.NativeStream(json.dumps(self.spec((0, 1))), self.epoch, "", 1, 1).rows
 
     def set_epoch(self, epoch):
         """The pass the next iteration makes (its shuffle, augmentation and noise)."""

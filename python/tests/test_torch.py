@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file
 
 import ldae.torch as lt
-from conftest import cli
+from conftest import cli, read_table
 
 torch.set_num_threads(2)
 
@@ -184,3 +184,40 @@ def test_latent_dataset_shards_are_disjoint_covering_and_deterministic(tmp_path)
     lat = lt.LatentDataset("synthetic:16", pca, 8, output="latents", batch_size=16, shuffle=False)
     b = next(iter(lat))
     assert b["latents"].shape == (16, 64, 8)
+
+
+def train_torch(out, pca, processes, extra=()):
+    """examples/python/train_torch.py on synthetic data; the loss of each step (rank 0)."""
+    import subprocess
+    import sys
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "python", "train_torch.py")
+    args = [script, "--input", "synthetic:256", "--pca", str(pca), "--dim", "8", "--preset", "tiny",
+            "--batch-size", "32", "--steps", "20", "--lr", "0.001", "--threads", "1",
+            "--checkpoint-every", "10", "--out", str(out), *extra]
+    if processes > 1:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc_per_node={processes}", *args]
+    else:
+        cmd = [sys.executable, *args]
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stdout}\n{r.stderr}"
+    return [json.loads(line)["loss"] for line in r.stdout.splitlines() if line.startswith("{")]
+
+
+def test_ddp_on_two_processes_matches_one_process_with_the_whole_batch(tmp_path):
+    pca = tmp_path / "pca.safetensors"
+    cli("pca", "fit", "--input", "synthetic:64", "--image-size", "32", "--patch", "4", "--out", pca)
+    one = train_torch(tmp_path / "one", pca, 1)
+    two = train_torch(tmp_path / "two", pca, 2)
+    assert len(one) == len(two) == 20
+    rel = max(abs(a - b) / abs(a) for a, b in zip(one, two))
+    print("loss, 1 process:", [round(x, 5) for x in one])
+    print("loss, 2 processes:", [round(x, 5) for x in two])
+    print(f"largest relative difference over 20 steps: {rel:.2e}")
+    assert rel <= 1e-4, rel
+    assert one[-1] < one[0], "the loss goes down"
+    # The DDP run is an ldae run.
+    run = lt.load_run(str(tmp_path / "two"))
+    assert run.step == 20
+    cli("features", "--input", "synthetic:16", "--checkpoint", tmp_path / "two", "--out", tmp_path / "f")
+    assert read_table(tmp_path / "f").num_rows == 16
