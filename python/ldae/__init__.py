@@ -11,7 +11,9 @@ Three layers, all running the same Rust code as the ``ldae`` command line:
   and :func:`run` take keyword arguments named like the CLI's flags, print what the CLI
   prints, and return the command's report as a dict. Ctrl-C stops a job cleanly.
 * **Models** -- :func:`load_pca` (a PCA's arrays as numpy) and :class:`Encoder` (a trained
-  run's encoder on numpy or Arrow images).
+  run's encoder, or a timm ViT folder's, on numpy or Arrow images).
+* **PyTorch** -- ``ldae.torch`` (imported on its own, needs the ``torch`` extra): the denoiser,
+  its loss, run folders both ways, and ``LatentDataset`` for training in PyTorch.
 """
 
 from ._native import LdaeError, jpeg_decoder

@@ -461,7 +461,8 @@ class LatentDataset(torch.utils.data.IterableDataset):
             shape = list(col.type.shape) if hasattr(col.type, "shape") else [-1]
             col = col.storage if hasattr(col, "storage") else col
             values = col.flatten().to_numpy(zero_copy_only=False)
-            return torch.from_numpy(values.reshape([n] + shape))
+            # Arrow's buffers are read-only; torch wants to own writable memory (one memcpy).
+            return torch.from_numpy(np.array(values.reshape([n] + shape)))
 
         out = {"id": batch.column(names.index("id")).to_pylist()}
         if "label" in names:
