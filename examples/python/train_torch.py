@@ -43,7 +43,8 @@ def parse():
     ap.add_argument("--conditioning", default="dit", choices=["dit", "mlp"])
     ap.add_argument("--batch-size", type=int, default=256, help="global batch (all ranks)")
     ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--steps", type=int, help="stop after this many steps (the schedule's length)")
+    ap.add_argument("--steps", type=int, help="the schedule's length in steps (default: epochs x steps per epoch)")
+    ap.add_argument("--max-steps", type=int, help="stop after this many steps (the schedule keeps its length)")
     ap.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     ap.add_argument("--warmup-epochs", type=float, default=0.5)
     ap.add_argument("--weight-decay", type=float, default=0.0)
@@ -96,7 +97,9 @@ def main():
             "input": args.input, "format": None, "limit": None, "rows_per_epoch": rows,
             "pixel_cache": None, "pca": os.path.abspath(args.pca), "dim": args.dim,
             "latent_scale": meta.get("latent_scale", "global"), "noise": {"schedule": "multi_level"},
-            "preset": args.preset, "model": model.config, "epochs": args.epochs,
+            "preset": args.preset, "model": model.config,
+            # ldae's trainer counts epochs: as many as --steps covers.
+            "epochs": -(-total // steps_per_epoch) if steps_per_epoch else args.epochs,
             "batch_size": args.batch_size, "lr": args.lr, "warmup_epochs": args.warmup_epochs,
             "adamw": {"lr": args.lr, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
                       "weight_decay": args.weight_decay},
@@ -120,12 +123,15 @@ def main():
             lt.save_run(args.out, model, config=config, optimizer=opt, ema=ema, step=step,
                         epoch=epoch, batch_in_epoch=batch_in_epoch)
 
-    epoch = step // steps_per_epoch if steps_per_epoch else 0
-    done = False
-    while not done:
+    epoch = run.epoch if run is not None else 0
+    position = run.batch_in_epoch if run is not None else 0  # batches of `epoch` done
+    stop = min(total, args.max_steps or total)
+    while step < stop and (args.steps or epoch < args.epochs):
         data.set_epoch(epoch)
-        for i, batch in enumerate(data):
-            if steps_per_epoch and i >= steps_per_epoch:
+        # A resumed run continues mid-epoch: each rank passes over the rows already trained on.
+        data.skip = position * (args.batch_size // world)
+        for batch in data:
+            if steps_per_epoch and position >= steps_per_epoch:
                 break  # whole batches only, as ldae train
             clean = batch["patches"].to(device)
             noisy = batch["noisy"].to(device)
@@ -144,6 +150,7 @@ def main():
                     for e, p in zip(ema.parameters(), model.parameters()):
                         e.mul_(args.ema).add_(p.detach(), alpha=1 - args.ema)
             step += 1
+            position += 1
             shown = loss.detach().clone()
             if world > 1:
                 dist.all_reduce(shown)
@@ -152,14 +159,14 @@ def main():
                 print(json.dumps({"step": step, "epoch": epoch, "lr": lr, "loss": shown.item(),
                                   "time": round(time.time(), 3)}), flush=True)
             if step % args.checkpoint_every == 0:
-                save(epoch, i + 1)
-            if step >= total:
-                done = True
+                save(epoch, position)
+            if step >= stop:
                 break
+        if step >= stop and steps_per_epoch and position < steps_per_epoch:
+            break  # stopped mid-epoch: the checkpoint records where
         epoch += 1
-        if not args.steps and epoch >= args.epochs:
-            done = True
-    save(epoch, 0)
+        position = 0
+    save(epoch, position)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()

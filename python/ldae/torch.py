@@ -315,6 +315,36 @@ def _moments(model, optimizer_state):
     return out
 
 
+def _train_flags(run_dir, config):
+    """The `ldae train` flags of a run's settings (for its spec.json)."""
+    m, f, a = config["model"], config.get("features", {}), config.get("adamw", {})
+    flags = ["train", "--input", str(config["input"]), "--pca", str(config["pca"]),
+             "--dim", str(config["dim"]), "--preset", str(config.get("preset", "tiny")),
+             "--width", str(m["width"]), "--depth", str(m["encoder_depth"]), "--heads", str(m["heads"]),
+             "--conditioning", str(m.get("conditioning", "dit")),
+             "--epochs", str(config["epochs"]), "--batch-size", str(config["batch_size"]),
+             "--lr", str(config["lr"]), "--warmup-epochs", str(config["warmup_epochs"]),
+             "--weight-decay", str(a.get("weight_decay", 0.0)), "--seed", str(config.get("seed", 0)),
+             "--checkpoint-every", str(config.get("checkpoint_every", 500)),
+             "--latent-scale", str(config.get("latent_scale", "global")),
+             "--feature-t", str(f.get("t", 10.0)), "--feature-pooling", str(f.get("pooling", "mean")),
+             "--out", os.path.abspath(run_dir)]
+    noise = config.get("noise", {"schedule": "multi_level"})
+    if noise.get("schedule") == "single_level":
+        flags += ["--noise", "single", "--sigma", str(noise["sigma"])]
+    for key, flag in (("format", "--format"), ("limit", "--limit"), ("ema", "--ema"),
+                      ("grad_clip", "--grad-clip")):
+        if config.get(key) is not None:
+            flags += [flag, str(config[key])]
+    if config.get("augment"):
+        flags.append("--augment")
+    if f.get("block") is not None:
+        flags += ["--feature-block", str(f["block"])]
+    if f.get("ema"):
+        flags.append("--feature-ema")
+    return flags
+
+
 def _weights(model):
     return {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
 
@@ -324,7 +354,9 @@ def save_run(run_dir, run_or_model, config=None, optimizer=None, ema=None, step=
     """Write an ldae run folder: ``save_run(RUN, run)`` for a :class:`Run`, or
     ``save_run(RUN, model, config=..., optimizer=..., ema=..., step=...)`` for a model built in
     PyTorch (config: the run's settings as ldae records them; its ``model`` table is taken from
-    the model). The checkpoint folder is written beside and renamed into place, as ldae does."""
+    the model). The checkpoint folder is written beside and renamed into place, as ldae does;
+    a folder without a ``spec.json`` gets the one ``ldae train`` records for these settings, so
+    ``ldae train --resume`` continues the run."""
     from safetensors.torch import save_file
     if isinstance(run_or_model, Run):
         run = run_or_model
@@ -356,6 +388,14 @@ def save_run(run_dir, run_or_model, config=None, optimizer=None, ema=None, step=
     with open(os.path.join(tmp, "state.json"), "w") as f:
         json.dump({"step": int(step or 0), "epoch": int(epoch or 0),
                    "batch_in_epoch": int(batch_in_epoch or 0)}, f, indent=2)
+    spec = os.path.join(run_dir, "spec.json")
+    if not os.path.exists(spec):
+        # The pipeline `ldae train --resume` runs again: the CLI's own spec for these settings.
+        from . import _native
+        text = json.dumps({"base": "", "spec": json.loads(_native.train_spec(_train_flags(run_dir, config)))})
+        with open(spec + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(spec + ".tmp", spec)
     dest, old = os.path.join(run_dir, "checkpoint"), os.path.join(run_dir, ".checkpoint.old")
     shutil.rmtree(old, ignore_errors=True)
     if os.path.exists(dest):
@@ -409,6 +449,9 @@ class LatentDataset(torch.utils.data.IterableDataset):
         self.batch_size, self.seed, self.epoch, self.shuffle = batch_size, seed, epoch, shuffle
         self.augment, self.latent_scale, self.format, self.limit = augment, latent_scale, format, limit
         self.threads, self.prefetch = threads, prefetch
+        #: Rows of each shard's order to pass over in the next iteration (to resume mid-epoch:
+        #: batches done x per-shard batch size).
+        self.skip = 0
 
     def rows(self):
         """Rows in one epoch over all shards (when the source knows its size)."""
@@ -437,6 +480,8 @@ class LatentDataset(torch.utils.data.IterableDataset):
             source["format"] = self.format
         if self.limit is not None:
             source["limit"] = self.limit
+        if self.skip:
+            source["skip"] = self.skip
         return {"source": source,
                 "operator": [decode, {"kind": "normalize", **m["normalization"]},
                              {"kind": "patchify", "patch": m["patch_size"]}, last]}

@@ -343,6 +343,23 @@ fn run_command(py: Python<'_>, argv: Vec<String>) -> PyResult<String> {
     }
 }
 
+/// The spec (JSON) `ldae train` would run with these flags (`argv` without the program name,
+/// starting with "train"): what `spec.json` of a run folder records, so that a run written
+/// from PyTorch resumes in ldae.
+#[pyfunction]
+fn train_spec(argv: Vec<String>) -> PyResult<String> {
+    let cli = ldae::cli::Cli::try_parse_from(std::iter::once("ldae".to_string()).chain(argv))
+        .map_err(|e| PyValueError::new_err(e.render().to_string().trim_end().to_string()))?;
+    let ldae::cli::Command::Train(args) = cli.command else {
+        return Err(PyValueError::new_err("expected the flags of `ldae train`"));
+    };
+    let spec = ldae::commands::train_spec(&args).map_err(|e| match e.downcast_ref::<Error>() {
+        Some(engine) => py_error(engine),
+        None => PyValueError::new_err(ldae_pipeline::error::describe(e.as_ref())),
+    })?;
+    serde_json::to_string(&spec).map_err(|e| LdaeError::new_err(e.to_string()))
+}
+
 /// The JPEG decoder this process uses: the system's libjpeg-turbo (loaded at run time) or
 /// zune-jpeg (pure Rust), with the reason; `ldae --version` prints the same.
 #[pyfunction]
@@ -440,6 +457,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run_command, m)?)?;
     m.add_function(wrap_pyfunction!(operator_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(jpeg_decoder, m)?)?;
+    m.add_function(wrap_pyfunction!(train_spec, m)?)?;
     m.add_function(wrap_pyfunction!(load_pca, m)?)?;
     m.add_function(wrap_pyfunction!(encoder_operators, m)?)?;
     Ok(())

@@ -221,3 +221,18 @@ def test_ddp_on_two_processes_matches_one_process_with_the_whole_batch(tmp_path)
     assert run.step == 20
     cli("features", "--input", "synthetic:16", "--checkpoint", tmp_path / "two", "--out", tmp_path / "f")
     assert read_table(tmp_path / "f").num_rows == 16
+
+
+def test_a_torch_run_stopped_mid_epoch_resumes_to_the_same_losses(tmp_path):
+    pca = tmp_path / "pca.safetensors"
+    cli("pca", "fit", "--input", "synthetic:64", "--image-size", "32", "--patch", "4", "--out", pca)
+    whole = train_torch(tmp_path / "whole", pca, 1)
+    # 8 steps per epoch: step 10 stops in the middle of the second epoch.
+    first = train_torch(tmp_path / "parts", pca, 1, ["--max-steps", "10"])
+    second = train_torch(tmp_path / "parts", pca, 1, ["--resume"])
+    assert len(first) == 10 and len(second) == 10
+    rel = max(abs(a - b) / abs(a) for a, b in zip(whole, first + second))
+    assert rel <= 1e-6, rel
+    # The run written from PyTorch is one ldae resumes too (spec.json made by save_run).
+    cli("train", "--resume", "--out", tmp_path / "parts", "--max-steps", "21")
+    assert lt.load_run(str(tmp_path / "parts")).step == 21

@@ -16,6 +16,12 @@ use serde_json::{json, Value};
 
 use crate::cli::{Cli, Command};
 
+/// The spec `ldae train` runs for these flags (what a run folder's `spec.json` records), for
+/// run folders written by other trainers (`ldae.torch.save_run`).
+pub fn train_spec(args: &crate::cli::TrainArgs) -> Result<ldae_jobs::spec::Spec> {
+    Ok(train::job(args)?.spec()?)
+}
+
 /// What a command did, for callers other than the terminal (the Python package): the JSON
 /// report of what it wrote (paths, row counts, metrics). `Value::Null` when it only printed.
 pub type Report = Value;
