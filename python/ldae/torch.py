@@ -5,8 +5,10 @@ both ways (``pip install "./python[torch]"``).
   LayerNorm without affine parameters and eps 1e-6, no class token, the fixed 2D sin-cos
   position table, a sinusoidal + 2-layer MLP timestep embedding), built from a run's recorded
   sizes or a preset; ``state_dict()`` keys are ldae's safetensors names.
-* :func:`pca_loss` and :func:`timesteps` are ldae's weighted PCA-space loss and its map from
-  noise level sigma to the network's continuous timestep.
+* :func:`pca_loss`, :func:`timesteps`, :func:`sample_sigma`, :func:`add_noise` and
+  :func:`learning_rate` are ldae's weighted PCA-space loss, its map from noise level sigma to
+  the network's timestep, its multi-level noise schedule and latent noise, and its schedule.
+* :class:`LatentDataset` streams training batches from ldae's Rust pipeline.
 * :func:`load_run` reads an ldae run folder (weights, EMA, AdamW moments, step, settings);
   :func:`save_run` writes one that ``ldae features``, ``probe``, ``denoise`` and
   ``train --resume`` read.
@@ -211,6 +213,41 @@ def pca_loss(clean, predicted, sigma, components, dim):
     r = (clean - predicted) @ components.T.to(clean.dtype)
     per_row = (r.square() * weights).sum(-1).mean(1)
     return (per_row / (1 + sigma.square())).mean()
+
+
+def sample_sigma(n, generator=None):
+    """Multi-level noise levels, as ldae draws them: t ~ U{0..T-1}, sigma = sqrt 2 t / (T-1)."""
+    t = torch.randint(0, NOISE_STEPS, (n,), generator=generator)
+    return t.float() * (math.sqrt(2.0) / (NOISE_STEPS - 1))
+
+
+def latent_divisors(eigenvalues, dim, scale="global"):
+    """What each of the first `dim` latent coordinates is divided by under `scale` (none,
+    global: the root mean eigenvalue, whiten: each root eigenvalue), as ldae's PCA does."""
+    ev = torch.as_tensor(eigenvalues, dtype=torch.float64)[:dim]
+    floor = abs(float(eigenvalues[0])) * 1e-12 + 1e-30
+    ev = ev.clamp(min=floor)
+    if scale == "none":
+        return torch.ones(dim, dtype=torch.float64)
+    if scale == "global":
+        return ev.mean().sqrt().repeat(dim)
+    if scale == "whiten":
+        return ev.sqrt()
+    raise ValueError(f"latent scale '{scale}': expected none, global or whiten")
+
+
+def add_noise(patches, sigma, pca, dim, scale="global", generator=None):
+    """ldae's noise operator in torch: the patches [B, N, D] projected on the first `dim`
+    components of `pca` (``ldae.load_pca``), scaled, noised with sigma [B] times N(0, 1), and
+    mapped back by the inverse PCA (the rank-d reconstruction plus the noise). The same
+    formula as ldae's; the draws come from torch's generator, not ldae's per-row seeds."""
+    c = torch.as_tensor(pca.components[:dim], dtype=patches.dtype, device=patches.device)
+    mean = torch.as_tensor(pca.mean, dtype=patches.dtype, device=patches.device)
+    div = latent_divisors(pca.eigenvalues, dim, scale).to(patches.dtype).to(patches.device)
+    z = (patches - mean) @ c.T / div
+    eps = torch.randn(z.shape, generator=generator).to(z.device, z.dtype)
+    z = z + sigma.to(z.dtype)[:, None, None] * eps
+    return (z * div) @ c + mean
 
 
 def load_pca_components(path):

@@ -84,6 +84,23 @@ def test_torch_step_and_run_folder_match_ldae(tmp_path):
     noisy = torch.tensor(tensor(t, "noisy").reshape(n, tokens, d))
     sigma = torch.tensor(t.column("sigma").to_numpy())
 
+    # The noise: ldae's noisy patches are the rank-d reconstruction plus sigma times unit
+    # Gaussian noise in the scaled latent, as add_noise builds them.
+    import ldae as package
+    basis = package.load_pca(pca)
+    div = lt.latent_divisors(basis.eigenvalues, 16, "global").float()
+    c16 = torch.tensor(basis.components[:16], dtype=torch.float32)
+    mean = torch.tensor(basis.mean, dtype=torch.float32)
+    recon = ((clean - mean) @ c16.T) @ c16 + mean
+    eps = ((noisy - recon) @ c16.T) / div / sigma[:, None, None].clamp(min=1e-6)
+    keep = sigma > 0.1
+    assert abs(float(eps[keep].mean())) < 0.05 and abs(float(eps[keep].std()) - 1) < 0.05
+    ours = lt.add_noise(clean.double(), sigma.double(), basis, 16, "global")
+    e2 = ((ours.float() - recon) @ c16.T) / div / sigma[:, None, None].clamp(min=1e-6)
+    assert abs(float(e2[keep].std()) - 1) < 0.05
+    assert torch.allclose(lt.add_noise(clean.double(), torch.zeros(n, dtype=torch.float64), basis, 16).float(),
+                          recon, atol=1e-4)
+
     # ldae's step.
     ldae("train", "--resume", "--out", run, "--max-steps", "1")
     logged = pq.read_table(os.path.join(run, "metrics.parquet")).to_pylist()
