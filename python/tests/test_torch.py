@@ -18,6 +18,7 @@ import os
 import shutil
 
 import numpy as np
+import pytest
 import pyarrow.parquet as pq
 import torch
 from safetensors.torch import load_file
@@ -61,14 +62,15 @@ def tensor(table, name):
     return col.flatten().to_numpy(zero_copy_only=False).reshape(table.num_rows, -1)
 
 
-def test_torch_step_and_run_folder_match_ldae(tmp_path):
+@pytest.mark.parametrize("conditioning", ["dit", "mlp"])
+def test_torch_step_and_run_folder_match_ldae(tmp_path, conditioning):
     TMP = str(tmp_path)
     pca = os.path.join(TMP, "pca.safetensors")
     run = os.path.join(TMP, "run")
     ldae("pca", "fit", "--input", "synthetic:64", "--image-size", "32", "--patch", "4", "--out", pca)
     ldae("train", "--input", "synthetic:64", "--pca", pca, "--dim", "16", "--preset", "tiny",
          "--epochs", "2", "--batch-size", "64", "--warmup-epochs", "0", "--lr", "0.001",
-         "--weight-decay", "0.05", "--max-steps", "0", "--out", run)
+         "--weight-decay", "0.05", "--conditioning", conditioning, "--max-steps", "0", "--out", run)
     run0 = os.path.join(TMP, "run0")
     shutil.copytree(run, run0)
 
