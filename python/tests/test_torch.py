@@ -223,10 +223,17 @@ def train_torch(out, pca, processes, extra=()):
     return [json.loads(line)["loss"] for line in r.stdout.splitlines() if line.startswith("{")]
 
 
-def test_ddp_on_two_processes_matches_one_process_with_the_whole_batch(tmp_path):
-    pca = tmp_path / "pca.safetensors"
+@pytest.fixture(scope="module")
+def one_process_run(tmp_path_factory):
+    """A PCA and the 20-step one-process run both training tests compare with."""
+    tmp = tmp_path_factory.mktemp("torch-one")
+    pca = tmp / "pca.safetensors"
     cli("pca", "fit", "--input", "synthetic:64", "--image-size", "32", "--patch", "4", "--out", pca)
-    one = train_torch(tmp_path / "one", pca, 1)
+    return pca, train_torch(tmp / "one", pca, 1)
+
+
+def test_ddp_on_two_processes_matches_one_process_with_the_whole_batch(tmp_path, one_process_run):
+    pca, one = one_process_run
     two = train_torch(tmp_path / "two", pca, 2)
     assert len(one) == len(two) == 20
     rel = max(abs(a - b) / abs(a) for a, b in zip(one, two))
@@ -242,10 +249,8 @@ def test_ddp_on_two_processes_matches_one_process_with_the_whole_batch(tmp_path)
     assert read_table(tmp_path / "f").num_rows == 16
 
 
-def test_a_torch_run_stopped_mid_epoch_resumes_to_the_same_losses(tmp_path):
-    pca = tmp_path / "pca.safetensors"
-    cli("pca", "fit", "--input", "synthetic:64", "--image-size", "32", "--patch", "4", "--out", pca)
-    whole = train_torch(tmp_path / "whole", pca, 1)
+def test_a_torch_run_stopped_mid_epoch_resumes_to_the_same_losses(tmp_path, one_process_run):
+    pca, whole = one_process_run
     # 8 steps per epoch: step 10 stops in the middle of the second epoch.
     first = train_torch(tmp_path / "parts", pca, 1, ["--max-steps", "10"])
     second = train_torch(tmp_path / "parts", pca, 1, ["--resume"])
