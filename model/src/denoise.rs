@@ -50,7 +50,7 @@ impl OperatorConfig for DenoiseConfig {
     const KIND: &'static str = "denoise";
     fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
         let device = parse_device(&self.device)?;
-        let precision = self.precision.unwrap_or(Precision::choose(None, &device)?);
+        let precision = self.precision.unwrap_or(Precision::default_for(&device));
         let (config, model) = load_network(
             &ctx.resolve(&self.checkpoint),
             &device,

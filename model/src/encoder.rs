@@ -209,7 +209,7 @@ impl OperatorConfig for EncoderConfig {
     fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
         let stage = "encoder";
         let device = parse_device(&self.device)?;
-        let precision = self.precision.unwrap_or(Precision::choose(None, &device)?);
+        let precision = self.precision.unwrap_or(Precision::default_for(&device));
         let checkpoint = self.checkpoint.as_ref().map(|c| ctx.resolve(c));
         if let (EncoderModel::Ldae | EncoderModel::Random, Some(dir)) = (self.model, &checkpoint) {
             if crate::vit::is_timm_folder(dir) {

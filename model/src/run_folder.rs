@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
-use ldae_operators::atomic::write_atomic;
+pub use ldae_operators::atomic::{read_json, write_json};
 use ldae_operators::pca::candle_err;
 use ldae_pipeline::{Error, Result};
 
@@ -58,12 +58,6 @@ pub fn probe_reports(run_dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// A JSON file; an error names it.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::external(format!("{}", path.display()), e))
-}
-
 /// The tensors of the checkpoint file `path`; an error names the file.
 pub fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     if !path.exists() {
@@ -84,12 +78,6 @@ pub fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tens
 pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
     candle_core::safetensors::save(tensors, path)
         .map_err(|e| Error::external(format!("{}: cannot write", path.display()), e))
-}
-
-/// Write `value` as pretty JSON, atomically (a temporary file renamed into place).
-pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::msg(e.to_string()))?;
-    write_atomic(path, text.as_bytes())
 }
 
 /// Load a trained network for inference (weights as plain tensors, so no gradient is tracked):

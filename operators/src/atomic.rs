@@ -29,6 +29,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     commit(&temp, path)
 }
 
+/// A JSON file, parsed; an error names it.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::external(format!("{}", path.display()), e))
+}
+
+/// Write `value` as pretty JSON at `path`, atomically.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::msg(e.to_string()))?;
+    write_atomic(path, text.as_bytes())
+}
+
 /// Write one record batch as a small Parquet file at `path`, atomically (errors tables, metrics).
 pub fn write_parquet_atomic(path: &Path, batch: &arrow::record_batch::RecordBatch) -> Result<()> {
     let temp = temp_path(path);

@@ -288,7 +288,7 @@ impl Decode {
             1 => (image.into_luma8().into_raw(), PixelType::U8),
             _ => (image.into_rgb8().into_raw(), PixelType::U8x3),
         };
-        let source = Source {
+        let source = DecodedPixels {
             pixels: &pixels,
             width: w,
             height: h,
@@ -329,7 +329,7 @@ impl Decoded {
 }
 
 /// Interleaved u8 pixels (luma or RGB) decoded at `scale` of the full-size image.
-struct Source<'a> {
+struct DecodedPixels<'a> {
     pixels: &'a [u8],
     width: u32,
     height: u32,
@@ -342,7 +342,7 @@ struct Source<'a> {
 /// convolution of `fast_image_resize`, in 8-bit fixed point; a full-size crop already
 /// `side x side` is copied as it is).
 fn resize_crop(
-    src: &Source,
+    src: &DecodedPixels,
     plan: &CropPlan,
     side: u32,
     filter: FirFilter,
@@ -354,7 +354,7 @@ fn resize_crop(
         height,
         ..
     } = *plan;
-    let Source {
+    let DecodedPixels {
         pixels,
         width: w,
         height: h,
@@ -392,7 +392,7 @@ fn resize_crop(
 /// resized to `short` (the longer one to `int(short * long / short_side)`), then the centre
 /// `side x side`, its offsets `round((size - side) / 2)` with Python's round (half to even).
 fn resize_then_center_crop(
-    src: &Source,
+    src: &DecodedPixels,
     short: u32,
     side: u32,
     filter: FirFilter,

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use ldae_pipeline::table_layout::{DATA, ERRORS, MANIFEST, STATE, SUCCESS};
 use ldae_pipeline::{fault, Error, RejectedRow, Result};
 
-use crate::atomic::{commit, write_atomic};
+use crate::atomic::{commit, read_json, write_atomic, write_json};
 use crate::errors_table::write_errors_table;
 
 /// One shard of a job: `index` of `count` (an unsharded job is 0 of 1).
@@ -164,16 +164,6 @@ fn lock_file(path: &Path) -> Result<File> {
         .write(true)
         .open(path)
         .map_err(io(path))
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
-    serde_json::from_str(&text).map_err(|e| Error::external(format!("{}", path.display()), e))
-}
-
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::msg(e.to_string()))?;
-    write_atomic(path, text.as_bytes())
 }
 
 /// Flush a folder's entries (renames into it) to disk, so a committed file survives a crash.

@@ -7,6 +7,7 @@ mod features;
 mod inspect;
 mod pca;
 mod probe;
+mod run;
 mod sql;
 mod status;
 mod train;
@@ -31,7 +32,7 @@ pub fn run(cli: Cli) -> Result<Report> {
     match cli.command {
         Command::Pca(cmd) => pca::run(cmd),
         Command::Inspect { path } => inspect::run(&path).map(|()| Value::Null),
-        Command::Run { spec, output, run } => crate::spec::run_file(&spec, &output, &run),
+        Command::Run { spec, output, run } => run::run_file(&spec, &output, &run),
         Command::Status { dir } => {
             let complete = status::run(&dir)?;
             Ok(json!({ "complete": complete }))

@@ -78,13 +78,12 @@ pub enum Precision {
 }
 
 impl Precision {
-    /// `name` (f32, bf16) or, when absent, the device's default: bf16 on a GPU, f32 on CPU
-    /// (where bf16 products are emulated and slower).
-    pub fn choose(name: Option<&str>, device: &candle_core::Device) -> Result<Precision> {
-        match name {
-            Some(n) => n.parse(),
-            None if device.is_cuda() => Ok(Precision::Bf16),
-            None => Ok(Precision::F32),
+    /// The device's default: bf16 on a GPU, f32 on CPU (where bf16 products are emulated and
+    /// slower).
+    pub fn default_for(device: &candle_core::Device) -> Precision {
+        match device.is_cuda() {
+            true => Precision::Bf16,
+            false => Precision::F32,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Training building blocks: an AdamW whose state can be checkpointed, and the learning-rate
-//! schedule. (The `ldae train` job itself is not written yet.)
+//! Training: an AdamW whose state can be checkpointed, the learning-rate schedule, the step
+//! metrics, the trainer (the training loop as a sink) and the `train` sink kind of specs.
 
 pub mod metrics;
 pub mod optimizer;

@@ -212,9 +212,7 @@ impl TrainRun {
             model.heads = h;
         }
         model.conditioning = c.conditioning;
-        model.precision = c
-            .precision
-            .unwrap_or(Precision::choose(None, &self.device)?);
+        model.precision = c.precision.unwrap_or(Precision::default_for(&self.device));
         model.validate()?;
         if c.batch_size == 0 {
             return Err(Error::msg(

@@ -9,11 +9,7 @@ use crate::cli::{OutputArgs, RunArgs};
 use crate::plans::{print_report, run_options};
 
 /// Parse and run the spec at `path`; relative paths in it are relative to its folder.
-pub fn run_file(
-    path: &Path,
-    output: &OutputArgs,
-    run: &RunArgs,
-) -> Result<crate::commands::Report> {
+pub fn run_file(path: &Path, output: &OutputArgs, run: &RunArgs) -> Result<super::Report> {
     let mut spec = Spec::read(path)?;
     // --overwrite / --resume are the table sink's keys; other sinks have no such choice.
     if output.overwrite || output.resume || output.rows_per_file.is_some() {
