@@ -24,7 +24,9 @@ use ldae_pipeline::{
 };
 
 use crate::denoiser::{Denoiser, Precision};
-use crate::run_folder::{load_network, read_train_config};
+pub use crate::pooling::Pooling;
+pub use crate::run_folder::FeatureDefaults;
+use crate::run_folder::{default_t, load_network, read_train_config};
 use crate::vit::{TimmFolder, Vit};
 
 /// Images per network call (the padding unit that keeps results independent of batching).
@@ -53,82 +55,6 @@ pub enum EncoderModel {
     Pixels,
     /// The PCA latents, flattened (a baseline).
     Pca,
-}
-
-/// How a network feature is reduced over the image's tokens.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Pooling {
-    /// Average over tokens: `[width]` per image.
-    #[default]
-    Mean,
-    /// Average over each cell of a 2 x 2 grid of the token grid: `[4 width]` per image.
-    Grid2,
-    /// Average over each cell of a 4 x 4 grid of the token grid: `[16 width]` per image.
-    Grid4,
-    /// Keep every token: `[N, width]` per image (a timm model's class and register tokens
-    /// first).
-    None,
-    /// The class token, `[width]` (timm models with one; their `global_pool = "token"`).
-    Token,
-}
-
-impl Pooling {
-    /// Cells a side of the spatial grid (`None` for mean and none).
-    pub fn grid(self) -> Option<usize> {
-        match self {
-            Pooling::Grid2 => Some(2),
-            Pooling::Grid4 => Some(4),
-            Pooling::Mean | Pooling::None | Pooling::Token => None,
-        }
-    }
-
-    /// The feature shape per image for `tokens` tokens of `width`.
-    pub fn feature_shape(self, tokens: usize, width: usize) -> Vec<usize> {
-        match (self, self.grid()) {
-            (_, Some(k)) => vec![k * k * width],
-            (Pooling::None, None) => vec![tokens, width],
-            _ => vec![width],
-        }
-    }
-}
-
-/// The feature settings a training run recommends, recorded in its `config.json`:
-/// `ldae features --checkpoint RUN` uses each one its flags leave unset, so a recipe's probe
-/// protocol travels with its checkpoint.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct FeatureDefaults {
-    /// Block whose tokens are the features, 1 = the first (absent: the last encoder block).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub block: Option<usize>,
-    /// Timestep fed to the network with the clean image.
-    pub t: f32,
-    /// How tokens become a feature.
-    pub pooling: Pooling,
-    /// Read the EMA weights (the run must keep them).
-    pub ema: bool,
-}
-
-impl Default for FeatureDefaults {
-    fn default() -> Self {
-        FeatureDefaults {
-            block: None,
-            t: default_t(),
-            pooling: Pooling::Mean,
-            ema: false,
-        }
-    }
 }
 
 /// `encoder`: clean `patches [N, D]` to `features` (or, with several `blocks`, one column
@@ -179,10 +105,6 @@ pub struct EncoderConfig {
     /// Precision of the products: `f32` or `bf16` (default: bf16 on a GPU, f32 on CPU).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<Precision>,
-}
-
-fn default_t() -> f32 {
-    10.0
 }
 
 impl Default for EncoderConfig {
@@ -528,7 +450,7 @@ fn run_chunks(
                 .and_then(|f| f.to_vec1::<f32>())
                 .map_err(candle_err)?;
             match pooling.grid() {
-                Some(k) => column.extend(crate::grid_pool::grid_mean(&f, shape[0], width, k)),
+                Some(k) => column.extend(crate::pooling::grid_mean(&f, shape[0], width, k)),
                 None => column.extend(f),
             }
         }
@@ -563,7 +485,7 @@ impl Encoder {
                     ));
                 }
                 if let Some(k) = pooling.grid() {
-                    let side = crate::grid_pool::grid_side(c.tokens()).unwrap_or(0);
+                    let side = crate::pooling::grid_side(c.tokens()).unwrap_or(0);
                     if side < k {
                         return Err(Error::plan(
                             stage,

@@ -9,7 +9,7 @@
 pub mod denoise;
 pub mod denoiser;
 pub mod encoder;
-pub mod grid_pool;
+pub mod pooling;
 pub mod probe;
 pub mod run_folder;
 pub mod train;

@@ -23,8 +23,103 @@ pub use ldae_operators::atomic::{read_json, write_json};
 use ldae_operators::pca::candle_err;
 use ldae_pipeline::{Error, Result};
 
+use crate::denoiser::DenoiserConfig;
 use crate::denoiser::{initialise, Denoiser, Precision};
-use crate::train::trainer::TrainConfig;
+use crate::pooling::Pooling;
+use crate::train::optimizer::AdamWConfig;
+use ldae_operators::noise::NoiseSchedule;
+use ldae_operators::pca::LatentScale;
+
+/// Everything that defines a training run; saved as `RUN_DIR/config.json`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainConfig {
+    /// The dataset (path or `synthetic:N`).
+    pub input: String,
+    /// Dataset kind, when given.
+    pub format: Option<String>,
+    /// Rows of the dataset used (`--limit`).
+    pub limit: Option<usize>,
+    /// Rows in one epoch.
+    pub rows_per_epoch: usize,
+    /// Decoded-pixel cache (a Parquet table of u8 pixels) read instead of `input` when set.
+    #[serde(default)]
+    pub pixel_cache: Option<PathBuf>,
+    /// The PCA model file.
+    pub pca: PathBuf,
+    /// Latent dimension d.
+    pub dim: usize,
+    /// Latent scale of the noise.
+    pub latent_scale: LatentScale,
+    /// Noise schedule.
+    pub noise: NoiseSchedule,
+    /// Preset the sizes came from.
+    pub preset: String,
+    /// Network sizes.
+    pub model: DenoiserConfig,
+    /// Epochs to train.
+    pub epochs: u64,
+    /// Rows per step.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Linear warmup length, in epochs.
+    pub warmup_epochs: f64,
+    /// AdamW settings (lr is set by the schedule).
+    pub adamw: AdamWConfig,
+    /// Clip the global gradient norm to this value.
+    pub grad_clip: Option<f64>,
+    /// Keep an exponential moving average of the weights with this decay.
+    pub ema: Option<f64>,
+    /// Random-resized-crop and flip.
+    pub augment: bool,
+    /// Run seed.
+    pub seed: u64,
+    /// Checkpoint every this many steps (and at the end).
+    pub checkpoint_every: u64,
+    /// What `ldae features` reads by default (absent in runs written before it existed).
+    #[serde(default)]
+    pub features: FeatureDefaults,
+}
+
+impl TrainConfig {
+    /// Steps in one epoch.
+    pub fn steps_per_epoch(&self) -> u64 {
+        self.rows_per_epoch.div_ceil(self.batch_size.max(1)) as u64
+    }
+}
+
+/// The feature settings a training run recommends, recorded in its `config.json`:
+/// `ldae features --checkpoint RUN` uses each one its flags leave unset, so a recipe's probe
+/// protocol travels with its checkpoint.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeatureDefaults {
+    /// Block whose tokens are the features, 1 = the first (absent: the last encoder block).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block: Option<usize>,
+    /// Timestep fed to the network with the clean image.
+    pub t: f32,
+    /// How tokens become a feature.
+    pub pooling: Pooling,
+    /// Read the EMA weights (the run must keep them).
+    pub ema: bool,
+}
+
+impl Default for FeatureDefaults {
+    fn default() -> Self {
+        FeatureDefaults {
+            block: None,
+            t: default_t(),
+            pooling: Pooling::Mean,
+            ema: false,
+        }
+    }
+}
+
+/// The timestep `ldae features` feeds by default.
+pub fn default_t() -> f32 {
+    10.0
+}
 
 /// The run's settings.
 pub const CONFIG: &str = "config.json";

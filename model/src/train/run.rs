@@ -21,7 +21,7 @@ use super::metrics::draw_loss_curve;
 use super::optimizer::AdamWConfig;
 use super::trainer::{RecentSteps, TrainConfig, TrainSink, Trainer};
 use crate::denoiser::{Conditioning, DenoiserConfig, Precision};
-use crate::encoder::FeatureDefaults;
+use crate::run_folder::FeatureDefaults;
 
 /// `train` (sink): pre-train the l-DAE denoiser on the `patches`, `noisy` and `sigma` columns of
 /// a noise operator, one pass over the source per epoch (each reshuffled with its own seed),
@@ -227,7 +227,7 @@ impl TrainRun {
                 )));
             }
         }
-        if c.features.pooling == crate::encoder::Pooling::Token {
+        if c.features.pooling == crate::pooling::Pooling::Token {
             return Err(Error::msg(
                 "train: feature pooling token needs a class token; l-DAE networks have none",
             ));

@@ -14,79 +14,20 @@ use arrow::record_batch::RecordBatch;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
-pub use crate::run_folder::{load_network, load_trained, read_train_config};
+pub use crate::run_folder::{load_network, load_trained, read_train_config, TrainConfig};
 
 use ldae_pipeline::columns::{self, require_tensor};
 use ldae_pipeline::{Error, Result, RunSummary, Sink};
 
 use super::metrics::{read_metrics, write_metrics, StepMetrics, SIGMA_BINS};
-use super::optimizer::{AdamW, AdamWConfig};
+use super::optimizer::AdamW;
 use super::schedule::learning_rate;
 use crate::denoiser::model::timesteps;
-use crate::denoiser::{initialise, Denoiser, DenoiserConfig, PcaLoss};
+use crate::denoiser::{initialise, Denoiser, PcaLoss};
 use crate::run_folder::{
     load_tensors, read_json, save_tensors, write_json, CHECKPOINT, CONFIG, EMA_WEIGHTS, WEIGHTS,
 };
-use ldae_operators::noise::NoiseSchedule;
-use ldae_operators::pca::{candle_err, LatentScale, PcaModel};
-
-/// Everything that defines a training run; saved as `RUN_DIR/config.json`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TrainConfig {
-    /// The dataset (path or `synthetic:N`).
-    pub input: String,
-    /// Dataset kind, when given.
-    pub format: Option<String>,
-    /// Rows of the dataset used (`--limit`).
-    pub limit: Option<usize>,
-    /// Rows in one epoch.
-    pub rows_per_epoch: usize,
-    /// Decoded-pixel cache (a Parquet table of u8 pixels) read instead of `input` when set.
-    #[serde(default)]
-    pub pixel_cache: Option<PathBuf>,
-    /// The PCA model file.
-    pub pca: PathBuf,
-    /// Latent dimension d.
-    pub dim: usize,
-    /// Latent scale of the noise.
-    pub latent_scale: LatentScale,
-    /// Noise schedule.
-    pub noise: NoiseSchedule,
-    /// Preset the sizes came from.
-    pub preset: String,
-    /// Network sizes.
-    pub model: DenoiserConfig,
-    /// Epochs to train.
-    pub epochs: u64,
-    /// Rows per step.
-    pub batch_size: usize,
-    /// Peak learning rate.
-    pub lr: f64,
-    /// Linear warmup length, in epochs.
-    pub warmup_epochs: f64,
-    /// AdamW settings (lr is set by the schedule).
-    pub adamw: AdamWConfig,
-    /// Clip the global gradient norm to this value.
-    pub grad_clip: Option<f64>,
-    /// Keep an exponential moving average of the weights with this decay.
-    pub ema: Option<f64>,
-    /// Random-resized-crop and flip.
-    pub augment: bool,
-    /// Run seed.
-    pub seed: u64,
-    /// Checkpoint every this many steps (and at the end).
-    pub checkpoint_every: u64,
-    /// What `ldae features` reads by default (absent in runs written before it existed).
-    #[serde(default)]
-    pub features: crate::encoder::FeatureDefaults,
-}
-
-impl TrainConfig {
-    /// Steps in one epoch.
-    pub fn steps_per_epoch(&self) -> u64 {
-        self.rows_per_epoch.div_ceil(self.batch_size.max(1)) as u64
-    }
-}
+use ldae_operators::pca::{candle_err, PcaModel};
 
 /// Where a run stands: the next batch to train.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -1,8 +1,57 @@
-//! Spatial grid pooling of an image's tokens: the token grid (side `s`, row-major, as patchify
-//! lays it out) is cut into `k x k` cells and each cell's tokens are averaged, giving `k * k`
-//! vectors per image (cells row-major). Cells follow adaptive average pooling: cell `i` covers
-//! rows `floor(i s / k) .. ceil((i + 1) s / k)`, so any `s >= k` works (at 224 px / patch 16,
-//! `s = 14` and `k = 4` give cells of 4 or 3 tokens a side, overlapping by one where uneven).
+//! How a network's tokens become a feature ([`Pooling`]), and spatial grid pooling: the token
+//! grid (side `s`, row-major, as patchify lays it out) is cut into `k x k` cells and each
+//! cell's tokens are averaged, giving `k * k` vectors per image (cells row-major). Cells follow
+//! adaptive average pooling: cell `i` covers rows `floor(i s / k) .. ceil((i + 1) s / k)`, so
+//! any `s >= k` works (at 224 px / patch 16, `s = 14` and `k = 4` give cells of 4 or 3 tokens a
+//! side, overlapping by one where uneven).
+
+/// How a network feature is reduced over the image's tokens.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// Average over tokens: `[width]` per image.
+    #[default]
+    Mean,
+    /// Average over each cell of a 2 x 2 grid of the token grid: `[4 width]` per image.
+    Grid2,
+    /// Average over each cell of a 4 x 4 grid of the token grid: `[16 width]` per image.
+    Grid4,
+    /// Keep every token: `[N, width]` per image (a timm model's class and register tokens
+    /// first).
+    None,
+    /// The class token, `[width]` (timm models with one; their `global_pool = "token"`).
+    Token,
+}
+
+impl Pooling {
+    /// Cells a side of the spatial grid (`None` for mean and none).
+    pub fn grid(self) -> Option<usize> {
+        match self {
+            Pooling::Grid2 => Some(2),
+            Pooling::Grid4 => Some(4),
+            Pooling::Mean | Pooling::None | Pooling::Token => None,
+        }
+    }
+
+    /// The feature shape per image for `tokens` tokens of `width`.
+    pub fn feature_shape(self, tokens: usize, width: usize) -> Vec<usize> {
+        match (self, self.grid()) {
+            (_, Some(k)) => vec![k * k * width],
+            (Pooling::None, None) => vec![tokens, width],
+            _ => vec![width],
+        }
+    }
+}
 
 /// The token rows `[start, end)` of cell `i` of `k` over a side of `s` tokens.
 fn cell_span(i: usize, k: usize, s: usize) -> (usize, usize) {
