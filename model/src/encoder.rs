@@ -13,24 +13,23 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Float32Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 
 use ldae_operators::device::parse_device;
-use ldae_operators::pca::{candle_err, PcaModel, Projector};
+use ldae_operators::pca::{PcaModel, Projector};
 use ldae_pipeline::columns::{self, require_tensor, tensor_array, tensor_field};
 use ldae_pipeline::{
     BoundOperator, BuildContext, Error, Operator, OperatorConfig, ProcessWithSchema, Processed,
     Result, WithSchema,
 };
 
+use crate::chunks::run_chunks;
+pub use crate::chunks::CHUNK;
 use crate::denoiser::{Denoiser, Precision};
 pub use crate::pooling::Pooling;
 pub use crate::run_folder::FeatureDefaults;
 use crate::run_folder::{default_t, load_network, read_train_config};
 use crate::vit::{TimmFolder, Vit};
-
-/// Images per network call (the padding unit that keeps results independent of batching).
-pub const CHUNK: usize = 32;
 
 /// What a feature vector is made of.
 #[derive(
@@ -415,47 +414,6 @@ impl Encoder {
             _ => Err(Error::msg("not a network")),
         }
     }
-}
-
-/// Run rows of `shape` patches through `forward` in chunks of [`CHUNK`] images (the last one
-/// padded, so every product has the same shape whatever the batch), one output column per
-/// tensor `forward` returns; grid pooling reduces `[CHUNK, N, width]` patch tokens to cells.
-fn run_chunks(
-    values: &[f32],
-    shape: &[usize],
-    outputs: &[(String, Vec<usize>)],
-    device: &Device,
-    pooling: Pooling,
-    width: usize,
-    forward: impl Fn(&Tensor) -> candle_core::Result<Vec<Tensor>>,
-) -> Result<Vec<Vec<f32>>> {
-    let per_image = shape[0] * shape[1];
-    let rows = values.len() / per_image;
-    let mut out: Vec<Vec<f32>> = outputs
-        .iter()
-        .map(|(_, s)| Vec::with_capacity(rows * s.iter().product::<usize>()))
-        .collect();
-    for chunk in values.chunks(CHUNK * per_image) {
-        let n = chunk.len() / per_image;
-        let mut padded = chunk.to_vec();
-        padded.resize(CHUNK * per_image, 0.0);
-        let x =
-            Tensor::from_vec(padded, (CHUNK, shape[0], shape[1]), device).map_err(candle_err)?;
-        let features = forward(&x).map_err(candle_err)?;
-        for (f, column) in features.iter().zip(out.iter_mut()) {
-            let f = f
-                .narrow(0, 0, n)
-                .and_then(|f| f.to_dtype(DType::F32))
-                .and_then(|f| f.flatten_all())
-                .and_then(|f| f.to_vec1::<f32>())
-                .map_err(candle_err)?;
-            match pooling.grid() {
-                Some(k) => column.extend(crate::pooling::grid_mean(&f, shape[0], width, k)),
-                None => column.extend(f),
-            }
-        }
-    }
-    Ok(out)
 }
 
 impl Encoder {

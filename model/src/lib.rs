@@ -6,6 +6,7 @@
 //! an operator (`denoise`), [`probe`] the linear and kNN probes. It depends on the table
 //! operators (PCA, noise), never the other way round.
 
+pub mod chunks;
 pub mod denoise;
 pub mod denoiser;
 pub mod encoder;
