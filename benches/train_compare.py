@@ -9,7 +9,7 @@ Builds the `train_step` bench in the release profile (`cargo build --release --b
 train_step`: it shares the release build's artifacts, where `cargo bench` would build a second
 copy of every dependency), then alternates it and `benches/train_peer.py` ROUNDS times (default
 5; each reports its best step of STEPS), so both see the same machine state, and prints the
-medians and their ratio, and the peak resident memory of each side's training steps. Needs: pip install torch numpy.
+medians and their ratio, and the peak resident memory of each side's training steps. Needs: pip install "./python[torch]" (the peer is ldae.torch's network).
 """
 import argparse
 import json
