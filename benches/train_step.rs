@@ -17,6 +17,8 @@ use ldae_model::denoiser::{initialise, Conditioning, Denoiser, DenoiserConfig, P
 use ldae_model::train::{AdamW, AdamWConfig};
 
 fn main() {
+    // As the CLI does: freed memory stays with the process.
+    ldae::keep_freed_memory();
     let mut args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
     let image_size = take_flag(&mut args, "--image-size").unwrap_or(32);
     let patch = take_flag(&mut args, "--patch").unwrap_or(4);
