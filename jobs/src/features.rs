@@ -9,11 +9,10 @@ use ldae_model::train::trainer::read_train_config;
 use ldae_model::vit::{is_timm_folder, TimmFolder};
 use ldae_operators::decode::{DecodeConfig, Interpolation};
 use ldae_operators::normalize::{NormalizeConfig, NormalizeMode};
-use ldae_operators::patchify::PatchifyConfig;
 use ldae_operators::pca::PcaModel;
 use ldae_pipeline::Error;
 
-use crate::pca_fit::{absolute, patch_front_of, table_spec, TableWrite};
+use crate::pca_fit::{absolute, patch_front_decoding, patch_front_of, table_spec, TableWrite};
 use crate::spec::{Component, Spec};
 use crate::Result;
 
@@ -163,34 +162,25 @@ impl FeaturesJob {
             mean: o.mean.clone().unwrap_or(recorded.mean.clone()),
             std: o.std.clone().unwrap_or(recorded.std.clone()),
         };
-        let patch = folder.args.patch;
-        if image_size == 0 || !image_size.is_multiple_of(patch) {
-            return Err(Error::msg(format!(
-                "--image-size {image_size} must be a multiple of the model's patch {patch}"
-            )));
-        }
-        let operators = vec![
-            Component::operator(&DecodeConfig {
-                image_size: image_size as u32,
-                channels: recorded.channels as u8,
-                crop_pct: Some(o.crop_pct.unwrap_or(recorded.crop_pct)),
-                interpolation,
-                ..DecodeConfig::default()
-            })?,
-            Component::operator(&normalize)?,
-            Component::operator(&PatchifyConfig { patch })?,
-            Component::operator(&EncoderConfig {
-                model: self.model,
-                checkpoint: Some(dir.to_path_buf()),
-                ema: false,
-                blocks: self.blocks.clone(),
-                pooling: self.pooling,
-                image_size: Some(image_size),
-                device: self.device.clone(),
-                precision: self.precision,
-                ..EncoderConfig::default()
-            })?,
-        ];
+        let decode = DecodeConfig {
+            image_size: image_size as u32,
+            channels: recorded.channels as u8,
+            crop_pct: Some(o.crop_pct.unwrap_or(recorded.crop_pct)),
+            interpolation,
+            ..DecodeConfig::default()
+        };
+        let mut operators = patch_front_decoding(decode, folder.args.patch, normalize)?;
+        operators.push(Component::operator(&EncoderConfig {
+            model: self.model,
+            checkpoint: Some(dir.to_path_buf()),
+            ema: false,
+            blocks: self.blocks.clone(),
+            pooling: self.pooling,
+            image_size: Some(image_size),
+            device: self.device.clone(),
+            precision: self.precision,
+            ..EncoderConfig::default()
+        })?);
         table_spec(&self.input, &self.source, operators, &self.out, self.write)
     }
 }

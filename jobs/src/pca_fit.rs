@@ -42,6 +42,21 @@ pub fn patch_front(
     patch: usize,
     normalize: NormalizeConfig,
 ) -> Result<Vec<Component>> {
+    let decode = DecodeConfig {
+        image_size: image_size as u32,
+        channels,
+        ..DecodeConfig::default()
+    };
+    patch_front_decoding(decode, patch, normalize)
+}
+
+/// [`patch_front`] with a decode of its own (timm's eval resize, say).
+pub fn patch_front_decoding(
+    decode: DecodeConfig,
+    patch: usize,
+    normalize: NormalizeConfig,
+) -> Result<Vec<Component>> {
+    let image_size = decode.image_size as usize;
     if image_size == 0 || patch == 0 {
         return Err(Error::msg(format!(
             "--image-size {image_size} and --patch {patch} must be at least 1"
@@ -53,11 +68,7 @@ pub fn patch_front(
         )));
     }
     Ok(vec![
-        Component::operator(&DecodeConfig {
-            image_size: image_size as u32,
-            channels,
-            ..DecodeConfig::default()
-        })?,
+        Component::operator(&decode)?,
         Component::operator(&normalize)?,
         Component::operator(&PatchifyConfig { patch })?,
     ])

@@ -382,6 +382,13 @@ def _train_flags(run_dir, config):
     return flags
 
 
+def _write_json(path, value):
+    """Write `value` as JSON at `path`, atomically (a temporary name renamed into place)."""
+    with open(path + ".tmp", "w") as f:
+        json.dump(value, f, indent=2)
+    os.replace(path + ".tmp", path)
+
+
 def _weights(model):
     return {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
 
@@ -411,9 +418,7 @@ def save_run(run_dir, run_or_model, config=None, optimizer=None, ema=None, step=
         optimizer = optimizer.state_dict()
     config = dict(config, model=dict(config.get("model", {}), **model.config))
     os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "config.json.tmp"), "w") as f:
-        json.dump(config, f, indent=2)
-    os.replace(os.path.join(run_dir, "config.json.tmp"), os.path.join(run_dir, "config.json"))
+    _write_json(os.path.join(run_dir, "config.json"), config)
     tmp = os.path.join(run_dir, ".checkpoint.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
@@ -422,17 +427,13 @@ def save_run(run_dir, run_or_model, config=None, optimizer=None, ema=None, step=
         save_file(_weights(ema), os.path.join(tmp, "ema.safetensors"))
     if optimizer is not None:
         save_file(_moments(model, optimizer), os.path.join(tmp, "optimizer.safetensors"))
-    with open(os.path.join(tmp, "state.json"), "w") as f:
-        json.dump({"step": int(step or 0), "epoch": int(epoch or 0),
-                   "batch_in_epoch": int(batch_in_epoch or 0)}, f, indent=2)
+    _write_json(os.path.join(tmp, "state.json"), {"step": int(step or 0), "epoch": int(epoch or 0),
+                                                  "batch_in_epoch": int(batch_in_epoch or 0)})
     spec = os.path.join(run_dir, "spec.json")
     if not os.path.exists(spec):
         # The pipeline `ldae train --resume` runs again: the CLI's own spec for these settings.
         from . import _native
-        text = json.dumps({"base": "", "spec": json.loads(_native.train_spec(_train_flags(run_dir, config)))})
-        with open(spec + ".tmp", "w") as f:
-            f.write(text)
-        os.replace(spec + ".tmp", spec)
+        _write_json(spec, {"base": "", "spec": json.loads(_native.train_spec(_train_flags(run_dir, config)))})
     dest, old = os.path.join(run_dir, "checkpoint"), os.path.join(run_dir, ".checkpoint.old")
     shutil.rmtree(old, ignore_errors=True)
     if os.path.exists(dest):
@@ -491,7 +492,8 @@ class LatentDataset(torch.utils.data.IterableDataset):
         self.skip = 0
 
     def rows(self):
-        """Rows in one epoch over all shards (when the source knows its size)."""
+        """Rows in one epoch over all shards (when the source knows its size; nothing is
+        decoded: the stream starts only when read)."""
         from . import _native
         return _native.NativeStream(json.dumps(self.spec((0, 1))), self.epoch, "", 1, 1).rows
 

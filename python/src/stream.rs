@@ -56,6 +56,9 @@ pub struct NativeStream {
     /// Rows the source will yield (after limit and sharding), when it knows.
     #[pyo3(get)]
     rows: Option<u64>,
+    /// The built pipeline, until the first `next` starts it (so `rows` costs no decoding).
+    pending: Mutex<Option<Pipeline>>,
+    options: RunOptions,
     worker: Mutex<Option<JoinHandle<Result<RunReport>>>>,
 }
 
@@ -104,20 +107,16 @@ impl NativeStream {
             label: "stream".into(),
             ..RunOptions::default()
         };
-        let worker = std::thread::Builder::new()
-            .name("ldae-stream".into())
-            .spawn(move || {
-                let mut pipeline = Pipeline::new(source, Box::new(ChannelSink { tx }));
-                for op in operators {
-                    pipeline = pipeline.then(op);
-                }
-                pipeline.run(&options)
-            })
-            .map_err(|e| PyValueError::new_err(format!("cannot start the stream: {e}")))?;
+        let mut pipeline = Pipeline::new(source, Box::new(ChannelSink { tx }));
+        for op in operators {
+            pipeline = pipeline.then(op);
+        }
         Ok(NativeStream {
             rx,
             rows,
-            worker: Mutex::new(Some(worker)),
+            pending: Mutex::new(Some(pipeline)),
+            options,
+            worker: Mutex::new(None),
         })
     }
 
@@ -127,6 +126,16 @@ impl NativeStream {
 
     /// The next batch; at the end, the run's error if it failed, else StopIteration.
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        if let Some(pipeline) = self.pending.lock().ok().and_then(|mut p| p.take()) {
+            let options = self.options.clone();
+            let worker = std::thread::Builder::new()
+                .name("ldae-stream".into())
+                .spawn(move || pipeline.run(&options))
+                .map_err(|e| PyValueError::new_err(format!("cannot start the stream: {e}")))?;
+            if let Ok(mut w) = self.worker.lock() {
+                *w = Some(worker);
+            }
+        }
         if let Ok(batch) = py.detach(|| self.rx.recv()) {
             return Ok(Some(batch.to_pyarrow(py)?.unbind()));
         }

@@ -285,7 +285,7 @@ fn check_tensors(
     let bad = |what: String| {
         Error::plan(
             STAGE,
-            format!("{} ({}): {what}", file.display(), "timm VisionTransformer"),
+            format!("{} (timm VisionTransformer): {what}", file.display()),
         )
     };
     let w = args.width;
@@ -381,8 +381,7 @@ fn check_tensors(
     }
     if let Some(extra) = shapes.keys().find(|k| !expected.contains_key(*k)) {
         return Err(bad(format!(
-            "unexpected tensor '{extra}' (a layer this {} import does not run)",
-            "ViT"
+            "unexpected tensor '{extra}' (a layer this ViT import does not run)"
         )));
     }
     if args.heads == 0 || !w.is_multiple_of(args.heads) {

@@ -116,7 +116,7 @@ impl Vit {
         precision: Precision,
     ) -> Result<Vit> {
         let args = folder.args.clone();
-        let mut w = Weights(folder.load_weights(&Device::Cpu)?);
+        let mut w = Weights(folder.load_weights(device)?);
         let width = args.width;
         // Conv weight [W, C, p, p] -> [W, p, p, C] -> [W, p*p*C]: ldae's patch element order.
         let conv = w.take("patch_embed.proj.weight")?;
@@ -127,7 +127,7 @@ impl Vit {
             .map_err(candle_err)?;
         let patch_b = match w.take("patch_embed.proj.bias") {
             Ok(b) => b,
-            Err(_) => Tensor::zeros(width, DType::F32, &Device::Cpu).map_err(candle_err)?,
+            Err(_) => Tensor::zeros(width, DType::F32, device).map_err(candle_err)?,
         };
         let mut prefix = Vec::new();
         if args.class_token {
@@ -148,7 +148,7 @@ impl Vit {
         let mut blocks = Vec::with_capacity(args.depth);
         for i in 0..args.depth {
             let b = format!("blocks.{i}");
-            let ones = || Tensor::ones(width, DType::F32, &Device::Cpu).map_err(candle_err);
+            let ones = || Tensor::ones(width, DType::F32, device).map_err(candle_err);
             let gamma = |w: &mut Weights, name: &str| match args.init_values {
                 Some(_) => w.take(&format!("{b}.{name}.gamma")),
                 None => ones(),
@@ -158,9 +158,7 @@ impl Vit {
                 qkv_w: w.take(&format!("{b}.attn.qkv.weight"))?,
                 qkv_b: match args.qkv_bias {
                     true => w.take(&format!("{b}.attn.qkv.bias"))?,
-                    false => {
-                        Tensor::zeros(3 * width, DType::F32, &Device::Cpu).map_err(candle_err)?
-                    }
+                    false => Tensor::zeros(3 * width, DType::F32, device).map_err(candle_err)?,
                 },
                 proj_w: w.take(&format!("{b}.attn.proj.weight"))?,
                 proj_b: w.take(&format!("{b}.attn.proj.bias"))?,
@@ -178,7 +176,7 @@ impl Vit {
             (true, true) => (None, Some(w.affine("fc_norm")?)),
             (true, false) => (Some(w.affine("norm")?), None),
         };
-        let vit = Vit {
+        Ok(Vit {
             compute: match precision {
                 Precision::F32 => DType::F32,
                 Precision::Bf16 => DType::BF16,
@@ -193,53 +191,6 @@ impl Vit {
             norm,
             fc_norm,
             args,
-        };
-        if device.is_cpu() {
-            Ok(vit)
-        } else {
-            vit.moved_to(device)
-        }
-    }
-
-    /// Every tensor moved to `device`.
-    fn moved_to(self, device: &Device) -> Result<Vit> {
-        let mv = |t: &Tensor| t.to_device(device).map_err(candle_err);
-        let affine = |a: &Affine| -> Result<Affine> {
-            Ok(Affine {
-                shift: mv(&a.shift)?,
-                scale: mv(&a.scale)?,
-            })
-        };
-        let blocks = self
-            .blocks
-            .iter()
-            .map(|b| {
-                Ok(VitBlock {
-                    norm1: affine(&b.norm1)?,
-                    qkv_w: mv(&b.qkv_w)?,
-                    qkv_b: mv(&b.qkv_b)?,
-                    proj_w: mv(&b.proj_w)?,
-                    proj_b: mv(&b.proj_b)?,
-                    ls1: mv(&b.ls1)?,
-                    norm2: affine(&b.norm2)?,
-                    fc1_w: mv(&b.fc1_w)?,
-                    fc1_b: mv(&b.fc1_b)?,
-                    fc2_w: mv(&b.fc2_w)?,
-                    fc2_b: mv(&b.fc2_b)?,
-                    ls2: mv(&b.ls2)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Vit {
-            patch_w: mv(&self.patch_w)?,
-            patch_b: mv(&self.patch_b)?,
-            prefix: self.prefix.as_ref().map(mv).transpose()?,
-            pos: mv(&self.pos)?,
-            norm_pre: self.norm_pre.as_ref().map(affine).transpose()?,
-            norm: self.norm.as_ref().map(affine).transpose()?,
-            fc_norm: self.fc_norm.as_ref().map(affine).transpose()?,
-            blocks,
-            ..self
         })
     }
 
@@ -357,5 +308,5 @@ fn resampled_position(args: &VitArgs, pos: Tensor, trained: usize, grid: usize) 
         grid,
         width,
     ));
-    Tensor::from_vec(out, (1, prefix + grid * grid, width), &Device::Cpu).map_err(candle_err)
+    Tensor::from_vec(out, (1, prefix + grid * grid, width), pos.device()).map_err(candle_err)
 }
