@@ -4,8 +4,16 @@
 use ldae_jobs::reference::{markdown, BEGIN, END};
 use ldae_pipeline::registry::{operator_kinds, sink_kinds};
 
+/// This crate's folder in the checkout under test (cargo sets CARGO_MANIFEST_DIR when it runs a
+/// test; a shared target directory may hold a binary another checkout built).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+}
+
 fn docs_path() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/pipeline-spec.md")
+    manifest_dir().join("../docs/pipeline-spec.md")
 }
 
 #[test]
@@ -82,7 +90,7 @@ fn docs_list_every_registered_kind_with_its_keys() {
 
 #[test]
 fn the_example_specs_parse_as_registered_kinds() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let dir = manifest_dir().join("../examples");
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

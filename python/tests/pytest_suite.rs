@@ -47,7 +47,7 @@ fn stage_package(tmp: &Path, profile_dir: &Path) -> PathBuf {
     let package = root.join("ldae");
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&package).unwrap();
-    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("ldae");
+    let sources = venv::manifest_dir().join("ldae");
     for entry in std::fs::read_dir(&sources).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "py") {
@@ -77,7 +77,7 @@ fn python_package_passes_its_pytest_suite() {
     );
     let python = venv::test_python(&tmp.join("ldae-test-venv"));
     let staged = stage_package(&tmp, &profile_dir);
-    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let tests = venv::manifest_dir().join("tests");
     run(
         Command::new(&python)
             .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])

@@ -15,3 +15,5 @@ mod recipe_script;
 mod spec_cli;
 mod sql_cli;
 mod train_cli;
+#[path = "../python/venv.rs"]
+mod venv;

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-#[path = "../python/venv.rs"]
-mod venv;
+use crate::venv;
 
 /// The test environment's interpreter (made on first use; see `scripts/test_venv.py`).
 fn python() -> &'static PathBuf {
@@ -18,10 +17,10 @@ fn python() -> &'static PathBuf {
 }
 
 fn run_check(script: &str) {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python");
+    let dir = venv::manifest_dir().join("tests").join("python");
     let out = Command::new(python())
-        .arg(format!("{dir}/{script}"))
-        .current_dir(dir)
+        .arg(dir.join(script))
+        .current_dir(&dir)
         .env("LDAE_BIN", env!("CARGO_BIN_EXE_ldae"))
         .env("LDAE_LOG", "warn")
         .output()

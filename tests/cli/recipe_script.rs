@@ -35,7 +35,7 @@ fn cifar10_recipe_script_trains_a_run_that_features_reads_as_recorded() {
     let train = tmp.path().join("train");
     let out = tmp.path().join("out");
     jpeg_folder(&train, 200, 4);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cifar10-recipe.sh");
+    let script = crate::venv::manifest_dir().join("examples/cifar10-recipe.sh");
     let status = Command::new("bash")
         .arg(script)
         .arg(&train)

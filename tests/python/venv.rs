@@ -5,10 +5,21 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The folder of the test's crate in the checkout under test. Cargo sets CARGO_MANIFEST_DIR
+/// when it runs a test, and that wins over the path compiled in: a shared target directory may
+/// hold a test binary that another checkout of the same sources built.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// The interpreter of the environment at `venv` (made on first use).
 pub fn test_python(venv: &Path) -> PathBuf {
     // CARGO_MANIFEST_DIR is the repository root or a crate folder below it.
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+    // Cargo sets CARGO_MANIFEST_DIR when it runs a test; that wins over the path compiled in,
+    // because a shared target directory may hold a binary another checkout built.
+    let script = manifest_dir()
         .ancestors()
         .map(|dir| dir.join("scripts").join("test_venv.py"))
         .find(|p| p.exists())
