@@ -29,7 +29,7 @@ pub fn source_rows(batch: &RecordBatch) -> Result<Processed> {
     let image = batch
         .column_by_name(columns::IMAGE)
         .ok_or_else(|| {
-            Error::msg(format!(
+            Error::data(format!(
                 "no '{}' column of encoded images; the batch has {}",
                 columns::IMAGE,
                 columns::column_list(&batch.schema())
@@ -40,7 +40,7 @@ pub fn source_rows(batch: &RecordBatch) -> Result<Processed> {
         DataType::Struct(_) => {
             let s = image.as_struct();
             let bytes = s.column_by_name("bytes").cloned().ok_or_else(|| {
-                Error::msg("column 'image' is a struct without a 'bytes' field".to_string())
+                Error::data("column 'image' is a struct without a 'bytes' field".to_string())
             })?;
             let paths = s
                 .column_by_name("path")
@@ -65,7 +65,7 @@ pub fn source_rows(batch: &RecordBatch) -> Result<Processed> {
         bytes.data_type(),
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView
     ) {
-        return Err(Error::msg(format!(
+        return Err(Error::data(format!(
             "column 'image' holds {}; expected encoded image bytes (binary, or a struct with a binary 'bytes' field)",
             bytes.data_type()
         )));
@@ -77,10 +77,8 @@ pub fn source_rows(batch: &RecordBatch) -> Result<Processed> {
         .column_by_name(columns::ID)
         .map(|ids| {
             arrow::compute::cast(ids, &DataType::Utf8).map_err(|e| {
-                Error::msg(format!(
-                    "column 'id' ({}) cannot be read as text: {e}",
-                    ids.data_type()
-                ))
+                let what = format!("column 'id' ({}) cannot be read as text", ids.data_type());
+                Error::external(what, e)
             })
         })
         .transpose()?;
@@ -100,7 +98,7 @@ pub fn source_rows(batch: &RecordBatch) -> Result<Processed> {
 
     let labels = match batch.column_by_name(columns::LABEL) {
         Some(l) if !l.data_type().is_integer() && l.data_type() != &DataType::Null => {
-            return Err(Error::msg(format!(
+            return Err(Error::data(format!(
                 "column 'label' is {}; labels must be integers (class indices), cast the column to int64",
                 l.data_type()
             )))

@@ -64,10 +64,7 @@ impl CifarReader {
             vec![path.to_path_buf()]
         };
         if paths.is_empty() {
-            return Err(Error::msg(format!(
-                "{}: no data_batch_*.bin files",
-                path.display()
-            )));
+            return Err(Error::corrupt(path, "no data_batch_*.bin files"));
         }
         let mut files = Vec::new();
         for p in &paths {

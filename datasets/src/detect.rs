@@ -42,9 +42,18 @@ impl std::str::FromStr for Format {
             "cifar" => Format::Cifar,
             "synthetic" => Format::Synthetic,
             other => {
-                return Err(Error::msg(format!(
-                    "unknown format '{other}' (folder, parquet, webdataset, idx, cifar, synthetic)"
-                )))
+                return Err(Error::unknown_kind(
+                    "format",
+                    other,
+                    [
+                        "folder",
+                        "parquet",
+                        "webdataset",
+                        "idx",
+                        "cifar",
+                        "synthetic",
+                    ],
+                ))
             }
         })
     }
@@ -105,13 +114,13 @@ impl SourceOptions {
     /// synthetic image side or class count of 0.
     pub fn check(&self) -> Result<()> {
         if self.batch_size == Some(0) {
-            return Err(Error::msg("batch size 0: a batch holds at least 1 row"));
+            return Err(Error::invalid("batch size 0: a batch holds at least 1 row"));
         }
         if self.limit == Some(0) {
-            return Err(Error::msg("limit 0 reads no rows"));
+            return Err(Error::invalid("limit 0 reads no rows"));
         }
         if self.synthetic_size == 0 || self.synthetic_classes == 0 {
-            return Err(Error::msg(
+            return Err(Error::invalid(
                 "synthetic data needs an image side and a class count of at least 1",
             ));
         }
@@ -142,7 +151,7 @@ pub fn detect(input: &str) -> Result<Format> {
         } else if name.contains("-ubyte") || name.ends_with(".idx") || name.contains("idx3") {
             Format::Idx
         } else {
-            return Err(Error::msg(format!(
+            return Err(Error::invalid(format!(
                 "{input}: cannot tell the dataset kind from the name; pass --format"
             )));
         });
@@ -176,10 +185,10 @@ fn indexed<R: RowReader + 'static>(
 ) -> Result<Box<dyn Source>> {
     // A run over nothing would publish an empty table that looks like a result.
     if reader.is_empty() {
-        return Err(Error::msg(format!(
-            "{input}: the {} dataset has no rows",
-            reader.kind()
-        )));
+        return Err(Error::corrupt(
+            input,
+            format!("the {} dataset has no rows", reader.kind()),
+        ));
     }
     let mut order = row_order(
         reader.len(),
@@ -188,7 +197,7 @@ fn indexed<R: RowReader + 'static>(
         options.limit,
         options.shard,
     )
-    .map_err(|e| Error::msg(format!("{input}: {}", e.chain())))?;
+    .map_err(|e| e.context(input.to_string()))?;
     order.drain(..options.skip.min(order.len()));
     Ok(Box::new(IndexedSource::new(
         reader,
@@ -212,7 +221,7 @@ pub fn open(input: &str, options: &SourceOptions) -> Result<Box<dyn Source>> {
                 .strip_prefix("synthetic:")
                 .and_then(|n| n.parse::<usize>().ok())
                 .ok_or_else(|| {
-                    Error::msg(format!(
+                    Error::invalid(format!(
                         "'{input}': expected synthetic:N, e.g. synthetic:1000"
                     ))
                 })?;

@@ -148,12 +148,7 @@ impl FolderReader {
                 .map(|(p, _)| p)
                 .collect();
             if !loose.is_empty() {
-                return Err(Error::msg(format!(
-                    "{}: has class folders and also {} loose image(s) such as {}; move them into a class folder",
-                    root.display(),
-                    loose.len(),
-                    loose[0].display()
-                )));
+                return Err(Error::corrupt(root, format!("has class folders and also {} loose image(s) such as {}; move them into a class folder", loose.len(), loose[0].display())));
             }
             let mut files = Vec::new();
             let mut names = Vec::new();
@@ -170,10 +165,10 @@ impl FolderReader {
             (files, Some(names))
         };
         if files.is_empty() {
-            return Err(Error::msg(format!(
-                "{}: no image files (.jpg, .jpeg, .png) found",
-                root.display()
-            )));
+            return Err(Error::corrupt(
+                root,
+                "no image files (.jpg, .jpeg, .png) found",
+            ));
         }
         Ok(FolderReader { files, classes })
     }

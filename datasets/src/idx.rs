@@ -64,8 +64,7 @@ fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// a header whose dimensions overflow, are zero, or promise more data than there is, is an
 /// error naming `path`.
 pub fn read_idx(reader: &mut dyn Read, path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
-    let bad =
-        |what: String| Error::msg(format!("{}: not a valid IDX file ({what})", path.display()));
+    let bad = |what: String| Error::corrupt(path, format!("not a valid IDX file ({what})"));
     let io = |e: std::io::Error| Error::io(path, e);
     let mut magic = [0u8; 4];
     if read_up_to(reader, &mut magic).map_err(io)? < 4 || magic[0] != 0 || magic[1] != 0 {
@@ -129,10 +128,7 @@ impl IdxReader {
             [_, h, w] if h > 0 && w > 0 => [h, w, 1],
             [_, h, w, c] if h > 0 && w > 0 && (c == 1 || c == 3) => [h, w, c],
             _ => {
-                return Err(Error::msg(format!(
-                    "{}: IDX dimensions {dims:?} are not N x H x W or N x H x W x C (H, W > 0; C = 1 or 3)",
-                    path.display()
-                )))
+                return Err(Error::corrupt(path, format!("IDX dimensions {dims:?} are not N x H x W or N x H x W x C (H, W > 0; C = 1 or 3)")))
             }
         };
         // With N = 0 the header's total size is 0 whatever H x W x C is, so the row size is
@@ -142,21 +138,23 @@ impl IdxReader {
             .try_fold(1usize, |acc, &d| acc.checked_mul(d))
             .is_none_or(|n| n > isize::MAX as usize)
         {
-            return Err(Error::msg(format!(
-                "{}: IDX image dimensions {dims:?} overflow",
-                path.display()
-            )));
+            return Err(Error::corrupt(
+                path,
+                format!("IDX image dimensions {dims:?} overflow"),
+            ));
         }
         let n = dims[0];
         let labels = match labels_path(path) {
             Some(lp) => {
                 let (ldims, labels) = read_idx(&mut *open_maybe_gz(&lp)?, &lp)?;
                 if ldims != [n] {
-                    return Err(Error::msg(format!(
-                        "{}: labels of shape {ldims:?} for {n} images in {}",
-                        lp.display(),
-                        path.display()
-                    )));
+                    return Err(Error::corrupt(
+                        lp,
+                        format!(
+                            "labels of shape {ldims:?} for {n} images in {}",
+                            path.display()
+                        ),
+                    ));
                 }
                 Some(labels)
             }

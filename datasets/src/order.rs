@@ -21,7 +21,7 @@ impl std::str::FromStr for Shard {
     /// Parse `i/n`, e.g. `0/4`.
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
-            Error::msg(format!(
+            Error::invalid(format!(
                 "--shard '{s}': expected i/n with 0 <= i < n, e.g. 0/4"
             ))
         };
@@ -91,13 +91,13 @@ pub fn row_order(
     shard: Option<Shard>,
 ) -> Result<Vec<usize>> {
     if shard.is_some_and(|s| s.count == 0 || s.index >= s.count) {
-        return Err(Error::msg(format!(
+        return Err(Error::invalid(format!(
             "shard {}: expected i/n with 0 <= i < n",
             shard.map(|s| s.to_string()).unwrap_or_default()
         )));
     }
     if shuffle && len > MAX_SHUFFLED_ROWS {
-        return Err(Error::msg(format!(
+        return Err(Error::invalid(format!(
             "{len} rows are too many to shuffle in memory (at most {MAX_SHUFFLED_ROWS})"
         )));
     }
@@ -107,7 +107,7 @@ pub fn row_order(
         limit.map_or(len, |l| l.min(len))
     };
     if listed > MAX_SHUFFLED_ROWS {
-        return Err(Error::msg(format!(
+        return Err(Error::invalid(format!(
             "{len} rows are too many to list; read them with --limit"
         )));
     }

@@ -122,7 +122,7 @@ fn list_parquet(path: &Path) -> Result<Vec<PathBuf>> {
     }
     out.sort();
     if out.is_empty() {
-        return Err(Error::msg(format!("{}: no .parquet files", path.display())));
+        return Err(Error::corrupt(path, "no .parquet files"));
     }
     Ok(out)
 }
@@ -151,31 +151,31 @@ impl ParquetReader {
                 Ok(f) => match columns::tensor_type(f) {
                     Some((DataType::UInt8, s)) if s.len() == 3 => Some([s[0], s[1], s[2]]),
                     _ => {
-                        return Err(Error::msg(format!(
-                            "{}: 'pixels' is not a UInt8 [H, W, C] tensor column",
-                            p.display()
-                        )))
+                        return Err(Error::corrupt(
+                            &p,
+                            "'pixels' is not a UInt8 [H, W, C] tensor column",
+                        ))
                     }
                 },
                 Err(_) => {
-                    schema.index_of(columns::IMAGE).map_err(|_| {
-                        Error::msg(format!("{}: no 'image' (or 'pixels') column", p.display()))
-                    })?;
+                    schema
+                        .index_of(columns::IMAGE)
+                        .map_err(|_| Error::corrupt(&p, "no 'image' (or 'pixels') column"))?;
                     None
                 }
             };
             if pixel_shape.is_some_and(|s| s != shape) {
-                return Err(Error::msg(format!(
-                    "{}: its images differ in kind or shape from the other files'",
-                    p.display()
-                )));
+                return Err(Error::corrupt(
+                    &p,
+                    "its images differ in kind or shape from the other files'",
+                ));
             }
             pixel_shape = Some(shape);
             if shape.is_none() {
                 check_image_type(
                     schema
                         .field_with_name(columns::IMAGE)
-                        .map_err(|_| Error::msg(format!("{}: no 'image' column", p.display())))?,
+                        .map_err(|_| Error::corrupt(&p, "no 'image' column"))?,
                     &p,
                 )?;
             }
@@ -183,17 +183,14 @@ impl ParquetReader {
             if let Some(i) = label {
                 let t = schema.field(i).data_type();
                 if !t.is_integer() {
-                    return Err(Error::msg(format!(
-                        "{}: column 'label' is {t}; labels must be integers (class indices), cast the column to int64",
-                        p.display()
-                    )));
+                    return Err(Error::corrupt(&p, format!("column 'label' is {t}; labels must be integers (class indices), cast the column to int64")));
                 }
             }
             if has_label.is_some_and(|h| h != label.is_some()) {
-                return Err(Error::msg(format!(
-                    "{}: some files have a 'label' column and some do not",
-                    p.display()
-                )));
+                return Err(Error::corrupt(
+                    &p,
+                    "some files have a 'label' column and some do not",
+                ));
             }
             has_label = Some(label.is_some());
             classes = classes
@@ -270,12 +267,12 @@ impl ParquetReader {
         let schema = batches
             .first()
             .map(|b| b.schema())
-            .ok_or_else(|| Error::msg(format!("{}: empty row group", tf.path.display())))?;
+            .ok_or_else(|| Error::corrupt(&tf.path, "empty row group"))?;
         let batch = arrow::compute::concat_batches(&schema, &batches)?;
         let (images, ids) = if self.pixel_shape.is_some() {
             let pixels = batch.column_by_name(columns::PIXELS).cloned();
             let ids = batch.column_by_name(columns::ID).cloned();
-            (pixels.ok_or_else(|| Error::msg("no pixels column"))?, ids)
+            (pixels.ok_or_else(|| Error::data("no pixels column"))?, ids)
         } else {
             (encoded_images(&batch, &tf.path)?, None)
         };
@@ -288,14 +285,15 @@ impl ParquetReader {
         });
         let label = label
             .transpose()
-            .map_err(|e| Error::msg(format!("{}: column 'label': {e}", tf.path.display())))?;
+            .map_err(|e| Error::external(format!("{}: column 'label'", tf.path.display()), e))?;
         let ids = match ids {
             Some(ids) => Some(arrow::compute::cast(&ids, &DataType::Utf8).map_err(|e| {
-                Error::msg(format!(
-                    "{}: column 'id' ({}) cannot be read as text: {e}",
+                let what = format!(
+                    "{}: column 'id' ({}) cannot be read as text",
                     tf.path.display(),
                     ids.data_type()
-                ))
+                );
+                Error::external(what, e)
             })?),
             None => None,
         };
@@ -326,11 +324,7 @@ fn check_image_type(field: &arrow::datatypes::Field, path: &Path) -> Result<()> 
     if ok {
         return Ok(());
     }
-    Err(Error::msg(format!(
-        "{}: column 'image' is {}; expected encoded image bytes (binary, or a struct with a binary 'bytes' field)",
-        path.display(),
-        field.data_type()
-    )))
+    Err(Error::corrupt(path, format!("column 'image' is {}; expected encoded image bytes (binary, or a struct with a binary 'bytes' field)", field.data_type())))
 }
 
 /// The encoded bytes of a Hugging Face `image` column (a `{bytes, path}` struct or binary).
@@ -338,18 +332,13 @@ fn encoded_images(batch: &RecordBatch, path: &Path) -> Result<ArrayRef> {
     let image = batch
         .column_by_name(columns::IMAGE)
         .cloned()
-        .ok_or_else(|| Error::msg("no image column"))?;
+        .ok_or_else(|| Error::data("no image column"))?;
     let image = match image.data_type() {
         DataType::Struct(_) => image
             .as_struct()
             .column_by_name("bytes")
             .cloned()
-            .ok_or_else(|| {
-                Error::msg(format!(
-                    "{}: 'image' struct has no 'bytes' field",
-                    path.display()
-                ))
-            })?,
+            .ok_or_else(|| Error::corrupt(path, "'image' struct has no 'bytes' field"))?,
         _ => image,
     };
     Ok(arrow::compute::cast(&image, &DataType::LargeBinary)?)

@@ -155,11 +155,7 @@ fn check_tail(path: &Path, end: u64, file_len: u64, last_member: &str) -> Result
             return Ok(());
         }
         if let Some(i) = buf[..n].iter().position(|&b| b != 0) {
-            return Err(Error::msg(format!(
-                "{}: corrupt tar: data at byte {} after the end-of-archive marker that follows {last_member} (a member's size field is probably wrong)",
-                path.display(),
-                at + i as u64
-            )));
+            return Err(Error::corrupt(path, format!("corrupt tar: data at byte {} after the end-of-archive marker that follows {last_member} (a member's size field is probably wrong)", at + i as u64)));
         }
         at += n as u64;
     }
@@ -180,7 +176,7 @@ impl WebDatasetReader {
             vec![path.to_path_buf()]
         };
         if paths.is_empty() {
-            return Err(Error::msg(format!("{}: no .tar shards", path.display())));
+            return Err(Error::corrupt(path, "no .tar shards"));
         }
         let mut shards = Vec::new();
         let mut samples = Vec::new();

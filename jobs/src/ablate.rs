@@ -272,7 +272,7 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
         pixel_cache: spec.pixel_cache.then(|| out.join("pixel-cache")),
     };
     if spec.seeds.is_empty() {
-        return Err(Error::msg("ablate: seeds is empty (give at least one)"));
+        return Err(Error::invalid("ablate: seeds is empty (give at least one)"));
     }
     let runs: Vec<(usize, &(&'static str, Setting), u64)> = settings
         .iter()

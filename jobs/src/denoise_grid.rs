@@ -17,7 +17,7 @@ use ldae_operators::pca::PcaModel;
 use ldae_pipeline::columns::{self, tensor_values};
 use ldae_pipeline::{BuildContext, Collect, OperatorConfig, Pipeline, ProgressMode, RunOptions};
 
-use crate::{bail, Result};
+use crate::{bail, Error, Result};
 
 /// Draw what a trained model does to the first images of a dataset.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -66,7 +66,7 @@ impl DenoiseGridJob {
     /// `denoise` operators, as a spec would run them.
     pub fn run(&self) -> Result<DenoiseGridReport> {
         if self.sigmas.is_empty() || self.count == 0 {
-            bail!("need at least one sigma and one image");
+            return Err(Error::invalid("need at least one sigma and one image"));
         }
         let config = read_train_config(&self.checkpoint)?;
         let pca = PcaModel::load(&config.pca)?;

@@ -79,14 +79,14 @@ impl FeaturesJob {
             return self.timm_spec(dir);
         }
         if self.preprocess != PreprocessOverrides::default() {
-            return Err(Error::msg(
+            return Err(Error::invalid(
                 "--image-size, --crop-pct, --interpolation, --mean and --std apply to timm \
                  model folders; an l-DAE run's preprocessing is its PCA's",
             ));
         }
         let network = matches!(self.model, EncoderModel::Ldae | EncoderModel::Random);
         if network && checkpoint.is_none() {
-            return Err(Error::msg(format!(
+            return Err(Error::invalid(format!(
                 "model {} needs a checkpoint (--checkpoint RUN_DIR)",
                 ldae_pipeline::names::name_of(&self.model)
             )));
@@ -95,7 +95,7 @@ impl FeaturesJob {
             (Some(p), _) => absolute(p),
             (None, Some(run)) => read_train_config(run)?.pca,
             (None, None) => {
-                return Err(Error::msg(
+                return Err(Error::invalid(
                     "the pixels and pca baselines need a PCA file (--pca) or a checkpoint",
                 ))
             }
@@ -135,14 +135,14 @@ impl FeaturesJob {
     /// overrides), patches, then the encoder.
     fn timm_spec(&self, dir: &std::path::Path) -> Result<Spec> {
         if self.model != EncoderModel::Ldae {
-            return Err(Error::msg(format!(
+            return Err(Error::invalid(format!(
                 "--kind {} needs an l-DAE run; {} is a timm model folder",
                 ldae_pipeline::names::name_of(&self.model),
                 dir.display()
             )));
         }
         if self.t.is_some() || self.ema == Some(true) {
-            return Err(Error::msg(format!(
+            return Err(Error::invalid(format!(
                 "--t and --ema apply to l-DAE runs; {} is a timm model folder",
                 dir.display()
             )));
@@ -153,9 +153,10 @@ impl FeaturesJob {
         let image_size = o.image_size.unwrap_or(recorded.image_size);
         let interpolation = match &o.interpolation {
             Some(i) => *i,
-            None => recorded.interpolation.parse().map_err(|e: Error| {
-                Error::msg(format!("{}: pretrained_cfg: {e}", dir.display()))
-            })?,
+            None => recorded
+                .interpolation
+                .parse()
+                .map_err(|e: Error| e.context(format!("{}: pretrained_cfg", dir.display())))?,
         };
         let normalize = NormalizeConfig {
             mode: NormalizeMode::MeanStd,

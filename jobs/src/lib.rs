@@ -29,10 +29,10 @@ pub mod train;
 pub use ldae_model as model;
 pub use ldae_operators as operators;
 
-/// `return Err(...)` with a formatted message.
+/// `return Err(...)` with a formatted message about the data a job reads ([`Error::Data`]).
 macro_rules! bail {
     ($($t:tt)*) => {
-        return Err($crate::Error::msg(format!($($t)*)))
+        return Err($crate::Error::data(format!($($t)*)))
     };
 }
 pub(crate) use bail;

@@ -58,12 +58,12 @@ pub fn patch_front_decoding(
 ) -> Result<Vec<Component>> {
     let image_size = decode.image_size as usize;
     if image_size == 0 || patch == 0 {
-        return Err(Error::msg(format!(
+        return Err(Error::invalid(format!(
             "--image-size {image_size} and --patch {patch} must be at least 1"
         )));
     }
     if !image_size.is_multiple_of(patch) {
-        return Err(Error::msg(format!(
+        return Err(Error::invalid(format!(
             "--patch {patch} must divide --image-size {image_size}"
         )));
     }
@@ -157,11 +157,13 @@ pub fn partial_status(dir: &std::path::Path) -> Result<Option<(usize, Vec<bool>)
         };
         let (count, present) = found.get_or_insert_with(|| (n, vec![false; n]));
         if *count != n || i >= n {
-            return Err(Error::msg(format!(
-                "{}: holds partials of {} and {n} shards; one folder per job",
-                dir.display(),
-                count
-            )));
+            return Err(Error::conflict(
+                dir,
+                format!(
+                    "holds partials of {} and {n} shards; one folder per job",
+                    count
+                ),
+            ));
         }
         present[i] = true;
     }
@@ -172,22 +174,24 @@ pub fn partial_status(dir: &std::path::Path) -> Result<Option<(usize, Vec<bool>)
 /// shards when some are not there yet.
 pub fn partials_in(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
     let Some((count, present)) = partial_status(dir)? else {
-        return Err(Error::msg(format!(
-            "{}: no partial statistics (partial-IIII-of-NNNN.safetensors) in it",
-            dir.display()
-        )));
+        return Err(Error::corrupt(
+            dir,
+            "no partial statistics (partial-IIII-of-NNNN.safetensors) in it",
+        ));
     };
     let missing: Vec<String> = (0..count)
         .filter(|&i| !present[i])
         .map(|i| i.to_string())
         .collect();
     if !missing.is_empty() {
-        return Err(Error::msg(format!(
-            "{}: shard(s) {} of {count} are missing (`ldae status {}`)",
-            dir.display(),
-            missing.join(","),
-            dir.display()
-        )));
+        return Err(Error::corrupt(
+            dir,
+            format!(
+                "shard(s) {} of {count} are missing (`ldae status {}`)",
+                missing.join(","),
+                dir.display()
+            ),
+        ));
     }
     Ok((0..count)
         .map(|i| dir.join(partial_name(i, count)))

@@ -48,7 +48,7 @@ impl Component {
         let kind = match table.remove("kind") {
             Some(toml::Value::String(k)) => k,
             _ => {
-                return Err(Error::msg(format!(
+                return Err(Error::invalid(format!(
                     "every {what} needs kind = \"...\" (see docs/pipeline-spec.md)"
                 )))
             }
@@ -145,18 +145,17 @@ impl Spec {
         let ops = ldae_pipeline::registry::operator_kinds();
         for (i, c) in self.operators.iter().enumerate() {
             let (kind, value) = c.parts("[[operator]]")?;
-            let k = ops
-                .iter()
-                .find(|k| k.kind == kind)
-                .ok_or_else(|| Error::msg(format!("operator {}: unknown kind '{kind}'", i + 1)))?;
+            let k = ops.iter().find(|k| k.kind == kind).ok_or_else(|| {
+                Error::unknown_kind("operator kind", &kind, ops.iter().map(|k| k.kind))
+                    .context(format!("operator {}", i + 1))
+            })?;
             (k.check)(value)?;
         }
         let (kind, value) = self.sink.parts("[sink]")?;
         let sinks = ldae_pipeline::registry::sink_kinds();
-        let k = sinks
-            .iter()
-            .find(|k| k.kind == kind)
-            .ok_or_else(|| Error::msg(format!("sink: unknown kind '{kind}'")))?;
+        let k = sinks.iter().find(|k| k.kind == kind).ok_or_else(|| {
+            Error::unknown_kind("sink kind", &kind, sinks.iter().map(|k| k.kind)).context("sink")
+        })?;
         (k.check)(value)
     }
 

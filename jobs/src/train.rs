@@ -83,7 +83,7 @@ impl TrainJob {
         let model = PcaModel::load(&pca)?;
         let m = &model.meta;
         if self.dim == 0 || self.dim > model.dim() {
-            return Err(Error::msg(format!(
+            return Err(Error::invalid(format!(
                 "--dim {} must be between 1 and D = {}",
                 self.dim,
                 model.dim()

@@ -143,7 +143,7 @@ impl ProcessWithSchema for Denoise {
         let noisy: Float32Array = columns::tensor_values(&batch, columns::NOISY)?;
         let sigma = batch
             .column_by_name(columns::SIGMA)
-            .ok_or_else(|| Error::msg("missing sigma column"))?
+            .ok_or_else(|| Error::data("missing sigma column"))?
             .as_primitive::<Float32Type>()
             .values()
             .to_vec();

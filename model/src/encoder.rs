@@ -153,7 +153,7 @@ impl OperatorConfig for EncoderConfig {
         };
         let kind = match self.model {
             EncoderModel::Ldae | EncoderModel::Random => {
-                let (config, model) = network.ok_or_else(|| Error::msg("no network"))?;
+                let (config, model) = network.ok_or_else(|| Error::internal("no network"))?;
                 let blocks =
                     self.blocks_or(model.config().encoder_depth, model.config().depth())?;
                 FeatureKind::Network {
@@ -411,7 +411,7 @@ impl Encoder {
                 let width = model.args().width;
                 run_chunks(values, shape, outputs, device, *pooling, width, forward)
             }
-            _ => Err(Error::msg("not a network")),
+            _ => Err(Error::internal("not a network")),
         }
     }
 }

@@ -156,10 +156,7 @@ pub fn probe_reports(run_dir: &Path) -> Vec<PathBuf> {
 /// The tensors of the checkpoint file `path`; an error names the file.
 pub fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     if !path.exists() {
-        return Err(Error::msg(format!(
-            "{}: missing from the checkpoint",
-            path.display()
-        )));
+        return Err(Error::corrupt(path, "missing from the checkpoint"));
     }
     candle_core::safetensors::load(path, device).map_err(|e| {
         Error::external(
@@ -188,15 +185,17 @@ pub fn load_trained(
     config.model.precision = precision;
     let path = weights_path(run_dir, ema);
     if !path.exists() {
-        return Err(Error::msg(format!(
-            "{}: not found{}",
-            path.display(),
-            if ema {
-                " (the run kept no EMA weights: train with --ema)"
-            } else {
-                ""
-            }
-        )));
+        return Err(Error::corrupt(
+            path,
+            format!(
+                "not found{}",
+                if ema {
+                    " (the run kept no EMA weights: train with --ema)"
+                } else {
+                    ""
+                }
+            ),
+        ));
     }
     let tensors = load_tensors(&path, device)?;
     let model = Denoiser::new(
@@ -237,7 +236,7 @@ pub fn load_network(
     let tensors = vars
         .data()
         .lock()
-        .map_err(|_| Error::msg("variable map poisoned"))?
+        .map_err(|_| Error::internal("variable map poisoned"))?
         .iter()
         .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
         .collect();

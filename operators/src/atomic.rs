@@ -37,7 +37,8 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 
 /// Write `value` as pretty JSON at `path`, atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::msg(e.to_string()))?;
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::external(format!("{}: as JSON", path.display()), e))?;
     write_atomic(path, text.as_bytes())
 }
 

@@ -104,7 +104,7 @@ impl std::str::FromStr for Interpolation {
         match s {
             "bilinear" => Ok(Interpolation::Bilinear),
             "bicubic" => Ok(Interpolation::Bicubic),
-            other => Err(Error::msg(format!(
+            other => Err(Error::invalid(format!(
                 "interpolation '{other}' is not supported (bilinear, bicubic)"
             ))),
         }
@@ -525,7 +525,7 @@ impl ProcessWithSchema for Decode {
         let ids: &StringArray = batch
             .column_by_name(columns::ID)
             .map(|c| c.as_string::<i32>())
-            .ok_or_else(|| Error::msg("missing id column"))?;
+            .ok_or_else(|| Error::data("missing id column"))?;
         let n = batch.num_rows();
         let out_size: usize = self.out_shape().iter().product();
         let mut flat = Vec::with_capacity(n * out_size);
@@ -565,7 +565,7 @@ impl ProcessWithSchema for Decode {
         } else {
             input_col = columns::PIXELS;
             let field = batch.schema().field_with_name(columns::PIXELS)?.clone();
-            let (_, shape) = tensor_type(&field).ok_or_else(|| Error::msg("bad pixels column"))?;
+            let (_, shape) = tensor_type(&field).ok_or_else(|| Error::data("bad pixels column"))?;
             let values: UInt8Array = columns::tensor_values(&batch, columns::PIXELS)?;
             let size: usize = shape.iter().product();
             for i in 0..n {

@@ -12,15 +12,19 @@ pub fn parse_device(name: &str) -> Result<Device> {
                 .strip_prefix("cuda:")
                 .map(|i| i.parse::<usize>())
                 .transpose()
-                .map_err(|_| Error::msg(format!("--device {n}: expected cuda:N")))?
+                .map_err(|_| Error::invalid(format!("--device {n}: expected cuda:N")))?
                 .unwrap_or(0);
             Device::new_cuda(ordinal).map_err(|e| {
-                Error::msg(format!(
-                    "--device {n}: {e} (is this a build with the 'cuda' feature, on a machine with a GPU?)"
-                ))
+                Error::external(
+                    format!(
+                        "--device {n} (is this a build with the 'cuda' feature, on a machine \
+                         with a GPU?)"
+                    ),
+                    e,
+                )
             })
         }
-        other => Err(Error::msg(format!(
+        other => Err(Error::invalid(format!(
             "--device '{other}': expected cpu, cuda or cuda:N"
         ))),
     }

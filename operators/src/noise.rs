@@ -172,7 +172,7 @@ impl Noise {
     ) -> Result<Self> {
         let projector = model
             .projector(dim, scale, &candle_core::Device::Cpu)
-            .map_err(|e| Error::plan("noise", e.chain()))?;
+            .map_err(|e| e.at_plan("noise"))?;
         Ok(Noise {
             pca_path: None,
             scale,
@@ -230,7 +230,7 @@ impl ProcessWithSchema for Noise {
         let schema = schema.clone();
         let ids = batch
             .column_by_name(columns::ID)
-            .ok_or_else(|| Error::msg("missing id column"))?
+            .ok_or_else(|| Error::data("missing id column"))?
             .as_string::<i32>()
             .clone();
         let patches: Float32Array = columns::tensor_values(&batch, columns::PATCHES)?;

@@ -66,11 +66,11 @@ impl SinkConfig for ParquetSinkConfig {
             config.shard = ctx.shard;
         }
         if config.overwrite && config.resume {
-            return Err(Error::msg("overwrite and resume exclude each other"));
+            return Err(Error::invalid("overwrite and resume exclude each other"));
         }
         let (index, count) = config.shard.unwrap_or((0, 1));
         if count == 0 || index >= count {
-            return Err(Error::msg(format!(
+            return Err(Error::invalid(format!(
                 "shard {index}/{count}: the index must be below the count"
             )));
         }
@@ -120,7 +120,7 @@ impl ParquetJob {
     fn folder(&self) -> Result<Arc<TableFolder>> {
         self.folder
             .clone()
-            .ok_or_else(|| Error::msg("parquet sink used before its plan was bound"))
+            .ok_or_else(|| Error::internal("parquet sink used before its plan was bound"))
     }
 
     fn shard_words(&self) -> String {
@@ -135,7 +135,7 @@ impl ParquetJob {
 impl SinkJob for ParquetJob {
     fn bind(&mut self, plan: &PlanInfo) -> Result<()> {
         if plan.rows == Some(0) && self.shard.count == 1 {
-            return Err(Error::msg(
+            return Err(Error::data(
                 "the input has no rows to write (an empty dataset, --limit 0 or a skip past the end)",
             ));
         }
@@ -160,11 +160,13 @@ impl SinkJob for ParquetJob {
             self.committed = folder.committed(plan.rows)?;
             let rows: u64 = self.committed.iter().map(|r| r.rows).sum();
             if self.config.resume && self.committed.is_empty() {
-                return Err(Error::msg(format!(
-                    "{}: --resume, but {} has no committed parts to resume from",
-                    self.config.out.display(),
-                    self.shard_words()
-                )));
+                return Err(Error::conflict(
+                    &self.config.out,
+                    format!(
+                        "--resume, but {} has no committed parts to resume from",
+                        self.shard_words()
+                    ),
+                ));
             }
             if !self.committed.is_empty() {
                 self.messages.push(format!(
@@ -284,7 +286,7 @@ impl ParquetSink {
         let schema = self
             .schema
             .clone()
-            .ok_or_else(|| Error::msg("parquet sink used before its schema was checked"))?;
+            .ok_or_else(|| Error::internal("parquet sink used before its schema was checked"))?;
         let name = self.folder.shard().part_name(self.committed.len());
         let path = self.folder.staged().join(&name);
         let temp = temp_path(&path);
@@ -373,7 +375,7 @@ impl Sink for ParquetSink {
         let part = self
             .open
             .as_mut()
-            .ok_or_else(|| Error::msg("no open part"))?;
+            .ok_or_else(|| Error::internal("no open part"))?;
         part.writer
             .write(batch)
             .map_err(|e| Error::external(format!("{}", part.temp.display()), e))?;

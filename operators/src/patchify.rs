@@ -32,7 +32,7 @@ impl PatchGeometry {
     /// Check that `patch` divides `size`.
     pub fn new(size: usize, channels: usize, patch: usize) -> Result<Self> {
         if patch == 0 || !size.is_multiple_of(patch) {
-            return Err(Error::msg(format!(
+            return Err(Error::invalid(format!(
                 "patch size {patch} does not divide image size {size}"
             )));
         }
@@ -139,8 +139,7 @@ impl Patchify {
                 format!("pixels must be a square [S, S, C] tensor, got {shape:?}"),
             ));
         }
-        PatchGeometry::new(shape[0], shape[2], self.patch)
-            .map_err(|e| Error::plan("patchify", e.chain()))
+        PatchGeometry::new(shape[0], shape[2], self.patch).map_err(|e| e.at_plan("patchify"))
     }
 }
 

@@ -257,7 +257,7 @@ impl TableFolder {
         overwrite: bool,
     ) -> Result<TableFolder> {
         if shard.count == 0 || shard.index >= shard.count {
-            return Err(Error::msg(format!("invalid shard {shard}")));
+            return Err(Error::invalid(format!("invalid shard {shard}")));
         }
         let state = Self::state(out);
         Self::check_foreign(out, overwrite)?;
@@ -289,17 +289,21 @@ impl TableFolder {
                     )
                 };
                 if !overwrite {
-                    return Err(Error::msg(format!(
-                        "{}: {what}; write to another --out, or pass --overwrite to start over",
-                        out.display()
-                    )));
+                    return Err(Error::conflict(
+                        out,
+                        format!(
+                            "{what}; write to another --out, or pass --overwrite to start over"
+                        ),
+                    ));
                 }
                 if job_lock.try_lock().is_err() {
-                    return Err(Error::msg(format!(
-                        "{}: {what}, and a live process of that job is writing it; \
-                         cannot start over",
-                        out.display()
-                    )));
+                    return Err(Error::conflict(
+                        out,
+                        format!(
+                            "{what}, and a live process of that job is writing it; \
+                         cannot start over"
+                        ),
+                    ));
                 }
                 Self::clear(out)?;
                 job_lock.unlock().map_err(io(&job_lock_path))?;
@@ -312,10 +316,10 @@ impl TableFolder {
         let shard_lock_path = state.join(format!("shard-{}.lock", shard.tag()));
         let shard_lock = lock_file(&shard_lock_path)?;
         if shard_lock.try_lock().is_err() {
-            return Err(Error::msg(format!(
-                "{}: shard {shard} is being written by another live process",
-                out.display()
-            )));
+            return Err(Error::conflict(
+                out,
+                format!("shard {shard} is being written by another live process"),
+            ));
         }
         drop(setup);
         let folder = TableFolder {
@@ -351,20 +355,24 @@ impl TableFolder {
                 || (n.starts_with('.') && n.ends_with(".tmp"))
         };
         if !overwrite {
-            return Err(Error::msg(format!(
-                "{}: the folder exists and holds no ldae job ({} entries, e.g. '{}'); \
+            return Err(Error::conflict(
+                out,
+                format!(
+                    "the folder exists and holds no ldae job ({} entries, e.g. '{}'); \
                  write to another --out, or pass --overwrite to replace ldae's files in it",
-                out.display(),
-                names.len(),
-                names[0]
-            )));
+                    names.len(),
+                    names[0]
+                ),
+            ));
         }
         if let Some(other) = names.iter().find(|n| !ours(n)) {
-            return Err(Error::msg(format!(
-                "{}: the folder holds files ldae did not write (e.g. '{other}'); \
-                 refusing to write a table into it",
-                out.display()
-            )));
+            return Err(Error::conflict(
+                out,
+                format!(
+                    "the folder holds files ldae did not write (e.g. '{other}'); \
+                 refusing to write a table into it"
+                ),
+            ));
         }
         Self::clear(out)
     }
@@ -448,13 +456,14 @@ impl TableFolder {
             let path = self.staged().join(&r.name);
             let bytes = std::fs::metadata(&path).map(|m| m.len()).ok();
             if r.name != expected || bytes != Some(r.bytes) {
-                return Err(Error::msg(format!(
-                    "{}: the committed part {} of shard {} is missing or changed; \
+                return Err(Error::conflict(
+                    &self.out,
+                    format!(
+                        "the committed part {} of shard {} is missing or changed; \
                      rerun with --overwrite to redo the shard",
-                    self.out.display(),
-                    r.name,
-                    self.shard
-                )));
+                        r.name, self.shard
+                    ),
+                ));
             }
         }
         // Leftovers of a killed run: this shard's temporaries and unrecorded parts.
@@ -473,14 +482,16 @@ impl TableFolder {
         if !records.is_empty() && plan.exists() {
             let was: Option<u64> = read_json(&plan)?;
             if was != planned_rows {
-                return Err(Error::msg(format!(
-                    "{}: the input of shard {} changed since its committed parts were written \
+                return Err(Error::conflict(
+                    &self.out,
+                    format!(
+                        "the input of shard {} changed since its committed parts were written \
                      ({} rows planned then, {} now); rerun with --overwrite",
-                    self.out.display(),
-                    self.shard,
-                    was.map_or("?".into(), |r| r.to_string()),
-                    planned_rows.map_or("?".into(), |r| r.to_string()),
-                )));
+                        self.shard,
+                        was.map_or("?".into(), |r| r.to_string()),
+                        planned_rows.map_or("?".into(), |r| r.to_string())
+                    ),
+                ));
             }
         }
         write_json(&plan, &planned_rows)?;
@@ -563,7 +574,7 @@ impl TableFolder {
         let rows_in: u64 = shards.iter().map(|s| s.rows_in).sum();
         let rejected: Vec<RejectedRow> = shards.iter().flat_map(|s| s.rejected()).collect();
         if rows == 0 {
-            return Err(Error::msg(format!(
+            return Err(Error::data(format!(
                 "{}: the job wrote no rows ({rows_in} read, {} rejected, e.g. {}); \
                  nothing to publish",
                 self.out.display(),
@@ -577,10 +588,10 @@ impl TableFolder {
         let staged = self.staged();
         let renamed = !staged.is_dir();
         if !renamed && data.exists() {
-            return Err(Error::msg(format!(
-                "{}: both {DATA}/ and {STATE}/{DATA}/ exist; rerun with --overwrite",
-                self.out.display()
-            )));
+            return Err(Error::conflict(
+                &self.out,
+                format!("both {DATA}/ and {STATE}/{DATA}/ exist; rerun with --overwrite"),
+            ));
         }
         // Where the parts are now: still staged, or already renamed by a publisher that was
         // killed before it wrote the marker.
@@ -589,12 +600,13 @@ impl TableFolder {
         for s in &shards {
             for f in &s.files {
                 if !parts_dir.join(&f.name).is_file() {
-                    return Err(Error::msg(format!(
-                        "{}: part {} of shard {} is missing; rerun that shard with --overwrite",
-                        self.out.display(),
-                        f.name,
-                        s.shard
-                    )));
+                    return Err(Error::conflict(
+                        &self.out,
+                        format!(
+                            "part {} of shard {} is missing; rerun that shard with --overwrite",
+                            f.name, s.shard
+                        ),
+                    ));
                 }
                 files.push(serde_json::json!({
                     "name": format!("{DATA}/{}", f.name),
@@ -659,10 +671,10 @@ pub fn job_status(out: &Path) -> Result<JobStatus> {
     let state = TableFolder::state(out);
     let job_path = state.join("job.json");
     if !job_path.exists() {
-        return Err(Error::msg(format!(
-            "{}: not an ldae job folder (no {STATE}/job.json)",
-            out.display()
-        )));
+        return Err(Error::corrupt(
+            out,
+            format!("not an ldae job folder (no {STATE}/job.json)"),
+        ));
     }
     let job: JobFile = read_json(&job_path)?;
     let mut states = Vec::with_capacity(job.shards);

@@ -37,7 +37,7 @@ impl Sink for Collect {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.batches
             .lock()
-            .map_err(|_| Error::msg("collector poisoned"))?
+            .map_err(|_| Error::internal("collector poisoned"))?
             .push(batch.clone());
         Ok(())
     }

@@ -180,7 +180,7 @@ pub fn column_list(schema: &Schema) -> String {
 pub fn tensor_array(values: ArrayRef, shape: &[usize]) -> Result<FixedSizeListArray> {
     let size = shape.iter().product::<usize>();
     if size == 0 || !values.len().is_multiple_of(size) {
-        return Err(Error::msg(format!(
+        return Err(Error::data(format!(
             "{} values do not fill whole tensors of shape {shape:?}",
             values.len()
         )));
@@ -202,15 +202,15 @@ pub fn tensor_values<A: Array + Clone + 'static>(
 ) -> Result<A> {
     let column = batch
         .column_by_name(name)
-        .ok_or_else(|| Error::msg(format!("missing column '{name}'")))?;
+        .ok_or_else(|| Error::data(format!("missing column '{name}'")))?;
     let list = column
         .as_any()
         .downcast_ref::<FixedSizeListArray>()
-        .ok_or_else(|| Error::msg(format!("column '{name}' is not a tensor column")))?;
+        .ok_or_else(|| Error::data(format!("column '{name}' is not a tensor column")))?;
     let size = list.value_length() as usize;
     let values = list.values().slice(list.offset() * size, list.len() * size);
     values.as_any().downcast_ref::<A>().cloned().ok_or_else(|| {
-        Error::msg(format!(
+        Error::data(format!(
             "column '{name}' has elements of type {}",
             values.data_type()
         ))
@@ -261,7 +261,7 @@ mod tests {
         let schema = Schema::new(vec![Field::new("id", DataType::Utf8, false)]);
         let err = require_tensor(&schema, PATCHES, &DataType::Float32, "pca_project")
             .unwrap_err()
-            .to_string();
+            .chain();
         assert!(err.contains("pca_project") && err.contains("patches") && err.contains("id"));
     }
 }

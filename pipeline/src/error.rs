@@ -4,11 +4,20 @@
 use arrow::error::ArrowError;
 
 /// Errors raised while planning or running a pipeline.
+///
+/// An error keeps its cause: the wrapping variants ([`Error::Plan`], [`Error::InStage`],
+/// [`Error::Context`], [`Error::External`], [`Error::Spec`]) hold it as their `source`, and
+/// [`Error::chain`] prints the whole chain on one line.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The pipeline cannot be built: a missing column, a wrong shape, inconsistent settings.
-    #[error("plan: stage '{stage}': {message}")]
-    Plan { stage: String, message: String },
+    /// `source` says what is wrong.
+    #[error("plan: stage '{stage}'")]
+    Plan {
+        stage: String,
+        #[source]
+        source: Box<Error>,
+    },
     /// One row failed and the run was asked to stop at the first bad row (`--on-error fail`).
     #[error("stage '{stage}' rejected row '{row}': {message}")]
     Row {
@@ -26,6 +35,27 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A file exists but does not hold what ldae expects there (a PCA file, a run folder, a
+    /// table, a model folder).
+    #[error("{path}: {message}")]
+    Corrupt { path: String, message: String },
+    /// A kind that is not registered (operator, sink, source, architecture, ...).
+    #[error("unknown {what} '{name}'; known: {}", known.join(", "))]
+    UnknownKind {
+        what: String,
+        name: String,
+        known: Vec<String>,
+    },
+    /// A setting or an argument outside what is accepted.
+    #[error("{0}")]
+    Invalid(String),
+    /// A table or batch without the columns, types or shapes a stage needs.
+    #[error("{0}")]
+    Data(String),
+    /// An output folder whose state forbids what was asked: written by another job or another
+    /// live process, holding foreign files, changed since its parts were committed.
+    #[error("{path}: {message}")]
+    Conflict { path: String, message: String },
     /// An Arrow kernel or array construction failed.
     #[error("arrow: {0}")]
     Arrow(#[from] ArrowError),
@@ -44,6 +74,13 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// An ldae error with what was being done when it happened (the file, the step of a job).
+    #[error("{context}")]
+    Context {
+        context: String,
+        #[source]
+        source: Box<Error>,
+    },
     /// An error raised inside a stage, wrapped with the stage's name.
     #[error("stage '{stage}'")]
     InStage {
@@ -56,6 +93,9 @@ pub enum Error {
         "interrupted: the job was stopped before it finished; nothing unfinished was committed"
     )]
     Interrupted,
+    /// A broken invariant inside ldae: a bug, to be reported.
+    #[error("internal error (a bug in ldae: please report it): {0}")]
+    Internal(String),
     /// Any other failure, described in words; the executor adds the stage name.
     #[error("{0}")]
     Other(String),
@@ -70,11 +110,67 @@ impl Error {
         Error::Other(message.into())
     }
 
-    /// A plan-time error for `stage`.
+    /// A setting or argument that is not accepted.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::Invalid(message.into())
+    }
+
+    /// Input data without the columns, types or shapes a stage needs.
+    pub fn data(message: impl Into<String>) -> Self {
+        Error::Data(message.into())
+    }
+
+    /// A broken invariant (a bug in ldae).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::Internal(message.into())
+    }
+
+    /// The file at `path` does not hold what ldae expects there.
+    pub fn corrupt(path: impl AsRef<std::path::Path>, message: impl Into<String>) -> Self {
+        Error::Corrupt {
+            path: path.as_ref().display().to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The output folder at `path` is in a state that forbids what was asked.
+    pub fn conflict(path: impl AsRef<std::path::Path>, message: impl Into<String>) -> Self {
+        Error::Conflict {
+            path: path.as_ref().display().to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// `name` is not one of the `known` kinds of `what` ("operator kind", "architecture", ...).
+    pub fn unknown_kind<S: ToString>(
+        what: impl Into<String>,
+        name: impl Into<String>,
+        known: impl IntoIterator<Item = S>,
+    ) -> Self {
+        Error::UnknownKind {
+            what: what.into(),
+            name: name.into(),
+            known: known.into_iter().map(|k| k.to_string()).collect(),
+        }
+    }
+
+    /// A plan-time error for `stage`: `message` says what is wrong.
     pub fn plan(stage: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Plan {
             stage: stage.into(),
-            message: message.into(),
+            source: Box::new(Error::Invalid(message.into())),
+        }
+    }
+
+    /// This error as a plan-time error of `stage`, unless it already is one (and so names its
+    /// stage). The cause stays the source.
+    pub fn at_plan(self, stage: impl Into<String>) -> Self {
+        match self {
+            e @ Error::Plan { .. } => e,
+            other => Error::Plan {
+                stage: stage.into(),
+                source: Box::new(other),
+            },
         }
     }
 
@@ -86,26 +182,41 @@ impl Error {
         }
     }
 
-    /// Attach the stage name to errors that do not carry one yet.
+    /// This error with what was being done when it happened.
+    pub fn context(self, context: impl Into<String>) -> Self {
+        Error::Context {
+            context: context.into(),
+            source: Box::new(self),
+        }
+    }
+
+    /// Attach the stage name to errors that do not carry one yet (the cause stays the source).
     pub fn in_stage(self, stage: &str) -> Self {
         match self {
-            Error::Other(message) => Error::Stage {
+            e @ (Error::Plan { .. }
+            | Error::Row { .. }
+            | Error::Stage { .. }
+            | Error::InStage { .. }
+            | Error::Interrupted) => e,
+            other => Error::InStage {
                 stage: stage.to_string(),
-                message,
+                source: Box::new(other),
             },
-            Error::Arrow(e) => Error::Stage {
-                stage: stage.to_string(),
-                message: format!("arrow: {e}"),
-            },
-            Error::Io { path, source } => Error::Stage {
-                stage: stage.to_string(),
-                message: format!("{path}: {source}"),
-            },
-            e @ (Error::External { .. } | Error::Spec { .. }) => Error::InStage {
-                stage: stage.to_string(),
-                source: Box::new(e),
-            },
-            other => other,
+        }
+    }
+
+    /// Whether the error is about what was asked (settings, arguments, a spec, names) rather
+    /// than about what happened while running: the Python package raises `ValueError` for these.
+    pub fn is_about_settings(&self) -> bool {
+        match self {
+            Error::Plan { .. }
+            | Error::Spec { .. }
+            | Error::Invalid(_)
+            | Error::UnknownKind { .. } => true,
+            Error::InStage { source, .. } | Error::Context { source, .. } => {
+                source.is_about_settings()
+            }
+            _ => false,
         }
     }
 

@@ -75,10 +75,7 @@ pub fn bind_all(
     let mut bound = Vec::with_capacity(operators.len());
     for op in operators {
         let name = op.name();
-        let b = op.bind(&schema).map_err(|e| match e {
-            Error::Plan { .. } => e,
-            other => Error::plan(&name, other.chain()),
-        })?;
+        let b = op.bind(&schema).map_err(|e| e.at_plan(&name))?;
         schema = b.schema();
         bound.push(b);
     }
@@ -129,10 +126,9 @@ impl Pipeline {
             .last()
             .map(|b| b.schema())
             .unwrap_or_else(|| self.source.schema());
-        self.sink.check_schema(&schema).map_err(|e| match e {
-            Error::Plan { .. } => e,
-            other => Error::plan(self.sink.name(), other.chain()),
-        })?;
+        self.sink
+            .check_schema(&schema)
+            .map_err(|e| e.at_plan(self.sink.name()))?;
         Ok(bound)
     }
 

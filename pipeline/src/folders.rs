@@ -14,11 +14,13 @@ pub fn create_dir_all(path: &Path) -> Result<()> {
             .find(|a| a.exists() && !a.is_dir())
             .map(Path::to_path_buf);
         match blocker {
-            Some(file) => Error::msg(format!(
-                "{}: cannot create this folder: {} is a file, not a folder",
-                path.display(),
-                file.display()
-            )),
+            Some(file) => Error::conflict(
+                path,
+                format!(
+                    "cannot create this folder: {} is a file, not a folder",
+                    file.display()
+                ),
+            ),
             None => Error::io(path, e),
         }
     })

@@ -17,7 +17,7 @@ use crate::{Error, Result};
 /// ```
 pub fn parse_name<T: DeserializeOwned>(text: &str) -> Result<T> {
     T::deserialize(text.into_deserializer())
-        .map_err(|e: serde::de::value::Error| Error::msg(e.to_string()))
+        .map_err(|e: serde::de::value::Error| Error::invalid(e.to_string()))
 }
 
 /// The serde name of `value` (a unit enum variant), e.g. for file names.

@@ -151,7 +151,7 @@ impl SinkJob for Once {
         self.ran = true;
         self.sink
             .take()
-            .ok_or_else(|| Error::msg("a single-pass sink was asked for a second pass"))
+            .ok_or_else(|| Error::internal("a single-pass sink was asked for a second pass"))
     }
 
     fn end_pass(&mut self, _pass: &Pass, report: &RunReport) -> Result<()> {
@@ -219,10 +219,7 @@ pub fn sink_kinds() -> Vec<&'static SinkKind> {
 }
 
 fn unknown(what: &str, kind: &str, known: Vec<&'static str>) -> Error {
-    Error::msg(format!(
-        "unknown {what} kind '{kind}'; known kinds: {}",
-        known.join(", ")
-    ))
+    Error::unknown_kind(format!("{what} kind"), kind, known)
 }
 
 /// Build the operator of kind `kind` from its config.

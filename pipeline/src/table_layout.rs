@@ -42,12 +42,14 @@ pub fn check_complete(dir: &Path) -> Result<()> {
     if !is_table(dir) || is_complete(dir) {
         return Ok(());
     }
-    Err(Error::msg(format!(
-        "{}: the table is not complete (no {SUCCESS}): its job has not finished every shard; \
+    Err(Error::corrupt(
+        dir,
+        format!(
+            "the table is not complete (no {SUCCESS}): its job has not finished every shard; \
          `ldae status {}` lists what is missing",
-        dir.display(),
-        dir.display()
-    )))
+            dir.display()
+        ),
+    ))
 }
 
 /// Where the data files of the table at `dir` are: `dir/data` once published, the staged

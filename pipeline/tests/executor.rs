@@ -238,7 +238,7 @@ fn stage_error_cancels_run_and_names_stage() {
         let err = pipeline(100_000, 10, op, &out)
             .run(&options(threads, OnError::Skip))
             .unwrap_err();
-        assert_eq!(err.to_string(), "stage 'square': cannot square 333");
+        assert_eq!(err.chain(), "stage 'square': cannot square 333");
         assert!(*out.aborted.lock().unwrap());
         assert!(!*out.finished.lock().unwrap());
         // Cancellation stops the source long before the end of the stream.
@@ -324,5 +324,5 @@ fn plan_rejects_missing_column_before_running() {
         }))
         .run(&options(1, OnError::Skip))
         .unwrap_err();
-    assert_eq!(err.to_string(), "plan: stage 'square': needs x");
+    assert_eq!(err.chain(), "plan: stage 'square': needs x");
 }

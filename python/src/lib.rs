@@ -36,11 +36,8 @@ pyo3::create_exception!(
 fn py_error(e: &Error) -> PyErr {
     let text = e.chain();
     match e {
-        Error::Plan { .. } | Error::Spec { .. } => PyValueError::new_err(text),
-        Error::InStage { source, .. } if matches!(**source, Error::Spec { .. }) => {
-            PyValueError::new_err(text)
-        }
         Error::Interrupted => PyKeyboardInterrupt::new_err(text),
+        e if e.is_about_settings() => PyValueError::new_err(text),
         _ => LdaeError::new_err(text),
     }
 }

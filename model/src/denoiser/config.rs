@@ -94,7 +94,7 @@ impl std::str::FromStr for Precision {
         match s {
             "f32" => Ok(Precision::F32),
             "bf16" => Ok(Precision::Bf16),
-            other => Err(Error::msg(format!(
+            other => Err(Error::invalid(format!(
                 "--precision {other}: expected f32 or bf16"
             ))),
         }
@@ -116,9 +116,11 @@ impl DenoiserConfig {
             "base" => (768, 12, 12),
             "large" => (1024, 24, 16),
             other => {
-                return Err(Error::msg(format!(
-                    "unknown preset '{other}' (tiny, small, base, large)"
-                )))
+                return Err(Error::unknown_kind(
+                    "preset",
+                    other,
+                    ["tiny", "small", "base", "large"],
+                ))
             }
         };
         let config = DenoiserConfig {
@@ -140,24 +142,24 @@ impl DenoiserConfig {
     /// Check that the sizes fit together.
     pub fn validate(&self) -> Result<()> {
         if self.heads == 0 || !self.width.is_multiple_of(self.heads) {
-            return Err(Error::msg(format!(
+            return Err(Error::invalid(format!(
                 "{} heads do not divide width {}",
                 self.heads, self.width
             )));
         }
         if !self.width.is_multiple_of(4) {
-            return Err(Error::msg(format!(
+            return Err(Error::invalid(format!(
                 "width {} must be a multiple of 4 (2D sin-cos position embedding)",
                 self.width
             )));
         }
         if !self.time_embed_dim.is_multiple_of(2) || self.patch_dim == 0 || self.grid == 0 {
-            return Err(Error::msg(
+            return Err(Error::invalid(
                 "time_embed_dim must be even, patch_dim and grid positive",
             ));
         }
         if self.encoder_depth == 0 {
-            return Err(Error::msg("the encoder needs at least one block"));
+            return Err(Error::invalid("the encoder needs at least one block"));
         }
         Ok(())
     }

@@ -73,7 +73,7 @@ impl Standardizer {
     pub fn fit(train: &FeatureMatrix) -> Result<Self> {
         let (n, d) = (train.rows(), train.dim);
         if n == 0 {
-            return Err(Error::msg("probe: no training rows"));
+            return Err(Error::data("probe: no training rows"));
         }
         let mut sum = vec![0f64; d];
         let mut sq = vec![0f64; d];

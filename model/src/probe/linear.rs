@@ -143,7 +143,7 @@ pub fn fit_linear(
     device: &Device,
 ) -> Result<LinearFit> {
     if classes < 2 {
-        return Err(Error::msg(format!(
+        return Err(Error::data(format!(
             "probe: need at least 2 classes in the training rows, found {classes}"
         )));
     }
@@ -154,7 +154,7 @@ pub fn fit_linear(
         .flat_map(|&lr| config.weight_decays.iter().map(move |&wd| (lr, wd)))
         .collect();
     if points.is_empty() {
-        return Err(Error::msg(
+        return Err(Error::invalid(
             "probe: empty learning-rate or weight-decay grid",
         ));
     }
@@ -223,7 +223,7 @@ pub fn fit_linear(
                     .then(j.cmp(i))
             })
             .map(|(i, _)| &grid[i])
-            .ok_or_else(|| Error::msg("probe: empty grid"))?;
+            .ok_or_else(|| Error::internal("probe: empty grid"))?;
         (best.lr, best.weight_decay, best.decorrelated)
     };
     let x_chosen = &spaces[usize::from(decorrelated)].1;

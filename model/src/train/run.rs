@@ -125,11 +125,11 @@ impl SinkConfig for TrainSinkConfig {
         let mut config = self.clone();
         config.out = ctx.resolve(&config.out);
         if !config.resume && config.out.join("checkpoint").exists() {
-            return Err(Error::msg(format!(
-                "{} already holds a run; resume it (`ldae train --resume`, or resume = true in \
-                 the train sink) or choose another out",
-                config.out.display()
-            )));
+            return Err(Error::conflict(
+                &config.out,
+                "already holds a run; resume it (`ldae train --resume`, or resume = true in the \
+                 train sink) or choose another out",
+            ));
         }
         Ok(Box::new(TrainRun {
             device: ldae_operators::device::parse_device(&config.device)?,
@@ -176,9 +176,9 @@ impl TrainRun {
     fn trainer(&self) -> Result<std::sync::MutexGuard<'_, Trainer>> {
         self.trainer
             .as_ref()
-            .ok_or_else(|| Error::msg("train: no trainer before the plan was bound"))?
+            .ok_or_else(|| Error::internal("train: no trainer before the plan was bound"))?
             .lock()
-            .map_err(|_| Error::msg("trainer poisoned"))
+            .map_err(|_| Error::internal("trainer poisoned"))
     }
 
     /// The record of a new run, from the sink's settings and what the plan says.
@@ -197,7 +197,7 @@ impl TrainRun {
         let rows = plan
             .rows
             .filter(|&r| r > 0)
-            .ok_or_else(|| Error::msg(format!("{}: no rows to train on", self.ctx.input)))?
+            .ok_or_else(|| Error::data(format!("{}: no rows to train on", self.ctx.input)))?
             as usize;
         let grid = pca.meta.image_size / pca.meta.patch_size;
         let mut model = DenoiserConfig::preset(&c.preset, pca.dim(), grid)?;
@@ -215,25 +215,25 @@ impl TrainRun {
         model.precision = c.precision.unwrap_or(Precision::default_for(&self.device));
         model.validate()?;
         if c.batch_size == 0 {
-            return Err(Error::msg(
+            return Err(Error::invalid(
                 "train: batch_size 0: a step needs at least 1 row",
             ));
         }
         if let Some(block) = c.features.block {
             if block == 0 || block > model.depth() {
-                return Err(Error::msg(format!(
+                return Err(Error::invalid(format!(
                     "train: feature block {block} is not a block of the network (1..={})",
                     model.depth()
                 )));
             }
         }
         if c.features.pooling == crate::pooling::Pooling::Token {
-            return Err(Error::msg(
+            return Err(Error::invalid(
                 "train: feature pooling token needs a class token; l-DAE networks have none",
             ));
         }
         if c.features.ema && c.ema.is_none() {
-            return Err(Error::msg(
+            return Err(Error::invalid(
                 "train: features from the EMA weights need --ema (the run keeps no average)",
             ));
         }
@@ -353,7 +353,7 @@ impl SinkJob for TrainRun {
         let trainer = self
             .trainer
             .clone()
-            .ok_or_else(|| Error::msg("train: no trainer before the plan was bound"))?;
+            .ok_or_else(|| Error::internal("train: no trainer before the plan was bound"))?;
         Ok(Box::new(
             TrainSink::new(trainer).with_recent(self.recent.clone()),
         ))

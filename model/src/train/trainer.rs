@@ -71,10 +71,7 @@ impl Trainer {
         let config: TrainConfig = read_json(&run_dir.join(CONFIG))?;
         let ckpt = run_dir.join(CHECKPOINT);
         if !ckpt.join("state.json").exists() {
-            return Err(Error::msg(format!(
-                "{}: no checkpoint to resume from",
-                run_dir.display()
-            )));
+            return Err(Error::corrupt(run_dir, "no checkpoint to resume from"));
         }
         let mut t = Self::build(config, run_dir, device)?;
         let weights = ckpt.join(WEIGHTS);
@@ -103,7 +100,7 @@ impl Trainer {
     fn build(config: TrainConfig, run_dir: &Path, device: &Device) -> Result<Self> {
         let pca = PcaModel::load(&config.pca)?;
         if pca.dim() != config.model.patch_dim || pca.tokens() != config.model.tokens() {
-            return Err(Error::msg(format!(
+            return Err(Error::invalid(format!(
                 "the PCA model's patches ({} tokens of {}) do not match the network's ({} of {})",
                 pca.tokens(),
                 pca.dim(),
@@ -180,7 +177,7 @@ impl Trainer {
             .column_by_name(columns::SIGMA)
             .and_then(|c| c.as_any().downcast_ref::<Float32Array>())
             .map(|a| a.values().to_vec())
-            .ok_or_else(|| Error::msg("missing sigma column"))?;
+            .ok_or_else(|| Error::data("missing sigma column"))?;
         let dev = &self.device;
         let clean = Tensor::from_slice(clean.values(), shape, dev).map_err(candle_err)?;
         let noisy = Tensor::from_slice(noisy.values(), shape, dev).map_err(candle_err)?;
@@ -296,7 +293,7 @@ impl Trainer {
             .vars
             .data()
             .lock()
-            .map_err(|_| Error::msg("variable map poisoned"))?;
+            .map_err(|_| Error::internal("variable map poisoned"))?;
         for (name, var) in data.iter() {
             // Detached: a variable's tensor records the ops made from it, so an average built
             // from it kept every earlier average alive (about 20 MB per step for the tiny
@@ -382,7 +379,7 @@ impl Sink for TrainSink {
         let t = self
             .trainer
             .lock()
-            .map_err(|_| Error::msg("trainer poisoned"))?;
+            .map_err(|_| Error::internal("trainer poisoned"))?;
         let cfg = &t.config().model;
         let expected = vec![cfg.tokens(), cfg.patch_dim];
         for name in [columns::PATCHES, columns::NOISY] {
@@ -404,7 +401,7 @@ impl Sink for TrainSink {
         let mut t = self
             .trainer
             .lock()
-            .map_err(|_| Error::msg("trainer poisoned"))?;
+            .map_err(|_| Error::internal("trainer poisoned"))?;
         t.train_batch(batch)?;
         if let Some(recent) = &self.recent {
             let m = t.metrics();
@@ -419,7 +416,7 @@ impl Sink for TrainSink {
         let t = self
             .trainer
             .lock()
-            .map_err(|_| Error::msg("trainer poisoned"))?;
+            .map_err(|_| Error::internal("trainer poisoned"))?;
         Ok(serde_json::json!({
             "rows": summary.rows_out,
             "rejected": summary.rejected.len(),

@@ -74,7 +74,7 @@ impl TimmExport {
             .unwrap_or(config.model.encoder_depth);
         let total = config.model.depth();
         if depth == 0 || depth > total {
-            return Err(Error::msg(format!(
+            return Err(Error::invalid(format!(
                 "--block {depth} is not between 1 and the run's {total} blocks"
             )));
         }
@@ -102,9 +102,9 @@ impl TimmExport {
         write_folder(&self.out, self.overwrite, |dir| {
             let map: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();
             candle_core::safetensors::save(&map, dir.join("model.safetensors"))
-                .map_err(|e| Error::msg(format!("{}: {e}", dir.display())))?;
+                .map_err(|e| Error::external(dir.display().to_string(), e))?;
             let text = serde_json::to_string_pretty(&config_json)
-                .map_err(|e| Error::msg(e.to_string()))?;
+                .map_err(|e| Error::external("config.json", e))?;
             std::fs::write(dir.join("config.json"), text).map_err(|e| Error::io(dir, e))?;
             std::fs::write(dir.join("README.md"), card).map_err(|e| Error::io(dir, e))
         })?;
@@ -332,15 +332,12 @@ warm-up {warmup} epochs, AdamW weight decay {wd}, EMA {ema_cfg}, augmentation {a
 /// export never leaves a folder that looks complete.
 fn write_folder(out: &Path, overwrite: bool, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     if out.exists() && !overwrite {
-        return Err(Error::msg(format!(
-            "{} exists (--overwrite replaces it)",
-            out.display()
-        )));
+        return Err(Error::conflict(out, "exists (--overwrite replaces it)"));
     }
     let name = out
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| Error::msg(format!("{}: not a folder name", out.display())))?;
+        .ok_or_else(|| Error::invalid(format!("{}: not a folder name", out.display())))?;
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -94,7 +94,7 @@ impl Weights {
     fn take(&mut self, name: &str) -> Result<Tensor> {
         self.0
             .remove(name)
-            .ok_or_else(|| Error::msg(format!("tensor '{name}' is missing")))
+            .ok_or_else(|| Error::internal(format!("tensor '{name}' is missing")))
     }
 
     fn affine(&mut self, name: &str) -> Result<Affine> {

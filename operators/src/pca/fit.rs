@@ -72,7 +72,7 @@ impl PcaFit {
     fn meta(&self) -> Result<PcaMeta> {
         self.meta
             .clone()
-            .ok_or_else(|| Error::msg("pca_fit: finished before its schema was checked"))
+            .ok_or_else(|| Error::internal("pca_fit: finished before its schema was checked"))
     }
 }
 
@@ -159,7 +159,7 @@ impl Sink for PcaFit {
         let errors = self.errors_path();
         write_errors_table(&errors, summary.rejected)?;
         if self.stats.images == 0 {
-            return Err(Error::msg(format!(
+            return Err(Error::data(format!(
                 "no image could be read from {}: see the errors table {}",
                 self.input,
                 errors.display()

@@ -62,7 +62,7 @@ impl PcaInverse {
     ) -> Result<Self> {
         let projector = model
             .projector(dim, scale, device)
-            .map_err(|e| Error::plan("pca_inverse", e.chain()))?;
+            .map_err(|e| e.at_plan("pca_inverse"))?;
         Ok(PcaInverse {
             model: model.clone(),
             scale,

@@ -47,7 +47,7 @@ impl std::str::FromStr for LatentScale {
             "none" => Ok(LatentScale::None),
             "global" => Ok(LatentScale::Global),
             "whiten" => Ok(LatentScale::Whiten),
-            other => Err(Error::msg(format!(
+            other => Err(Error::invalid(format!(
                 "latent scale '{other}': expected none, global or whiten"
             ))),
         }
@@ -353,17 +353,12 @@ impl PcaModel {
         match info.get("format").map(String::as_str) {
             Some("ldae-pca") => {}
             Some("ldae-pca-partial") => {
-                return Err(Error::msg(format!(
-                    "{}: partial statistics, not a model; combine partials with `ldae pca merge`",
-                    path.display()
-                )))
+                return Err(Error::corrupt(
+                    path,
+                    "partial statistics, not a model; combine partials with `ldae pca merge`",
+                ))
             }
-            _ => {
-                return Err(Error::msg(format!(
-                    "{}: not an ldae PCA file",
-                    path.display()
-                )))
-            }
+            _ => return Err(Error::corrupt(path, "not an ldae PCA file")),
         }
         let meta = parse_meta(&info, path)?;
         let mean = tensor_f64(&tensors, "mean", path)?;
@@ -374,11 +369,13 @@ impl PcaModel {
             || eigenvalues.len() != d
             || d != meta.patch_dim()
         {
-            return Err(Error::msg(format!(
-                "{}: tensor shapes do not match a {}-dimensional patch PCA",
-                path.display(),
-                meta.patch_dim()
-            )));
+            return Err(Error::corrupt(
+                path,
+                format!(
+                    "tensor shapes do not match a {}-dimensional patch PCA",
+                    meta.patch_dim()
+                ),
+            ));
         }
         Ok(PcaModel {
             meta,
@@ -392,7 +389,7 @@ impl PcaModel {
     pub fn projector(&self, dim: usize, scale: LatentScale, device: &Device) -> Result<Projector> {
         let d = self.dim();
         if dim == 0 || dim > d {
-            return Err(Error::msg(format!(
+            return Err(Error::invalid(format!(
                 "latent dimension {dim} must be between 1 and D = {d}"
             )));
         }
@@ -501,7 +498,7 @@ impl Projector {
         }
         let per_item = rows_per_item.max(1);
         if !rows.is_multiple_of(per_item) {
-            return Err(ldae_pipeline::Error::msg(format!(
+            return Err(ldae_pipeline::Error::data(format!(
                 "{rows} rows are not whole items of {per_item} rows"
             )));
         }

@@ -10,8 +10,8 @@ use ldae_pipeline::columns::{self, replace_field, tensor_array, tensor_field};
 use std::path::PathBuf;
 
 use ldae_pipeline::{
-    BoundOperator, BuildContext, Error, Operator, OperatorConfig, ProcessWithSchema, Processed,
-    Result, WithSchema,
+    BoundOperator, BuildContext, Operator, OperatorConfig, ProcessWithSchema, Processed, Result,
+    WithSchema,
 };
 
 use super::model::{LatentScale, PcaModel, Projector};
@@ -62,7 +62,7 @@ impl PcaProject {
     ) -> Result<Self> {
         let projector = model
             .projector(dim, scale, device)
-            .map_err(|e| Error::plan("pca_project", e.chain()))?;
+            .map_err(|e| e.at_plan("pca_project"))?;
         Ok(PcaProject {
             scale,
             model: model.clone(),

@@ -45,7 +45,7 @@ impl PcaStats {
     pub fn add(&mut self, patches: &[f32]) -> Result<()> {
         let d = self.dim;
         if !patches.len().is_multiple_of(d) {
-            return Err(Error::msg(format!(
+            return Err(Error::data(format!(
                 "{} values are not whole {d}-dimensional patches",
                 patches.len()
             )));
@@ -104,7 +104,7 @@ impl PcaStats {
                 let product = products
                     .next()
                     .flatten()
-                    .ok_or_else(|| Error::msg("PCA statistics worker failed"))?;
+                    .ok_or_else(|| Error::internal("PCA statistics worker failed"))?;
                 let width = d - start;
                 for (r, values) in product.chunks_exact(width).enumerate() {
                     let row = (start + r) * d + start;
@@ -136,7 +136,7 @@ impl PcaStats {
     /// Fold another shard's statistics into these.
     pub fn merge(&mut self, other: &PcaStats) -> Result<()> {
         if other.dim != self.dim {
-            return Err(Error::msg(format!(
+            return Err(Error::invalid(format!(
                 "cannot merge statistics of {}-dimensional and {}-dimensional patches",
                 self.dim, other.dim
             )));
@@ -162,7 +162,7 @@ impl PcaStats {
     /// The sample covariance (denominator n - 1, as numpy's `cov` and scikit-learn's PCA).
     pub fn covariance(&self) -> Result<Vec<f64>> {
         if self.count < 2 {
-            return Err(Error::msg(format!(
+            return Err(Error::data(format!(
                 "PCA needs at least 2 patches, got {}",
                 self.count
             )));
@@ -207,10 +207,10 @@ impl PcaStats {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let (info, tensors) = read_safetensors(&bytes, path)?;
         if info.get("format").map(String::as_str) != Some("ldae-pca-partial") {
-            return Err(Error::msg(format!(
-                "{}: not a partial PCA file (made by `ldae pca fit --partial`)",
-                path.display()
-            )));
+            return Err(Error::corrupt(
+                path,
+                "not a partial PCA file (made by `ldae pca fit --partial`)",
+            ));
         }
         let meta = parse_meta(&info, path)?;
         let field = |k: &str| -> Result<u64> {
@@ -222,17 +222,19 @@ impl PcaStats {
                         v.parse().ok()
                     }
                 })
-                .ok_or_else(|| Error::msg(format!("{}: metadata '{k}' missing", path.display())))
+                .ok_or_else(|| Error::corrupt(path, format!("metadata '{k}' missing")))
         };
         let sum = tensor_f64(&tensors, "sum", path)?;
         let outer = tensor_f64(&tensors, "outer", path)?;
         let dim = sum.len();
         if Some(outer.len()) != dim.checked_mul(dim) || dim != meta.patch_dim() {
-            return Err(Error::msg(format!(
-                "{}: tensor shapes do not match a {}-dimensional patch PCA",
-                path.display(),
-                meta.patch_dim()
-            )));
+            return Err(Error::corrupt(
+                path,
+                format!(
+                    "tensor shapes do not match a {}-dimensional patch PCA",
+                    meta.patch_dim()
+                ),
+            ));
         }
         Ok((
             PcaStats {
@@ -308,17 +310,17 @@ pub(crate) fn view(bytes: &[u8], shape: Vec<usize>) -> Result<TensorView<'_>> {
 }
 
 pub(crate) fn meta_json(meta: &PcaMeta) -> Result<String> {
-    serde_json::to_string(meta).map_err(|e| Error::msg(e.to_string()))
+    serde_json::to_string(meta).map_err(|e| Error::external("PCA metadata as JSON", e))
 }
 
 pub(crate) fn parse_meta(info: &HashMap<String, String>, path: &Path) -> Result<PcaMeta> {
     let text = info
         .get("ldae.pca")
-        .ok_or_else(|| Error::msg(format!("{}: no ldae PCA metadata", path.display())))?;
+        .ok_or_else(|| Error::corrupt(path, "no ldae PCA metadata"))?;
     let meta: PcaMeta = serde_json::from_str(text)
         .map_err(|e| Error::external(format!("{}: bad PCA metadata", path.display()), e))?;
     check_geometry(&meta)
-        .map_err(|what| Error::msg(format!("{}: bad PCA metadata: {what}", path.display())))?;
+        .map_err(|what| Error::corrupt(path, format!("bad PCA metadata: {what}")))?;
     Ok(meta)
 }
 
@@ -349,7 +351,7 @@ fn check_geometry(meta: &PcaMeta) -> std::result::Result<(), String> {
 /// of its contents. Tensor offsets are relative to the data section, so a header of another
 /// length stays valid (it is padded with spaces to 8 bytes, as the format asks).
 pub(crate) fn canonical_header(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
-    let bad = || Error::msg(format!("{}: malformed safetensors header", path.display()));
+    let bad = || Error::corrupt(path, "malformed safetensors header");
     let n = u64::from_le_bytes(
         bytes
             .get(..8)
@@ -409,13 +411,12 @@ pub(crate) fn tensor_f64(
 ) -> Result<Vec<f64>> {
     let t = tensors
         .tensor(name)
-        .map_err(|_| Error::msg(format!("{}: tensor '{name}' missing", path.display())))?;
+        .map_err(|_| Error::corrupt(path, format!("tensor '{name}' missing")))?;
     if t.dtype() != Dtype::F64 {
-        return Err(Error::msg(format!(
-            "{}: tensor '{name}' is {:?}, expected F64",
-            path.display(),
-            t.dtype()
-        )));
+        return Err(Error::corrupt(
+            path,
+            format!("tensor '{name}' is {:?}, expected F64", t.dtype()),
+        ));
     }
     Ok(t.data()
         .chunks_exact(8)
