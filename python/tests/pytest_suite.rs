@@ -79,7 +79,7 @@ fn python_package_passes_its_pytest_suite() {
     let staged = stage_package(&tmp, &profile_dir);
     let tests = venv::manifest_dir().join("tests");
     run(
-        Command::new(&python)
+        venv::python_command(&python)
             .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
             .arg(&tests)
             .current_dir(&tests)

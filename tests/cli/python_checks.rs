@@ -18,7 +18,7 @@ fn python() -> &'static PathBuf {
 
 fn run_check(script: &str) {
     let dir = venv::manifest_dir().join("tests").join("python");
-    let out = Command::new(python())
+    let out = venv::python_command(python())
         .arg(dir.join(script))
         .current_dir(&dir)
         .env("LDAE_BIN", env!("CARGO_BIN_EXE_ldae"))

@@ -14,6 +14,16 @@ pub fn manifest_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
+/// A command running the test environment's `python`. Bytecode is written and reused even where
+/// the machine sets PYTHONDONTWRITEBYTECODE: the environment is installed without it
+/// (`--no-compile`), and without a cache each process that imports torch compiles its sources
+/// again (5 to 6 seconds each, over a minute across the suite's processes).
+pub fn python_command(python: &Path) -> Command {
+    let mut command = Command::new(python);
+    command.env_remove("PYTHONDONTWRITEBYTECODE");
+    command
+}
+
 /// The interpreter of the environment at `venv` (made on first use).
 pub fn test_python(venv: &Path) -> PathBuf {
     // CARGO_MANIFEST_DIR is the repository root or a crate folder below it.
