@@ -2,12 +2,15 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+use ldae_datasets::Format;
 use ldae_model::denoiser::{Conditioning, Precision};
 use ldae_model::encoder::{EncoderModel, Pooling};
 use ldae_operators::decode::Interpolation;
+use ldae_operators::noise::{NoiseKind, SINGLE_SIGMA};
 use ldae_operators::pca::LatentScale;
 use ldae_pipeline::names::parse_name;
+use ldae_pipeline::{OnError, ProgressMode};
 
 /// ldae: latent denoising autoencoder (l-DAE) pipelines over image datasets.
 ///
@@ -114,9 +117,10 @@ pub enum Command {
         /// Enlargement of each image.
         #[arg(long, default_value_t = 3)]
         zoom: u32,
-        /// Dataset kind, when it cannot be told from the path.
-        #[arg(long, value_enum)]
-        format: Option<FormatArg>,
+        /// Dataset kind, when it cannot be told from the path: folder, parquet, webdataset,
+        /// idx, cifar or synthetic.
+        #[arg(long, value_parser = parse_name::<Format>)]
+        format: Option<Format>,
         /// Seed of the noise.
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -241,21 +245,13 @@ pub enum PcaCommand {
     },
 }
 
-/// The noise schedule of `ldae train`.
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoiseArg {
-    /// t ~ U{0..999}, sigma linear in t up to sqrt 2 (the recipe's default).
-    Multi,
-    /// One fixed level, --sigma.
-    Single,
-}
-
 /// Which rows of the dataset to read, and how.
 #[derive(Args, Debug, Clone)]
 pub struct SourceArgs {
-    /// Dataset kind, when it cannot be told from the path.
-    #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
+    /// Dataset kind, when it cannot be told from the path: folder, parquet, webdataset, idx,
+    /// cifar or synthetic.
+    #[arg(long, value_parser = parse_name::<Format>)]
+    pub format: Option<Format>,
     /// Read at most N rows (after shuffling, before sharding).
     #[arg(long)]
     pub limit: Option<usize>,
@@ -315,34 +311,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// What to do with a bad row: skip (record it in the errors table) or fail (stop, naming it).
-    #[arg(long, value_enum, default_value = "skip")]
-    pub on_error: OnErrorArg,
-    /// Progress display: a bar on a terminal, log lines otherwise, or nothing.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub progress: ProgressArg,
-}
-
-#[derive(ValueEnum, Debug, Clone, Copy)]
-pub enum FormatArg {
-    Folder,
-    Parquet,
-    Webdataset,
-    Idx,
-    Cifar,
-    Synthetic,
-}
-
-#[derive(ValueEnum, Debug, Clone, Copy)]
-pub enum OnErrorArg {
-    Skip,
-    Fail,
-}
-
-#[derive(ValueEnum, Debug, Clone, Copy)]
-pub enum ProgressArg {
-    Auto,
-    Log,
-    Off,
+    #[arg(long, default_value = "skip", value_parser = parse_name::<OnError>)]
+    pub on_error: OnError,
+    /// Progress display: auto (a bar on a terminal, log lines otherwise), log or off.
+    #[arg(long, default_value = "auto", value_parser = parse_name::<ProgressMode>)]
+    pub progress: ProgressMode,
 }
 
 /// `ldae train` settings.
@@ -417,10 +390,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub pixel_cache: Option<std::path::PathBuf>,
     /// Noise: multi (t ~ U{0..999}, sigma linear to sqrt 2) or single (fixed --sigma).
-    #[arg(long, value_enum, default_value = "multi")]
-    pub noise: NoiseArg,
-    /// The fixed noise level of --noise single.
-    #[arg(long, default_value_t = 0.57735)]
+    #[arg(long, default_value = "multi", value_parser = parse_name::<NoiseKind>)]
+    pub noise: NoiseKind,
+    /// The fixed noise level of --noise single (default: sqrt(1/3), the paper's).
+    #[arg(long, default_value_t = SINGLE_SIGMA)]
     pub sigma: f32,
     /// Latent scale (none, global, whiten). Default: the PCA model's.
     #[arg(long)]
@@ -444,9 +417,10 @@ pub struct TrainArgs {
     /// Print the pipeline spec (TOML) this command would run, then exit (`ldae run` runs it).
     #[arg(long)]
     pub print_spec: bool,
-    /// Dataset kind, when it cannot be told from the path.
-    #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
+    /// Dataset kind, when it cannot be told from the path: folder, parquet, webdataset, idx,
+    /// cifar or synthetic.
+    #[arg(long, value_parser = parse_name::<Format>)]
+    pub format: Option<Format>,
     /// Train on the first N rows only.
     #[arg(long)]
     pub limit: Option<usize>,

@@ -6,7 +6,7 @@
 
 pub mod cli;
 pub mod commands;
-pub mod plans;
+pub mod flags;
 
 /// mimalloc's `mi_option_purge_delay` (the same number in its v2 and v3 `mimalloc.h`).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;

@@ -22,6 +22,7 @@ pub enum Format {
     /// Parquet image tables (Hugging Face datasets layout).
     Parquet,
     /// WebDataset `.tar` shards.
+    #[serde(alias = "wds")]
     Webdataset,
     /// IDX files (MNIST family).
     Idx,
@@ -33,29 +34,10 @@ pub enum Format {
 
 impl std::str::FromStr for Format {
     type Err = Error;
+    /// The serde name (`folder`, `parquet`, `webdataset` or `wds`, `idx`, `cifar`,
+    /// `synthetic`), as `--format` and a spec's `format` key take it.
     fn from_str(s: &str) -> Result<Self> {
-        Ok(match s {
-            "folder" => Format::Folder,
-            "parquet" => Format::Parquet,
-            "webdataset" | "wds" => Format::Webdataset,
-            "idx" => Format::Idx,
-            "cifar" => Format::Cifar,
-            "synthetic" => Format::Synthetic,
-            other => {
-                return Err(Error::unknown_kind(
-                    "format",
-                    other,
-                    [
-                        "folder",
-                        "parquet",
-                        "webdataset",
-                        "idx",
-                        "cifar",
-                        "synthetic",
-                    ],
-                ))
-            }
-        })
+        ldae_pipeline::names::parse_name(s)
     }
 }
 
@@ -103,7 +85,7 @@ impl Default for SourceOptions {
 
 impl SourceOptions {
     /// Rows per batch when nothing sizes it.
-    pub const DEFAULT_BATCH_ROWS: usize = 256;
+    pub const DEFAULT_BATCH_ROWS: usize = ldae_pipeline::registry::DEFAULT_BATCH_ROWS;
 
     /// Rows per batch.
     pub fn batch_rows(&self) -> usize {

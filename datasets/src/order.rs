@@ -3,70 +3,11 @@
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
+pub use ldae_pipeline::Shard;
 use ldae_pipeline::{Error, Result};
-
-/// Shard `index` of `count` (`--shard i/n`, zero-based). A spec's `shard = { index, count }` is
-/// checked like the flag: `count` > 0 and `index` < `count`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(try_from = "RawShard")]
-pub struct Shard {
-    /// Which shard, `0..count`.
-    pub index: usize,
-    /// How many shards in all.
-    pub count: usize,
-}
-
-impl std::str::FromStr for Shard {
-    type Err = Error;
-    /// Parse `i/n`, e.g. `0/4`.
-    fn from_str(s: &str) -> Result<Self> {
-        let bad = || {
-            Error::invalid(format!(
-                "--shard '{s}': expected i/n with 0 <= i < n, e.g. 0/4"
-            ))
-        };
-        let (i, n) = s.split_once('/').ok_or_else(bad)?;
-        let index: usize = i.trim().parse().map_err(|_| bad())?;
-        let count: usize = n.trim().parse().map_err(|_| bad())?;
-        if count == 0 || index >= count {
-            return Err(bad());
-        }
-        Ok(Shard { index, count })
-    }
-}
-
-/// A shard as written in a spec, before it is checked.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawShard {
-    index: usize,
-    count: usize,
-}
-
-impl TryFrom<RawShard> for Shard {
-    type Error = String;
-    fn try_from(raw: RawShard) -> std::result::Result<Self, String> {
-        if raw.count == 0 || raw.index >= raw.count {
-            return Err(format!(
-                "shard {{ index = {}, count = {} }}: expected 0 <= index < count",
-                raw.index, raw.count
-            ));
-        }
-        Ok(Shard {
-            index: raw.index,
-            count: raw.count,
-        })
-    }
-}
 
 /// Most rows a shuffled read can order in memory (one `usize` each).
 pub const MAX_SHUFFLED_ROWS: usize = 1 << 32;
-
-impl std::fmt::Display for Shard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
-    }
-}
 
 /// The row indices to read from a dataset of `len` rows: all rows in dataset order, or a
 /// permutation seeded by `seed` when `shuffle`; then the first `limit`; then every

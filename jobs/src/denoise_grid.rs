@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::array::Float32Array;
 use image::{imageops::FilterType, Rgb, RgbImage};
 use ldae_datasets::{Format, SourceOptions};
-use ldae_model::denoise::{DenoiseConfig, DENOISED};
+use ldae_model::denoise_operator::{DenoiseConfig, DENOISED};
 use ldae_model::train::trainer::read_train_config;
 use ldae_operators::decode::{Decode, DecodeConfig};
 use ldae_operators::noise::NoiseConfig;

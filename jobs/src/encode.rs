@@ -6,8 +6,9 @@ use ldae_datasets::SourceOptions;
 use ldae_operators::pca::{LatentScale, PcaModel, PcaProjectConfig};
 
 use crate::pca_fit::{absolute, patch_front_of, table_spec, TableWrite};
-use crate::spec::{Component, Spec};
+use crate::spec::Spec;
 use crate::Result;
+use ldae_pipeline::OperatorSpec;
 
 /// Encode a dataset to PCA latents with a fitted model.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -38,12 +39,12 @@ impl EncodeJob {
         let model = PcaModel::load(&pca)?;
         let m = &model.meta;
         let mut operators = patch_front_of(&model)?;
-        operators.push(Component::operator(&PcaProjectConfig {
+        operators.push(OperatorSpec::new(PcaProjectConfig {
             pca,
             dim: self.dim,
             latent_scale: Some(self.latent_scale.unwrap_or(m.latent_scale)),
             device: self.device.clone(),
-        })?);
+        }));
         table_spec(&self.input, &self.source, operators, &self.out, self.write)
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ldae_datasets::SourceOptions;
 use ldae_model::encoder::{EncoderModel, FeatureDefaults, Pooling};
 use ldae_model::probe::{KnnConfig, LinearConfig};
-use ldae_model::train::run::TrainSinkConfig;
+use ldae_model::train::sink::TrainSinkConfig;
 use ldae_operators::pca::LatentScale;
 use ldae_pipeline::{ProgressMode, RunOptions};
 

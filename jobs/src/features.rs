@@ -13,8 +13,9 @@ use ldae_operators::pca::PcaModel;
 use ldae_pipeline::Error;
 
 use crate::pca_fit::{absolute, patch_front_decoding, patch_front_of, table_spec, TableWrite};
-use crate::spec::{Component, Spec};
+use crate::spec::Spec;
 use crate::Result;
+use ldae_pipeline::OperatorSpec;
 
 /// Feature vectors of a dataset's images from a trained encoder or a baseline.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -111,7 +112,7 @@ impl FeaturesJob {
         };
         let model = PcaModel::load(&pca_path)?;
         let mut operators = patch_front_of(&model)?;
-        operators.push(Component::operator(&EncoderConfig {
+        operators.push(OperatorSpec::new(EncoderConfig {
             model: self.model,
             checkpoint,
             // A random network has no average of its own.
@@ -127,7 +128,7 @@ impl FeaturesJob {
             seed: self.seed,
             device: self.device.clone(),
             precision: self.precision,
-        })?);
+        }));
         table_spec(&self.input, &self.source, operators, &self.out, self.write)
     }
 
@@ -171,7 +172,7 @@ impl FeaturesJob {
             ..DecodeConfig::default()
         };
         let mut operators = patch_front_decoding(decode, folder.args.patch, normalize)?;
-        operators.push(Component::operator(&EncoderConfig {
+        operators.push(OperatorSpec::new(EncoderConfig {
             model: self.model,
             checkpoint: Some(dir.to_path_buf()),
             ema: false,
@@ -181,7 +182,7 @@ impl FeaturesJob {
             device: self.device.clone(),
             precision: self.precision,
             ..EncoderConfig::default()
-        })?);
+        }));
         table_spec(&self.input, &self.source, operators, &self.out, self.write)
     }
 }

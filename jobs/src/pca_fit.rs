@@ -10,8 +10,9 @@ use ldae_operators::pca::{LatentScale, PcaFitConfig};
 use ldae_pipeline::Error;
 
 use crate::source::{natural_channels, SourceSpec};
-use crate::spec::{Component, Spec};
+use crate::spec::Spec;
 use crate::Result;
+use ldae_pipeline::{OperatorSpec, SinkSpec};
 
 /// Fit a patch PCA (or partial statistics for `ldae pca merge`) on a dataset.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -41,7 +42,7 @@ pub fn patch_front(
     channels: u8,
     patch: usize,
     normalize: NormalizeConfig,
-) -> Result<Vec<Component>> {
+) -> Result<Vec<OperatorSpec>> {
     let decode = DecodeConfig {
         image_size: image_size as u32,
         channels,
@@ -55,7 +56,7 @@ pub fn patch_front_decoding(
     decode: DecodeConfig,
     patch: usize,
     normalize: NormalizeConfig,
-) -> Result<Vec<Component>> {
+) -> Result<Vec<OperatorSpec>> {
     let image_size = decode.image_size as usize;
     if image_size == 0 || patch == 0 {
         return Err(Error::invalid(format!(
@@ -68,15 +69,15 @@ pub fn patch_front_decoding(
         )));
     }
     Ok(vec![
-        Component::operator(&decode)?,
-        Component::operator(&normalize)?,
-        Component::operator(&PatchifyConfig { patch })?,
+        OperatorSpec::new(decode),
+        OperatorSpec::new(normalize),
+        OperatorSpec::new(PatchifyConfig { patch }),
     ])
 }
 
 /// [`patch_front`] with `model`'s own image size, channels, patch size and normalisation: the
 /// front of every job that encodes images for a fitted model.
-pub fn patch_front_of(model: &ldae_operators::pca::PcaModel) -> Result<Vec<Component>> {
+pub fn patch_front_of(model: &ldae_operators::pca::PcaModel) -> Result<Vec<OperatorSpec>> {
     let m = &model.meta;
     patch_front(
         m.image_size,
@@ -104,14 +105,14 @@ pub struct TableWrite {
 pub fn table_spec(
     input: &str,
     source: &SourceOptions,
-    operators: Vec<Component>,
+    operators: Vec<OperatorSpec>,
     out: &std::path::Path,
     write: TableWrite,
 ) -> Result<Spec> {
     Ok(Spec {
         source: SourceSpec::absolute(input, source.clone()),
         operators,
-        sink: Component::sink(&{
+        sink: SinkSpec::new({
             let mut sink = ldae_operators::parquet_sink::ParquetSinkConfig {
                 out: absolute(out),
                 overwrite: write.overwrite,
@@ -122,7 +123,7 @@ pub fn table_spec(
                 sink.rows_per_file = rows;
             }
             sink
-        })?,
+        }),
     })
 }
 
@@ -226,11 +227,11 @@ impl PcaFitJob {
                 self.patch,
                 NormalizeConfig::default(),
             )?,
-            sink: Component::sink(&PcaFitConfig {
+            sink: SinkSpec::new(PcaFitConfig {
                 out: self.target(),
                 partial: self.partial,
                 latent_scale: self.latent_scale,
-            })?,
+            }),
         })
     }
 }

@@ -6,60 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ldae_pipeline::registry::{build_operator, build_sink};
 use ldae_pipeline::{
-    BuildContext, Error, Operator, OperatorConfig, Pipeline, PlanInfo, RunOptions, RunReport,
-    SinkConfig, Source,
+    BuildContext, Error, Operator, OperatorSpec, Pipeline, PlanInfo, RunOptions, RunReport,
+    SinkSpec, Source,
 };
 
 use crate::source::SourceSpec;
 use crate::Result;
 use ldae_datasets::SourceOptions;
-
-/// One `[[operator]]` or the `[sink]`: `kind` and the kind's own keys.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Component(pub toml::Table);
-
-impl Component {
-    /// The component of operator config `config`.
-    pub fn operator<C: OperatorConfig>(config: &C) -> Result<Component> {
-        Self::of(C::KIND, config)
-    }
-
-    /// The component of sink config `config`.
-    pub fn sink<C: SinkConfig>(config: &C) -> Result<Component> {
-        Self::of(C::KIND, config)
-    }
-
-    fn of<C: serde::Serialize>(kind: &str, config: &C) -> Result<Component> {
-        let keys = toml::Table::try_from(config).map_err(|e| Error::Spec {
-            component: kind.to_string(),
-            source: Box::new(e),
-        })?;
-        let mut table = toml::Table::new();
-        table.insert("kind".into(), toml::Value::String(kind.into()));
-        table.extend(keys);
-        Ok(Component(table))
-    }
-
-    /// The `kind` and the remaining keys as JSON (what the registry's builders parse).
-    fn parts(&self, what: &str) -> Result<(String, serde_json::Value)> {
-        let mut table = self.0.clone();
-        let kind = match table.remove("kind") {
-            Some(toml::Value::String(k)) => k,
-            _ => {
-                return Err(Error::invalid(format!(
-                    "every {what} needs kind = \"...\" (see docs/pipeline-spec.md)"
-                )))
-            }
-        };
-        let value = serde_json::to_value(&table).map_err(|e| Error::Spec {
-            component: kind.clone(),
-            source: Box::new(e),
-        })?;
-        Ok((kind, value))
-    }
-}
 
 /// A whole pipeline.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -69,58 +23,33 @@ pub struct Spec {
     pub source: SourceSpec,
     /// Operators, applied in order.
     #[serde(default, rename = "operator", skip_serializing_if = "Vec::is_empty")]
-    pub operators: Vec<Component>,
+    pub operators: Vec<OperatorSpec>,
     /// Where rows go.
-    pub sink: Component,
+    pub sink: SinkSpec,
 }
 
-/// Bytes of decoded f32 pixels one batch may hold when its size is chosen from the images:
-/// small enough that a batch's buffers are reused by the allocator (not mapped, faulted in and
-/// returned for every batch: at 224 px, 256 rows are 154 MB of f32 pixels per stage), large
-/// enough that per-batch costs vanish.
-pub const BATCH_PIXEL_BYTES: usize = 4 << 20;
-
 impl Spec {
-    /// The spec with the source's batch size filled in when it was left unset: as many rows as
-    /// fit [`BATCH_PIXEL_BYTES`] of f32 pixels at the first `decode` operator's image size and
-    /// channels (256 at 32x32 RGB, 6 at 224x224 RGB), capped at
-    /// [`SourceOptions::DEFAULT_BATCH_ROWS`]; that default when nothing decodes. With an
-    /// `encoder`, rounded up to whole chunks of its network ([`ldae_model::encoder::CHUNK`]).
+    /// The spec with the source's batch size filled in when it was left unset: the first
+    /// operator's [`OperatorConfig::batch_rows_hint`] (a `decode` fits
+    /// [`BATCH_PIXEL_BYTES`](ldae_operators::decode::BATCH_PIXEL_BYTES) of f32 pixels: 256 rows at 32x32 RGB, 6 at 224x224 RGB), else
+    /// [`SourceOptions::DEFAULT_BATCH_ROWS`]; rounded up to the operators'
+    /// [`OperatorConfig::batch_multiple`] (an `encoder` runs its network on whole chunks).
+    ///
+    /// [`OperatorConfig::batch_rows_hint`]: ldae_pipeline::OperatorConfig::batch_rows_hint
+    /// [`OperatorConfig::batch_multiple`]: ldae_pipeline::OperatorConfig::batch_multiple
     pub fn with_sized_batches(&self) -> Spec {
         let mut spec = self.clone();
         if spec.source.options.batch_size.is_some() {
             return spec;
         }
-        let decode = self.operators.iter().find(|c| {
-            c.0.get("kind").and_then(|k| k.as_str())
-                == Some(ldae_operators::decode::DecodeConfig::KIND)
-        });
-        let rows = decode.map_or(SourceOptions::DEFAULT_BATCH_ROWS, |c| {
-            let get = |key: &str, default: i64| {
-                c.0.get(key)
-                    .and_then(|v| v.as_integer())
-                    .unwrap_or(default)
-                    .max(1) as usize
-            };
-            let defaults = ldae_operators::decode::DecodeConfig::default();
-            let side = get("image_size", defaults.image_size as i64);
-            let channels = get("channels", defaults.channels as i64);
-            let bytes = side
-                .saturating_mul(side)
-                .saturating_mul(channels)
-                .saturating_mul(4);
-            (BATCH_PIXEL_BYTES / bytes).clamp(1, SourceOptions::DEFAULT_BATCH_ROWS)
-        });
-        // The encoder runs its network on chunks of a fixed number of images, padding the last
-        // one: a batch of 6 at 224 px would pay for 32 images. Whole chunks waste nothing.
-        let encodes = self.operators.iter().any(|c| {
-            c.0.get("kind").and_then(|k| k.as_str())
-                == Some(<ldae_model::encoder::EncoderConfig as OperatorConfig>::KIND)
-        });
-        let rows = match encodes {
-            true => rows.next_multiple_of(ldae_model::encoder::CHUNK),
-            false => rows,
-        };
+        let configs = || self.operators.iter().map(|c| c.config());
+        let rows = configs()
+            .find_map(|c| c.batch_rows_hint())
+            .unwrap_or(SourceOptions::DEFAULT_BATCH_ROWS);
+        // A batch of 6 at 224 px would pay for a whole chunk of 32 images in the network.
+        let rows = configs()
+            .filter_map(|c| c.batch_multiple())
+            .fold(rows, |rows, m| rows.next_multiple_of(m.max(1)));
         spec.source.options.batch_size = Some(rows);
         spec
     }
@@ -137,26 +66,6 @@ impl Spec {
     pub fn read(path: &Path) -> Result<Spec> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Self::parse(&text, &path.display().to_string())
-    }
-
-    /// Check that every component names a registered kind and that its keys parse as that
-    /// kind's config, without building anything (no file is opened).
-    pub fn check(&self) -> Result<()> {
-        let ops = ldae_pipeline::registry::operator_kinds();
-        for (i, c) in self.operators.iter().enumerate() {
-            let (kind, value) = c.parts("[[operator]]")?;
-            let k = ops.iter().find(|k| k.kind == kind).ok_or_else(|| {
-                Error::unknown_kind("operator kind", &kind, ops.iter().map(|k| k.kind))
-                    .context(format!("operator {}", i + 1))
-            })?;
-            (k.check)(value)?;
-        }
-        let (kind, value) = self.sink.parts("[sink]")?;
-        let sinks = ldae_pipeline::registry::sink_kinds();
-        let k = sinks.iter().find(|k| k.kind == kind).ok_or_else(|| {
-            Error::unknown_kind("sink kind", &kind, sinks.iter().map(|k| k.kind)).context("sink")
-        })?;
-        (k.check)(value)
     }
 
     /// The spec as TOML.
@@ -205,19 +114,19 @@ fn operators(spec: &Spec, ctx: &BuildContext) -> Result<Vec<Arc<dyn Operator>>> 
 /// Build `components` (a spec's `[[operator]]` list) in order; a failure names the operator
 /// by position and kind.
 pub fn build_operators(
-    components: &[Component],
+    components: &[OperatorSpec],
     ctx: &BuildContext,
 ) -> Result<Vec<Arc<dyn Operator>>> {
     components
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let (kind, value) = c.parts("[[operator]]")?;
-            build_operator(&kind, value, ctx).map_err(|e| match e {
+            let config = c.config();
+            config.build(ctx).map_err(|e| match e {
                 // Plan errors already name their stage.
                 Error::Plan { .. } => e,
                 other => Error::InStage {
-                    stage: format!("operator {} ({kind})", i + 1),
+                    stage: format!("operator {} ({})", i + 1, config.kind()),
                     source: Box::new(other),
                 },
             })
@@ -233,12 +142,18 @@ pub fn run(spec: &Spec, settings: &RunSettings<'_>) -> Result<SpecReport> {
         base: settings.base.clone(),
         epoch: 0,
         input: spec.source.resolved_input(&settings.base),
-        shard: spec.source.options.shard.map(|s| (s.index, s.count)),
+        shard: spec.source.options.shard,
+        format: spec
+            .source
+            .options
+            .format
+            .map(|f| ldae_pipeline::names::name_of(&f)),
+        limit: spec.source.options.limit,
         job,
     };
-    let (kind, value) = spec.sink.parts("[sink]")?;
-    let mut sink_job = build_sink(&kind, value, &base_ctx).map_err(|e| Error::InStage {
-        stage: format!("sink ({kind})"),
+    let sink = spec.sink.config();
+    let mut sink_job = sink.build(&base_ctx).map_err(|e| Error::InStage {
+        stage: format!("sink ({})", sink.kind()),
         source: Box::new(e),
     })?;
 

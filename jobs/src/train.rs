@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use ldae_datasets::{Format, SourceOptions};
-use ldae_model::train::run::TrainSinkConfig;
+use ldae_model::train::sink::TrainSinkConfig;
 use ldae_operators::augment::AugmentConfig;
 use ldae_operators::decode::DecodeConfig;
 use ldae_operators::noise::NoiseConfig;
@@ -16,40 +16,11 @@ use ldae_pipeline::Error;
 
 use crate::pca_fit::absolute;
 use crate::source::SourceSpec;
-use crate::spec::{Component, Spec};
+use crate::spec::Spec;
 use crate::Result;
+use ldae_pipeline::{OperatorSpec, SinkSpec};
 
-/// Multi-level noise (the recipe's) or one fixed level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NoiseKind {
-    /// `t ~ U{0..999}`, sigma linear in t up to sqrt 2.
-    Multi,
-    /// One level, sqrt(1/3) (the paper's single-level ablation).
-    Single,
-}
-
-/// The single-level ablation's noise level, sqrt(1/3).
-pub const SINGLE_SIGMA: f32 = 0.57735;
-
-impl NoiseKind {
-    /// The `sigma` of a noise operator: none for multi-level.
-    pub fn sigma(self) -> Option<f32> {
-        match self {
-            NoiseKind::Multi => None,
-            NoiseKind::Single => Some(SINGLE_SIGMA),
-        }
-    }
-}
-
-impl std::fmt::Display for NoiseKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            NoiseKind::Multi => "multi",
-            NoiseKind::Single => "single",
-        })
-    }
-}
+pub use ldae_operators::noise::{NoiseKind, SINGLE_SIGMA};
 
 /// Pre-train the l-DAE denoiser on a dataset.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -107,7 +78,7 @@ impl TrainJob {
         Ok(Spec {
             source,
             operators: vec![
-                Component::operator(&DecodeConfig {
+                OperatorSpec::new(DecodeConfig {
                     image_size: m.image_size as u32,
                     channels: m.channels as u8,
                     augment: self.augment.then(|| AugmentConfig {
@@ -115,20 +86,20 @@ impl TrainJob {
                         ..AugmentConfig::default()
                     }),
                     ..DecodeConfig::default()
-                })?,
-                Component::operator(&NormalizeConfig::from(&m.normalization))?,
-                Component::operator(&PatchifyConfig {
+                }),
+                OperatorSpec::new(NormalizeConfig::from(&m.normalization)),
+                OperatorSpec::new(PatchifyConfig {
                     patch: m.patch_size,
-                })?,
-                Component::operator(&NoiseConfig {
+                }),
+                OperatorSpec::new(NoiseConfig {
                     pca: pca.clone(),
                     dim: self.dim,
                     latent_scale: Some(self.latent_scale.unwrap_or(m.latent_scale)),
                     sigma: self.sigma,
                     seed: self.train.seed,
-                })?,
+                }),
             ],
-            sink: Component::sink(&train)?,
+            sink: SinkSpec::new(train.clone()),
         })
     }
 
@@ -148,33 +119,39 @@ impl TrainJob {
                     ..SourceOptions::default()
                 },
             ),
-            operators: vec![Component::operator(&DecodeConfig {
+            operators: vec![OperatorSpec::new(DecodeConfig {
                 image_size: model.meta.image_size as u32,
                 channels: model.meta.channels as u8,
                 ..DecodeConfig::default()
-            })?],
-            sink: Component::sink(&ParquetSinkConfig {
+            })],
+            sink: SinkSpec::new(ParquetSinkConfig {
                 out: absolute(dir),
                 ..ParquetSinkConfig::default()
-            })?,
+            }),
         }))
     }
 }
 
-/// The spec a run folder was trained with, set to resume it in `run_dir`.
-pub fn resume_spec(run_dir: &std::path::Path) -> Result<(PathBuf, Spec)> {
-    let (base, value) = ldae_model::train::run::saved_spec(run_dir)?;
+/// The spec a run folder was trained with, set to resume it in `run_dir`; `adjust` changes
+/// what may differ between sessions of one run (where it stops, where it computes).
+pub fn resume_spec(
+    run_dir: &std::path::Path,
+    adjust: impl FnOnce(&mut TrainSinkConfig),
+) -> Result<(PathBuf, Spec)> {
+    let (base, value) = ldae_model::train::sink::saved_spec(run_dir)?;
+    let saved = run_dir.join("spec.json");
     let mut spec: Spec = serde_json::from_value(value)
-        .map_err(|e| Error::external(format!("{}/spec.json", run_dir.display()), e))?;
-    spec.sink
-        .0
-        .insert("resume".into(), toml::Value::Boolean(true));
+        .map_err(|e| Error::external(saved.display().to_string(), e))?;
+    let mut train = spec
+        .sink
+        .get::<TrainSinkConfig>()
+        .cloned()
+        .ok_or_else(|| Error::corrupt(&saved, "its sink is not a train sink"))?;
+    train.resume = true;
     // The folder being resumed, not the one the spec was first written for: a run copied or
     // moved elsewhere (or written by ldae.torch.save_run) resumes in place.
-    let here = crate::pca_fit::absolute(run_dir);
-    spec.sink.0.insert(
-        "out".into(),
-        toml::Value::String(here.display().to_string()),
-    );
+    train.out = crate::pca_fit::absolute(run_dir);
+    adjust(&mut train);
+    spec.sink = SinkSpec::new(train);
     Ok((base, spec))
 }

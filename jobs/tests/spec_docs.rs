@@ -97,8 +97,8 @@ fn the_example_specs_parse_as_registered_kinds() {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         // ablate-*.toml are ablation specs (docs/ablate.md), not pipeline specs.
         if path.extension().is_some_and(|e| e == "toml") && !name.starts_with("ablate") {
-            let spec = ldae_jobs::spec::Spec::read(&path).unwrap();
-            spec.check()
+            // Reading a spec parses every component as its registered kind's config.
+            ldae_jobs::spec::Spec::read(&path)
                 .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.chain()));
             checked += 1;
         }

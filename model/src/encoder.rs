@@ -127,8 +127,12 @@ impl Default for EncoderConfig {
 
 impl OperatorConfig for EncoderConfig {
     const KIND: &'static str = "encoder";
+    /// The network runs on chunks of [`CHUNK`] images and pads the last one.
+    fn batch_multiple(&self) -> Option<usize> {
+        Some(CHUNK)
+    }
     fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
-        let stage = "encoder";
+        let stage = EncoderConfig::KIND;
         let device = parse_device(&self.device)?;
         let precision = self.precision.unwrap_or(Precision::default_for(&device));
         let checkpoint = self.checkpoint.as_ref().map(|c| ctx.resolve(c));
@@ -209,7 +213,7 @@ impl EncoderConfig {
         };
         match blocks.iter().find(|&&b| b == 0 || b > depth) {
             Some(b) => Err(Error::plan(
-                "encoder",
+                EncoderConfig::KIND,
                 format!("block {b} is not between 1 and {depth}"),
             )),
             None => Ok(blocks),
@@ -218,7 +222,7 @@ impl EncoderConfig {
 
     /// The feature kind of a timm model folder.
     fn timm_kind(&self, dir: &Path, device: Device, precision: Precision) -> Result<FeatureKind> {
-        let stage = "encoder";
+        let stage = EncoderConfig::KIND;
         if self.model == EncoderModel::Random {
             return Err(Error::plan(
                 stage,
@@ -419,7 +423,7 @@ impl Encoder {
 impl Encoder {
     /// The output schema for batches of `input`, with every plan-time check.
     fn plan_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
-        let stage = "encoder";
+        let stage = EncoderConfig::KIND;
         let shape = require_tensor(input, columns::PATCHES, &DataType::Float32, stage)?;
         match &self.kind {
             FeatureKind::Network {
@@ -466,14 +470,11 @@ impl Encoder {
                 use ldae_pipeline::columns::{check_metadata, META_IMAGE_SIZE, META_PATCH_SIZE};
                 let a = model.args();
                 let what = format!("the timm model (input {image_size}, patch {})", a.patch);
-                check_metadata(
-                    input,
-                    META_IMAGE_SIZE,
-                    &image_size.to_string(),
-                    stage,
-                    &what,
-                )?;
-                check_metadata(input, META_PATCH_SIZE, &a.patch.to_string(), stage, &what)?;
+                let expected = [
+                    (META_IMAGE_SIZE, image_size.to_string()),
+                    (META_PATCH_SIZE, a.patch.to_string()),
+                ];
+                check_metadata(input, &expected, stage, &what)?;
                 let expected = [model.grid() * model.grid(), a.patch * a.patch * a.in_chans];
                 if shape != expected {
                     return Err(Error::plan(
@@ -517,7 +518,7 @@ impl Encoder {
 
 impl Operator for Encoder {
     fn name(&self) -> String {
-        "encoder".into()
+        EncoderConfig::KIND.into()
     }
 
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
@@ -535,7 +536,7 @@ impl ProcessWithSchema for Encoder {
             &batch.schema(),
             columns::PATCHES,
             &DataType::Float32,
-            "encoder",
+            EncoderConfig::KIND,
         )?;
         let values: Float32Array = columns::tensor_values(&batch, columns::PATCHES)?;
         let outputs = self.outputs(&shape);

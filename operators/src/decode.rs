@@ -125,8 +125,22 @@ impl Default for DecodeConfig {
     }
 }
 
+/// Bytes of decoded f32 pixels one batch may hold when its size is chosen from the images:
+/// small enough that a batch's buffers are reused by the allocator (not mapped, faulted in and
+/// returned for every batch: at 224 px, 256 rows are 154 MB of f32 pixels per stage), large
+/// enough that per-batch costs vanish.
+pub const BATCH_PIXEL_BYTES: usize = 4 << 20;
+
 impl OperatorConfig for DecodeConfig {
     const KIND: &'static str = "decode";
+    fn batch_rows_hint(&self) -> Option<usize> {
+        let bytes = (self.image_size as usize)
+            .saturating_mul(self.image_size as usize)
+            .saturating_mul(self.channels as usize)
+            .saturating_mul(std::mem::size_of::<f32>())
+            .max(1);
+        Some((BATCH_PIXEL_BYTES / bytes).clamp(1, ldae_pipeline::registry::DEFAULT_BATCH_ROWS))
+    }
     fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
         let mut config = self.clone();
         if let Some(augment) = &mut config.augment {
@@ -147,23 +161,26 @@ impl Decode {
     pub fn new(config: DecodeConfig) -> Result<Self> {
         if config.channels != 1 && config.channels != 3 {
             return Err(Error::plan(
-                "decode",
+                DecodeConfig::KIND,
                 format!("channels must be 1 or 3, got {}", config.channels),
             ));
         }
         if config.image_size == 0 {
-            return Err(Error::plan("decode", "image size must be positive"));
+            return Err(Error::plan(
+                DecodeConfig::KIND,
+                "image size must be positive",
+            ));
         }
         if let Some(pct) = config.crop_pct {
             if !(pct > 0.0 && pct <= 1.0) {
                 return Err(Error::plan(
-                    "decode",
+                    DecodeConfig::KIND,
                     format!("crop_pct {pct} is not in (0, 1]"),
                 ));
             }
             if config.augment.is_some() || config.jpeg_dct_scaling {
                 return Err(Error::plan(
-                    "decode",
+                    DecodeConfig::KIND,
                     "crop_pct (the eval resize-then-crop) does not combine with augment or \
                      jpeg_dct_scaling",
                 ));
@@ -474,7 +491,7 @@ impl Decode {
         if let Ok(field) = input.field_with_name(columns::IMAGE) {
             if !matches!(field.data_type(), DataType::Binary | DataType::LargeBinary) {
                 return Err(Error::plan(
-                    "decode",
+                    DecodeConfig::KIND,
                     format!(
                         "column 'image' has type {}, expected binary",
                         field.data_type()
@@ -486,7 +503,7 @@ impl Decode {
         }
         let field = input.field_with_name(columns::PIXELS).map_err(|_| {
             Error::plan(
-                "decode",
+                DecodeConfig::KIND,
                 format!(
                     "needs an 'image' or 'pixels' column, the input has [{}]",
                     columns::column_list(input)
@@ -498,7 +515,7 @@ impl Decode {
                 Ok(self.with_size(&replace_field(input, columns::PIXELS, out)))
             }
             _ => Err(Error::plan(
-                "decode",
+                DecodeConfig::KIND,
                 "column 'pixels' must be a UInt8 tensor [H, W, C] with C = 1, 3 or 4",
             )),
         }
@@ -507,7 +524,7 @@ impl Decode {
 
 impl Operator for Decode {
     fn name(&self) -> String {
-        "decode".into()
+        DecodeConfig::KIND.into()
     }
 
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {

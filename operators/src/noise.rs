@@ -46,6 +46,44 @@ pub enum NoiseSchedule {
     },
 }
 
+/// A [`NoiseSchedule`] by name, as `--noise` and the ablation settings name it: multi-level
+/// noise (the recipe's) or one fixed level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoiseKind {
+    /// `t ~ U{0..999}`, sigma linear in t up to sqrt 2.
+    Multi,
+    /// One level, sqrt(1/3) (the paper's single-level ablation).
+    Single,
+}
+
+/// The single-level ablation's noise level, sqrt(1/3).
+pub const SINGLE_SIGMA: f32 = 0.57735;
+
+impl NoiseKind {
+    /// The `sigma` of a noise operator: none for multi-level, [`SINGLE_SIGMA`] for single.
+    pub fn sigma(self) -> Option<f32> {
+        self.schedule(SINGLE_SIGMA).sigma()
+    }
+
+    /// The schedule of this kind; `sigma` is the level of a single-level one.
+    pub fn schedule(self, sigma: f32) -> NoiseSchedule {
+        match self {
+            NoiseKind::Multi => NoiseSchedule::MultiLevel,
+            NoiseKind::Single => NoiseSchedule::SingleLevel { sigma },
+        }
+    }
+}
+
+impl std::fmt::Display for NoiseKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NoiseKind::Multi => "multi",
+            NoiseKind::Single => "single",
+        })
+    }
+}
+
 /// `sigma_t` of discrete level `t` in the multi-level schedule.
 ///
 /// ```
@@ -123,7 +161,7 @@ impl OperatorConfig for NoiseConfig {
         if let Some(s) = self.sigma {
             if !s.is_finite() || s < 0.0 {
                 return Err(Error::plan(
-                    "noise",
+                    NoiseConfig::KIND,
                     format!("sigma {s} must be finite and >= 0"),
                 ));
             }
@@ -172,7 +210,7 @@ impl Noise {
     ) -> Result<Self> {
         let projector = model
             .projector(dim, scale, &candle_core::Device::Cpu)
-            .map_err(|e| e.at_plan("noise"))?;
+            .map_err(|e| e.at_plan(NoiseConfig::KIND))?;
         Ok(Noise {
             pca_path: None,
             scale,
@@ -214,7 +252,7 @@ impl Noise {
 
 impl Operator for Noise {
     fn name(&self) -> String {
-        "noise".into()
+        NoiseConfig::KIND.into()
     }
 
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {

@@ -35,7 +35,7 @@ impl Normalization {
             Normalization::MeanStd { mean, std } => {
                 if mean.len() != channels || std.len() != channels {
                     return Err(Error::plan(
-                        "normalize",
+                        NormalizeConfig::KIND,
                         format!(
                             "mean/std have {}/{} values for {channels} channels",
                             mean.len(),
@@ -44,7 +44,10 @@ impl Normalization {
                     ));
                 }
                 if std.iter().any(|s| *s <= 0.0) {
-                    return Err(Error::plan("normalize", "std values must be positive"));
+                    return Err(Error::plan(
+                        NormalizeConfig::KIND,
+                        "std values must be positive",
+                    ));
                 }
                 Ok(mean
                     .iter()
@@ -118,7 +121,7 @@ impl NormalizeConfig {
                 Ok(Normalization::MinusOneOne)
             }
             NormalizeMode::MinusOneOne => Err(Error::plan(
-                "normalize",
+                NormalizeConfig::KIND,
                 "mean and std are only used with mode = \"mean_std\"",
             )),
             NormalizeMode::MeanStd => Ok(Normalization::MeanStd {
@@ -164,11 +167,16 @@ impl Normalize {
 
 impl Operator for Normalize {
     fn name(&self) -> String {
-        "normalize".into()
+        NormalizeConfig::KIND.into()
     }
 
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
-        let shape = require_tensor(input, columns::PIXELS, &DataType::UInt8, "normalize")?;
+        let shape = require_tensor(
+            input,
+            columns::PIXELS,
+            &DataType::UInt8,
+            NormalizeConfig::KIND,
+        )?;
         let channels = shape[shape.len() - 1];
         let affine = self.normalization.affine(channels)?;
         let schema = replace_field(

@@ -28,7 +28,8 @@ use ldae_pipeline::{
 };
 
 use crate::atomic::temp_path;
-use crate::table_folder::{job_identity, PartRecord, Published, ShardDone, ShardId, TableFolder};
+use crate::table_folder::{job_identity, PartRecord, Published, ShardDone, TableFolder};
+use ldae_pipeline::Shard;
 
 /// `parquet` (sink): a table folder (`data/part-*.parquet`, zstd) that the shards of one job
 /// write side by side; parts are committed as they complete (a killed run resumes after the
@@ -46,10 +47,10 @@ pub struct ParquetSinkConfig {
     pub row_group_size: usize,
     /// zstd level.
     pub zstd_level: i32,
-    /// `(index, count)` when this run writes one shard of a larger job (default: the source's
+    /// The shard of a larger job this run writes, `{ index, count }` (default: the source's
     /// shard).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub shard: Option<(usize, usize)>,
+    pub shard: Option<Shard>,
     /// Start over: redo a finished or partly written shard, or replace another job's table.
     pub overwrite: bool,
     /// Require committed parts to resume from (an error if there are none). Without it a
@@ -68,15 +69,10 @@ impl SinkConfig for ParquetSinkConfig {
         if config.overwrite && config.resume {
             return Err(Error::invalid("overwrite and resume exclude each other"));
         }
-        let (index, count) = config.shard.unwrap_or((0, 1));
-        if count == 0 || index >= count {
-            return Err(Error::invalid(format!(
-                "shard {index}/{count}: the index must be below the count"
-            )));
-        }
+        // A Shard is checked when it is made (0 <= index < count).
         Ok(Box::new(ParquetJob {
             identity: job_identity(&ctx.job, ctx),
-            shard: ShardId { index, count },
+            shard: config.shard.unwrap_or(Shard::WHOLE),
             config,
             folder: None,
             committed: Vec::new(),
@@ -107,7 +103,7 @@ impl Default for ParquetSinkConfig {
 struct ParquetJob {
     config: ParquetSinkConfig,
     identity: serde_json::Value,
-    shard: ShardId,
+    shard: Shard,
     folder: Option<Arc<TableFolder>>,
     committed: Vec<PartRecord>,
     already_done: Option<ShardDone>,
@@ -360,7 +356,7 @@ fn describe_schema(schema: &SchemaRef) -> serde_json::Value {
 
 impl Sink for ParquetSink {
     fn name(&self) -> String {
-        "parquet".into()
+        ParquetSinkConfig::KIND.into()
     }
 
     fn check_schema(&mut self, input: &SchemaRef) -> Result<()> {

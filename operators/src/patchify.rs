@@ -132,20 +132,26 @@ impl Patchify {
     }
 
     fn geometry(&self, input: &SchemaRef) -> Result<PatchGeometry> {
-        let shape = require_tensor(input, columns::PIXELS, &DataType::Float32, "patchify")?;
+        let shape = require_tensor(
+            input,
+            columns::PIXELS,
+            &DataType::Float32,
+            PatchifyConfig::KIND,
+        )?;
         if shape.len() != 3 || shape[0] != shape[1] {
             return Err(Error::plan(
-                "patchify",
+                PatchifyConfig::KIND,
                 format!("pixels must be a square [S, S, C] tensor, got {shape:?}"),
             ));
         }
-        PatchGeometry::new(shape[0], shape[2], self.patch).map_err(|e| e.at_plan("patchify"))
+        PatchGeometry::new(shape[0], shape[2], self.patch)
+            .map_err(|e| e.at_plan(PatchifyConfig::KIND))
     }
 }
 
 impl Operator for Patchify {
     fn name(&self) -> String {
-        "patchify".into()
+        PatchifyConfig::KIND.into()
     }
 
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {

@@ -22,46 +22,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use ldae_pipeline::table_layout::{DATA, ERRORS, MANIFEST, STATE, SUCCESS};
-use ldae_pipeline::{fault, Error, RejectedRow, Result};
+use ldae_pipeline::{fault, Error, RejectedRow, Result, Shard};
 
 use crate::atomic::{commit, read_json, write_atomic, write_json};
 use crate::errors_table::write_errors_table;
-
-/// One shard of a job: `index` of `count` (an unsharded job is 0 of 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShardId {
-    /// Which shard, `0..count`.
-    pub index: usize,
-    /// How many shards the job has.
-    pub count: usize,
-}
-
-impl ShardId {
-    /// `IIII-of-NNNN`, the shard's tag in state file names.
-    pub fn tag(&self) -> String {
-        format!("{:04}-of-{:04}", self.index, self.count)
-    }
-
-    /// The prefix of this shard's part files: `part-` alone, `part-IIII-of-NNNN-` when sharded.
-    pub fn part_prefix(&self) -> String {
-        if self.count > 1 {
-            format!("part-{}-", self.tag())
-        } else {
-            "part-".to_string()
-        }
-    }
-
-    /// The name of this shard's part `k`.
-    pub fn part_name(&self, k: usize) -> String {
-        format!("{}{k:05}.parquet", self.part_prefix())
-    }
-}
-
-impl std::fmt::Display for ShardId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
-    }
-}
 
 /// The commit record of one part file: written after the file itself is in place.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,7 +46,7 @@ pub struct PartRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShardDone {
     /// The shard.
-    pub shard: ShardId,
+    pub shard: Shard,
     /// Rows written.
     pub rows: u64,
     /// Source rows read.
@@ -148,7 +112,7 @@ pub enum ShardState {
 /// dropped.
 pub struct TableFolder {
     out: PathBuf,
-    shard: ShardId,
+    shard: Shard,
     _job_lock: Option<File>,
     _shard_lock: Option<File>,
 }
@@ -242,7 +206,7 @@ impl TableFolder {
     }
 
     /// The shard this folder handle writes.
-    pub fn shard(&self) -> ShardId {
+    pub fn shard(&self) -> Shard {
         self.shard
     }
 
@@ -252,7 +216,7 @@ impl TableFolder {
     /// job is alive). A folder that holds other files than ldae's is refused.
     pub fn open(
         out: &Path,
-        shard: ShardId,
+        shard: Shard,
         job: &serde_json::Value,
         overwrite: bool,
     ) -> Result<TableFolder> {
@@ -555,7 +519,7 @@ impl TableFolder {
         }
         let mut shards = Vec::with_capacity(self.shard.count);
         for i in 0..self.shard.count {
-            let id = ShardId {
+            let id = Shard {
                 index: i,
                 count: self.shard.count,
             };
@@ -679,7 +643,7 @@ pub fn job_status(out: &Path) -> Result<JobStatus> {
     let job: JobFile = read_json(&job_path)?;
     let mut states = Vec::with_capacity(job.shards);
     for i in 0..job.shards {
-        let id = ShardId {
+        let id = Shard {
             index: i,
             count: job.shards,
         };

@@ -44,7 +44,10 @@ impl OperatorConfig for UnpatchifyConfig {
     const KIND: &'static str = "unpatchify";
     fn build(&self, _ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
         if self.column.is_empty() || self.output.is_empty() {
-            return Err(Error::plan("unpatchify", "column and output must be named"));
+            return Err(Error::plan(
+                UnpatchifyConfig::KIND,
+                "column and output must be named",
+            ));
         }
         Ok(Arc::new(Unpatchify {
             config: self.clone(),
@@ -68,11 +71,11 @@ struct BoundUnpatchify {
 
 impl Operator for Unpatchify {
     fn name(&self) -> String {
-        "unpatchify".into()
+        UnpatchifyConfig::KIND.into()
     }
 
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
-        let stage = "unpatchify";
+        let stage = UnpatchifyConfig::KIND;
         let c = &self.config;
         let shape = require_tensor(input, &c.column, &DataType::Float32, stage)?;
         let patch: usize = input

@@ -69,23 +69,37 @@ pub fn with_metadata(schema: &Schema, entries: &[(&str, String)]) -> SchemaRef {
     Arc::new(Schema::new_with_metadata(schema.fields().clone(), metadata))
 }
 
-/// Plan-time check that metadata `key` of `input`, when present, equals `expected`. The error
-/// names the stage and both sides, `what` saying what the expected value belongs to (e.g. "the
-/// PCA model"). Absent metadata (a table made outside ldae) passes: nothing to compare.
+/// Plan-time check that each metadata key of `expected` that `input` records has the expected
+/// value. The error names the stage and both sides, `what` saying what the expected values
+/// belong to (e.g. "the PCA model"). Keys the input does not record (batches from Python, a
+/// table made outside ldae) cannot be compared: they are named in a warning, and the returned
+/// list, so that what went unchecked is said rather than passed over.
 pub fn check_metadata(
     input: &Schema,
-    key: &str,
-    expected: &str,
+    expected: &[(&str, String)],
     stage: &str,
     what: &str,
-) -> Result<()> {
-    match input.metadata().get(key) {
-        Some(found) if found != expected => Err(Error::plan(
-            stage,
-            format!("the input has {key} = {found}, but {what} has {key} = {expected}"),
-        )),
-        _ => Ok(()),
+) -> Result<Vec<String>> {
+    let mut unverified = Vec::new();
+    for (key, value) in expected {
+        match input.metadata().get(*key) {
+            Some(found) if found != value => {
+                return Err(Error::plan(
+                    stage,
+                    format!("the input has {key} = {found}, but {what} has {key} = {value}"),
+                ))
+            }
+            Some(_) => {}
+            None => unverified.push(key.to_string()),
+        }
     }
+    if !unverified.is_empty() {
+        tracing::warn!(
+            "stage '{stage}': the input records no {}; it could not be checked against {what}",
+            unverified.join(", ")
+        );
+    }
+    Ok(unverified)
 }
 
 /// Field metadata key naming an Arrow extension type.
@@ -254,6 +268,26 @@ mod tests {
         let values = Arc::new(Float32Array::from(vec![0.0; 12])) as ArrayRef;
         assert_eq!(tensor_array(values.clone(), &[2, 3]).unwrap().len(), 2);
         assert!(tensor_array(values, &[5]).is_err());
+    }
+
+    #[test]
+    fn check_metadata_refuses_a_mismatch_and_names_what_it_could_not_check() {
+        let schema = Schema::new(vec![Field::new("id", DataType::Utf8, false)]).with_metadata(
+            HashMap::from([(META_IMAGE_SIZE.to_string(), "32".to_string())]),
+        );
+        let expected = [
+            (META_IMAGE_SIZE, "32".to_string()),
+            (META_PATCH_SIZE, "4".to_string()),
+        ];
+        let unverified = check_metadata(&schema, &expected, "noise", "the PCA model").unwrap();
+        assert_eq!(unverified, vec![META_PATCH_SIZE.to_string()]);
+        let wrong = [(META_IMAGE_SIZE, "64".to_string())];
+        let err = check_metadata(&schema, &wrong, "noise", "the PCA model").unwrap_err();
+        let text = err.chain();
+        assert!(
+            text.contains("noise") && text.contains("= 32") && text.contains("= 64"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod collect;
 pub mod columns;
+pub mod component;
 pub mod error;
 pub mod executor;
 pub mod fault;
@@ -17,15 +18,18 @@ pub mod metrics;
 pub mod names;
 pub mod progress;
 pub mod registry;
+pub mod shard;
 pub mod table_layout;
 pub mod traits;
 
 pub use collect::Collect;
+pub use component::{OperatorSpec, SinkSpec};
 pub use error::{Error, Result};
 pub use executor::{OnError, Pipeline, RunOptions};
 pub use metrics::{RunReport, StageMetrics};
 pub use progress::{ProgressMode, Status};
 pub use registry::{BuildContext, OperatorConfig, Pass, PlanInfo, SinkConfig, SinkJob};
+pub use shard::Shard;
 pub use traits::{
     BoundOperator, Operator, ProcessWithSchema, Processed, RejectedRow, Rejection, RunSummary,
     Sink, Source, WithSchema,

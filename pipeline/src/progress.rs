@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How a run shows its progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How a run shows its progress (`--progress auto|log|off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ProgressMode {
     /// A bar on a terminal, periodic log lines when stderr is not a terminal.
     #[default]

@@ -13,12 +13,17 @@ use arrow::datatypes::SchemaRef;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::component::{AnyOperatorConfig, AnySinkConfig};
 use crate::metrics::RunReport;
 use crate::traits::{Operator, Sink};
 use crate::{Error, Result};
 
 #[doc(hidden)]
 pub use inventory;
+
+/// Rows per batch of a source whose spec leaves the batch size unset and whose stages give no
+/// [`OperatorConfig::batch_rows_hint`].
+pub const DEFAULT_BATCH_ROWS: usize = 256;
 
 /// What a component's build gets besides its own config.
 #[derive(Debug, Clone, Default)]
@@ -30,8 +35,12 @@ pub struct BuildContext {
     pub epoch: u64,
     /// The source's input (path or `synthetic:N`), for outputs that record what they were made of.
     pub input: String,
-    /// `(index, count)` when the source reads one shard of a larger job.
-    pub shard: Option<(usize, usize)>,
+    /// The shard of a larger job the source reads, if any.
+    pub shard: Option<crate::Shard>,
+    /// The dataset kind the spec names (`folder`, `parquet`, ...), when it names one.
+    pub format: Option<String>,
+    /// The most rows the source reads, when the spec limits them.
+    pub limit: Option<usize>,
     /// The job being run (the spec as JSON), for manifests.
     pub job: serde_json::Value,
 }
@@ -48,15 +57,46 @@ impl BuildContext {
 }
 
 /// The config of an operator kind: deserialised from its `[[operator]]` table.
-pub trait OperatorConfig: Serialize + DeserializeOwned + schemars::JsonSchema + 'static {
+pub trait OperatorConfig:
+    Serialize
+    + DeserializeOwned
+    + schemars::JsonSchema
+    + Clone
+    + PartialEq
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
     /// The kind's name in specs (`kind = "..."`).
     const KIND: &'static str;
     /// Build the running operator.
     fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>>;
+    /// Rows per batch this stage would have the source read when the spec leaves the batch
+    /// size unset (a decoder: as many images as fit a few MB). The first stage with a hint
+    /// decides.
+    fn batch_rows_hint(&self) -> Option<usize> {
+        None
+    }
+    /// A number the batch size is best a multiple of (a network that runs fixed-size chunks
+    /// of rows and pads the last one); applied to a batch size the spec leaves unset.
+    fn batch_multiple(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// The config of a sink kind: deserialised from the spec's `[sink]` table.
-pub trait SinkConfig: Serialize + DeserializeOwned + schemars::JsonSchema + 'static {
+pub trait SinkConfig:
+    Serialize
+    + DeserializeOwned
+    + schemars::JsonSchema
+    + Clone
+    + PartialEq
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
     /// The kind's name in specs (`kind = "..."`).
     const KIND: &'static str;
     /// Build the sink's side of the job.
@@ -170,10 +210,8 @@ pub struct OperatorKind {
     pub kind: &'static str,
     /// JSON schema of the config (keys, types, defaults, doc comments).
     pub schema: fn() -> serde_json::Value,
-    /// Parse a config without building anything (for checking specs).
-    pub check: fn(serde_json::Value) -> Result<()>,
-    /// Parse a config and build the operator.
-    pub build: fn(serde_json::Value, &BuildContext) -> Result<Arc<dyn Operator>>,
+    /// Parse a config (its keys, without `kind`).
+    pub parse: fn(serde_json::Value) -> Result<Box<dyn AnyOperatorConfig>>,
 }
 
 /// A registered sink kind.
@@ -182,10 +220,8 @@ pub struct SinkKind {
     pub kind: &'static str,
     /// JSON schema of the config.
     pub schema: fn() -> serde_json::Value,
-    /// Parse a config without building anything (for checking specs).
-    pub check: fn(serde_json::Value) -> Result<()>,
-    /// Parse a config and build the sink's job.
-    pub build: fn(serde_json::Value, &BuildContext) -> Result<Box<dyn SinkJob>>,
+    /// Parse a config (its keys, without `kind`).
+    pub parse: fn(serde_json::Value) -> Result<Box<dyn AnySinkConfig>>,
 }
 
 inventory::collect!(OperatorKind);
@@ -218,38 +254,6 @@ pub fn sink_kinds() -> Vec<&'static SinkKind> {
     kinds
 }
 
-fn unknown(what: &str, kind: &str, known: Vec<&'static str>) -> Error {
-    Error::unknown_kind(format!("{what} kind"), kind, known)
-}
-
-/// Build the operator of kind `kind` from its config.
-pub fn build_operator(
-    kind: &str,
-    config: serde_json::Value,
-    ctx: &BuildContext,
-) -> Result<Arc<dyn Operator>> {
-    let kinds = operator_kinds();
-    let found = kinds
-        .iter()
-        .find(|k| k.kind == kind)
-        .ok_or_else(|| unknown("operator", kind, kinds.iter().map(|k| k.kind).collect()))?;
-    (found.build)(config, ctx)
-}
-
-/// Build the sink job of kind `kind` from its config.
-pub fn build_sink(
-    kind: &str,
-    config: serde_json::Value,
-    ctx: &BuildContext,
-) -> Result<Box<dyn SinkJob>> {
-    let kinds = sink_kinds();
-    let found = kinds
-        .iter()
-        .find(|k| k.kind == kind)
-        .ok_or_else(|| unknown("sink", kind, kinds.iter().map(|k| k.kind).collect()))?;
-    (found.build)(config, ctx)
-}
-
 /// Register operator config type `$config` (an [`OperatorConfig`]) under its `KIND`.
 #[macro_export]
 macro_rules! register_operator {
@@ -258,19 +262,12 @@ macro_rules! register_operator {
             $crate::registry::OperatorKind {
                 kind: <$config as $crate::registry::OperatorConfig>::KIND,
                 schema: $crate::registry::schema_of::<$config>,
-                check: |value| {
-                    $crate::registry::parse_config::<$config>(
-                        <$config as $crate::registry::OperatorConfig>::KIND,
-                        value,
-                    )
-                    .map(|_| ())
-                },
-                build: |value, ctx| {
+                parse: |value| {
                     let config: $config = $crate::registry::parse_config(
                         <$config as $crate::registry::OperatorConfig>::KIND,
                         value,
                     )?;
-                    $crate::registry::OperatorConfig::build(&config, ctx)
+                    Ok(Box::new(config))
                 },
             }
         }
@@ -285,19 +282,12 @@ macro_rules! register_sink {
             $crate::registry::SinkKind {
                 kind: <$config as $crate::registry::SinkConfig>::KIND,
                 schema: $crate::registry::schema_of::<$config>,
-                check: |value| {
-                    $crate::registry::parse_config::<$config>(
-                        <$config as $crate::registry::SinkConfig>::KIND,
-                        value,
-                    )
-                    .map(|_| ())
-                },
-                build: |value, ctx| {
+                parse: |value| {
                     let config: $config = $crate::registry::parse_config(
                         <$config as $crate::registry::SinkConfig>::KIND,
                         value,
                     )?;
-                    $crate::registry::SinkConfig::build(&config, ctx)
+                    Ok(Box::new(config))
                 },
             }
         }

@@ -14,7 +14,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow_pyarrow::{FromPyArrow, IntoPyArrow, Table, ToPyArrow};
 use clap::Parser;
-use ldae_jobs::spec::Component;
+use ldae_pipeline::OperatorSpec;
 use ldae_pipeline::{columns, BoundOperator, BuildContext, Error, Operator, RejectedRow};
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyTypeError, PyValueError};
@@ -234,7 +234,7 @@ impl NativePipeline {
                 )))
             }
         };
-        let components: Vec<Component> = serde_json::from_str(operators)
+        let components: Vec<OperatorSpec> = serde_json::from_str(operators)
             .map_err(|e| PyValueError::new_err(format!("operators: {e}")))?;
         let ctx = BuildContext {
             base: base.into(),

@@ -15,7 +15,7 @@ use arrow::record_batch::RecordBatch;
 use arrow_pyarrow::ToPyArrow;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use ldae_jobs::source::SourceSpec;
-use ldae_jobs::spec::Component;
+use ldae_pipeline::OperatorSpec;
 use ldae_pipeline::{
     BuildContext, Error, Pipeline, ProgressMode, Result, RunOptions, RunReport, RunSummary, Sink,
 };
@@ -81,14 +81,19 @@ impl NativeStream {
         let bad = |e: serde_json::Error| PyValueError::new_err(format!("spec: {e}"));
         let mut spec: serde_json::Value = serde_json::from_str(spec).map_err(bad)?;
         let source: SourceSpec = serde_json::from_value(spec["source"].take()).map_err(bad)?;
-        let components: Vec<Component> = match spec["operator"].take() {
+        let components: Vec<OperatorSpec> = match spec["operator"].take() {
             serde_json::Value::Null => Vec::new(),
             ops => serde_json::from_value(ops).map_err(bad)?,
         };
         let base = PathBuf::from(base);
         let ctx = BuildContext {
             input: source.resolved_input(&base),
-            shard: source.options.shard.map(|s| (s.index, s.count)),
+            shard: source.options.shard,
+            format: source
+                .options
+                .format
+                .map(|f| ldae_pipeline::names::name_of(&f)),
+            limit: source.options.limit,
             base: base.clone(),
             epoch,
             job: serde_json::Value::Null,

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::cli::RunArgs;
-use crate::plans::run_options;
+use crate::flags::run_options;
 
 pub fn run(spec: &Path, run: &RunArgs) -> Result<super::Report> {
     let say = |line: &str| println!("{line}");

@@ -10,7 +10,7 @@ use ldae_jobs::demo::DemoJob;
 use ldae_jobs::probe::ProbeReport;
 
 use crate::cli::RunArgs;
-use crate::plans::run_options;
+use crate::flags::run_options;
 
 pub fn run(job: &DemoJob, run: &RunArgs) -> Result<super::Report> {
     let say = |line: &str| println!("{line}");

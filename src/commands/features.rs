@@ -4,7 +4,7 @@ use anyhow::Result;
 use ldae_jobs::features::{FeaturesJob, PreprocessOverrides};
 
 use crate::cli::FeaturesArgs;
-use crate::plans::{print_or_run, source_options, table_summary};
+use crate::flags::{print_or_run, source_options, table_summary};
 
 /// The job of the command's flags.
 pub fn job(args: &FeaturesArgs) -> Result<FeaturesJob> {

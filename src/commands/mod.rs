@@ -61,7 +61,7 @@ pub fn run(cli: Cli) -> Result<Report> {
             let job = ldae_jobs::denoise_grid::DenoiseGridJob {
                 checkpoint,
                 input,
-                format: format.map(crate::plans::format_of),
+                format,
                 out,
                 count,
                 sigmas,

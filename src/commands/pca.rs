@@ -10,7 +10,7 @@ use ldae_operators::pca::{PcaMeta, PcaModel, PcaStats};
 use serde_json::{json, Value};
 
 use crate::cli::PcaCommand;
-use crate::plans::{print_or_run, source_options, table_summary};
+use crate::flags::{print_or_run, source_options, table_summary};
 
 pub fn run(cmd: PcaCommand) -> Result<super::Report> {
     match cmd {

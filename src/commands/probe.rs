@@ -115,8 +115,8 @@ pub fn run(args: &ProbeArgs) -> Result<super::Report> {
         allow_incomplete: args.allow_incomplete,
     };
     if job.allow_incomplete {
-        crate::plans::warn_if_incomplete(&job.train);
-        crate::plans::warn_if_incomplete(&job.test);
+        crate::flags::warn_if_incomplete(&job.train);
+        crate::flags::warn_if_incomplete(&job.test);
     }
     let report = probe(&job)?;
     print(&report);

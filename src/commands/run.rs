@@ -4,31 +4,34 @@ use std::path::Path;
 
 use anyhow::Result;
 use ldae_jobs::spec::{RunSettings, Spec};
+use ldae_operators::parquet_sink::ParquetSinkConfig;
+use ldae_pipeline::SinkSpec;
 
 use crate::cli::{OutputArgs, RunArgs};
-use crate::plans::{print_report, run_options};
+use crate::flags::{print_report, run_options};
 
 /// Parse and run the spec at `path`; relative paths in it are relative to its folder.
 pub fn run_file(path: &Path, output: &OutputArgs, run: &RunArgs) -> Result<super::Report> {
     let mut spec = Spec::read(path)?;
     // --overwrite / --resume are the table sink's keys; other sinks have no such choice.
     if output.overwrite || output.resume || output.rows_per_file.is_some() {
-        let sink = &mut spec.sink.0;
-        if sink.get("kind").and_then(|k| k.as_str()) != Some("parquet") {
+        let Some(parquet) = spec.sink.get::<ParquetSinkConfig>() else {
             anyhow::bail!("--overwrite, --resume and --rows-per-file apply to a parquet sink only");
-        }
+        };
+        let mut parquet = parquet.clone();
         if output.overwrite || output.resume {
-            sink.insert("overwrite".into(), toml::Value::Boolean(output.overwrite));
-            sink.insert("resume".into(), toml::Value::Boolean(output.resume));
+            parquet.overwrite = output.overwrite;
+            parquet.resume = output.resume;
         }
         if let Some(rows) = output.rows_per_file {
-            sink.insert("rows_per_file".into(), toml::Value::Integer(rows as i64));
+            parquet.rows_per_file = rows;
         }
+        spec.sink = SinkSpec::new(parquet);
     }
     // On a job array the task's shard comes from the scheduler's environment, as for the
     // other commands; a shard written in the spec wins.
     if spec.source.options.shard.is_none() {
-        spec.source.options.shard = crate::plans::shard_from_env()?;
+        spec.source.options.shard = crate::flags::shard_from_env()?;
     }
     let settings = RunSettings {
         base: path.parent().unwrap_or(Path::new("")).to_path_buf(),

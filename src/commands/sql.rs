@@ -77,7 +77,7 @@ pub fn run(query: &str, table_args: &[String], allow_incomplete: bool) -> Result
         }
         for (name, path) in &registered {
             if allow_incomplete {
-                crate::plans::warn_if_incomplete(path);
+                crate::flags::warn_if_incomplete(path);
             }
             ldae_jobs::tables::register(&ctx, name, path, allow_incomplete).await?;
         }

@@ -6,10 +6,10 @@ use ldae_jobs::experiment::build_pixel_cache;
 use ldae_jobs::spec::{RunSettings, Spec};
 use ldae_jobs::train::{resume_spec, TrainJob};
 use ldae_model::encoder::FeatureDefaults;
-use ldae_model::train::run::TrainSinkConfig;
+use ldae_model::train::sink::TrainSinkConfig;
 
-use crate::cli::{NoiseArg, RunArgs, TrainArgs};
-use crate::plans::{format_of, print_report, run_options};
+use crate::cli::{RunArgs, TrainArgs};
+use crate::flags::{print_report, run_options};
 
 /// The job of the command's flags.
 pub fn job(args: &TrainArgs) -> Result<TrainJob> {
@@ -18,16 +18,13 @@ pub fn job(args: &TrainArgs) -> Result<TrainJob> {
     };
     Ok(TrainJob {
         input: input.clone(),
-        format: args.format.map(format_of),
+        format: args.format,
         limit: args.limit,
         pixel_cache: args.pixel_cache.clone(),
         pca: pca.clone(),
         dim: args.dim,
         latent_scale: args.latent_scale,
-        sigma: match args.noise {
-            NoiseArg::Multi => None,
-            NoiseArg::Single => Some(args.sigma),
-        },
+        sigma: args.noise.schedule(args.sigma).sigma(),
         augment: args.augment,
         train: TrainSinkConfig {
             out: args.out.clone(),
@@ -76,14 +73,11 @@ pub fn run_spec(spec: &Spec, base: std::path::PathBuf, run: &RunArgs) -> Result<
 
 pub fn run(args: &TrainArgs) -> Result<super::Report> {
     if args.resume {
-        let (base, mut spec) = resume_spec(&args.out)?;
         // What may change between sessions of one run: where it stops, and where it computes.
-        let sink = &mut spec.sink.0;
-        match args.max_steps {
-            Some(m) => sink.insert("max_steps".into(), toml::Value::Integer(m as i64)),
-            None => sink.remove("max_steps"),
-        };
-        sink.insert("device".into(), toml::Value::String(args.device.clone()));
+        let (base, spec) = resume_spec(&args.out, |train| {
+            train.max_steps = args.max_steps;
+            train.device = args.device.clone();
+        })?;
         if args.print_spec {
             print!("{}", spec.to_toml()?);
             return Ok(serde_json::Value::Null);

@@ -3,7 +3,6 @@
 //! `scripts/test_venv.py` makes once under the target directory (pinned packages).
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use crate::venv;

@@ -3,8 +3,8 @@
 
 pub mod metrics;
 pub mod optimizer;
-pub mod run;
 pub mod schedule;
+pub mod sink;
 pub mod trainer;
 
 pub use optimizer::{AdamW, AdamWConfig};

@@ -17,11 +17,12 @@ use candle_nn::{VarBuilder, VarMap};
 pub use crate::run_folder::{load_network, load_trained, read_train_config, TrainConfig};
 
 use ldae_pipeline::columns::{self, require_tensor};
-use ldae_pipeline::{Error, Result, RunSummary, Sink};
+use ldae_pipeline::{Error, Result, RunSummary, Sink, SinkConfig};
 
 use super::metrics::{read_metrics, write_metrics, StepMetrics, SIGMA_BINS};
 use super::optimizer::AdamW;
 use super::schedule::learning_rate;
+use super::sink::TrainSinkConfig;
 use crate::denoiser::model::timesteps;
 use crate::denoiser::{initialise, Denoiser, PcaLoss};
 use crate::run_folder::{
@@ -372,7 +373,7 @@ impl TrainSink {
 
 impl Sink for TrainSink {
     fn name(&self) -> String {
-        "train".into()
+        TrainSinkConfig::KIND.into()
     }
 
     fn check_schema(&mut self, input: &SchemaRef) -> Result<()> {
@@ -383,17 +384,20 @@ impl Sink for TrainSink {
         let cfg = &t.config().model;
         let expected = vec![cfg.tokens(), cfg.patch_dim];
         for name in [columns::PATCHES, columns::NOISY] {
-            let shape = require_tensor(input, name, &DataType::Float32, "train")?;
+            let shape = require_tensor(input, name, &DataType::Float32, TrainSinkConfig::KIND)?;
             if shape != expected {
                 return Err(Error::plan(
-                    "train",
+                    TrainSinkConfig::KIND,
                     format!("'{name}' is {shape:?}, the network takes {expected:?}"),
                 ));
             }
         }
-        input
-            .field_with_name(columns::SIGMA)
-            .map_err(|_| Error::plan("train", "needs a 'sigma' column (add the noise operator)"))?;
+        input.field_with_name(columns::SIGMA).map_err(|_| {
+            Error::plan(
+                TrainSinkConfig::KIND,
+                "needs a 'sigma' column (add the noise operator)",
+            )
+        })?;
         Ok(())
     }
 

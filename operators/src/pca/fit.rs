@@ -36,7 +36,7 @@ impl SinkConfig for PcaFitConfig {
         let mut config = self.clone();
         config.out = ctx.resolve(&config.out);
         let input = match ctx.shard {
-            Some((index, count)) => format!("{} (shard {index}/{count})", ctx.input),
+            Some(shard) => format!("{} (shard {shard})", ctx.input),
             None => ctx.input.clone(),
         };
         Ok(<dyn SinkJob>::once(Box::new(PcaFit::new(config, input))))
@@ -83,8 +83,7 @@ fn required<T: std::str::FromStr>(input: &arrow::datatypes::Schema, key: &str) -
         .get(key)
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| {
-            Error::plan(
-                "pca_fit",
+            Error::plan(PcaFitConfig::KIND,
                 format!(
                     "the patches record no {key}: put decode, normalize and patchify before a pca_fit sink"
                 ),
@@ -94,28 +93,35 @@ fn required<T: std::str::FromStr>(input: &arrow::datatypes::Schema, key: &str) -
 
 impl Sink for PcaFit {
     fn name(&self) -> String {
-        "pca_fit".into()
+        PcaFitConfig::KIND.into()
     }
 
     fn check_schema(&mut self, input: &SchemaRef) -> Result<()> {
-        let shape = require_tensor(input, columns::PATCHES, &DataType::Float32, "pca_fit")?;
+        let shape = require_tensor(
+            input,
+            columns::PATCHES,
+            &DataType::Float32,
+            PcaFitConfig::KIND,
+        )?;
         let image_size: usize = required(input, columns::META_IMAGE_SIZE)?;
         let patch_size: usize = required(input, columns::META_PATCH_SIZE)?;
         let normalization = match input.metadata().get(columns::META_NORMALIZATION) {
             Some(text) => serde_json::from_str(text).map_err(|e| {
-                Error::plan("pca_fit", format!("{}: {e}", columns::META_NORMALIZATION))
+                Error::plan(
+                    PcaFitConfig::KIND,
+                    format!("{}: {e}", columns::META_NORMALIZATION),
+                )
             })?,
             None => {
                 return Err(Error::plan(
-                    "pca_fit",
+                    PcaFitConfig::KIND,
                     "the patches record no normalisation: put normalize before patchify",
                 ))
             }
         };
         let tokens = (image_size / patch_size.max(1)).pow(2);
         if shape.len() != 2 || shape[0] != tokens || shape[1] % (patch_size * patch_size) != 0 {
-            return Err(Error::plan(
-                "pca_fit",
+            return Err(Error::plan(PcaFitConfig::KIND,
                 format!("patches are {shape:?}, not {image_size}x{image_size} images in patches of side {patch_size}"),
             ));
         }

@@ -62,7 +62,7 @@ impl PcaInverse {
     ) -> Result<Self> {
         let projector = model
             .projector(dim, scale, device)
-            .map_err(|e| e.at_plan("pca_inverse"))?;
+            .map_err(|e| e.at_plan(PcaInverseConfig::KIND))?;
         Ok(PcaInverse {
             model: model.clone(),
             scale,
@@ -74,12 +74,21 @@ impl PcaInverse {
 impl PcaInverse {
     /// The output schema for batches of `input`, with every plan-time check.
     fn plan_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
-        let shape = require_tensor(input, columns::LATENTS, &DataType::Float32, "pca_inverse")?;
-        self.model
-            .check_latent_metadata(input, self.projector.dim(), self.scale, "pca_inverse")?;
+        let shape = require_tensor(
+            input,
+            columns::LATENTS,
+            &DataType::Float32,
+            PcaInverseConfig::KIND,
+        )?;
+        self.model.check_latent_metadata(
+            input,
+            self.projector.dim(),
+            self.scale,
+            PcaInverseConfig::KIND,
+        )?;
         if shape.len() != 2 || shape[1] != self.projector.dim() {
             return Err(Error::plan(
-                "pca_inverse",
+                PcaInverseConfig::KIND,
                 format!(
                     "latents are {shape:?}, expected [N, {}]",
                     self.projector.dim()
@@ -100,7 +109,7 @@ impl PcaInverse {
 
 impl Operator for PcaInverse {
     fn name(&self) -> String {
-        "pca_inverse".into()
+        PcaInverseConfig::KIND.into()
     }
 
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
@@ -114,7 +123,12 @@ impl Operator for PcaInverse {
 impl ProcessWithSchema for PcaInverse {
     fn process_with(&self, batch: RecordBatch, schema: &SchemaRef) -> Result<Processed> {
         let schema = schema.clone();
-        let shape = require_tensor(&schema, columns::PATCHES, &DataType::Float32, "pca_inverse")?;
+        let shape = require_tensor(
+            &schema,
+            columns::PATCHES,
+            &DataType::Float32,
+            PcaInverseConfig::KIND,
+        )?;
         let values: Float32Array = columns::tensor_values(&batch, columns::LATENTS)?;
         let patches = self.projector.inverse_slice(values.values(), shape[0])?;
         let patches = tensor_array(Arc::new(Float32Array::from(patches)), &shape)?;

@@ -2,7 +2,6 @@
 //! largest first) and the eigenvalues, with the settings the patches were made with. Saved as
 //! safetensors (f64 tensors `mean`, `components`, `eigenvalues`) with JSON metadata.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
@@ -10,101 +9,9 @@ use candle_core::{DType, Device, Tensor};
 use ldae_pipeline::{Error, Result};
 
 use super::candle_err;
-use super::stats::{
-    f64_bytes, meta_json, parse_meta, read_safetensors, tensor_f64, view, PcaStats,
-};
-use crate::atomic::write_atomic;
-use crate::normalize::Normalization;
-
-/// How latents are scaled after projection (`z = coefficients / s`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum LatentScale {
-    /// Raw PCA coefficients.
-    None,
-    /// One scalar so the latent's average per-coordinate variance is 1:
-    /// `s = sqrt(mean of the top-d eigenvalues)`.
-    #[default]
-    Global,
-    /// Per component, `s_i = sqrt(eigenvalue_i)`: every coordinate has unit variance.
-    Whiten,
-}
-
-impl std::str::FromStr for LatentScale {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "none" => Ok(LatentScale::None),
-            "global" => Ok(LatentScale::Global),
-            "whiten" => Ok(LatentScale::Whiten),
-            other => Err(Error::invalid(format!(
-                "latent scale '{other}': expected none, global or whiten"
-            ))),
-        }
-    }
-}
-
-impl std::fmt::Display for LatentScale {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            LatentScale::None => "none",
-            LatentScale::Global => "global",
-            LatentScale::Whiten => "whiten",
-        })
-    }
-}
-
-/// What the patches of a PCA model were made from: needed to encode new images the same way.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PcaMeta {
-    /// Image side S the images were decoded to.
-    pub image_size: usize,
-    /// Patch side p.
-    pub patch_size: usize,
-    /// Channels C.
-    pub channels: usize,
-    /// Pixel normalisation before patchifying.
-    pub normalization: Normalization,
-    /// Default latent scale for projection.
-    pub latent_scale: LatentScale,
-    /// Patches the statistics were computed from.
-    #[serde(default)]
-    pub samples: u64,
-    /// Images the statistics were computed from.
-    #[serde(default)]
-    pub images: u64,
-    /// Fingerprint of the image ids (hex).
-    #[serde(default)]
-    pub fingerprint: String,
-    /// The input(s) the model was fitted on.
-    #[serde(default)]
-    pub input: String,
-}
-
-impl PcaMeta {
-    /// D = p * p * C.
-    pub fn patch_dim(&self) -> usize {
-        self.patch_size * self.patch_size * self.channels
-    }
-
-    /// Whether two metas describe the same patch geometry and normalisation (mergeable).
-    pub fn same_geometry(&self, other: &PcaMeta) -> bool {
-        self.image_size == other.image_size
-            && self.patch_size == other.patch_size
-            && self.channels == other.channels
-            && self.normalization == other.normalization
-    }
-}
+use super::file;
+pub use super::file::{LatentScale, PcaMeta};
+use super::stats::PcaStats;
 
 /// A fitted PCA model.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,8 +94,8 @@ impl PcaModel {
     }
 
     /// Plan-time check that `input`'s patches were made the way this model's were: same
-    /// normalisation, image size and patch size (when the schema records them). The error names
-    /// `stage` and both sides.
+    /// normalisation, image size and patch size. The error names `stage` and both sides; what
+    /// the schema does not record is named in a warning (see [`ldae_pipeline::columns::check_metadata`]).
     pub fn check_patch_metadata(
         &self,
         input: &arrow::datatypes::Schema,
@@ -198,27 +105,12 @@ impl PcaModel {
             check_metadata, META_IMAGE_SIZE, META_NORMALIZATION, META_PATCH_SIZE,
         };
         let what = format!("the PCA model (fitted on {})", self.meta.input);
-        check_metadata(
-            input,
-            META_NORMALIZATION,
-            &self.meta.normalization.metadata_value(),
-            stage,
-            &what,
-        )?;
-        check_metadata(
-            input,
-            META_IMAGE_SIZE,
-            &self.meta.image_size.to_string(),
-            stage,
-            &what,
-        )?;
-        check_metadata(
-            input,
-            META_PATCH_SIZE,
-            &self.meta.patch_size.to_string(),
-            stage,
-            &what,
-        )
+        let expected = [
+            (META_NORMALIZATION, self.meta.normalization.metadata_value()),
+            (META_IMAGE_SIZE, self.meta.image_size.to_string()),
+            (META_PATCH_SIZE, self.meta.patch_size.to_string()),
+        ];
+        check_metadata(input, &expected, stage, &what).map(drop)
     }
 
     /// Plan-time check that `input`'s latents came from this model at `dim`, `scale`.
@@ -230,10 +122,8 @@ impl PcaModel {
         stage: &str,
     ) -> Result<()> {
         let what = format!("the PCA model (fitted on {})", self.meta.input);
-        for (key, value) in self.latent_metadata(dim, scale) {
-            ldae_pipeline::columns::check_metadata(input, key, &value, stage, &what)?;
-        }
-        Ok(())
+        let expected = self.latent_metadata(dim, scale);
+        ldae_pipeline::columns::check_metadata(input, &expected, stage, &what).map(drop)
     }
 
     /// Plan-time check that `input` has the `patches` this model was fitted on; returns their
@@ -330,40 +220,26 @@ impl PcaModel {
     /// Save atomically to `path`.
     pub fn save(&self, path: &Path) -> Result<()> {
         let d = self.dim();
-        let mean = f64_bytes(&self.mean);
-        let components = f64_bytes(&self.components);
-        let eigenvalues = f64_bytes(&self.eigenvalues);
-        let tensors = vec![
-            ("mean", view(&mean, vec![d])?),
-            ("components", view(&components, vec![d, d])?),
-            ("eigenvalues", view(&eigenvalues, vec![d])?),
+        let tensors: [(&str, &[f64], Vec<usize>); 3] = [
+            ("mean", &self.mean, vec![d]),
+            ("components", &self.components, vec![d, d]),
+            ("eigenvalues", &self.eigenvalues, vec![d]),
         ];
-        let mut info = HashMap::new();
-        info.insert("format".to_string(), "ldae-pca".to_string());
-        info.insert("ldae.pca".to_string(), meta_json(&self.meta)?);
-        let bytes = safetensors::serialize(tensors, Some(info))
-            .map_err(|e| Error::external(path.display().to_string(), e))?;
-        write_atomic(path, &super::stats::canonical_header(bytes, path)?)
+        file::write(path, file::MODEL_FORMAT, &self.meta, &tensors, &[])
     }
 
     /// Load a model saved by [`PcaModel::save`].
     pub fn load(path: &Path) -> Result<PcaModel> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let (info, tensors) = read_safetensors(&bytes, path)?;
-        match info.get("format").map(String::as_str) {
-            Some("ldae-pca") => {}
-            Some("ldae-pca-partial") => {
-                return Err(Error::corrupt(
-                    path,
-                    "partial statistics, not a model; combine partials with `ldae pca merge`",
-                ))
-            }
-            _ => return Err(Error::corrupt(path, "not an ldae PCA file")),
-        }
-        let meta = parse_meta(&info, path)?;
-        let mean = tensor_f64(&tensors, "mean", path)?;
-        let components = tensor_f64(&tensors, "components", path)?;
-        let eigenvalues = tensor_f64(&tensors, "eigenvalues", path)?;
+        let file = file::read(
+            path,
+            file::MODEL_FORMAT,
+            &["mean", "components", "eigenvalues"],
+        )?;
+        let meta = file.meta;
+        let [mean, components, eigenvalues]: [Vec<f64>; 3] = file
+            .tensors
+            .try_into()
+            .map_err(|_| Error::internal("three tensors asked for"))?;
         let d = mean.len();
         if Some(components.len()) != d.checked_mul(d)
             || eigenvalues.len() != d

@@ -62,7 +62,7 @@ impl PcaProject {
     ) -> Result<Self> {
         let projector = model
             .projector(dim, scale, device)
-            .map_err(|e| e.at_plan("pca_project"))?;
+            .map_err(|e| e.at_plan(PcaProjectConfig::KIND))?;
         Ok(PcaProject {
             scale,
             model: model.clone(),
@@ -75,7 +75,7 @@ impl PcaProject {
 impl PcaProject {
     /// The output schema for batches of `input`, with every plan-time check.
     fn plan_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
-        self.model.check_patches(input, "pca_project")?;
+        self.model.check_patches(input, PcaProjectConfig::KIND)?;
         let schema = replace_field(
             input,
             columns::PATCHES,
@@ -94,7 +94,7 @@ impl PcaProject {
 
 impl Operator for PcaProject {
     fn name(&self) -> String {
-        "pca_project".into()
+        PcaProjectConfig::KIND.into()
     }
 
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {

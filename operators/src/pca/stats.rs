@@ -1,14 +1,10 @@
 //! Mergeable running statistics of patches: count, sum and sum of outer products, in f64.
 
-use std::collections::HashMap;
 use std::path::Path;
-
-use safetensors::tensor::{Dtype, TensorView};
 
 use ldae_pipeline::{Error, Result};
 
-use super::model::PcaMeta;
-use crate::atomic::write_atomic;
+use super::file::{self, PcaMeta};
 
 /// Running statistics of D-dimensional patch vectors. Two shards' statistics merge into exactly
 /// what one pass over both would give (up to floating-point summation order).
@@ -181,38 +177,26 @@ impl PcaStats {
 
     /// Save as a partial-statistics safetensors file (`ldae pca fit --partial`), atomically.
     pub fn save_partial(&self, path: &Path, meta: &PcaMeta) -> Result<()> {
-        let sum = f64_bytes(&self.sum);
-        let outer = f64_bytes(&self.outer);
         let d = self.dim;
-        let tensors = vec![
-            ("sum", view(&sum, vec![d])?),
-            ("outer", view(&outer, vec![d, d])?),
+        let tensors: [(&str, &[f64], Vec<usize>); 2] = [
+            ("sum", &self.sum, vec![d]),
+            ("outer", &self.outer, vec![d, d]),
         ];
-        let mut info = HashMap::new();
-        info.insert("format".to_string(), "ldae-pca-partial".to_string());
-        info.insert("ldae.pca".to_string(), meta_json(meta)?);
-        info.insert("count".to_string(), self.count.to_string());
-        info.insert("images".to_string(), self.images.to_string());
-        info.insert(
-            "fingerprint".to_string(),
-            format!("{:016x}", self.fingerprint),
-        );
-        let bytes = safetensors::serialize(tensors, Some(info))
-            .map_err(|e| Error::external(path.display().to_string(), e))?;
-        write_atomic(path, &canonical_header(bytes, path)?)
+        let extra = [
+            ("count", self.count.to_string()),
+            ("images", self.images.to_string()),
+            ("fingerprint", format!("{:016x}", self.fingerprint)),
+        ];
+        file::write(path, file::PARTIAL_FORMAT, meta, &tensors, &extra)
     }
 
     /// Load a partial-statistics file.
     pub fn load_partial(path: &Path) -> Result<(PcaStats, PcaMeta)> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let (info, tensors) = read_safetensors(&bytes, path)?;
-        if info.get("format").map(String::as_str) != Some("ldae-pca-partial") {
-            return Err(Error::corrupt(
-                path,
-                "not a partial PCA file (made by `ldae pca fit --partial`)",
-            ));
-        }
-        let meta = parse_meta(&info, path)?;
+        let file::PcaFile {
+            info,
+            meta,
+            tensors,
+        } = file::read(path, file::PARTIAL_FORMAT, &["sum", "outer"])?;
         let field = |k: &str| -> Result<u64> {
             info.get(k)
                 .and_then(|v| {
@@ -224,8 +208,9 @@ impl PcaStats {
                 })
                 .ok_or_else(|| Error::corrupt(path, format!("metadata '{k}' missing")))
         };
-        let sum = tensor_f64(&tensors, "sum", path)?;
-        let outer = tensor_f64(&tensors, "outer", path)?;
+        let [sum, outer]: [Vec<f64>; 2] = tensors
+            .try_into()
+            .map_err(|_| Error::internal("two tensors asked for"))?;
         let dim = sum.len();
         if Some(outer.len()) != dim.checked_mul(dim) || dim != meta.patch_dim() {
             return Err(Error::corrupt(
@@ -299,129 +284,6 @@ fn strip_product(x: &[f64], d: usize, (start, height): (usize, usize)) -> Vec<f6
         );
     }
     out
-}
-
-pub(crate) fn f64_bytes(v: &[f64]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-pub(crate) fn view(bytes: &[u8], shape: Vec<usize>) -> Result<TensorView<'_>> {
-    TensorView::new(Dtype::F64, shape, bytes).map_err(|e| Error::external("safetensors", e))
-}
-
-pub(crate) fn meta_json(meta: &PcaMeta) -> Result<String> {
-    serde_json::to_string(meta).map_err(|e| Error::external("PCA metadata as JSON", e))
-}
-
-pub(crate) fn parse_meta(info: &HashMap<String, String>, path: &Path) -> Result<PcaMeta> {
-    let text = info
-        .get("ldae.pca")
-        .ok_or_else(|| Error::corrupt(path, "no ldae PCA metadata"))?;
-    let meta: PcaMeta = serde_json::from_str(text)
-        .map_err(|e| Error::external(format!("{}: bad PCA metadata", path.display()), e))?;
-    check_geometry(&meta)
-        .map_err(|what| Error::corrupt(path, format!("bad PCA metadata: {what}")))?;
-    Ok(meta)
-}
-
-/// Largest image side a PCA file may declare (keeps every derived size far from overflow).
-const MAX_IMAGE_SIDE: usize = 1 << 16;
-
-/// Why the geometry of `meta` cannot be a patch PCA's, if it cannot.
-fn check_geometry(meta: &PcaMeta) -> std::result::Result<(), String> {
-    let (s, p, c) = (meta.image_size, meta.patch_size, meta.channels);
-    if p == 0 || s == 0 || s > MAX_IMAGE_SIDE {
-        return Err(format!(
-            "image size {s} and patch {p} must be between 1 and {MAX_IMAGE_SIDE}"
-        ));
-    }
-    if s % p != 0 {
-        return Err(format!("image size {s} is not a multiple of the patch {p}"));
-    }
-    if c != 1 && c != 3 {
-        return Err(format!("{c} channels (1 or 3)"));
-    }
-    Ok(())
-}
-
-/// `bytes` of a safetensors file with its JSON header rewritten with sorted keys.
-///
-/// The crate serialises its metadata from a `HashMap`, whose order changes from process to
-/// process, so the same model was written as different bytes; sorting makes a file a function
-/// of its contents. Tensor offsets are relative to the data section, so a header of another
-/// length stays valid (it is padded with spaces to 8 bytes, as the format asks).
-pub(crate) fn canonical_header(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
-    let bad = || Error::corrupt(path, "malformed safetensors header");
-    let n = u64::from_le_bytes(
-        bytes
-            .get(..8)
-            .ok_or_else(bad)?
-            .try_into()
-            .map_err(|_| bad())?,
-    ) as usize;
-    let header = bytes.get(8..8 + n).ok_or_else(bad)?;
-    let parsed: std::collections::BTreeMap<String, serde_json::Value> =
-        serde_json::from_slice(header)
-            .map_err(|e| Error::external(path.display().to_string(), e))?;
-    let sorted: std::collections::BTreeMap<&String, serde_json::Value> = parsed
-        .iter()
-        .map(|(k, v)| {
-            let v = match v.as_object() {
-                // __metadata__'s string map, and each tensor's fields, in key order.
-                Some(map) => {
-                    serde_json::to_value(map.iter().collect::<std::collections::BTreeMap<_, _>>())
-                        .unwrap_or_else(|_| v.clone())
-                }
-                None => v.clone(),
-            };
-            (k, v)
-        })
-        .collect();
-    let mut text =
-        serde_json::to_vec(&sorted).map_err(|e| Error::external(path.display().to_string(), e))?;
-    while text.len() % 8 != 0 {
-        text.push(b' ');
-    }
-    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - 8 - n);
-    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
-    out.extend_from_slice(&text);
-    out.extend_from_slice(&bytes[8 + n..]);
-    Ok(out)
-}
-
-/// The metadata and tensors of a safetensors file.
-pub(crate) fn read_safetensors<'a>(
-    bytes: &'a [u8],
-    path: &Path,
-) -> Result<(HashMap<String, String>, safetensors::SafeTensors<'a>)> {
-    let bad = |e: safetensors::SafeTensorError| {
-        Error::external(format!("{}: not a safetensors file", path.display()), e)
-    };
-    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(bad)?;
-    let info = header.metadata().clone().unwrap_or_default();
-    let tensors = safetensors::SafeTensors::deserialize(bytes).map_err(bad)?;
-    Ok((info, tensors))
-}
-
-/// An f64 tensor of a safetensors file, flattened.
-pub(crate) fn tensor_f64(
-    tensors: &safetensors::SafeTensors<'_>,
-    name: &str,
-    path: &Path,
-) -> Result<Vec<f64>> {
-    let t = tensors
-        .tensor(name)
-        .map_err(|_| Error::corrupt(path, format!("tensor '{name}' missing")))?;
-    if t.dtype() != Dtype::F64 {
-        return Err(Error::corrupt(
-            path,
-            format!("tensor '{name}' is {:?}, expected F64", t.dtype()),
-        ));
-    }
-    Ok(t.data()
-        .chunks_exact(8)
-        .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-        .collect())
 }
 
 #[cfg(test)]

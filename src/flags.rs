@@ -1,11 +1,11 @@
 //! From command-line flags to the library's settings, and running specs with a printed report.
 
 use anyhow::{Context, Result};
-use ldae_datasets::{Format, Shard, SourceOptions};
+use ldae_datasets::{Shard, SourceOptions};
 use ldae_jobs::spec::{RunSettings, Spec, SpecReport};
-use ldae_pipeline::{OnError, ProgressMode, RunOptions, RunReport};
+use ldae_pipeline::{RunOptions, RunReport};
 
-use crate::cli::{FormatArg, OnErrorArg, ProgressArg, RunArgs, SourceArgs};
+use crate::cli::{RunArgs, SourceArgs};
 
 /// The source options of a command's flags.
 pub fn source_options(args: &SourceArgs) -> Result<SourceOptions> {
@@ -14,7 +14,7 @@ pub fn source_options(args: &SourceArgs) -> Result<SourceOptions> {
         None => shard_from_env()?,
     };
     Ok(SourceOptions {
-        format: args.format.map(format_of),
+        format: args.format,
         limit: args.limit,
         shard,
         skip: args.skip,
@@ -23,18 +23,6 @@ pub fn source_options(args: &SourceArgs) -> Result<SourceOptions> {
         batch_size: args.batch_size,
         ..SourceOptions::default()
     })
-}
-
-/// The dataset kind of a `--format` flag.
-pub fn format_of(f: FormatArg) -> Format {
-    match f {
-        FormatArg::Folder => Format::Folder,
-        FormatArg::Parquet => Format::Parquet,
-        FormatArg::Webdataset => Format::Webdataset,
-        FormatArg::Idx => Format::Idx,
-        FormatArg::Cifar => Format::Cifar,
-        FormatArg::Synthetic => Format::Synthetic,
-    }
 }
 
 /// `LDAE_SHARDS=n` with a Slurm array or Kubernetes Indexed Job index selects this task's shard.
@@ -53,15 +41,8 @@ pub fn shard_from_env() -> Result<Option<Shard>> {
 /// The run options of a command's flags.
 pub fn run_options(args: &RunArgs, label: &str) -> RunOptions {
     let mut options = RunOptions {
-        on_error: match args.on_error {
-            OnErrorArg::Skip => OnError::Skip,
-            OnErrorArg::Fail => OnError::Fail,
-        },
-        progress: match args.progress {
-            ProgressArg::Auto => ProgressMode::Auto,
-            ProgressArg::Log => ProgressMode::Log,
-            ProgressArg::Off => ProgressMode::Off,
-        },
+        on_error: args.on_error,
+        progress: args.progress,
         label: label.to_string(),
         ..RunOptions::default()
     };

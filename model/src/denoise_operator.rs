@@ -81,7 +81,7 @@ pub struct Denoise {
 impl Denoise {
     /// The output schema for batches of `input`, with every plan-time check.
     fn plan_schema(&self, input: &SchemaRef) -> Result<SchemaRef> {
-        let stage = "denoise";
+        let stage = DenoiseConfig::KIND;
         let shape = require_tensor(input, columns::NOISY, &DataType::Float32, stage)?;
         match input.field_with_name(columns::SIGMA).map(|f| f.data_type()) {
             Ok(DataType::Float32) => {}
@@ -123,7 +123,7 @@ impl Denoise {
 
 impl Operator for Denoise {
     fn name(&self) -> String {
-        "denoise".into()
+        DenoiseConfig::KIND.into()
     }
 
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {

@@ -237,11 +237,10 @@ impl TrainRun {
                 "train: features from the EMA weights need --ema (the run keeps no average)",
             ));
         }
-        let source = &self.ctx.job["source"];
         Ok(TrainConfig {
             input: self.ctx.input.clone(),
-            format: source["format"].as_str().map(str::to_string),
-            limit: source["limit"].as_u64().map(|l| l as usize),
+            format: self.ctx.format.clone(),
+            limit: self.ctx.limit,
             rows_per_epoch: rows,
             pixel_cache: None,
             pca: pca_path,

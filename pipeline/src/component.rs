@@ -1,0 +1,279 @@
+//! A spec's components as their typed configs. An `[[operator]]` or `[sink]` table is
+//! deserialised through the registry straight into the config type registered for its `kind`
+//! (and serialised back from it), so a spec is checked when it is read and nothing downstream
+//! reads a component's settings by key: what a job needs to know about a stage, it asks the
+//! stage's config (for example [`OperatorConfig::batch_rows_hint`]).
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::registry::{
+    operator_kinds, sink_kinds, BuildContext, OperatorConfig, SinkConfig, SinkJob,
+};
+use crate::traits::Operator;
+use crate::{Error, Result};
+
+/// An operator config of any registered kind.
+pub trait AnyOperatorConfig: Send + Sync + fmt::Debug {
+    /// The kind's name in specs.
+    fn kind(&self) -> &'static str;
+    /// Build the running operator.
+    fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>>;
+    /// The config's keys (without `kind`).
+    fn to_json(&self) -> Result<serde_json::Value>;
+    /// A boxed copy.
+    fn clone_box(&self) -> Box<dyn AnyOperatorConfig>;
+    /// The concrete config, for [`OperatorSpec::get`].
+    fn as_any(&self) -> &dyn Any;
+    /// Whether `other` is the same kind with the same settings.
+    fn same_as(&self, other: &dyn AnyOperatorConfig) -> bool;
+    /// See [`OperatorConfig::batch_rows_hint`].
+    fn batch_rows_hint(&self) -> Option<usize>;
+    /// See [`OperatorConfig::batch_multiple`].
+    fn batch_multiple(&self) -> Option<usize>;
+}
+
+impl<C: OperatorConfig> AnyOperatorConfig for C {
+    fn kind(&self) -> &'static str {
+        C::KIND
+    }
+    fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
+        OperatorConfig::build(self, ctx)
+    }
+    fn to_json(&self) -> Result<serde_json::Value> {
+        config_json(C::KIND, self)
+    }
+    fn clone_box(&self) -> Box<dyn AnyOperatorConfig> {
+        Box::new(self.clone())
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn same_as(&self, other: &dyn AnyOperatorConfig) -> bool {
+        other.as_any().downcast_ref::<C>() == Some(self)
+    }
+    fn batch_rows_hint(&self) -> Option<usize> {
+        OperatorConfig::batch_rows_hint(self)
+    }
+    fn batch_multiple(&self) -> Option<usize> {
+        OperatorConfig::batch_multiple(self)
+    }
+}
+
+/// A sink config of any registered kind.
+pub trait AnySinkConfig: Send + Sync + fmt::Debug {
+    /// The kind's name in specs.
+    fn kind(&self) -> &'static str;
+    /// Build the sink's side of the job.
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn SinkJob>>;
+    /// The config's keys (without `kind`).
+    fn to_json(&self) -> Result<serde_json::Value>;
+    /// A boxed copy.
+    fn clone_box(&self) -> Box<dyn AnySinkConfig>;
+    /// The concrete config, for [`SinkSpec::get`].
+    fn as_any(&self) -> &dyn Any;
+    /// Whether `other` is the same kind with the same settings.
+    fn same_as(&self, other: &dyn AnySinkConfig) -> bool;
+}
+
+impl<C: SinkConfig> AnySinkConfig for C {
+    fn kind(&self) -> &'static str {
+        C::KIND
+    }
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn SinkJob>> {
+        SinkConfig::build(self, ctx)
+    }
+    fn to_json(&self) -> Result<serde_json::Value> {
+        config_json(C::KIND, self)
+    }
+    fn clone_box(&self) -> Box<dyn AnySinkConfig> {
+        Box::new(self.clone())
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn same_as(&self, other: &dyn AnySinkConfig) -> bool {
+        other.as_any().downcast_ref::<C>() == Some(self)
+    }
+}
+
+/// One `[[operator]]` of a spec: the typed config of a registered operator kind.
+pub struct OperatorSpec(Box<dyn AnyOperatorConfig>);
+
+/// The `[sink]` of a spec: the typed config of a registered sink kind.
+pub struct SinkSpec(Box<dyn AnySinkConfig>);
+
+impl OperatorSpec {
+    /// The spec entry of `config`.
+    pub fn new<C: OperatorConfig>(config: C) -> Self {
+        OperatorSpec(Box::new(config))
+    }
+
+    /// The config of kind `kind` with the keys `value` (a JSON object without `kind`).
+    pub fn parse(kind: &str, value: serde_json::Value) -> Result<Self> {
+        let kinds = operator_kinds();
+        let found = kinds.iter().find(|k| k.kind == kind).ok_or_else(|| {
+            Error::unknown_kind("operator kind", kind, kinds.iter().map(|k| k.kind))
+        })?;
+        Ok(OperatorSpec((found.parse)(value)?))
+    }
+
+    /// The config as its kind's type, if it is of type `C`.
+    pub fn get<C: OperatorConfig>(&self) -> Option<&C> {
+        self.0.as_any().downcast_ref()
+    }
+
+    /// The config.
+    pub fn config(&self) -> &dyn AnyOperatorConfig {
+        &*self.0
+    }
+}
+
+impl SinkSpec {
+    /// The spec entry of `config`.
+    pub fn new<C: SinkConfig>(config: C) -> Self {
+        SinkSpec(Box::new(config))
+    }
+
+    /// The config of kind `kind` with the keys `value` (a JSON object without `kind`).
+    pub fn parse(kind: &str, value: serde_json::Value) -> Result<Self> {
+        let kinds = sink_kinds();
+        let found = kinds
+            .iter()
+            .find(|k| k.kind == kind)
+            .ok_or_else(|| Error::unknown_kind("sink kind", kind, kinds.iter().map(|k| k.kind)))?;
+        Ok(SinkSpec((found.parse)(value)?))
+    }
+
+    /// The config as its kind's type, if it is of type `C`.
+    pub fn get<C: SinkConfig>(&self) -> Option<&C> {
+        self.0.as_any().downcast_ref()
+    }
+
+    /// The config.
+    pub fn config(&self) -> &dyn AnySinkConfig {
+        &*self.0
+    }
+}
+
+/// The keys of `config` as a JSON object; unset options are left out (TOML has no null).
+fn config_json<C: Serialize>(kind: &str, config: &C) -> Result<serde_json::Value> {
+    let mut value = serde_json::to_value(config).map_err(|e| Error::Spec {
+        component: kind.to_string(),
+        source: Box::new(e),
+    })?;
+    drop_nulls(&mut value);
+    Ok(value)
+}
+
+fn drop_nulls(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+/// `kind` and the other keys of a component table.
+fn split_kind(mut value: serde_json::Value, what: &str) -> Result<(String, serde_json::Value)> {
+    let kind = value
+        .as_object_mut()
+        .and_then(|map| map.remove("kind"))
+        .and_then(|k| k.as_str().map(str::to_string))
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "every {what} needs kind = \"...\" (see docs/pipeline-spec.md)"
+            ))
+        })?;
+    Ok((kind, value))
+}
+
+/// The component table: `kind` first, then the config's keys.
+fn serialize_table<S: Serializer>(
+    kind: &str,
+    keys: Result<serde_json::Value>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::{Error as _, SerializeMap};
+    let keys = keys.map_err(|e| S::Error::custom(e.chain()))?;
+    let fields = keys.as_object().cloned().unwrap_or_default();
+    let mut map = serializer.serialize_map(Some(fields.len() + 1))?;
+    map.serialize_entry("kind", kind)?;
+    for (k, v) in &fields {
+        map.serialize_entry(k, v)?;
+    }
+    map.end()
+}
+
+impl Serialize for OperatorSpec {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serialize_table(self.0.kind(), self.0.to_json(), serializer)
+    }
+}
+
+impl Serialize for SinkSpec {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serialize_table(self.0.kind(), self.0.to_json(), serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for OperatorSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        split_kind(value, "[[operator]]")
+            .and_then(|(kind, keys)| OperatorSpec::parse(&kind, keys))
+            .map_err(|e| D::Error::custom(e.chain()))
+    }
+}
+
+impl<'de> Deserialize<'de> for SinkSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        split_kind(value, "[sink]")
+            .and_then(|(kind, keys)| SinkSpec::parse(&kind, keys))
+            .map_err(|e| D::Error::custom(e.chain()))
+    }
+}
+
+impl Clone for OperatorSpec {
+    fn clone(&self) -> Self {
+        OperatorSpec(self.0.clone_box())
+    }
+}
+
+impl Clone for SinkSpec {
+    fn clone(&self) -> Self {
+        SinkSpec(self.0.clone_box())
+    }
+}
+
+impl PartialEq for OperatorSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.same_as(&*other.0)
+    }
+}
+
+impl PartialEq for SinkSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.same_as(&*other.0)
+    }
+}
+
+impl fmt::Debug for OperatorSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Debug for SinkSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
