@@ -15,7 +15,10 @@
 # reproduce the README's numbers with no further flags.
 #
 # Environment: LDAE is the ldae binary to call (default: `ldae` on PATH); LDAE_RECIPE_EPOCHS
-# overrides the number of epochs (a short trial or a test; the recipe's own is below).
+# overrides the most epochs (a short trial or a test; the recipe's own is below);
+# LDAE_RECIPE_TIME_BUDGET the training's time budget (default 55m, so that the whole script fits
+# its hour: on a slower machine the run trains fewer epochs, chosen from the speed of its first
+# steps and recorded in run/config.json).
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -26,6 +29,7 @@ train_dir=$1
 out_dir=$2
 ldae=${LDAE:-ldae}
 epochs=${LDAE_RECIPE_EPOCHS:-9}
+budget=${LDAE_RECIPE_TIME_BUDGET:-55m}
 
 if [ ! -d "$train_dir" ]; then
     echo "$0: $train_dir is not a folder (expected CIFAR-10 images in class folders)" >&2
@@ -44,7 +48,8 @@ trap 'rm -rf "$cache"' EXIT
 # epochs of a small network rather than a few of a larger one. The pixel cache decodes the
 # JPEGs once; crops and flips are then taken from the cached 32 px images each epoch.
 "$ldae" train --input "$train_dir" --pca "$out_dir/pca.safetensors" --dim 16 \
-    --preset tiny --epochs "$epochs" --batch-size 128 --lr 1.5e-3 --warmup-epochs 1 \
+    --preset tiny --epochs "$epochs" --time-budget "$budget" --batch-size 128 --lr 1.5e-3 \
+    --warmup-epochs 1 \
     --weight-decay 0.05 --augment --ema 0.9995 \
     --pixel-cache "$cache/pixels" \
     --feature-block 6 --feature-t 10 --feature-pooling grid4 --feature-ema \

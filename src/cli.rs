@@ -360,9 +360,14 @@ pub struct TrainArgs {
     /// paper's two-layer MLP of hidden width width/4, 3.4x fewer conditioning weights).
     #[arg(long, default_value = "dit", value_parser = parse_name::<Conditioning>)]
     pub conditioning: Conditioning,
-    /// Epochs.
+    /// Epochs (with --time-budget: the most it trains).
     #[arg(long, default_value_t = 10)]
     pub epochs: u64,
+    /// Fit the training into this time (e.g. 60m, 1h 30m, 900s): the number of epochs is
+    /// chosen from the speed of the first steps on this machine, at most --epochs, and recorded
+    /// in the run's config.json.
+    #[arg(long, value_parser = parse_duration)]
+    pub time_budget: Option<f64>,
     /// Run folder (config.json, checkpoint/, metrics.parquet, loss.png).
     #[arg(long)]
     pub out: std::path::PathBuf,
@@ -609,6 +614,15 @@ pub struct ProbeArgs {
     /// RESULTS.{linear,knn}-confusion.png beside it.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// A duration such as `60m`, `1h 30m` or `900s`, in seconds.
+fn parse_duration(text: &str) -> Result<f64, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("{e} (e.g. 60m, 1h 30m, 900s)"))?;
+    if d.is_zero() {
+        return Err("must be more than 0".into());
+    }
+    Ok(d.as_secs_f64())
 }
 
 /// A count that must be at least 1 (a batch size): `0` is refused when the flags are read.

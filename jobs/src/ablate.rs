@@ -213,40 +213,7 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
     )?;
     let full_dim = PcaModel::load(&pca_path)?.dim();
 
-    // The settings to pre-train: the base, then each sweep's values that differ from it.
-    let mut settings: Vec<(&'static str, Setting)> = vec![("base", spec.base.clone())];
-    let mut add = |sweep: &'static str, s: Setting| {
-        if s != spec.base {
-            settings.push((sweep, s));
-        }
-    };
-    for &dim in &spec.dims {
-        add(
-            "latent dim d",
-            Setting {
-                dim,
-                ..spec.base.clone()
-            },
-        );
-    }
-    for noise in &spec.noises {
-        add(
-            "noise",
-            Setting {
-                noise: *noise,
-                ..spec.base.clone()
-            },
-        );
-    }
-    for scale in &spec.latent_scales {
-        add(
-            "latent scale",
-            Setting {
-                latent_scale: *scale,
-                ..spec.base.clone()
-            },
-        );
-    }
+    let settings = plan_settings(&spec);
     say(&format!(
         "{} pre-training runs ({} epochs of {} images each, preset {}); D = {full_dim}",
         settings.len(),
@@ -255,15 +222,19 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
         spec.preset
     ));
 
-    let probe_train = Rows {
-        limit: spec.probe_train_rows,
-        shuffle: spec.probe_train_rows.is_some(),
-        ..Rows::default()
-    };
-    let probe_test = Rows {
-        limit: spec.probe_test_rows,
-        shuffle: spec.probe_test_rows.is_some(),
-        ..Rows::default()
+    let probes = ProbeData {
+        train: train.clone(),
+        test: test.clone(),
+        train_rows: Rows {
+            limit: spec.probe_train_rows,
+            shuffle: spec.probe_train_rows.is_some(),
+            ..Rows::default()
+        },
+        test_rows: Rows {
+            limit: spec.probe_test_rows,
+            shuffle: spec.probe_test_rows.is_some(),
+            ..Rows::default()
+        },
     };
     let extras = TrainExtras {
         augment: spec.augment,
@@ -308,119 +279,15 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
             out: &dir,
             extras: &extras,
         };
-        // A rerun of the same spec reuses what an earlier run of it finished (the marker is
-        // written after the training, and the run folder is cleared before one starts). The
-        // PCA is refitted on every rerun, so its geometry belongs to the settings too.
-        let trained_key = serde_json::json!({
-            "pretrain": pretraining, "image_size": spec.image_size, "patch": spec.patch,
-            "channels": spec.channels,
-        });
-        let trained_marker = dir.join("ablate-trained.json");
-        let minutes = match finished::<f64>(&trained_marker, &trained_key) {
-            Some(minutes) => {
-                say(&format!(
-                    "    reusing the finished pre-training in {}",
-                    dir.display()
-                ));
-                minutes
-            }
-            None => {
-                let started = Instant::now();
-                pretrain(&pretraining, run, say)?;
-                let minutes = started.elapsed().as_secs_f64() / 60.0;
-                mark_finished(&trained_marker, &trained_key, &minutes)?;
-                minutes
-            }
+        let trained = pretrain_once(&spec, &pretraining, &dir, run, say)?;
+        let setting_run = SettingRun {
+            index: i,
+            sweep,
+            setting,
+            seed,
+            dir: &dir,
         };
-        let final_loss = read_metrics(&dir.join("metrics.parquet"))
-            .ok()
-            .and_then(|m| {
-                let n = m.len().min(20);
-                (n > 0).then(|| m[m.len() - n..].iter().map(|r| r.loss).sum::<f32>() / n as f32)
-            });
-        // The block the other runs are probed at: the one the run records, else the encoder's
-        // last.
-        let config = ldae_model::train::trainer::read_train_config(&dir)?;
-        let default_block = config.features.block.unwrap_or(config.model.encoder_depth);
-        // The base run is probed at every listed block and at the other runs' block.
-        let blocks: Vec<Option<usize>> = if i == 0 {
-            let mut blocks = match &spec.blocks {
-                Some(b) => b.clone(),
-                None => (1..=config.model.encoder_depth + config.model.decoder_depth).collect(),
-            };
-            blocks.push(default_block);
-            blocks.sort_unstable();
-            blocks.dedup();
-            blocks.into_iter().map(Some).collect()
-        } else {
-            vec![None]
-        };
-        for block in blocks {
-            let tag = block.map_or("default".to_string(), |b| format!("block{b}"));
-            let read = FeatureRead {
-                blocks: block.into_iter().collect(),
-                pooling: Some(spec.pooling),
-            };
-            let probe_key = serde_json::json!({
-                "trained": trained_key, "block": block, "pooling": spec.pooling,
-                "probe_train_rows": spec.probe_train_rows,
-                "probe_test_rows": spec.probe_test_rows, "knn": spec.knn, "test": test,
-            });
-            let probe_marker = dir.join(format!("ablate-probe-{tag}.json"));
-            let (linear, knn) = match finished::<(f64, Option<f64>)>(&probe_marker, &probe_key) {
-                Some(scores) => scores,
-                None => {
-                    let tr = features(
-                        EncoderModel::Ldae,
-                        &dir,
-                        &read,
-                        &train,
-                        probe_train,
-                        &dir.join(format!("features-{tag}-train")),
-                        run,
-                    )?;
-                    let te = features(
-                        EncoderModel::Ldae,
-                        &dir,
-                        &read,
-                        &test,
-                        probe_test,
-                        &dir.join(format!("features-{tag}-test")),
-                        run,
-                    )?;
-                    let report =
-                        probe_tables(&tr, &te, spec.knn, &dir.join(format!("probe-{tag}.json")))?;
-                    let scores = (
-                        report.linear.scores.top1,
-                        report.knn.as_ref().map(|k| k.scores.top1),
-                    );
-                    mark_finished(&probe_marker, &probe_key, &scores)?;
-                    scores
-                }
-            };
-            let (sweep, setting_text) = match block {
-                Some(b) => ("probe block", format!("{} block {b}", label(setting))),
-                None => (*sweep, label(setting)),
-            };
-            say(&format!(
-                "    {setting_text} seed {seed}: linear {:.1}%{}",
-                100.0 * linear,
-                knn.map(|k| format!(", kNN {:.1}%", 100.0 * k))
-                    .unwrap_or_default()
-            ));
-            rows.push(Row {
-                sweep,
-                setting: setting_text,
-                dim: setting.dim,
-                block,
-                base_default: i == 0 && block.is_none_or(|b| b == default_block),
-                seed,
-                linear,
-                knn,
-                final_loss,
-                minutes,
-            });
-        }
+        rows.extend(probe_run(&spec, &setting_run, &trained, &probes, run, say)?);
     }
     write_tables(&out, &spec, &train, &test, full_dim, &rows)
 }
@@ -432,6 +299,216 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
 struct Finished<T> {
     settings: serde_json::Value,
     result: T,
+}
+
+/// The settings to pre-train: the base, then each sweep's values that differ from it.
+fn plan_settings(spec: &AblateSpec) -> Vec<(&'static str, Setting)> {
+    let mut settings: Vec<(&'static str, Setting)> = vec![("base", spec.base.clone())];
+    let mut add = |sweep: &'static str, s: Setting| {
+        if s != spec.base {
+            settings.push((sweep, s));
+        }
+    };
+    for &dim in &spec.dims {
+        add(
+            "latent dim d",
+            Setting {
+                dim,
+                ..spec.base.clone()
+            },
+        );
+    }
+    for noise in &spec.noises {
+        add(
+            "noise",
+            Setting {
+                noise: *noise,
+                ..spec.base.clone()
+            },
+        );
+    }
+    for scale in &spec.latent_scales {
+        add(
+            "latent scale",
+            Setting {
+                latent_scale: *scale,
+                ..spec.base.clone()
+            },
+        );
+    }
+    settings
+}
+
+/// What [`pretrain_once`] leaves: the run's identity for the probe markers, its time and its
+/// final loss.
+struct Trained {
+    key: serde_json::Value,
+    minutes: f64,
+    final_loss: Option<f32>,
+}
+
+/// Pre-train one setting into `dir`, or reuse what an earlier run of the same spec finished.
+fn pretrain_once(
+    spec: &AblateSpec,
+    pretraining: &Pretrain<'_>,
+    dir: &Path,
+    run: &RunOptions,
+    say: Say<'_>,
+) -> Result<Trained> {
+    // A rerun of the same spec reuses what an earlier run of it finished (the marker is
+    // written after the training, and the run folder is cleared before one starts). The
+    // PCA is refitted on every rerun, so its geometry belongs to the settings too.
+    let trained_key = serde_json::json!({
+        "pretrain": pretraining, "image_size": spec.image_size, "patch": spec.patch,
+        "channels": spec.channels,
+    });
+    let trained_marker = dir.join("ablate-trained.json");
+    let minutes = match finished::<f64>(&trained_marker, &trained_key) {
+        Some(minutes) => {
+            say(&format!(
+                "    reusing the finished pre-training in {}",
+                dir.display()
+            ));
+            minutes
+        }
+        None => {
+            let started = Instant::now();
+            pretrain(pretraining, run, say)?;
+            let minutes = started.elapsed().as_secs_f64() / 60.0;
+            mark_finished(&trained_marker, &trained_key, &minutes)?;
+            minutes
+        }
+    };
+    let final_loss = read_metrics(&dir.join("metrics.parquet"))
+        .ok()
+        .and_then(|m| {
+            let n = m.len().min(20);
+            (n > 0).then(|| m[m.len() - n..].iter().map(|r| r.loss).sum::<f32>() / n as f32)
+        });
+    Ok(Trained {
+        key: trained_key,
+        minutes,
+        final_loss,
+    })
+}
+
+/// One pre-trained setting to probe.
+struct SettingRun<'a> {
+    /// Its place in the plan (0: the base).
+    index: usize,
+    sweep: &'static str,
+    setting: &'a Setting,
+    seed: u64,
+    dir: &'a Path,
+}
+
+/// The probes' data: the train and test inputs and the rows of each to probe on.
+struct ProbeData {
+    train: String,
+    test: String,
+    train_rows: Rows,
+    test_rows: Rows,
+}
+
+/// Probe a pre-trained setting (the base at every listed block), reusing what an earlier run of
+/// the same spec finished; one row of the report per probe.
+fn probe_run(
+    spec: &AblateSpec,
+    r: &SettingRun<'_>,
+    trained: &Trained,
+    probes: &ProbeData,
+    run: &RunOptions,
+    say: Say<'_>,
+) -> Result<Vec<Row>> {
+    let (i, sweep, setting, seed, dir) = (r.index, &r.sweep, r.setting, r.seed, r.dir);
+    let (train, test) = (&probes.train, &probes.test);
+    let (probe_train, probe_test) = (probes.train_rows, probes.test_rows);
+    let (trained_key, minutes, final_loss) = (&trained.key, trained.minutes, trained.final_loss);
+    let mut rows = Vec::new();
+    // The block the other runs are probed at: the one the run records, else the encoder's
+    // last.
+    let config = ldae_model::train::trainer::read_train_config(dir)?;
+    let default_block = config.features.block.unwrap_or(config.model.encoder_depth);
+    // The base run is probed at every listed block and at the other runs' block.
+    let blocks: Vec<Option<usize>> = if i == 0 {
+        let mut blocks = match &spec.blocks {
+            Some(b) => b.clone(),
+            None => (1..=config.model.encoder_depth + config.model.decoder_depth).collect(),
+        };
+        blocks.push(default_block);
+        blocks.sort_unstable();
+        blocks.dedup();
+        blocks.into_iter().map(Some).collect()
+    } else {
+        vec![None]
+    };
+    for block in blocks {
+        let tag = block.map_or("default".to_string(), |b| format!("block{b}"));
+        let read = FeatureRead {
+            blocks: block.into_iter().collect(),
+            pooling: Some(spec.pooling),
+        };
+        let probe_key = serde_json::json!({
+            "trained": trained_key, "block": block, "pooling": spec.pooling,
+            "probe_train_rows": spec.probe_train_rows,
+            "probe_test_rows": spec.probe_test_rows, "knn": spec.knn, "test": test,
+        });
+        let probe_marker = dir.join(format!("ablate-probe-{tag}.json"));
+        let (linear, knn) = match finished::<(f64, Option<f64>)>(&probe_marker, &probe_key) {
+            Some(scores) => scores,
+            None => {
+                let tr = features(
+                    EncoderModel::Ldae,
+                    dir,
+                    &read,
+                    train,
+                    probe_train,
+                    &dir.join(format!("features-{tag}-train")),
+                    run,
+                )?;
+                let te = features(
+                    EncoderModel::Ldae,
+                    dir,
+                    &read,
+                    test,
+                    probe_test,
+                    &dir.join(format!("features-{tag}-test")),
+                    run,
+                )?;
+                let report =
+                    probe_tables(&tr, &te, spec.knn, &dir.join(format!("probe-{tag}.json")))?;
+                let scores = (
+                    report.linear.scores.top1,
+                    report.knn.as_ref().map(|k| k.scores.top1),
+                );
+                mark_finished(&probe_marker, &probe_key, &scores)?;
+                scores
+            }
+        };
+        let (sweep, setting_text) = match block {
+            Some(b) => ("probe block", format!("{} block {b}", label(setting))),
+            None => (*sweep, label(setting)),
+        };
+        say(&format!(
+            "    {setting_text} seed {seed}: linear {:.1}%{}",
+            100.0 * linear,
+            knn.map(|k| format!(", kNN {:.1}%", 100.0 * k))
+                .unwrap_or_default()
+        ));
+        rows.push(Row {
+            sweep,
+            setting: setting_text,
+            dim: setting.dim,
+            block,
+            base_default: i == 0 && block.is_none_or(|b| b == default_block),
+            seed,
+            linear,
+            knn,
+            final_loss,
+            minutes,
+        });
+    }
+    Ok(rows)
 }
 
 /// The result `marker` holds, if it was written for exactly these `settings`.

@@ -186,6 +186,7 @@ pub fn pretrain(settings: &Pretrain, options: &RunOptions, say: Say<'_>) -> Resu
             seed: settings.seed,
             checkpoint_every: 1_000_000,
             max_steps: None,
+            time_budget_s: None,
             device: "cpu".into(),
             precision: None,
             resume: false,

@@ -79,6 +79,9 @@ pub struct TrainConfig {
     /// What `ldae features` reads by default (absent in runs written before it existed).
     #[serde(default)]
     pub features: FeatureDefaults,
+    /// The time budget `epochs` is chosen from, and the choice once made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_budget: Option<crate::train::budget::TimeBudget>,
 }
 
 impl TrainConfig {

@@ -56,8 +56,9 @@ impl BuildContext {
     }
 }
 
-/// The config of an operator kind: deserialised from its `[[operator]]` table.
-pub trait OperatorConfig:
+/// What every component config is: a serde struct with a JSON schema (its doc comments are
+/// the reference), comparable and shareable between threads.
+pub trait ComponentConfig:
     Serialize
     + DeserializeOwned
     + schemars::JsonSchema
@@ -68,6 +69,23 @@ pub trait OperatorConfig:
     + Sync
     + 'static
 {
+}
+
+impl<T> ComponentConfig for T where
+    T: Serialize
+        + DeserializeOwned
+        + schemars::JsonSchema
+        + Clone
+        + PartialEq
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The config of an operator kind: deserialised from its `[[operator]]` table.
+pub trait OperatorConfig: ComponentConfig {
     /// The kind's name in specs (`kind = "..."`).
     const KIND: &'static str;
     /// Build the running operator.
@@ -86,17 +104,7 @@ pub trait OperatorConfig:
 }
 
 /// The config of a sink kind: deserialised from the spec's `[sink]` table.
-pub trait SinkConfig:
-    Serialize
-    + DeserializeOwned
-    + schemars::JsonSchema
-    + Clone
-    + PartialEq
-    + std::fmt::Debug
-    + Send
-    + Sync
-    + 'static
-{
+pub trait SinkConfig: ComponentConfig {
     /// The kind's name in specs (`kind = "..."`).
     const KIND: &'static str;
     /// Build the sink's side of the job.

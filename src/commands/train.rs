@@ -49,6 +49,7 @@ pub fn job(args: &TrainArgs) -> Result<TrainJob> {
             seed: args.seed,
             checkpoint_every: args.checkpoint_every.max(1),
             max_steps: args.max_steps,
+            time_budget_s: args.time_budget,
             device: args.device.clone(),
             precision: args.precision,
             resume: false,

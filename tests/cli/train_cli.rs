@@ -287,3 +287,42 @@ fn the_pixel_cache_trains_exactly_like_the_dataset() {
     assert!(out.contains("using the pixel cache"), "{out}");
     assert_eq!(losses(tmp.path(), "direct"), losses(tmp.path(), "again"));
 }
+
+#[test]
+fn a_time_budget_chooses_the_epochs_from_the_first_steps_and_records_them() {
+    use ldae_model::run_folder::TrainConfig;
+    use ldae_model::train::budget::{choose_epochs, MEASURED_STEPS, WARM_STEPS};
+    let tmp = tempfile::tempdir().unwrap();
+    let pca = fit_synthetic(tmp.path(), 96, 16);
+    // 96 rows in batches of 20: 5 steps an epoch. At most 200 epochs, 2 seconds.
+    let out = train_small(
+        tmp.path(),
+        &pca,
+        "budget",
+        &["--epochs", "200", "--time-budget", "2s"],
+    );
+    let run = tmp.path().join("budget");
+    let config: TrainConfig =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    let budget = config.time_budget.expect("the budget is recorded");
+    assert_eq!(budget.seconds, 2.0);
+    let plan = budget.plan.expect("the choice is recorded");
+    assert_eq!(plan.at_step, WARM_STEPS + MEASURED_STEPS);
+    assert!(plan.seconds_per_step > 0.0);
+    // The recorded choice is the rule applied to what was measured, and the run trained it.
+    let expected = choose_epochs(
+        plan.at_step,
+        plan.seconds_left,
+        plan.seconds_per_step,
+        5,
+        200,
+    );
+    assert_eq!(plan.epochs, expected);
+    assert_eq!(config.epochs, plan.epochs);
+    assert!(plan.epochs < 200, "2 s is not 200 epochs: {plan:?}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("checkpoint/state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["step"].as_u64(), Some(plan.epochs * 5), "{state}");
+    assert!(out.contains("time budget 2 s"), "{out}");
+}

@@ -17,6 +17,7 @@ use ldae_pipeline::{
     BuildContext, Error, Pass, PlanInfo, Result, RunReport, Sink, SinkConfig, SinkJob, Status,
 };
 
+use super::budget::TimeBudget;
 use super::metrics::draw_loss_curve;
 use super::optimizer::AdamWConfig;
 use super::trainer::{RecentSteps, TrainConfig, TrainSink, Trainer};
@@ -83,6 +84,13 @@ pub struct TrainSinkConfig {
     /// Stop after this many steps in all (the run can be resumed later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_steps: Option<u64>,
+    /// Fit the training passes into this many seconds: `epochs` becomes the most the run
+    /// trains, and the number of epochs is chosen from the speed of its first steps (3 warm-up
+    /// steps, then 20 measured), recorded in the run's config.json. The schedule (warmup,
+    /// cosine) is planned over the chosen epochs; the choice falls inside the warmup unless the
+    /// warmup is shorter than those 23 steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_budget_s: Option<f64>,
     /// Compute device: `cpu`, `cuda` or `cuda:N`.
     #[serde(default = "ldae_operators::device::cpu")]
     pub device: String,
@@ -232,6 +240,13 @@ impl TrainRun {
                 "train: feature pooling token needs a class token; l-DAE networks have none",
             ));
         }
+        if let Some(s) = c.time_budget_s {
+            if !(s.is_finite() && s > 0.0) {
+                return Err(Error::invalid(format!(
+                    "train: time budget {s} s: expected a positive number of seconds"
+                )));
+            }
+        }
         if c.features.ema && c.ema.is_none() {
             return Err(Error::invalid(
                 "train: features from the EMA weights need --ema (the run keeps no average)",
@@ -268,6 +283,10 @@ impl TrainRun {
             seed: c.seed,
             checkpoint_every: c.checkpoint_every.max(1),
             features: c.features.clone(),
+            time_budget: c.time_budget_s.map(|seconds| TimeBudget {
+                seconds,
+                plan: None,
+            }),
         })
     }
 }
@@ -319,6 +338,20 @@ impl SinkJob for TrainRun {
             c.batch_size,
             c.steps_per_epoch() * c.epochs
         ));
+        if let Some(b) = &c.time_budget {
+            self.messages.push(match &b.plan {
+                Some(p) => format!(
+                    "time budget {:.0} s: {} epochs, chosen at step {}",
+                    b.seconds, p.epochs, p.at_step
+                ),
+                None => format!(
+                    "time budget {:.0} s: the epochs above are the most; the number is chosen \
+                     after {} steps from their speed",
+                    b.seconds,
+                    super::budget::WARM_STEPS + super::budget::MEASURED_STEPS
+                ),
+            });
+        }
         self.trainer = Some(Arc::new(Mutex::new(trainer)));
         Ok(())
     }
@@ -378,6 +411,8 @@ impl SinkJob for TrainRun {
 
     fn end_pass(&mut self, pass: &Pass, _report: &RunReport) -> Result<()> {
         let max_steps = self.config.max_steps.unwrap_or(u64::MAX);
+        let note = self.trainer()?.take_budget_note();
+        self.messages.extend(note);
         let mut t = self.trainer()?;
         let steps_per_epoch = t.config().steps_per_epoch();
         if t.position().step >= max_steps && t.position().batch_in_epoch < steps_per_epoch {

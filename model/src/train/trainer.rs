@@ -19,6 +19,7 @@ pub use crate::run_folder::{load_network, load_trained, read_train_config, Train
 use ldae_pipeline::columns::{self, require_tensor};
 use ldae_pipeline::{Error, Result, RunSummary, Sink, SinkConfig};
 
+use super::budget::BudgetClock;
 use super::metrics::{read_metrics, write_metrics, StepMetrics, SIGMA_BINS};
 use super::optimizer::AdamW;
 use super::schedule::learning_rate;
@@ -55,6 +56,8 @@ pub struct Trainer {
     metrics: Vec<StepMetrics>,
     last_checkpoint: Option<u64>,
     last_log: Instant,
+    budget_clock: BudgetClock,
+    budget_note: Option<String>,
 }
 
 impl Trainer {
@@ -65,6 +68,47 @@ impl Trainer {
         initialise(&trainer.vars, trainer.config.seed).map_err(candle_err)?;
         write_json(&run_dir.join(CONFIG), &trainer.config)?;
         Ok(trainer)
+    }
+
+    /// After a step: once the time budget's clock knows the speed, set the epochs it chose and
+    /// record the choice in `config.json` (a resumed run keeps it).
+    fn follow_budget(&mut self) -> Result<()> {
+        let Some(budget) = &self.config.time_budget else {
+            return Ok(());
+        };
+        let spe = self.config.steps_per_epoch();
+        let Some(plan) =
+            self.budget_clock
+                .after_step(budget, self.position.step, spe, self.config.epochs)
+        else {
+            return Ok(());
+        };
+        self.budget_note = Some(format!(
+            "time budget {:.0} s: {:.3} s per step measured over steps {}..{}, {:.0} s left: \
+             {} epochs ({} steps{})",
+            budget.seconds,
+            plan.seconds_per_step,
+            plan.at_step - super::budget::MEASURED_STEPS,
+            plan.at_step,
+            plan.seconds_left,
+            plan.epochs,
+            plan.epochs * spe,
+            if plan.epochs == self.config.epochs {
+                ", the most --epochs allows"
+            } else {
+                ""
+            }
+        ));
+        self.config.epochs = plan.epochs;
+        if let Some(b) = self.config.time_budget.as_mut() {
+            b.plan = Some(plan);
+        }
+        write_json(&self.run_dir.join(CONFIG), &self.config)
+    }
+
+    /// The line saying what the time budget chose, once (taken by the caller to print).
+    pub fn take_budget_note(&mut self) -> Option<String> {
+        self.budget_note.take()
     }
 
     /// Continue the run in `run_dir` from its last checkpoint.
@@ -135,6 +179,8 @@ impl Trainer {
             metrics: Vec::new(),
             last_checkpoint: None,
             last_log: Instant::now(),
+            budget_clock: BudgetClock::default(),
+            budget_note: None,
         })
     }
 
@@ -228,6 +274,7 @@ impl Trainer {
         }
         self.position.step += 1;
         self.position.batch_in_epoch += 1;
+        self.follow_budget()?;
         let m = StepMetrics {
             step: self.position.step as i64,
             epoch: self.position.epoch as i64,
