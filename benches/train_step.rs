@@ -6,10 +6,9 @@
 
 use std::time::Instant;
 
-// As in the ldae binary: candle allocates a fresh buffer per operation, and glibc's allocator
-// returns large ones to the kernel each time (page faults and TLB flushes dominate otherwise).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The ldae binary's allocator (mimalloc, freed memory kept in the process).
+#[path = "../src/allocator.rs"]
+mod allocator;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -18,7 +17,7 @@ use ldae_model::train::{AdamW, AdamWConfig};
 
 fn main() {
     // As the CLI does: freed memory stays with the process.
-    ldae::keep_freed_memory();
+    allocator::keep_freed_memory();
     let mut args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
     let image_size = take_flag(&mut args, "--image-size").unwrap_or(32);
     let patch = take_flag(&mut args, "--patch").unwrap_or(4);

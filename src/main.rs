@@ -5,14 +5,10 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 use ldae::{cli, commands};
 
-// candle allocates a fresh buffer for every tensor operation; glibc's allocator hands large
-// buffers back to the kernel each time, so training spent much of its time in page faults and
-// TLB flushes. mimalloc keeps them (with its delayed purge off: `ldae::keep_freed_memory`).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+mod allocator;
 
 fn main() -> ExitCode {
-    ldae::keep_freed_memory();
+    allocator::keep_freed_memory();
     // `--version` also says which JPEG decoder this process uses (known only at run time).
     let matches = cli::Cli::command()
         .long_version(&*Box::leak(cli::long_version().into_boxed_str()))
