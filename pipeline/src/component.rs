@@ -23,8 +23,8 @@ pub trait AnyOperatorConfig: Send + Sync + fmt::Debug {
     fn kind(&self) -> &'static str;
     /// Build the running operator.
     fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>>;
-    /// The config's keys (without `kind`).
-    fn to_json(&self) -> Result<serde_json::Value>;
+    /// The config's keys (without `kind`), in its fields' order; unset options left out.
+    fn keys(&self) -> Result<toml::Table>;
     /// A boxed copy.
     fn clone_box(&self) -> Box<dyn AnyOperatorConfig>;
     /// The concrete config, for [`OperatorSpec::get`].
@@ -44,8 +44,8 @@ impl<C: OperatorConfig> AnyOperatorConfig for C {
     fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
         OperatorConfig::build(self, ctx)
     }
-    fn to_json(&self) -> Result<serde_json::Value> {
-        config_json(C::KIND, self)
+    fn keys(&self) -> Result<toml::Table> {
+        config_keys(C::KIND, self)
     }
     fn clone_box(&self) -> Box<dyn AnyOperatorConfig> {
         Box::new(self.clone())
@@ -70,8 +70,8 @@ pub trait AnySinkConfig: Send + Sync + fmt::Debug {
     fn kind(&self) -> &'static str;
     /// Build the sink's side of the job.
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn SinkJob>>;
-    /// The config's keys (without `kind`).
-    fn to_json(&self) -> Result<serde_json::Value>;
+    /// The config's keys (without `kind`), in its fields' order; unset options left out.
+    fn keys(&self) -> Result<toml::Table>;
     /// A boxed copy.
     fn clone_box(&self) -> Box<dyn AnySinkConfig>;
     /// The concrete config, for [`SinkSpec::get`].
@@ -87,8 +87,8 @@ impl<C: SinkConfig> AnySinkConfig for C {
     fn build(&self, ctx: &BuildContext) -> Result<Box<dyn SinkJob>> {
         SinkConfig::build(self, ctx)
     }
-    fn to_json(&self) -> Result<serde_json::Value> {
-        config_json(C::KIND, self)
+    fn keys(&self) -> Result<toml::Table> {
+        config_keys(C::KIND, self)
     }
     fn clone_box(&self) -> Box<dyn AnySinkConfig> {
         Box::new(self.clone())
@@ -160,25 +160,13 @@ impl SinkSpec {
     }
 }
 
-/// The keys of `config` as a JSON object; unset options are left out (TOML has no null).
-fn config_json<C: Serialize>(kind: &str, config: &C) -> Result<serde_json::Value> {
-    let mut value = serde_json::to_value(config).map_err(|e| Error::Spec {
+/// The keys of `config` as a table in its fields' order (TOML has no null: unset options are
+/// left out).
+fn config_keys<C: Serialize>(kind: &str, config: &C) -> Result<toml::Table> {
+    toml::Table::try_from(config).map_err(|e| Error::Spec {
         component: kind.to_string(),
         source: Box::new(e),
-    })?;
-    drop_nulls(&mut value);
-    Ok(value)
-}
-
-fn drop_nulls(value: &mut serde_json::Value) {
-    match value {
-        serde_json::Value::Object(map) => {
-            map.retain(|_, v| !v.is_null());
-            map.values_mut().for_each(drop_nulls);
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_nulls),
-        _ => {}
-    }
+    })
 }
 
 /// `kind` and the other keys of a component table.
@@ -198,12 +186,11 @@ fn split_kind(mut value: serde_json::Value, what: &str) -> Result<(String, serde
 /// The component table: `kind` first, then the config's keys.
 fn serialize_table<S: Serializer>(
     kind: &str,
-    keys: Result<serde_json::Value>,
+    keys: Result<toml::Table>,
     serializer: S,
 ) -> std::result::Result<S::Ok, S::Error> {
     use serde::ser::{Error as _, SerializeMap};
-    let keys = keys.map_err(|e| S::Error::custom(e.chain()))?;
-    let fields = keys.as_object().cloned().unwrap_or_default();
+    let fields = keys.map_err(|e| S::Error::custom(e.chain()))?;
     let mut map = serializer.serialize_map(Some(fields.len() + 1))?;
     map.serialize_entry("kind", kind)?;
     for (k, v) in &fields {
@@ -214,13 +201,13 @@ fn serialize_table<S: Serializer>(
 
 impl Serialize for OperatorSpec {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        serialize_table(self.0.kind(), self.0.to_json(), serializer)
+        serialize_table(self.0.kind(), self.0.keys(), serializer)
     }
 }
 
 impl Serialize for SinkSpec {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        serialize_table(self.0.kind(), self.0.to_json(), serializer)
+        serialize_table(self.0.kind(), self.0.keys(), serializer)
     }
 }
 
