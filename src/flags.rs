@@ -6,6 +6,7 @@ use ldae_jobs::spec::{RunSettings, Spec, SpecReport};
 use ldae_pipeline::{RunOptions, RunReport};
 
 use crate::cli::{RunArgs, SourceArgs};
+use ldae_operators::parquet_sink::TableReport;
 
 /// The source options of a command's flags.
 pub fn source_options(args: &SourceArgs) -> Result<SourceOptions> {
@@ -79,32 +80,28 @@ pub fn print_or_run(
 /// One line on what a table sink wrote (its output: rows, shard, whether the table is
 /// complete), e.g. `wrote 4000 rows of latents to OUT (0 rejected); the table is complete`.
 pub fn table_summary(output: &serde_json::Value, what: &str) -> String {
-    let out = output["out"].as_str().unwrap_or("?");
-    let rows = output["rows"].as_u64().unwrap_or(0);
-    let rejected = output["rejected"].as_u64().unwrap_or(0);
-    let shards = output["shards"].as_u64().unwrap_or(1);
-    let verb = if output["skipped"].as_bool() == Some(true) {
-        "already had"
-    } else {
-        "wrote"
+    let Some(r) = TableReport::from_output(output) else {
+        return format!("wrote {what}: {output}");
     };
-    let whose = if shards > 1 {
-        format!(" (shard {})", output["shard"].as_str().unwrap_or("?"))
+    let out = r.out.display();
+    let verb = if r.skipped { "already had" } else { "wrote" };
+    let whose = if r.shards > 1 {
+        format!(" (shard {})", r.shard)
     } else {
         String::new()
     };
-    let state = if output["complete"].as_bool() == Some(true) {
-        format!(
-            "the table is complete (errors: {})",
-            output["errors"].as_str().unwrap_or("-")
-        )
+    let state = if r.complete {
+        format!("the table is complete (errors: {})", r.errors.display())
     } else {
         format!(
-            "{} of {shards} shards done; the table is published when all are (`ldae status {out}`)",
-            output["shards_done"].as_u64().unwrap_or(0)
+            "{} of {} shards done; the table is published when all are (`ldae status {out}`)",
+            r.shards_done, r.shards
         )
     };
-    format!("{verb} {rows} rows of {what} in {out}{whose}, {rejected} rejected; {state}")
+    format!(
+        "{verb} {} rows of {what} in {out}{whose}, {} rejected; {state}",
+        r.rows, r.rejected
+    )
 }
 
 /// Print a run's per-stage table and rejected-row summary to stderr.

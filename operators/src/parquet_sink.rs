@@ -229,7 +229,42 @@ impl SinkJob for ParquetJob {
     }
 }
 
-/// What the sink reports: the shard's counts and where the table stands.
+/// What the table sink reports when its job is done: the shard's counts and where the table
+/// stands. It crosses the sink interface as JSON (the CLI prints it, Python returns it as a
+/// dict); [`TableReport::from_output`] reads it back.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TableReport {
+    /// The table folder.
+    pub out: PathBuf,
+    /// Rows this shard wrote.
+    pub rows: u64,
+    /// Source rows this shard accounts for (rows written plus rows rejected).
+    pub rows_in: u64,
+    /// Rows rejected.
+    pub rejected: u64,
+    /// Part files of this shard.
+    pub files: u64,
+    /// The table's errors table (written when it is published).
+    pub errors: PathBuf,
+    /// This shard, `i/n`.
+    pub shard: Shard,
+    /// Whether every shard is done and the table is published.
+    pub complete: bool,
+    /// Shards done so far.
+    pub shards_done: usize,
+    /// Shards of the job.
+    pub shards: usize,
+    /// The shard had finished already: nothing was written this time.
+    pub skipped: bool,
+}
+
+impl TableReport {
+    /// The report in a sink job's output (`None` when the output is not a table sink's).
+    pub fn from_output(output: &serde_json::Value) -> Option<TableReport> {
+        serde_json::from_value(output.clone()).ok()
+    }
+}
+
 fn output(
     folder: &TableFolder,
     done: &ShardDone,
@@ -240,19 +275,20 @@ fn output(
         Published::Yes => (true, folder.shard().count),
         Published::NotYet { done, .. } => (false, done),
     };
-    serde_json::json!({
-        "out": folder.out().display().to_string(),
-        "rows": done.rows,
-        "rows_in": done.rows_in,
-        "rejected": done.rejected().len(),
-        "files": done.files.len(),
-        "errors": folder.out().join(ERRORS).display().to_string(),
-        "shard": folder.shard().to_string(),
-        "complete": complete,
-        "shards_done": shards_done,
-        "shards": folder.shard().count,
-        "skipped": skipped,
-    })
+    let report = TableReport {
+        out: folder.out().to_path_buf(),
+        rows: done.rows,
+        rows_in: done.rows_in,
+        rejected: done.rejected().len() as u64,
+        files: done.files.len() as u64,
+        errors: folder.out().join(ERRORS),
+        shard: folder.shard(),
+        complete,
+        shards_done,
+        shards: folder.shard().count,
+        skipped,
+    };
+    serde_json::to_value(report).unwrap_or_default()
 }
 
 struct OpenPart {
