@@ -76,11 +76,9 @@ impl NoiseKind {
 }
 
 impl std::fmt::Display for NoiseKind {
+    /// The serde name (`multi`, `single`): the word `--noise` takes.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            NoiseKind::Multi => "multi",
-            NoiseKind::Single => "single",
-        })
+        f.write_str(&ldae_pipeline::names::name_of(self))
     }
 }
 
