@@ -118,7 +118,7 @@ pub fn print_report(report: &RunReport) {
 /// Warn that the table at `path` is read before its job finished (`--allow-incomplete`).
 pub fn warn_if_incomplete(path: &str) {
     let dir = std::path::Path::new(path);
-    if dir.is_dir() && !ldae_pipeline::table_layout::is_complete(dir) {
+    if dir.is_dir() && !ldae_pipeline::table::layout::is_complete(dir) {
         eprintln!("warning: {path} is not complete: reading the parts committed so far");
     }
 }

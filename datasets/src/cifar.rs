@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ldae_pipeline::{Error, Rejection, Result};
 
+use crate::format::{FormatConfig, Probe};
 use crate::indexed::{Payload, RawRow, RowReader};
 
 const SIDE: usize = 32;
@@ -164,3 +165,27 @@ impl RowReader for CifarReader {
         })
     }
 }
+
+/// `cifar`: CIFAR-10 binary batches, one `.bin` file or the folder of `data_batch_N.bin`.
+/// Detected from a `.bin` name or a folder holding `data_batch_*.bin`.
+#[derive(
+    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct CifarFormat {}
+
+impl FormatConfig for CifarFormat {
+    const NAME: &'static str = "cifar";
+    fn sniff(input: &Probe<'_>) -> Result<Option<u8>> {
+        if input.is_file() {
+            return Ok(input.file_name().ends_with(".bin").then_some(30));
+        }
+        let batches = input.has_entry(|n| n.starts_with("data_batch_") && n.ends_with(".bin"))?;
+        Ok(batches.then_some(10))
+    }
+    fn open(&self, input: &str) -> Result<Box<dyn RowReader>> {
+        Ok(Box::new(CifarReader::open(Path::new(input))?))
+    }
+}
+
+crate::register_format!(CifarFormat);

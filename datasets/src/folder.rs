@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use ldae_pipeline::{Error, Rejection, Result};
 
 use crate::file_access::{path_id, read_regular_file, MAX_ENCODED_BYTES};
+use crate::format::{FormatConfig, Probe};
 use crate::indexed::{Payload, RawRow, RowReader};
 
 /// File extensions read as images (case-insensitive).
@@ -202,3 +203,24 @@ impl RowReader for FolderReader {
         }
     }
 }
+
+/// `folder`: image files (`.jpg`, `.jpeg`, `.png`) in class folders (`root/<class>/**`, labels
+/// from the sorted class names) or in one flat folder (no labels). Detected for any folder no
+/// other format claims.
+#[derive(
+    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct FolderFormat {}
+
+impl FormatConfig for FolderFormat {
+    const NAME: &'static str = "folder";
+    fn sniff(input: &Probe<'_>) -> Result<Option<u8>> {
+        Ok(input.is_dir().then_some(1))
+    }
+    fn open(&self, input: &str) -> Result<Box<dyn RowReader>> {
+        Ok(Box::new(FolderReader::open(Path::new(input))?))
+    }
+}
+
+crate::register_format!(FolderFormat);

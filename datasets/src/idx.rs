@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use ldae_pipeline::{Error, Rejection, Result};
 
+use crate::format::{FormatConfig, Probe};
 use crate::indexed::{Payload, RawRow, RowReader};
 
 /// Fashion-MNIST's class names, used when the path names Fashion-MNIST.
@@ -203,3 +204,26 @@ impl RowReader for IdxReader {
         })
     }
 }
+
+/// `idx`: an IDX image file of the MNIST family (gzipped or not), with labels from the sibling
+/// `...-labels-idx1-ubyte` file. Detected from a name containing `-ubyte` or `idx3`, or ending
+/// in `.idx`.
+#[derive(
+    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct IdxFormat {}
+
+impl FormatConfig for IdxFormat {
+    const NAME: &'static str = "idx";
+    fn sniff(input: &Probe<'_>) -> Result<Option<u8>> {
+        let name = input.file_name();
+        let idx = name.contains("-ubyte") || name.ends_with(".idx") || name.contains("idx3");
+        Ok((input.is_file() && idx).then_some(30))
+    }
+    fn open(&self, input: &str) -> Result<Box<dyn RowReader>> {
+        Ok(Box::new(IdxReader::open(Path::new(input))?))
+    }
+}
+
+crate::register_format!(IdxFormat);

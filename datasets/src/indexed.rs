@@ -49,6 +49,24 @@ pub trait RowReader: Send {
     fn read(&mut self, index: usize) -> std::result::Result<RawRow, Rejection>;
 }
 
+impl RowReader for Box<dyn RowReader> {
+    fn kind(&self) -> &'static str {
+        (**self).kind()
+    }
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn pixel_shape(&self) -> Option<[usize; 3]> {
+        (**self).pixel_shape()
+    }
+    fn class_names(&self) -> Option<Vec<String>> {
+        (**self).class_names()
+    }
+    fn read(&mut self, index: usize) -> std::result::Result<RawRow, Rejection> {
+        (**self).read(index)
+    }
+}
+
 /// A [`Source`] reading the rows of a [`RowReader`] in a given order, `batch_size` at a time.
 pub struct IndexedSource<R: RowReader> {
     reader: R,

@@ -8,16 +8,18 @@
 
 pub mod arrow_rows;
 pub mod cifar;
-pub mod detect;
 pub mod file_access;
 pub mod folder;
+pub mod format;
 pub mod idx;
 pub mod indexed;
+pub mod open;
 pub mod order;
 pub mod parquet_table;
 pub mod synthetic;
 pub mod webdataset;
 
-pub use detect::{open, Format, SourceOptions};
+pub use format::{Format, FormatConfig, Probe};
 pub use indexed::{IndexedSource, Payload, RawRow, RowReader};
+pub use open::{open, SourceOptions};
 pub use order::Shard;

@@ -15,6 +15,7 @@ use parquet::arrow::ProjectionMask;
 
 use ldae_pipeline::{columns, Error, Rejection, Result};
 
+use crate::format::{FormatConfig, Probe};
 use crate::indexed::{Payload, RawRow, RowReader};
 
 struct TableFile {
@@ -101,7 +102,7 @@ fn list_parquet(path: &Path) -> Result<Vec<PathBuf>> {
         return Ok(vec![path.to_path_buf()]);
     }
     // An ldae table is read only once its job has published it, and only its data files.
-    ldae_pipeline::table_layout::check_complete(path)?;
+    ldae_pipeline::table::layout::check_complete(path)?;
     let mut out = Vec::new();
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -424,3 +425,29 @@ impl RowReader for ParquetReader {
         })
     }
 }
+
+/// `parquet`: Parquet image tables, one file or a folder of them: the Hugging Face datasets
+/// layout (`image` as `{bytes, path}` or binary, optional integer `label`) or ldae's decoded
+/// pixel tables (`id`, `label`, `pixels`). Detected from a `.parquet` name, a folder holding
+/// `.parquet` files, or an ldae table folder.
+#[derive(
+    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct ParquetFormat {}
+
+impl FormatConfig for ParquetFormat {
+    const NAME: &'static str = "parquet";
+    fn sniff(input: &Probe<'_>) -> Result<Option<u8>> {
+        let table = input.is_dir()
+            && (ldae_pipeline::table::is_table(Path::new(input.input()))
+                || input.has_entry(|n| n.ends_with(".parquet"))?);
+        let file = input.is_file() && input.file_name().ends_with(".parquet");
+        Ok((table || file).then_some(30))
+    }
+    fn open(&self, input: &str) -> Result<Box<dyn RowReader>> {
+        Ok(Box::new(ParquetReader::open(Path::new(input))?))
+    }
+}
+
+crate::register_format!(ParquetFormat);

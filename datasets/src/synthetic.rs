@@ -5,8 +5,9 @@
 
 use rand::{Rng, SeedableRng};
 
-use ldae_pipeline::Rejection;
+use ldae_pipeline::{Error, Rejection, Result};
 
+use crate::format::{FormatConfig, Probe};
 use crate::indexed::{Payload, RawRow, RowReader};
 
 /// Settings of the synthetic dataset.
@@ -152,6 +153,73 @@ impl RowReader for SyntheticReader {
         })
     }
 }
+
+/// `synthetic`: generated images, `input = "synthetic:N"` for N of them: each class a shape
+/// and hue on a textured background. Detected from the `synthetic:` prefix.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyntheticFormat {
+    /// Side of the square RGB images, in pixels.
+    pub size: usize,
+    /// Number of classes.
+    pub classes: usize,
+    /// Seed of the dataset itself (not of the run).
+    pub seed: u64,
+}
+
+impl Default for SyntheticFormat {
+    fn default() -> Self {
+        let SyntheticConfig {
+            size,
+            classes,
+            seed,
+            ..
+        } = SyntheticConfig::default();
+        SyntheticFormat {
+            size,
+            classes,
+            seed,
+        }
+    }
+}
+
+/// The prefix of a synthetic input.
+pub const PREFIX: &str = "synthetic:";
+
+/// Whether `input` names synthetic data rather than a path.
+pub fn is_synthetic(input: &str) -> bool {
+    input.starts_with(PREFIX)
+}
+
+impl FormatConfig for SyntheticFormat {
+    const NAME: &'static str = "synthetic";
+    fn sniff(input: &Probe<'_>) -> Result<Option<u8>> {
+        Ok(is_synthetic(input.input()).then_some(100))
+    }
+    fn open(&self, input: &str) -> Result<Box<dyn RowReader>> {
+        let count = input
+            .strip_prefix(PREFIX)
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "'{input}': expected synthetic:N, e.g. synthetic:1000"
+                ))
+            })?;
+        if self.size == 0 || self.classes == 0 {
+            return Err(Error::invalid(
+                "synthetic data needs an image side and a class count of at least 1",
+            ));
+        }
+        Ok(Box::new(SyntheticReader::new(SyntheticConfig {
+            count,
+            size: self.size,
+            classes: self.classes,
+            seed: self.seed,
+        })))
+    }
+}
+
+crate::register_format!(SyntheticFormat);
 
 #[cfg(test)]
 mod tests {

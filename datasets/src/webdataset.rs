@@ -17,6 +17,7 @@ use ldae_pipeline::{Error, Rejection, Result};
 
 use crate::file_access::{escape_bytes, MAX_ENCODED_BYTES};
 use crate::folder::IMAGE_EXTENSIONS;
+use crate::format::{FormatConfig, Probe};
 use crate::indexed::{Payload, RawRow, RowReader};
 
 /// A member's data: byte offset in the shard and size.
@@ -276,3 +277,28 @@ impl RowReader for WebDatasetReader {
         })
     }
 }
+
+/// `webdataset` (or `wds`): WebDataset `.tar` shards, one file or a folder of them: members
+/// `<key>.jpg|jpeg|png` with an optional `<key>.cls` label. Detected from a `.tar` name or a
+/// folder holding `.tar` files.
+#[derive(
+    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct WebDatasetFormat {}
+
+impl FormatConfig for WebDatasetFormat {
+    const NAME: &'static str = "webdataset";
+    const ALIASES: &'static [&'static str] = &["wds"];
+    fn sniff(input: &Probe<'_>) -> Result<Option<u8>> {
+        if input.is_file() {
+            return Ok(input.file_name().ends_with(".tar").then_some(30));
+        }
+        Ok(input.has_entry(|n| n.ends_with(".tar"))?.then_some(20))
+    }
+    fn open(&self, input: &str) -> Result<Box<dyn RowReader>> {
+        Ok(Box::new(WebDatasetReader::open(Path::new(input))?))
+    }
+}
+
+crate::register_format!(WebDatasetFormat);

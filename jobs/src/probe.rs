@@ -10,9 +10,9 @@ use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt32Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use ldae_model::probe::linear::GridPoint;
 use ldae_model::probe::{fit_linear, knn_classify, KnnConfig, LinearConfig, Ranking, Scores};
-use ldae_operators::atomic::{write_atomic, write_parquet_atomic};
 use ldae_operators::device::parse_device;
 use ldae_operators::plot::{draw_confusion, save_png};
+use ldae_pipeline::atomic_file::{write_atomic, write_parquet_atomic};
 use serde::Serialize;
 
 use crate::feature_table::{load_features, FeatureQuery, LoadedFeatures};

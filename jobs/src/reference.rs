@@ -4,7 +4,10 @@
 
 use serde_json::Value;
 
-use ldae_pipeline::registry::{operator_kinds, sink_kinds};
+use ldae_datasets::format::format_kinds;
+use ldae_pipeline::registry::{operator_kinds, schema_of, sink_kinds};
+
+use crate::source::SourceSpec;
 
 /// The line that opens the generated part of docs/pipeline-spec.md.
 pub const BEGIN: &str = "<!-- BEGIN GENERATED: ldae_jobs::reference::markdown -->";
@@ -110,10 +113,11 @@ fn table_of<'a>(node: &'a Value, defs: &'a Value) -> Option<&'a Value> {
     def.get("properties").map(|_| def)
 }
 
-/// The section of one component kind.
-fn section(kind: &str, schema: &Value) -> String {
+/// The section of one component kind (or format): its title, its description and its keys
+/// (`none` when it has none).
+fn section(title: &str, schema: &Value, none: &str) -> String {
     let defs = schema.get("$defs").cloned().unwrap_or(Value::Null);
-    let mut out = format!("### `{kind}`\n\n");
+    let mut out = format!("### {title}\n\n");
     if let Some(d) = schema.get("description").and_then(Value::as_str) {
         out.push_str(&one_line(d));
         out.push_str("\n\n");
@@ -124,12 +128,14 @@ fn section(kind: &str, schema: &Value) -> String {
         .map(|r| r.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     let Some(props) = schema.get("properties").and_then(Value::as_object) else {
-        out.push_str("No keys besides `kind`.\n\n");
+        out.push_str(none);
+        out.push_str("\n\n");
         return out;
     };
     out.push_str("| key | type | default | meaning |\n|---|---|---|---|\n");
     for (key, node) in props {
         let default = match node.get("default") {
+            Some(Value::Null) => "unset".to_string(),
             Some(v) => format!("`{}`", show(v)),
             None if required.contains(&key.as_str()) => "required".to_string(),
             None => "unset".to_string(),
@@ -166,15 +172,38 @@ fn section(kind: &str, schema: &Value) -> String {
     out
 }
 
-/// The generated reference: every registered operator and sink kind with its keys.
+/// The generated reference: the `[source]` keys, every registered dataset format, operator
+/// and sink kind with its keys.
 pub fn markdown() -> String {
-    let mut out = String::from("## Operators (`[[operator]]`)\n\n");
+    let mut out = String::from("## Sources (`[source]`)\n\n");
+    out.push_str(&section("`[source]`", &schema_of::<SourceSpec>(), ""));
+    out.push_str(
+        "A format's own settings go in a table named after it (`[source.synthetic]`); the \
+         format that reads the input uses its table or its defaults.\n\n",
+    );
+    for k in format_kinds() {
+        let aliases: String = k.aliases.iter().map(|a| format!(" or `{a}`")).collect();
+        out.push_str(&section(
+            &format!("`{}`{aliases} (`[source.{}]`)", k.name, k.name),
+            &(k.schema)(),
+            "No settings.",
+        ));
+    }
+    out.push_str("## Operators (`[[operator]]`)\n\n");
     for k in operator_kinds() {
-        out.push_str(&section(k.kind, &(k.schema)()));
+        out.push_str(&section(
+            &format!("`{}`", k.kind),
+            &(k.schema)(),
+            "No keys besides `kind`.",
+        ));
     }
     out.push_str("## Sinks (`[sink]`)\n\n");
     for k in sink_kinds() {
-        out.push_str(&section(k.kind, &(k.schema)()));
+        out.push_str(&section(
+            &format!("`{}`", k.kind),
+            &(k.schema)(),
+            "No keys besides `kind`.",
+        ));
     }
     out
 }

@@ -1,15 +1,17 @@
 //! The `[source]` of a spec: a dataset and how to read it.
 
 use arrow::datatypes::DataType;
+use ldae_datasets::synthetic::is_synthetic;
 use ldae_datasets::SourceOptions;
 use ldae_pipeline::columns::{self, tensor_type};
-use ldae_pipeline::Source;
+use ldae_pipeline::{BuildContext, Source};
 
 use crate::Result;
 
-/// `[source]`: a dataset path (or `synthetic:N`) and the source options.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[source]`: the dataset and how to read it: which rows, in which order, in what batches.
+// No `deny_unknown_fields`: serde does not combine it with `flatten`; the options' format
+// settings refuse unknown keys.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct SourceSpec {
     /// Dataset path or `synthetic:N`; a relative path is relative to the spec file.
     pub input: String,
@@ -22,7 +24,7 @@ impl SourceSpec {
     /// The input with a relative path made absolute against the current folder, so a printed
     /// spec runs the same from anywhere.
     pub fn absolute(input: &str, options: SourceOptions) -> SourceSpec {
-        let input = if input.starts_with("synthetic:") {
+        let input = if is_synthetic(input) {
             input.to_string()
         } else {
             std::path::absolute(input)
@@ -41,10 +43,29 @@ impl SourceSpec {
         })
     }
 
+    /// What the components of a spec reading this source are built with: `base` resolves
+    /// relative paths, `epoch` is the pass, `job` the spec (for manifests).
+    pub fn build_context(
+        &self,
+        base: &std::path::Path,
+        epoch: u64,
+        job: serde_json::Value,
+    ) -> BuildContext {
+        BuildContext {
+            base: base.to_path_buf(),
+            epoch,
+            input: self.resolved_input(base),
+            shard: self.options.shard,
+            format: self.options.format.map(|f| f.name().to_string()),
+            limit: self.options.limit,
+            job,
+        }
+    }
+
     /// The input as opened (relative paths resolved against `base`).
     pub fn resolved_input(&self, base: &std::path::Path) -> String {
         let p = std::path::Path::new(&self.input);
-        if self.input.starts_with("synthetic:") || p.is_absolute() || base.as_os_str().is_empty() {
+        if is_synthetic(&self.input) || p.is_absolute() || base.as_os_str().is_empty() {
             self.input.clone()
         } else {
             base.join(p).display().to_string()

@@ -138,19 +138,7 @@ pub fn build_operators(
 pub fn run(spec: &Spec, settings: &RunSettings<'_>) -> Result<SpecReport> {
     let spec = &spec.with_sized_batches();
     let job = serde_json::to_value(spec).unwrap_or_default();
-    let base_ctx = BuildContext {
-        base: settings.base.clone(),
-        epoch: 0,
-        input: spec.source.resolved_input(&settings.base),
-        shard: spec.source.options.shard,
-        format: spec
-            .source
-            .options
-            .format
-            .map(|f| ldae_pipeline::names::name_of(&f)),
-        limit: spec.source.options.limit,
-        job,
-    };
+    let base_ctx = spec.source.build_context(&settings.base, 0, job);
     let sink = spec.sink.config();
     let mut sink_job = sink.build(&base_ctx).map_err(|e| Error::InStage {
         stage: format!("sink ({})", sink.kind()),

@@ -23,9 +23,9 @@ pub fn table_url(path: &str, allow_incomplete: bool) -> Result<String> {
         return Ok(path.to_string());
     }
     if !allow_incomplete {
-        ldae_pipeline::table_layout::check_complete(dir)?;
+        ldae_pipeline::table::layout::check_complete(dir)?;
     }
-    let data = ldae_pipeline::table_layout::data_dir(dir, allow_incomplete);
+    let data = ldae_pipeline::table::layout::data_dir(dir, allow_incomplete);
     Ok(format!("{}/*.parquet", data.display()))
 }
 

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use ldae_datasets::{Format, SourceOptions};
+use ldae_datasets::parquet_table::ParquetFormat;
+use ldae_datasets::{Format, FormatConfig, SourceOptions};
 use ldae_model::train::sink::TrainSinkConfig;
 use ldae_operators::augment::AugmentConfig;
 use ldae_operators::decode::DecodeConfig;
@@ -61,7 +62,10 @@ impl TrainJob {
             )));
         }
         let (input, format) = match &self.pixel_cache {
-            Some(dir) => (dir.display().to_string(), Some(Format::Parquet)),
+            Some(dir) => (
+                dir.display().to_string(),
+                Some(ParquetFormat::NAME.parse()?),
+            ),
             None => (self.input.clone(), self.format),
         };
         let source = SourceSpec::absolute(

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
-pub use ldae_operators::atomic::{read_json, write_json};
 use ldae_operators::pca::candle_err;
+pub use ldae_pipeline::atomic_file::{read_json, write_json};
 use ldae_pipeline::{Error, Result};
 
 use crate::denoiser::DenoiserConfig;

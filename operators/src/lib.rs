@@ -2,16 +2,14 @@
 //!
 //! Image preparation ([`decode`], [`augment`], [`normalize`], [`patchify`]), the patch-wise PCA
 //! tokenizer ([`pca`]: fit as a sink, project and inverse as operators, a picture of the
-//! components) latent noise ([`noise`]), [`unpatchify`], and table output ([`parquet_sink`], [`errors_table`]).
+//! components) latent noise ([`noise`]), [`unpatchify`], and table output ([`parquet_sink`]).
 //!
 //! Each operator and sink has a serde config registered by name (see
 //! `ldae_pipeline::registry`), so pipeline specs can name it.
 
-pub mod atomic;
 pub mod augment;
 pub mod decode;
 pub mod device;
-pub mod errors_table;
 pub mod jpeg;
 pub mod noise;
 pub mod normalize;
@@ -19,6 +17,6 @@ pub mod parquet_sink;
 pub mod patchify;
 pub mod pca;
 pub mod plot;
+pub mod resize;
 pub mod rowseed;
-pub mod table_folder;
 pub mod unpatchify;

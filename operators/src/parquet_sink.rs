@@ -1,5 +1,5 @@
 //! The Parquet table sink: a table folder of zstd part files, tensors as Arrow's fixed-shape
-//! tensor extension type, written by one or many shards of a job (see [`crate::table_folder`]).
+//! tensor extension type, written by one or many shards of a job (see [`ldae_pipeline::table`]).
 //!
 //! Contract: a part is written under a hidden temporary name, flushed, moved into the job's
 //! staged parts and recorded as soon as it holds `rows_per_file` rows (cut at the next batch
@@ -21,14 +21,14 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
 use ldae_pipeline::columns::tensor_type;
-use ldae_pipeline::table_layout::ERRORS;
+use ldae_pipeline::table::layout::ERRORS;
 use ldae_pipeline::{
     BuildContext, Error, Pass, PlanInfo, RejectedRow, Result, RunReport, RunSummary, Sink,
     SinkConfig, SinkJob,
 };
 
-use crate::atomic::temp_path;
-use crate::table_folder::{job_identity, PartRecord, Published, ShardDone, TableFolder};
+use ldae_pipeline::atomic_file::temp_path;
+use ldae_pipeline::table::{job_identity, PartRecord, Published, ShardDone, TableFolder};
 use ldae_pipeline::Shard;
 
 /// `parquet` (sink): a table folder (`data/part-*.parquet`, zstd) that the shards of one job

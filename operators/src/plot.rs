@@ -5,7 +5,7 @@ use std::path::Path;
 use image::{Rgb, RgbImage};
 use ldae_pipeline::{Error, Result};
 
-use crate::atomic::{commit, temp_path};
+use ldae_pipeline::atomic_file::{commit, temp_path};
 
 /// Width of one character at scale 1, in pixels.
 pub const CHAR: u32 = 8;

@@ -4,102 +4,14 @@
 //! reads a component's settings by key: what a job needs to know about a stage, it asks the
 //! stage's config (for example [`OperatorConfig::batch_rows_hint`]).
 
-use std::any::Any;
 use std::fmt;
-use std::sync::Arc;
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::registry::{
-    operator_kinds, sink_kinds, BuildContext, OperatorConfig, SinkConfig, SinkJob,
-};
-use crate::traits::Operator;
+use crate::config::{AnyOperatorConfig, AnySinkConfig, OperatorConfig, SinkConfig};
+use crate::registry::{operator_kinds, sink_kinds};
 use crate::{Error, Result};
-
-/// An operator config of any registered kind.
-pub trait AnyOperatorConfig: Send + Sync + fmt::Debug {
-    /// The kind's name in specs.
-    fn kind(&self) -> &'static str;
-    /// Build the running operator.
-    fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>>;
-    /// The config's keys (without `kind`), in its fields' order; unset options left out.
-    fn keys(&self) -> Result<toml::Table>;
-    /// A boxed copy.
-    fn clone_box(&self) -> Box<dyn AnyOperatorConfig>;
-    /// The concrete config, for [`OperatorSpec::get`].
-    fn as_any(&self) -> &dyn Any;
-    /// Whether `other` is the same kind with the same settings.
-    fn same_as(&self, other: &dyn AnyOperatorConfig) -> bool;
-    /// See [`OperatorConfig::batch_rows_hint`].
-    fn batch_rows_hint(&self) -> Option<usize>;
-    /// See [`OperatorConfig::batch_multiple`].
-    fn batch_multiple(&self) -> Option<usize>;
-}
-
-impl<C: OperatorConfig> AnyOperatorConfig for C {
-    fn kind(&self) -> &'static str {
-        C::KIND
-    }
-    fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
-        OperatorConfig::build(self, ctx)
-    }
-    fn keys(&self) -> Result<toml::Table> {
-        config_keys(C::KIND, self)
-    }
-    fn clone_box(&self) -> Box<dyn AnyOperatorConfig> {
-        Box::new(self.clone())
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn same_as(&self, other: &dyn AnyOperatorConfig) -> bool {
-        other.as_any().downcast_ref::<C>() == Some(self)
-    }
-    fn batch_rows_hint(&self) -> Option<usize> {
-        OperatorConfig::batch_rows_hint(self)
-    }
-    fn batch_multiple(&self) -> Option<usize> {
-        OperatorConfig::batch_multiple(self)
-    }
-}
-
-/// A sink config of any registered kind.
-pub trait AnySinkConfig: Send + Sync + fmt::Debug {
-    /// The kind's name in specs.
-    fn kind(&self) -> &'static str;
-    /// Build the sink's side of the job.
-    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn SinkJob>>;
-    /// The config's keys (without `kind`), in its fields' order; unset options left out.
-    fn keys(&self) -> Result<toml::Table>;
-    /// A boxed copy.
-    fn clone_box(&self) -> Box<dyn AnySinkConfig>;
-    /// The concrete config, for [`SinkSpec::get`].
-    fn as_any(&self) -> &dyn Any;
-    /// Whether `other` is the same kind with the same settings.
-    fn same_as(&self, other: &dyn AnySinkConfig) -> bool;
-}
-
-impl<C: SinkConfig> AnySinkConfig for C {
-    fn kind(&self) -> &'static str {
-        C::KIND
-    }
-    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn SinkJob>> {
-        SinkConfig::build(self, ctx)
-    }
-    fn keys(&self) -> Result<toml::Table> {
-        config_keys(C::KIND, self)
-    }
-    fn clone_box(&self) -> Box<dyn AnySinkConfig> {
-        Box::new(self.clone())
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn same_as(&self, other: &dyn AnySinkConfig) -> bool {
-        other.as_any().downcast_ref::<C>() == Some(self)
-    }
-}
 
 /// One `[[operator]]` of a spec: the typed config of a registered operator kind.
 pub struct OperatorSpec(Box<dyn AnyOperatorConfig>);
@@ -158,15 +70,6 @@ impl SinkSpec {
     pub fn config(&self) -> &dyn AnySinkConfig {
         &*self.0
     }
-}
-
-/// The keys of `config` as a table in its fields' order (TOML has no null: unset options are
-/// left out).
-fn config_keys<C: Serialize>(kind: &str, config: &C) -> Result<toml::Table> {
-    toml::Table::try_from(config).map_err(|e| Error::Spec {
-        component: kind.to_string(),
-        source: Box::new(e),
-    })
 }
 
 /// `kind` and the other keys of a component table.

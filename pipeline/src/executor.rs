@@ -11,12 +11,11 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 
+use crate::channels::{link, Envelope, Inbox, Outbox};
 use crate::metrics::{RunReport, StageMetrics};
 use crate::progress::{Progress, ProgressMode, Status};
 use crate::traits::{BoundOperator, Operator, Processed, RejectedRow, RunSummary, Sink, Source};
@@ -304,97 +303,6 @@ impl Drop for PanicGuard<'_> {
     }
 }
 
-/// One unit travelling between stages.
-struct Envelope {
-    seq: u64,
-    batch: RecordBatch,
-    rejected: Vec<RejectedRow>,
-}
-
-/// A worker's outgoing channels: batch `k` goes to downstream worker `k % senders.len()`.
-#[derive(Default)]
-struct Outbox {
-    senders: Vec<Sender<Envelope>>,
-}
-
-/// A worker's incoming channels: it handles sequence numbers `first, first + step, ...`, and
-/// batch `k` comes from upstream worker `k % receivers.len()`.
-#[derive(Default)]
-struct Inbox {
-    receivers: Vec<Receiver<Envelope>>,
-    next: u64,
-    step: u64,
-}
-
-const POLL: Duration = Duration::from_millis(50);
-
-/// Channels joining a stage of `up` workers to one of `down` workers.
-fn link(up: usize, down: usize, capacity: usize) -> (Vec<Outbox>, Vec<Inbox>) {
-    let mut outboxes: Vec<Outbox> = (0..up).map(|_| Outbox::default()).collect();
-    let mut inboxes: Vec<Inbox> = (0..down)
-        .map(|j| Inbox {
-            receivers: Vec::with_capacity(up),
-            next: j as u64,
-            step: down as u64,
-        })
-        .collect();
-    for outbox in outboxes.iter_mut() {
-        for inbox in inboxes.iter_mut() {
-            let (tx, rx) = bounded(capacity.max(1));
-            outbox.senders.push(tx);
-            inbox.receivers.push(rx);
-        }
-    }
-    (outboxes, inboxes)
-}
-
-impl Outbox {
-    /// Send, waiting while the consumer is busy; false if the run was cancelled or the
-    /// consumer is gone.
-    fn send(&self, mut env: Envelope, shared: &Shared, waited: &mut Duration) -> bool {
-        let start = Instant::now();
-        let tx = &self.senders[(env.seq % self.senders.len() as u64) as usize];
-        let ok = loop {
-            match tx.send_timeout(env, POLL) {
-                Ok(()) => break true,
-                Err(SendTimeoutError::Timeout(back)) => {
-                    if shared.cancelled() {
-                        break false;
-                    }
-                    env = back;
-                }
-                Err(SendTimeoutError::Disconnected(_)) => break false,
-            }
-        };
-        *waited += start.elapsed();
-        ok
-    }
-}
-
-impl Inbox {
-    /// The next batch in sequence, `None` at the end of the stream or on cancellation.
-    fn recv(&mut self, shared: &Shared, waited: &mut Duration) -> Option<Envelope> {
-        let start = Instant::now();
-        let rx = &self.receivers[(self.next % self.receivers.len() as u64) as usize];
-        let got = loop {
-            if shared.cancelled() {
-                break None;
-            }
-            match rx.recv_timeout(POLL) {
-                Ok(env) => break Some(env),
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => break None,
-            }
-        };
-        *waited += start.elapsed();
-        if let Some(env) = &got {
-            debug_assert_eq!(env.seq, self.next, "batches arrive in sequence");
-            self.next += self.step;
-        }
-        got
-    }
-}
-
 fn run_source(source: &mut dyn Source, outbox: Vec<Outbox>, shared: &Shared) -> StageMetrics {
     let name = source.name();
     let outbox = outbox.into_iter().next().unwrap_or_default();
@@ -450,7 +358,7 @@ fn run_source(source: &mut dyn Source, outbox: Vec<Outbox>, shared: &Shared) -> 
             rejected,
         };
         seq += 1;
-        if !outbox.send(env, shared, &mut m.wait_output) {
+        if !outbox.send(env, &shared.cancel, &mut m.wait_output) {
             break;
         }
     }
@@ -475,7 +383,7 @@ fn run_operator(
         workers: 1,
         ..Default::default()
     };
-    while let Some(env) = inbox.recv(shared, &mut m.wait_input) {
+    while let Some(env) = inbox.recv(&shared.cancel, &mut m.wait_input) {
         m.rows_in += env.batch.num_rows() as u64;
         let start = Instant::now();
         let result = op.process(env.batch);
@@ -509,7 +417,7 @@ fn run_operator(
             batch: processed.batch,
             rejected,
         };
-        if !outbox.send(out, shared, &mut m.wait_output) {
+        if !outbox.send(out, &shared.cancel, &mut m.wait_output) {
             break;
         }
     }
@@ -530,7 +438,7 @@ fn run_sink(sink: &mut dyn Sink, mut inbox: Inbox, shared: &Shared) -> SinkResul
         ..Default::default()
     };
     let mut rejected: Vec<RejectedRow> = Vec::new();
-    while let Some(env) = inbox.recv(shared, &mut m.wait_input) {
+    while let Some(env) = inbox.recv(&shared.cancel, &mut m.wait_input) {
         let rows = env.batch.num_rows() as u64;
         let start = Instant::now();
         let mut result = if rows > 0 {

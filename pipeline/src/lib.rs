@@ -6,9 +6,12 @@
 //! are fixed in [`columns`]. Nothing here knows about images or models: those live in the
 //! `ldae-datasets` and `ldae-operators` crates.
 
+pub mod atomic_file;
+mod channels;
 pub mod collect;
 pub mod columns;
 pub mod component;
+pub mod config;
 pub mod error;
 pub mod executor;
 pub mod fault;
@@ -19,7 +22,8 @@ pub mod names;
 pub mod progress;
 pub mod registry;
 pub mod shard;
-pub mod table_layout;
+pub mod sink_job;
+pub mod table;
 pub mod traits;
 
 pub use collect::Collect;

@@ -5,7 +5,8 @@ Each function takes keyword arguments named like the command's flags (``image_si
 ``block=[1, 3]`` is ``--block 1,3``; ``None`` and ``False`` leave a flag out), runs the same
 code as the CLI (same defaults, checks and messages: a wrong flag or value raises
 ``ValueError`` with the CLI's text), prints what the CLI prints, and returns the command's
-report as a dict. ``ldae <command> --help`` documents every flag.
+report as a dict. Each function's docstring lists its flags with their defaults, generated
+from the CLI's definitions (``ldae <command> --help`` shows the same).
 
 Ctrl-C stops a running job at its next batch: nothing unfinished is committed (a training
 run keeps its last checkpoint, resumable with ``resume=True``) and KeyboardInterrupt is
@@ -41,47 +42,64 @@ def _run(command: list, positional: list, flags: dict) -> Any:
     return json.loads(report)
 
 
+def _document(command: list):
+    """Append the CLI command's flags (keyword, default or "required", help) to a docstring."""
+
+    def add(function):
+        lines = [f"Keyword arguments (the flags of ``ldae {' '.join(command)}``):", ""]
+        for keyword, flag, text, default, required in _native.command_flags(command):
+            if required:
+                when = "required"
+            elif default is not None:
+                when = f"default {default}"
+            else:
+                when = "optional"
+            text = " ".join(text.split())
+            lines.append(f"    ``{keyword}`` ({flag}, {when}): {text}")
+        function.__doc__ = (function.__doc__ or "").rstrip() + "\n\n" + "\n".join(lines) + "\n"
+        return function
+
+    return add
+
+
+@_document(["pca", "fit"])
 def pca_fit(input, *, out, **flags) -> dict:
     """Fit the patch PCA of a dataset: ``ldae pca fit --input INPUT --out OUT ...``.
 
-    Common flags: ``image_size`` (default 32), ``patch`` (default 4), ``channels``,
-    ``latent_scale``, ``limit``, ``shard`` ("i/n") with ``partial=True``. Returns
-    ``{"pca": path, "rows": images read, "rejected": n, "errors": errors table,
+    Returns ``{"pca": path, "rows": images read, "rejected": n, "errors": errors table,
     "explained_variance_ratio": [...]}``.
     """
     return _run(["pca", "fit"], [], {"input": input, "out": out, **flags})
 
 
+@_document(["pca", "encode"])
 def encode(input, *, pca, out, **flags) -> dict:
     """PCA latents of a dataset into a Parquet table: ``ldae pca encode``.
 
-    Common flags: ``dim`` (default 16), ``latent_scale``, ``threads``, ``overwrite``,
-    ``resume``, ``shard``. Returns the table's report (``out``, ``rows``, ``rejected``,
-    ``errors``, ``complete``).
+    Returns the table's report (``out``, ``rows``, ``rejected``, ``errors``, ``complete``).
     """
     return _run(["pca", "encode"], [], {"input": input, "pca": pca, "out": out, **flags})
 
 
+@_document(["train"])
 def train(input=None, *, out, pca=None, **flags) -> dict:
     """Pre-train an l-DAE: ``ldae train`` (``resume=True`` continues the run in ``out``).
 
-    Common flags: ``dim``, ``preset``, ``epochs``, ``batch_size``, ``lr``, ``augment``,
-    ``ema``, ``pixel_cache``, ``feature_block``. Returns what the training sink reports (the
-    run folder, steps, the last loss).
+    Returns what the training sink reports (the run folder, steps, the last loss).
     """
     return _run(["train"], [], {"input": input, "pca": pca, "out": out, **flags})
 
 
+@_document(["features"])
 def features(input, *, out, **flags) -> dict:
     """Feature vectors of a dataset's images: ``ldae features``.
 
-    Common flags: ``checkpoint`` (a training run folder), ``kind`` (ldae, pixels, pca,
-    random), ``block`` (one or a list), ``t``, ``pooling``, ``ema``. Returns the table's
-    report.
+    ``block`` may be one block or a list. Returns the table's report.
     """
     return _run(["features"], [], {"input": input, "out": out, **flags})
 
 
+@_document(["probe"])
 def probe(train, test, **flags) -> dict:
     """Linear (and with ``knn=True`` kNN) probes of feature tables: ``ldae probe``.
 
@@ -92,6 +110,7 @@ def probe(train, test, **flags) -> dict:
     return _run(["probe"], [], {"train": train, "test": test, **flags})
 
 
+@_document(["run"])
 def run(spec, **flags) -> Any:
     """Run a pipeline spec file (TOML): ``ldae run SPEC``. Returns what its sink reports."""
     return _run(["run"], [spec], flags)

@@ -340,6 +340,46 @@ fn run_command(py: Python<'_>, argv: Vec<String>) -> PyResult<String> {
     }
 }
 
+/// One flag of a CLI command: `(keyword, flag, help, default, required)`.
+type FlagDoc = (String, String, String, Option<String>, bool);
+
+/// The flags of the CLI command at `path` (e.g. `["pca", "fit"]`), as the Python job functions
+/// document them: `(keyword, flag, help, default, required)` for each, from the CLI's own
+/// definitions (so a docstring cannot promise a default the CLI does not have).
+#[pyfunction]
+fn command_flags(path: Vec<String>) -> PyResult<Vec<FlagDoc>> {
+    use clap::CommandFactory;
+    let mut command = ldae::cli::Cli::command();
+    for name in &path {
+        command = command
+            .find_subcommand(name)
+            .cloned()
+            .ok_or_else(|| PyValueError::new_err(format!("no command '{}'", path.join(" "))))?;
+    }
+    Ok(command
+        .get_arguments()
+        .filter(|a| !a.is_positional() && a.get_id() != "help")
+        .filter_map(|a| {
+            let flag = a.get_long()?;
+            let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+            let defaults: Vec<String> = a
+                .get_default_values()
+                .iter()
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect();
+            let takes_value = a.get_action().takes_values();
+            let default = (takes_value && !defaults.is_empty()).then(|| defaults.join(","));
+            Some((
+                flag.replace('-', "_"),
+                format!("--{flag}"),
+                help,
+                default,
+                a.is_required_set(),
+            ))
+        })
+        .collect())
+}
+
 /// The spec (JSON) `ldae train` would run with these flags (`argv` without the program name,
 /// starting with "train"): what `spec.json` of a run folder records, so that a run written
 /// from PyTorch resumes in ldae.
@@ -452,6 +492,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativePipeline>()?;
     m.add_class::<stream::NativeStream>()?;
     m.add_function(wrap_pyfunction!(run_command, m)?)?;
+    m.add_function(wrap_pyfunction!(command_flags, m)?)?;
     m.add_function(wrap_pyfunction!(operator_kinds, m)?)?;
     m.add_function(wrap_pyfunction!(jpeg_decoder, m)?)?;
     m.add_function(wrap_pyfunction!(train_spec, m)?)?;

@@ -17,7 +17,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use ldae_jobs::source::SourceSpec;
 use ldae_pipeline::OperatorSpec;
 use ldae_pipeline::{
-    BuildContext, Error, Pipeline, ProgressMode, Result, RunOptions, RunReport, RunSummary, Sink,
+    Error, Pipeline, ProgressMode, Result, RunOptions, RunReport, RunSummary, Sink,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -86,18 +86,7 @@ impl NativeStream {
             ops => serde_json::from_value(ops).map_err(bad)?,
         };
         let base = PathBuf::from(base);
-        let ctx = BuildContext {
-            input: source.resolved_input(&base),
-            shard: source.options.shard,
-            format: source
-                .options
-                .format
-                .map(|f| ldae_pipeline::names::name_of(&f)),
-            limit: source.options.limit,
-            base: base.clone(),
-            epoch,
-            job: serde_json::Value::Null,
-        };
+        let ctx = source.build_context(&base, epoch, serde_json::Value::Null);
         let source = source.open(&base).map_err(|e| py_error(&e))?;
         let operators = ldae_jobs::spec::build_operators(&components, &ctx)
             .map_err(|e| PyValueError::new_err(e.chain()))?;

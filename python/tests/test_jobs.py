@@ -114,3 +114,16 @@ def test_the_encoder_of_a_timm_folder_equals_timm(tmp_path):
     with torch.no_grad():
         ref = model.forward_head(model.forward_features(x), pre_logits=True).numpy()
     assert np.abs(ours - ref).max() <= 1e-3 * np.abs(ref).max()
+
+
+def test_docstrings_list_the_cli_flags_with_their_defaults():
+    # Generated from the CLI's definitions: required flags say so, defaults are the CLI's.
+    fit = ldae.pca_fit.__doc__
+    assert "``image_size`` (--image-size, required)" in fit
+    assert "``patch`` (--patch, required)" in fit
+    assert "``latent_scale`` (--latent-scale, default global)" in fit
+    assert "``limit`` (--limit, optional): Read at most N rows" in fit
+    assert "``dim`` (--dim, required)" in ldae.encode.__doc__
+    assert "``on_error`` (--on-error, default skip)" in ldae.encode.__doc__
+    assert "``overwrite`` (--overwrite, optional)" in ldae.encode.__doc__
+    assert "Keyword arguments (the flags of ``ldae train``)" in ldae.train.__doc__

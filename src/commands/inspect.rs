@@ -59,7 +59,7 @@ fn parquet_files(path: &Path) -> Result<Vec<PathBuf>> {
     if path.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
-    let data = ldae_pipeline::table_layout::data_dir(path, true);
+    let data = ldae_pipeline::table::layout::data_dir(path, true);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&data)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -123,7 +123,7 @@ fn inspect_parquet(path: &Path) -> Result<()> {
         }
     }
     if path.is_dir() {
-        let complete = ldae_pipeline::table_layout::is_complete(path);
+        let complete = ldae_pipeline::table::layout::is_complete(path);
         println!(
             "  status: {}",
             if complete {

@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use ldae_jobs::encode::EncodeJob;
 use ldae_jobs::pca_fit::PcaFitJob;
+use ldae_operators::pca::fit::PcaFitReport;
 use ldae_operators::pca::{PcaMeta, PcaModel, PcaStats};
 
 use serde_json::{json, Value};
@@ -51,18 +52,20 @@ pub fn run(cmd: PcaCommand) -> Result<super::Report> {
                 variance = json!(model.explained_variance_ratio());
             }
             let last = report.last().context("the fit ran no pass")?;
+            let fit = PcaFitReport::from_output(&report.output)
+                .context("the pca_fit sink reported no fit")?;
             println!(
                 "wrote {} ({} images, {} rejected; errors table {})",
                 target.display(),
                 last.rows_out,
                 last.rejected.len(),
-                report.output["errors"].as_str().unwrap_or("-")
+                fit.errors.display()
             );
             Ok(json!({
                 "pca": target,
                 "rows": last.rows_out,
                 "rejected": last.rejected.len(),
-                "errors": report.output["errors"],
+                "errors": fit.errors,
                 "explained_variance_ratio": variance,
             }))
         }
@@ -107,10 +110,10 @@ pub fn run(cmd: PcaCommand) -> Result<super::Report> {
         } => {
             let model = PcaModel::load(&pca)?;
             let img = ldae_operators::pca::show::draw_components(&model, count, zoom.max(1));
-            let temp = ldae_operators::atomic::temp_path(&out);
+            let temp = ldae_pipeline::atomic_file::temp_path(&out);
             img.save_with_format(&temp, image::ImageFormat::Png)
                 .with_context(|| format!("writing {}", out.display()))?;
-            ldae_operators::atomic::commit(&temp, &out)?;
+            ldae_pipeline::atomic_file::commit(&temp, &out)?;
             println!("{}", model.variance_summary());
             println!(
                 "wrote {} ({} components of {} as {}x{} patches, largest eigenvalue first)",

@@ -26,7 +26,7 @@ fn tables(args: &[String]) -> Result<Vec<(String, String)>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(".")? {
         let path = entry?.path();
-        if ldae_pipeline::table_layout::is_table(&path) {
+        if ldae_pipeline::table::layout::is_table(&path) {
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().replace(['-', '.', ' '], "_"))

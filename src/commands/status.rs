@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use ldae_operators::table_folder::{job_status, ShardState};
+use ldae_pipeline::table::{job_status, ShardState};
 
 /// Array indices as a scheduler takes them: `0,3-5,9`.
 pub fn index_ranges(indices: &[usize]) -> String {
@@ -29,7 +29,7 @@ pub fn index_ranges(indices: &[usize]) -> String {
 /// Print the state of the job folder `dir`. Returns whether the job is complete; the command
 /// exits with status 1 when it is not, so scripts can wait on it.
 pub fn run(dir: &Path) -> Result<bool> {
-    if !dir.join(ldae_pipeline::table_layout::STATE).is_dir() {
+    if !dir.join(ldae_pipeline::table::layout::STATE).is_dir() {
         if let Some(done) = partials(dir)? {
             return Ok(done);
         }

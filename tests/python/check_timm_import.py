@@ -38,9 +38,11 @@ TMP = tempfile.mkdtemp(prefix="ldae-timm-")
 
 VARIANTS = [
     # name, timm architecture, create_model arguments (save_for_hf records them)
-    ("class-token", "vit_tiny_patch16_224", {}),
-    ("avg-fc-norm", "vit_tiny_patch16_224", {"global_pool": "avg"}),
-    ("reg4-layerscale", "vit_small_patch14_reg4_dinov2", {"img_size": 224}),
+    # (Shallower than the named models where the depth does not matter: every ldae run pads
+    # to 32 images, so each block costs a whole chunk.)
+    ("class-token", "vit_tiny_patch16_224", {"depth": 8}),
+    ("avg-fc-norm", "vit_tiny_patch16_224", {"global_pool": "avg", "depth": 4}),
+    ("reg4-layerscale", "vit_small_patch14_reg4_dinov2", {"img_size": 224, "depth": 4}),
     ("gap-no-class-token", "vit_medium_patch16_gap_256", {"depth": 4}),
 ]
 
@@ -155,7 +157,7 @@ def main():
     # Another input size: timm's resampled position embedding.
     m, d = models["class-token"]
     small = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0,
-                              img_size=192).eval()
+                              img_size=192, depth=8).eval()
     state = m.state_dict()
     state["pos_embed"] = resample_abs_pos_embed(state["pos_embed"], (12, 12), num_prefix_tokens=1)
     small.load_state_dict(state)

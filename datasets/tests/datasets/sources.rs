@@ -276,7 +276,7 @@ fn synthetic_limit_shuffle_and_shards() {
     u.sort();
     assert_eq!(a, u);
     let o = SourceOptions {
-        format: Some(Format::Synthetic),
+        format: Some("synthetic".parse::<Format>().unwrap()),
         ..opts()
     };
     assert!(open("synthetic:abc", &o).is_err());

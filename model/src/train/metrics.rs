@@ -11,8 +11,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use ldae_pipeline::{Error, Result};
 
-use ldae_operators::atomic::write_parquet_atomic;
 use ldae_operators::plot::{draw_axes, draw_line, draw_text, save_png, CHAR};
+use ldae_pipeline::atomic_file::write_parquet_atomic;
 
 /// Upper edges of the noise-level bins the loss is also reported in.
 pub const SIGMA_BINS: [f32; 4] = [0.354, 0.707, 1.061, f32::INFINITY];

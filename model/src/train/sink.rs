@@ -8,19 +8,22 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::record_batch::RecordBatch;
 use candle_core::Device;
 
 use ldae_operators::noise::NoiseSchedule;
 use ldae_operators::pca::{LatentScale, PcaModel};
-use ldae_pipeline::columns;
+use ldae_pipeline::columns::{self, require_tensor};
 use ldae_pipeline::{
-    BuildContext, Error, Pass, PlanInfo, Result, RunReport, Sink, SinkConfig, SinkJob, Status,
+    BuildContext, Error, Pass, PlanInfo, Result, RunReport, RunSummary, Sink, SinkConfig, SinkJob,
+    Status,
 };
 
 use super::budget::TimeBudget;
-use super::metrics::draw_loss_curve;
+use super::metrics::{draw_loss_curve, StepMetrics};
 use super::optimizer::AdamWConfig;
-use super::trainer::{RecentSteps, TrainConfig, TrainSink, Trainer};
+use super::trainer::{TrainConfig, Trainer};
 use crate::denoiser::{Conditioning, DenoiserConfig, Precision};
 use crate::run_folder::FeatureDefaults;
 
@@ -314,7 +317,7 @@ impl SinkJob for TrainRun {
                 "base": base.display().to_string(),
                 "spec": self.ctx.job,
             });
-            ldae_operators::atomic::write_atomic(
+            ldae_pipeline::atomic_file::write_atomic(
                 &out.join("spec.json"),
                 serde_json::to_string_pretty(&spec)
                     .map_err(|e| Error::external("spec.json", e))?
@@ -454,12 +457,13 @@ impl SinkJob for TrainRun {
             "run folder {}: config.json, spec.json, checkpoint/, metrics.parquet, loss.png",
             out.display()
         ));
-        Ok(serde_json::json!({
-            "run": out.display().to_string(),
-            "steps": step,
-            "loss_first_20": first,
-            "loss_last_20": last,
-        }))
+        serde_json::to_value(TrainReport {
+            run: out.to_path_buf(),
+            steps: step,
+            loss_first_20: first,
+            loss_last_20: last,
+        })
+        .map_err(|e| Error::external("train report", e))
     }
 
     fn messages(&mut self) -> Vec<String> {
@@ -475,4 +479,102 @@ pub fn saved_spec(run_dir: &Path) -> Result<(PathBuf, serde_json::Value)> {
         serde_json::from_str(&text).map_err(|e| Error::external(path.display().to_string(), e))?;
     let base = value["base"].as_str().unwrap_or_default().into();
     Ok((base, value["spec"].clone()))
+}
+
+/// What a `train` sink reports when its run is complete (its job's output; Python gets it as
+/// a dict).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainReport {
+    /// The run folder.
+    pub run: PathBuf,
+    /// Steps trained in all.
+    pub steps: u64,
+    /// The mean loss of the first 20 steps.
+    pub loss_first_20: f32,
+    /// The mean loss of the last 20 steps.
+    pub loss_last_20: f32,
+}
+
+/// The sink that feeds batches to a shared [`Trainer`].
+pub struct TrainSink {
+    trainer: Arc<Mutex<Trainer>>,
+    recent: Option<RecentSteps>,
+}
+
+/// The last few steps' metrics, published after every step for progress displays (which must
+/// not wait on the trainer's lock, held for the whole step).
+pub type RecentSteps = Arc<Mutex<Vec<StepMetrics>>>;
+
+impl TrainSink {
+    /// A sink training `trainer`.
+    pub fn new(trainer: Arc<Mutex<Trainer>>) -> Self {
+        TrainSink {
+            trainer,
+            recent: None,
+        }
+    }
+
+    /// Also publish the last 10 steps' metrics to `recent` after every step.
+    pub fn with_recent(mut self, recent: RecentSteps) -> Self {
+        self.recent = Some(recent);
+        self
+    }
+}
+
+impl Sink for TrainSink {
+    fn name(&self) -> String {
+        TrainSinkConfig::KIND.into()
+    }
+
+    fn check_schema(&mut self, input: &SchemaRef) -> Result<()> {
+        let t = self
+            .trainer
+            .lock()
+            .map_err(|_| Error::internal("trainer poisoned"))?;
+        let cfg = &t.config().model;
+        let expected = vec![cfg.tokens(), cfg.patch_dim];
+        for name in [columns::PATCHES, columns::NOISY] {
+            let shape = require_tensor(input, name, &DataType::Float32, TrainSinkConfig::KIND)?;
+            if shape != expected {
+                return Err(Error::plan(
+                    TrainSinkConfig::KIND,
+                    format!("'{name}' is {shape:?}, the network takes {expected:?}"),
+                ));
+            }
+        }
+        input.field_with_name(columns::SIGMA).map_err(|_| {
+            Error::plan(
+                TrainSinkConfig::KIND,
+                "needs a 'sigma' column (add the noise operator)",
+            )
+        })?;
+        Ok(())
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let mut t = self
+            .trainer
+            .lock()
+            .map_err(|_| Error::internal("trainer poisoned"))?;
+        t.train_batch(batch)?;
+        if let Some(recent) = &self.recent {
+            let m = t.metrics();
+            if let Ok(mut r) = recent.lock() {
+                *r = m[m.len().saturating_sub(10)..].to_vec();
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, summary: &RunSummary<'_>) -> Result<serde_json::Value> {
+        let t = self
+            .trainer
+            .lock()
+            .map_err(|_| Error::internal("trainer poisoned"))?;
+        Ok(serde_json::json!({
+            "rows": summary.rows_out,
+            "rejected": summary.rejected.len(),
+            "step": t.position().step,
+        }))
+    }
 }

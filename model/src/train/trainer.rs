@@ -5,25 +5,22 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arrow::array::Float32Array;
-use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
 pub use crate::run_folder::{load_network, load_trained, read_train_config, TrainConfig};
 
-use ldae_pipeline::columns::{self, require_tensor};
-use ldae_pipeline::{Error, Result, RunSummary, Sink, SinkConfig};
+use ldae_pipeline::columns;
+use ldae_pipeline::{Error, Result};
 
 use super::budget::BudgetClock;
 use super::metrics::{read_metrics, write_metrics, StepMetrics, SIGMA_BINS};
 use super::optimizer::AdamW;
 use super::schedule::learning_rate;
-use super::sink::TrainSinkConfig;
 use crate::denoiser::model::timesteps;
 use crate::denoiser::{initialise, Denoiser, PcaLoss};
 use crate::run_folder::{
@@ -389,89 +386,5 @@ impl Trainer {
         write_metrics(&self.run_dir.join("metrics.parquet"), &self.metrics)?;
         self.last_checkpoint = Some(self.position.step);
         Ok(())
-    }
-}
-
-/// The sink that feeds batches to a shared [`Trainer`].
-pub struct TrainSink {
-    trainer: Arc<Mutex<Trainer>>,
-    recent: Option<RecentSteps>,
-}
-
-/// The last few steps' metrics, published after every step for progress displays (which must
-/// not wait on the trainer's lock, held for the whole step).
-pub type RecentSteps = Arc<Mutex<Vec<StepMetrics>>>;
-
-impl TrainSink {
-    /// A sink training `trainer`.
-    pub fn new(trainer: Arc<Mutex<Trainer>>) -> Self {
-        TrainSink {
-            trainer,
-            recent: None,
-        }
-    }
-
-    /// Also publish the last 10 steps' metrics to `recent` after every step.
-    pub fn with_recent(mut self, recent: RecentSteps) -> Self {
-        self.recent = Some(recent);
-        self
-    }
-}
-
-impl Sink for TrainSink {
-    fn name(&self) -> String {
-        TrainSinkConfig::KIND.into()
-    }
-
-    fn check_schema(&mut self, input: &SchemaRef) -> Result<()> {
-        let t = self
-            .trainer
-            .lock()
-            .map_err(|_| Error::internal("trainer poisoned"))?;
-        let cfg = &t.config().model;
-        let expected = vec![cfg.tokens(), cfg.patch_dim];
-        for name in [columns::PATCHES, columns::NOISY] {
-            let shape = require_tensor(input, name, &DataType::Float32, TrainSinkConfig::KIND)?;
-            if shape != expected {
-                return Err(Error::plan(
-                    TrainSinkConfig::KIND,
-                    format!("'{name}' is {shape:?}, the network takes {expected:?}"),
-                ));
-            }
-        }
-        input.field_with_name(columns::SIGMA).map_err(|_| {
-            Error::plan(
-                TrainSinkConfig::KIND,
-                "needs a 'sigma' column (add the noise operator)",
-            )
-        })?;
-        Ok(())
-    }
-
-    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let mut t = self
-            .trainer
-            .lock()
-            .map_err(|_| Error::internal("trainer poisoned"))?;
-        t.train_batch(batch)?;
-        if let Some(recent) = &self.recent {
-            let m = t.metrics();
-            if let Ok(mut r) = recent.lock() {
-                *r = m[m.len().saturating_sub(10)..].to_vec();
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self, summary: &RunSummary<'_>) -> Result<serde_json::Value> {
-        let t = self
-            .trainer
-            .lock()
-            .map_err(|_| Error::internal("trainer poisoned"))?;
-        Ok(serde_json::json!({
-            "rows": summary.rows_out,
-            "rejected": summary.rejected.len(),
-            "step": t.position().step,
-        }))
     }
 }

@@ -10,8 +10,8 @@ use safetensors::tensor::{Dtype, TensorView};
 
 use ldae_pipeline::{Error, Result};
 
-use crate::atomic::write_atomic;
 use crate::normalize::Normalization;
+use ldae_pipeline::atomic_file::write_atomic;
 
 /// The `format` of a fitted model's file.
 pub const MODEL_FORMAT: &str = "ldae-pca";

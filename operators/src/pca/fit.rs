@@ -12,7 +12,7 @@ use ldae_pipeline::{BuildContext, Error, Result, RunSummary, Sink, SinkConfig, S
 
 use super::model::{LatentScale, PcaMeta, PcaModel};
 use super::stats::PcaStats;
-use crate::errors_table::write_errors_table;
+use ldae_pipeline::table::write_errors_table;
 
 /// `pca_fit` (sink): accumulates patch statistics and writes the fitted model (or, with
 /// `partial`, mergeable statistics for `ldae pca merge`). The image size, patch size, channels
@@ -177,12 +177,14 @@ impl Sink for PcaFit {
             meta.samples = self.stats.count;
             meta.images = self.stats.images;
             self.stats.save_partial(out, &meta)?;
-            return Ok(serde_json::json!({
-                "partial": out.display().to_string(),
-                "patches": self.stats.count,
-                "images": self.stats.images,
-                "errors": errors.display().to_string(),
-            }));
+            return PcaFitReport {
+                partial: Some(out.clone()),
+                patches: self.stats.count,
+                images: self.stats.images,
+                errors,
+                ..PcaFitReport::default()
+            }
+            .to_output();
         }
         let model = PcaModel::fit(&self.stats, self.meta()?)?;
         model.save(out)?;
@@ -194,17 +196,54 @@ impl Sink for PcaFit {
                 Some(*acc)
             })
             .collect();
-        Ok(serde_json::json!({
-            "model": out.display().to_string(),
-            "patches": self.stats.count,
-            "images": self.stats.images,
-            "dim": model.dim(),
-            "cumulative_explained_variance": cumulative,
-            "errors": errors.display().to_string(),
-        }))
+        PcaFitReport {
+            model: Some(out.clone()),
+            patches: self.stats.count,
+            images: self.stats.images,
+            dim: Some(model.dim()),
+            cumulative_explained_variance: cumulative,
+            errors,
+            ..PcaFitReport::default()
+        }
+        .to_output()
     }
 
     fn abort(&mut self) {
-        let _ = std::fs::remove_file(crate::atomic::temp_path(&self.config.out));
+        let _ = std::fs::remove_file(ldae_pipeline::atomic_file::temp_path(&self.config.out));
+    }
+}
+
+/// What a `pca_fit` sink reports (its job's output; Python gets it as a dict).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PcaFitReport {
+    /// The model written (a full fit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<PathBuf>,
+    /// The partial statistics written (`partial = true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<PathBuf>,
+    /// Patches the statistics hold.
+    pub patches: u64,
+    /// Images they came from.
+    pub images: u64,
+    /// The model's dimension D (a full fit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dim: Option<usize>,
+    /// The cumulative explained variance of the first 1, 2, ... components (a full fit).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cumulative_explained_variance: Vec<f64>,
+    /// The errors table (rejected images).
+    pub errors: PathBuf,
+}
+
+impl PcaFitReport {
+    /// The report as a sink job's output.
+    pub fn to_output(&self) -> Result<serde_json::Value> {
+        serde_json::to_value(self).map_err(|e| Error::external("pca_fit report", e))
+    }
+
+    /// The report in a sink job's output (`None` when the output is not a `pca_fit` sink's).
+    pub fn from_output(output: &serde_json::Value) -> Option<PcaFitReport> {
+        serde_json::from_value(output.clone()).ok()
     }
 }

@@ -7,60 +7,8 @@ use std::sync::OnceLock;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::attention::{self, Dims};
-use super::storage::{by_type, input, Stored};
+use super::storage::{cpu_fwd_by_type, input, Stored};
 use super::{linear, rows};
-
-/// The `cpu_fwd` of an operation with `N` inputs whose generic `fwd::<T>` takes them as
-/// `[(storage, layout); N]`: runs it for the first input's type (f32 or f64).
-macro_rules! cpu_fwd_by_type {
-    (1) => {
-        fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout) -> Result<(CpuStorage, Shape)> {
-            let s = [(s1, l1)];
-            by_type(
-                s1,
-                self.name(),
-                || self.fwd::<f32>(s),
-                || self.fwd::<f64>(s),
-            )
-        }
-    };
-    (2) => {
-        fn cpu_fwd(
-            &self,
-            s1: &CpuStorage,
-            l1: &Layout,
-            s2: &CpuStorage,
-            l2: &Layout,
-        ) -> Result<(CpuStorage, Shape)> {
-            let s = [(s1, l1), (s2, l2)];
-            by_type(
-                s1,
-                self.name(),
-                || self.fwd::<f32>(s),
-                || self.fwd::<f64>(s),
-            )
-        }
-    };
-    (3) => {
-        fn cpu_fwd(
-            &self,
-            s1: &CpuStorage,
-            l1: &Layout,
-            s2: &CpuStorage,
-            l2: &Layout,
-            s3: &CpuStorage,
-            l3: &Layout,
-        ) -> Result<(CpuStorage, Shape)> {
-            let s = [(s1, l1), (s2, l2), (s3, l3)];
-            by_type(
-                s1,
-                self.name(),
-                || self.fwd::<f32>(s),
-                || self.fwd::<f64>(s),
-            )
-        }
-    };
-}
 
 /// The last dimension and the number of rows before it.
 fn rows_of(layout: &Layout) -> (usize, usize) {

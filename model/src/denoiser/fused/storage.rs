@@ -125,3 +125,56 @@ pub fn sum_of<T: Real>(n: usize, f: impl Fn(usize) -> T) -> T {
     }
     ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail
 }
+
+/// The `cpu_fwd` of an operation with `N` inputs whose generic `fwd::<T>` takes them as
+/// `[(storage, layout); N]`: runs it for the first input's type (f32 or f64).
+macro_rules! cpu_fwd_by_type {
+    (1) => {
+        fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout) -> Result<(CpuStorage, Shape)> {
+            let s = [(s1, l1)];
+            $crate::denoiser::fused::storage::by_type(
+                s1,
+                self.name(),
+                || self.fwd::<f32>(s),
+                || self.fwd::<f64>(s),
+            )
+        }
+    };
+    (2) => {
+        fn cpu_fwd(
+            &self,
+            s1: &CpuStorage,
+            l1: &Layout,
+            s2: &CpuStorage,
+            l2: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
+            let s = [(s1, l1), (s2, l2)];
+            $crate::denoiser::fused::storage::by_type(
+                s1,
+                self.name(),
+                || self.fwd::<f32>(s),
+                || self.fwd::<f64>(s),
+            )
+        }
+    };
+    (3) => {
+        fn cpu_fwd(
+            &self,
+            s1: &CpuStorage,
+            l1: &Layout,
+            s2: &CpuStorage,
+            l2: &Layout,
+            s3: &CpuStorage,
+            l3: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
+            let s = [(s1, l1), (s2, l2), (s3, l3)];
+            $crate::denoiser::fused::storage::by_type(
+                s1,
+                self.name(),
+                || self.fwd::<f32>(s),
+                || self.fwd::<f64>(s),
+            )
+        }
+    };
+}
+pub(super) use cpu_fwd_by_type;

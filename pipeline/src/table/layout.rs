@@ -1,16 +1,6 @@
-//! The layout of an ldae table folder, for everything that reads one.
-//!
-//! ```text
-//! OUT/_SUCCESS          the table is complete (written last)
-//! OUT/_manifest.json    rows in/out/rejected, files, schema, the job's settings
-//! OUT/_errors.parquet   the rejected rows (id, stage, message)
-//! OUT/data/part-*.parquet   the rows; appears in one rename when every shard is done
-//! OUT/_ldae/            the job's working state (shards, committed parts, locks)
-//! ```
-//!
-//! Readers that skip names starting with `_` or `.` (pyarrow, Spark, ldae) see no row of a
-//! job until it is published; the writer side lives in `ldae_operators::table_folder`.
+//! The names in a table folder and what a reader checks before it reads one.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
@@ -65,4 +55,44 @@ pub fn data_dir(dir: &Path, include_unfinished: bool) -> PathBuf {
     } else {
         dir.to_path_buf()
     }
+}
+
+/// The job's working state folder of the table at `out`.
+pub(crate) fn state_dir(out: &Path) -> PathBuf {
+    out.join(STATE)
+}
+
+/// The working folder of one shard (its commit records, `done.json`, `failed.json`).
+pub(crate) fn shard_dir(out: &Path, shard: crate::Shard) -> PathBuf {
+    state_dir(out).join(format!("shard-{}", shard.tag()))
+}
+
+pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::io(path, e)
+}
+
+/// Flush a folder's entries (renames into it) to disk, so a committed file survives a crash.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+pub(crate) fn remove_if_exists(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// The names in `dir`, sorted (none when it does not exist).
+pub(crate) fn names_in(dir: &Path) -> Result<Vec<String>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        names.push(entry.file_name().to_string_lossy().to_string());
+    }
+    names.sort();
+    Ok(names)
 }

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use ldae_pipeline::{Error, Result};
+use crate::{Error, Result};
 
 /// The temporary name used while `path` is being written: `.NAME.tmp` beside it.
 pub fn temp_path(path: &Path) -> PathBuf {
