@@ -11,7 +11,7 @@
 //! file gets one verdict whichever path runs. `LDAE_JPEG_DECODER=rust` skips libjpeg-turbo
 //! (to compare the paths, or to reproduce a run made without it).
 
-mod rust;
+pub mod rust;
 #[cfg(ldae_libjpeg)]
 mod system;
 
@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 use image::DynamicImage;
 
 /// What a fast path made of a file.
-pub(crate) enum FastJpeg {
+pub enum FastJpeg {
     /// Decoded at `eighths / 8` of the header's size (rounded up).
     Decoded {
         /// The decoded (possibly scaled) image, RGB or luma.
@@ -33,6 +33,10 @@ pub(crate) enum FastJpeg {
     /// Not for this path (not a JPEG, or a kind or a defect the general decoder judges).
     Declined,
 }
+
+/// Whether this build has the libjpeg-turbo path (the build found its header); whether it
+/// loads is [`decoder`]'s answer.
+pub const BUILT_WITH_LIBJPEG: bool = cfg!(ldae_libjpeg);
 
 /// Which JPEG decoder this process uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,14 +105,26 @@ fn system_decoder() -> JpegDecoder {
     }
 }
 
-/// Decode `bytes` if they are a JPEG a fast path takes, checking `max_pixels` from the header
-/// before any pixel is decoded; `eighths(width, height)` chooses the scale (1..=8 eighths) from
-/// the full size where the decoder can scale (else the image comes at full size).
-pub(crate) fn decode(
+/// The libjpeg-turbo path alone (what [`decode`] tries first): `None` when this build has no
+/// libjpeg-turbo path or the library does not load (or `LDAE_JPEG_DECODER=rust`).
+pub fn decode_libjpeg(
     bytes: &[u8],
     max_pixels: u64,
     eighths: impl FnOnce(u32, u32) -> u32,
-) -> FastJpeg {
+) -> Option<FastJpeg> {
+    #[cfg(ldae_libjpeg)]
+    if decoder().scales_in_dct() {
+        return Some(system::decode(bytes, max_pixels, eighths));
+    }
+    #[cfg(not(ldae_libjpeg))]
+    let _ = (bytes, max_pixels, eighths);
+    None
+}
+
+/// Decode `bytes` if they are a JPEG a fast path takes, checking `max_pixels` from the header
+/// before any pixel is decoded; `eighths(width, height)` chooses the scale (1..=8 eighths) from
+/// the full size where the decoder can scale (else the image comes at full size).
+pub fn decode(bytes: &[u8], max_pixels: u64, eighths: impl FnOnce(u32, u32) -> u32) -> FastJpeg {
     if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         return FastJpeg::Declined;
     }
@@ -122,35 +138,4 @@ pub(crate) fn decode(
     #[cfg(not(ldae_libjpeg))]
     let _ = eighths;
     rust::decode(bytes, max_pixels)
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use image::codecs::jpeg::JpegEncoder;
-    use image::RgbImage;
-
-    /// A 300x200 photo-like JPEG (smooth gradients and edges) at quality 90.
-    pub(crate) fn photo_jpeg() -> Vec<u8> {
-        let (w, h) = (300u32, 200u32);
-        let rgb = RgbImage::from_fn(w, h, |x, y| {
-            let r = (128.0 + 100.0 * (x as f32 / 23.0).sin()) as u8;
-            let g = ((x + y) % 256) as u8;
-            let b = if (x / 50 + y / 40) % 2 == 0 { 30 } else { 220 };
-            image::Rgb([r, g, b])
-        });
-        let mut out = Vec::new();
-        JpegEncoder::new_with_quality(&mut out, 90)
-            .encode_image(&rgb)
-            .unwrap();
-        out
-    }
-
-    #[test]
-    fn the_decoder_names_itself() {
-        let name = super::decoder().to_string();
-        assert!(
-            name.starts_with("libjpeg") || name.starts_with("zune-jpeg"),
-            "{name}"
-        );
-    }
 }

@@ -11,7 +11,7 @@ use super::FastJpeg;
 
 /// Decode a JPEG at full size; anything but 8-bit YCbCr, RGB or grayscale, and any error, is
 /// declined to the general decoder (which gives the reason).
-pub(super) fn decode(bytes: &[u8], max_pixels: u64) -> FastJpeg {
+pub fn decode(bytes: &[u8], max_pixels: u64) -> FastJpeg {
     let options = DecoderOptions::default()
         .set_strict_mode(false)
         .set_max_width(usize::MAX)
@@ -45,39 +45,5 @@ pub(super) fn decode(bytes: &[u8], max_pixels: u64) -> FastJpeg {
     match image {
         Some(image) => FastJpeg::Decoded { image, eighths: 8 },
         None => FastJpeg::Declined,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn equals_the_general_decoder_bit_for_bit() {
-        let jpeg = crate::jpeg::tests::photo_jpeg();
-        let FastJpeg::Decoded { image, eighths: 8 } = decode(&jpeg, u64::MAX) else {
-            panic!("a plain JPEG is declined");
-        };
-        let general = image::load_from_memory(&jpeg).unwrap();
-        assert_eq!(image, general);
-        let gray = DynamicImage::ImageRgb8(general.into_rgb8()).into_luma8();
-        let mut gray_jpeg = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut gray_jpeg, 90)
-            .encode_image(&gray)
-            .unwrap();
-        let FastJpeg::Decoded { image, .. } = decode(&gray_jpeg, u64::MAX) else {
-            panic!("a grayscale JPEG is declined");
-        };
-        assert_eq!(image, image::load_from_memory(&gray_jpeg).unwrap());
-    }
-
-    #[test]
-    fn checks_the_limit_and_declines_what_is_not_a_jpeg() {
-        let jpeg = crate::jpeg::tests::photo_jpeg();
-        assert!(matches!(decode(&jpeg, 1000), FastJpeg::TooLarge(300, 200)));
-        assert!(matches!(
-            decode(b"\xFF\xD8\xFFgarbage", u64::MAX),
-            FastJpeg::Declined
-        ));
     }
 }
