@@ -33,7 +33,12 @@ fn main() {
     let steps: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5);
     // RGB patches: D = p * p * 3 values, (S / p)^2 tokens.
     let (patch_dim, grid) = (patch * patch * 3, image_size / patch);
-    let mut cfg = DenoiserConfig::preset(&preset, patch_dim, grid).expect("preset");
+    let mut cfg = DenoiserConfig::preset(
+        ldae_pipeline::names::parse_name(&preset).expect("preset"),
+        patch_dim,
+        grid,
+    )
+    .expect("preset");
     cfg.conditioning = conditioning;
     let dev = Device::Cpu;
     let vars = VarMap::new();

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use ldae_model::denoiser::Preset;
 use ldae_model::encoder::EncoderModel;
 use ldae_operators::pca::PcaModel;
 use ldae_pipeline::names::name_of;
@@ -84,7 +85,7 @@ impl DemoJob {
                 dim: 16,
                 noise: NoiseKind::Multi,
                 latent_scale: None,
-                preset: "tiny",
+                preset: Preset::Tiny,
                 epochs: self.epochs,
                 limit: None,
                 batch_size: self.batch_size,

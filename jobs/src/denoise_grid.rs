@@ -112,7 +112,7 @@ impl DenoiseGridJob {
         let denoise = DenoiseConfig {
             checkpoint: self.checkpoint.clone(),
             ema: self.ema,
-            device: "cpu".into(),
+            device: ldae_operators::device::DeviceName::Cpu,
             precision: None,
         }
         .build(&ctx)?;

@@ -8,6 +8,7 @@ use ldae_operators::pca::{LatentScale, PcaModel, PcaProjectConfig};
 use crate::pca_fit::{absolute, patch_front_of, table_spec, TableWrite};
 use crate::spec::Spec;
 use crate::Result;
+use ldae_operators::device::DeviceName;
 use ldae_pipeline::OperatorSpec;
 
 /// Encode a dataset to PCA latents with a fitted model.
@@ -24,7 +25,7 @@ pub struct EncodeJob {
     /// Latent scale (default: the model's).
     pub latent_scale: Option<LatentScale>,
     /// Compute device.
-    pub device: String,
+    pub device: DeviceName,
     /// Output table folder.
     pub out: PathBuf,
     /// What to do with work already in `out`.
@@ -43,7 +44,7 @@ impl EncodeJob {
             pca,
             dim: self.dim,
             latent_scale: Some(self.latent_scale.unwrap_or(m.latent_scale)),
-            device: self.device.clone(),
+            device: self.device,
         }));
         table_spec(&self.input, &self.source, operators, &self.out, self.write)
     }

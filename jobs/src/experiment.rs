@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use ldae_datasets::SourceOptions;
+use ldae_model::denoiser::Preset;
 use ldae_model::encoder::{EncoderModel, FeatureDefaults, Pooling};
 use ldae_model::probe::{KnnConfig, LinearConfig};
 use ldae_model::train::sink::TrainSinkConfig;
@@ -94,7 +95,7 @@ pub struct Pretrain<'a> {
     /// Latent scale (default: the model's).
     pub latent_scale: Option<LatentScale>,
     /// Network preset.
-    pub preset: &'a str,
+    pub preset: Preset,
     /// Epochs.
     pub epochs: u64,
     /// Images per epoch (a shuffled subset); default all.
@@ -167,7 +168,7 @@ pub fn pretrain(settings: &Pretrain, options: &RunOptions, say: Say<'_>) -> Resu
         augment: extras.augment,
         train: TrainSinkConfig {
             out: settings.out.to_path_buf(),
-            preset: settings.preset.to_string(),
+            preset: settings.preset,
             width: None,
             depth: None,
             heads: None,
@@ -187,7 +188,7 @@ pub fn pretrain(settings: &Pretrain, options: &RunOptions, say: Say<'_>) -> Resu
             checkpoint_every: 1_000_000,
             max_steps: None,
             time_budget_s: None,
-            device: "cpu".into(),
+            device: ldae_operators::device::DeviceName::Cpu,
             precision: None,
             resume: false,
         },
@@ -237,7 +238,7 @@ pub fn features(
         pca: None,
         dim: None,
         seed: 0,
-        device: "cpu".into(),
+        device: ldae_operators::device::DeviceName::Cpu,
         precision: None,
         preprocess: Default::default(),
     };
@@ -260,7 +261,7 @@ pub fn probe_tables(train: &Path, test: &Path, knn: bool, out: &Path) -> Result<
         test_where: None,
         linear: LinearConfig::default(),
         knn: knn.then(KnnConfig::default),
-        device: "cpu".into(),
+        device: ldae_operators::device::DeviceName::Cpu,
         out: Some(out.to_path_buf()),
         allow_incomplete: false,
     })

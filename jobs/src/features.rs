@@ -8,6 +8,7 @@ use ldae_model::encoder::{EncoderConfig, EncoderModel, FeatureDefaults, Pooling}
 use ldae_model::train::trainer::read_train_config;
 use ldae_model::vit::{is_timm_folder, TimmFolder};
 use ldae_operators::decode::{DecodeConfig, Interpolation};
+use ldae_operators::device::DeviceName;
 use ldae_operators::normalize::{NormalizeConfig, NormalizeMode};
 use ldae_operators::pca::PcaModel;
 use ldae_pipeline::Error;
@@ -48,7 +49,7 @@ pub struct FeaturesJob {
     /// Seed of the `random` model's initialisation.
     pub seed: u64,
     /// Compute device.
-    pub device: String,
+    pub device: DeviceName,
     /// Precision of the products.
     pub precision: Option<Precision>,
     /// A timm model's preprocessing, where it should differ from its `pretrained_cfg`.
@@ -126,7 +127,7 @@ impl FeaturesJob {
             pca: (self.model == EncoderModel::Pca).then_some(pca_path),
             dim: self.dim,
             seed: self.seed,
-            device: self.device.clone(),
+            device: self.device,
             precision: self.precision,
         }));
         table_spec(&self.input, &self.source, operators, &self.out, self.write)
@@ -179,7 +180,7 @@ impl FeaturesJob {
             blocks: self.blocks.clone(),
             pooling: self.pooling,
             image_size: Some(image_size),
-            device: self.device.clone(),
+            device: self.device,
             precision: self.precision,
             ..EncoderConfig::default()
         }));

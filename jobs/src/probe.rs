@@ -10,7 +10,7 @@ use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt32Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use ldae_model::probe::linear::GridPoint;
 use ldae_model::probe::{fit_linear, knn_classify, KnnConfig, LinearConfig, Ranking, Scores};
-use ldae_operators::device::parse_device;
+use ldae_operators::device::DeviceName;
 use ldae_operators::plot::{draw_confusion, save_png};
 use ldae_pipeline::atomic_file::{write_atomic, write_parquet_atomic};
 use serde::Serialize;
@@ -39,7 +39,7 @@ pub struct ProbeJob {
     /// kNN settings, when the kNN probe is wanted.
     pub knn: Option<KnnConfig>,
     /// Compute device name.
-    pub device: String,
+    pub device: DeviceName,
     /// results.json path (predictions and confusion pictures beside it).
     pub out: Option<PathBuf>,
     /// Read tables whose job has not finished (the parts committed so far) instead of
@@ -114,7 +114,7 @@ fn describe(path: &str, predicate: &Option<String>) -> String {
 
 /// Run the probes of `job`, writing its outputs when `job.out` is set.
 pub fn probe(job: &ProbeJob) -> Result<ProbeReport> {
-    let device = parse_device(&job.device)?;
+    let device = job.device.open()?;
     let rt = runtime()?;
     let load = |path: &str, predicate: &Option<String>| -> Result<LoadedFeatures> {
         let loaded = rt.block_on(load_features(&FeatureQuery {

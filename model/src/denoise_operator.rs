@@ -11,7 +11,7 @@ use arrow::datatypes::{DataType, Float32Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use candle_core::{DType, Device, Tensor};
 
-use ldae_operators::device::parse_device;
+use ldae_operators::device::DeviceName;
 use ldae_operators::pca::{candle_err, PcaModel};
 use ldae_pipeline::columns::{self, replace_field, require_tensor, tensor_array, tensor_field};
 use ldae_pipeline::{
@@ -39,8 +39,8 @@ pub struct DenoiseConfig {
     #[serde(default)]
     pub ema: bool,
     /// Compute device: `cpu`, `cuda` or `cuda:N`.
-    #[serde(default = "ldae_operators::device::cpu")]
-    pub device: String,
+    #[serde(default)]
+    pub device: DeviceName,
     /// Precision of the products: `f32` or `bf16` (default: bf16 on a GPU, f32 on CPU).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<Precision>,
@@ -49,7 +49,7 @@ pub struct DenoiseConfig {
 impl OperatorConfig for DenoiseConfig {
     const KIND: &'static str = "denoise";
     fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
-        let device = parse_device(&self.device)?;
+        let device = self.device.open()?;
         let precision = self.precision.unwrap_or(Precision::default_for(&device));
         let (config, model) = load_network(
             &ctx.resolve(&self.checkpoint),

@@ -15,7 +15,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use candle_core::{Device, Tensor};
 
-use ldae_operators::device::parse_device;
+use ldae_operators::device::DeviceName;
 use ldae_operators::pca::{PcaModel, Projector};
 use ldae_pipeline::columns::{self, require_tensor, tensor_array, tensor_field};
 use ldae_pipeline::{
@@ -99,8 +99,8 @@ pub struct EncoderConfig {
     #[serde(default)]
     pub seed: u64,
     /// Compute device: `cpu`, `cuda` or `cuda:N`.
-    #[serde(default = "ldae_operators::device::cpu")]
-    pub device: String,
+    #[serde(default)]
+    pub device: DeviceName,
     /// Precision of the products: `f32` or `bf16` (default: bf16 on a GPU, f32 on CPU).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<Precision>,
@@ -119,7 +119,7 @@ impl Default for EncoderConfig {
             pca: None,
             dim: None,
             seed: 0,
-            device: ldae_operators::device::cpu(),
+            device: DeviceName::Cpu,
             precision: None,
         }
     }
@@ -133,7 +133,7 @@ impl OperatorConfig for EncoderConfig {
     }
     fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
         let stage = EncoderConfig::KIND;
-        let device = parse_device(&self.device)?;
+        let device = self.device.open()?;
         let precision = self.precision.unwrap_or(Precision::default_for(&device));
         let checkpoint = self.checkpoint.as_ref().map(|c| ctx.resolve(c));
         if let (EncoderModel::Ldae | EncoderModel::Random, Some(dir)) = (self.model, &checkpoint) {

@@ -23,8 +23,7 @@ use ldae_operators::pca::candle_err;
 pub use ldae_pipeline::atomic_file::{read_json, write_json};
 use ldae_pipeline::{Error, Result};
 
-use crate::denoiser::DenoiserConfig;
-use crate::denoiser::{initialise, Denoiser, Precision};
+use crate::denoiser::{initialise, Denoiser, DenoiserConfig, Precision, Preset};
 use crate::pooling::Pooling;
 use crate::train::optimizer::AdamWConfig;
 use ldae_operators::noise::NoiseSchedule;
@@ -53,7 +52,7 @@ pub struct TrainConfig {
     /// Noise schedule.
     pub noise: NoiseSchedule,
     /// Preset the sizes came from.
-    pub preset: String,
+    pub preset: Preset,
     /// Network sizes.
     pub model: DenoiserConfig,
     /// Epochs to train.

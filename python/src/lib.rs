@@ -448,6 +448,9 @@ fn encoder_operators(
     ema: Option<bool>,
     device: String,
 ) -> PyResult<String> {
+    let device = device
+        .parse::<ldae_operators::device::DeviceName>()
+        .map_err(|e| PyValueError::new_err(e.chain()))?;
     let pooling = pooling
         .map(|p| {
             // The CLI's parser: its message lists the valid names.

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use ldae_datasets::Format;
+use ldae_operators::device::DeviceName;
 use ldae_operators::pca::LatentScale;
 use ldae_pipeline::names::parse_name;
 
@@ -220,8 +221,8 @@ pub enum PcaCommand {
         #[arg(long)]
         latent_scale: Option<LatentScale>,
         /// Compute device: cpu, cuda or cuda:N (cuda needs a build with the `cuda` feature).
-        #[arg(long, default_value = "cpu")]
-        device: String,
+        #[arg(long, default_value = "cpu", value_parser = parse_name::<DeviceName>)]
+        device: DeviceName,
         /// Print the pipeline spec (TOML) this command would run, then exit (`ldae run` runs it).
         #[arg(long)]
         print_spec: bool,

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 use ldae_datasets::Format;
-use ldae_model::denoiser::{Conditioning, Precision};
+use ldae_model::denoiser::{Conditioning, Precision, Preset};
 use ldae_model::encoder::{EncoderModel, Pooling};
 use ldae_operators::decode::Interpolation;
+use ldae_operators::device::DeviceName;
 use ldae_operators::noise::{NoiseKind, SINGLE_SIGMA};
 use ldae_operators::pca::LatentScale;
 use ldae_pipeline::names::parse_name;
@@ -27,8 +28,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 16)]
     pub dim: usize,
     /// Network preset: tiny, small, base, large.
-    #[arg(long, default_value = "tiny")]
-    pub preset: String,
+    #[arg(long, default_value = "tiny", value_parser = parse_name::<Preset>)]
+    pub preset: Preset,
     /// Override the preset's width.
     #[arg(long)]
     pub width: Option<usize>,
@@ -108,8 +109,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub max_steps: Option<u64>,
     /// Compute device: cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[arg(long, default_value = "cpu", value_parser = parse_name::<DeviceName>)]
+    pub device: DeviceName,
     /// Matrix-product precision: f32, or bf16 (mixed precision: f32 master weights, optimizer
     /// state, norms and softmax). Default: bf16 on a GPU, f32 on CPU.
     #[arg(long)]
@@ -178,8 +179,8 @@ pub struct FeaturesArgs {
     #[arg(long)]
     pub dim: Option<usize>,
     /// Compute device: cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[arg(long, default_value = "cpu", value_parser = parse_name::<DeviceName>)]
+    pub device: DeviceName,
     /// Matrix-product precision of the network: f32 or bf16. Default: bf16 on a GPU, f32 on CPU.
     #[arg(long)]
     pub precision: Option<Precision>,
@@ -303,8 +304,8 @@ pub struct ProbeArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Compute device: cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[arg(long, default_value = "cpu", value_parser = parse_name::<DeviceName>)]
+    pub device: DeviceName,
     /// Write results here (JSON), with RESULTS.predictions.parquet and
     /// RESULTS.{linear,knn}-confusion.png beside it.
     #[arg(long)]

@@ -22,7 +22,7 @@ pub fn job(args: &FeaturesArgs) -> Result<FeaturesJob> {
         pca: args.pca.clone(),
         dim: args.dim,
         seed: args.source.seed,
-        device: args.device.clone(),
+        device: args.device,
         precision: args.precision,
         preprocess: PreprocessOverrides {
             image_size: args.image_size,

@@ -110,7 +110,7 @@ pub fn run(args: &ProbeArgs) -> Result<super::Report> {
             temperature: args.temperature,
             ..KnnConfig::default()
         }),
-        device: args.device.clone(),
+        device: args.device,
         out: args.out.clone(),
         allow_incomplete: args.allow_incomplete,
     };

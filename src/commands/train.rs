@@ -28,7 +28,7 @@ pub fn job(args: &TrainArgs) -> Result<TrainJob> {
         augment: args.augment,
         train: TrainSinkConfig {
             out: args.out.clone(),
-            preset: args.preset.clone(),
+            preset: args.preset,
             width: args.width,
             depth: args.depth,
             heads: args.heads,
@@ -50,7 +50,7 @@ pub fn job(args: &TrainArgs) -> Result<TrainJob> {
             checkpoint_every: args.checkpoint_every.max(1),
             max_steps: args.max_steps,
             time_budget_s: args.time_budget,
-            device: args.device.clone(),
+            device: args.device,
             precision: args.precision,
             resume: false,
         },
@@ -77,7 +77,7 @@ pub fn run(args: &TrainArgs) -> Result<super::Report> {
         // What may change between sessions of one run: where it stops, and where it computes.
         let (base, spec) = resume_spec(&args.out, |train| {
             train.max_steps = args.max_steps;
-            train.device = args.device.clone();
+            train.device = args.device;
         })?;
         if args.print_spec {
             print!("{}", spec.to_toml()?);

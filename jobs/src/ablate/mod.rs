@@ -114,7 +114,7 @@ pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateRep
             dim: setting.dim,
             noise: setting.noise,
             latent_scale: Some(setting.latent_scale),
-            preset: &spec.preset,
+            preset: spec.preset,
             epochs: spec.epochs,
             limit: spec.limit,
             batch_size: spec.batch_size,

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use ldae_model::denoiser::Preset;
 use ldae_model::encoder::Pooling;
 use ldae_operators::pca::LatentScale;
 use serde::{Deserialize, Serialize};
@@ -44,8 +45,8 @@ pub struct AblateSpec {
     pub patch: usize,
     /// 3 (RGB) or 1; default 3.
     pub channels: Option<u8>,
-    #[serde(default = "tiny")]
-    pub preset: String,
+    #[serde(default)]
+    pub preset: Preset,
     #[serde(default = "one")]
     pub epochs: u64,
     /// Pre-training images per epoch (a shuffled subset); default all.
@@ -112,9 +113,6 @@ fn d128() -> usize {
 }
 fn one() -> u64 {
     1
-}
-fn tiny() -> String {
-    "tiny".into()
 }
 fn lr() -> f64 {
     1e-3

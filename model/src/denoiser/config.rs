@@ -101,27 +101,46 @@ impl std::str::FromStr for Precision {
     }
 }
 
+/// A network size preset.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// Width 128, 3 + 3 blocks, 4 heads: 1.8M parameters at patch 4 (sized so 32x32 images
+    /// train usefully on 2 CPU cores).
+    #[default]
+    Tiny,
+    /// A ViT-S encoder (384 x 12, 6 heads) and an equal decoder.
+    Small,
+    /// A ViT-B encoder (768 x 12, 12 heads) and an equal decoder.
+    Base,
+    /// A ViT-L encoder (1024 x 24, 16 heads) and an equal decoder.
+    Large,
+}
+
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&ldae_pipeline::names::name_of(self))
+    }
+}
+
 impl DenoiserConfig {
-    /// A named preset (`tiny`, `small`, `base`, `large`) for the given patch geometry.
-    ///
-    /// - `tiny`: width 128, 3 + 3 blocks, 4 heads, 1.8M parameters at patch 4 (sized so 32x32
-    ///   images train usefully on 2 CPU cores);
-    /// - `small`: ViT-S encoder (384 x 12, 6 heads) + an equal decoder;
-    /// - `base`: ViT-B encoder (768 x 12, 12 heads) + an equal decoder;
-    /// - `large`: ViT-L encoder (1024 x 24, 16 heads) + an equal decoder.
-    pub fn preset(name: &str, patch_dim: usize, grid: usize) -> Result<Self> {
-        let (width, depth, heads) = match name {
-            "tiny" => (128, 3, 4),
-            "small" => (384, 12, 6),
-            "base" => (768, 12, 12),
-            "large" => (1024, 24, 16),
-            other => {
-                return Err(Error::unknown_kind(
-                    "preset",
-                    other,
-                    ["tiny", "small", "base", "large"],
-                ))
-            }
+    /// The network of `preset` for the given patch geometry.
+    pub fn preset(preset: Preset, patch_dim: usize, grid: usize) -> Result<Self> {
+        let (width, depth, heads) = match preset {
+            Preset::Tiny => (128, 3, 4),
+            Preset::Small => (384, 12, 6),
+            Preset::Base => (768, 12, 12),
+            Preset::Large => (1024, 24, 16),
         };
         let config = DenoiserConfig {
             patch_dim,

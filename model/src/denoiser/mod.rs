@@ -11,7 +11,7 @@ pub mod init;
 pub mod loss;
 pub mod model;
 
-pub use config::{Conditioning, DenoiserConfig, Precision};
+pub use config::{Conditioning, DenoiserConfig, Precision, Preset};
 pub use init::initialise;
 pub use loss::PcaLoss;
 pub use model::Denoiser;

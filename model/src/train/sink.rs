@@ -12,6 +12,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use candle_core::Device;
 
+use ldae_operators::device::DeviceName;
 use ldae_operators::noise::NoiseSchedule;
 use ldae_operators::pca::{LatentScale, PcaModel};
 use ldae_pipeline::columns::{self, require_tensor};
@@ -24,7 +25,7 @@ use super::budget::TimeBudget;
 use super::metrics::{draw_loss_curve, StepMetrics};
 use super::optimizer::AdamWConfig;
 use super::trainer::{TrainConfig, Trainer};
-use crate::denoiser::{Conditioning, DenoiserConfig, Precision};
+use crate::denoiser::{Conditioning, DenoiserConfig, Precision, Preset};
 use crate::run_folder::FeatureDefaults;
 
 /// `train` (sink): pre-train the l-DAE denoiser on the `patches`, `noisy` and `sigma` columns of
@@ -38,8 +39,8 @@ pub struct TrainSinkConfig {
     /// The run folder.
     pub out: PathBuf,
     /// Network size preset: `tiny`, `small`, `base` or `large`.
-    #[serde(default = "tiny")]
-    pub preset: String,
+    #[serde(default)]
+    pub preset: Preset,
     /// Override the preset's width.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<usize>,
@@ -95,8 +96,8 @@ pub struct TrainSinkConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_budget_s: Option<f64>,
     /// Compute device: `cpu`, `cuda` or `cuda:N`.
-    #[serde(default = "ldae_operators::device::cpu")]
-    pub device: String,
+    #[serde(default)]
+    pub device: DeviceName,
     /// Precision of the products: `f32` or `bf16` (default: bf16 on a GPU, f32 on CPU).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<Precision>,
@@ -106,9 +107,6 @@ pub struct TrainSinkConfig {
     pub resume: bool,
 }
 
-fn tiny() -> String {
-    "tiny".into()
-}
 fn epochs() -> u64 {
     10
 }
@@ -143,7 +141,7 @@ impl SinkConfig for TrainSinkConfig {
             ));
         }
         Ok(Box::new(TrainRun {
-            device: ldae_operators::device::parse_device(&config.device)?,
+            device: config.device.open()?,
             config,
             ctx: ctx.clone(),
             trainer: None,
@@ -211,7 +209,7 @@ impl TrainRun {
             .ok_or_else(|| Error::data(format!("{}: no rows to train on", self.ctx.input)))?
             as usize;
         let grid = pca.meta.image_size / pca.meta.patch_size;
-        let mut model = DenoiserConfig::preset(&c.preset, pca.dim(), grid)?;
+        let mut model = DenoiserConfig::preset(c.preset, pca.dim(), grid)?;
         if let Some(w) = c.width {
             model.width = w;
         }
@@ -265,7 +263,7 @@ impl TrainRun {
             dim,
             latent_scale,
             noise,
-            preset: c.preset.clone(),
+            preset: c.preset,
             model,
             epochs: c.epochs,
             batch_size: c.batch_size,

@@ -7,6 +7,7 @@ use arrow::array::Float32Array;
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
+use crate::device::DeviceName;
 use ldae_pipeline::columns::{self, replace_field, require_tensor, tensor_array, tensor_field};
 use std::path::PathBuf;
 
@@ -30,15 +31,15 @@ pub struct PcaInverseConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latent_scale: Option<LatentScale>,
     /// Compute device: `cpu`, `cuda` or `cuda:N`.
-    #[serde(default = "crate::device::cpu")]
-    pub device: String,
+    #[serde(default)]
+    pub device: DeviceName,
 }
 
 impl OperatorConfig for PcaInverseConfig {
     const KIND: &'static str = "pca_inverse";
     fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
         let (model, scale, device) =
-            super::load_for_spec(&self.pca, self.latent_scale, &self.device, ctx)?;
+            super::load_for_spec(&self.pca, self.latent_scale, self.device, ctx)?;
         Ok(Arc::new(PcaInverse::new(&model, self.dim, scale, &device)?))
     }
 }

@@ -24,12 +24,12 @@ pub use stats::PcaStats;
 pub fn load_for_spec(
     pca: &std::path::Path,
     latent_scale: Option<LatentScale>,
-    device: &str,
+    device: crate::device::DeviceName,
     ctx: &ldae_pipeline::BuildContext,
 ) -> ldae_pipeline::Result<(PcaModel, LatentScale, candle_core::Device)> {
     let model = PcaModel::load(&ctx.resolve(pca))?;
     let scale = latent_scale.unwrap_or(model.meta.latent_scale);
-    Ok((model, scale, crate::device::parse_device(device)?))
+    Ok((model, scale, device.open()?))
 }
 
 /// Convert a candle error into the engine's error type.
