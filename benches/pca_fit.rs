@@ -7,6 +7,7 @@
 use std::time::Instant;
 
 use ldae_operators::normalize::Normalization;
+use ldae_operators::patchify::PatchGeometry;
 use ldae_operators::pca::{LatentScale, PcaMeta, PcaModel, PcaStats};
 
 fn main() {
@@ -24,9 +25,11 @@ fn main() {
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
     let meta = PcaMeta {
-        image_size: 32,
-        patch_size: 4,
-        channels: d / 16,
+        geometry: PatchGeometry {
+            size: 32,
+            patch: 4,
+            channels: d / 16,
+        },
         normalization: Normalization::default(),
         latent_scale: LatentScale::Global,
         samples: 0,

@@ -81,12 +81,12 @@ impl DenoiseGridJob {
         let source = ldae_datasets::open(&self.input, &options)?;
         Pipeline::new(source, Box::new(collect.clone()))
             .then(Arc::new(Decode::new(DecodeConfig {
-                image_size: m.image_size as u32,
-                channels: m.channels as u8,
+                image_size: m.geometry.size as u32,
+                channels: m.geometry.channels as u8,
                 ..DecodeConfig::default()
             })?))
             .then(Arc::new(Normalize::new(m.normalization.clone())))
-            .then(Arc::new(Patchify::new(m.patch_size)))
+            .then(Arc::new(Patchify::new(m.geometry.patch)))
             .run(&RunOptions {
                 threads: 1,
                 progress: ProgressMode::Off,
@@ -96,7 +96,7 @@ impl DenoiseGridJob {
             bail!("{}: no image could be read", self.input);
         };
         let rows = clean.num_rows();
-        let g = PatchGeometry::new(m.image_size, m.channels, m.patch_size)?;
+        let g = m.geometry;
         let per_image = g.tokens() * g.patch_dim();
         let pictures =
             |batch: &arrow::record_batch::RecordBatch, column: &str| -> Result<Vec<RgbImage>> {

@@ -80,9 +80,9 @@ pub fn patch_front_decoding(
 pub fn patch_front_of(model: &ldae_operators::pca::PcaModel) -> Result<Vec<OperatorSpec>> {
     let m = &model.meta;
     patch_front(
-        m.image_size,
-        m.channels as u8,
-        m.patch_size,
+        m.geometry.size,
+        m.geometry.channels as u8,
+        m.geometry.patch,
         NormalizeConfig::from(&m.normalization),
     )
 }

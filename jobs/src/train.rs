@@ -83,8 +83,8 @@ impl TrainJob {
             source,
             operators: vec![
                 OperatorSpec::new(DecodeConfig {
-                    image_size: m.image_size as u32,
-                    channels: m.channels as u8,
+                    image_size: m.geometry.size as u32,
+                    channels: m.geometry.channels as u8,
                     augment: self.augment.then(|| AugmentConfig {
                         seed: self.train.seed,
                         ..AugmentConfig::default()
@@ -93,7 +93,7 @@ impl TrainJob {
                 }),
                 OperatorSpec::new(NormalizeConfig::from(&m.normalization)),
                 OperatorSpec::new(PatchifyConfig {
-                    patch: m.patch_size,
+                    patch: m.geometry.patch,
                 }),
                 OperatorSpec::new(NoiseConfig {
                     pca: pca.clone(),
@@ -124,8 +124,8 @@ impl TrainJob {
                 },
             ),
             operators: vec![OperatorSpec::new(DecodeConfig {
-                image_size: model.meta.image_size as u32,
-                channels: model.meta.channels as u8,
+                image_size: model.meta.geometry.size as u32,
+                channels: model.meta.geometry.channels as u8,
                 ..DecodeConfig::default()
             })],
             sink: SinkSpec::new(ParquetSinkConfig {

@@ -17,15 +17,28 @@ use ldae_pipeline::{
     BoundOperator, BuildContext, Error, Operator, OperatorConfig, Processed, Result,
 };
 
-/// Geometry of patchifying `size x size x channels` images with `patch x patch` patches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Geometry of patchifying `size x size x channels` images with `patch x patch` patches. In a
+/// PCA file's metadata its keys are `image_size`, `patch_size` and `channels`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PatchGeometry {
     /// Image side S.
+    #[serde(rename = "image_size")]
     pub size: usize,
+    /// Patch side p.
+    #[serde(rename = "patch_size")]
+    pub patch: usize,
     /// Channels C.
     pub channels: usize,
-    /// Patch side p.
-    pub patch: usize,
+}
+
+impl std::fmt::Display for PatchGeometry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "image size {}, patch {}, {} channel(s)",
+            self.size, self.patch, self.channels
+        )
+    }
 }
 
 impl PatchGeometry {

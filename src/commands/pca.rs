@@ -120,8 +120,8 @@ pub fn run(cmd: PcaCommand) -> Result<super::Report> {
                 out.display(),
                 count.min(model.dim()),
                 pca.display(),
-                model.meta.patch_size,
-                model.meta.patch_size
+                model.meta.geometry.patch,
+                model.meta.geometry.patch
             );
             Ok(json!({ "out": out }))
         }
@@ -136,14 +136,13 @@ fn skip_done_partial(job: &PcaFitJob, target: &Path) -> Result<Value> {
     let recorded = meta.input.split(" (shard ").next().unwrap_or_default();
     let input = ldae_jobs::pca_fit::absolute(Path::new(&job.input));
     let same_input = recorded == job.input || Path::new(recorded) == input;
-    if !same_input || meta.image_size != job.image_size || meta.patch_size != job.patch {
+    let geometry = &meta.geometry;
+    if !same_input || geometry.size != job.image_size || geometry.patch != job.patch {
         bail!(
-            "{}: holds partial statistics of another job (input {}, image size {}, patch {}); \
+            "{}: holds partial statistics of another job (input {}, {geometry}); \
              write to another --out, or pass --overwrite",
             target.display(),
             meta.input,
-            meta.image_size,
-            meta.patch_size
         );
     }
     println!(
@@ -177,12 +176,8 @@ fn merge(partials: &[std::path::PathBuf], out: &Path, partial: bool) -> Result<V
         match &mut merged {
             None => merged = Some((stats, meta)),
             Some((acc, first)) => {
-                if !first.same_geometry(&meta) {
-                    bail!(
-                        "{}: made with image size {}, patch {}, {} channel(s); the first partial used {}, {}, {}",
-                        p.display(), meta.image_size, meta.patch_size, meta.channels,
-                        first.image_size, first.patch_size, first.channels
-                    );
+                if let Err(what) = first.compatible(&meta.geometry, &meta.normalization) {
+                    bail!("{}: made with {what} (the first partial's)", p.display());
                 }
                 acc.merge(&stats)?;
             }

@@ -208,7 +208,7 @@ impl TrainRun {
             .filter(|&r| r > 0)
             .ok_or_else(|| Error::data(format!("{}: no rows to train on", self.ctx.input)))?
             as usize;
-        let grid = pca.meta.image_size / pca.meta.patch_size;
+        let grid = pca.meta.geometry.grid();
         let mut model = DenoiserConfig::preset(c.preset, pca.dim(), grid)?;
         if let Some(w) = c.width {
             model.width = w;

@@ -128,7 +128,7 @@ fn timm_tensors(
     depth: usize,
 ) -> Result<Vec<(String, Tensor)>> {
     let m = &pca.meta;
-    let (p, c) = (m.patch_size, m.channels);
+    let (p, c) = (m.geometry.patch, m.geometry.channels);
     let width = model.config().width;
     let (w, b) = model.patch_embedding().map_err(candle_err)?;
     // ldae's patch element order is (row, column, channel): [W, p, p, C] -> [W, C, p, p].
@@ -179,11 +179,11 @@ fn timm_config(config: &TrainConfig, pca: &PcaModel, depth: usize) -> Result<(St
         _ => "vit_base_patch16_224",
     }
     .to_string();
-    let (mean, std) = mean_std(&m.normalization, m.channels);
+    let (mean, std) = mean_std(&m.normalization, m.geometry.channels);
     let model_args = json!({
-        "img_size": m.image_size,
-        "patch_size": m.patch_size,
-        "in_chans": m.channels,
+        "img_size": m.geometry.size,
+        "patch_size": m.geometry.patch,
+        "in_chans": m.geometry.channels,
         "embed_dim": c.width,
         "depth": depth,
         "num_heads": c.heads,
@@ -204,7 +204,7 @@ fn timm_config(config: &TrainConfig, pca: &PcaModel, depth: usize) -> Result<(St
         "pretrained_cfg": {
             "tag": "ldae",
             "custom_load": false,
-            "input_size": [m.channels, m.image_size, m.image_size],
+            "input_size": [m.geometry.channels, m.geometry.size, m.geometry.size],
             "fixed_input_size": true,
             // ldae resizes the centre square of the shorter side to S with Pillow's bilinear
             // filter: timm's resize-shorter-side-then-crop at crop_pct 1 is that up to the
@@ -263,7 +263,7 @@ fn model_card(
 ) -> Result<String> {
     let c = &config.model;
     let m = &pca.meta;
-    let (mean, std) = mean_std(&m.normalization, m.channels);
+    let (mean, std) = mean_std(&m.normalization, m.geometry.channels);
     let probes_text = match probe_lines(probes)? {
         lines if lines.is_empty() => "No probe reports were found in the run folder (`ldae export --probe FILE` adds them).\n".to_string(),
         lines => format!(
@@ -305,9 +305,9 @@ warm-up {warmup} epochs, AdamW weight decay {wd}, EMA {ema_cfg}, augmentation {a
         width = c.width,
         heads = c.heads,
         mlp = c.mlp_ratio,
-        p = m.patch_size,
-        s = m.image_size,
-        ch = m.channels,
+        p = m.geometry.patch,
+        s = m.geometry.size,
+        ch = m.geometry.channels,
         input = config.input,
         rows = config.rows_per_epoch,
         pca = config.pca.display(),

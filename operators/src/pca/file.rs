@@ -11,6 +11,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use ldae_pipeline::{Error, Result};
 
 use crate::normalize::Normalization;
+use crate::patchify::PatchGeometry;
 use ldae_pipeline::atomic_file::write_atomic;
 
 /// The `format` of a fitted model's file.
@@ -69,12 +70,10 @@ impl std::fmt::Display for LatentScale {
 /// What the patches of a PCA model were made from: needed to encode new images the same way.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PcaMeta {
-    /// Image side S the images were decoded to.
-    pub image_size: usize,
-    /// Patch side p.
-    pub patch_size: usize,
-    /// Channels C.
-    pub channels: usize,
+    /// How the images were cut into patches: side S, patch p, channels C (the keys
+    /// `image_size`, `patch_size` and `channels`).
+    #[serde(flatten)]
+    pub geometry: PatchGeometry,
     /// Pixel normalisation before patchifying.
     pub normalization: Normalization,
     /// Default latent scale for projection.
@@ -96,15 +95,27 @@ pub struct PcaMeta {
 impl PcaMeta {
     /// D = p * p * C.
     pub fn patch_dim(&self) -> usize {
-        self.patch_size * self.patch_size * self.channels
+        self.geometry.patch_dim()
     }
 
-    /// Whether two metas describe the same patch geometry and normalisation (mergeable).
-    pub fn same_geometry(&self, other: &PcaMeta) -> bool {
-        self.image_size == other.image_size
-            && self.patch_size == other.patch_size
-            && self.channels == other.channels
-            && self.normalization == other.normalization
+    /// The one check that patches cut with `geometry` from pixels normalised with
+    /// `normalization` are what this model's were made of: `Err` says what differs.
+    pub fn compatible(
+        &self,
+        geometry: &PatchGeometry,
+        normalization: &Normalization,
+    ) -> std::result::Result<(), String> {
+        if self.geometry != *geometry {
+            return Err(format!("{geometry}, where the PCA has {}", self.geometry));
+        }
+        if self.normalization != *normalization {
+            return Err(format!(
+                "normalisation {}, where the PCA has {}",
+                normalization.metadata_value(),
+                self.normalization.metadata_value()
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -201,7 +212,11 @@ const MAX_IMAGE_SIDE: usize = 1 << 16;
 
 /// Why the geometry of `meta` cannot be a patch PCA's, if it cannot.
 fn check_geometry(meta: &PcaMeta) -> std::result::Result<(), String> {
-    let (s, p, c) = (meta.image_size, meta.patch_size, meta.channels);
+    let PatchGeometry {
+        size: s,
+        patch: p,
+        channels: c,
+    } = meta.geometry;
     if p == 0 || s == 0 || s > MAX_IMAGE_SIDE {
         return Err(format!(
             "image size {s} and patch {p} must be between 1 and {MAX_IMAGE_SIDE}"

@@ -12,6 +12,7 @@ use ldae_pipeline::{BuildContext, Error, Result, RunSummary, Sink, SinkConfig, S
 
 use super::model::{LatentScale, PcaMeta, PcaModel};
 use super::stats::PcaStats;
+use crate::patchify::PatchGeometry;
 use ldae_pipeline::table::write_errors_table;
 
 /// `pca_fit` (sink): accumulates patch statistics and writes the fitted model (or, with
@@ -126,9 +127,11 @@ impl Sink for PcaFit {
             ));
         }
         let meta = PcaMeta {
-            image_size,
-            patch_size,
-            channels: shape[1] / (patch_size * patch_size),
+            geometry: PatchGeometry {
+                size: image_size,
+                patch: patch_size,
+                channels: shape[1] / (patch_size * patch_size),
+            },
             normalization,
             latent_scale: self.config.latent_scale,
             samples: 0,

@@ -67,7 +67,7 @@ impl PcaModel {
 
     /// Tokens per image the model's patches come in, `(S/p)^2`.
     pub fn tokens(&self) -> usize {
-        (self.meta.image_size / self.meta.patch_size).pow(2)
+        (self.meta.geometry.size / self.meta.geometry.patch).pow(2)
     }
 
     /// A fingerprint of the fitted model (its tensors and geometry), recorded in the schema of
@@ -79,7 +79,10 @@ impl PcaModel {
                 h.update(&v.to_le_bytes());
             }
         }
-        h.update(&[self.meta.image_size as u8, self.meta.patch_size as u8]);
+        h.update(&[
+            self.meta.geometry.size as u8,
+            self.meta.geometry.patch as u8,
+        ]);
         h.update(self.meta.normalization.metadata_value().as_bytes());
         format!("{:016x}", h.digest())
     }
@@ -94,8 +97,9 @@ impl PcaModel {
     }
 
     /// Plan-time check that `input`'s patches were made the way this model's were: same
-    /// normalisation, image size and patch size. The error names `stage` and both sides; what
-    /// the schema does not record is named in a warning (see [`ldae_pipeline::columns::check_metadata`]).
+    /// normalisation, image size, patch size and (from the patches' width D = p * p * C)
+    /// channels. The error names `stage` and both sides; what the schema does not record is
+    /// named in a warning (see [`ldae_pipeline::columns::check_metadata`]).
     pub fn check_patch_metadata(
         &self,
         input: &arrow::datatypes::Schema,
@@ -107,10 +111,26 @@ impl PcaModel {
         let what = format!("the PCA model (fitted on {})", self.meta.input);
         let expected = [
             (META_NORMALIZATION, self.meta.normalization.metadata_value()),
-            (META_IMAGE_SIZE, self.meta.image_size.to_string()),
-            (META_PATCH_SIZE, self.meta.patch_size.to_string()),
+            (META_IMAGE_SIZE, self.meta.geometry.size.to_string()),
+            (META_PATCH_SIZE, self.meta.geometry.patch.to_string()),
         ];
-        check_metadata(input, &expected, stage, &what).map(drop)
+        check_metadata(input, &expected, stage, &what)?;
+        let width = input
+            .field_with_name(ldae_pipeline::columns::PATCHES)
+            .ok()
+            .and_then(ldae_pipeline::columns::tensor_type)
+            .and_then(|(_, shape)| shape.last().copied());
+        match width {
+            Some(d) if d != self.dim() => Err(Error::plan(
+                stage,
+                format!(
+                    "patches of {d} values do not match {what}: {}, {} values per patch",
+                    self.meta.geometry,
+                    self.dim()
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Plan-time check that `input`'s latents came from this model at `dim`, `scale`.
@@ -178,9 +198,9 @@ impl PcaModel {
             "PCA over {} patches of {} images ({}x{} px, patch {}, D={}): explained variance {}",
             self.meta.samples,
             self.meta.images,
-            self.meta.image_size,
-            self.meta.image_size,
-            self.meta.patch_size,
+            self.meta.geometry.size,
+            self.meta.geometry.size,
+            self.meta.geometry.patch,
             d,
             parts.join(", ")
         )

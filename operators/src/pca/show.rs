@@ -9,7 +9,7 @@ use super::model::PcaModel;
 /// Draw the first `count` components of `model`, each enlarged `zoom` times.
 pub fn draw_components(model: &PcaModel, count: usize, zoom: u32) -> RgbImage {
     let m = &model.meta;
-    let (p, c, d) = (m.patch_size as u32, m.channels, model.dim());
+    let (p, c, d) = (m.geometry.patch as u32, m.geometry.channels, model.dim());
     let count = count.clamp(1, d);
     let cols = (count as f64).sqrt().ceil() as u32;
     let rows = (count as u32).div_ceil(cols);

@@ -3,14 +3,17 @@
 
 use candle_core::Device;
 use ldae_operators::normalize::Normalization;
+use ldae_operators::patchify::PatchGeometry;
 use ldae_operators::pca::{LatentScale, PcaMeta, PcaModel, PcaStats};
 use rand::{Rng, SeedableRng};
 
 fn meta() -> PcaMeta {
     PcaMeta {
-        image_size: 8,
-        patch_size: 2,
-        channels: 3,
+        geometry: PatchGeometry {
+            size: 8,
+            patch: 2,
+            channels: 3,
+        },
         normalization: Normalization::default(),
         latent_scale: LatentScale::Global,
         samples: 0,
@@ -178,4 +181,51 @@ fn saving_a_model_always_writes_the_same_bytes() {
         assert_eq!(std::fs::read(&again).unwrap(), bytes);
     }
     assert_eq!(PcaModel::load(&first).unwrap(), model);
+}
+
+#[test]
+fn compatibility_is_one_check_that_names_what_differs() {
+    let m = meta();
+    assert_eq!(m.compatible(&m.geometry, &m.normalization), Ok(()));
+    let gray = PatchGeometry {
+        channels: 1,
+        ..m.geometry
+    };
+    let e = m.compatible(&gray, &m.normalization).unwrap_err();
+    assert!(
+        e.contains("1 channel(s)") && e.contains("3 channel(s)"),
+        "{e}"
+    );
+    let imagenet = Normalization::MeanStd {
+        mean: vec![0.5; 3],
+        std: vec![0.25; 3],
+    };
+    let e = m.compatible(&m.geometry, &imagenet).unwrap_err();
+    assert!(e.starts_with("normalisation"), "{e}");
+}
+
+#[test]
+fn patches_of_another_channel_count_are_a_plan_error() {
+    use arrow::datatypes::{DataType, Schema};
+    use ldae_pipeline::columns::{tensor_field, META_IMAGE_SIZE, META_PATCH_SIZE, PATCHES};
+    // The model: 8x8 images, patch 2, 3 channels (D = 12, 16 tokens). The same image and patch
+    // size with one channel gives patches of 4 values: the metadata keys agree, the width not.
+    let model = fitted(&data(2000));
+    let schema = |width: usize| {
+        let metadata = [(META_IMAGE_SIZE, "8"), (META_PATCH_SIZE, "2")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Schema::new(vec![tensor_field(PATCHES, DataType::Float32, &[16, width])])
+            .with_metadata(metadata)
+    };
+    model.check_patch_metadata(&schema(12), "test").unwrap();
+    let e = model
+        .check_patch_metadata(&schema(4), "test")
+        .unwrap_err()
+        .chain();
+    assert!(
+        e.contains("patches of 4 values") && e.contains("3 channel(s)"),
+        "{e}"
+    );
 }
