@@ -46,14 +46,10 @@ impl Interpolation {
 
 impl std::str::FromStr for Interpolation {
     type Err = Error;
+    /// The serde name (`bilinear`, `bicubic`), as `--interpolation` and a timm folder's
+    /// `pretrained_cfg` name it.
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "bilinear" => Ok(Interpolation::Bilinear),
-            "bicubic" => Ok(Interpolation::Bicubic),
-            other => Err(Error::invalid(format!(
-                "interpolation '{other}' is not supported (bilinear, bicubic)"
-            ))),
-        }
+        ldae_pipeline::names::parse_name(s)
     }
 }
 

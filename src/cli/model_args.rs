@@ -193,7 +193,7 @@ pub struct FeaturesArgs {
     #[arg(long)]
     pub crop_pct: Option<f64>,
     /// timm model: the resize filter, bilinear or bicubic (default: the model's).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_name::<Interpolation>)]
     pub interpolation: Option<Interpolation>,
     /// timm model: per-channel means of x / 255, comma-separated (default: the model's).
     #[arg(long, value_delimiter = ',')]
