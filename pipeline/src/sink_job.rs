@@ -9,7 +9,8 @@ use crate::{Error, Result};
 /// One pass over the source: what the runner changes in the source for it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pass {
-    /// The pass number (epoch); operators are rebuilt with it in [`BuildContext::epoch`].
+    /// The pass number (epoch); operators are rebuilt with it in
+    /// [`BuildContext::epoch`](crate::config::BuildContext::epoch).
     pub epoch: u64,
     /// Shuffle the rows with this seed (None: the source's own setting).
     pub shuffle_seed: Option<u64>,
@@ -34,7 +35,7 @@ pub struct PlanInfo {
 
 /// The sink's side of a job: how many passes over the data it wants, and the sink of each.
 ///
-/// Most sinks want one pass ([`SinkJob::once`]); a trainer wants one per epoch and resumes
+/// Most sinks want one pass (`<dyn SinkJob>::once`); a trainer wants one per epoch and resumes
 /// inside one.
 pub trait SinkJob: Send {
     /// Called once, before the first pass, with the planned schema and row count.

@@ -1,5 +1,5 @@
-//! Command-line arguments: the commands here, their shared flags in [`common`], the model
-//! commands' flags in [`model_args`].
+//! Command-line arguments: the commands here, their shared flags in `common`, the model
+//! commands' flags in `model_args`.
 
 use std::path::PathBuf;
 

@@ -1,6 +1,6 @@
 //! The JPEG fast paths, tried before the general decoder (the `image` crate):
 //!
-//! 1. [`system`]: the system's libjpeg-turbo, loaded at run time (`libjpeg.so.62` on Debian,
+//! 1. `system`: the system's libjpeg-turbo, loaded at run time (`libjpeg.so.62` on Debian,
 //!    `libjpeg.so.8` on Ubuntu), when the build found its header. Same inverse DCT and
 //!    upsampling as Pillow's, and it can decode at 1/2, 1/4 or 1/8 scale in the inverse DCT.
 //! 2. [`rust`]: zune-jpeg, called directly (the `image` crate decodes JPEGs with the same

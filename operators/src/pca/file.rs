@@ -1,7 +1,7 @@
 //! The PCA file format, in one place: a safetensors file of f64 tensors whose metadata holds
 //! `format` (`ldae-pca` for a model, `ldae-pca-partial` for partial statistics) and `ldae.pca`
 //! (the JSON [`PcaMeta`]: how the patches were made). [`super::model`] and [`super::stats`]
-//! read and write their tensors through [`write`] and [`read`].
+//! read and write their tensors through `write` and `read`.
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! The patch-wise PCA tokenizer.
 //!
-//! [`file`] owns the safetensors layout and metadata of PCA files, [`stats`] accumulates mergeable f64 statistics of patches, [`model`] turns them into the full
+//! [`file`](mod@file) owns the safetensors layout and metadata of PCA files, [`stats`] accumulates mergeable f64 statistics of patches, [`model`] turns them into the full
 //! D x D basis (sorted by eigenvalue, largest first) and saves/loads it, [`fit`] is the sink that
 //! fits a model from a stream, [`project`] and [`inverse`] are the operators between patches and
 //! latents, [`show`] draws the components.
