@@ -14,7 +14,9 @@ once; a lock makes concurrent callers wait for the first.
 import fcntl
 import hashlib
 import pathlib
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -64,6 +66,26 @@ def install(python, reqs):
     subprocess.run(cmd, check=True, **out)
 
 
+def make_venv(env):
+    """Create the environment. A Debian python3 without its venv package cannot bootstrap pip
+    in it (ensurepip is left out there); the test command sets up what the tests need, so as
+    root with apt-get it installs python3-venv and tries again."""
+    build = venv.EnvBuilder(with_pip=True, clear=True)
+    try:
+        build.create(env)
+        return
+    except (subprocess.CalledProcessError, OSError) as e:
+        failure = e
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        sys.exit(f"cannot make a virtual environment with {sys.executable} ({failure}); "
+                 "install its venv module (python3-venv on Debian and Ubuntu)")
+    print("installing python3-venv (pip's bootstrap in virtual environments)", file=sys.stderr)
+    out = {"stdout": sys.stderr, "check": True}
+    subprocess.run(["apt-get", "update", "-qq"], **out)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "python3-venv"], **out)
+    build.create(env)
+
+
 def fingerprint(reqs):
     h = hashlib.sha256()
     h.update("\n".join(reqs).encode())
@@ -86,7 +108,7 @@ def main():
         want = fingerprint(reqs)
         if not (marker.exists() and marker.read_text() == want and python.exists()):
             print(f"making the test environment {env} (once)", file=sys.stderr)
-            venv.EnvBuilder(with_pip=True, clear=True).create(env)
+            make_venv(env)
             install(python, reqs)
             marker.write_text(want)
     print(python)

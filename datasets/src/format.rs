@@ -303,13 +303,6 @@ impl FormatSettings {
             .map(|c| &**c)
     }
 
-    /// Set the settings of `C`'s format.
-    pub fn set<C: FormatConfig>(&mut self, config: C) {
-        self.0.retain(|c| c.name() != C::NAME);
-        self.0.push(Box::new(config));
-        self.0.sort_by_key(|c| c.name());
-    }
-
     /// The settings `format` reads with: its own table, else its defaults. Settings for
     /// another format are an error (they would be silently ignored).
     pub fn for_format(&self, format: Format) -> Result<Box<dyn AnyFormatConfig>> {
@@ -324,11 +317,6 @@ impl FormatSettings {
             .get(format)
             .map(|c| c.clone_box())
             .unwrap_or_else(|| (format.kind().default)()))
-    }
-
-    /// Whether no format has settings.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 

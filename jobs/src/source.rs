@@ -64,12 +64,17 @@ impl SourceSpec {
 
     /// The input as opened (relative paths resolved against `base`).
     pub fn resolved_input(&self, base: &std::path::Path) -> String {
-        let p = std::path::Path::new(&self.input);
-        if is_synthetic(&self.input) || p.is_absolute() || base.as_os_str().is_empty() {
-            self.input.clone()
-        } else {
-            base.join(p).display().to_string()
-        }
+        resolve_input(base, &self.input)
+    }
+}
+
+/// A dataset input (path or `synthetic:N`) with a relative path resolved against `base`.
+pub fn resolve_input(base: &std::path::Path, input: &str) -> String {
+    let p = std::path::Path::new(input);
+    if is_synthetic(input) || p.is_absolute() || base.as_os_str().is_empty() {
+        input.to_string()
+    } else {
+        base.join(p).display().to_string()
     }
 }
 

@@ -83,8 +83,3 @@ impl schemars::JsonSchema for DeviceName {
         schemars::json_schema!({ "type": "string", "pattern": "^(cpu|cuda(:[0-9]+)?)$" })
     }
 }
-
-/// Open the device named `name` (`cpu`, `cuda` or `cuda:N`).
-pub fn parse_device(name: &str) -> Result<Device> {
-    name.parse::<DeviceName>()?.open()
-}

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::experiment::{
     features, fit_pca, pretrain, probe_tables, FeatureRead, Pretrain, Rows, Say, TrainExtras,
 };
+use crate::source::resolve_input;
 use crate::{Context, Result};
 
 mod report;
@@ -26,22 +27,14 @@ use report::{write_tables, Row};
 use spec::{label, plan_settings};
 pub use spec::{AblateSpec, Setting};
 
-fn resolve(base: &Path, p: &str) -> String {
-    if ldae_datasets::synthetic::is_synthetic(p) || Path::new(p).is_absolute() {
-        p.to_string()
-    } else {
-        base.join(p).display().to_string()
-    }
-}
-
 /// Run the ablation spec at `spec_path`; `say` gets a line per step and result.
 pub fn run(spec_path: &Path, run: &RunOptions, say: Say<'_>) -> Result<AblateReport> {
     let text = std::fs::read_to_string(spec_path).map_err(|e| Error::io(spec_path, e))?;
     let spec: AblateSpec = toml::from_str(&text)
         .with_context(|| format!("{}: not a valid ablation spec", spec_path.display()))?;
     let here = spec_path.parent().unwrap_or(Path::new("."));
-    let train = resolve(here, &spec.train);
-    let test = resolve(here, &spec.test);
+    let train = resolve_input(here, &spec.train);
+    let test = resolve_input(here, &spec.test);
     let out = here.join(&spec.out);
     ldae_pipeline::folders::create_dir_all(&out)?;
 

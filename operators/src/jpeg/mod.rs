@@ -128,14 +128,8 @@ pub fn decode(bytes: &[u8], max_pixels: u64, eighths: impl FnOnce(u32, u32) -> u
     if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         return FastJpeg::Declined;
     }
-    #[cfg(ldae_libjpeg)]
-    if decoder().scales_in_dct() {
-        match system::decode(bytes, max_pixels, eighths) {
-            FastJpeg::Declined => {}
-            done => return done,
-        }
+    match decode_libjpeg(bytes, max_pixels, eighths) {
+        None | Some(FastJpeg::Declined) => rust::decode(bytes, max_pixels),
+        Some(done) => done,
     }
-    #[cfg(not(ldae_libjpeg))]
-    let _ = eighths;
-    rust::decode(bytes, max_pixels)
 }
