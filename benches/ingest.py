@@ -4,6 +4,8 @@ the same cores in the same run, printed as a table.
 
     python3 benches/ingest.py --images ~/data/train [--ldae target/release/ldae]
     python3 benches/ingest.py --images ~/photos --image-size 224 --patch 16 --dim 32
+    python3 benches/ingest.py --images ~/photos --image-size 224 --patch 16 --dim 32 \
+        --encode-vs-pillow 5 --pin 1 [--isa avx2]
 
 IMAGES is a folder of class folders (CIFAR-10 JPEGs) or a flat folder of photos.
 
@@ -17,12 +19,16 @@ Measures
   3. PCA fit on the same in-memory patches: numpy (f64 X^T X + eigh) vs ldae's fit
      (the `pca_fit` bench, built in the release profile);
   4. peak resident memory of ldae encode at 10k and at all images.
+`--encode-vs-pillow ROUNDS` measures only ldae's whole `pca encode --threads 1` against
+Pillow's decode + resize + crop in one process, alternated ROUNDS times (medians); `--pin CPU`
+runs both sides on that one core (the per-core comparison); `--isa` caps the kernels' level.
 Needs: pip install numpy pyarrow pillow.
 """
 import argparse
 import json
 import multiprocessing as mp
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +41,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "python"))
 from common import read_safetensors  # noqa: E402
-from bench_build import bench_binary, default_ldae, machine_header  # noqa: E402
+from bench_build import add_isa_argument, apply_isa, bench_binary, default_ldae, machine_header  # noqa: E402
 
 S, P, D_LAT = 32, 4, 16
 
@@ -156,6 +162,26 @@ def run_rss(cmd):
     return time.perf_counter() - start, usage.ru_maxrss / 1024
 
 
+def encode_vs_pillow(args, encode, root, files, tmp):
+    """ldae's whole encode (`--threads 1`) against Pillow's decode + resize + crop alone (1
+    process), alternated, medians printed."""
+    n, ours, peer = len(files), [], []
+    for r in range(args.encode_vs_pillow):
+        t_enc, _ = run_rss(encode + ["--threads", "1", "--out", os.path.join(tmp, f"q{r}")])
+        ours.append(n / t_enc)
+        peer.append(n / pillow_only(root, files, 1))
+        print(f"round {r + 1}: ldae {ours[-1]:.0f}, Pillow {peer[-1]:.0f} images/s", flush=True)
+    a, b = statistics.median(ours), statistics.median(peer)
+    pin = f"pinned to CPU {args.pin}" if args.pin is not None else "unpinned"
+    print(f"\n{machine_header(args.ldae)}")
+    print(f"{n} images, {S} px, patch {P}, d = {D_LAT}; {pin}; medians of {len(ours)} alternating rounds")
+    print("| measure | ldae | Pillow | ratio |")
+    print("|---|---|---|---|")
+    print(f"| `pca encode --threads 1` whole vs Pillow decode + resize + crop (1 process) | "
+          f"{a:.0f} images/s | {b:.0f} images/s | {a / b:.2f}x |")
+    print("rounds: ldae " + ", ".join(f"{v:.0f}" for v in ours) + "; Pillow " + ", ".join(f"{v:.0f}" for v in peer))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", required=True, help="CIFAR-10 JPEG folder (train/<class>/*.jpg)")
@@ -164,7 +190,14 @@ def main():
     ap.add_argument("--image-size", type=int, default=32)
     ap.add_argument("--patch", type=int, default=4)
     ap.add_argument("--dim", type=int, default=16)
+    ap.add_argument("--encode-vs-pillow", type=int, metavar="ROUNDS",
+                    help="only ldae's encode (1 thread) against Pillow's decode+resize+crop (1 process), ROUNDS alternations")
+    ap.add_argument("--pin", type=int, metavar="CPU", help="run both sides on this one core")
+    add_isa_argument(ap)
     args = ap.parse_args()
+    apply_isa(args.isa)
+    if args.pin is not None:
+        os.sched_setaffinity(0, {args.pin})
     global S, P, D_LAT
     S, P, D_LAT = args.image_size, args.patch, args.dim
     root = os.path.expanduser(args.images)
@@ -190,12 +223,15 @@ def main():
 
     # PCA fit, end to end.
     t_fit, _ = run_rss([args.ldae, "pca", "fit", "--input", root, "--image-size", str(S), "--patch", str(P), "--out", pca, *common])
+    encode = [args.ldae, "pca", "encode", "--input", root, "--pca", pca, "--dim", str(D_LAT), *common]
+    if args.encode_vs_pillow:
+        encode_vs_pillow(args, encode, root, files, tmp)
+        return
     t_peer_fit = peer_fit(root, files, args.procs)
     rows.append(("PCA fit end to end (decode + stats + eigh)", n / t_fit, n / t_peer_fit, "images/s"))
 
     # Peak memory against dataset size, measured before this process holds large arrays (a
     # forked child's peak RSS counts the parent's pages until it execs).
-    encode = [args.ldae, "pca", "encode", "--input", root, "--pca", pca, "--dim", str(D_LAT), *common]
     _, rss_10k = run_rss(encode + ["--limit", "10000", "--out", os.path.join(tmp, "l10k")])
     _, rss_all = run_rss(encode + ["--out", os.path.join(tmp, "lall")])
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Training and encoder-inference throughput of ldae (candle) beside PyTorch, same run.
 
-    python3 benches/train_compare.py [PRESET] [BATCH] [STEPS] [ROUNDS] [--image-size S] [--patch P] [--conditioning dit|mlp]
+    python3 benches/train_compare.py [PRESET] [BATCH] [STEPS] [ROUNDS] [--image-size S] [--patch P] [--conditioning dit|mlp] [--isa avx2|avx512]
 
 (`--image-size 224 --patch 16` is the paper's geometry: 196 tokens of 768 values.)
 
@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import sys
 
-from bench_build import bench_binary, machine_header
+from bench_build import add_isa_argument, apply_isa, bench_binary, machine_header
 
 
 def last_json(cmd):
@@ -34,7 +34,9 @@ def main():
     ap.add_argument("--image-size", type=int, default=32)
     ap.add_argument("--patch", type=int, default=4)
     ap.add_argument("--conditioning", choices=["dit", "mlp"], default="dit")
+    add_isa_argument(ap)
     args = ap.parse_args()
+    apply_isa(args.isa)
     preset, batch, steps, rounds = args.preset, args.batch, args.steps, args.rounds
     geometry = ["--image-size", str(args.image_size), "--patch", str(args.patch),
                 "--conditioning", args.conditioning]
@@ -47,6 +49,7 @@ def main():
     tokens = (args.image_size // args.patch) ** 2
     params = runs["ldae"][0]["params"], runs["pytorch"][0]["params"]
     print(machine_header())
+    print(f"ldae's kernels ran at: {runs['ldae'][0].get('isa', 'unknown')}")
     print(f"{preset} preset ({params[0]:,} parameters; PyTorch {params[1]:,}; {args.conditioning} conditioning), {args.image_size} px, patch {args.patch}: {tokens} tokens of "
           f"{args.patch * args.patch * 3} values; batch {batch}, best of {steps} steps, median of {rounds} rounds")
     print("| measure | ldae (candle) | PyTorch | ratio |")

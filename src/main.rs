@@ -9,6 +9,11 @@ mod allocator;
 
 fn main() -> ExitCode {
     allocator::keep_freed_memory();
+    // A cap the kernels cannot read is an error before anything runs (they would panic later).
+    if let Err(e) = ldae_operators::cpu::Isa::cap_from_env() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     // `--version` also says which JPEG decoder this process uses (known only at run time).
     let matches = cli::Cli::command()
         .long_version(&*Box::leak(cli::long_version().into_boxed_str()))

@@ -8,6 +8,7 @@
 //! `ldae_pipeline::registry`), so pipeline specs can name it.
 
 pub mod augment;
+pub mod cpu;
 pub mod decode;
 pub mod device;
 pub mod jpeg;

@@ -23,12 +23,14 @@ pub use model_args::{ExportArgs, FeaturesArgs, ProbeArgs, TrainArgs};
 /// `_SUCCESS`) that the shards of a job write side by side and that a rerun resumes.
 /// DATA is an image folder (root/<class>/*.jpg), a Parquet image table, WebDataset .tar shards,
 /// an IDX file (MNIST family), CIFAR-10 binary batches, or `synthetic:N`.
-/// What `ldae --version` prints: the version and the JPEG decoder in use.
+/// What `ldae --version` prints: the version, the JPEG decoder and the CPU instruction-set
+/// level in use (`LDAE_MAX_CPU_ISA` caps it).
 pub fn long_version() -> String {
     format!(
-        "{}\nJPEG decoder: {}",
+        "{}\nJPEG decoder: {}\nCPU kernels: {}",
         env!("CARGO_PKG_VERSION"),
-        ldae_operators::jpeg::decoder()
+        ldae_operators::jpeg::decoder(),
+        ldae_operators::cpu::isa::describe()
     )
 }
 

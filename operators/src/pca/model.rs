@@ -307,17 +307,21 @@ impl PcaModel {
             offset[k] = b as f32;
         }
         let mean: Vec<f32> = self.mean.iter().map(|&x| x as f32).collect();
-        let tensor = |v: Vec<f32>, shape: (usize, usize)| {
-            Tensor::from_vec(v, shape, device).map_err(candle_err)
+        let tensor = |v: &[f32], shape: (usize, usize)| {
+            Tensor::from_slice(v, shape, device).map_err(candle_err)
         };
         Ok(Projector {
             dim,
             patch_dim: d,
-            weight: tensor(weight, (d, dim))?,
-            offset: tensor(offset, (1, dim))?,
-            unweight: tensor(unweight, (dim, d))?,
-            mean: tensor(mean, (1, d))?,
+            weight: tensor(&weight, (d, dim))?,
+            offset: tensor(&offset, (1, dim))?,
+            unweight: tensor(&unweight, (dim, d))?,
+            mean: tensor(&mean, (1, d))?,
             device: device.clone(),
+            host: std::sync::Arc::new(HostMaps {
+                project: (weight, offset.iter().map(|&b| -b).collect()),
+                inverse: (unweight, mean),
+            }),
         })
     }
 }
@@ -336,6 +340,48 @@ pub struct Projector {
     /// `mu`, `[1, D]`.
     mean: Tensor,
     device: Device,
+    /// The same maps in host memory, for the slice forms on the CPU.
+    host: std::sync::Arc<HostMaps>,
+}
+
+/// A projector's two affine maps `y = x M + c` in host memory: (`M` row-major, `c`).
+#[derive(Debug)]
+struct HostMaps {
+    /// `(W, -b)`: `[D, d]` and `[d]`.
+    project: (Vec<f32>, Vec<f32>),
+    /// `(U, mu)`: `[d, D]` and `[D]`.
+    inverse: (Vec<f32>, Vec<f32>),
+}
+
+/// `y = x M + c` for every row of `x` (`rows x inputs`; `M` `inputs x outputs` row-major),
+/// one product per item of `per_item` rows: an item's result is bit-for-bit the same whatever
+/// else travels with it.
+fn affine_items(x: &[f32], per_item: usize, (m, c): &(Vec<f32>, Vec<f32>)) -> Vec<f32> {
+    let (inputs, outputs) = (m.len() / c.len(), c.len());
+    let rows = x.len() / inputs;
+    let mut out = Vec::with_capacity(rows * outputs);
+    for _ in 0..rows {
+        out.extend_from_slice(c);
+    }
+    for item in 0..rows / per_item {
+        let first = item * per_item;
+        // SAFETY: the item's rows of `x` and `out` lie inside them (rows * inputs and
+        // rows * outputs values); `m` is inputs x outputs; `out` is initialised (accumulate).
+        unsafe {
+            crate::cpu::matmul(
+                (per_item, outputs, inputs),
+                out.as_mut_ptr().add(first * outputs),
+                (outputs, 1),
+                true,
+                x.as_ptr().add(first * inputs),
+                (inputs, 1),
+                m.as_ptr(),
+                (outputs, 1),
+                1.0,
+            );
+        }
+    }
+    out
 }
 
 impl Projector {
@@ -372,13 +418,21 @@ impl Projector {
     /// the same whatever batch it travels in (one product over the whole batch would let the
     /// matrix kernel's blocking, which depends on the row count, change the rounding).
     pub fn project_slice(&self, patches: &[f32], rows_per_item: usize) -> Result<Vec<f32>> {
-        self.apply_slice(patches, rows_per_item, self.patch_dim, |t| self.project(t))
+        self.apply_slice(
+            patches,
+            rows_per_item,
+            self.patch_dim,
+            &self.host.project,
+            |t| self.project(t),
+        )
     }
 
     /// [`Projector::inverse`] on host memory: `rows * d` values in, `rows * D` out, in items of
     /// `rows_per_item` rows (see [`Projector::project_slice`]).
     pub fn inverse_slice(&self, latents: &[f32], rows_per_item: usize) -> Result<Vec<f32>> {
-        self.apply_slice(latents, rows_per_item, self.dim, |t| self.inverse(t))
+        self.apply_slice(latents, rows_per_item, self.dim, &self.host.inverse, |t| {
+            self.inverse(t)
+        })
     }
 
     fn apply_slice(
@@ -386,6 +440,7 @@ impl Projector {
         values: &[f32],
         rows_per_item: usize,
         width: usize,
+        host: &(Vec<f32>, Vec<f32>),
         f: impl Fn(&Tensor) -> Result<Tensor>,
     ) -> Result<Vec<f32>> {
         let rows = values.len() / width;
@@ -397,6 +452,11 @@ impl Projector {
             return Err(ldae_pipeline::Error::data(format!(
                 "{rows} rows are not whole items of {per_item} rows"
             )));
+        }
+        if self.device.is_cpu() {
+            // ldae's own products (at the instruction-set level `LDAE_MAX_CPU_ISA` allows),
+            // straight from and into host memory.
+            return Ok(affine_items(values, per_item, host));
         }
         let x = Tensor::from_slice(values, (rows / per_item, per_item, width), &self.device)
             .map_err(candle_err)?;

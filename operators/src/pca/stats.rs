@@ -261,26 +261,16 @@ fn strip_product(x: &[f64], d: usize, (start, height): (usize, usize)) -> Vec<f6
     // columns start.., element (k, c) = x[k * d + start + c]: row stride d, column stride 1,
     // with c < width = d - start and k < rows.
     unsafe {
-        gemm::gemm(
-            height,
-            width,
-            rows,
+        crate::cpu::matmul(
+            (height, width, rows),
             out.as_mut_ptr(),
-            1,
-            width as isize,
+            (width, 1),
             false,
             x.as_ptr().add(start),
-            d as isize,
-            1,
+            (1, d),
             x.as_ptr().add(start),
-            1,
-            d as isize,
-            0.0,
+            (d, 1),
             1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
         );
     }
     out

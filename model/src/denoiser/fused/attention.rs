@@ -5,12 +5,12 @@
 //! attention weights instead of keeping them (as flash attention does), which costs one small
 //! product and saves a `[B, H, N, N]` tensor per block.
 
-use multiversion::multiversion;
+use ldae_operators::cpu::vectorize;
 
 use super::par::{for_ranges, Shared};
-use super::product::product;
 use super::real::Real;
 use super::storage::{max_of, slots, sum_of, written, zeros};
+use ldae_operators::cpu::matmul as product;
 
 /// Shapes of one attention call.
 #[derive(Clone, Copy, Debug)]
@@ -35,37 +35,39 @@ impl Dims {
 }
 
 /// Softmax of every row (width `n`) of `s`, in place.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
-    "x86_64+avx2+fma",
-    "aarch64+neon"
-))]
 fn softmax_rows<T: Real>(s: &mut [T], n: usize) {
-    for row in s.chunks_exact_mut(n) {
-        let max = max_of(n, |i| row[i]);
-        for v in row.iter_mut() {
-            *v = (*v - max).exp();
-        }
-        let inv = T::of(1.0) / sum_of(n, |i| row[i]);
-        for v in row.iter_mut() {
-            *v = *v * inv;
-        }
-    }
+    // The body runs compiled for the active instruction-set level (see cpu::isa).
+    vectorize(
+        #[inline(always)]
+        || {
+            for row in s.chunks_exact_mut(n) {
+                let max = max_of(n, |i| row[i]);
+                for v in row.iter_mut() {
+                    *v = (*v - max).exp();
+                }
+                let inv = T::of(1.0) / sum_of(n, |i| row[i]);
+                for v in row.iter_mut() {
+                    *v = *v * inv;
+                }
+            }
+        },
+    )
 }
 
 /// `dS = scale * P * (dP - rowsum(P * dP))`, in place of `dp`.
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
-    "x86_64+avx2+fma",
-    "aarch64+neon"
-))]
 fn softmax_grad_rows<T: Real>(p: &[T], dp: &mut [T], n: usize, scale: T) {
-    for (pr, dr) in p.chunks_exact(n).zip(dp.chunks_exact_mut(n)) {
-        let dot = sum_of(n, |j| pr[j] * dr[j]);
-        for j in 0..n {
-            dr[j] = scale * pr[j] * (dr[j] - dot);
-        }
-    }
+    // The body runs compiled for the active instruction-set level (see cpu::isa).
+    vectorize(
+        #[inline(always)]
+        || {
+            for (pr, dr) in p.chunks_exact(n).zip(dp.chunks_exact_mut(n)) {
+                let dot = sum_of(n, |j| pr[j] * dr[j]);
+                for j in 0..n {
+                    dr[j] = scale * pr[j] * (dr[j] - dot);
+                }
+            }
+        },
+    )
 }
 
 /// Attention weights `P = softmax(scale * Q K^T)` of image `b`, head `h` into `p` (N x N).

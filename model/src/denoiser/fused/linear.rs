@@ -6,9 +6,9 @@
 use std::ops::Range;
 
 use super::par::{for_ranges, Shared};
-use super::product::product;
 use super::real::Real;
 use super::storage::{slots, written, zeros};
+use ldae_operators::cpu::matmul as product;
 
 /// Rows per block of a forward or input-gradient product (1024 measured fastest of 256 to 2048
 /// on the tiny preset). Each block is one single-threaded product on one of candle's workers:

@@ -16,7 +16,6 @@ mod attention;
 mod linear;
 mod ops;
 mod par;
-mod product;
 mod real;
 mod rows;
 mod storage;

@@ -6,7 +6,8 @@
 
 /// A float type the kernels run in.
 pub trait Real:
-    Copy
+    ldae_operators::cpu::Element
+    + Copy
     + Send
     + Sync
     + PartialOrd
@@ -31,36 +32,46 @@ pub trait Real:
 }
 
 impl Real for f64 {
+    #[inline(always)]
     fn of(v: f64) -> Self {
         v
     }
+    #[inline(always)]
     fn sqrt(self) -> Self {
         f64::sqrt(self)
     }
+    #[inline(always)]
     fn exp(self) -> Self {
         f64::exp(self)
     }
+    #[inline(always)]
     fn erf(self) -> Self {
         candle_core::cpu::erf::erf_f64(self)
     }
+    #[inline(always)]
     fn erf_and_gauss(self) -> (Self, Self) {
         (Real::erf(self), (-self * self).exp())
     }
 }
 
 impl Real for f32 {
+    #[inline(always)]
     fn of(v: f64) -> Self {
         v as f32
     }
+    #[inline(always)]
     fn sqrt(self) -> Self {
         f32::sqrt(self)
     }
+    #[inline(always)]
     fn exp(self) -> Self {
         exp_f32(self)
     }
+    #[inline(always)]
     fn erf(self) -> Self {
         erf_f32(self)
     }
+    #[inline(always)]
     fn erf_and_gauss(self) -> (Self, Self) {
         let gauss = exp_f32(-self * self);
         (erf_given_gauss(self, gauss), gauss)

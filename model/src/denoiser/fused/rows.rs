@@ -2,7 +2,7 @@
 //! norm, the gated residual, GELU and column sums (bias gradients). Rows are tokens of width
 //! `w`; `tokens` rows belong to one image, whose modulation vectors are one row of `[B, w]`.
 
-use multiversion::multiversion;
+use ldae_operators::cpu::vectorize;
 
 use super::par::{for_ranges, for_rows, Shared};
 use super::real::Real;
@@ -49,11 +49,6 @@ pub fn modulated_norm<T: Real>(
     }
 }
 
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
-    "x86_64+avx2+fma",
-    "aarch64+neon"
-))]
 fn modulated_norm_rows<T: Real>(
     x: &[T],
     shift: &[T],
@@ -63,16 +58,22 @@ fn modulated_norm_rows<T: Real>(
     first: usize,
     rows: &mut [MaybeUninit<T>],
 ) {
-    for (i, y) in rows.chunks_exact_mut(w).enumerate() {
-        let r = first + i;
-        let b = r / tokens;
-        let xr = &x[r * w..(r + 1) * w];
-        let (sh, sc) = (&shift[b * w..(b + 1) * w], &scale[b * w..(b + 1) * w]);
-        let (mean, inv) = moments(xr, eps);
-        for j in 0..w {
-            y[j].write((xr[j] - mean) * inv * (T::of(1.0) + sc[j]) + sh[j]);
-        }
-    }
+    // The body runs compiled for the active instruction-set level (see cpu::isa).
+    vectorize(
+        #[inline(always)]
+        || {
+            for (i, y) in rows.chunks_exact_mut(w).enumerate() {
+                let r = first + i;
+                let b = r / tokens;
+                let xr = &x[r * w..(r + 1) * w];
+                let (sh, sc) = (&shift[b * w..(b + 1) * w], &scale[b * w..(b + 1) * w]);
+                let (mean, inv) = moments(xr, eps);
+                for j in 0..w {
+                    y[j].write((xr[j] - mean) * inv * (T::of(1.0) + sc[j]) + sh[j]);
+                }
+            }
+        },
+    )
 }
 
 /// The gradient of [`modulated_norm`] with respect to `x`, given the output gradient `g`.
@@ -91,11 +92,6 @@ pub fn modulated_norm_dx<T: Real>(
     }
 }
 
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
-    "x86_64+avx2+fma",
-    "aarch64+neon"
-))]
 fn modulated_norm_dx_rows<T: Real>(
     x: &[T],
     scale: &[T],
@@ -105,23 +101,29 @@ fn modulated_norm_dx_rows<T: Real>(
     first: usize,
     rows: &mut [MaybeUninit<T>],
 ) {
-    let n = T::of(w as f64);
-    let mut dxhat = vec![T::of(0.0); w];
-    for (i, dx) in rows.chunks_exact_mut(w).enumerate() {
-        let r = first + i;
-        let b = r / tokens;
-        let (xr, gr) = (&x[r * w..(r + 1) * w], &g[r * w..(r + 1) * w]);
-        let sc = &scale[b * w..(b + 1) * w];
-        let (mean, inv) = moments(xr, eps);
-        for j in 0..w {
-            dxhat[j] = gr[j] * (T::of(1.0) + sc[j]);
-        }
-        let mean_g = sum_of(w, |j| dxhat[j]) / n;
-        let mean_gx = sum_of(w, |j| dxhat[j] * (xr[j] - mean) * inv) / n;
-        for j in 0..w {
-            dx[j].write(inv * (dxhat[j] - mean_g - (xr[j] - mean) * inv * mean_gx));
-        }
-    }
+    // The body runs compiled for the active instruction-set level (see cpu::isa).
+    vectorize(
+        #[inline(always)]
+        || {
+            let n = T::of(w as f64);
+            let mut dxhat = vec![T::of(0.0); w];
+            for (i, dx) in rows.chunks_exact_mut(w).enumerate() {
+                let r = first + i;
+                let b = r / tokens;
+                let (xr, gr) = (&x[r * w..(r + 1) * w], &g[r * w..(r + 1) * w]);
+                let sc = &scale[b * w..(b + 1) * w];
+                let (mean, inv) = moments(xr, eps);
+                for j in 0..w {
+                    dxhat[j] = gr[j] * (T::of(1.0) + sc[j]);
+                }
+                let mean_g = sum_of(w, |j| dxhat[j]) / n;
+                let mean_gx = sum_of(w, |j| dxhat[j] * (xr[j] - mean) * inv) / n;
+                for j in 0..w {
+                    dx[j].write(inv * (dxhat[j] - mean_g - (xr[j] - mean) * inv * mean_gx));
+                }
+            }
+        },
+    )
 }
 
 /// The gradients of [`modulated_norm`] with respect to shift and scale, `[B, 2, w]`: per image
@@ -136,11 +138,6 @@ pub fn modulated_norm_dparams<T: Real>(x: &[T], g: &[T], dims: (usize, usize), e
     out
 }
 
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
-    "x86_64+avx2+fma",
-    "aarch64+neon"
-))]
 fn modulated_norm_dparams_rows<T: Real>(
     x: &[T],
     g: &[T],
@@ -149,18 +146,24 @@ fn modulated_norm_dparams_rows<T: Real>(
     first: usize,
     parts: &mut [T],
 ) {
-    for (i, part) in parts.chunks_exact_mut(2 * w).enumerate() {
-        let b = first + i;
-        let (dshift, dscale) = part.split_at_mut(w);
-        for r in b * tokens..(b + 1) * tokens {
-            let (xr, gr) = (&x[r * w..(r + 1) * w], &g[r * w..(r + 1) * w]);
-            let (mean, inv) = moments(xr, eps);
-            for j in 0..w {
-                dshift[j] += gr[j];
-                dscale[j] += gr[j] * (xr[j] - mean) * inv;
+    // The body runs compiled for the active instruction-set level (see cpu::isa).
+    vectorize(
+        #[inline(always)]
+        || {
+            for (i, part) in parts.chunks_exact_mut(2 * w).enumerate() {
+                let b = first + i;
+                let (dshift, dscale) = part.split_at_mut(w);
+                for r in b * tokens..(b + 1) * tokens {
+                    let (xr, gr) = (&x[r * w..(r + 1) * w], &g[r * w..(r + 1) * w]);
+                    let (mean, inv) = moments(xr, eps);
+                    for j in 0..w {
+                        dshift[j] += gr[j];
+                        dscale[j] += gr[j] * (xr[j] - mean) * inv;
+                    }
+                }
             }
-        }
-    }
+        },
+    )
 }
 
 /// `x + h * gate` for `x`, `h` `[B*tokens, w]` and `gate` `[B, w]`.
@@ -287,15 +290,16 @@ pub fn gelu<T: Real>(x: &[T]) -> Vec<T> {
     })
 }
 
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
-    "x86_64+avx2+fma",
-    "aarch64+neon"
-))]
 fn gelu_block<T: Real>(x: &[T], out: &mut [MaybeUninit<T>]) {
-    for (y, &v) in out.iter_mut().zip(x) {
-        y.write(v * T::of(0.5) * (T::of(1.0) + (v * T::of(FRAC_1_SQRT_2)).erf()));
-    }
+    // The body runs compiled for the active instruction-set level (see cpu::isa).
+    vectorize(
+        #[inline(always)]
+        || {
+            for (y, &v) in out.iter_mut().zip(x) {
+                y.write(v * T::of(0.5) * (T::of(1.0) + (v * T::of(FRAC_1_SQRT_2)).erf()));
+            }
+        },
+    )
 }
 
 /// The gradient of [`gelu`]: `g * (Phi(x) + x phi(x))`.
@@ -306,19 +310,20 @@ pub fn gelu_dx<T: Real>(x: &[T], g: &[T]) -> Vec<T> {
     })
 }
 
-#[multiversion(targets(
-    "x86_64+avx512f+avx512bw+avx512vl+avx512dq+avx2+fma",
-    "x86_64+avx2+fma",
-    "aarch64+neon"
-))]
 fn gelu_dx_block<T: Real>(x: &[T], g: &[T], out: &mut [MaybeUninit<T>]) {
-    for ((y, &v), &d) in out.iter_mut().zip(x).zip(g) {
-        // erf(v / sqrt 2) and exp(-v^2 / 2) from one exponential.
-        let (erf, gauss) = (v * T::of(FRAC_1_SQRT_2)).erf_and_gauss();
-        let cdf = T::of(0.5) * (T::of(1.0) + erf);
-        let pdf = T::of(INV_SQRT_2PI) * gauss;
-        y.write(d * (cdf + v * pdf));
-    }
+    // The body runs compiled for the active instruction-set level (see cpu::isa).
+    vectorize(
+        #[inline(always)]
+        || {
+            for ((y, &v), &d) in out.iter_mut().zip(x).zip(g) {
+                // erf(v / sqrt 2) and exp(-v^2 / 2) from one exponential.
+                let (erf, gauss) = (v * T::of(FRAC_1_SQRT_2)).erf_and_gauss();
+                let cdf = T::of(0.5) * (T::of(1.0) + erf);
+                let pdf = T::of(INV_SQRT_2PI) * gauss;
+                y.write(d * (cdf + v * pdf));
+            }
+        },
+    )
 }
 
 /// Column sums of `g` `[rows, cols]` (the gradient of a bias added to every row).

@@ -1,0 +1,166 @@
+//! The one entry point of ldae's own matrix products: gemm's kernels, at the level
+//! [`Isa::active`] chooses. `gemm::gemm` picks its kernel from the CPU alone; this calls the
+//! same crate's kernel of the chosen level by name, so `LDAE_MAX_CPU_ISA` reaches the products.
+
+use super::isa::Isa;
+use gemm_common::gemm::gemm_basic_generic;
+use gemm_common::Parallelism;
+
+/// A float type gemm has kernels for at every level.
+pub trait Element: Copy + Send + Sync + 'static {
+    /// `1` in this type.
+    const ONE: Self;
+    /// `0` in this type.
+    const ZERO: Self;
+
+    /// gemm's kernel for this type at `isa`, on the column-major-destination form of a
+    /// product (see [`matmul`]); the arguments are gemm's, in its order.
+    ///
+    /// # Safety
+    /// As [`matmul`].
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn kernel(
+        isa: Isa,
+        m: usize,
+        n: usize,
+        k: usize,
+        dst: (*mut Self, isize, isize),
+        read_dst: bool,
+        lhs: (*const Self, isize, isize),
+        rhs: (*const Self, isize, isize),
+        alpha: Self,
+        beta: Self,
+    );
+}
+
+/// `Element` for one type: gemm's scalar, FMA (AVX2) and AVX-512 kernels of it, with the
+/// number of values in one register of each (256 and 512 bits), as gemm's own dispatch
+/// (`gemm_def!`) instantiates them.
+macro_rules! element {
+    ($t:ident, $crate_:ident, $fma_n:expr, $avx512_n:expr) => {
+        impl Element for $t {
+            const ONE: Self = 1.0;
+            const ZERO: Self = 0.0;
+
+            unsafe fn kernel(
+                isa: Isa,
+                m: usize,
+                n: usize,
+                k: usize,
+                (dst, dst_cs, dst_rs): (*mut Self, isize, isize),
+                read_dst: bool,
+                (lhs, lhs_cs, lhs_rs): (*const Self, isize, isize),
+                (rhs, rhs_cs, rhs_rs): (*const Self, isize, isize),
+                alpha: Self,
+                beta: Self,
+            ) {
+                macro_rules! run {
+                    ($simd:ty, $module:ident, $n:expr) => {{
+                        use $crate_::microkernel::$module::$t as ukr;
+                        let simd =
+                            <$simd as gemm_common::simd::MixedSimd<$t, $t, $t, $t>>::try_new()
+                                .expect("the CPU supports the level Isa::active chose");
+                        gemm_basic_generic::<
+                            _,
+                            $t,
+                            { $n },
+                            { ukr::MR_DIV_N * $n },
+                            { ukr::NR },
+                            { ukr::MR_DIV_N },
+                            { ukr::H_M },
+                            { ukr::H_N },
+                        >(
+                            simd,
+                            m,
+                            n,
+                            k,
+                            dst,
+                            dst_cs,
+                            dst_rs,
+                            read_dst,
+                            lhs,
+                            lhs_cs,
+                            lhs_rs,
+                            rhs,
+                            rhs_cs,
+                            rhs_rs,
+                            alpha,
+                            beta,
+                            false,
+                            false,
+                            false,
+                            |a, b, c| a * b + c,
+                            &ukr::UKR,
+                            &ukr::H_UKR,
+                            false,
+                            Parallelism::None,
+                        )
+                    }};
+                }
+                match isa {
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512 => run!(gemm_common::simd::V4, avx512f, $avx512_n),
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2 => run!(gemm_common::simd::V3, fma, $fma_n),
+                    _ => run!(gemm_common::simd::Scalar, scalar, 1),
+                }
+            }
+        }
+    };
+}
+
+element!(f32, gemm_f32, 8, 16);
+element!(f64, gemm_f64, 4, 8);
+
+/// `dst (m x n) = beta * lhs (m x k) @ rhs (k x n)`, added onto `dst` when `accumulate`, on
+/// the calling thread (callers run many products in parallel instead), with the kernels of
+/// [`Isa::active`]. Each matrix is given by pointer and (row stride, column stride).
+///
+/// # Safety
+/// The pointers must cover the stated shapes and strides; `dst` must be initialised when
+/// `accumulate`, and is fully written otherwise.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn matmul<T: Element>(
+    (m, n, k): (usize, usize, usize),
+    dst: *mut T,
+    (dst_rs, dst_cs): (usize, usize),
+    accumulate: bool,
+    lhs: *const T,
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: *const T,
+    (rhs_rs, rhs_cs): (usize, usize),
+    beta: T,
+) {
+    let [dst_rs, dst_cs, lhs_rs, lhs_cs, rhs_rs, rhs_cs] =
+        [dst_rs, dst_cs, lhs_rs, lhs_cs, rhs_rs, rhs_cs].map(|s| s as isize);
+    let alpha = if accumulate { T::ONE } else { T::ZERO };
+    // gemm's kernels write column-major tiles of dst: a row-major dst is computed as its
+    // transpose, dst^T = rhs^T lhs^T (what gemm::gemm does before it dispatches).
+    if dst_cs < dst_rs {
+        T::kernel(
+            Isa::active(),
+            n,
+            m,
+            k,
+            (dst, dst_rs, dst_cs),
+            accumulate,
+            (rhs, rhs_rs, rhs_cs),
+            (lhs, lhs_rs, lhs_cs),
+            alpha,
+            beta,
+        )
+    } else {
+        T::kernel(
+            Isa::active(),
+            m,
+            n,
+            k,
+            (dst, dst_cs, dst_rs),
+            accumulate,
+            (lhs, lhs_cs, lhs_rs),
+            (rhs, rhs_cs, rhs_rs),
+            alpha,
+            beta,
+        )
+    }
+}
