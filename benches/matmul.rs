@@ -1,6 +1,6 @@
-//! Single-threaded matrix-product throughput of ldae's kernels (gemm's, at each instruction-set
-//! level this CPU has) on the shapes of a training step, beside nothing: the Python side is
-//! `benches/matmul_compare.py`, which runs this and `torch.matmul` on one thread.
+//! Single-threaded matrix-product throughput of ldae's kernels (gemm's, at the instruction-set
+//! level `LDAE_MAX_CPU_ISA` allows) on given shapes. `benches/matmul_compare.py` runs it at
+//! each level beside `torch.matmul` on one thread.
 //!
 //! `cargo build --release --bench matmul`, then `matmul M,N,K [M,N,K ...]`: prints one JSON line
 //! per shape and level, `{"m", "n", "k", "isa", "gflops"}` (best of repeated runs of about 0.3 s).
