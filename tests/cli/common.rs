@@ -128,3 +128,35 @@ pub fn fit_synthetic(dir: &Path, n: usize, image_size: usize) -> String {
     ]);
     pca.to_str().unwrap().to_string()
 }
+
+/// The arguments of `ldae train` for a very small tiny-preset network (width 32, one block, two
+/// heads, d = 8) on synthetic:96 in batches of 20, seed 7, into `out`.
+pub fn small_train_args(pca: &str, out: &Path) -> Vec<String> {
+    [
+        "train",
+        "--input",
+        "synthetic:96",
+        "--pca",
+        pca,
+        "--dim",
+        "8",
+        "--preset",
+        "tiny",
+        "--width",
+        "32",
+        "--depth",
+        "1",
+        "--heads",
+        "2",
+        "--batch-size",
+        "20",
+        "--out",
+        out.to_str().unwrap(),
+        "--progress",
+        "off",
+        "--seed",
+        "7",
+    ]
+    .map(String::from)
+    .to_vec()
+}

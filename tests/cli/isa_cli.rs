@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::common::{fit_synthetic, ldae_command, read_table, tensor_f32};
+use crate::common::{fit_synthetic, ldae_command, read_table, small_train_args, tensor_f32};
 use ldae_model::train::metrics::read_metrics;
 use ldae_operators::cpu::Isa;
 
@@ -22,42 +22,11 @@ fn ok_at(isa: Isa, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-/// A one-block network trained for `steps` steps on synthetic:64 at `isa`.
+/// The small network of the training tests, trained for `steps` steps at `isa`.
 fn train(isa: Isa, pca: &str, out: &Path, steps: &str) {
-    ok_at(
-        isa,
-        &[
-            "train",
-            "--input",
-            "synthetic:64",
-            "--pca",
-            pca,
-            "--dim",
-            "8",
-            "--preset",
-            "tiny",
-            "--width",
-            "32",
-            "--depth",
-            "1",
-            "--heads",
-            "2",
-            "--batch-size",
-            "16",
-            "--epochs",
-            "1",
-            "--max-steps",
-            steps,
-            "--lr",
-            "2e-3",
-            "--seed",
-            "3",
-            "--progress",
-            "off",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    let mut args = small_train_args(pca, out);
+    args.extend(["--epochs", "1", "--max-steps", steps, "--lr", "2e-3"].map(String::from));
+    ok_at(isa, &args.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
 /// The largest difference between `a` and `b`, relative to the largest magnitude in `b`.

@@ -3,39 +3,14 @@
 
 use std::path::Path;
 
-use crate::common::{fit_synthetic, ldae, ok};
+use crate::common::{fit_synthetic, ldae, ok, small_train_args};
 use ldae_model::train::metrics::read_metrics;
 
 /// `ldae train` of a very small tiny-preset network on synthetic:96, seed 7, plus `extra`.
 fn train_small(dir: &Path, pca: &str, run: &str, extra: &[&str]) -> String {
-    let out = dir.join(run);
-    let mut args = vec![
-        "train",
-        "--input",
-        "synthetic:96",
-        "--pca",
-        pca,
-        "--dim",
-        "8",
-        "--preset",
-        "tiny",
-        "--width",
-        "32",
-        "--depth",
-        "1",
-        "--heads",
-        "2",
-        "--batch-size",
-        "20",
-        "--out",
-        out.to_str().unwrap(),
-        "--progress",
-        "off",
-        "--seed",
-        "7",
-    ];
-    args.extend_from_slice(extra);
-    ok(&args)
+    let mut args = small_train_args(pca, &dir.join(run));
+    args.extend(extra.iter().map(|a| a.to_string()));
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 /// [`train_small`] for 2 epochs with warmup, EMA, gradient clipping and augmentation.
