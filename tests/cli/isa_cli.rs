@@ -130,11 +130,13 @@ fn results_agree_across_instruction_set_levels() {
     }
     // The levels really take different instruction paths: the narrowest level's features are
     // not bit-identical to the widest's (their products block and round differently).
+    // A CPU with one level (not x86-64) has nothing to compare.
     assert!(
-        features[0]
-            .iter()
-            .zip(&features[last])
-            .any(|(a, b)| a.to_bits() != b.to_bits()),
+        levels.len() == 1
+            || features[0]
+                .iter()
+                .zip(&features[last])
+                .any(|(a, b)| a.to_bits() != b.to_bits()),
         "features at {} and {widest} are bit-identical: the cap changed nothing",
         levels[0]
     );
