@@ -8,6 +8,8 @@ use std::collections::HashMap;
 
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
+
+use super::adamw_cpu;
 use candle_nn::VarMap;
 
 type Result<T> = candle_core::Result<T>;
@@ -67,11 +69,11 @@ impl AdamW {
             .filter(|n| data[*n].dtype().is_float())
             .map(|n| {
                 let var = data[n].clone();
-                let zeros = var.zeros_like()?;
+                // Two allocations: the CPU step updates each moment in place.
                 Ok(Slot {
                     name: n.clone(),
-                    m: zeros.clone(),
-                    v: zeros,
+                    m: var.zeros_like()?,
+                    v: var.zeros_like()?,
                     var,
                 })
             })
@@ -98,8 +100,20 @@ impl AdamW {
         &self.config
     }
 
-    /// One update from `grads`; parameters without a gradient are left alone.
+    /// One update from `grads`; parameters without a gradient are left alone. On the CPU (f32)
+    /// the moments and parameters are updated in place, in one pass each; elsewhere by
+    /// candle's elementwise operations ([`AdamW::step_with_composite_ops`]), to the same bits.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
+        self.update(grads, true)
+    }
+
+    /// [`AdamW::step`] by candle's elementwise operations on every device: the reference the
+    /// CPU's in-place update is tested against.
+    pub fn step_with_composite_ops(&mut self, grads: &GradStore) -> Result<()> {
+        self.update(grads, false)
+    }
+
+    fn update(&mut self, grads: &GradStore, in_place: bool) -> Result<()> {
         self.step += 1;
         let c = self.config;
         let t = self.step as i32;
@@ -111,10 +125,40 @@ impl AdamW {
             // A gradient may still carry the graph it was computed with; the moments outlive
             // the step, so they must not keep that graph (and with it the step's activations).
             let g = &g.detach();
+            let param = slot.var.as_tensor();
+            if in_place
+                && [g, &slot.m, &slot.v, param]
+                    .iter()
+                    .all(|t| adamw_cpu::serves(t))
+            {
+                slot.m.inplace_op2(
+                    g,
+                    &adamw_cpu::Moment {
+                        decay: c.beta1,
+                        square: false,
+                    },
+                )?;
+                slot.v.inplace_op2(
+                    g,
+                    &adamw_cpu::Moment {
+                        decay: c.beta2,
+                        square: true,
+                    },
+                )?;
+                let step = adamw_cpu::Step {
+                    lr: c.lr,
+                    weight_decay: c.weight_decay,
+                    scale_m,
+                    scale_v,
+                    eps: c.eps,
+                };
+                param.inplace_op3(&slot.m, &slot.v, &step)?;
+                continue;
+            }
             let m = ((&slot.m * c.beta1)? + (g * (1.0 - c.beta1))?)?;
             let v = ((&slot.v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
             let update = ((&m * scale_m)? / ((&v * scale_v)?.sqrt()? + c.eps)?)?;
-            let theta = (slot.var.as_tensor() * (1.0 - c.lr * c.weight_decay))?;
+            let theta = (param * (1.0 - c.lr * c.weight_decay))?;
             slot.var.set(&(theta - (update * c.lr)?)?)?;
             slot.m = m;
             slot.v = v;
@@ -122,7 +166,8 @@ impl AdamW {
         Ok(())
     }
 
-    /// The moments by name (`m.<param>`, `v.<param>`), for a checkpoint.
+    /// The moments by name (`m.<param>`, `v.<param>`), for a checkpoint: the live tensors, which
+    /// the next step updates in place on the CPU, so save them before it.
     pub fn state(&self) -> HashMap<String, Tensor> {
         let mut out = HashMap::new();
         for s in &self.slots {
@@ -148,7 +193,11 @@ impl AdamW {
                         s.var.shape()
                     )));
                 }
-                *slot = t.to_dtype(s.var.dtype())?.to_device(s.var.device())?;
+                // A copy: the CPU step updates the moments in place, and `state` is the caller's.
+                *slot = t
+                    .to_dtype(s.var.dtype())?
+                    .to_device(s.var.device())?
+                    .copy()?;
             }
         }
         self.step = step;

@@ -117,3 +117,103 @@ fn resuming_from_saved_state_continues_exactly() {
     );
     assert!(opt2.restore(&Default::default(), 0).is_err());
 }
+
+/// The [`problem`] in f32, with a parameter large enough (70k values) that the CPU's in-place
+/// update splits it over the worker pool.
+fn problem_f32() -> (VarMap, Tensor, Tensor) {
+    let vars = VarMap::new();
+    let vb = VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu);
+    vb.get_with_hints(
+        (700, 100),
+        "w",
+        candle_nn::Init::Randn {
+            mean: 0.0,
+            stdev: 0.1,
+        },
+    )
+    .unwrap();
+    vb.get_with_hints(100, "b", candle_nn::Init::Const(-0.1))
+        .unwrap();
+    let x = Tensor::from_vec(
+        (0..8 * 700)
+            .map(|i| (i as f32 * 0.37).sin())
+            .collect::<Vec<_>>(),
+        (8, 700),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let y = Tensor::from_vec(
+        (0..800)
+            .map(|i| (i as f32 * 0.91).cos())
+            .collect::<Vec<_>>(),
+        (8, 100),
+        &Device::Cpu,
+    )
+    .unwrap();
+    (vars, x, y)
+}
+
+fn bits(vars: &VarMap) -> Vec<u32> {
+    let data = vars.data().lock().unwrap();
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    names
+        .iter()
+        .flat_map(|n| data[*n].flatten_all().unwrap().to_vec1::<f32>().unwrap())
+        .map(f32::to_bits)
+        .collect()
+}
+
+#[test]
+fn the_in_place_cpu_update_gives_the_composite_operations_bits() {
+    let (fast, x, y) = problem_f32();
+    let composite = VarMap::new();
+    {
+        let data = fast.data().lock().unwrap();
+        let vb = VarBuilder::from_varmap(&composite, DType::F32, &Device::Cpu);
+        for (name, var) in data.iter() {
+            let init = var.as_tensor().copy().unwrap();
+            vb.get_with_hints(init.shape(), name, candle_nn::Init::Const(0.0))
+                .unwrap();
+            composite.data().lock().unwrap()[name].set(&init).unwrap();
+        }
+    }
+    assert_eq!(bits(&fast), bits(&composite));
+    let start = bits(&fast);
+    let mut a = AdamW::new(&fast, CONFIG).unwrap();
+    let mut b = AdamW::new(&composite, CONFIG).unwrap();
+    let moment = a.state()["m.w"].id();
+    for _ in 0..10 {
+        a.step(&loss(&fast, &x, &y).backward().unwrap()).unwrap();
+        b.step_with_composite_ops(&loss(&composite, &x, &y).backward().unwrap())
+            .unwrap();
+    }
+    let (p, q) = (bits(&fast), bits(&composite));
+    assert_ne!(p, start, "the parameters moved");
+    // The fast path ran: it updates the moments in place (the composite form makes new ones).
+    assert_eq!(a.state()["m.w"].id(), moment);
+    assert_ne!(b.state()["m.w"].id(), moment);
+    assert_eq!(
+        p, q,
+        "the in-place update should give the composite form's bits"
+    );
+    // The moments too (a resumed run reads them).
+    let (sa, sb) = (a.state(), b.state());
+    for (name, t) in &sa {
+        let u = &sb[name];
+        let (t, u) = (t.flatten_all().unwrap(), u.flatten_all().unwrap());
+        assert_eq!(
+            t.to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>(),
+            u.to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>(),
+            "{name}"
+        );
+    }
+}

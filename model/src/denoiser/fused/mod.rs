@@ -15,7 +15,7 @@
 mod attention;
 mod linear;
 mod ops;
-mod par;
+pub(crate) mod par;
 mod real;
 mod rows;
 mod storage;
