@@ -40,6 +40,9 @@ static struct {
     boolean (*start)(j_decompress_ptr);
     JDIMENSION (*read_scanlines)(j_decompress_ptr, JSAMPARRAY, JDIMENSION);
     boolean (*finish)(j_decompress_ptr);
+    /* libjpeg-turbo 1.5 and later only: decoding a region (NULL when missing). */
+    void (*crop)(j_decompress_ptr, JDIMENSION *, JDIMENSION *);
+    JDIMENSION (*skip)(j_decompress_ptr, JDIMENSION);
 } lib;
 static int lib_ok = 0;
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
@@ -58,6 +61,8 @@ static void load(void) {
     SYM(read_scanlines, "jpeg_read_scanlines");
     SYM(finish, "jpeg_finish_decompress");
 #undef SYM
+    *(void **)(&lib.crop) = dlsym(h, "jpeg_crop_scanline");
+    *(void **)(&lib.skip) = dlsym(h, "jpeg_skip_scanlines");
     lib_ok = 1;
 }
 
@@ -167,5 +172,59 @@ int ldae_jpeg_decode(struct ldae_jpeg *d, unsigned eighths, unsigned char *out, 
         lib.read_scanlines(c, rows, n);
     }
     lib.finish(c);
+    return d->err.warnings ? 1 : 0;
+}
+
+/* 1 when the loaded library can decode a region (jpeg_crop_scanline, jpeg_skip_scanlines). */
+int ldae_jpeg_can_crop(void) { return ldae_jpeg_available() && lib.crop && lib.skip; }
+
+/* As `ldae_jpeg_decode`, but only the rows [y0, y1) and at least the columns [x0, x1) of the
+ * image at eighths/8, whose full size there is `width x height`: libjpeg-turbo widens the
+ * columns to its iMCU boundaries and says which came in `*got_x0`, `*got_width`. Rows above
+ * the region are skipped and those below it skipped to the end (their entropy-coded data is
+ * still read, so a damaged file fails here as it would in a full decode). `out` holds
+ * `width * (y1 - y0) * 3` bytes; the rows come packed at `*got_width * 3` bytes each. The
+ * region's pixels are the full decode's (libjpeg-turbo decodes the neighbours its upsampling
+ * needs). 0 on success, 1 as `ldae_jpeg_decode`. */
+int ldae_jpeg_decode_region(struct ldae_jpeg *d, unsigned eighths, unsigned char *out,
+                            unsigned width, unsigned height, unsigned x0, unsigned y0,
+                            unsigned x1, unsigned y1, unsigned *got_x0, unsigned *got_width) {
+    j_decompress_ptr c = &d->cinfo;
+    if (!lib.crop || !lib.skip || x0 >= x1 || y0 >= y1 || x1 > width || y1 > height) return 1;
+    if (setjmp(d->err.jump)) {
+        lib.abort_(c);
+        return 1;
+    }
+    c->out_color_space = JCS_RGB;
+    c->scale_num = eighths;
+    c->scale_denom = 8;
+    c->dct_method = JDCT_ISLOW;
+    lib.start(c);
+    if (c->output_width != width || c->output_height != height || c->output_components != 3) {
+        lib.abort_(c);
+        return 1;
+    }
+    JDIMENSION xoff = x0, xw = x1 - x0;
+    if (x0 > 0 || x1 < width) lib.crop(c, &xoff, &xw);
+    if (xoff > x0 || xoff + xw < x1) { /* not the columns asked for */
+        lib.abort_(c);
+        return 1;
+    }
+    if (y0 > 0 && lib.skip(c, y0) != y0) {
+        lib.abort_(c);
+        return 1;
+    }
+    size_t pitch = (size_t)xw * 3;
+    while (c->output_scanline < y1) {
+        JSAMPROW rows[4];
+        unsigned n = 0;
+        for (; n < 4 && c->output_scanline + n < y1; n++)
+            rows[n] = out + (size_t)(c->output_scanline + n - y0) * pitch;
+        lib.read_scanlines(c, rows, n);
+    }
+    if (y1 < height) lib.skip(c, height - y1);
+    lib.finish(c);
+    *got_x0 = xoff;
+    *got_width = xw;
     return d->err.warnings ? 1 : 0;
 }

@@ -28,7 +28,7 @@ use ldae_pipeline::{
 };
 
 use crate::augment::{center_square, random_resized_crop, AugmentConfig, CropPlan};
-use crate::jpeg::FastJpeg;
+use crate::jpeg::{DecodePlan, FastJpeg, Region};
 pub use crate::resize::Interpolation;
 use crate::resize::{flip_rows, resize_crop, resize_then_center_crop, DecodedPixels};
 
@@ -52,6 +52,16 @@ pub struct DecodeConfig {
     /// Conventions). Only where libjpeg-turbo is loaded (`ldae --version` says); the pure-Rust
     /// decoder always decodes at full size.
     pub jpeg_dct_scaling: bool,
+    /// Decode only the part of a JPEG the resize reads: the crop's rows and (whole 8- or
+    /// 16-pixel blocks of) columns, with the filter's reach around them (libjpeg-turbo's
+    /// `jpeg_crop_scanline` and `jpeg_skip_scanlines`; the rows outside are still read, so a
+    /// damaged file is judged as in a whole decode). On by default: 9% more images/s for a
+    /// whole 224 px encode of 500x375 photos on one core. The region's pixels are the whole
+    /// decode's, but the resize then runs on an image with another origin, and its filter
+    /// weights can round differently: on the 500 photos the output was identical with
+    /// `bilinear` and 1 level off in 7 of 75M values with `bicubic`. `false`: every image
+    /// decoded whole, to reproduce a run made without it exactly. Not used with `crop_pct`.
+    pub jpeg_region: bool,
     /// Resize the whole image, its shorter side to `floor(S / crop_pct)` and the aspect ratio
     /// kept, then take the centre S x S: torchvision's `Resize(int)` then `CenterCrop(S)`, the
     /// eval transform of timm models (which record their `crop_pct`). Between 0 and 1. Absent:
@@ -72,6 +82,7 @@ impl Default for DecodeConfig {
             max_pixels: 64_000_000,
             augment: None,
             jpeg_dct_scaling: false,
+            jpeg_region: true,
             crop_pct: None,
             interpolation: Interpolation::Bilinear,
         }
@@ -193,6 +204,40 @@ impl Decode {
             .unwrap_or(8)
     }
 
+    /// How a JPEG of `w x h` is decoded for row `id`: at [`Decode::dct_eighths`], and with
+    /// `jpeg_region` only the region the resize reads (the crop and its filter's reach around
+    /// it), where the crop is planned on the image itself (not with `crop_pct`, which resizes
+    /// the whole image).
+    pub fn decode_plan(&self, id: &str, w: u32, h: u32) -> DecodePlan {
+        let eighths = self.dct_eighths(id, w, h);
+        if self.config.crop_pct.is_some() || !self.config.jpeg_region {
+            return eighths.into();
+        }
+        let plan = self.crop_plan(id, w, h);
+        let scale = eighths as f64 / 8.0;
+        // The resize's filter reaches `radius * factor` source pixels either side of an output
+        // pixel's centre (its support widens with the downscale factor); two more for rounding.
+        let radius = match self.config.interpolation {
+            Interpolation::Bilinear => 1.0,
+            Interpolation::Bicubic => 2.0,
+        };
+        let side = self.config.image_size as f64;
+        let factor = (plan.width.max(plan.height) as f64 * scale / side).max(1.0);
+        let margin = (radius * factor).ceil() + 2.0;
+        let (ow, oh) = ((w * eighths).div_ceil(8), (h * eighths).div_ceil(8));
+        let lo = |at: u32| (at as f64 * scale - margin).floor().max(0.0) as u32;
+        let hi = |end: u32, size: u32| ((end as f64 * scale + margin).ceil() as u32).min(size);
+        DecodePlan {
+            eighths,
+            region: Some(Region {
+                x0: lo(plan.x),
+                y0: lo(plan.y),
+                x1: hi(plan.x + plan.width, ow),
+                y1: hi(plan.y + plan.height, oh),
+            }),
+        }
+    }
+
     /// Decode encoded bytes of row `id`, refusing oversized images before decoding them.
     fn decode_bytes(&self, bytes: &[u8], id: &str) -> std::result::Result<Decoded, String> {
         if bytes.is_empty() {
@@ -200,17 +245,22 @@ impl Decode {
         }
         // The header's size, seen by the scale chooser (paths that cannot scale do not ask).
         let mut full = None;
-        let eighths = |w, h| {
+        let plan = |w, h| {
             full = Some((w, h));
-            self.dct_eighths(id, w, h)
+            self.decode_plan(id, w, h)
         };
-        match crate::jpeg::decode(bytes, self.config.max_pixels, eighths) {
-            FastJpeg::Decoded { image, eighths } => {
+        match crate::jpeg::decode(bytes, self.config.max_pixels, plan) {
+            FastJpeg::Decoded {
+                image,
+                eighths,
+                origin,
+            } => {
                 return Ok(match full {
                     Some(full) => Decoded {
                         image,
                         full,
                         eighths,
+                        origin,
                     },
                     None => Decoded::full_size(image),
                 });
@@ -252,6 +302,7 @@ impl Decode {
             image,
             full,
             eighths,
+            origin,
         } = decoded;
         let (w, h) = (image.width(), image.height());
         let (pixels, pixel_type) = match self.config.channels {
@@ -264,6 +315,7 @@ impl Decode {
             height: h,
             pixel_type,
             scale: eighths as f64 / 8.0,
+            origin,
         };
         let filter = self.config.interpolation.filter();
         if let Some(pct) = self.config.crop_pct {
@@ -286,6 +338,8 @@ struct Decoded {
     full: (u32, u32),
     /// The scale it was decoded at, in eighths of the full size (8: full size).
     eighths: u32,
+    /// Where `image` (a region) starts in the whole image at that scale.
+    origin: (u32, u32),
 }
 
 impl Decoded {
@@ -294,6 +348,7 @@ impl Decoded {
             full: (image.width(), image.height()),
             image,
             eighths: 8,
+            origin: (0, 0),
         }
     }
 }

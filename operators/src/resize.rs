@@ -53,13 +53,15 @@ impl std::str::FromStr for Interpolation {
     }
 }
 
-/// Interleaved u8 pixels (luma or RGB) decoded at `scale` of the full-size image.
+/// Interleaved u8 pixels (luma or RGB) decoded at `scale` of the full-size image: the whole
+/// image, or a region of it whose top-left pixel is `origin` (in pixels at that scale).
 pub(crate) struct DecodedPixels<'a> {
     pub(crate) pixels: &'a [u8],
     pub(crate) width: u32,
     pub(crate) height: u32,
     pub(crate) pixel_type: PixelType,
     pub(crate) scale: f64,
+    pub(crate) origin: (u32, u32),
 }
 
 /// The `plan` crop (in full-size pixels) of `src`, resized to `side x side` with an
@@ -85,12 +87,13 @@ pub(crate) fn resize_crop(
         height: h,
         pixel_type,
         scale,
+        origin: (ox, oy),
     } = *src;
     let bpp = pixel_type.size();
     if (width, height) == (side, side) && scale == 1.0 {
         let mut out = Vec::with_capacity((side * side) as usize * bpp);
-        for row in y..y + height {
-            let start = (row as usize * w as usize + x as usize) * bpp;
+        for row in y - oy..y - oy + height {
+            let start = (row as usize * w as usize + (x - ox) as usize) * bpp;
             out.extend_from_slice(&pixels[start..start + width as usize * bpp]);
         }
         return Ok(out);
@@ -102,8 +105,8 @@ pub(crate) fn resize_crop(
     let options = ResizeOptions::new()
         .resize_alg(ResizeAlg::Convolution(filter))
         .crop(
-            x as f64 * scale,
-            y as f64 * scale,
+            x as f64 * scale - ox as f64,
+            y as f64 * scale - oy as f64,
             width as f64 * scale,
             height as f64 * scale,
         );

@@ -21,17 +21,55 @@ use image::DynamicImage;
 
 /// What a fast path made of a file.
 pub enum FastJpeg {
-    /// Decoded at `eighths / 8` of the header's size (rounded up).
+    /// Decoded at `eighths / 8` of the header's size (rounded up), whole or a region of it.
     Decoded {
-        /// The decoded (possibly scaled) image, RGB or luma.
+        /// The decoded (possibly scaled) image, RGB or luma: the whole image, or the region
+        /// asked for (widened to the decoder's block boundaries).
         image: DynamicImage,
         /// The scale it was decoded at, in eighths (8: full size).
         eighths: u32,
+        /// Where `image`'s top-left pixel is in the whole image at that scale ((0, 0) for the
+        /// whole image).
+        origin: (u32, u32),
     },
     /// A clean header whose image is over the pixel limit: `(width, height)`.
     TooLarge(u32, u32),
     /// Not for this path (not a JPEG, or a kind or a defect the general decoder judges).
     Declined,
+}
+
+/// How a fast path is asked to decode an image, chosen from its full size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodePlan {
+    /// The scale, 1..=8 eighths, where the decoder can scale (else full size).
+    pub eighths: u32,
+    /// The pixels needed, at that scale; `None`: the whole image. Where the decoder can
+    /// decode a region (libjpeg-turbo 1.5+), only these rows and (whole blocks of) columns
+    /// are decoded, their pixels the same as a whole decode's.
+    pub region: Option<Region>,
+}
+
+impl From<u32> for DecodePlan {
+    /// The whole image at `eighths / 8`.
+    fn from(eighths: u32) -> Self {
+        DecodePlan {
+            eighths,
+            region: None,
+        }
+    }
+}
+
+/// A rectangle of pixels: columns `x0..x1`, rows `y0..y1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    /// First column.
+    pub x0: u32,
+    /// First row.
+    pub y0: u32,
+    /// One past the last column.
+    pub x1: u32,
+    /// One past the last row.
+    pub y1: u32,
 }
 
 /// Whether this build has the libjpeg-turbo path (the build found its header); whether it
@@ -107,28 +145,33 @@ fn system_decoder() -> JpegDecoder {
 
 /// The libjpeg-turbo path alone (what [`decode`] tries first): `None` when this build has no
 /// libjpeg-turbo path or the library does not load (or `LDAE_JPEG_DECODER=rust`).
-pub fn decode_libjpeg(
+pub fn decode_libjpeg<P: Into<DecodePlan>>(
     bytes: &[u8],
     max_pixels: u64,
-    eighths: impl FnOnce(u32, u32) -> u32,
+    plan: impl FnOnce(u32, u32) -> P,
 ) -> Option<FastJpeg> {
     #[cfg(ldae_libjpeg)]
     if decoder().scales_in_dct() {
-        return Some(system::decode(bytes, max_pixels, eighths));
+        return Some(system::decode(bytes, max_pixels, |w, h| plan(w, h).into()));
     }
     #[cfg(not(ldae_libjpeg))]
-    let _ = (bytes, max_pixels, eighths);
+    let _ = (bytes, max_pixels, plan);
     None
 }
 
 /// Decode `bytes` if they are a JPEG a fast path takes, checking `max_pixels` from the header
-/// before any pixel is decoded; `eighths(width, height)` chooses the scale (1..=8 eighths) from
-/// the full size where the decoder can scale (else the image comes at full size).
-pub fn decode(bytes: &[u8], max_pixels: u64, eighths: impl FnOnce(u32, u32) -> u32) -> FastJpeg {
+/// before any pixel is decoded; `plan(width, height)` chooses the scale (1..=8 eighths) and the
+/// region needed from the full size where the decoder can (else the whole image comes at full
+/// size).
+pub fn decode<P: Into<DecodePlan>>(
+    bytes: &[u8],
+    max_pixels: u64,
+    plan: impl FnOnce(u32, u32) -> P,
+) -> FastJpeg {
     if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         return FastJpeg::Declined;
     }
-    match decode_libjpeg(bytes, max_pixels, eighths) {
+    match decode_libjpeg(bytes, max_pixels, plan) {
         None | Some(FastJpeg::Declined) => rust::decode(bytes, max_pixels),
         Some(done) => done,
     }

@@ -43,7 +43,11 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> FastJpeg {
         _ => RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
     };
     match image {
-        Some(image) => FastJpeg::Decoded { image, eighths: 8 },
+        Some(image) => FastJpeg::Decoded {
+            image,
+            eighths: 8,
+            origin: (0, 0),
+        },
         None => FastJpeg::Declined,
     }
 }

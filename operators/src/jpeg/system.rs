@@ -17,7 +17,7 @@ use std::ffi::{c_char, c_int, c_uchar, c_uint, CStr};
 
 use image::{DynamicImage, RgbImage};
 
-use super::{FastJpeg, JpegDecoder};
+use super::{DecodePlan, FastJpeg, JpegDecoder, Region};
 
 /// The shim's decompressor (libjpeg's `jpeg_decompress_struct` and its error manager).
 #[repr(C)]
@@ -45,6 +45,21 @@ extern "C" {
         out: *mut c_uchar,
         width: c_uint,
         height: c_uint,
+    ) -> c_int;
+    fn ldae_jpeg_can_crop() -> c_int;
+    #[allow(clippy::too_many_arguments)]
+    fn ldae_jpeg_decode_region(
+        d: *mut RawDecompressor,
+        eighths: c_uint,
+        out: *mut c_uchar,
+        width: c_uint,
+        height: c_uint,
+        x0: c_uint,
+        y0: c_uint,
+        x1: c_uint,
+        y1: c_uint,
+        got_x0: *mut c_uint,
+        got_width: *mut c_uint,
     ) -> c_int;
 }
 
@@ -93,12 +108,12 @@ thread_local! {
 }
 
 /// Decode `bytes` if they are a JPEG this path takes, checking `max_pixels` from the header
-/// before any pixel is decoded; `eighths(width, height)` chooses the scale (1..=8 eighths) from
-/// the full size.
+/// before any pixel is decoded; `plan(width, height)` chooses the scale (1..=8 eighths) and
+/// the region from the full size.
 pub(super) fn decode(
     bytes: &[u8],
     max_pixels: u64,
-    eighths: impl FnOnce(u32, u32) -> u32,
+    plan: impl FnOnce(u32, u32) -> DecodePlan,
 ) -> FastJpeg {
     DECOMPRESSOR.with_borrow_mut(|slot| {
         if slot.is_none() {
@@ -110,7 +125,7 @@ pub(super) fn decode(
             *slot = Some(Decompressor(raw));
         }
         let d = slot.as_ref().map_or(std::ptr::null_mut(), |d| d.0);
-        decode_with(d, bytes, max_pixels, eighths)
+        decode_with(d, bytes, max_pixels, plan)
     })
 }
 
@@ -118,7 +133,7 @@ fn decode_with(
     d: *mut RawDecompressor,
     bytes: &[u8],
     max_pixels: u64,
-    eighths: impl FnOnce(u32, u32) -> u32,
+    plan: impl FnOnce(u32, u32) -> DecodePlan,
 ) -> FastJpeg {
     let (mut w, mut h, mut plain) = (0, 0, 0);
     // SAFETY: `d` is this thread's decompressor; the shim reads `bytes` only during the call.
@@ -130,8 +145,21 @@ fn decode_with(
     if (w as u64) * (h as u64) > max_pixels {
         return FastJpeg::TooLarge(w, h);
     }
-    let m = eighths(w, h).clamp(1, 8);
+    let DecodePlan { eighths, region } = plan(w, h);
+    let m = eighths.clamp(1, 8);
     let (ow, oh) = ((w * m).div_ceil(8), (h * m).div_ceil(8));
+    // A region only where it saves work and the library can decode one.
+    let region = region
+        .map(|r| Region {
+            x1: r.x1.min(ow),
+            y1: r.y1.min(oh),
+            ..r
+        })
+        .filter(|r| r.x0 < r.x1 && r.y0 < r.y1 && (r.x1 - r.x0) * (r.y1 - r.y0) < ow * oh);
+    // SAFETY: a plain call.
+    if let Some(r) = region.filter(|_| unsafe { ldae_jpeg_can_crop() } != 0) {
+        return decode_region(d, m, (ow, oh), r);
+    }
     let mut pixels = vec![0u8; 3 * ow as usize * oh as usize];
     // An error here includes libjpeg-turbo's warnings (a truncated file, corrupt data): the
     // next decoder then judges the file, so a damaged photo is not half-grey here and
@@ -147,6 +175,44 @@ fn decode_with(
         Some(rgb) => FastJpeg::Decoded {
             image: DynamicImage::ImageRgb8(rgb),
             eighths: m,
+            origin: (0, 0),
+        },
+        None => FastJpeg::Declined,
+    }
+}
+
+/// The rows and (widened) columns of `r` of the image whose header `d` just read, at `m`/8,
+/// where the whole image is `ow x oh`.
+fn decode_region(d: *mut RawDecompressor, m: u32, (ow, oh): (u32, u32), r: Region) -> FastJpeg {
+    let rows = r.y1 - r.y0;
+    let mut pixels = vec![0u8; 3 * ow as usize * rows as usize];
+    let (mut x0, mut width) = (0, 0);
+    // SAFETY: as in `decode_with`; `pixels` holds `ow * rows * 3` bytes, the most the shim
+    // writes (rows of at most `ow` pixels), and the region lies inside `ow x oh`.
+    let status = unsafe {
+        ldae_jpeg_decode_region(
+            d,
+            m,
+            pixels.as_mut_ptr(),
+            ow,
+            oh,
+            r.x0,
+            r.y0,
+            r.x1,
+            r.y1,
+            &mut x0,
+            &mut width,
+        )
+    };
+    if status != 0 {
+        return FastJpeg::Declined;
+    }
+    pixels.truncate(3 * width as usize * rows as usize);
+    match RgbImage::from_raw(width, rows, pixels) {
+        Some(rgb) => FastJpeg::Decoded {
+            image: DynamicImage::ImageRgb8(rgb),
+            eighths: m,
+            origin: (x0, r.y0),
         },
         None => FastJpeg::Declined,
     }

@@ -1,5 +1,5 @@
 //! Decode: shapes and channels, augmentation independent of batching, DCT-scaled JPEG decoding
-//! close to the full decode.
+//! close to the full decode, region decoding the same as the whole decode.
 
 use std::sync::Arc;
 
@@ -142,5 +142,62 @@ fn dct_scaled_decode_stays_close_to_the_full_decode_and_keeps_augmentation() {
         // The same crop (planned on the full size) of the same picture: a wrong crop or a
         // wrong coordinate scale would move whole edges, tens of levels.
         assert!(mean < 2.5, "mean difference {mean} (augment {augment:?})");
+    }
+}
+
+/// A `w x h` photo-like JPEG (smooth waves, ramps and hard edges) at quality 90.
+fn photo(w: u32, h: u32) -> Vec<u8> {
+    let rgb = image::RgbImage::from_fn(w, h, |x, y| {
+        let r = (128.0 + 100.0 * (x as f32 / 17.0).sin() * (y as f32 / 29.0).cos()) as u8;
+        let g = ((x * 2 + y) % 256) as u8;
+        let b = if (x / 37 + y / 23) % 2 == 0 { 35 } else { 215 };
+        image::Rgb([r, g, b])
+    });
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&rgb)
+        .unwrap();
+    jpeg
+}
+
+#[test]
+fn region_decoding_gives_the_whole_decodes_output() {
+    use ldae_operators::decode::Interpolation;
+    for (w, h) in [(500u32, 375u32), (375, 500)] {
+        let jpeg = photo(w, h);
+        for interpolation in [Interpolation::Bilinear, Interpolation::Bicubic] {
+            for augment in [None, Some(AugmentConfig::default())] {
+                let run = |region: bool| {
+                    let op = Decode::new(DecodeConfig {
+                        image_size: 224,
+                        interpolation,
+                        augment: augment.clone(),
+                        jpeg_region: region,
+                        ..DecodeConfig::default()
+                    })
+                    .unwrap();
+                    let plan = op.decode_plan("photo", w, h);
+                    assert_eq!(plan.region.is_some(), region);
+                    pixels(&op.process_once(encoded_batch(jpeg.clone())).unwrap().batch)
+                };
+                let (whole, part) = (run(false), run(true));
+                // The region's pixels are the whole decode's (tested in jpeg.rs); the resize
+                // then runs from another origin, whose filter weights may round apart by a
+                // level now and then (the decode config's documentation states this).
+                let off: Vec<i32> = whole
+                    .iter()
+                    .zip(&part)
+                    .map(|(&a, &b)| (a as i32 - b as i32).abs())
+                    .filter(|&d| d > 0)
+                    .collect();
+                let case = format!("{w}x{h} {interpolation:?} augment {}", augment.is_some());
+                assert!(off.iter().all(|&d| d <= 1), "{case}: {off:?}");
+                assert!(
+                    off.len() * 10_000 <= whole.len(),
+                    "{case}: {} values off",
+                    off.len()
+                );
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use image::codecs::jpeg::JpegEncoder;
 use image::{DynamicImage, RgbImage};
-use ldae_operators::jpeg::{self, FastJpeg};
+use ldae_operators::jpeg::{self, DecodePlan, FastJpeg, Region};
 
 /// A 300x200 photo-like JPEG (smooth gradients and edges) at quality 90.
 fn photo_jpeg() -> Vec<u8> {
@@ -51,6 +51,7 @@ fn decodes_like_the_general_decoder() {
     let FastJpeg::Decoded {
         image: fast,
         eighths: 8,
+        ..
     } = libjpeg(&jpeg, u64::MAX, |_, _| 8)
     else {
         panic!("a plain JPEG is declined");
@@ -98,7 +99,7 @@ fn scaled_decode_has_the_rounded_up_size_and_the_same_picture() {
     let jpeg = photo_jpeg();
     let mut sizes = Vec::new();
     for m in 1..=8 {
-        let FastJpeg::Decoded { image, eighths } = libjpeg(&jpeg, u64::MAX, |w, h| {
+        let FastJpeg::Decoded { image, eighths, .. } = libjpeg(&jpeg, u64::MAX, |w, h| {
             assert_eq!((w, h), (300, 200));
             m
         }) else {
@@ -134,14 +135,105 @@ fn scaled_decode_has_the_rounded_up_size_and_the_same_picture() {
 }
 
 /// The libjpeg-turbo path alone.
-fn libjpeg(bytes: &[u8], max_pixels: u64, eighths: impl FnOnce(u32, u32) -> u32) -> FastJpeg {
-    jpeg::decode_libjpeg(bytes, max_pixels, eighths).expect("libjpeg-turbo loaded")
+fn libjpeg<P: Into<DecodePlan>>(
+    bytes: &[u8],
+    max_pixels: u64,
+    plan: impl FnOnce(u32, u32) -> P,
+) -> FastJpeg {
+    jpeg::decode_libjpeg(bytes, max_pixels, plan).expect("libjpeg-turbo loaded")
+}
+
+#[test]
+fn a_region_decode_gives_the_whole_decodes_pixels_there() {
+    if !libjpeg_loaded() {
+        return;
+    }
+    let jpeg = photo_jpeg(); // 300 x 200, chroma subsampled
+    for (eighths, region) in [
+        (
+            8,
+            Region {
+                x0: 37,
+                y0: 21,
+                x1: 251,
+                y1: 170,
+            },
+        ),
+        (
+            8,
+            Region {
+                x0: 0,
+                y0: 0,
+                x1: 130,
+                y1: 200,
+            },
+        ),
+        (
+            8,
+            Region {
+                x0: 100,
+                y0: 150,
+                x1: 300,
+                y1: 200,
+            },
+        ),
+        (
+            4,
+            Region {
+                x0: 20,
+                y0: 9,
+                x1: 120,
+                y1: 91,
+            },
+        ),
+    ] {
+        let FastJpeg::Decoded { image: whole, .. } = libjpeg(&jpeg, u64::MAX, |_, _| eighths)
+        else {
+            panic!("declined whole")
+        };
+        let plan = DecodePlan {
+            eighths,
+            region: Some(region),
+        };
+        let FastJpeg::Decoded {
+            image: part,
+            eighths: m,
+            origin,
+        } = libjpeg(&jpeg, u64::MAX, |_, _| plan)
+        else {
+            panic!("declined {region:?}")
+        };
+        assert_eq!(m, eighths);
+        let (whole, part) = (whole.into_rgb8(), part.into_rgb8());
+        // The rows asked for; at least the columns asked for (widened to whole blocks), and
+        // fewer than the whole width where the region is narrower.
+        assert_eq!(origin.1, region.y0);
+        assert_eq!(part.height(), region.y1 - region.y0);
+        assert!(
+            origin.0 <= region.x0 && origin.0 + part.width() >= region.x1,
+            "{origin:?} {}",
+            part.width()
+        );
+        if region.x1 - region.x0 < whole.width() / 2 {
+            assert!(part.width() < whole.width());
+        }
+        for (x, y, p) in part.enumerate_pixels() {
+            assert_eq!(
+                p,
+                whole.get_pixel(origin.0 + x, origin.1 + y),
+                "({x}, {y}) of {region:?} at {eighths}/8"
+            );
+        }
+    }
 }
 
 #[test]
 fn equals_the_general_decoder_bit_for_bit() {
     let jpeg = photo_jpeg();
-    let FastJpeg::Decoded { image, eighths: 8 } = jpeg::rust::decode(&jpeg, u64::MAX) else {
+    let FastJpeg::Decoded {
+        image, eighths: 8, ..
+    } = jpeg::rust::decode(&jpeg, u64::MAX)
+    else {
         panic!("a plain JPEG is declined");
     };
     let general = image::load_from_memory(&jpeg).unwrap();
