@@ -58,7 +58,7 @@ def main():
                       ("encoder_images_per_s", "encoder inference")]:
         a = statistics.median(r[key] for r in runs["ldae"])
         b = statistics.median(r[key] for r in runs["pytorch"])
-        print(f"| {name} | {a:.3g} images/s | {b:.3g} images/s | {a / b:.2f}x |")
+        print(f"| {name} | {a:.4g} images/s | {b:.4g} images/s | {a / b:.2f}x |")
     a = max(r["train_peak_rss_mb"] for r in runs["ldae"])
     b = max(r["train_peak_rss_mb"] for r in runs["pytorch"])
     print(f"| peak resident memory of the training steps (largest of the rounds) | {a:.0f} MB | {b:.0f} MB | {a / b:.2f}x |")

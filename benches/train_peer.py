@@ -60,7 +60,7 @@ def main():
             infer = min(infer, time.perf_counter() - start)
     print(json.dumps({"preset": preset, "params": params, "batch": batch, "threads": torch.get_num_threads(),
                       "image_size": args.image_size, "patch": args.patch, "tokens": grid * grid,
-                      "train_images_per_s": round(batch / train, 1), "encoder_images_per_s": round(batch / infer, 1),
+                      "train_images_per_s": round(batch / train, 3), "encoder_images_per_s": round(batch / infer, 2),
                       "train_peak_rss_mb": round(train_peak_mb)}))
 
 

@@ -107,7 +107,7 @@ fn main() {
         infer = infer.min(start.elapsed().as_secs_f64());
     }
     println!(
-        "{{\"preset\": \"{preset}\", \"params\": {params}, \"batch\": {batch}, \"image_size\": {image_size}, \"patch\": {patch}, \"tokens\": {}, \"train_images_per_s\": {:.1}, \"encoder_images_per_s\": {:.1}, \"train_peak_rss_mb\": {train_peak_mb:.0}, \"isa\": \"{}\"}}",
+        "{{\"preset\": \"{preset}\", \"params\": {params}, \"batch\": {batch}, \"image_size\": {image_size}, \"patch\": {patch}, \"tokens\": {}, \"train_images_per_s\": {:.3}, \"encoder_images_per_s\": {:.2}, \"train_peak_rss_mb\": {train_peak_mb:.0}, \"isa\": \"{}\"}}",
         grid * grid,
         batch as f64 / train,
         batch as f64 / infer,
