@@ -142,6 +142,35 @@ int ldae_jpeg_header(struct ldae_jpeg *d, const unsigned char *data, size_t len,
     return 0;
 }
 
+/* Starts decoding the image whose header was just read, to interleaved RGB at eighths/8 of
+ * its size, and checks that size is `width x height`: 0 when it is (else the decoder is
+ * aborted). Called under the caller's setjmp. */
+static int start_rgb(j_decompress_ptr c, unsigned eighths, unsigned width, unsigned height) {
+    c->out_color_space = JCS_RGB;
+    c->scale_num = eighths;
+    c->scale_denom = 8;
+    c->dct_method = JDCT_ISLOW;
+    lib.start(c);
+    if (c->output_width != width || c->output_height != height || c->output_components != 3) {
+        lib.abort_(c);
+        return 1;
+    }
+    return 0;
+}
+
+/* Reads the output rows from the current one up to `end` into `out`, row r at
+ * `out + (r - first) * pitch`. Called under the caller's setjmp. */
+static void read_rows(j_decompress_ptr c, unsigned char *out, unsigned first, unsigned end,
+                      size_t pitch) {
+    while (c->output_scanline < end) {
+        JSAMPROW rows[4];
+        unsigned n = 0;
+        for (; n < 4 && c->output_scanline + n < end; n++)
+            rows[n] = out + (size_t)(c->output_scanline + n - first) * pitch;
+        lib.read_scanlines(c, rows, n);
+    }
+}
+
 /* Decodes the image whose header `ldae_jpeg_header` just read to interleaved RGB at eighths/8
  * of the size (the library reduces the fraction), into `out` of `width * height * 3` bytes,
  * where width and height are what the caller expects (ceil(size * eighths / 8)). 0 on success;
@@ -154,23 +183,8 @@ int ldae_jpeg_decode(struct ldae_jpeg *d, unsigned eighths, unsigned char *out, 
         lib.abort_(c);
         return 1;
     }
-    c->out_color_space = JCS_RGB;
-    c->scale_num = eighths;
-    c->scale_denom = 8;
-    c->dct_method = JDCT_ISLOW;
-    lib.start(c);
-    if (c->output_width != width || c->output_height != height || c->output_components != 3) {
-        lib.abort_(c);
-        return 1;
-    }
-    size_t pitch = (size_t)width * 3;
-    while (c->output_scanline < c->output_height) {
-        JSAMPROW rows[4];
-        unsigned n = 0;
-        for (; n < 4 && c->output_scanline + n < c->output_height; n++)
-            rows[n] = out + (size_t)(c->output_scanline + n) * pitch;
-        lib.read_scanlines(c, rows, n);
-    }
+    if (start_rgb(c, eighths, width, height)) return 1;
+    read_rows(c, out, 0, height, (size_t)width * 3);
     lib.finish(c);
     return d->err.warnings ? 1 : 0;
 }
@@ -195,15 +209,7 @@ int ldae_jpeg_decode_region(struct ldae_jpeg *d, unsigned eighths, unsigned char
         lib.abort_(c);
         return 1;
     }
-    c->out_color_space = JCS_RGB;
-    c->scale_num = eighths;
-    c->scale_denom = 8;
-    c->dct_method = JDCT_ISLOW;
-    lib.start(c);
-    if (c->output_width != width || c->output_height != height || c->output_components != 3) {
-        lib.abort_(c);
-        return 1;
-    }
+    if (start_rgb(c, eighths, width, height)) return 1;
     JDIMENSION xoff = x0, xw = x1 - x0;
     if (x0 > 0 || x1 < width) lib.crop(c, &xoff, &xw);
     if (xoff > x0 || xoff + xw < x1) { /* not the columns asked for */
@@ -214,14 +220,7 @@ int ldae_jpeg_decode_region(struct ldae_jpeg *d, unsigned eighths, unsigned char
         lib.abort_(c);
         return 1;
     }
-    size_t pitch = (size_t)xw * 3;
-    while (c->output_scanline < y1) {
-        JSAMPROW rows[4];
-        unsigned n = 0;
-        for (; n < 4 && c->output_scanline + n < y1; n++)
-            rows[n] = out + (size_t)(c->output_scanline + n - y0) * pitch;
-        lib.read_scanlines(c, rows, n);
-    }
+    read_rows(c, out, y0, y1, (size_t)xw * 3);
     if (y1 < height) lib.skip(c, height - y1);
     lib.finish(c);
     *got_x0 = xoff;
