@@ -16,13 +16,6 @@ use common::at_least_one;
 pub use common::{OutputArgs, RunArgs, SourceArgs};
 pub use model_args::{ExportArgs, FeaturesArgs, ProbeArgs, TrainArgs};
 
-/// ldae: latent denoising autoencoder (l-DAE) pipelines over image datasets.
-///
-/// Images stream as Arrow batches through decode -> patchify -> PCA -> ... operators; outputs
-/// are Parquet table folders (`data/part-*.parquet`, `_errors.parquet`, `_manifest.json`,
-/// `_SUCCESS`) that the shards of a job write side by side and that a rerun resumes.
-/// DATA is an image folder (root/<class>/*.jpg), a Parquet image table, WebDataset .tar shards,
-/// an IDX file (MNIST family), CIFAR-10 binary batches, or `synthetic:N`.
 /// What `ldae --version` prints: the version, the JPEG decoder and the CPU instruction-set
 /// level in use (`LDAE_MAX_CPU_ISA` caps it).
 pub fn long_version() -> String {
@@ -34,6 +27,18 @@ pub fn long_version() -> String {
     )
 }
 
+/// ldae: latent denoising autoencoder (l-DAE) pipelines over image datasets.
+///
+/// Images stream as Arrow batches through decode -> patchify -> PCA -> ... operators; outputs
+/// are Parquet table folders (`data/part-*.parquet`, `_errors.parquet`, `_manifest.json`,
+/// `_SUCCESS`) that the shards of a job write side by side and that a rerun resumes.
+/// DATA is an image folder (root/<class>/*.jpg), a Parquet image table, WebDataset .tar shards,
+/// an IDX file (MNIST family), CIFAR-10 binary batches, or `synthetic:N`.
+///
+/// Environment: LDAE_LOG sets the log filter (e.g. `debug`); LDAE_MAX_CPU_ISA=avx2 (or
+/// baseline) caps the instruction set of the CPU kernels, whose results then differ from the
+/// widest level's in the last bits; LDAE_JPEG_DECODER=rust skips libjpeg-turbo. `ldae
+/// --version` prints the JPEG decoder and the kernels' level in use.
 #[derive(Parser, Debug)]
 #[command(name = "ldae", version, about, long_about)]
 pub struct Cli {
