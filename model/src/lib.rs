@@ -10,6 +10,7 @@ pub mod chunks;
 pub mod denoise_operator;
 pub mod denoiser;
 pub mod encoder;
+mod par;
 pub mod pooling;
 pub mod probe;
 pub mod run_folder;

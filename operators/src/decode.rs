@@ -189,10 +189,14 @@ impl Decode {
     /// 1/8, 1/4, 1/2 that keeps the crop at least S pixels on each side, else 8 (full size,
     /// also when scaling is off).
     pub fn dct_eighths(&self, id: &str, w: u32, h: u32) -> u32 {
+        self.eighths_for(&self.crop_plan(id, w, h))
+    }
+
+    /// [`Decode::dct_eighths`] for the crop `plan`.
+    fn eighths_for(&self, plan: &CropPlan) -> u32 {
         if !self.config.jpeg_dct_scaling {
             return 8;
         }
-        let plan = self.crop_plan(id, w, h);
         let need = 8 * self.config.image_size as u64;
         // Only the halvings: libjpeg-turbo's 1/2, 1/4 and 1/8 inverse DCTs are SIMD, the other
         // M/8 are plain C and no faster than a full decode (measured: 5/8 on 500x375 photos).
@@ -209,11 +213,11 @@ impl Decode {
     /// it), where the crop is planned on the image itself (not with `crop_pct`, which resizes
     /// the whole image).
     pub fn decode_plan(&self, id: &str, w: u32, h: u32) -> DecodePlan {
-        let eighths = self.dct_eighths(id, w, h);
+        let plan = self.crop_plan(id, w, h);
+        let eighths = self.eighths_for(&plan);
         if self.config.crop_pct.is_some() || !self.config.jpeg_region {
             return eighths.into();
         }
-        let plan = self.crop_plan(id, w, h);
         let scale = eighths as f64 / 8.0;
         // The resize's filter reaches `radius * factor` source pixels either side of an output
         // pixel's centre (its support widens with the downscale factor); two more for rounding.

@@ -7,7 +7,7 @@
 
 use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
 
-use crate::denoiser::fused::par::{for_ranges, Shared};
+use crate::par::{for_ranges, Shared};
 
 /// Elements per parallel chunk: fixed, so the split never depends on the thread count (each
 /// element's arithmetic is independent anyway).

@@ -7,9 +7,9 @@
 
 use ldae_operators::cpu::vectorize;
 
-use super::par::{for_ranges, Shared};
 use super::real::Real;
 use super::storage::{max_of, slots, sum_of, written, zeros};
+use crate::par::{for_ranges, Shared};
 use ldae_operators::cpu::matmul as product;
 
 /// Shapes of one attention call.

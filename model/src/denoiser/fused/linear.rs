@@ -5,9 +5,9 @@
 
 use std::ops::Range;
 
-use super::par::{for_ranges, Shared};
 use super::real::Real;
 use super::storage::{slots, written, zeros};
+use crate::par::{for_ranges, Shared};
 use ldae_operators::cpu::matmul as product;
 
 /// Rows per block of a forward or input-gradient product (1024 measured fastest of 256 to 2048

@@ -15,7 +15,6 @@
 mod attention;
 mod linear;
 mod ops;
-pub(crate) mod par;
 mod real;
 mod rows;
 mod storage;

@@ -7,11 +7,7 @@
 /// A float type the kernels run in.
 pub trait Real:
     ldae_operators::cpu::Element
-    + Copy
-    + Send
-    + Sync
     + PartialOrd
-    + 'static
     + std::ops::Add<Output = Self>
     + std::ops::Sub<Output = Self>
     + std::ops::Mul<Output = Self>

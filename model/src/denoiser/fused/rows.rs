@@ -4,8 +4,8 @@
 
 use ldae_operators::cpu::vectorize;
 
-use super::par::{for_ranges, for_rows, Shared};
 use super::real::Real;
+use crate::par::{for_ranges, for_rows, Shared};
 use std::mem::MaybeUninit;
 
 use super::storage::{slots, sum_of, written, zeros};

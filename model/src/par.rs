@@ -1,5 +1,6 @@
 //! Splitting a kernel's work over candle's CPU worker pool (the threads its own elementwise
-//! operations use), so the fused kernels use every core without a second pool competing.
+//! operations use), so the fused kernels and the optimizer use every core without a second
+//! pool competing.
 //!
 //! Every split is by whole items (rows, columns, batch entries) and each item is computed by
 //! one thread in a fixed order, so results do not depend on the thread count.
