@@ -8,10 +8,13 @@
 use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
 
 use crate::par::{for_ranges, Shared};
+use ldae_operators::cpu::vectorize;
 
 /// Elements per parallel chunk: fixed, so the split never depends on the thread count (each
-/// element's arithmetic is independent anyway).
-const CHUNK: usize = 1 << 16;
+/// element's arithmetic is independent anyway). Small enough that the `tiny` preset's weight
+/// matrices (16k-65k values) are shared by the cores rather than updated by one while the
+/// others wait.
+const CHUNK: usize = 1 << 13;
 
 /// Whether the in-place kernels serve this tensor: f32, contiguous, on the CPU.
 pub fn serves(t: &Tensor) -> bool {
@@ -48,9 +51,16 @@ fn update_each(dst: &mut [f32], f: impl Fn(usize, f32) -> f32 + Sync) {
             // SAFETY: the chunks are disjoint and inside `dst`, which outlives the call.
             let part =
                 unsafe { std::slice::from_raw_parts_mut(at.get().add(range.start), range.len()) };
-            for (j, v) in part.iter_mut().enumerate() {
-                *v = f(range.start + j, *v);
-            }
+            // Compiled for the active instruction-set level (see cpu::isa); the same
+            // operations in the same order as the scalar form, so the same bits.
+            vectorize(
+                #[inline(always)]
+                || {
+                    for (j, v) in part.iter_mut().enumerate() {
+                        *v = f(range.start + j, *v);
+                    }
+                },
+            )
         }
     });
 }

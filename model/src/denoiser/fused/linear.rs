@@ -6,6 +6,7 @@
 use std::ops::Range;
 
 use super::real::Real;
+use super::rows::add_rows_into;
 use super::storage::{slots, written, zeros};
 use crate::par::{for_ranges, Shared};
 use ldae_operators::cpu::matmul as product;
@@ -78,10 +79,12 @@ pub fn forward<T: Real>(x: &[T], w: &[T], b: &[T], inputs: usize) -> Vec<T> {
             unsafe {
                 let tile = dst.get().add(r.start * outputs + c.start);
                 for row in 0..r.len() {
-                    let at = tile.add(row * outputs);
-                    for (j, &v) in b[c.clone()].iter().enumerate() {
-                        (*at.add(j)).write(v);
-                    }
+                    let bias = &b[c.clone()];
+                    std::ptr::copy_nonoverlapping(
+                        bias.as_ptr(),
+                        tile.add(row * outputs) as *mut T,
+                        bias.len(),
+                    );
                 }
                 product(
                     (r.len(), c.len(), inputs),
@@ -166,11 +169,7 @@ pub fn weight_grad<T: Real>(g: &[T], x: &[T], outputs: usize, inputs: usize) -> 
         }
     });
     let (first, rest) = partial.split_at_mut(size);
-    for part in rest.chunks_exact(size) {
-        for (a, &b) in first.iter_mut().zip(part) {
-            *a += b;
-        }
-    }
+    add_rows_into(first, rest);
     partial.truncate(size);
     partial
 }

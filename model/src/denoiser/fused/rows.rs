@@ -326,21 +326,44 @@ fn gelu_dx_block<T: Real>(x: &[T], g: &[T], out: &mut [MaybeUninit<T>]) {
     )
 }
 
-/// Column sums of `g` `[rows, cols]` (the gradient of a bias added to every row).
+/// Rows per partial sum of [`column_sums`]: fixed, so the order of the sum does not depend on
+/// the thread count.
+const SUM_BLOCK: usize = 256;
+
+/// Column sums of `g` `[rows, cols]` (the gradient of a bias added to every row): one partial
+/// sum per block of [`SUM_BLOCK`] rows, the blocks in parallel, then the partials added in
+/// order. (Splitting by columns instead had each thread stride over every row, reading a few
+/// values of each cache line: 5% of a `tiny` training step.)
 pub fn column_sums<T: Real>(g: &[T], cols: usize) -> Vec<T> {
     let rows = g.len() / cols.max(1);
-    let mut out = zeros::<T>(cols);
-    let ptr = Shared::new(&mut out);
-    for_ranges(cols, g.len(), |range| {
-        // SAFETY: the column ranges are disjoint and inside `out`.
-        let acc =
-            unsafe { std::slice::from_raw_parts_mut(ptr.get().add(range.start), range.len()) };
-        for r in 0..rows {
-            let row = &g[r * cols + range.start..r * cols + range.end];
-            for (a, &v) in acc.iter_mut().zip(row) {
-                *a += v;
-            }
+    let blocks = rows.div_ceil(SUM_BLOCK).max(1);
+    let mut partial = zeros::<T>(blocks * cols);
+    let ptr = Shared::new(&mut partial);
+    for_ranges(blocks, g.len(), |range| {
+        for b in range {
+            // SAFETY: each block writes only its own row of `partial`.
+            let acc = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(b * cols), cols) };
+            let end = ((b + 1) * SUM_BLOCK).min(rows);
+            add_rows_into(acc, &g[b * SUM_BLOCK * cols..end * cols]);
         }
     });
-    out
+    let (first, rest) = partial.split_at_mut(cols);
+    add_rows_into(first, rest);
+    partial.truncate(cols);
+    partial
+}
+
+/// Add each row of `rows` (rows of `acc.len()` values) onto `acc`, in order.
+pub fn add_rows_into<T: Real>(acc: &mut [T], rows: &[T]) {
+    // The body runs compiled for the active instruction-set level (see cpu::isa).
+    vectorize(
+        #[inline(always)]
+        || {
+            for row in rows.chunks_exact(acc.len().max(1)) {
+                for (a, &v) in acc.iter_mut().zip(row) {
+                    *a += v;
+                }
+            }
+        },
+    )
 }
