@@ -36,6 +36,11 @@ impl<T> Shared<T> {
     }
 }
 
+/// Threads that share a parallel kernel: candle's workers and the calling thread.
+pub fn pool_threads() -> usize {
+    candle_core::utils::barrier_pool().n_workers() + 1
+}
+
 /// Run `f` over `0..items` split into ranges, in parallel when `work` (elements touched) is
 /// large enough.
 pub fn for_ranges(items: usize, work: usize, f: impl Fn(Range<usize>) + Sync) {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{fit_synthetic, ldae, ok, small_train_args};
+use crate::common::{fit_synthetic, ldae, ldae_command, ok, small_train_args};
 use ldae_model::train::metrics::read_metrics;
 
 /// `ldae train` of a very small tiny-preset network on synthetic:96, seed 7, plus `extra`.
@@ -135,6 +135,81 @@ fn loss_falls_on_synthetic_data() {
     let img = image::open(&grid).unwrap();
     // clean + (noisy, denoised) x 2 columns of 16 px cells with 2 px gaps; 3 rows.
     assert_eq!((img.width(), img.height()), (5 * 18 + 2, 3 * 18 + 2));
+}
+
+/// Run `ldae ARGS` with candle's worker pool at `threads` threads; insist that it succeeds.
+fn ok_with_pool(threads: usize, args: &[&str]) {
+    let out = ldae_command(args)
+        .env("CANDLE_NUM_THREADS", threads.to_string())
+        .output()
+        .expect("the ldae binary runs");
+    assert!(
+        out.status.success(),
+        "ldae {args:?} with {threads} threads failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The matrix products are cut into as many tiles as candle's pool has threads (1 here, 2 and 3
+/// row blocks, column blocks for weight gradients): losses and features must keep every bit.
+#[test]
+fn training_and_features_do_not_depend_on_the_kernel_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pca = fit_synthetic(tmp.path(), 96, 16);
+    let mut runs = Vec::new();
+    for threads in [1, 2, 3] {
+        let run = tmp.path().join(format!("run{threads}"));
+        let mut args = small_train_args(&pca, &run);
+        // Width 64: MLP layers 256 wide, whose weight gradients are cut into column blocks;
+        // batches of 32 images of 16 tokens: 512 rows, up to 3 row blocks.
+        for (flag, value) in [("--width", "64"), ("--batch-size", "32")] {
+            let at = args.iter().position(|a| a == flag).unwrap();
+            args[at + 1] = value.into();
+        }
+        args.extend(["--max-steps", "3"].map(String::from));
+        ok_with_pool(
+            threads,
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        let features = tmp.path().join(format!("features{threads}"));
+        ok_with_pool(
+            threads,
+            &[
+                "features",
+                "--input",
+                "synthetic:70",
+                "--checkpoint",
+                tmp.path().join("run1").to_str().unwrap(),
+                "--out",
+                features.to_str().unwrap(),
+                "--batch-size",
+                "64",
+                "--progress",
+                "off",
+            ],
+        );
+        let bits = |v: Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+        let weights = std::fs::read(run.join("checkpoint").join("model.safetensors")).unwrap();
+        runs.push((
+            (losses(tmp.path(), &format!("run{threads}")), weights),
+            bits(crate::common::tensor_f32(
+                &crate::common::read_table(&features),
+                "features",
+            )),
+        ));
+    }
+    assert_eq!(runs[0].0 .0.len(), 3);
+    for (threads, run) in [2, 3].iter().zip(&runs[1..]) {
+        assert!(
+            run.0 .0 == runs[0].0 .0,
+            "losses differ at {threads} threads"
+        );
+        assert!(
+            run.0 .1 == runs[0].0 .1,
+            "trained weights differ at {threads} threads"
+        );
+        assert!(run.1 == runs[0].1, "features differ at {threads} threads");
+    }
 }
 
 #[test]

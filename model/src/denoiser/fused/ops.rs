@@ -54,11 +54,13 @@ impl Linear {
         if let Some(last) = dims.last_mut() {
             *last = b.len();
         }
-        let u = linear::forward(x, w, b, inputs);
         if !self.gelu {
+            let u = linear::forward(x, w, b, inputs, true);
             return Ok((T::storage(u), Shape::from(dims)));
         }
-        let y = rows::gelu(&u);
+        // The bias is added in the GELU pass, which reads every pre-activation anyway.
+        let mut u = linear::forward(x, w, b, inputs, false);
+        let y = rows::bias_gelu(&mut u, b, self.keep);
         if self.keep {
             let pre = Tensor::from_vec(u, dims.clone(), &candle_core::Device::Cpu)?;
             let _ = self.pre_activation.set(pre);
@@ -507,7 +509,7 @@ impl Attention {
             heads: self.heads,
             head_dim: width / self.heads,
         };
-        let qkv = linear::forward(x, w, b, width);
+        let qkv = linear::forward(x, w, b, width, true);
         let (out, weights) = attention::forward(&qkv, d, self.keep);
         if let Some(p) = weights {
             let cpu = &candle_core::Device::Cpu;

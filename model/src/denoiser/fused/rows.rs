@@ -290,6 +290,37 @@ pub fn gelu<T: Real>(x: &[T]) -> Vec<T> {
     })
 }
 
+/// GELU of `u + b` for `u` `[rows, b.len()]`, `b` added to every row; with `keep`, `u + b` is
+/// also written back into `u` (the pre-activation a backward pass needs).
+pub fn bias_gelu<T: Real>(u: &mut [T], b: &[T], keep: bool) -> Vec<T> {
+    let (len, width) = (u.len(), b.len().max(1));
+    let pre = Shared::new(u);
+    // SAFETY: the closure writes every slot of the rows it is given, and touches only the same
+    // rows of `u`.
+    unsafe {
+        filled_rows(len, width, |first, rows| {
+            let u = std::slice::from_raw_parts_mut(pre.get().add(first * width), rows.len());
+            // The body runs compiled for the active instruction-set level (see cpu::isa).
+            vectorize(
+                #[inline(always)]
+                || {
+                    for (ur, yr) in u.chunks_exact_mut(width).zip(rows.chunks_exact_mut(width)) {
+                        for ((p, y), &bias) in ur.iter_mut().zip(yr).zip(b) {
+                            let v = *p + bias;
+                            if keep {
+                                *p = v;
+                            }
+                            y.write(
+                                v * T::of(0.5) * (T::of(1.0) + (v * T::of(FRAC_1_SQRT_2)).erf()),
+                            );
+                        }
+                    }
+                },
+            )
+        })
+    }
+}
+
 fn gelu_block<T: Real>(x: &[T], out: &mut [MaybeUninit<T>]) {
     // The body runs compiled for the active instruction-set level (see cpu::isa).
     vectorize(
