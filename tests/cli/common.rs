@@ -33,6 +33,20 @@ pub fn ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+/// Run `ldae ARGS` with one more environment variable; insist that it succeeds; returns stdout.
+pub fn ok_with_env((name, value): (&str, &str), args: &[&str]) -> String {
+    let out = ldae_command(args)
+        .env(name, value)
+        .output()
+        .expect("the ldae binary runs");
+    assert!(
+        out.status.success(),
+        "{name}={value} ldae {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 /// The `part-*.parquet` files of the table folder `dir` (in its `data/`, where an ldae table
 /// keeps them once published), in name order.
 pub fn part_files(dir: &Path) -> Vec<std::path::PathBuf> {

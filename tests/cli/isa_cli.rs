@@ -4,22 +4,13 @@
 
 use std::path::Path;
 
-use crate::common::{fit_synthetic, ldae_command, read_table, small_train_args, tensor_f32};
+use crate::common::{fit_synthetic, ok_with_env, read_table, small_train_args, tensor_f32};
 use ldae_model::train::metrics::read_metrics;
 use ldae_operators::cpu::Isa;
 
 /// Run `ldae ARGS` with the kernels capped at `isa`; insist that it succeeds.
 fn ok_at(isa: Isa, args: &[&str]) -> String {
-    let out = ldae_command(args)
-        .env("LDAE_MAX_CPU_ISA", isa.name())
-        .output()
-        .expect("the ldae binary runs");
-    assert!(
-        out.status.success(),
-        "LDAE_MAX_CPU_ISA={isa} ldae {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
+    ok_with_env(("LDAE_MAX_CPU_ISA", isa.name()), args)
 }
 
 /// The small network of the training tests, trained for `steps` steps at `isa`.

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{fit_synthetic, ldae, ldae_command, ok, small_train_args};
+use crate::common::{fit_synthetic, ldae, ok, ok_with_env, small_train_args};
 use ldae_model::train::metrics::read_metrics;
 
 /// `ldae train` of a very small tiny-preset network on synthetic:96, seed 7, plus `extra`.
@@ -139,15 +139,7 @@ fn loss_falls_on_synthetic_data() {
 
 /// Run `ldae ARGS` with candle's worker pool at `threads` threads; insist that it succeeds.
 fn ok_with_pool(threads: usize, args: &[&str]) {
-    let out = ldae_command(args)
-        .env("CANDLE_NUM_THREADS", threads.to_string())
-        .output()
-        .expect("the ldae binary runs");
-    assert!(
-        out.status.success(),
-        "ldae {args:?} with {threads} threads failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok_with_env(("CANDLE_NUM_THREADS", &threads.to_string()), args);
 }
 
 /// The matrix products are cut into as many tiles as candle's pool has threads (1 here, 2 and 3
