@@ -37,8 +37,10 @@ pub fn long_version() -> String {
 ///
 /// Environment: LDAE_LOG sets the log filter (e.g. `debug`); LDAE_MAX_CPU_ISA=avx2 (or
 /// baseline) caps the instruction set of the CPU kernels, whose results then differ from the
-/// widest level's in the last bits; LDAE_JPEG_DECODER=rust skips libjpeg-turbo. `ldae
-/// --version` prints the JPEG decoder and the kernels' level in use.
+/// widest level's in the last bits; CANDLE_NUM_THREADS (or RAYON_NUM_THREADS) sets the model
+/// kernels' threads (default: one per core; results are the same for any number);
+/// LDAE_JPEG_DECODER=rust skips libjpeg-turbo. `ldae --version` prints the JPEG decoder and
+/// the kernels' level in use.
 #[derive(Parser, Debug)]
 #[command(name = "ldae", version, about, long_about)]
 pub struct Cli {
