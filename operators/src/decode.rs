@@ -48,9 +48,11 @@ pub struct DecodeConfig {
     /// Let libjpeg-turbo decode a JPEG at 1/2, 1/4 or 1/8 of its size in the inverse DCT (the
     /// smallest that leaves the crop at least S pixels on each side) before the resize. Off by
     /// default: on photos twice S it saves about 20% of the decode's CPU time, but the pixels
-    /// move off Pillow's (mean 0.7 of a level, some images 3-4 levels; see the README's
-    /// Conventions). Only where libjpeg-turbo is loaded (`ldae --version` says); the pure-Rust
-    /// decoder always decodes at full size.
+    /// move off Pillow's (mean 0.7 of a level, some images 3-4 levels) and features with them
+    /// (about 1% on average; linear probes 0.7-0.9 points lower on upscaled CIFAR-10 copies,
+    /// `benches/decode_options.py`; see the README's Performance section). Only where
+    /// libjpeg-turbo is loaded (`ldae --version` says); the pure-Rust decoder always decodes at
+    /// full size.
     pub jpeg_dct_scaling: bool,
     /// Decode only the part of a JPEG the resize reads: the crop's rows and (whole 8- or
     /// 16-pixel blocks of) columns, with the filter's reach around them (libjpeg-turbo's
