@@ -127,3 +127,44 @@ pub fn vectorize<R>(f: impl FnOnce() -> R) -> R {
     }
     f()
 }
+
+/// [`vectorize`] for bodies that evaluate polynomials: `f(fused)` runs with `fused` true at
+/// the levels that have FMA (AVX-512 and AVX2 + FMA), where `f32::mul_add` is one instruction
+/// with one rounding, and false at the baseline, where it would be a libm call that does not
+/// vectorise (see [`mul_add_if`]). The flag is a constant in each level's copy of `f`.
+#[inline(always)]
+pub fn vectorize_fused<R>(f: impl FnOnce(bool) -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match Isa::active() {
+            Isa::Avx512 => {
+                if let Some(v4) = pulp::x86::V4::try_new() {
+                    return v4.vectorize(
+                        #[inline(always)]
+                        || f(true),
+                    );
+                }
+            }
+            Isa::Avx2 => {
+                if let Some(v3) = pulp::x86::V3::try_new() {
+                    return v3.vectorize(
+                        #[inline(always)]
+                        || f(true),
+                    );
+                }
+            }
+            Isa::Baseline => {}
+        }
+    }
+    f(false)
+}
+
+/// `a * b + c`: fused (`mul_add`, one rounding) when `fused`, else a multiply and an add.
+#[inline(always)]
+pub fn mul_add_if(fused: bool, a: f32, b: f32, c: f32) -> f32 {
+    if fused {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}

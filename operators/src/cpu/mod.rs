@@ -4,5 +4,5 @@
 pub mod isa;
 pub mod matmul;
 
-pub use isa::{vectorize, Isa};
+pub use isa::{mul_add_if, vectorize, vectorize_fused, Isa};
 pub use matmul::{matmul, Element};

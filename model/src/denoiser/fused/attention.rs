@@ -5,7 +5,7 @@
 //! attention weights instead of keeping them (as flash attention does), which costs one small
 //! product and saves a `[B, H, N, N]` tensor per block.
 
-use ldae_operators::cpu::vectorize;
+use ldae_operators::cpu::{vectorize, vectorize_fused};
 
 use super::real::Real;
 use super::storage::{max_of, slots, sum_of, written, zeros};
@@ -37,13 +37,13 @@ impl Dims {
 /// Softmax of every row (width `n`) of `s`, in place.
 fn softmax_rows<T: Real>(s: &mut [T], n: usize) {
     // The body runs compiled for the active instruction-set level (see cpu::isa).
-    vectorize(
+    vectorize_fused(
         #[inline(always)]
-        || {
+        |fused| {
             for row in s.chunks_exact_mut(n) {
                 let max = max_of(n, |i| row[i]);
                 for v in row.iter_mut() {
-                    *v = (*v - max).exp();
+                    *v = (*v - max).exp(fused);
                 }
                 let inv = T::of(1.0) / sum_of(n, |i| row[i]);
                 for v in row.iter_mut() {

@@ -2,7 +2,7 @@
 //! norm, the gated residual, GELU and column sums (bias gradients). Rows are tokens of width
 //! `w`; `tokens` rows belong to one image, whose modulation vectors are one row of `[B, w]`.
 
-use ldae_operators::cpu::vectorize;
+use ldae_operators::cpu::{vectorize, vectorize_fused};
 
 use super::real::Real;
 use crate::par::{for_ranges, for_rows, Shared};
@@ -301,9 +301,9 @@ pub fn bias_gelu<T: Real>(u: &mut [T], b: &[T], keep: bool) -> Vec<T> {
         filled_rows(len, width, |first, rows| {
             let u = std::slice::from_raw_parts_mut(pre.get().add(first * width), rows.len());
             // The body runs compiled for the active instruction-set level (see cpu::isa).
-            vectorize(
+            vectorize_fused(
                 #[inline(always)]
-                || {
+                |fused| {
                     for (ur, yr) in u.chunks_exact_mut(width).zip(rows.chunks_exact_mut(width)) {
                         for ((p, y), &bias) in ur.iter_mut().zip(yr).zip(b) {
                             let v = *p + bias;
@@ -311,7 +311,8 @@ pub fn bias_gelu<T: Real>(u: &mut [T], b: &[T], keep: bool) -> Vec<T> {
                                 *p = v;
                             }
                             y.write(
-                                v * T::of(0.5) * (T::of(1.0) + (v * T::of(FRAC_1_SQRT_2)).erf()),
+                                v * T::of(0.5)
+                                    * (T::of(1.0) + (v * T::of(FRAC_1_SQRT_2)).erf(fused)),
                             );
                         }
                     }
@@ -323,11 +324,11 @@ pub fn bias_gelu<T: Real>(u: &mut [T], b: &[T], keep: bool) -> Vec<T> {
 
 fn gelu_block<T: Real>(x: &[T], out: &mut [MaybeUninit<T>]) {
     // The body runs compiled for the active instruction-set level (see cpu::isa).
-    vectorize(
+    vectorize_fused(
         #[inline(always)]
-        || {
+        |fused| {
             for (y, &v) in out.iter_mut().zip(x) {
-                y.write(v * T::of(0.5) * (T::of(1.0) + (v * T::of(FRAC_1_SQRT_2)).erf()));
+                y.write(v * T::of(0.5) * (T::of(1.0) + (v * T::of(FRAC_1_SQRT_2)).erf(fused)));
             }
         },
     )
@@ -343,12 +344,12 @@ pub fn gelu_dx<T: Real>(x: &[T], g: &[T]) -> Vec<T> {
 
 fn gelu_dx_block<T: Real>(x: &[T], g: &[T], out: &mut [MaybeUninit<T>]) {
     // The body runs compiled for the active instruction-set level (see cpu::isa).
-    vectorize(
+    vectorize_fused(
         #[inline(always)]
-        || {
+        |fused| {
             for ((y, &v), &d) in out.iter_mut().zip(x).zip(g) {
                 // erf(v / sqrt 2) and exp(-v^2 / 2) from one exponential.
-                let (erf, gauss) = (v * T::of(FRAC_1_SQRT_2)).erf_and_gauss();
+                let (erf, gauss) = (v * T::of(FRAC_1_SQRT_2)).erf_and_gauss(fused);
                 let cdf = T::of(0.5) * (T::of(1.0) + erf);
                 let pdf = T::of(INV_SQRT_2PI) * gauss;
                 y.write(d * (cdf + v * pdf));
