@@ -60,11 +60,15 @@ impl Linear {
         }
         // The bias is added in the GELU pass, which reads every pre-activation anyway.
         let mut u = linear::forward(x, w, b, inputs, false);
-        let y = rows::bias_gelu(&mut u, b, self.keep);
-        if self.keep {
-            let pre = Tensor::from_vec(u, dims.clone(), &candle_core::Device::Cpu)?;
-            let _ = self.pre_activation.set(pre);
+        if !self.keep {
+            // Inference: GELU over the product's own buffer (a second one of this size was
+            // fresh pages to fault in and clear on every call).
+            rows::bias_gelu_in_place(&mut u, b);
+            return Ok((T::storage(u), Shape::from(dims)));
         }
+        let y = rows::bias_gelu(&mut u, b);
+        let pre = Tensor::from_vec(u, dims.clone(), &candle_core::Device::Cpu)?;
+        let _ = self.pre_activation.set(pre);
         Ok((T::storage(y), Shape::from(dims)))
     }
 }

@@ -290,9 +290,9 @@ pub fn gelu<T: Real>(x: &[T]) -> Vec<T> {
     })
 }
 
-/// GELU of `u + b` for `u` `[rows, b.len()]`, `b` added to every row; with `keep`, `u + b` is
-/// also written back into `u` (the pre-activation a backward pass needs).
-pub fn bias_gelu<T: Real>(u: &mut [T], b: &[T], keep: bool) -> Vec<T> {
+/// GELU of `u + b` for `u` `[rows, b.len()]`, `b` added to every row; `u + b` is also written
+/// back into `u` (the pre-activation a backward pass needs).
+pub fn bias_gelu<T: Real>(u: &mut [T], b: &[T]) -> Vec<T> {
     let (len, width) = (u.len(), b.len().max(1));
     let pre = Shared::new(u);
     // SAFETY: the closure writes every slot of the rows it is given, and touches only the same
@@ -306,14 +306,8 @@ pub fn bias_gelu<T: Real>(u: &mut [T], b: &[T], keep: bool) -> Vec<T> {
                 |fused| {
                     for (ur, yr) in u.chunks_exact_mut(width).zip(rows.chunks_exact_mut(width)) {
                         for ((p, y), &bias) in ur.iter_mut().zip(yr).zip(b) {
-                            let v = *p + bias;
-                            if keep {
-                                *p = v;
-                            }
-                            y.write(
-                                v * T::of(0.5)
-                                    * (T::of(1.0) + (v * T::of(FRAC_1_SQRT_2)).erf(fused)),
-                            );
+                            *p += bias;
+                            y.write(gelu_of(*p, fused));
                         }
                     }
                 },
@@ -322,13 +316,38 @@ pub fn bias_gelu<T: Real>(u: &mut [T], b: &[T], keep: bool) -> Vec<T> {
     }
 }
 
+/// GELU of `u + b` written over `u` `[rows, b.len()]`: [`bias_gelu`] without a backward pass
+/// to serve, so without a second buffer (the same values).
+pub fn bias_gelu_in_place<T: Real>(u: &mut [T], b: &[T]) {
+    let width = b.len().max(1);
+    for_rows(u, width, |_, rows| {
+        // The body runs compiled for the active instruction-set level (see cpu::isa).
+        vectorize_fused(
+            #[inline(always)]
+            |fused| {
+                for row in rows.chunks_exact_mut(width) {
+                    for (p, &bias) in row.iter_mut().zip(b) {
+                        *p = gelu_of(*p + bias, fused);
+                    }
+                }
+            },
+        )
+    });
+}
+
+/// Exact (erf) GELU of one value: `v * Phi(v)`.
+#[inline(always)]
+fn gelu_of<T: Real>(v: T, fused: bool) -> T {
+    v * T::of(0.5) * (T::of(1.0) + (v * T::of(FRAC_1_SQRT_2)).erf(fused))
+}
+
 fn gelu_block<T: Real>(x: &[T], out: &mut [MaybeUninit<T>]) {
     // The body runs compiled for the active instruction-set level (see cpu::isa).
     vectorize_fused(
         #[inline(always)]
         |fused| {
             for (y, &v) in out.iter_mut().zip(x) {
-                y.write(v * T::of(0.5) * (T::of(1.0) + (v * T::of(FRAC_1_SQRT_2)).erf(fused)));
+                y.write(gelu_of(v, fused));
             }
         },
     )

@@ -102,6 +102,39 @@ fn linear_gelu_matches_linear_then_gelu() {
     );
 }
 
+#[test]
+fn linear_gelu_for_inference_gives_the_training_values() {
+    // Untracked inputs take the inference path (GELU written over the product's buffer);
+    // tracked ones keep the pre-activation for a backward pass. The values are the same bits,
+    // and both match the composite form.
+    for dtype in [DType::F32, DType::F64] {
+        let inputs: Vec<Tensor> = [
+            randn(&[2, 700, 40], 19),
+            randn(&[72, 40], 20),
+            randn(&[72], 21),
+        ]
+        .iter()
+        .map(|t| t.to_dtype(dtype).unwrap())
+        .collect();
+        let plain = linear_gelu(&inputs[0], &inputs[1], &inputs[2], dtype).unwrap();
+        let vars: Vec<Var> = inputs
+            .iter()
+            .map(|t| Var::from_tensor(t).unwrap())
+            .collect();
+        let tracked = linear_gelu(&vars[0], &vars[1], &vars[2], dtype).unwrap();
+        let as_f64 = |t: &Tensor| t.to_dtype(DType::F64).unwrap();
+        assert_eq!(
+            max_diff(&as_f64(&plain), &as_f64(&tracked)),
+            0.0,
+            "{dtype:?}"
+        );
+        let reference = gelu(&linear(&inputs[0], &inputs[1], &inputs[2], dtype).unwrap()).unwrap();
+        let tol = if dtype == DType::F64 { 1e-12 } else { 1e-5 };
+        let diff = max_diff(&as_f64(&plain), &as_f64(&reference));
+        assert!(diff < tol, "{dtype:?}: {diff}");
+    }
+}
+
 fn reference_norm(x: &Tensor, shift: &Tensor, scale: &Tensor) -> Result<Tensor> {
     let mean = x.mean_keepdim(D::Minus1)?;
     let centred = x.broadcast_sub(&mean)?;
