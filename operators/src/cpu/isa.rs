@@ -108,24 +108,10 @@ pub fn describe() -> String {
 /// code for that to reach its inner loops.
 #[inline(always)]
 pub fn vectorize<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        match Isa::active() {
-            // `active` never exceeds `detected`, so the level's features are present.
-            Isa::Avx512 => {
-                if let Some(v4) = pulp::x86::V4::try_new() {
-                    return v4.vectorize(f);
-                }
-            }
-            Isa::Avx2 => {
-                if let Some(v3) = pulp::x86::V3::try_new() {
-                    return v3.vectorize(f);
-                }
-            }
-            Isa::Baseline => {}
-        }
-    }
-    f()
+    vectorize_fused(
+        #[inline(always)]
+        |_| f(),
+    )
 }
 
 /// [`vectorize`] for bodies that evaluate polynomials: `f(fused)` runs with `fused` true at
