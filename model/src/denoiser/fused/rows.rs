@@ -176,14 +176,20 @@ pub fn gated_residual<T: Real>(
     // SAFETY: the closure writes every slot of the rows it is given.
     unsafe {
         filled_rows(x.len(), w, |first, rows| {
-            for (i, y) in rows.chunks_exact_mut(w).enumerate() {
-                let r = first + i;
-                let gt = &gate[(r / tokens) * w..(r / tokens + 1) * w];
-                let (xr, hr) = (&x[r * w..(r + 1) * w], &h[r * w..(r + 1) * w]);
-                for j in 0..w {
-                    y[j].write(xr[j] + hr[j] * gt[j]);
-                }
-            }
+            // The body runs compiled for the active instruction-set level (see cpu::isa).
+            vectorize(
+                #[inline(always)]
+                || {
+                    for (i, y) in rows.chunks_exact_mut(w).enumerate() {
+                        let r = first + i;
+                        let gt = &gate[(r / tokens) * w..(r / tokens + 1) * w];
+                        let (xr, hr) = (&x[r * w..(r + 1) * w], &h[r * w..(r + 1) * w]);
+                        for j in 0..w {
+                            y[j].write(xr[j] + hr[j] * gt[j]);
+                        }
+                    }
+                },
+            );
         })
     }
 }
@@ -194,13 +200,19 @@ pub fn add_position<T: Real>(x: &[T], position: &[T], w: usize) -> Vec<T> {
     // SAFETY: the closure writes every slot of the rows it is given.
     unsafe {
         filled_rows(x.len(), w, |first, rows| {
-            for (i, y) in rows.chunks_exact_mut(w).enumerate() {
-                let r = first + i;
-                let p = &position[(r % tokens) * w..(r % tokens + 1) * w];
-                for ((o, &a), &b) in y.iter_mut().zip(&x[r * w..(r + 1) * w]).zip(p) {
-                    o.write(a + b);
-                }
-            }
+            // The body runs compiled for the active instruction-set level (see cpu::isa).
+            vectorize(
+                #[inline(always)]
+                || {
+                    for (i, y) in rows.chunks_exact_mut(w).enumerate() {
+                        let r = first + i;
+                        let p = &position[(r % tokens) * w..(r % tokens + 1) * w];
+                        for ((o, &a), &b) in y.iter_mut().zip(&x[r * w..(r + 1) * w]).zip(p) {
+                            o.write(a + b);
+                        }
+                    }
+                },
+            );
         })
     }
 }
@@ -211,17 +223,23 @@ pub fn mean_tokens<T: Real>(x: &[T], (tokens, w): (usize, usize)) -> Vec<T> {
     let mut out = zeros::<T>(images * w);
     let inv = T::of(1.0 / tokens as f64);
     for_rows(&mut out, w, |first, rows| {
-        for (i, y) in rows.chunks_exact_mut(w).enumerate() {
-            let b = first + i;
-            for r in b * tokens..(b + 1) * tokens {
-                for (o, &v) in y.iter_mut().zip(&x[r * w..(r + 1) * w]) {
-                    *o += v;
+        // The body runs compiled for the active instruction-set level (see cpu::isa).
+        vectorize(
+            #[inline(always)]
+            || {
+                for (i, y) in rows.chunks_exact_mut(w).enumerate() {
+                    let b = first + i;
+                    for r in b * tokens..(b + 1) * tokens {
+                        for (o, &v) in y.iter_mut().zip(&x[r * w..(r + 1) * w]) {
+                            *o += v;
+                        }
+                    }
+                    for o in y.iter_mut() {
+                        *o = *o * inv;
+                    }
                 }
-            }
-            for o in y.iter_mut() {
-                *o = *o * inv;
-            }
-        }
+            },
+        );
     });
     out
 }
@@ -231,14 +249,20 @@ pub fn gated_residual_dh<T: Real>(g: &[T], gate: &[T], (tokens, w): (usize, usiz
     // SAFETY: the closure writes every slot of the rows it is given.
     unsafe {
         filled_rows(g.len(), w, |first, rows| {
-            for (i, y) in rows.chunks_exact_mut(w).enumerate() {
-                let r = first + i;
-                let gt = &gate[(r / tokens) * w..(r / tokens + 1) * w];
-                let gr = &g[r * w..(r + 1) * w];
-                for j in 0..w {
-                    y[j].write(gr[j] * gt[j]);
-                }
-            }
+            // The body runs compiled for the active instruction-set level (see cpu::isa).
+            vectorize(
+                #[inline(always)]
+                || {
+                    for (i, y) in rows.chunks_exact_mut(w).enumerate() {
+                        let r = first + i;
+                        let gt = &gate[(r / tokens) * w..(r / tokens + 1) * w];
+                        let gr = &g[r * w..(r + 1) * w];
+                        for j in 0..w {
+                            y[j].write(gr[j] * gt[j]);
+                        }
+                    }
+                },
+            );
         })
     }
 }
@@ -249,15 +273,21 @@ pub fn gated_residual_dgate<T: Real>(g: &[T], h: &[T], (tokens, w): (usize, usiz
     let images = g.len() / (tokens * w);
     let mut out = zeros(images * w);
     for_rows(&mut out, w, |first, rows| {
-        for (i, y) in rows.chunks_exact_mut(w).enumerate() {
-            let b = first + i;
-            for r in b * tokens..(b + 1) * tokens {
-                let (gr, hr) = (&g[r * w..(r + 1) * w], &h[r * w..(r + 1) * w]);
-                for j in 0..w {
-                    y[j] += gr[j] * hr[j];
+        // The body runs compiled for the active instruction-set level (see cpu::isa).
+        vectorize(
+            #[inline(always)]
+            || {
+                for (i, y) in rows.chunks_exact_mut(w).enumerate() {
+                    let b = first + i;
+                    for r in b * tokens..(b + 1) * tokens {
+                        let (gr, hr) = (&g[r * w..(r + 1) * w], &h[r * w..(r + 1) * w]);
+                        for j in 0..w {
+                            y[j] += gr[j] * hr[j];
+                        }
+                    }
                 }
-            }
-        }
+            },
+        );
     });
     out
 }
