@@ -41,7 +41,7 @@ fn softmax_rows<T: Real>(s: &mut [T], n: usize) {
         #[inline(always)]
         |fused| {
             for row in s.chunks_exact_mut(n) {
-                let max = max_of(n, |i| row[i]);
+                let max = max_of(row);
                 for v in row.iter_mut() {
                     *v = (*v - max).exp(fused);
                 }

@@ -87,22 +87,22 @@ pub fn zeros<T: Real>(n: usize) -> Vec<T> {
     vec![T::of(0.0); n]
 }
 
-/// Largest of `f(0..n)` (n >= 1) with eight partial maxima, so the loop vectorises.
+/// Largest of `values` (at least one) with eight partial maxima, so the loop vectorises.
 #[inline(always)]
-pub fn max_of<T: Real>(n: usize, f: impl Fn(usize) -> T) -> T {
+pub fn max_of<T: Real>(values: &[T]) -> T {
     let pick = |a: T, b: T| if b > a { b } else { a };
-    let mut acc = [f(0); 8];
-    let full = n / 8 * 8;
-    let mut i = 0;
-    while i < full {
-        for (lane, a) in acc.iter_mut().enumerate() {
-            *a = pick(*a, f(i + lane));
+    let mut acc = [values[0]; 8];
+    // Whole chunks of eight, so no element access is bounds-checked and the lanes vectorise.
+    let chunks = values.chunks_exact(8);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a = pick(*a, v);
         }
-        i += 8;
     }
     let mut best = acc.iter().fold(acc[0], |a, &b| pick(a, b));
-    for j in full..n {
-        best = pick(best, f(j));
+    for &v in tail {
+        best = pick(best, v);
     }
     best
 }
