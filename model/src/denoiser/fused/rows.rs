@@ -166,31 +166,48 @@ fn modulated_norm_dparams_rows<T: Real>(
     )
 }
 
-/// `x + h * gate` for `x`, `h` `[B*tokens, w]` and `gate` `[B, w]`.
-pub fn gated_residual<T: Real>(
-    x: &[T],
-    h: &[T],
+/// Rows `[B*tokens, w]` written in parallel by `f(row, gate_row, out_row)`, `gate_row` the
+/// row of `gate` `[B, w]` that belongs to the row's image; the body runs compiled for the
+/// active instruction-set level (see cpu::isa).
+///
+/// # Safety
+/// `f` must write every slot of the row it is given.
+unsafe fn gated_rows<T: Real>(
+    len: usize,
     gate: &[T],
     (tokens, w): (usize, usize),
+    f: impl Fn(usize, &[T], &mut [MaybeUninit<T>]) + Sync,
 ) -> Vec<T> {
-    // SAFETY: the closure writes every slot of the rows it is given.
+    filled_rows(len, w, |first, rows| {
+        vectorize(
+            #[inline(always)]
+            || {
+                for (i, y) in rows.chunks_exact_mut(w).enumerate() {
+                    let r = first + i;
+                    f(r, &gate[(r / tokens) * w..(r / tokens + 1) * w], y);
+                }
+            },
+        )
+    })
+}
+
+/// `x + h * gate` for `x`, `h` `[B*tokens, w]` and `gate` `[B, w]`.
+pub fn gated_residual<T: Real>(x: &[T], h: &[T], gate: &[T], dims: (usize, usize)) -> Vec<T> {
+    let w = dims.1;
+    // SAFETY: the closure writes every slot of its row.
     unsafe {
-        filled_rows(x.len(), w, |first, rows| {
-            // The body runs compiled for the active instruction-set level (see cpu::isa).
-            vectorize(
-                #[inline(always)]
-                || {
-                    for (i, y) in rows.chunks_exact_mut(w).enumerate() {
-                        let r = first + i;
-                        let gt = &gate[(r / tokens) * w..(r / tokens + 1) * w];
-                        let (xr, hr) = (&x[r * w..(r + 1) * w], &h[r * w..(r + 1) * w]);
-                        for j in 0..w {
-                            y[j].write(xr[j] + hr[j] * gt[j]);
-                        }
-                    }
-                },
-            );
-        })
+        gated_rows(
+            x.len(),
+            gate,
+            dims,
+            #[inline(always)]
+            |r, gt, y| {
+                let (xr, hr) = (&x[r * w..(r + 1) * w], &h[r * w..(r + 1) * w]);
+                for j in 0..w {
+                    y[j].write(xr[j] + hr[j] * gt[j]);
+                }
+            },
+        )
     }
 }
 
@@ -217,25 +234,22 @@ pub fn add_position<T: Real>(x: &[T], position: &[T], w: usize) -> Vec<T> {
     }
 }
 
-/// Per image, the mean over its tokens: `x` `[B*tokens, w]` to `[B, w]`.
-pub fn mean_tokens<T: Real>(x: &[T], (tokens, w): (usize, usize)) -> Vec<T> {
-    let images = x.len() / (tokens * w).max(1);
+/// Per image, `[B, w]` from zeros: `add(row, out)` for each of the image's token rows in
+/// order, the images in parallel, the body compiled for the active instruction-set level.
+fn token_sums<T: Real>(
+    images: usize,
+    (tokens, w): (usize, usize),
+    add: impl Fn(usize, &mut [T]) + Sync,
+) -> Vec<T> {
     let mut out = zeros::<T>(images * w);
-    let inv = T::of(1.0 / tokens as f64);
     for_rows(&mut out, w, |first, rows| {
-        // The body runs compiled for the active instruction-set level (see cpu::isa).
         vectorize(
             #[inline(always)]
             || {
                 for (i, y) in rows.chunks_exact_mut(w).enumerate() {
                     let b = first + i;
                     for r in b * tokens..(b + 1) * tokens {
-                        for (o, &v) in y.iter_mut().zip(&x[r * w..(r + 1) * w]) {
-                            *o += v;
-                        }
-                    }
-                    for o in y.iter_mut() {
-                        *o = *o * inv;
+                        add(r, y);
                     }
                 }
             },
@@ -244,52 +258,62 @@ pub fn mean_tokens<T: Real>(x: &[T], (tokens, w): (usize, usize)) -> Vec<T> {
     out
 }
 
+/// Per image, the mean over its tokens: `x` `[B*tokens, w]` to `[B, w]`.
+pub fn mean_tokens<T: Real>(x: &[T], dims: (usize, usize)) -> Vec<T> {
+    let (tokens, w) = dims;
+    let images = x.len() / (tokens * w).max(1);
+    let mut out = token_sums(
+        images,
+        dims,
+        #[inline(always)]
+        |r, y| {
+            for (o, &v) in y.iter_mut().zip(&x[r * w..(r + 1) * w]) {
+                *o += v;
+            }
+        },
+    );
+    let inv = T::of(1.0 / tokens as f64);
+    for o in out.iter_mut() {
+        *o = *o * inv;
+    }
+    out
+}
+
 /// `g * gate`, the gradient of [`gated_residual`] with respect to `h`.
-pub fn gated_residual_dh<T: Real>(g: &[T], gate: &[T], (tokens, w): (usize, usize)) -> Vec<T> {
-    // SAFETY: the closure writes every slot of the rows it is given.
+pub fn gated_residual_dh<T: Real>(g: &[T], gate: &[T], dims: (usize, usize)) -> Vec<T> {
+    let w = dims.1;
+    // SAFETY: the closure writes every slot of its row.
     unsafe {
-        filled_rows(g.len(), w, |first, rows| {
-            // The body runs compiled for the active instruction-set level (see cpu::isa).
-            vectorize(
-                #[inline(always)]
-                || {
-                    for (i, y) in rows.chunks_exact_mut(w).enumerate() {
-                        let r = first + i;
-                        let gt = &gate[(r / tokens) * w..(r / tokens + 1) * w];
-                        let gr = &g[r * w..(r + 1) * w];
-                        for j in 0..w {
-                            y[j].write(gr[j] * gt[j]);
-                        }
-                    }
-                },
-            );
-        })
+        gated_rows(
+            g.len(),
+            gate,
+            dims,
+            #[inline(always)]
+            |r, gt, y| {
+                let gr = &g[r * w..(r + 1) * w];
+                for j in 0..w {
+                    y[j].write(gr[j] * gt[j]);
+                }
+            },
+        )
     }
 }
 
 /// Per image, the sum over its tokens of `g * h`: the gradient of [`gated_residual`] with
 /// respect to the gate, `[B, w]`.
-pub fn gated_residual_dgate<T: Real>(g: &[T], h: &[T], (tokens, w): (usize, usize)) -> Vec<T> {
-    let images = g.len() / (tokens * w);
-    let mut out = zeros(images * w);
-    for_rows(&mut out, w, |first, rows| {
-        // The body runs compiled for the active instruction-set level (see cpu::isa).
-        vectorize(
-            #[inline(always)]
-            || {
-                for (i, y) in rows.chunks_exact_mut(w).enumerate() {
-                    let b = first + i;
-                    for r in b * tokens..(b + 1) * tokens {
-                        let (gr, hr) = (&g[r * w..(r + 1) * w], &h[r * w..(r + 1) * w]);
-                        for j in 0..w {
-                            y[j] += gr[j] * hr[j];
-                        }
-                    }
-                }
-            },
-        );
-    });
-    out
+pub fn gated_residual_dgate<T: Real>(g: &[T], h: &[T], dims: (usize, usize)) -> Vec<T> {
+    let (tokens, w) = dims;
+    token_sums(
+        g.len() / (tokens * w),
+        dims,
+        #[inline(always)]
+        |r, y| {
+            let (gr, hr) = (&g[r * w..(r + 1) * w], &h[r * w..(r + 1) * w]);
+            for j in 0..w {
+                y[j] += gr[j] * hr[j];
+            }
+        },
+    )
 }
 
 const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
