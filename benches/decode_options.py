@@ -35,10 +35,11 @@ import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
 
+# tag (file names) -> (label, decode settings)
 OPTIONS = {
-    "exact (whole image, full size)": {"jpeg_region": False, "jpeg_dct_scaling": False},
-    "jpeg_region (default)": {"jpeg_region": True, "jpeg_dct_scaling": False},
-    "jpeg_region + jpeg_dct_scaling": {"jpeg_region": True, "jpeg_dct_scaling": True},
+    "exact": ("exact (whole image, full size)", {"jpeg_region": False, "jpeg_dct_scaling": False}),
+    "region": ("jpeg_region (default)", {"jpeg_region": True, "jpeg_dct_scaling": False}),
+    "region-dct": ("jpeg_region + jpeg_dct_scaling", {"jpeg_region": True, "jpeg_dct_scaling": True}),
 }
 
 
@@ -139,8 +140,7 @@ def cifar(args, work):
              "--warmup-epochs", "0.2", "--out", run, "-q")
     rows = []
     exact = {}
-    for name, options in OPTIONS.items():
-        tag = name.split()[0].replace("+", "")
+    for tag, (name, options) in OPTIONS.items():
         feats = {}
         for split in ("train", "test"):
             out = work / f"cifar-{tag}-{split}"
@@ -166,11 +166,7 @@ def cifar(args, work):
 
 
 def res_line(res, kind):
-    section = res.get(kind) or {}
-    for key in ("top1", "top_1", "accuracy"):
-        if key in section:
-            return f"{100 * section[key]:.2f}%"
-    return json.dumps(section)[:60]
+    return f"{100 * res[kind]['top1']:.2f}%"
 
 
 def photos(args, work):
@@ -181,14 +177,13 @@ def photos(args, work):
     pca = work / "photos-pca.safetensors"
     with_options(["pca", "fit", "--input", args.photos, "--image-size", 224, "--patch", 16,
                   "--out", pca, "--overwrite", "-q"], work / "photos-fit.toml",
-                 OPTIONS["exact (whole image, full size)"])
+                 OPTIONS["exact"][1])
     print("\nPhotos, PCA latents at 224 px / patch 16, d = 32 (PCA fitted in the exact mode)\n")
     print("| photos | decode | cosine to exact: mean / min | relative difference: mean / max | nearest photo unchanged |")
     print("|---|---|---|---|---|")
     for label, folder in (("as they are", Path(args.photos)), ("upscaled 2x", up)):
         exact = None
-        for name, options in OPTIONS.items():
-            tag = name.split()[0].replace("+", "")
+        for tag, (name, options) in OPTIONS.items():
             out = work / f"photos-{label.split()[0]}-{tag}"
             with_options(["pca", "encode", "--input", folder, "--pca", pca, "--dim", 32,
                           "--out", out, "--overwrite", "-q"], work / f"{out.name}.toml", options)

@@ -105,13 +105,12 @@ pub fn forward<T: Real>(x: &[T], w: &[T], b: &[T], inputs: usize, add_bias: bool
             // pointers cover the stated shapes; rhs (k, j) = w[c.start + j, k].
             unsafe {
                 let tile = dst.get().add(r.start * outputs + c.start);
-                for row in (0..r.len()).filter(|_| add_bias) {
+                if add_bias {
                     let bias = &b[c.clone()];
-                    std::ptr::copy_nonoverlapping(
-                        bias.as_ptr(),
-                        tile.add(row * outputs) as *mut T,
-                        bias.len(),
-                    );
+                    for row in 0..r.len() {
+                        let at = tile.add(row * outputs) as *mut T;
+                        std::ptr::copy_nonoverlapping(bias.as_ptr(), at, bias.len());
+                    }
                 }
                 product(
                     (r.len(), c.len(), inputs),
