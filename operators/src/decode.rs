@@ -454,16 +454,30 @@ impl ProcessWithSchema for Decode {
         let input_col;
         if let Some(col) = batch.column_by_name(columns::IMAGE) {
             input_col = columns::IMAGE;
+            // Binary and LargeBinary are read in place (a cast would copy every file's bytes).
             let as_large;
-            let bytes = match col.data_type() {
-                DataType::LargeBinary => col.as_binary::<i64>(),
+            let values: Vec<&[u8]> = match col.data_type() {
+                DataType::Binary => col
+                    .as_binary::<i32>()
+                    .iter()
+                    .map(Option::unwrap_or_default)
+                    .collect(),
+                DataType::LargeBinary => col
+                    .as_binary::<i64>()
+                    .iter()
+                    .map(Option::unwrap_or_default)
+                    .collect(),
                 _ => {
                     as_large = arrow::compute::cast(col, &DataType::LargeBinary)?;
-                    as_large.as_binary::<i64>()
+                    as_large
+                        .as_binary::<i64>()
+                        .iter()
+                        .map(Option::unwrap_or_default)
+                        .collect()
                 }
             };
-            for i in 0..n {
-                handle(i, self.decode_bytes(bytes.value(i), ids.value(i)));
+            for (i, bytes) in values.into_iter().enumerate() {
+                handle(i, self.decode_bytes(bytes, ids.value(i)));
             }
         } else {
             input_col = columns::PIXELS;

@@ -225,28 +225,38 @@ impl BoundOperator for BoundNormalize {
         let channels = self.tables.len();
         let values: UInt8Array = columns::tensor_values(&batch, columns::PIXELS)?;
         let values = values.values();
+        if !values.len().is_multiple_of(channels) {
+            return Err(Error::data(format!(
+                "normalize: {} pixel values are not whole {channels}-channel pixels",
+                values.len()
+            )));
+        }
         // One table lookup per value into a pre-sized buffer: at 224 px this is 150k values an
-        // image, where extending a vector a pixel at a time cost about 0.3 ms.
-        let mut out = vec![0f32; values.len()];
-        let pixels = out
+        // image, where extending a vector a pixel at a time cost about 0.3 ms. The buffer is
+        // not zeroed first (every value is written below).
+        let mut out = Vec::with_capacity(values.len());
+        let pixels = out.spare_capacity_mut()[..values.len()]
             .chunks_exact_mut(channels)
             .zip(values.chunks_exact(channels));
         match self.tables.as_slice() {
             [r, g, b] => {
                 for (o, p) in pixels {
-                    o[0] = r[p[0] as usize];
-                    o[1] = g[p[1] as usize];
-                    o[2] = b[p[2] as usize];
+                    o[0].write(r[p[0] as usize]);
+                    o[1].write(g[p[1] as usize]);
+                    o[2].write(b[p[2] as usize]);
                 }
             }
             tables => {
                 for (o, p) in pixels {
                     for ((o, &x), t) in o.iter_mut().zip(p).zip(tables) {
-                        *o = t[x as usize];
+                        o.write(t[x as usize]);
                     }
                 }
             }
         }
+        // SAFETY: `values.len()` is a multiple of `channels` (checked above), so the loops
+        // wrote every one of the first `values.len()` values.
+        unsafe { out.set_len(values.len()) };
         let pixels = tensor_array(Arc::new(Float32Array::from(out)), &self.shape)?;
         let mut cols = batch.columns().to_vec();
         cols[self.index] = Arc::new(pixels);

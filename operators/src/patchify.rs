@@ -91,6 +91,13 @@ impl PatchGeometry {
         });
     }
 
+    /// [`PatchGeometry::patchify`] appending to `out` (no zeroed buffer first: the runs come
+    /// in the patches' order, one after another).
+    pub fn patchify_into(&self, image: &[f32], out: &mut Vec<f32>) {
+        let run = self.patch * self.channels;
+        self.for_each_run(|pixel, _| out.extend_from_slice(&image[pixel..pixel + run]));
+    }
+
     /// The exact inverse of [`PatchGeometry::patchify`].
     pub fn unpatchify(&self, patches: &[f32], out: &mut [f32]) {
         self.for_each_run(|pixel, token| {
@@ -210,13 +217,9 @@ impl BoundOperator for BoundPatchify {
         let g = &self.g;
         let values: Float32Array = columns::tensor_values(&batch, columns::PIXELS)?;
         let per_image = g.size * g.size * g.channels;
-        let mut out = vec![0f32; values.len()];
-        for (image, patches) in values
-            .values()
-            .chunks_exact(per_image)
-            .zip(out.chunks_exact_mut(per_image))
-        {
-            g.patchify(image, patches);
+        let mut out = Vec::with_capacity(values.len());
+        for image in values.values().chunks_exact(per_image) {
+            g.patchify_into(image, &mut out);
         }
         let patches = tensor_array(
             Arc::new(Float32Array::from(out)),

@@ -1,4 +1,5 @@
-//! Patch geometry: unpatchify inverts patchify, the documented element order, bad sizes.
+//! Patch geometry: unpatchify inverts patchify, patchify_into appends the same values, the
+//! documented element order, bad sizes.
 
 use ldae_operators::patchify::PatchGeometry;
 
@@ -12,6 +13,24 @@ fn unpatchify_inverts_patchify() {
         let mut back = vec![0.0; image.len()];
         g.unpatchify(&patches, &mut back);
         assert_eq!(back, image);
+    }
+}
+
+#[test]
+fn patchify_into_appends_what_patchify_writes() {
+    for (s, c, p) in [(32, 3, 4), (28, 1, 7), (16, 3, 16), (6, 2, 1)] {
+        let g = PatchGeometry::new(s, c, p).unwrap();
+        let image: Vec<f32> = (0..s * s * c).map(|x| (x as f32).cos()).collect();
+        let mut patches = vec![0.0; image.len()];
+        g.patchify(&image, &mut patches);
+        // Two images one after another, after something already in the buffer.
+        let mut appended = vec![7.0];
+        g.patchify_into(&image, &mut appended);
+        g.patchify_into(&image, &mut appended);
+        assert_eq!(appended.len(), 1 + 2 * image.len());
+        assert_eq!(appended[0], 7.0);
+        assert_eq!(&appended[1..1 + image.len()], &patches[..]);
+        assert_eq!(&appended[1 + image.len()..], &patches[..]);
     }
 }
 
