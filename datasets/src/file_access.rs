@@ -66,10 +66,12 @@ fn not_regular(kind: &std::fs::FileType) -> &'static str {
     }
 }
 
-/// The bytes of the regular file `path` (a link to one is followed), at most `limit` of them.
-/// FIFOs, sockets and devices are refused without being opened for reading, so a FIFO named
-/// `x.jpg` cannot block the run.
-pub fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+/// The bytes of the regular file `path` (a link to one is followed), at most `limit` of them,
+/// read into `buffer` (cleared first; its capacity is reused, so a reader that recycles its
+/// buffers does not allocate one per file). FIFOs, sockets and devices are refused without
+/// being opened for reading, so a FIFO named `x.jpg` cannot block the run.
+pub fn read_regular_file(path: &Path, limit: u64, mut buffer: Vec<u8>) -> Result<Vec<u8>, String> {
+    buffer.clear();
     use std::os::unix::fs::OpenOptionsExt;
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if !meta.is_file() {
@@ -99,7 +101,8 @@ pub fn read_regular_file(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
             limit >> 20
         ));
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    let mut bytes = buffer;
+    bytes.reserve(meta.len() as usize);
     file.take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| e.to_string())?;

@@ -31,7 +31,16 @@ struct ImageFile {
 pub struct FolderReader {
     files: Vec<ImageFile>,
     classes: Option<Vec<String>>,
+    /// Buffers of rows already copied into a batch, to read the next files into: one
+    /// allocation per file of varying size left mimalloc a partly used 4 MiB page per size
+    /// class, and the 224 px encode touched 30 MB more fresh memory than with these.
+    spare: Vec<Vec<u8>>,
+    /// The capacity of `spare`, in bytes.
+    spare_bytes: usize,
 }
+
+/// At most this many bytes of spare read buffers are kept (a batch's worth, usually).
+const MAX_SPARE_BYTES: usize = 32 << 20;
 
 fn is_image(path: &Path) -> bool {
     path.extension()
@@ -171,7 +180,12 @@ impl FolderReader {
                 "no image files (.jpg, .jpeg, .png) found",
             ));
         }
-        Ok(FolderReader { files, classes })
+        Ok(FolderReader {
+            files,
+            classes,
+            spare: Vec::new(),
+            spare_bytes: 0,
+        })
     }
 }
 
@@ -190,7 +204,9 @@ impl RowReader for FolderReader {
     }
     fn read(&mut self, index: usize) -> std::result::Result<RawRow, Rejection> {
         let file = &self.files[index];
-        match read_regular_file(&file.path, MAX_ENCODED_BYTES) {
+        let buffer = self.spare.pop().unwrap_or_default();
+        self.spare_bytes -= buffer.capacity();
+        match read_regular_file(&file.path, MAX_ENCODED_BYTES, buffer) {
             Ok(bytes) => Ok(RawRow {
                 id: file.id.clone(),
                 label: file.label,
@@ -200,6 +216,12 @@ impl RowReader for FolderReader {
                 id: file.id.clone(),
                 message: format!("read {}: {e}", file.path.display()),
             }),
+        }
+    }
+    fn recycle(&mut self, bytes: Vec<u8>) {
+        if self.spare_bytes + bytes.capacity() <= MAX_SPARE_BYTES {
+            self.spare_bytes += bytes.capacity();
+            self.spare.push(bytes);
         }
     }
 }

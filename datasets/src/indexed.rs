@@ -47,6 +47,10 @@ pub trait RowReader: Send {
     /// Read row `index`; a row that cannot be read is a [`Rejection`] naming it, not a failure
     /// of the whole source.
     fn read(&mut self, index: usize) -> std::result::Result<RawRow, Rejection>;
+    /// Take back the bytes of an encoded row once they are copied into a batch, to read a
+    /// later row into (readers that allocate a buffer per row keep a few). By default they
+    /// are dropped.
+    fn recycle(&mut self, _bytes: Vec<u8>) {}
 }
 
 impl RowReader for Box<dyn RowReader> {
@@ -64,6 +68,9 @@ impl RowReader for Box<dyn RowReader> {
     }
     fn read(&mut self, index: usize) -> std::result::Result<RawRow, Rejection> {
         (**self).read(index)
+    }
+    fn recycle(&mut self, bytes: Vec<u8>) {
+        (**self).recycle(bytes)
     }
 }
 
@@ -130,7 +137,7 @@ impl<R: RowReader> IndexedSource<R> {
         }
     }
 
-    fn build(&self, rows: Vec<RawRow>) -> Result<RecordBatch> {
+    fn build(&mut self, rows: Vec<RawRow>) -> Result<RecordBatch> {
         let ids: StringArray = rows.iter().map(|r| Some(r.id.as_str())).collect();
         let labels: Int64Array = rows.iter().map(|r| r.label).collect();
         let images: ArrayRef = match self.reader.pixel_shape() {
@@ -156,6 +163,11 @@ impl<R: RowReader> IndexedSource<R> {
                     match &r.payload {
                         Payload::Encoded(bytes) => b.append_value(bytes),
                         Payload::Pixels(_) => b.append_value([]),
+                    }
+                }
+                for r in rows {
+                    if let Payload::Encoded(bytes) = r.payload {
+                        self.reader.recycle(bytes);
                     }
                 }
                 Arc::new(b.finish())

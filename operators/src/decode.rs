@@ -324,16 +324,23 @@ impl Decode {
             origin,
         };
         let filter = self.config.interpolation.filter();
-        if let Some(pct) = self.config.crop_pct {
-            let short = (self.config.image_size as f64 / pct).floor() as u32;
-            return resize_then_center_crop(&source, short, self.config.image_size, filter);
-        }
-        let plan = self.crop_plan(id, full.0, full.1);
-        let mut out = resize_crop(&source, &plan, self.config.image_size, filter)?;
-        if plan.flip {
-            flip_rows(&mut out, self.config.image_size as usize, pixel_type.size());
-        }
-        Ok(out)
+        let out = match self.config.crop_pct {
+            Some(pct) => {
+                let short = (self.config.image_size as f64 / pct).floor() as u32;
+                resize_then_center_crop(&source, short, self.config.image_size, filter)
+            }
+            None => {
+                let plan = self.crop_plan(id, full.0, full.1);
+                resize_crop(&source, &plan, self.config.image_size, filter).map(|mut out| {
+                    if plan.flip {
+                        flip_rows(&mut out, self.config.image_size as usize, pixel_type.size());
+                    }
+                    out
+                })
+            }
+        };
+        crate::jpeg::recycle(pixels);
+        out
     }
 }
 

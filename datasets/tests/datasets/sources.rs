@@ -93,6 +93,32 @@ fn folder_with_classes() {
 }
 
 #[test]
+fn folder_rows_are_each_files_bytes_whatever_the_sizes_before_them() {
+    // Read buffers are reused across batches: a small file read after large ones must come
+    // back as exactly its own bytes (no tail of an earlier file, no lost bytes).
+    let dir = tempfile::tempdir().unwrap();
+    let sizes = [70_000usize, 5, 300_000, 1, 0, 120_000, 64, 70_000, 3];
+    let contents: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (0..n).map(|j| (i * 31 + j * 7) as u8).collect())
+        .collect();
+    for (i, bytes) in contents.iter().enumerate() {
+        std::fs::write(dir.path().join(format!("{i}.jpg")), bytes).unwrap();
+    }
+    let options = SourceOptions {
+        batch_size: Some(2),
+        ..SourceOptions::default()
+    };
+    let (rows, rejected) = drain(open(dir.path().to_str().unwrap(), &options).unwrap());
+    assert!(rejected.is_empty());
+    assert_eq!(rows.len(), sizes.len());
+    for (row, bytes) in rows.iter().zip(&contents) {
+        assert_eq!(&row.2, bytes, "{}", row.0);
+    }
+}
+
+#[test]
 fn flat_folder_is_unlabeled() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.PNG"), png(1)).unwrap();

@@ -15,6 +15,7 @@ pub mod rust;
 #[cfg(ldae_libjpeg)]
 mod system;
 
+use std::cell::Cell;
 use std::sync::OnceLock;
 
 use image::DynamicImage;
@@ -174,5 +175,31 @@ pub fn decode<P: Into<DecodePlan>>(
     match decode_libjpeg(bytes, max_pixels, plan) {
         None | Some(FastJpeg::Declined) => rust::decode(bytes, max_pixels),
         Some(done) => done,
+    }
+}
+
+thread_local! {
+    /// The pixels of the last image this thread finished with, to decode the next one into.
+    static SPARE_PIXELS: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// Spare pixel buffers larger than this are dropped rather than kept for the next image.
+const MAX_SPARE_PIXELS: usize = 16 << 20;
+
+/// An empty buffer with room for `capacity` bytes: the one [`recycle`] last gave back on this
+/// thread, else a new one. Photos of varying sizes otherwise each took a buffer of their own
+/// size class, and mimalloc a partly used 4 MiB page for each class.
+pub(crate) fn pixel_buffer(capacity: usize) -> Vec<u8> {
+    let mut buffer = SPARE_PIXELS.take();
+    buffer.clear();
+    buffer.reserve(capacity);
+    buffer
+}
+
+/// Give back the pixels of a decoded image once they are no longer needed, for the next
+/// decode on this thread.
+pub fn recycle(pixels: Vec<u8>) {
+    if pixels.capacity() <= MAX_SPARE_PIXELS {
+        SPARE_PIXELS.set(pixels);
     }
 }

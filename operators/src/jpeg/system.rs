@@ -221,7 +221,7 @@ fn filled_by_decoder(
     capacity: usize,
     decode: impl FnOnce(*mut u8) -> Option<usize>,
 ) -> Option<Vec<u8>> {
-    let mut buffer = Vec::<u8>::with_capacity(capacity);
+    let mut buffer = super::pixel_buffer(capacity);
     let written = decode(buffer.as_mut_ptr())?;
     if written > capacity {
         return None;

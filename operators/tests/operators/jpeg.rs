@@ -134,6 +134,27 @@ fn scaled_decode_has_the_rounded_up_size_and_the_same_picture() {
     assert!(mean < 3.0, "mean difference from the 2x2 means {mean}");
 }
 
+#[test]
+fn decodes_into_recycled_buffers_as_into_fresh_ones() {
+    if !libjpeg_loaded() {
+        return;
+    }
+    let jpeg = photo_jpeg();
+    let decode = |eighths: u32| match libjpeg(&jpeg, u64::MAX, |_, _| eighths) {
+        FastJpeg::Decoded { image, .. } => image.into_rgb8(),
+        _ => panic!("declined at {eighths}/8"),
+    };
+    let fresh: Vec<RgbImage> = [8, 2, 8].map(decode).into();
+    // Each image's buffer is given back before the next decode, a large one before a small
+    // one and a small one (with a large capacity) before a large one.
+    for (i, eighths) in [8, 2, 8].into_iter().enumerate() {
+        jpeg::recycle(vec![0xAB; 400_000]);
+        let again = decode(eighths);
+        assert_eq!(again, fresh[i], "at {eighths}/8");
+        jpeg::recycle(again.into_raw());
+    }
+}
+
 /// The libjpeg-turbo path alone.
 fn libjpeg<P: Into<DecodePlan>>(
     bytes: &[u8],
