@@ -8,6 +8,7 @@ use std::time::Instant;
 
 // The ldae binary's allocator (mimalloc, freed memory kept in the process).
 #[path = "../src/allocator.rs"]
+#[allow(dead_code)] // `without_huge_pages` is for the streaming commands; training keeps them.
 mod allocator;
 
 use candle_core::{DType, Device, Tensor};

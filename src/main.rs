@@ -32,6 +32,9 @@ fn main() -> ExitCode {
         .with_target(false)
         .without_time()
         .init();
+    if matches!(cli.command, cli::Command::Pca(_)) {
+        allocator::without_huge_pages();
+    }
     // `ldae status` exits 1 while the job is not complete, so a script can wait on it.
     let waits_on_status = matches!(cli.command, cli::Command::Status { .. });
     match commands::run(cli) {
