@@ -189,6 +189,7 @@ const MAX_SPARE_PIXELS: usize = 16 << 20;
 /// An empty buffer with room for `capacity` bytes: the one [`recycle`] last gave back on this
 /// thread, else a new one. Photos of varying sizes otherwise each took a buffer of their own
 /// size class, and mimalloc a partly used 4 MiB page for each class.
+#[cfg_attr(not(ldae_libjpeg), allow(dead_code))] // only the libjpeg-turbo path decodes into it
 pub(crate) fn pixel_buffer(capacity: usize) -> Vec<u8> {
     let mut buffer = SPARE_PIXELS.take();
     buffer.clear();
