@@ -222,10 +222,14 @@ fn filled_by_decoder(
     decode: impl FnOnce(*mut u8) -> Option<usize>,
 ) -> Option<Vec<u8>> {
     let mut buffer = super::pixel_buffer(capacity);
-    let written = decode(buffer.as_mut_ptr())?;
-    if written > capacity {
-        return None;
-    }
+    let written = match decode(buffer.as_mut_ptr()) {
+        Some(written) if written <= capacity => written,
+        _ => {
+            // Declined: the buffer (still empty) serves the next image.
+            super::recycle(buffer);
+            return None;
+        }
+    };
     // SAFETY: within the capacity, and `decode` initialised the first `written` bytes.
     unsafe { buffer.set_len(written) };
     Some(buffer)
