@@ -463,24 +463,12 @@ impl ProcessWithSchema for Decode {
             input_col = columns::IMAGE;
             // Binary and LargeBinary are read in place (a cast would copy every file's bytes).
             let as_large;
-            let values: Vec<&[u8]> = match col.data_type() {
-                DataType::Binary => col
-                    .as_binary::<i32>()
-                    .iter()
-                    .map(Option::unwrap_or_default)
-                    .collect(),
-                DataType::LargeBinary => col
-                    .as_binary::<i64>()
-                    .iter()
-                    .map(Option::unwrap_or_default)
-                    .collect(),
+            let values = match col.data_type() {
+                DataType::Binary => binary_values(col.as_binary::<i32>()),
+                DataType::LargeBinary => binary_values(col.as_binary::<i64>()),
                 _ => {
                     as_large = arrow::compute::cast(col, &DataType::LargeBinary)?;
-                    as_large
-                        .as_binary::<i64>()
-                        .iter()
-                        .map(Option::unwrap_or_default)
-                        .collect()
+                    binary_values(as_large.as_binary::<i64>())
                 }
             };
             for (i, bytes) in values.into_iter().enumerate() {
@@ -516,4 +504,11 @@ impl ProcessWithSchema for Decode {
             rejected,
         })
     }
+}
+
+/// Each row's bytes (empty for a null row).
+fn binary_values<O: arrow::array::OffsetSizeTrait>(
+    array: &arrow::array::GenericBinaryArray<O>,
+) -> Vec<&[u8]> {
+    array.iter().map(Option::unwrap_or_default).collect()
 }

@@ -198,7 +198,7 @@ fn decode_region(d: *mut RawDecompressor, m: u32, (ow, oh): (u32, u32), r: Regio
                 d, m, out, ow, oh, r.x0, r.y0, r.x1, r.y1, &mut x0, &mut width,
             )
         };
-        (status == 0 && width <= ow).then_some(3 * width as usize * rows as usize)
+        (status == 0).then_some(3 * width as usize * rows as usize)
     });
     let Some(pixels) = pixels else {
         return FastJpeg::Declined;
