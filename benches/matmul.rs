@@ -2,40 +2,54 @@
 //! level `LDAE_MAX_CPU_ISA` allows) on given shapes. `benches/matmul_compare.py` runs it at
 //! each level beside `torch.matmul` on one thread.
 //!
-//! `cargo build --release --bench matmul`, then `matmul M,N,K [M,N,K ...]`: prints one JSON line
-//! per shape and level, `{"m", "n", "k", "isa", "gflops"}` (best of repeated runs of about 0.3 s).
+//! `cargo build --release --bench matmul`, then `matmul M,N,K[,AB] ...`: prints one JSON line
+//! per shape and level, `{"shape", "isa", "gflops"}` (best of repeated runs of about 0.3 s).
+//! `AB` gives the operands' layouts as the training step stores them: `n` row-major, `t` stored
+//! transposed (`A` as K x M, `B` as N x K); `nt` is a linear layer's forward (`x W^T`), `nn` its
+//! input gradient (`g W`), `tn` its weight gradient (`g^T x`). Default `nn`.
 
 use std::time::Instant;
 
 use ldae_operators::cpu::{matmul, Isa};
 
 fn main() {
-    let shapes: Vec<(usize, usize, usize)> = std::env::args()
+    let shapes: Vec<(String, [usize; 3], [bool; 2])> = std::env::args()
         .skip(1)
         .filter(|a| a != "--bench")
         .map(|a| {
-            let v: Vec<usize> = a.split(',').map(|x| x.parse().expect("M,N,K")).collect();
-            assert_eq!(v.len(), 3, "shapes are M,N,K");
-            (v[0], v[1], v[2])
+            let parts: Vec<&str> = a.split(',').collect();
+            assert!(matches!(parts.len(), 3 | 4), "shapes are M,N,K[,AB]");
+            let dims = [0, 1, 2].map(|i| parts[i].parse().expect("M,N,K are numbers"));
+            let layout = parts.get(3).copied().unwrap_or("nn");
+            assert!(
+                matches!(layout, "nn" | "nt" | "tn" | "tt"),
+                "layouts are nn, nt, tn or tt"
+            );
+            let transposed = [0, 1].map(|i| &layout[i..=i] == "t");
+            (a.clone(), dims, transposed)
         })
         .collect();
     // The level is fixed per process (LDAE_MAX_CPU_ISA); the script runs one process per level.
     let isa = Isa::active();
-    for (m, n, k) in shapes {
+    for (shape, [m, n, k], [a_t, b_t]) in shapes {
+        // (row stride, column stride) of each operand as stored.
+        let a_strides = if a_t { (1, m) } else { (k, 1) };
+        let b_strides = if b_t { (1, k) } else { (n, 1) };
         let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
         let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
         let mut c = vec![0f32; m * n];
         let run = |c: &mut [f32]| unsafe {
-            // SAFETY: a is m x k, b is k x n, c is m x n, all row-major.
+            // SAFETY: a holds m x k values, b k x n, c m x n (row-major); the strides
+            // address each within its buffer.
             matmul(
                 (m, n, k),
                 c.as_mut_ptr(),
                 (n, 1),
                 false,
                 a.as_ptr(),
-                (k, 1),
+                a_strides,
                 b.as_ptr(),
-                (n, 1),
+                b_strides,
                 1.0,
             )
         };
@@ -51,7 +65,7 @@ fn main() {
             best = best.min(start.elapsed().as_secs_f64() / reps as f64);
         }
         println!(
-            "{{\"m\": {m}, \"n\": {n}, \"k\": {k}, \"isa\": \"{isa}\", \"gflops\": {:.1}}}",
+            "{{\"shape\": \"{shape}\", \"isa\": \"{isa}\", \"gflops\": {:.1}}}",
             flops / best / 1e9
         );
     }

@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 """Single-threaded matrix-product throughput: ldae's kernels (gemm's, through
 ldae_operators::cpu::matmul) beside torch.matmul (MKL / oneDNN), at each instruction-set
-level, on the shapes of training steps (tiny: 1024-row blocks of width 128 / 512; small:
-1568 rows of width 384 / 1536).
+level, on the products of training steps as each thread computes them: `tiny` (32 px, batch
+128: 4096-row tiles of width 128 / 512, weight gradients over 2048-row chunks) and `small`
+(224 px / 16, batch 8: 784-row tiles of width 384 / 1536, weight gradients over 1568 rows),
+with the step's operand layouts.
 
-    python3 benches/matmul_compare.py [--isa avx2|avx512 ...] [M,N,K ...]
+    python3 benches/matmul_compare.py [--isa avx2|avx512 ...] [M,N,K[,AB] ...]
+
+AB: `n` row-major, `t` stored transposed (A as K x M, B as N x K): `nt` is a linear layer's
+forward (x W^T), `nn` its input gradient (g W), `tn` its weight gradient (g^T x).
 
 Builds the `matmul` bench in the release profile. Needs: torch.
 """
@@ -17,14 +22,25 @@ import time
 
 from bench_build import ISA_CAPS, bench_binary, machine_header
 
-SHAPES = ["1024,128,128", "1024,512,128", "1024,128,512", "1568,384,384", "1568,1536,384", "1568,384,1536"]
+SHAPES = [
+    # tiny: forward, input gradient, weight gradient (qkv, fc1, fc2)
+    "4096,384,128,nt", "4096,512,128,nt", "4096,128,512,nt",
+    "4096,128,384,nn", "4096,128,512,nn", "4096,512,128,nn",
+    "384,128,2048,tn", "512,128,2048,tn", "128,512,2048,tn",
+    # small: the same, each thread's half
+    "784,1152,384,nt", "784,1536,384,nt", "784,384,1536,nt",
+    "784,384,1152,nn", "784,384,1536,nn", "784,1536,384,nn",
+    "576,384,1568,tn", "768,384,1568,tn", "192,1536,1568,tn",
+]
 
 PEER = """
 import sys, time, torch
 torch.set_num_threads(1)
 for shape in sys.argv[1:]:
-    m, n, k = map(int, shape.split(","))
-    a, b = torch.randn(m, k), torch.randn(k, n)
+    m, n, k, *layout = shape.split(",")
+    m, n, k, layout = int(m), int(n), int(k), (layout or ["nn"])[0]
+    a = torch.randn(k, m).t() if layout[0] == "t" else torch.randn(m, k)
+    b = torch.randn(n, k).t() if layout[1] == "t" else torch.randn(k, n)
     for _ in range(3):
         a @ b
     reps, best = max(1, int(0.05e9 / (2 * m * n * k))), float("inf")
@@ -45,12 +61,12 @@ def main():
     args = ap.parse_args()
     ours = bench_binary("matmul")
     print(machine_header())
-    print("| M, N, K | level | ldae GFLOP/s | torch.matmul GFLOP/s | ratio |")
+    print("| M, N, K, layout | level | ldae GFLOP/s | torch.matmul GFLOP/s | ratio |")
     print("|---|---|---|---|---|")
     for isa in args.isa or ["avx512", "avx2"]:
         env = {**os.environ, **ISA_CAPS[isa]}
         out = subprocess.run([ours, *args.shapes], env=env, check=True, capture_output=True, text=True).stdout
-        mine = {f"{r['m']},{r['n']},{r['k']}": r for r in map(json.loads, out.splitlines())}
+        mine = {r["shape"]: r for r in map(json.loads, out.splitlines())}
         out = subprocess.run([sys.executable, "-c", PEER, *args.shapes], env=env, check=True,
                              capture_output=True, text=True).stdout
         peer = dict(line.split() for line in out.splitlines())

@@ -100,8 +100,8 @@ def main():
     meta = ldae.load_pca(pca).meta
     pipeline = ldae.Pipeline([
         {"kind": "decode", "image_size": meta["image_size"]},
-        {"kind": "normalize"},
         {"kind": "patchify", "patch": meta["patch_size"]},
+        {"kind": "normalize"},
         {"kind": "pca_project", "pca": pca, "dim": args.dim},
     ])
     peer = PillowPeer(pca, args.dim)

@@ -34,8 +34,8 @@ def main():
     meta = ldae.load_pca(args.pca).meta
     pipeline = ldae.Pipeline([
         {"kind": "decode", "image_size": meta["image_size"], "channels": meta["channels"]},
-        {"kind": "normalize"},
         {"kind": "patchify", "patch": meta["patch_size"]},
+        {"kind": "normalize"},
         {"kind": "pca_project", "pca": os.path.abspath(args.pca), "dim": args.dim},
     ])
     ray.init(num_cpus=args.num_cpus, include_dashboard=False)

@@ -11,11 +11,10 @@ use ldae_operators::decode::DecodeConfig;
 use ldae_operators::noise::NoiseConfig;
 use ldae_operators::normalize::NormalizeConfig;
 use ldae_operators::parquet_sink::ParquetSinkConfig;
-use ldae_operators::patchify::PatchifyConfig;
 use ldae_operators::pca::{LatentScale, PcaModel};
 use ldae_pipeline::Error;
 
-use crate::pca_fit::absolute;
+use crate::pca_fit::{absolute, patch_front_decoding};
 use crate::source::SourceSpec;
 use crate::spec::Spec;
 use crate::Result;
@@ -77,32 +76,29 @@ impl TrainJob {
                 ..SourceOptions::default()
             },
         );
+        let decode = DecodeConfig {
+            image_size: m.geometry.size as u32,
+            channels: m.geometry.channels as u8,
+            augment: self.augment.then(|| AugmentConfig {
+                seed: self.train.seed,
+                ..AugmentConfig::default()
+            }),
+            ..DecodeConfig::default()
+        };
+        let normalize = NormalizeConfig::from(&m.normalization);
+        let mut operators = patch_front_decoding(decode, m.geometry.patch, normalize)?;
+        operators.push(OperatorSpec::new(NoiseConfig {
+            pca: pca.clone(),
+            dim: self.dim,
+            latent_scale: Some(self.latent_scale.unwrap_or(m.latent_scale)),
+            sigma: self.sigma,
+            seed: self.train.seed,
+        }));
         let mut train = self.train.clone();
         train.out = absolute(&train.out);
         Ok(Spec {
             source,
-            operators: vec![
-                OperatorSpec::new(DecodeConfig {
-                    image_size: m.geometry.size as u32,
-                    channels: m.geometry.channels as u8,
-                    augment: self.augment.then(|| AugmentConfig {
-                        seed: self.train.seed,
-                        ..AugmentConfig::default()
-                    }),
-                    ..DecodeConfig::default()
-                }),
-                OperatorSpec::new(NormalizeConfig::from(&m.normalization)),
-                OperatorSpec::new(PatchifyConfig {
-                    patch: m.geometry.patch,
-                }),
-                OperatorSpec::new(NoiseConfig {
-                    pca: pca.clone(),
-                    dim: self.dim,
-                    latent_scale: Some(self.latent_scale.unwrap_or(m.latent_scale)),
-                    sigma: self.sigma,
-                    seed: self.train.seed,
-                }),
-            ],
+            operators,
             sink: SinkSpec::new(train.clone()),
         })
     }

@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::Float32Array;
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::array::{ArrayRef, ArrowPrimitiveType, Float32Array, PrimitiveArray, UInt8Array};
+use arrow::datatypes::{DataType, Float32Type, SchemaRef, UInt8Type};
 use arrow::record_batch::RecordBatch;
 
 use ldae_pipeline::columns::{self, replace_field, require_tensor, tensor_array, tensor_field};
@@ -84,7 +84,7 @@ impl PatchGeometry {
     /// g.unpatchify(&patches, &mut back);
     /// assert_eq!(back, image);
     /// ```
-    pub fn patchify(&self, image: &[f32], out: &mut [f32]) {
+    pub fn patchify<T: Copy>(&self, image: &[T], out: &mut [T]) {
         self.for_each_run(|pixel, token| {
             let run = self.patch * self.channels;
             out[token..token + run].copy_from_slice(&image[pixel..pixel + run]);
@@ -93,13 +93,13 @@ impl PatchGeometry {
 
     /// [`PatchGeometry::patchify`] appending to `out` (no zeroed buffer first: the runs come
     /// in the patches' order, one after another).
-    pub fn patchify_into(&self, image: &[f32], out: &mut Vec<f32>) {
+    pub fn patchify_into<T: Copy>(&self, image: &[T], out: &mut Vec<T>) {
         let run = self.patch * self.channels;
         self.for_each_run(|pixel, _| out.extend_from_slice(&image[pixel..pixel + run]));
     }
 
     /// The exact inverse of [`PatchGeometry::patchify`].
-    pub fn unpatchify(&self, patches: &[f32], out: &mut [f32]) {
+    pub fn unpatchify<T: Copy>(&self, patches: &[T], out: &mut [T]) {
         self.for_each_run(|pixel, token| {
             let run = self.patch * self.channels;
             out[pixel..pixel + run].copy_from_slice(&patches[token..token + run]);
@@ -123,8 +123,11 @@ impl PatchGeometry {
     }
 }
 
-/// `patchify`: Float32 `pixels [S, S, C]` to `patches [N, D]`, `N = (S/p)^2`, `D = p*p*C`
-/// (patches in grid row-major order; inside a patch: rows, then columns, then channels).
+/// `patchify`: `pixels [S, S, C]` to `patches [N, D]`, `N = (S/p)^2`, `D = p*p*C` (patches in
+/// grid row-major order; inside a patch: rows, then columns, then channels), of the same
+/// element type: Float32 (normalised pixels) or UInt8 (decoded pixels, before `normalize`,
+/// which maps patches as it maps pixels; the order ldae's own jobs use, as it moves a quarter
+/// of the bytes).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchifyConfig {
@@ -140,7 +143,7 @@ impl OperatorConfig for PatchifyConfig {
 }
 ldae_pipeline::register_operator!(PatchifyConfig);
 
-/// The patchify operator: `pixels` `Float32 [S, S, C]` in, `patches` `Float32 [N, D]` out.
+/// The patchify operator: `pixels` `[S, S, C]` in, `patches` `[N, D]` out, Float32 or UInt8.
 pub struct Patchify {
     patch: usize,
 }
@@ -151,21 +154,25 @@ impl Patchify {
         Patchify { patch }
     }
 
-    fn geometry(&self, input: &SchemaRef) -> Result<PatchGeometry> {
-        let shape = require_tensor(
-            input,
-            columns::PIXELS,
-            &DataType::Float32,
-            PatchifyConfig::KIND,
-        )?;
+    /// The geometry and element type of the pixels `input` holds.
+    fn geometry(&self, input: &SchemaRef) -> Result<(PatchGeometry, DataType)> {
+        let element = input
+            .field_with_name(columns::PIXELS)
+            .ok()
+            .and_then(columns::tensor_type)
+            .map(|(element, _)| element)
+            .filter(|e| *e == DataType::UInt8)
+            .unwrap_or(DataType::Float32);
+        let shape = require_tensor(input, columns::PIXELS, &element, PatchifyConfig::KIND)?;
         if shape.len() != 3 || shape[0] != shape[1] {
             return Err(Error::plan(
                 PatchifyConfig::KIND,
                 format!("pixels must be a square [S, S, C] tensor, got {shape:?}"),
             ));
         }
-        PatchGeometry::new(shape[0], shape[2], self.patch)
-            .map_err(|e| e.at_plan(PatchifyConfig::KIND))
+        let g = PatchGeometry::new(shape[0], shape[2], self.patch)
+            .map_err(|e| e.at_plan(PatchifyConfig::KIND))?;
+        Ok((g, element))
     }
 }
 
@@ -175,13 +182,13 @@ impl Operator for Patchify {
     }
 
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
-        let g = self.geometry(input)?;
+        let (g, element) = self.geometry(input)?;
         let schema = replace_field(
             input,
             columns::PIXELS,
             tensor_field(
                 columns::PATCHES,
-                DataType::Float32,
+                element.clone(),
                 &[g.tokens(), g.patch_dim()],
             ),
         );
@@ -196,6 +203,7 @@ impl Operator for Patchify {
         Ok(Arc::new(BoundPatchify {
             index: input.index_of(columns::PIXELS)?,
             g,
+            bytes: element == DataType::UInt8,
             schema,
         }))
     }
@@ -204,8 +212,26 @@ impl Operator for Patchify {
 /// Patchify bound to its input: the geometry and the pixel column's place.
 struct BoundPatchify {
     g: PatchGeometry,
+    /// UInt8 pixels (else Float32).
+    bytes: bool,
     index: usize,
     schema: SchemaRef,
+}
+
+impl BoundPatchify {
+    /// Every image's values of `batch` in patch order.
+    fn patchify_values<T: ArrowPrimitiveType>(
+        &self,
+        batch: &RecordBatch,
+    ) -> Result<Vec<T::Native>> {
+        let values: PrimitiveArray<T> = columns::tensor_values(batch, columns::PIXELS)?;
+        let per_image = self.g.size * self.g.size * self.g.channels;
+        let mut out = Vec::with_capacity(values.len());
+        for image in values.values().chunks_exact(per_image) {
+            self.g.patchify_into(image, &mut out);
+        }
+        Ok(out)
+    }
 }
 
 impl BoundOperator for BoundPatchify {
@@ -215,16 +241,13 @@ impl BoundOperator for BoundPatchify {
 
     fn process(&self, batch: RecordBatch) -> Result<Processed> {
         let g = &self.g;
-        let values: Float32Array = columns::tensor_values(&batch, columns::PIXELS)?;
-        let per_image = g.size * g.size * g.channels;
-        let mut out = Vec::with_capacity(values.len());
-        for image in values.values().chunks_exact(per_image) {
-            g.patchify_into(image, &mut out);
-        }
-        let patches = tensor_array(
-            Arc::new(Float32Array::from(out)),
-            &[g.tokens(), g.patch_dim()],
-        )?;
+        let values: ArrayRef = match self.bytes {
+            true => Arc::new(UInt8Array::from(self.patchify_values::<UInt8Type>(&batch)?)),
+            false => Arc::new(Float32Array::from(
+                self.patchify_values::<Float32Type>(&batch)?,
+            )),
+        };
+        let patches = tensor_array(values, &[g.tokens(), g.patch_dim()])?;
         let mut cols = batch.columns().to_vec();
         cols[self.index] = Arc::new(patches);
         Ok(Processed::ok(RecordBatch::try_new(

@@ -32,8 +32,8 @@ class Pipeline:
 
         latents = ldae.Pipeline([
             {"kind": "decode", "image_size": 32},
-            {"kind": "normalize"},
             {"kind": "patchify", "patch": 4},
+            {"kind": "normalize"},
             {"kind": "pca_project", "pca": "pca.safetensors", "dim": 16},
         ])
         out = latents(batch)          # pyarrow.RecordBatch -> pyarrow.RecordBatch

@@ -522,8 +522,8 @@ class LatentDataset(torch.utils.data.IterableDataset):
         if self.skip:
             source["skip"] = self.skip
         return {"source": source,
-                "operator": [decode, {"kind": "normalize", **m["normalization"]},
-                             {"kind": "patchify", "patch": m["patch_size"]}, last]}
+                "operator": [decode, {"kind": "patchify", "patch": m["patch_size"]},
+                             {"kind": "normalize", **m["normalization"]}, last]}
 
     def __iter__(self):
         return self.iter_shard(shard_of_this_process())

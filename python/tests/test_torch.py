@@ -3,7 +3,7 @@
 A tiny run is created and saved before its first step (`--max-steps 0`: the seeded initial
 weights, zero AdamW moments). ldae then takes one step (`train --resume --max-steps 1`, one
 batch of all 64 rows, warm-up off so the step runs at the peak learning rate, weight decay on).
-The same batch comes from the run's own recorded pipeline (decode -> normalize -> patchify ->
+The same batch comes from the run's own recorded pipeline (decode -> patchify -> normalize ->
 noise, epoch 0) written to Parquet instead of the trainer. PyTorch loads the step-0 run with
 `ldae.torch.load_run`, computes the forward pass and `pca_loss` on that batch, and takes one
 torch AdamW step with the run's settings.

@@ -1,6 +1,6 @@
 //! The `train` sink of specs: a training run as passes over the source, one per epoch.
 //!
-//! The operators before it (decode with augmentation, normalize, patchify, noise) are rebuilt
+//! The operators before it (decode with augmentation, patchify, normalize, noise) are rebuilt
 //! for every epoch with the epoch in their build context, and the source is reshuffled with the
 //! epoch's seed; the sink keeps one [`Trainer`] across the passes, checkpoints it and resumes
 //! it exactly (from the step inside an epoch where it stopped).

@@ -86,7 +86,7 @@ fn required<T: std::str::FromStr>(input: &arrow::datatypes::Schema, key: &str) -
         .ok_or_else(|| {
             Error::plan(PcaFitConfig::KIND,
                 format!(
-                    "the patches record no {key}: put decode, normalize and patchify before a pca_fit sink"
+                    "the patches record no {key}: put decode, patchify and normalize before a pca_fit sink"
                 ),
             )
         })
