@@ -112,9 +112,22 @@ macro_rules! element {
 element!(f32, gemm_f32, 8, 16);
 element!(f64, gemm_f64, 4, 8);
 
+/// Reduction rows per gemm call when gemm would pack a row-major right-hand side (see
+/// [`matmul`]).
+const PACKED_BLOCK: usize = 256;
+
 /// `dst (m x n) = beta * lhs (m x k) @ rhs (k x n)`, added onto `dst` when `accumulate`, on
 /// the calling thread (callers run many products in parallel instead), with the kernels of
 /// [`Isa::active`]. Each matrix is given by pointer and (row stride, column stride).
+///
+/// When both operands run along the reduction in their outer dimension (a weight gradient
+/// `g^T x`, the PCA statistics' `X^T X`), gemm packs the right-hand side of its column-major
+/// form panel by panel, each panel read down every row of the reduction block (up to 1024 on
+/// a 48 KiB L1 cache): strided reads that missed the L1 cache row after row. The reduction is
+/// then cut into blocks of [`PACKED_BLOCK`] rows, each product accumulated onto the last, so a
+/// panel's cache lines are still there for the next panel (tiny training at AVX2: weight
+/// gradients 58-86 -> 85-90 GFLOP/s, the step about 3% faster). The blocks depend on `k` and
+/// the layout only: the same sums in the same order for any tiling or thread count.
 ///
 /// # Safety
 /// The pointers must cover the stated shapes and strides; `dst` must be initialised when
@@ -131,36 +144,44 @@ pub unsafe fn matmul<T: Element>(
     (rhs_rs, rhs_cs): (usize, usize),
     beta: T,
 ) {
-    let [dst_rs, dst_cs, lhs_rs, lhs_cs, rhs_rs, rhs_cs] =
-        [dst_rs, dst_cs, lhs_rs, lhs_cs, rhs_rs, rhs_cs].map(|s| s as isize);
-    let alpha = if accumulate { T::ONE } else { T::ZERO };
     // gemm's kernels write column-major tiles of dst: a row-major dst is computed as its
-    // transpose, dst^T = rhs^T lhs^T (what gemm::gemm does before it dispatches).
-    if dst_cs < dst_rs {
+    // transpose, dst^T = rhs^T lhs^T (what gemm::gemm does before it dispatches), whose
+    // right-hand side is lhs^T, with lhs's column stride along the reduction.
+    let transposed = dst_cs < dst_rs;
+    let gemm_rhs_k_stride = if transposed { lhs_cs } else { rhs_rs };
+    let block = match gemm_rhs_k_stride {
+        1 => k,
+        _ => PACKED_BLOCK,
+    }
+    .max(1);
+    let mut start = 0;
+    loop {
+        let rows = block.min(k - start);
+        let call = if transposed {
+            [dst_rs, dst_cs, rhs_rs, rhs_cs, lhs_rs, lhs_cs]
+        } else {
+            [dst_cs, dst_rs, lhs_cs, lhs_rs, rhs_cs, rhs_rs]
+        }
+        .map(|s| s as isize);
+        let (a, b) = (lhs.add(start * lhs_cs), rhs.add(start * rhs_rs));
+        let (gemm_lhs, gemm_rhs) = if transposed { (b, a) } else { (a, b) };
+        let (m, n) = if transposed { (n, m) } else { (m, n) };
+        let accumulate = accumulate || start > 0;
         T::kernel(
             Isa::active(),
-            n,
-            m,
-            k,
-            (dst, dst_rs, dst_cs),
-            accumulate,
-            (rhs, rhs_rs, rhs_cs),
-            (lhs, lhs_rs, lhs_cs),
-            alpha,
-            beta,
-        )
-    } else {
-        T::kernel(
-            Isa::active(),
             m,
             n,
-            k,
-            (dst, dst_cs, dst_rs),
+            rows,
+            (dst, call[0], call[1]),
             accumulate,
-            (lhs, lhs_cs, lhs_rs),
-            (rhs, rhs_cs, rhs_rs),
-            alpha,
+            (gemm_lhs, call[2], call[3]),
+            (gemm_rhs, call[4], call[5]),
+            if accumulate { T::ONE } else { T::ZERO },
             beta,
-        )
+        );
+        start += rows;
+        if start >= k {
+            break;
+        }
     }
 }
