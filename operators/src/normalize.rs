@@ -1,11 +1,10 @@
 //! Normalise: `pixels` `UInt8 [H, W, C]` in, `pixels` `Float32 [H, W, C]` out; or `patches`
 //! `UInt8 [N, D]` (from `patchify`) in, `patches` `Float32 [N, D]` out.
 
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use arrow::array::{Float32Array, UInt8Array};
-use std::mem::MaybeUninit;
-
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
@@ -235,8 +234,8 @@ fn values_to_map(input: &Schema) -> Result<(&'static str, Vec<usize>, usize)> {
 
 /// The affine maps of the channels, repeated over 8 pixels' values: a whole number of pixels
 /// and of 8-lane vectors, so that the values are mapped 8 at a time with the lanes' own maps
-/// (the compiler turns the loop into vector conversions, multiplies and adds). Each value is
-/// `x * scale + offset`, a multiply and an add (never fused): the same bits on every machine.
+/// ([`Period::map_avx2`]). Each value is `x * scale + offset`, a multiply and an add (never
+/// fused): the same bits on every machine and at every level.
 struct Period {
     scale: Vec<f32>,
     offset: Vec<f32>,

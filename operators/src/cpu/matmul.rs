@@ -148,8 +148,15 @@ pub unsafe fn matmul<T: Element>(
     // transpose, dst^T = rhs^T lhs^T (what gemm::gemm does before it dispatches), whose
     // right-hand side is lhs^T, with lhs's column stride along the reduction.
     let transposed = dst_cs < dst_rs;
-    let gemm_rhs_k_stride = if transposed { lhs_cs } else { rhs_rs };
-    let block = match gemm_rhs_k_stride {
+    // gemm's arguments: its (m, n), and (column stride, row stride) of dst, lhs and rhs.
+    let (gemm_m, gemm_n, strides) = if transposed {
+        (n, m, [dst_rs, dst_cs, rhs_rs, rhs_cs, lhs_rs, lhs_cs])
+    } else {
+        (m, n, [dst_cs, dst_rs, lhs_cs, lhs_rs, rhs_cs, rhs_rs])
+    };
+    let [dst_cs, dst_rs, a_cs, a_rs, b_cs, b_rs] = strides.map(|s| s as isize);
+    // gemm's right-hand side runs along the reduction with its row stride.
+    let block = match b_rs {
         1 => k,
         _ => PACKED_BLOCK,
     }
@@ -157,25 +164,18 @@ pub unsafe fn matmul<T: Element>(
     let mut start = 0;
     loop {
         let rows = block.min(k - start);
-        let call = if transposed {
-            [dst_rs, dst_cs, rhs_rs, rhs_cs, lhs_rs, lhs_cs]
-        } else {
-            [dst_cs, dst_rs, lhs_cs, lhs_rs, rhs_cs, rhs_rs]
-        }
-        .map(|s| s as isize);
-        let (a, b) = (lhs.add(start * lhs_cs), rhs.add(start * rhs_rs));
-        let (gemm_lhs, gemm_rhs) = if transposed { (b, a) } else { (a, b) };
-        let (m, n) = if transposed { (n, m) } else { (m, n) };
+        let (l, r) = (lhs.add(start * lhs_cs), rhs.add(start * rhs_rs));
+        let (a, b) = if transposed { (r, l) } else { (l, r) };
         let accumulate = accumulate || start > 0;
         T::kernel(
             Isa::active(),
-            m,
-            n,
+            gemm_m,
+            gemm_n,
             rows,
-            (dst, call[0], call[1]),
+            (dst, dst_cs, dst_rs),
             accumulate,
-            (gemm_lhs, call[2], call[3]),
-            (gemm_rhs, call[4], call[5]),
+            (a, a_cs, a_rs),
+            (b, b_cs, b_rs),
             if accumulate { T::ONE } else { T::ZERO },
             beta,
         );
