@@ -3,7 +3,8 @@
 //! each level beside `torch.matmul` on one thread.
 //!
 //! `cargo build --release --bench matmul`, then `matmul M,N,K[,AB] ...`: prints one JSON line
-//! per shape and level, `{"shape", "isa", "gflops"}` (best of repeated runs of about 0.3 s).
+//! per shape and level, `{"shape", "isa", "gflops", "peak_gflops"}` (best of repeated runs of
+//! about 0.3 s; `peak_gflops` is one thread's measured f32 multiply-add peak at that level).
 //! `AB` gives the operands' layouts as the training step stores them: `n` row-major, `t` stored
 //! transposed (`A` as K x M, `B` as N x K); `nt` is a linear layer's forward (`x W^T`), `nn` its
 //! input gradient (`g W`), `tn` its weight gradient (`g^T x`). Default `nn`.
@@ -11,6 +12,9 @@
 use std::time::Instant;
 
 use ldae_operators::cpu::{matmul, Isa};
+
+#[path = "shared/fma_peak.rs"]
+mod fma_peak;
 
 fn main() {
     let shapes: Vec<(String, [usize; 3], [bool; 2])> = std::env::args()
@@ -31,6 +35,8 @@ fn main() {
         .collect();
     // The level is fixed per process (LDAE_MAX_CPU_ISA); the script runs one process per level.
     let isa = Isa::active();
+    // The ceiling of one thread's products at this level.
+    let peak = fma_peak::fma_peak_gflops(isa, 1);
     for (shape, [m, n, k], [a_t, b_t]) in shapes {
         // (row stride, column stride) of each operand as stored.
         let a_strides = if a_t { (1, m) } else { (k, 1) };
@@ -65,7 +71,7 @@ fn main() {
             best = best.min(start.elapsed().as_secs_f64() / reps as f64);
         }
         println!(
-            "{{\"shape\": \"{shape}\", \"isa\": \"{isa}\", \"gflops\": {:.1}}}",
+            "{{\"shape\": \"{shape}\", \"isa\": \"{isa}\", \"gflops\": {:.1}, \"peak_gflops\": {peak:.1}}}",
             flops / best / 1e9
         );
     }

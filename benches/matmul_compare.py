@@ -61,8 +61,8 @@ def main():
     args = ap.parse_args()
     ours = bench_binary("matmul")
     print(machine_header())
-    print("| M, N, K, layout | level | ldae GFLOP/s | torch.matmul GFLOP/s | ratio |")
-    print("|---|---|---|---|---|")
+    print("| M, N, K, layout | level | ldae GFLOP/s | torch.matmul GFLOP/s | ratio | share of one core's peak (ldae / torch) |")
+    print("|---|---|---|---|---|---|")
     for isa in args.isa or ["avx512", "avx2"]:
         env = {**os.environ, **ISA_CAPS[isa]}
         out = subprocess.run([ours, *args.shapes], env=env, check=True, capture_output=True, text=True).stdout
@@ -72,7 +72,9 @@ def main():
         peer = dict(line.split() for line in out.splitlines())
         for shape in args.shapes:
             a, b = mine[shape]["gflops"], float(peer[shape])
-            print(f"| {shape} | {mine[shape]['isa']} | {a:.1f} | {b:.1f} | {a / b:.2f}x |")
+            peak = mine[shape]["peak_gflops"]
+            print(f"| {shape} | {mine[shape]['isa']} | {a:.1f} | {b:.1f} | {a / b:.2f}x | "
+                  f"{100 * a / peak:.0f}% / {100 * b / peak:.0f}% of {peak:.0f} |")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ Builds the `train_step` bench in the release profile (`cargo build --release --b
 train_step`: it shares the release build's artifacts, where `cargo bench` would build a second
 copy of every dependency), then alternates it and `benches/train_peer.py` ROUNDS times (default
 5; each reports its best step of STEPS), so both see the same machine state, and prints the
-medians and their ratio, and the peak resident memory of each side's training steps. Needs: pip install "./python[torch]" (the peer is ldae.torch's network).
+medians and their ratio, each rate's share of the machine's measured f32 multiply-add peak at
+that level (the network's GFLOP per image over the peak of the bench's threads), and the peak
+resident memory of each side's training steps. Needs: pip install "./python[torch]" (the peer is ldae.torch's network).
 """
 import argparse
 import json
@@ -49,16 +51,27 @@ def main():
     tokens = (args.image_size // args.patch) ** 2
     params = runs["ldae"][0]["params"], runs["pytorch"][0]["params"]
     print(machine_header())
-    print(f"ldae's kernels ran at: {runs['ldae'][0].get('isa', 'unknown')}")
+    print(f"ldae's kernels ran at: {runs['ldae'][0].get('isa', 'unknown')}; the multiply-add peak of "
+          f"{runs['ldae'][0]['threads']} threads at that level, measured: "
+          f"{max(r['fma_peak_gflops'] for r in runs['ldae']):.0f} GFLOP/s (f32, best of the rounds)")
     print(f"{preset} preset ({params[0]:,} parameters; PyTorch {params[1]:,}; {args.conditioning} conditioning), {args.image_size} px, patch {args.patch}: {tokens} tokens of "
           f"{args.patch * args.patch * 3} values; batch {batch}, best of {steps} steps, median of {rounds} rounds")
     print("| measure | ldae (candle) | PyTorch | ratio |")
     print("|---|---|---|---|")
-    for key, name in [("train_images_per_s", "training step"),
-                      ("encoder_images_per_s", "encoder inference")]:
+    # The ceiling: the multiply-add peak of the kernels' threads at their level, measured by
+    # the ldae bench (the highest of the rounds: on a shared machine a low reading is another
+    # tenant's load, not a lower ceiling), and the work per image of the one network both sides
+    # run.
+    first = runs["ldae"][0]
+    peak = max(r["fma_peak_gflops"] for r in runs["ldae"])
+    for key, flops_key, name in [("train_images_per_s", "train_gflop_per_image", "training step"),
+                                 ("encoder_images_per_s", "encoder_gflop_per_image", "encoder inference")]:
         a = statistics.median(r[key] for r in runs["ldae"])
         b = statistics.median(r[key] for r in runs["pytorch"])
         print(f"| {name} | {a:.4g} images/s | {b:.4g} images/s | {a / b:.2f}x |")
+        shares = [f"{100 * rate * first[flops_key] / peak:.0f}% ({rate * first[flops_key]:.0f} GFLOP/s)"
+                  for rate in (a, b)]
+        print(f"| {name}: share of the multiply-add peak | {shares[0]} | {shares[1]} | |")
     a = max(r["train_peak_rss_mb"] for r in runs["ldae"])
     b = max(r["train_peak_rss_mb"] for r in runs["pytorch"])
     print(f"| peak resident memory of the training steps (largest of the rounds) | {a:.0f} MB | {b:.0f} MB | {a / b:.2f}x |")

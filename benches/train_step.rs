@@ -2,7 +2,10 @@
 //! `cargo bench --bench train_step -- [PRESET] [BATCH] [STEPS] [--image-size S] [--patch P]`
 //! `[--conditioning dit|mlp]` (defaults: tiny 128 5, 32 px images in patches of 4: 64 tokens of
 //! 48 values, DiT's conditioning).
-//! Prints one line of JSON; benches/train_peer.py runs the same model in PyTorch.
+//! Prints one line of JSON; benches/train_peer.py runs the same model in PyTorch. With the
+//! rates it gives the work per image (`train_gflop_per_image`: three forward passes of the
+//! whole network; `encoder_gflop_per_image`) and the multiply-add peak of its threads at its
+//! level (`fma_peak_gflops`), so a rate reads as a share of what the machine can do.
 
 use std::time::Instant;
 
@@ -10,6 +13,8 @@ use std::time::Instant;
 #[path = "../src/allocator.rs"]
 #[allow(dead_code)] // `without_huge_pages` is for the streaming commands; training keeps them.
 mod allocator;
+#[path = "shared/fma_peak.rs"]
+mod fma_peak;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -107,12 +112,20 @@ fn main() {
         let _ = f.sum_all().unwrap().to_scalar::<f32>().unwrap();
         infer = infer.min(start.elapsed().as_secs_f64());
     }
+    // The ceiling the rates are a share of: the work per image (training counted as three
+    // forward passes) and the multiply-add peak of the threads the kernels run on.
+    let isa = ldae_operators::cpu::Isa::active();
+    let threads = candle_core::utils::get_num_threads();
+    let train_flops = 3.0 * cfg.forward_flops(cfg.depth(), true);
+    let encoder_flops = cfg.forward_flops(cfg.encoder_depth, false);
     println!(
-        "{{\"preset\": \"{preset}\", \"params\": {params}, \"batch\": {batch}, \"image_size\": {image_size}, \"patch\": {patch}, \"tokens\": {}, \"train_images_per_s\": {:.3}, \"encoder_images_per_s\": {:.2}, \"train_peak_rss_mb\": {train_peak_mb:.0}, \"isa\": \"{}\"}}",
+        "{{\"preset\": \"{preset}\", \"params\": {params}, \"batch\": {batch}, \"image_size\": {image_size}, \"patch\": {patch}, \"tokens\": {}, \"train_images_per_s\": {:.3}, \"encoder_images_per_s\": {:.2}, \"train_peak_rss_mb\": {train_peak_mb:.0}, \"isa\": \"{isa}\", \"train_gflop_per_image\": {:.4}, \"encoder_gflop_per_image\": {:.4}, \"threads\": {threads}, \"fma_peak_gflops\": {:.1}}}",
         grid * grid,
         batch as f64 / train,
         batch as f64 / infer,
-        ldae_operators::cpu::Isa::active()
+        train_flops / 1e9,
+        encoder_flops / 1e9,
+        fma_peak::fma_peak_gflops(isa, threads),
     );
 }
 

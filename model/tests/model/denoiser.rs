@@ -351,3 +351,36 @@ fn bf16_mixed_precision_stays_within_two_percent_and_trains_f32_weights() {
         );
     }
 }
+
+#[test]
+fn forward_flops_count_every_token_product_of_the_built_network() {
+    // Independent count: every weight matrix that multiplies tokens (all but the per-image
+    // conditioning's), two operations per element and token, plus attention's two products.
+    for cfg in both_conditionings(12, 3) {
+        let (vars, _) = build(&cfg, DType::F32, 1);
+        let data = vars.data().lock().unwrap();
+        let token_weights = |encoder_only: bool| -> f64 {
+            data.iter()
+                .filter(|(k, v)| {
+                    v.dims().len() == 2
+                        && !["ada_ln", "cond_hidden", "t_embedder"]
+                            .iter()
+                            .any(|c| k.contains(c))
+                        && !(encoder_only
+                            && (k.starts_with("final_layer.")
+                                || k.strip_prefix("blocks.")
+                                    .and_then(|r| r.split('.').next()?.parse::<usize>().ok())
+                                    .is_some_and(|b| b >= cfg.encoder_depth)))
+                })
+                .map(|(_, v)| v.elem_count() as f64)
+                .sum()
+        };
+        let (n, w) = (cfg.tokens() as f64, cfg.width as f64);
+        let attention = |blocks: usize| blocks as f64 * 4.0 * n * n * w;
+        let full = 2.0 * n * token_weights(false) + attention(cfg.depth());
+        let encoder = 2.0 * n * token_weights(true) + attention(cfg.encoder_depth);
+        assert_eq!(cfg.forward_flops(cfg.depth(), true), full);
+        assert_eq!(cfg.forward_flops(cfg.encoder_depth, false), encoder);
+        assert!(encoder < full);
+    }
+}
