@@ -5,9 +5,10 @@
 //! tests) and exposes its state by parameter name.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use candle_core::backprop::GradStore;
-use candle_core::{Tensor, Var};
+use candle_core::{DType, Tensor, Var};
 
 use super::adamw_cpu;
 use candle_nn::VarMap;
@@ -41,11 +42,88 @@ impl Default for AdamWConfig {
     }
 }
 
+/// A parameter's two moment estimates.
+enum Moments {
+    /// In host memory, updated in place with the parameter by one pass
+    /// ([`adamw_cpu::Update`]): for f32 parameters on the CPU.
+    Host { m: Vec<f32>, v: Vec<f32> },
+    /// As tensors on the parameter's device, replaced each step by candle's elementwise
+    /// operations.
+    Tensors { m: Tensor, v: Tensor },
+}
+
 struct Slot {
     name: String,
     var: Var,
-    m: Tensor,
-    v: Tensor,
+    moments: Moments,
+}
+
+impl Slot {
+    /// The moments as tensors of the parameter's shape (copies of host moments).
+    fn moment_tensors(&self) -> Result<(Tensor, Tensor)> {
+        match &self.moments {
+            Moments::Host { m, v } => {
+                let (shape, device) = (self.var.shape(), self.var.device());
+                Ok((
+                    Tensor::from_slice(m, shape, device)?,
+                    Tensor::from_slice(v, shape, device)?,
+                ))
+            }
+            Moments::Tensors { m, v } => Ok((m.clone(), v.clone())),
+        }
+    }
+
+    /// Replace the moments by `m` and `v` (of the parameter's shape).
+    fn set_moments(&mut self, m: Tensor, v: Tensor) -> Result<()> {
+        match &mut self.moments {
+            Moments::Host { m: hm, v: hv } => {
+                *hm = m.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+                *hv = v.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+            }
+            Moments::Tensors { m: tm, v: tv } => {
+                *tm = m;
+                *tv = v;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One moment as safetensors writes it: borrowed host values, or a tensor.
+enum MomentView<'a> {
+    Host(&'a [f32], &'a [usize]),
+    Tensor(&'a Tensor),
+}
+
+impl safetensors::View for MomentView<'_> {
+    fn dtype(&self) -> safetensors::Dtype {
+        match self {
+            MomentView::Host(..) => safetensors::Dtype::F32,
+            MomentView::Tensor(t) => <Tensor as safetensors::View>::dtype(t),
+        }
+    }
+
+    fn shape(&self) -> &[usize] {
+        match self {
+            MomentView::Host(_, shape) => shape,
+            MomentView::Tensor(t) => t.dims(),
+        }
+    }
+
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            // safetensors stores little-endian values.
+            MomentView::Host(values, _) => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            MomentView::Tensor(t) => <Tensor as safetensors::View>::data(t),
+        }
+    }
+
+    fn data_len(&self) -> usize {
+        match self {
+            MomentView::Host(values, _) => std::mem::size_of_val(*values),
+            MomentView::Tensor(t) => <Tensor as safetensors::View>::data_len(t),
+        }
+    }
 }
 
 /// The optimizer over every parameter of a [`VarMap`], in name order.
@@ -69,12 +147,20 @@ impl AdamW {
             .filter(|n| data[*n].dtype().is_float())
             .map(|n| {
                 let var = data[n].clone();
-                // Two allocations: the CPU step updates each moment in place.
+                let moments = match adamw_cpu::serves(var.as_tensor()) {
+                    true => Moments::Host {
+                        m: vec![0.0; var.elem_count()],
+                        v: vec![0.0; var.elem_count()],
+                    },
+                    false => Moments::Tensors {
+                        m: var.zeros_like()?,
+                        v: var.zeros_like()?,
+                    },
+                };
                 Ok(Slot {
                     name: n.clone(),
-                    m: var.zeros_like()?,
-                    v: var.zeros_like()?,
                     var,
+                    moments,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -101,8 +187,8 @@ impl AdamW {
     }
 
     /// One update from `grads`; parameters without a gradient are left alone. On the CPU (f32)
-    /// the moments and parameters are updated in place, in one pass each; elsewhere by
-    /// candle's elementwise operations ([`AdamW::step_with_composite_ops`]), to the same bits.
+    /// each parameter and its moments are updated in place in one pass; elsewhere by candle's
+    /// elementwise operations ([`AdamW::step_with_composite_ops`]), to the same bits.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.update(grads, true)
     }
@@ -111,6 +197,13 @@ impl AdamW {
     /// CPU's in-place update is tested against.
     pub fn step_with_composite_ops(&mut self, grads: &GradStore) -> Result<()> {
         self.update(grads, false)
+    }
+
+    /// Whether [`AdamW::step`] updates every parameter in place (f32 parameters on the CPU).
+    pub fn updates_in_place(&self) -> bool {
+        self.slots
+            .iter()
+            .all(|s| matches!(s.moments, Moments::Host { .. }))
     }
 
     fn update(&mut self, grads: &GradStore, in_place: bool) -> Result<()> {
@@ -124,64 +217,71 @@ impl AdamW {
             };
             // A gradient may still carry the graph it was computed with; the moments outlive
             // the step, so they must not keep that graph (and with it the step's activations).
-            let g = &g.detach();
-            let param = slot.var.as_tensor();
-            if in_place
-                && [g, &slot.m, &slot.v, param]
-                    .iter()
-                    .all(|t| adamw_cpu::serves(t))
-            {
-                slot.m.inplace_op2(
-                    g,
-                    &adamw_cpu::Moment {
-                        decay: c.beta1,
-                        square: false,
-                    },
-                )?;
-                slot.v.inplace_op2(
-                    g,
-                    &adamw_cpu::Moment {
-                        decay: c.beta2,
-                        square: true,
-                    },
-                )?;
-                let step = adamw_cpu::Step {
+            let mut g = g.detach();
+            if let (true, Moments::Host { m, v }) = (in_place, &mut slot.moments) {
+                if !adamw_cpu::serves(&g) {
+                    g = g.to_dtype(DType::F32)?.contiguous()?;
+                }
+                let step = adamw_cpu::StepConfig {
+                    beta1: c.beta1,
+                    beta2: c.beta2,
                     lr: c.lr,
                     weight_decay: c.weight_decay,
                     scale_m,
                     scale_v,
                     eps: c.eps,
                 };
-                param.inplace_op3(&slot.m, &slot.v, &step)?;
+                slot.var
+                    .as_tensor()
+                    .inplace_op2(&g, &adamw_cpu::Update::new(step, m, v))?;
                 continue;
             }
-            let m = ((&slot.m * c.beta1)? + (g * (1.0 - c.beta1))?)?;
-            let v = ((&slot.v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
+            let (m, v) = slot.moment_tensors()?;
+            let m = ((&m * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
+            let v = ((&v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
             let update = ((&m * scale_m)? / ((&v * scale_v)?.sqrt()? + c.eps)?)?;
-            let theta = (param * (1.0 - c.lr * c.weight_decay))?;
+            let theta = (slot.var.as_tensor() * (1.0 - c.lr * c.weight_decay))?;
             slot.var.set(&(theta - (update * c.lr)?)?)?;
-            slot.m = m;
-            slot.v = v;
+            slot.set_moments(m, v)?;
         }
         Ok(())
     }
 
-    /// The moments by name (`m.<param>`, `v.<param>`), for a checkpoint: the live tensors, which
-    /// the next step updates in place on the CPU, so save them before it.
-    pub fn state(&self) -> HashMap<String, Tensor> {
+    /// The moments by name (`m.<param>`, `v.<param>`), as tensors: copies of what the optimizer
+    /// holds. [`AdamW::save_state`] writes them without copying them all at once.
+    pub fn state(&self) -> Result<HashMap<String, Tensor>> {
         let mut out = HashMap::new();
         for s in &self.slots {
-            out.insert(format!("m.{}", s.name), s.m.clone());
-            out.insert(format!("v.{}", s.name), s.v.clone());
+            let (m, v) = s.moment_tensors()?;
+            out.insert(format!("m.{}", s.name), m);
+            out.insert(format!("v.{}", s.name), v);
         }
-        out
+        Ok(out)
+    }
+
+    /// Write the moments to a safetensors file, under the names [`AdamW::state`] gives them
+    /// (what [`AdamW::restore`] reads back).
+    pub fn save_state(&self, path: &Path) -> std::result::Result<(), safetensors::SafeTensorError> {
+        let mut views = Vec::with_capacity(2 * self.slots.len());
+        for s in &self.slots {
+            let (m, v) = match &s.moments {
+                Moments::Host { m, v } => (
+                    MomentView::Host(m, s.var.dims()),
+                    MomentView::Host(v, s.var.dims()),
+                ),
+                Moments::Tensors { m, v } => (MomentView::Tensor(m), MomentView::Tensor(v)),
+            };
+            views.push((format!("m.{}", s.name), m));
+            views.push((format!("v.{}", s.name), v));
+        }
+        safetensors::serialize_to_file(views, None, path)
     }
 
     /// Restore moments saved by [`AdamW::state`] after `step` steps. Every parameter must be
     /// present with its shape.
     pub fn restore(&mut self, state: &HashMap<String, Tensor>, step: u64) -> Result<()> {
         for s in self.slots.iter_mut() {
-            for (key, slot) in [("m", &mut s.m), ("v", &mut s.v)] {
+            let [m, v] = ["m", "v"].map(|key| {
                 let name = format!("{key}.{}", s.name);
                 let t = state.get(&name).ok_or_else(|| {
                     candle_core::Error::Msg(format!("optimizer state has no '{name}'"))
@@ -194,11 +294,9 @@ impl AdamW {
                     )));
                 }
                 // A copy: the CPU step updates the moments in place, and `state` is the caller's.
-                *slot = t
-                    .to_dtype(s.var.dtype())?
-                    .to_device(s.var.device())?
-                    .copy()?;
-            }
+                t.to_dtype(s.var.dtype())?.to_device(s.var.device())?.copy()
+            });
+            s.set_moments(m?, v?)?;
         }
         self.step = step;
         Ok(())

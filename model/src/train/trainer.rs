@@ -372,7 +372,10 @@ impl Trainer {
         self.vars
             .save(&weights)
             .map_err(|e| Error::external(format!("{}: cannot write", weights.display()), e))?;
-        save_tensors(&self.opt.state(), &tmp.join("optimizer.safetensors"))?;
+        let optimizer = tmp.join("optimizer.safetensors");
+        self.opt
+            .save_state(&optimizer)
+            .map_err(|e| Error::external(format!("{}: cannot write", optimizer.display()), e))?;
         if let Some(ema) = &self.ema {
             save_tensors(ema, &tmp.join(EMA_WEIGHTS))?;
         }
