@@ -277,7 +277,8 @@ impl AdamW {
         safetensors::serialize_to_file(views, None, path)
     }
 
-    /// Restore moments saved by [`AdamW::state`] after `step` steps. Every parameter must be
+    /// Restore moments saved by [`AdamW::save_state`] (or given by [`AdamW::state`]) after
+    /// `step` steps. Every parameter must be
     /// present with its shape.
     pub fn restore(&mut self, state: &HashMap<String, Tensor>, step: u64) -> Result<()> {
         for s in self.slots.iter_mut() {
@@ -293,8 +294,9 @@ impl AdamW {
                         s.var.shape()
                     )));
                 }
-                // A copy: the CPU step updates the moments in place, and `state` is the caller's.
-                t.to_dtype(s.var.dtype())?.to_device(s.var.device())?.copy()
+                // No copy of our own: host moments are copied out of `t` by `set_moments`, and
+                // tensor moments are replaced each step, never written in place.
+                t.to_dtype(s.var.dtype())?.to_device(s.var.device())
             });
             s.set_moments(m?, v?)?;
         }
