@@ -1,32 +1,41 @@
 #!/usr/bin/env bash
-# The prepared GPU check: correctness against the CPU, throughput and model FLOP utilisation, and
-# the end-to-end CIFAR-10 pipeline, with one summary table at the end. Runs in under 8 minutes
-# on one H100/H200 with no network and no Rust toolchain.
+# The prepared GPU check: correctness against the CPU, training throughput and model FLOP
+# utilisation of `small` and `base` at 224 px / patch 16 with the largest batch that fits (and
+# PyTorch's on the same card), peak GPU memory of every command, and the CIFAR-10 pipeline end
+# to end with its stage table. One summary table at the end. About 5 minutes on one H100/H200,
+# with no network and no Rust toolchain.
 #
 #   scripts/gpu-check.sh [BIN]      BIN: the CUDA build (default dist/ldae-cuda, from
-#                                   scripts/build-cuda.sh; BIN.gz is unpacked first)
+#                                   scripts/build-cuda.sh); BIN.xz or BIN.gz is unpacked first
 #
-# Needs python3 with numpy and pyarrow (the GPU machines have both) and the CIFAR-10 JPEGs as
-# .gpu/cifar10-train.tar.zst (a copy of ../shared/datasets/cifar10-train.tar.zst), or
-# LDAE_CIFAR_DIR=<folder of class folders>. Results go to $OUT (the device tool's folder) or
-# /tmp/ldae-gpu/out. LDAE_CHECK_DEVICE=cpu LDAE_CHECK_SMOKE=1 runs the same steps, small, on a
-# CPU build (to check the script itself on a machine without a GPU).
-set -euo pipefail
+# Needs python3 with numpy and pyarrow (torch for the PyTorch rows; the GPU machines have all
+# three) and the CIFAR-10 JPEGs as .gpu/cifar10-train.tar.zst (a copy of the dataset archive),
+# or LDAE_CIFAR_DIR=<folder of class folders>. Every command runs under a time limit and its
+# failure does not stop the others: the summary marks what failed or is missing. Results (the
+# whole log and the summary) go to $OUT (the device tool's folder) or /tmp/ldae-gpu/out; the run
+# folders and tables to $LDAE_GPU_WORK (default /tmp/ldae-gpu). LDAE_CHECK_DEVICE=cpu
+# LDAE_CHECK_SMOKE=1 runs the same steps, small, on a CPU build (to check the script itself on a
+# machine without a GPU).
+set -uo pipefail
 cd "$(dirname "$0")/.."
+BEGIN="$(date +%s)"
 BIN="$(realpath "${1:-dist/ldae-cuda}")"
-if [[ "$BIN" == *.gz ]]; then  # carried compressed (the stripped CUDA binary is ~140 MB)
-  gunzip -c "$BIN" > /tmp/ldae-cuda && chmod +x /tmp/ldae-cuda && BIN=/tmp/ldae-cuda
-fi
+case "$BIN" in  # carried compressed (the stripped CUDA binary is about 150 MB)
+  *.xz) python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
+          "$BIN" /tmp/ldae-cuda && chmod +x /tmp/ldae-cuda && BIN=/tmp/ldae-cuda ;;
+  *.gz) gunzip -c "$BIN" > /tmp/ldae-cuda && chmod +x /tmp/ldae-cuda && BIN=/tmp/ldae-cuda ;;
+esac
 DEV="${LDAE_CHECK_DEVICE:-cuda}"
 SMOKE="${LDAE_CHECK_SMOKE:-0}"
 W="${LDAE_GPU_WORK:-/tmp/ldae-gpu}"
 R="${OUT:-$W/out}"
 mkdir -p "$W" "$R"
 LOG="$R/gpu-check.log"
+STEPS_TSV="$W/steps.tsv"
 : > "$LOG"
+printf 'name\trc\tseconds\tpeak_gpu_mib\n' > "$STEPS_TSV"
 say() { echo "$@" | tee -a "$LOG"; }
-step() { say; say "== $*"; }
-ldae() { "$BIN" "$@" 2>&1 | tee -a "$LOG"; }
+section() { say; say "== $* ($(( $(date +%s) - BEGIN )) s in)"; }
 
 # The CUDA libraries the binary links: the machine's CUDA installation or NVIDIA's pip wheels.
 if [ "$DEV" != cpu ]; then
@@ -45,52 +54,121 @@ print(":".join(sorted(dirs)))
 PY
 )"
   export LD_LIBRARY_PATH="$LIBS:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$R/gpu.txt"
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$W/gpu.txt"
+  IDLE_MIB="$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -n1)"
 else
-  echo "cpu (smoke run of the script)" > "$R/gpu.txt"
+  echo "cpu (smoke run of the script)" > "$W/gpu.txt"
+  IDLE_MIB=0
 fi
+cp "$W/gpu.txt" "$R/gpu.txt"
+
+# run NAME LIMIT_S COMMAND...: one command under a time limit, its output in $W/NAME.out and the
+# log, a row in steps.tsv (exit status, seconds, peak GPU memory above idle from nvidia-smi
+# sampled every 100 ms). On failure the last lines are printed. Returns the command's status.
+run() {
+  local name="$1" limit="$2"; shift 2
+  local sampler="" t0 rc peak
+  say "-- $name"
+  if [ "$DEV" != cpu ]; then
+    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$W/$name.mem" 2>/dev/null &
+    sampler=$!
+  fi
+  t0="$(date +%s.%N)"
+  timeout "$limit" "$@" > "$W/$name.out" 2>&1
+  rc=$?
+  if [ -n "$sampler" ]; then kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null; fi
+  peak="$(sort -n "$W/$name.mem" 2>/dev/null | tail -n1)"
+  peak="${peak:+$(( peak - IDLE_MIB ))}"
+  cat "$W/$name.out" >> "$LOG"
+  printf '%s\t%s\t%.1f\t%s\n' "$name" "$rc" "$(awk "BEGIN { print $(date +%s.%N) - $t0 }")" "${peak:--}" >> "$STEPS_TSV"
+  if [ "$rc" != 0 ]; then
+    say "!! $name failed (exit $rc$([ "$rc" = 124 ] && echo ", time limit $limit s")); its last lines:"
+    tail -n 12 "$W/$name.out"
+  fi
+  return "$rc"
+}
+out_of_memory() { grep -qiE 'out of memory|OUT_OF_MEMORY' "$W/$1.out"; }
 
 if [ "$SMOKE" = 1 ]; then
-  STEPS=3; BASE_SIZE=64; BASE_PATCH=16; BASE_BATCH=4; TINY_BATCH=32; FEAT_IMAGES=256
-  CIFAR_LIMIT=2000; E2E_BATCH=64
+  STEPS=3; SIZE=64; SMALL_BATCHES="8 4"; BASE_BATCHES="4 2"; TINY_BATCH=32; FEAT_IMAGES=64
+  CIFAR_LIMIT=2000; E2E_BATCH=64; PEER_STEPS=3
 else
-  STEPS=30; BASE_SIZE=224; BASE_PATCH=16; BASE_BATCH=128; TINY_BATCH=256; FEAT_IMAGES=8192
-  CIFAR_LIMIT=""; E2E_BATCH=256
+  STEPS=30; SIZE=224; SMALL_BATCHES="1024 512 256 128 64"; BASE_BATCHES="512 256 128 64 32"
+  TINY_BATCH=1024; FEAT_IMAGES=8192; CIFAR_LIMIT=""; E2E_BATCH=256; PEER_STEPS=20
 fi
 Q=(--progress log)
 
-step "(a) correctness: CPU vs $DEV, f32 and bf16"
-ldae pca fit --input synthetic:2048 --image-size 32 --patch 4 --out "$W/pca32.safetensors" "${Q[@]}"
-train_small() { # device precision out
-  ldae train --input synthetic:2048 --pca "$W/pca32.safetensors" --dim 16 --preset tiny \
-    --epochs 1 --max-steps 8 --batch-size 64 --device "$1" --precision "$2" --out "$3" "${Q[@]}"
-}
+section "(a) correctness: one trained network continued 8 steps, and its features, on the CPU and on $DEV"
+run pca32 120 "$BIN" pca fit --input synthetic:2048 --image-size 32 --patch 4 \
+  --out "$W/pca32.safetensors" "${Q[@]}"
+# A network trained 40 steps on the CPU (adaLN-Zero starts from an output of zero, so an
+# untrained one would compare nothing), then the same 8 further steps three ways: resuming
+# replays the same batches and noise, so the losses differ only by where they are computed.
 rm -rf "$W"/check-*
-train_small cpu f32 "$W/check-cpu-f32"
-train_small "$DEV" f32 "$W/check-dev-f32"
-train_small "$DEV" bf16 "$W/check-dev-bf16"
-for d in cpu "$DEV"; do
-  rm -rf "$W/feat-$d"
-  ldae features --kind ldae --checkpoint "$W/check-cpu-f32" --input synthetic:512 \
-    --device "$d" --precision f32 --out "$W/feat-$d" "${Q[@]}"
+run check-trained 180 "$BIN" train --input synthetic:2048 --pca "$W/pca32.safetensors" --dim 16 \
+  --preset tiny --epochs 2 --max-steps 40 --batch-size 64 --lr 1e-3 --warmup-epochs 0 \
+  --device cpu --out "$W/check-trained" "${Q[@]}"
+for mode in "cpu cpu f32" "dev $DEV f32" "dev $DEV bf16"; do
+  set -- $mode
+  cp -r "$W/check-trained" "$W/check-$1-$3"
+  run "check-$1-$3" 180 "$BIN" train --resume --out "$W/check-$1-$3" --max-steps 48 \
+    --device "$2" --precision "$3" "${Q[@]}"
+done
+for mode in "cpu cpu f32" "dev $DEV f32" "dev $DEV bf16"; do
+  set -- $mode
+  rm -rf "$W/feat-$1-$3"
+  run "feat-$1-$3" 120 "$BIN" features --kind ldae --checkpoint "$W/check-trained" \
+    --input synthetic:512 --device "$2" --precision "$3" --out "$W/feat-$1-$3" "${Q[@]}"
 done
 
-step "(b) throughput: base preset at ${BASE_SIZE}x${BASE_SIZE} patch $BASE_PATCH, tiny at 32x32"
-ldae pca fit --input synthetic:512 --image-size "$BASE_SIZE" --patch "$BASE_PATCH" \
-  --out "$W/pca-base.safetensors" "${Q[@]}"
-rm -rf "$W/speed-base" "$W/speed-tiny" "$W/feat-speed"
-ldae train --input synthetic:100000 --pca "$W/pca-base.safetensors" --dim 64 --preset base \
-  --epochs 1 --max-steps "$STEPS" --batch-size "$BASE_BATCH" --device "$DEV" --precision bf16 \
-  --out "$W/speed-base" "${Q[@]}"
-ldae train --input synthetic:100000 --pca "$W/pca32.safetensors" --dim 16 --preset tiny \
-  --epochs 1 --max-steps $((STEPS * 4)) --batch-size "$TINY_BATCH" --device "$DEV" --precision bf16 \
-  --out "$W/speed-tiny" "${Q[@]}" | tee "$R/tiny-stages.txt"
-T0="$(date +%s.%N)"
-ldae features --kind ldae --checkpoint "$W/speed-base" --input "synthetic:$FEAT_IMAGES" \
-  --device "$DEV" --out "$W/feat-speed" "${Q[@]}" | tee "$R/features-stages.txt"
-echo "$FEAT_IMAGES $T0 $(date +%s.%N)" > "$W/feat-speed.time"
+section "(b) training throughput at ${SIZE} px / patch 16, bf16, the largest batch that fits"
+run pca-224 180 "$BIN" pca fit --input synthetic:512 --image-size "$SIZE" --patch 16 \
+  --out "$W/pca-224.safetensors" "${Q[@]}"
+# The largest batch of the list that trains STEPS steps: the first that does not run out of GPU
+# memory (another failure ends the search); written to speed-PRESET.batch.
+largest_batch() { # preset batches...
+  local preset="$1" b; shift
+  for b in "$@"; do
+    rm -rf "$W/speed-$preset-b$b"
+    if run "speed-$preset-b$b" 300 "$BIN" train --input synthetic:100000 --pca "$W/pca-224.safetensors" \
+      --dim 64 --preset "$preset" --epochs 1 --max-steps "$STEPS" --batch-size "$b" \
+      --device "$DEV" --precision bf16 --out "$W/speed-$preset-b$b" "${Q[@]}"; then
+      echo "$b" > "$W/speed-$preset.batch"
+      return 0
+    fi
+    out_of_memory "speed-$preset-b$b" || return 1
+    say "   batch $b does not fit; halving"
+  done
+  return 1
+}
+rm -f "$W"/speed-*.batch
+# shellcheck disable=SC2086
+for preset in small base; do
+  batches="$SMALL_BATCHES"; [ "$preset" = base ] && batches="$BASE_BATCHES"
+  largest_batch "$preset" $batches || continue
+  run "peer-$preset" 240 python3 benches/train_peer.py "$preset" "$(cat "$W/speed-$preset.batch")" \
+    "$PEER_STEPS" --image-size "$SIZE" --patch 16 --device "$DEV"
+done
+rm -rf "$W/speed-tiny"
+run speed-tiny 240 "$BIN" train --input synthetic:1000000 --pca "$W/pca32.safetensors" --dim 16 \
+  --preset tiny --epochs 1 --max-steps $((STEPS * 4)) --batch-size "$TINY_BATCH" --device "$DEV" \
+  --precision bf16 --out "$W/speed-tiny" "${Q[@]}"
+if [ -f "$W/speed-base.batch" ]; then
+  rm -rf "$W/feat-speed"
+  run feat-speed 240 "$BIN" features --kind ldae --checkpoint "$W/speed-base-b$(cat "$W/speed-base.batch")" \
+    --input "synthetic:$FEAT_IMAGES" --device "$DEV" --out "$W/feat-speed" "${Q[@]}"
+fi
+if [ "$DEV" != cpu ]; then
+  run matmul-peak 120 python3 -c "
+import time, torch
+a = torch.randn(8192, 8192, device='cuda', dtype=torch.bfloat16); b = torch.randn_like(a)
+for _ in range(3): a @ b
+torch.cuda.synchronize(); t = time.perf_counter()
+for _ in range(10): a @ b
+torch.cuda.synchronize(); print('bf16 8192^3 products, TFLOP/s:', 10 * 2 * 8192**3 / (time.perf_counter() - t) / 1e12)"
+fi
 
-step "(c) end to end on the CIFAR-10 JPEGs: decode -> train one epoch -> features -> probe"
+section "(c) end to end on the CIFAR-10 JPEGs: PCA fit, train, features, probe"
 CIFAR="${LDAE_CIFAR_DIR:-}"
 if [ -z "$CIFAR" ]; then
   CIFAR="$W/cifar/train"
@@ -98,31 +176,35 @@ if [ -z "$CIFAR" ]; then
     mkdir -p "$W/cifar"
     if command -v zstd >/dev/null; then tar --zstd -xf .gpu/cifar10-train.tar.zst -C "$W/cifar"
     else python3 -c "import sys,tarfile,zstandard; tarfile.open(fileobj=zstandard.ZstdDecompressor().stream_reader(open(sys.argv[1],'rb')),mode='r|').extractall(sys.argv[2])" .gpu/cifar10-train.tar.zst "$W/cifar"; fi
-    CIFAR="$(dirname "$(find "$W/cifar" -name '*.jpg' -o -name '*.png' | head -n1)")/.."
+    CIFAR="$(dirname "$(dirname "$(find "$W/cifar" -name '*.jpg' -o -name '*.png' | head -n1)")")"
   fi
 fi
-# Hold out the last 500 images of each class (sorted by name) as the test split.
+# Hold out the last 500 images of each class (sorted by name) as the test split (links).
 SPLIT="$W/cifar-split"
-if [ ! -d "$SPLIT/test" ]; then
-  mkdir -p "$SPLIT/train" "$SPLIT/test"
-  for c in "$CIFAR"/*/; do
-    n="$(basename "$c")"; mkdir -p "$SPLIT/train/$n" "$SPLIT/test/$n"
-    ls "$c" | sort > "$W/files.txt"
-    head -n -500 "$W/files.txt" | while read -r f; do ln -sf "$(realpath "$c/$f")" "$SPLIT/train/$n/$f"; done
-    tail -n 500 "$W/files.txt" | while read -r f; do ln -sf "$(realpath "$c/$f")" "$SPLIT/test/$n/$f"; done
-  done
-fi
+[ -d "$SPLIT/test" ] || python3 - "$CIFAR" "$SPLIT" <<'PY'
+import os, sys
+src, dst = (os.path.realpath(p) for p in sys.argv[1:])
+for c in sorted(os.listdir(src)):
+    files = sorted(os.listdir(os.path.join(src, c)))
+    for split, part in (("train", files[:-500]), ("test", files[-500:])):
+        os.makedirs(os.path.join(dst, split, c), exist_ok=True)
+        for f in part:
+            os.symlink(os.path.join(src, c, f), os.path.join(dst, split, c, f))
+PY
 LIMIT=(); [ -n "$CIFAR_LIMIT" ] && LIMIT=(--limit "$CIFAR_LIMIT")
 rm -rf "$W/e2e-run" "$W/e2e-train" "$W/e2e-test"
-ldae pca fit --input "$SPLIT/train" --image-size 32 --patch 4 --out "$W/e2e-pca.safetensors" "${Q[@]}"
-ldae train --input "$SPLIT/train" --pca "$W/e2e-pca.safetensors" --dim 16 --preset tiny --epochs 1 \
-  --batch-size "$E2E_BATCH" --device "$DEV" "${LIMIT[@]}" --out "$W/e2e-run" "${Q[@]}" | tee "$R/e2e-train.txt"
-ldae features --kind ldae --checkpoint "$W/e2e-run" --input "$SPLIT/train" --device "$DEV" \
-  "${LIMIT[@]}" --shuffle --out "$W/e2e-train" "${Q[@]}"
-ldae features --kind ldae --checkpoint "$W/e2e-run" --input "$SPLIT/test" --device "$DEV" \
-  --out "$W/e2e-test" "${Q[@]}"
-ldae probe --train "$W/e2e-train" --test "$W/e2e-test" --knn --device "$DEV" \
-  --out "$R/e2e-probe.json" | tee "$R/e2e-probe.txt"
+run e2e-pca 180 "$BIN" pca fit --input "$SPLIT/train" --image-size 32 --patch 4 \
+  --out "$W/e2e-pca.safetensors" "${Q[@]}" &&
+run e2e-run 300 "$BIN" train --input "$SPLIT/train" --pca "$W/e2e-pca.safetensors" --dim 16 \
+  --preset tiny --epochs 1 --batch-size "$E2E_BATCH" --lr 1e-3 --warmup-epochs 0.2 \
+  --device "$DEV" "${LIMIT[@]}" --out "$W/e2e-run" "${Q[@]}" &&
+run e2e-train 180 "$BIN" features --kind ldae --checkpoint "$W/e2e-run" --input "$SPLIT/train" \
+  --device "$DEV" "${LIMIT[@]}" --shuffle --out "$W/e2e-train" "${Q[@]}" &&
+run e2e-test 180 "$BIN" features --kind ldae --checkpoint "$W/e2e-run" --input "$SPLIT/test" \
+  --device "$DEV" --out "$W/e2e-test" "${Q[@]}" &&
+run e2e-probe 180 "$BIN" probe --train "$W/e2e-train" --test "$W/e2e-test" --knn --device "$DEV" \
+  --out "$W/e2e-probe/results.json"
 
-step "summary"
-python3 scripts/gpu_check_summary.py "$W" "$R" "$DEV" 2>&1 | tee -a "$LOG" "$R/summary.txt"
+section "summary"
+python3 scripts/gpu_check_summary.py "$W" "$DEV" 2>&1 | tee -a "$LOG" "$R/summary.txt"
+say "check took $(( $(date +%s) - BEGIN )) s; the whole log: $LOG"

@@ -91,6 +91,14 @@ impl SpecReport {
     pub fn last(&self) -> Option<&RunReport> {
         self.passes.last()
     }
+
+    /// Every pass summed into one report (a training run's epochs as one table).
+    pub fn total(&self) -> Option<RunReport> {
+        let (first, later) = self.passes.split_first()?;
+        let mut total = first.clone();
+        later.iter().for_each(|pass| total.absorb(pass));
+        Some(total)
+    }
 }
 
 /// How to run a spec besides the spec itself.

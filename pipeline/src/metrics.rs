@@ -77,6 +77,19 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// Add a later pass of the same plan (the next epoch of a training run) to this report:
+    /// counters and times summed stage by stage, rejected rows appended.
+    pub fn absorb(&mut self, later: &RunReport) {
+        for (mine, theirs) in self.stages.iter_mut().zip(&later.stages) {
+            mine.merge(theirs);
+        }
+        self.rows_in += later.rows_in;
+        self.rows_out += later.rows_out;
+        self.rejected.extend(later.rejected.iter().cloned());
+        self.wall += later.wall;
+        self.output = later.output.clone();
+    }
+
     /// The per-stage table, as printed at the end of a run.
     pub fn table(&self) -> String {
         let mut out = String::new();

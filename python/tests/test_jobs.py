@@ -47,7 +47,7 @@ def test_train_features_probe_and_the_encoder(dataset, table, tmp_path):
     trained = ldae.train(dataset[0], pca=pca, out=run, dim=8, width=32, depth=2, heads=2,
                          batch_size=8, epochs=1, progress="off")
     assert trained["run"] == str(run) and trained["steps"] >= 2
-    assert trained["loss_last_20"] > 0
+    assert trained["loss_last_20"] > 0 and trained["train_flops_per_image"] > 0
     feats = ldae.features(dataset[0], checkpoint=run, out=tmp_path / "feats")
     assert feats["rows"] == 24
     report = ldae.probe(tmp_path / "feats", tmp_path / "feats", knn=True, epochs=2)

@@ -112,7 +112,8 @@ pub struct TrainArgs {
     #[arg(long, default_value = "cpu", value_parser = parse_name::<DeviceName>)]
     pub device: DeviceName,
     /// Matrix-product precision: f32, or bf16 (mixed precision: f32 master weights, optimizer
-    /// state, norms and softmax). Default: bf16 on a GPU, f32 on CPU.
+    /// state, norms and softmax). Default: bf16 on a GPU, f32 on CPU. With --resume it may
+    /// change (a run started on the CPU goes on in bf16 on a GPU).
     #[arg(long)]
     pub precision: Option<Precision>,
     /// Print the pipeline spec (TOML) this command would run, then exit (`ldae run` runs it).

@@ -7,6 +7,7 @@ use ldae_jobs::spec::{RunSettings, Spec};
 use ldae_jobs::train::{resume_spec, TrainJob};
 use ldae_model::encoder::FeatureDefaults;
 use ldae_model::train::sink::TrainSinkConfig;
+use ldae_operators::device::DeviceName;
 
 use crate::cli::{RunArgs, TrainArgs};
 use crate::flags::{print_report, run_options};
@@ -57,27 +58,46 @@ pub fn job(args: &TrainArgs) -> Result<TrainJob> {
     })
 }
 
-/// Run `spec` with the CLI's printing: each epoch's line, the sink's messages, stage tables only
-/// of an interrupted epoch (the end of a `--max-steps` run).
+/// Run `spec` with the CLI's printing: each epoch's line, the sink's messages, then one stage
+/// table summed over the epochs (the train sink's "wait in" is the model step waiting for the
+/// loader).
 pub fn run_spec(spec: &Spec, base: std::path::PathBuf, run: &RunArgs) -> Result<super::Report> {
     let mut run = run.clone();
-    // The model step uses every core through candle; one worker per operator keeps the
-    // decode and noise stages from competing with it.
-    run.threads = run.threads.or(Some(1));
+    let on_cpu = spec
+        .sink
+        .get::<TrainSinkConfig>()
+        .is_none_or(|train| train.device == DeviceName::Cpu);
+    if on_cpu {
+        // The model step uses every core through candle; one worker per operator keeps the
+        // decode and noise stages from competing with it. On a GPU the cores are the loader's.
+        run.threads = run.threads.or(Some(1));
+    }
     let settings = RunSettings {
         base,
         options: run_options(&run, "train"),
         on_message: Some(&|line: &str| println!("{line}")),
     };
-    Ok(ldae_jobs::spec::run(spec, &settings)?.output)
+    let report = ldae_jobs::spec::run(spec, &settings)?;
+    if let Some(total) = report.total() {
+        let epochs = report.passes.len();
+        eprintln!(
+            "stages over {epochs} epoch(s) (train's \"wait in\": the model step waiting for data)"
+        );
+        print_report(&total);
+    }
+    Ok(report.output)
 }
 
 pub fn run(args: &TrainArgs) -> Result<super::Report> {
     if args.resume {
-        // What may change between sessions of one run: where it stops, and where it computes.
+        // What may change between sessions of one run: where it stops, where it computes and
+        // the precision of its products (unset: the device's default).
         let (base, spec) = resume_spec(&args.out, |train| {
             train.max_steps = args.max_steps;
             train.device = args.device;
+            if args.precision.is_some() {
+                train.precision = args.precision;
+            }
         })?;
         if args.print_spec {
             print!("{}", spec.to_toml()?);

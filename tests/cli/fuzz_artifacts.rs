@@ -213,6 +213,6 @@ proptest! {
         keep in prop_oneof![Just(1.0f64), 0.0f64..1.0],
     ) {
         let copy = mutated_run("fuzz-resume", file, &edits, keep);
-        let _ = Trainer::resume(&copy, &Device::Cpu);
+        let _ = Trainer::resume(&copy, &Device::Cpu, Precision::F32);
     }
 }

@@ -75,6 +75,36 @@ fn stop_and_resume_reproduces_the_losses() {
 }
 
 #[test]
+fn a_resumed_run_can_change_the_precision_of_its_products() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pca = fit_synthetic(tmp.path(), 96, 16);
+    let lr = ["--lr", "2e-3", "--warmup-epochs", "0", "--epochs", "2"];
+    train_small(tmp.path(), &pca, "f32", &lr);
+    let f32_losses = losses(tmp.path(), "f32");
+    let max3 = [&lr[..], &["--max-steps", "3"]].concat();
+    train_small(tmp.path(), &pca, "mixed", &max3);
+    let resumed = [&lr[..], &["--resume", "--precision", "bf16"]].concat();
+    let out = train_small(tmp.path(), &pca, "mixed", &resumed);
+    assert!(out.contains("Bf16 products"), "{out}");
+    let config = std::fs::read_to_string(tmp.path().join("mixed/config.json")).unwrap();
+    assert!(config.contains("\"precision\": \"bf16\""), "{config}");
+
+    // The first 3 steps are the f32 run's, bit for bit; the rest ran with bf16 products: not
+    // the same bits, but the same training within bf16's rounding.
+    let mixed = losses(tmp.path(), "mixed");
+    assert_eq!(mixed.len(), f32_losses.len());
+    assert_eq!(mixed[..3], f32_losses[..3]);
+    assert_ne!(mixed[3..], f32_losses[3..]);
+    for (a, b) in f32_losses.iter().zip(&mixed) {
+        let (a, b) = (f32::from_bits(*a), f32::from_bits(*b));
+        assert!(
+            (a - b).abs() <= 0.02 * a.abs(),
+            "f32 loss {a}, bf16 loss {b}"
+        );
+    }
+}
+
+#[test]
 fn loss_falls_on_synthetic_data() {
     let tmp = tempfile::tempdir().unwrap();
     let pca = fit_synthetic(tmp.path(), 400, 16);

@@ -98,7 +98,8 @@ pub struct TrainSinkConfig {
     /// Compute device: `cpu`, `cuda` or `cuda:N`.
     #[serde(default)]
     pub device: DeviceName,
-    /// Precision of the products: `f32` or `bf16` (default: bf16 on a GPU, f32 on CPU).
+    /// Precision of the products: `f32` or `bf16` (default: bf16 on a GPU, f32 on CPU). A
+    /// resumed run takes this session's (unset: the device's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<Precision>,
     /// Continue the run in `out` from its last checkpoint (its config.json decides the
@@ -296,7 +297,11 @@ impl SinkJob for TrainRun {
     fn bind(&mut self, plan: &PlanInfo) -> Result<()> {
         let out = self.config.out.clone();
         let trainer = if self.config.resume && out.join("checkpoint").join("state.json").exists() {
-            let t = Trainer::resume(&out, &self.device)?;
+            let precision = self
+                .config
+                .precision
+                .unwrap_or(Precision::default_for(&self.device));
+            let t = Trainer::resume(&out, &self.device, precision)?;
             let p = t.position();
             self.messages.push(format!(
                 "resuming {} at step {} (epoch {}, batch {})",
@@ -447,9 +452,14 @@ impl SinkJob for TrainRun {
         let ips =
             metrics.iter().map(|m| m.images_per_second).sum::<f32>() / metrics.len().max(1) as f32;
         let step = t.position().step;
+        let model = &t.config().model;
+        let flops = 3.0 * model.forward_flops(model.depth(), true);
         drop(t);
         self.messages.push(format!(
-            "done: {step} steps, loss {first:.4} (first 20) -> {last:.4} (last 20), {ips:.0} images/s in the model step"
+            "done: {step} steps, loss {first:.4} (first 20) -> {last:.4} (last 20), {ips:.0} images/s in the model step \
+             ({:.3} GFLOP per image trained: {:.2} TFLOP/s)",
+            flops / 1e9,
+            flops * ips as f64 / 1e12
         ));
         self.messages.push(format!(
             "run folder {}: config.json, spec.json, checkpoint/, metrics.parquet, loss.png",
@@ -460,6 +470,7 @@ impl SinkJob for TrainRun {
             steps: step,
             loss_first_20: first,
             loss_last_20: last,
+            train_flops_per_image: flops,
         })
         .map_err(|e| Error::external("train report", e))
     }
@@ -491,6 +502,9 @@ pub struct TrainReport {
     pub loss_first_20: f32,
     /// The mean loss of the last 20 steps.
     pub loss_last_20: f32,
+    /// Floating-point operations of one image's training step (three times its forward
+    /// pass; [`DenoiserConfig::forward_flops`]), for model FLOP utilisation.
+    pub train_flops_per_image: f64,
 }
 
 /// The sink that feeds batches to a shared [`Trainer`].

@@ -22,7 +22,7 @@ use super::metrics::{read_metrics, write_metrics, StepMetrics, SIGMA_BINS};
 use super::optimizer::AdamW;
 use super::schedule::learning_rate;
 use crate::denoiser::model::timesteps;
-use crate::denoiser::{initialise, Denoiser, PcaLoss};
+use crate::denoiser::{initialise, Denoiser, PcaLoss, Precision};
 use crate::run_folder::{
     load_tensors, read_json, save_tensors, write_json, CHECKPOINT, CONFIG, EMA_WEIGHTS, WEIGHTS,
 };
@@ -108,12 +108,19 @@ impl Trainer {
         self.budget_note.take()
     }
 
-    /// Continue the run in `run_dir` from its last checkpoint.
-    pub fn resume(run_dir: &Path, device: &Device) -> Result<Self> {
-        let config: TrainConfig = read_json(&run_dir.join(CONFIG))?;
+    /// Continue the run in `run_dir` from its last checkpoint, its products in `precision`
+    /// (which may differ from the last session's: a run started on the CPU in f32 goes on in
+    /// bf16 on a GPU; weights and optimizer state are f32 either way). A change is recorded in
+    /// config.json.
+    pub fn resume(run_dir: &Path, device: &Device, precision: Precision) -> Result<Self> {
+        let mut config: TrainConfig = read_json(&run_dir.join(CONFIG))?;
         let ckpt = run_dir.join(CHECKPOINT);
         if !ckpt.join("state.json").exists() {
             return Err(Error::corrupt(run_dir, "no checkpoint to resume from"));
+        }
+        if config.model.precision != precision {
+            config.model.precision = precision;
+            write_json(&run_dir.join(CONFIG), &config)?;
         }
         let mut t = Self::build(config, run_dir, device)?;
         let weights = ckpt.join(WEIGHTS);
