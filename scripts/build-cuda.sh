@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the CUDA version of ldae on a machine without a GPU or a CUDA installation.
 #
-#   scripts/build-cuda.sh            # -> dist/ldae-cuda (feature "cuda")
+#   scripts/build-cuda.sh            # -> dist/ldae-cuda and dist/ldae-cuda.xz (feature "cuda")
 #
 # Where things come from:
 #   - nvcc and the CUDA headers: NVIDIA's CUDA 13.0 compiler packages on PyPI, installed in a
@@ -96,7 +96,9 @@ mkdir -p dist
 BIN=dist/ldae-cuda
 # Stripped (the release profile keeps line tables): it has to travel to the GPU machine.
 strip -o "$BIN" "$CARGO_TARGET_DIR/release/ldae"
+# Compressed for the trip to a GPU machine (scripts/gpu-check.sh unpacks it): about a sixth.
+xz -T0 -6 -c "$BIN" > "$BIN.xz.tmp" && mv "$BIN.xz.tmp" "$BIN.xz"
 echo
-echo "built $BIN ($(du -h "$BIN" | cut -f1)), CUDA libraries it loads at run time:"
+echo "built $BIN ($(du -h "$BIN" | cut -f1); $BIN.xz $(du -h "$BIN.xz" | cut -f1)), CUDA libraries it loads at run time:"
 readelf -d "$BIN" | grep NEEDED | grep -E 'cu|nvrtc' || true
 echo "on the GPU machine: LD_LIBRARY_PATH=<CUDA 13 lib folder> $BIN train --device cuda ..."

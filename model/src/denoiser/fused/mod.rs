@@ -18,8 +18,9 @@ mod ops;
 mod real;
 mod rows;
 mod storage;
+mod with_grad;
 
-use candle_core::{DType, Result, Tensor, D};
+use candle_core::{DType, Result, Tensor};
 
 /// Whether the fused kernels serve `x` (CPU, f32 or f64).
 fn fused(x: &Tensor) -> bool {
@@ -75,23 +76,19 @@ pub fn modulated_norm(x: &Tensor, shift: &Tensor, scale: &Tensor, eps: f64) -> R
             .contiguous()?
             .apply_op3(&shift.contiguous()?, &scale.contiguous()?, op);
     }
-    norm(x, eps)?
-        .broadcast_mul(&(scale.unsqueeze(1)? + 1.0)?)?
-        .broadcast_add(&shift.unsqueeze(1)?)
+    modulated_norm_elsewhere(x, shift, scale, eps)
 }
 
-/// Layer norm without affine parameters (the composite form, for other devices).
-fn norm(x: &Tensor, eps: f64) -> Result<Tensor> {
-    if !x.track_op() {
-        let w = x.dim(D::Minus1)?;
-        let ones = Tensor::ones(w, x.dtype(), x.device())?;
-        let zeros = Tensor::zeros(w, x.dtype(), x.device())?;
-        return candle_nn::ops::layer_norm(&x.contiguous()?, &ones, &zeros, eps as f32);
-    }
-    let mean = x.mean_keepdim(D::Minus1)?;
-    let centred = x.broadcast_sub(&mean)?;
-    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-    centred.broadcast_div(&(var + eps)?.sqrt()?)
+/// [`modulated_norm`] on other devices: candle-nn's layer norm kernel, then the modulation.
+fn modulated_norm_elsewhere(
+    x: &Tensor,
+    shift: &Tensor,
+    scale: &Tensor,
+    eps: f64,
+) -> Result<Tensor> {
+    with_grad::layer_norm(x, eps)?
+        .broadcast_mul(&(scale.unsqueeze(1)? + 1.0)?)?
+        .broadcast_add(&shift.unsqueeze(1)?)
 }
 
 /// `x + h * gate`, `x` and `h` `[B, N, W]`, `gate` `[B, W]` broadcast over tokens.
@@ -148,21 +145,29 @@ pub fn attention(
             .contiguous()?
             .apply_op3(w, b, ops::Attention::new(heads, keep));
     }
+    attention_elsewhere(x, w, b, heads, compute)
+}
+
+/// [`attention`] on other devices (and with bf16 products): candle's products and candle-nn's
+/// softmax kernel.
+fn attention_elsewhere(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    heads: usize,
+    compute: DType,
+) -> Result<Tensor> {
     let qkv = linear(x, w, b, compute)?;
     let (b, n, w3) = qkv.dims3()?;
     let (w, hd) = (w3 / 3, w3 / 3 / heads);
     let qkv = qkv
         .reshape((b, n, 3, heads, hd))?
         .permute((2, 0, 3, 1, 4))?; // [3, B, H, N, hd]
-    let q = qkv.get(0)?.contiguous()?;
+                                    // The scale on q (tokens x head width) rather than on the scores (tokens x tokens).
+    let q = (qkv.get(0)? * (1.0 / (hd as f64).sqrt()))?;
     let k = qkv.get(1)?.contiguous()?;
     let v = qkv.get(2)?.contiguous()?;
-    let scores = (product(&q, &k.t()?, compute)? * (1.0 / (hd as f64).sqrt()))?;
-    let attn = if scores.track_op() {
-        candle_nn::ops::softmax(&scores, D::Minus1)?
-    } else {
-        candle_nn::ops::softmax_last_dim(&scores)?
-    };
+    let attn = with_grad::softmax_last_dim(&product(&q, &k.t()?, compute)?)?;
     product(&attn, &v, compute)?
         .transpose(1, 2)?
         .reshape((b, n, w))

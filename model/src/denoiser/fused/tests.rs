@@ -23,6 +23,8 @@ fn randn(shape: &[usize], seed: u64) -> Tensor {
 fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
     (a - b)
         .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap()
         .abs()
         .unwrap()
         .flatten_all()
@@ -50,7 +52,7 @@ fn agree(
     assert_eq!(a.dims(), b.dims());
     let diff = max_diff(&a, &b);
     assert!(diff < tol, "outputs differ by {diff}");
-    let r = randn(a.dims(), 99);
+    let r = randn(a.dims(), 99).to_dtype(a.dtype()).unwrap();
     let ga = (&a * &r).unwrap().sum_all().unwrap().backward().unwrap();
     let gb = (&b * &r).unwrap().sum_all().unwrap().backward().unwrap();
     for (i, t) in tensors.iter().enumerate() {
@@ -160,6 +162,22 @@ fn modulated_norm_matches_the_composite_form() {
 }
 
 #[test]
+fn other_devices_modulated_norm_matches_the_composite_form() {
+    // In f32: candle-nn's layer norm kernel takes no f64 on the CPU (nor does a GPU run it).
+    for (b, n, w) in [(2, 3, 12), (4, 64, 128)] {
+        let x = ((randn(&[b, n, w], 4) * 3.0).unwrap() + 0.5).unwrap();
+        let inputs =
+            [x, randn(&[b, w], 5), randn(&[b, w], 6)].map(|t| t.to_dtype(DType::F32).unwrap());
+        agree(
+            &inputs,
+            |t| modulated_norm_elsewhere(&t[0], &t[1], &t[2], 1e-6),
+            |t| reference_norm(&t[0], &t[1], &t[2]),
+            1e-4,
+        );
+    }
+}
+
+#[test]
 fn gated_residual_matches_the_composite_form() {
     for (b, n, w) in [(2, 3, 12), (4, 64, 128)] {
         let inputs = [
@@ -241,6 +259,26 @@ fn reference_attention(qkv: &Tensor, heads: usize) -> Result<Tensor> {
     let scores = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
     let p = candle_nn::ops::softmax(&scores, D::Minus1)?;
     p.matmul(&v)?.transpose(1, 2)?.reshape((b, n, w))
+}
+
+#[test]
+fn other_devices_attention_matches_the_composite_form() {
+    for (b, n, heads, hd) in [(2, 5, 2, 4), (3, 64, 4, 32)] {
+        let width = heads * hd;
+        agree(
+            &[
+                randn(&[b, n, width], 11),
+                (randn(&[3 * width, width], 19) * 0.5).unwrap(),
+                randn(&[3 * width], 20),
+            ],
+            |t| attention_elsewhere(&t[0], &t[1], &t[2], heads, DType::F64),
+            |t| {
+                let qkv = t[0].broadcast_matmul(&t[1].t()?)?.broadcast_add(&t[2])?;
+                reference_attention(&qkv, heads)
+            },
+            1e-11,
+        );
+    }
 }
 
 #[test]
