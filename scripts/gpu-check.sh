@@ -15,7 +15,8 @@
 # whole log and the summary) go to $OUT (the device tool's folder) or /tmp/ldae-gpu/out; the run
 # folders and tables to $LDAE_GPU_WORK (default /tmp/ldae-gpu). LDAE_CHECK_DEVICE=cpu
 # LDAE_CHECK_SMOKE=1 runs the same steps, small, on a CPU build (to check the script itself on a
-# machine without a GPU).
+# machine without a GPU; the test suite runs it so, with LDAE_CHECK_PRESETS=tiny instead of the
+# default "small base" and a generated image folder).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BEGIN="$(date +%s)"
@@ -89,29 +90,34 @@ run() {
 }
 out_of_memory() { grep -qiE 'out of memory|OUT_OF_MEMORY' "$W/$1.out"; }
 
+PRESETS="${LDAE_CHECK_PRESETS:-small base}"
 if [ "$SMOKE" = 1 ]; then
-  STEPS=3; SIZE=64; SMALL_BATCHES="8 4"; BASE_BATCHES="4 2"; TINY_BATCH=32; FEAT_IMAGES=64
-  CIFAR_LIMIT=2000; E2E_BATCH=64; PEER_STEPS=3
+  CHECK_STEPS=10; CHECK_BATCH=16; STEPS=3; SIZE=64; BATCHES="8 4"; TINY_STEPS=3; TINY_BATCH=32
+  FEAT_IMAGES=64; CIFAR_LIMIT=2000; HOLDOUT=10; E2E_BATCH=64; PEER_STEPS=3
 else
-  STEPS=30; SIZE=224; SMALL_BATCHES="1024 512 256 128 64"; BASE_BATCHES="512 256 128 64 32"
-  TINY_BATCH=1024; FEAT_IMAGES=8192; CIFAR_LIMIT=""; E2E_BATCH=256; PEER_STEPS=20
+  CHECK_STEPS=40; CHECK_BATCH=64; STEPS=30; SIZE=224; TINY_STEPS=120; TINY_BATCH=1024
+  FEAT_IMAGES=8192; CIFAR_LIMIT=""; HOLDOUT=500; E2E_BATCH=256; PEER_STEPS=20
 fi
+batches_of() { # the halving list each preset starts from on an 80 GB card
+  [ "$SMOKE" = 1 ] && { echo "$BATCHES"; return; }
+  case "$1" in base) echo "512 256 128 64 32" ;; *) echo "1024 512 256 128 64" ;; esac
+}
 Q=(--progress log)
 
 section "(a) correctness: one trained network continued 8 steps, and its features, on the CPU and on $DEV"
 run pca32 120 "$BIN" pca fit --input synthetic:2048 --image-size 32 --patch 4 \
   --out "$W/pca32.safetensors" "${Q[@]}"
-# A network trained 40 steps on the CPU (adaLN-Zero starts from an output of zero, so an
-# untrained one would compare nothing), then the same 8 further steps three ways: resuming
+# A network trained CHECK_STEPS steps on the CPU (adaLN-Zero starts from an output of zero, so
+# an untrained one would compare nothing), then the same 8 further steps three ways: resuming
 # replays the same batches and noise, so the losses differ only by where they are computed.
 rm -rf "$W"/check-*
 run check-trained 180 "$BIN" train --input synthetic:2048 --pca "$W/pca32.safetensors" --dim 16 \
-  --preset tiny --epochs 2 --max-steps 40 --batch-size 64 --lr 1e-3 --warmup-epochs 0 \
-  --device cpu --out "$W/check-trained" "${Q[@]}"
+  --preset tiny --epochs 2 --max-steps "$CHECK_STEPS" --batch-size "$CHECK_BATCH" --lr 1e-3 \
+  --warmup-epochs 0 --device cpu --out "$W/check-trained" "${Q[@]}"
 for mode in "cpu cpu f32" "dev $DEV f32" "dev $DEV bf16"; do
   set -- $mode
   cp -r "$W/check-trained" "$W/check-$1-$3"
-  run "check-$1-$3" 180 "$BIN" train --resume --out "$W/check-$1-$3" --max-steps 48 \
+  run "check-$1-$3" 180 "$BIN" train --resume --out "$W/check-$1-$3" --max-steps $((CHECK_STEPS + 8)) \
     --device "$2" --precision "$3" "${Q[@]}"
 done
 for mode in "cpu cpu f32" "dev $DEV f32" "dev $DEV bf16"; do
@@ -121,7 +127,7 @@ for mode in "cpu cpu f32" "dev $DEV f32" "dev $DEV bf16"; do
     --input synthetic:512 --device "$2" --precision "$3" --out "$W/feat-$1-$3" "${Q[@]}"
 done
 
-section "(b) training throughput at ${SIZE} px / patch 16, bf16, the largest batch that fits"
+section "(b) training throughput of $PRESETS at ${SIZE} px / patch 16, bf16, the largest batch that fits"
 run pca-224 180 "$BIN" pca fit --input synthetic:512 --image-size "$SIZE" --patch 16 \
   --out "$W/pca-224.safetensors" "${Q[@]}"
 # The largest batch of the list that trains STEPS steps: the first that does not run out of GPU
@@ -143,19 +149,19 @@ largest_batch() { # preset batches...
 }
 rm -f "$W"/speed-*.batch
 # shellcheck disable=SC2086
-for preset in small base; do
-  batches="$SMALL_BATCHES"; [ "$preset" = base ] && batches="$BASE_BATCHES"
-  largest_batch "$preset" $batches || continue
+for preset in $PRESETS; do
+  largest_batch "$preset" $(batches_of "$preset") || continue
   run "peer-$preset" 240 python3 benches/train_peer.py "$preset" "$(cat "$W/speed-$preset.batch")" \
     "$PEER_STEPS" --image-size "$SIZE" --patch 16 --device "$DEV"
 done
 rm -rf "$W/speed-tiny"
 run speed-tiny 240 "$BIN" train --input synthetic:1000000 --pca "$W/pca32.safetensors" --dim 16 \
-  --preset tiny --epochs 1 --max-steps $((STEPS * 4)) --batch-size "$TINY_BATCH" --device "$DEV" \
+  --preset tiny --epochs 1 --max-steps "$TINY_STEPS" --batch-size "$TINY_BATCH" --device "$DEV" \
   --precision bf16 --out "$W/speed-tiny" "${Q[@]}"
-if [ -f "$W/speed-base.batch" ]; then
+LARGEST="${PRESETS##* }"  # features of the last (largest) preset's run
+if [ -f "$W/speed-$LARGEST.batch" ]; then
   rm -rf "$W/feat-speed"
-  run feat-speed 240 "$BIN" features --kind ldae --checkpoint "$W/speed-base-b$(cat "$W/speed-base.batch")" \
+  run feat-speed 240 "$BIN" features --kind ldae --checkpoint "$W/speed-$LARGEST-b$(cat "$W/speed-$LARGEST.batch")" \
     --input "synthetic:$FEAT_IMAGES" --device "$DEV" --out "$W/feat-speed" "${Q[@]}"
 fi
 if [ "$DEV" != cpu ]; then
@@ -179,14 +185,15 @@ if [ -z "$CIFAR" ]; then
     CIFAR="$(dirname "$(dirname "$(find "$W/cifar" -name '*.jpg' -o -name '*.png' | head -n1)")")"
   fi
 fi
-# Hold out the last 500 images of each class (sorted by name) as the test split (links).
+# Hold out the last HOLDOUT images of each class (sorted by name) as the test split (links).
 SPLIT="$W/cifar-split"
-[ -d "$SPLIT/test" ] || python3 - "$CIFAR" "$SPLIT" <<'PY'
+[ -d "$SPLIT/test" ] || python3 - "$CIFAR" "$SPLIT" "$HOLDOUT" <<'PY'
 import os, sys
-src, dst = (os.path.realpath(p) for p in sys.argv[1:])
+src, dst = (os.path.realpath(p) for p in sys.argv[1:3])
+holdout = int(sys.argv[3])
 for c in sorted(os.listdir(src)):
     files = sorted(os.listdir(os.path.join(src, c)))
-    for split, part in (("train", files[:-500]), ("test", files[-500:])):
+    for split, part in (("train", files[:-holdout]), ("test", files[-holdout:])):
         os.makedirs(os.path.join(dst, split, c), exist_ok=True)
         for f in part:
             os.symlink(os.path.join(src, c, f), os.path.join(dst, split, c, f))
@@ -206,5 +213,7 @@ run e2e-probe 180 "$BIN" probe --train "$W/e2e-train" --test "$W/e2e-test" --knn
   --out "$W/e2e-probe/results.json"
 
 section "summary"
-python3 scripts/gpu_check_summary.py "$W" "$DEV" 2>&1 | tee -a "$LOG" "$R/summary.txt"
+python3 scripts/gpu_check_summary.py "$W" "$DEV" "$PRESETS" 2>&1 | tee -a "$LOG" "$R/summary.txt"
+STATUS="${PIPESTATUS[0]}"
 say "check took $(( $(date +%s) - BEGIN )) s; the whole log: $LOG"
+exit "$STATUS"  # 0 when no command failed and every check held

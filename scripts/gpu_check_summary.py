@@ -1,7 +1,7 @@
 """Summary table of scripts/gpu-check.sh: reads what the check's commands wrote and prints one
 table; a measurement whose command failed or is missing says so instead of stopping the rest.
 
-Usage: gpu_check_summary.py WORK_DIR DEVICE
+Usage: gpu_check_summary.py WORK_DIR DEVICE PRESETS   (PRESETS: "small base", as the check ran)
 """
 import glob
 import json
@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pyarrow.parquet as pq
 
-work, device = sys.argv[1], sys.argv[2]
+work, device, presets = sys.argv[1], sys.argv[2], sys.argv[3].split()
 gpu = open(os.path.join(work, "gpu.txt")).read().strip()
 # Dense bf16 peak of the SXM parts from NVIDIA's data sheet (the H200 has the H100's compute).
 SPEC_PEAK = 989e12 if ("H100" in gpu or "H200" in gpu) else None
@@ -103,15 +103,15 @@ def matmul_peak():
 
 
 def correctness():
-    resumed_at = 40  # the steps of check-trained; the three continuations add 8 each
-    cpu, dev, bf = (np.array(metrics(f"check-{k}")["loss"][resumed_at:], dtype=np.float64)
+    at = len(metrics("check-trained")["loss"])  # where the three continuations of 8 steps begin
+    cpu, dev, bf = (np.array(metrics(f"check-{k}")["loss"][at:], dtype=np.float64)
                     for k in ("cpu-f32", "dev-f32", "dev-bf16"))
     assert len(cpu) == len(dev) == len(bf) == 8, "a continuation did not train its 8 steps"
     for name, other, bound in ((f"{device} f32", dev, 1e-3), (f"{device} bf16", bf, 2e-2)):
         rel = np.abs(other - cpu) / np.abs(cpu)
-        check(f"(a) loss, {name} vs cpu f32, step 41 (same weights: the forward pass)", f"{rel[0]:.2e}",
-              f"<= {bound:g}", rel[0] <= bound)
-        check(f"(a) loss, {name} vs cpu f32, largest over steps 41-48", f"{rel.max():.2e}",
+        check(f"(a) loss, {name} vs cpu f32, step {at + 1} (same weights: the forward pass)",
+              f"{rel[0]:.2e}", f"<= {bound:g}", rel[0] <= bound)
+        check(f"(a) loss, {name} vs cpu f32, largest over steps {at + 1}-{at + 8}", f"{rel.max():.2e}",
               f"<= {bound:g}", rel.max() <= bound)
     ids, fc = features("feat-cpu-f32")
     for name, bound in (("f32", 1e-3), ("bf16", 2e-2)):
@@ -161,8 +161,8 @@ def tiny():
 
 def feature_speed():
     written = int(re.search(r"wrote (\d+) rows", output("feat-speed")).group(1))
-    row("(b) features of base, whole command: images/s", f"{written / STEPS['feat-speed'][1]:.0f}")
-    row("(b) features of base: peak GPU memory", peak_mib("feat-speed"))
+    row(f"(b) features of {presets[-1]}, whole command: images/s", f"{written / STEPS['feat-speed'][1]:.0f}")
+    row(f"(b) features of {presets[-1]}: peak GPU memory", peak_mib("feat-speed"))
 
 
 def end_to_end():
@@ -181,8 +181,8 @@ def end_to_end():
 
 
 measured("(a)", correctness)
-measured("(b) small", lambda: throughput("small"))
-measured("(b) base", lambda: throughput("base"))
+for preset in presets:
+    measured(f"(b) {preset}", lambda: throughput(preset))
 measured("(b) tiny", tiny)
 measured("(b) features", feature_speed)
 measured("(c)", end_to_end)
@@ -203,3 +203,4 @@ for name, (rc, secs, p) in STEPS.items():
     print(f"  {name:<22} {rc:>4} {secs:>8.1f} s {'-' if p is None else f'{p} MiB':>10}")
 if failed:
     print(f"failed: {', '.join(failed)} (an exit status of 124 is the time limit; the log has their output)")
+sys.exit(1 if failed or any(r[3] == "FAIL" for r in rows) else 0)

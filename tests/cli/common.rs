@@ -174,3 +174,25 @@ pub fn small_train_args(pca: &str, out: &Path) -> Vec<String> {
     .map(String::from)
     .to_vec()
 }
+
+/// `n` smooth 32x32 JPEGs in `classes` class folders under `dir`.
+pub fn jpeg_folder(dir: &Path, n: usize, classes: usize) {
+    for i in 0..n {
+        let class = dir.join(format!("class{}", i % classes));
+        std::fs::create_dir_all(&class).unwrap();
+        let mut pixels = Vec::with_capacity(32 * 32 * 3);
+        for y in 0..32u32 {
+            for x in 0..32u32 {
+                let k = i as u32;
+                pixels.push(((x * (3 + k % 5) + k * 17) % 256) as u8);
+                pixels.push(((y * (2 + k % 3) + k * 29) % 256) as u8);
+                pixels.push((((x + y) * (k % 4 + 1) + (i % classes) as u32 * 60) % 256) as u8);
+            }
+        }
+        let mut bytes = Vec::new();
+        jpeg_encoder::Encoder::new(&mut bytes, 90)
+            .encode(&pixels, 32, 32, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        std::fs::write(class.join(format!("{i:04}.jpg")), bytes).unwrap();
+    }
+}

@@ -7,6 +7,7 @@ mod bad_inputs;
 mod common;
 mod demo_cli;
 mod fuzz_artifacts;
+mod gpu_check_script;
 mod isa_cli;
 mod nonsense_inputs;
 mod pca_cli;

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use crate::venv;
 
 /// The test environment's interpreter (made on first use; see `scripts/test_venv.py`).
-fn python() -> &'static PathBuf {
+pub fn python() -> &'static PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
         venv::test_python(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ldae-test-venv"))

@@ -2,32 +2,9 @@
 //! JPEGs: it writes the PCA and the run and nothing else, and the run records how its features
 //! are read, so `ldae features --checkpoint RUN` needs no further flags.
 
-use std::path::Path;
 use std::process::Command;
 
-use crate::common::{ok, read_table};
-
-/// `n` smooth 32x32 JPEGs in `classes` class folders under `dir`.
-fn jpeg_folder(dir: &Path, n: usize, classes: usize) {
-    for i in 0..n {
-        let class = dir.join(format!("class{}", i % classes));
-        std::fs::create_dir_all(&class).unwrap();
-        let mut pixels = Vec::with_capacity(32 * 32 * 3);
-        for y in 0..32u32 {
-            for x in 0..32u32 {
-                let k = i as u32;
-                pixels.push(((x * (3 + k % 5) + k * 17) % 256) as u8);
-                pixels.push(((y * (2 + k % 3) + k * 29) % 256) as u8);
-                pixels.push((((x + y) * (k % 4 + 1) + (i % classes) as u32 * 60) % 256) as u8);
-            }
-        }
-        let mut bytes = Vec::new();
-        jpeg_encoder::Encoder::new(&mut bytes, 90)
-            .encode(&pixels, 32, 32, jpeg_encoder::ColorType::Rgb)
-            .unwrap();
-        std::fs::write(class.join(format!("{i:04}.jpg")), bytes).unwrap();
-    }
-}
+use crate::common::{jpeg_folder, ok, read_table};
 
 #[test]
 fn cifar10_recipe_script_trains_a_run_that_features_reads_as_recorded() {
