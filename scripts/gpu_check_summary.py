@@ -140,6 +140,9 @@ def throughput(preset):
     peak = matmul_peak()
     if peak:
         row(f"(b) {preset}: share of the measured bf16 matrix-product rate", f"{100 * rate * flops / peak:.1f}%")
+    copy = re.search(r"([0-9.]+)% of the step copying batches to the device", output(run))
+    row(f"(b) {preset}: share of the model step copying batches to the device",
+        f"{copy.group(1)}%" if copy else "missing", "", "" if copy else "FAIL")
     row(f"(b) {preset}: ldae peak GPU memory (nvidia-smi, above idle)", peak_mib(run))
     model = stage(run, "train")
     row(f"(b) {preset}: model step waiting for the loader", f"{100 * model['wait_in'] / max(model['busy'], 1e-9):.0f}% of busy")

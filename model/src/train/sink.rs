@@ -454,12 +454,14 @@ impl SinkJob for TrainRun {
         let step = t.position().step;
         let model = &t.config().model;
         let flops = 3.0 * model.forward_flops(model.depth(), true);
+        let time = t.step_time();
         drop(t);
         self.messages.push(format!(
             "done: {step} steps, loss {first:.4} (first 20) -> {last:.4} (last 20), {ips:.0} images/s in the model step \
-             ({:.3} GFLOP per image trained: {:.2} TFLOP/s)",
+             ({:.3} GFLOP per image trained: {:.2} TFLOP/s; {:.1}% of the step copying batches to the device)",
             flops / 1e9,
-            flops * ips as f64 / 1e12
+            flops * ips as f64 / 1e12,
+            100.0 * time.copy_in.as_secs_f64() / time.total.as_secs_f64().max(1e-9)
         ));
         self.messages.push(format!(
             "run folder {}: config.json, spec.json, checkpoint/, metrics.parquet, loss.png",

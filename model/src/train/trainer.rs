@@ -55,6 +55,17 @@ pub struct Trainer {
     last_log: Instant,
     budget_clock: BudgetClock,
     budget_note: Option<String>,
+    step_time: StepTime,
+}
+
+/// Where this session's model steps spent their time: all of it, and the part copying each
+/// batch's tensors to the device (on a GPU, from pageable memory, a copy the step waits for).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepTime {
+    /// The model steps, copies included.
+    pub total: std::time::Duration,
+    /// Making the batch's tensors on the device.
+    pub copy_in: std::time::Duration,
 }
 
 impl Trainer {
@@ -185,6 +196,7 @@ impl Trainer {
             last_log: Instant::now(),
             budget_clock: BudgetClock::default(),
             budget_note: None,
+            step_time: StepTime::default(),
         })
     }
 
@@ -201,6 +213,11 @@ impl Trainer {
     /// Metrics of every step so far.
     pub fn metrics(&self) -> &[StepMetrics] {
         &self.metrics
+    }
+
+    /// Where this session's model steps spent their time.
+    pub fn step_time(&self) -> StepTime {
+        self.step_time
     }
 
     /// Number of trainable parameters.
@@ -234,6 +251,7 @@ impl Trainer {
         let noisy = Tensor::from_slice(noisy.values(), shape, dev).map_err(candle_err)?;
         let sigma_t = Tensor::from_slice(&sigma, rows, dev).map_err(candle_err)?;
         let t = timesteps(&sigma, DType::F32, dev).map_err(candle_err)?;
+        self.step_time.copy_in += start.elapsed();
 
         let steps_per_epoch = self.config.steps_per_epoch();
         let total = self.config.epochs * steps_per_epoch;
@@ -276,6 +294,7 @@ impl Trainer {
             sums[bin].0 += l;
             sums[bin].1 += 1;
         }
+        self.step_time.total += start.elapsed();
         self.position.step += 1;
         self.position.batch_in_epoch += 1;
         self.follow_budget()?;
