@@ -54,7 +54,8 @@ except ImportError:
 print(":".join(sorted(dirs)))
 PY
 )"
-  export LD_LIBRARY_PATH="$LIBS:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+  # libcuda.so.1 comes with the driver (on the device machines, a mount at /usr/local/nvidia).
+  export LD_LIBRARY_PATH="$LIBS:/usr/local/cuda/lib64:/usr/local/nvidia/lib64:${LD_LIBRARY_PATH:-}"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$W/gpu.txt"
   IDLE_MIB="$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -n1)"
 else
@@ -62,6 +63,12 @@ else
   IDLE_MIB=0
 fi
 cp "$W/gpu.txt" "$R/gpu.txt"
+# A binary that cannot load its libraries fails every step: say which are missing, and stop.
+if ! "$BIN" --version > /dev/null 2>&1; then
+  say "!! $BIN does not start:"; "$BIN" --version 2>&1 | tail -n 5 | tee -a "$LOG"
+  ldd "$BIN" | grep -i "not found" | tee -a "$LOG"
+  exit 2
+fi
 
 # run NAME LIMIT_S COMMAND...: one command under a time limit, its output in $W/NAME.out and the
 # log, a row in steps.tsv (exit status, seconds, peak GPU memory above idle from nvidia-smi
