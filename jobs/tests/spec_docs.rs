@@ -19,7 +19,7 @@ fn docs_path() -> std::path::PathBuf {
 #[test]
 fn every_kind_the_issue_names_is_registered() {
     // Linking the jobs crate links every component crate; each registers itself.
-    let _ = ldae_jobs::model::encoder::CHUNK;
+    let _ = ldae_jobs::model::encoder::CPU_CHUNK;
     let ops: Vec<&str> = operator_kinds().iter().map(|k| k.kind).collect();
     for kind in [
         "decode",

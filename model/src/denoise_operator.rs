@@ -21,7 +21,7 @@ use ldae_pipeline::{
 
 use crate::denoiser::model::timesteps;
 use crate::denoiser::{Denoiser, Precision};
-use crate::encoder::CHUNK;
+use crate::encoder::chunk_images;
 use crate::train::trainer::{load_network, TrainConfig};
 
 /// Name of the column the denoise operator writes.
@@ -148,17 +148,18 @@ impl ProcessWithSchema for Denoise {
             .values()
             .to_vec();
         let mut out = Vec::with_capacity(noisy.len());
+        let images = chunk_images(self.device.is_cpu());
         for (chunk, sigmas) in noisy
             .values()
-            .chunks(CHUNK * per_image)
-            .zip(sigma.chunks(CHUNK))
+            .chunks(images * per_image)
+            .zip(sigma.chunks(images))
         {
             let n = sigmas.len();
             let mut x = chunk.to_vec();
-            x.resize(CHUNK * per_image, 0.0);
+            x.resize(images * per_image, 0.0);
             let mut s = sigmas.to_vec();
-            s.resize(CHUNK, 0.0);
-            let x = Tensor::from_vec(x, (CHUNK, tokens, dim), &self.device).map_err(candle_err)?;
+            s.resize(images, 0.0);
+            let x = Tensor::from_vec(x, (images, tokens, dim), &self.device).map_err(candle_err)?;
             let t = timesteps(&s, DType::F32, &self.device).map_err(candle_err)?;
             let y = self
                 .model

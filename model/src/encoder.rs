@@ -24,7 +24,7 @@ use ldae_pipeline::{
 };
 
 use crate::chunks::run_chunks;
-pub use crate::chunks::CHUNK;
+pub use crate::chunks::{chunk_images, CPU_CHUNK, GPU_CHUNK};
 use crate::denoiser::{Denoiser, Precision};
 pub use crate::pooling::Pooling;
 pub use crate::run_folder::FeatureDefaults;
@@ -127,9 +127,9 @@ impl Default for EncoderConfig {
 
 impl OperatorConfig for EncoderConfig {
     const KIND: &'static str = "encoder";
-    /// The network runs on chunks of [`CHUNK`] images and pads the last one.
+    /// The network runs on chunks of [`chunk_images`] images and pads the last one.
     fn batch_multiple(&self) -> Option<usize> {
-        Some(CHUNK)
+        Some(chunk_images(self.device == DeviceName::Cpu))
     }
     fn build(&self, ctx: &BuildContext) -> Result<Arc<dyn Operator>> {
         let stage = EncoderConfig::KIND;
@@ -356,7 +356,7 @@ impl Encoder {
     }
 
     /// Features of a network: `values` are rows of `shape` patches; each output column gets
-    /// what `forward` returns for its block (pooled `[CHUNK, W]`, or tokens `[CHUNK, L, W]`
+    /// what `forward` returns for its block (pooled `[chunk, W]`, or tokens `[chunk, L, W]`
     /// that `pooling` reduces to grid cells when it asks for them).
     fn network(
         &self,
@@ -375,7 +375,7 @@ impl Encoder {
                 ..
             } => {
                 let forward = |x: &Tensor| {
-                    let ts = Tensor::full(*t, CHUNK, device)?;
+                    let ts = Tensor::full(*t, x.dim(0)?, device)?;
                     model
                         .tokens_at(x, &ts, blocks)?
                         .iter()
