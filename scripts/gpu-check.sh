@@ -11,7 +11,8 @@
 # Needs python3 with numpy and pyarrow (torch for the PyTorch rows; the GPU machines have all
 # three) and the CIFAR-10 JPEGs as .gpu/cifar10-train.tar.zst (a copy of the dataset archive),
 # or LDAE_CIFAR_DIR=<folder of class folders>. Every command runs under a time limit and its
-# failure does not stop the others: the summary marks what failed or is missing. Results (the
+# failure does not stop the others: the summary marks what failed or is missing. The whole
+# check keeps within LDAE_CHECK_DEADLINE_S (default 480) seconds. Results (the
 # whole log and the summary) go to $OUT (the device tool's folder) or /tmp/ldae-gpu/out; the run
 # folders and tables to $LDAE_GPU_WORK (default /tmp/ldae-gpu). LDAE_CHECK_DEVICE=cpu
 # LDAE_CHECK_SMOKE=1 runs the same steps, small, on a CPU build (to check the script itself on a
@@ -33,6 +34,9 @@ R="${OUT:-$W/out}"
 mkdir -p "$W" "$R"
 LOG="$R/gpu-check.log"
 STEPS_TSV="$W/steps.tsv"
+# The whole check's budget in seconds: a command gets what is left of it at most, so a hang
+# cannot run the check past the device call's limit (the summary still gets written).
+DEADLINE="${LDAE_CHECK_DEADLINE_S:-480}"
 : > "$LOG"
 printf 'name\trc\tseconds\tpeak_gpu_mib\n' > "$STEPS_TSV"
 say() { echo "$@" | tee -a "$LOG"; }
@@ -75,7 +79,14 @@ fi
 # sampled every 100 ms). On failure the last lines are printed. Returns the command's status.
 run() {
   local name="$1" limit="$2"; shift 2
-  local sampler="" t0 rc peak
+  local sampler="" t0 rc peak left
+  left=$(( BEGIN + DEADLINE - $(date +%s) ))
+  if [ "$left" -lt 15 ]; then  # no time left in the check's budget: recorded as skipped
+    say "-- $name: skipped, the check's ${DEADLINE} s are spent"
+    printf '%s\t125\t0.0\t-\n' "$name" >> "$STEPS_TSV"
+    return 125
+  fi
+  [ "$left" -lt "$limit" ] && limit="$left"
   say "-- $name"
   if [ "$DEV" != cpu ]; then
     nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$W/$name.mem" 2>/dev/null &
@@ -134,53 +145,7 @@ for mode in "cpu cpu f32" "dev $DEV f32" "dev $DEV bf16"; do
     --input synthetic:512 --device "$2" --precision "$3" --out "$W/feat-$1-$3" "${Q[@]}"
 done
 
-section "(b) training throughput of $PRESETS at ${SIZE} px / patch 16, bf16, the largest batch that fits"
-run pca-224 180 "$BIN" pca fit --input synthetic:512 --image-size "$SIZE" --patch 16 \
-  --out "$W/pca-224.safetensors" "${Q[@]}"
-# The largest batch of the list that trains STEPS steps: the first that does not run out of GPU
-# memory (another failure ends the search); written to speed-PRESET.batch.
-largest_batch() { # preset batches...
-  local preset="$1" b; shift
-  for b in "$@"; do
-    rm -rf "$W/speed-$preset-b$b"
-    if run "speed-$preset-b$b" 300 "$BIN" train --input synthetic:100000 --pca "$W/pca-224.safetensors" \
-      --dim 64 --preset "$preset" --epochs 1 --max-steps "$STEPS" --batch-size "$b" \
-      --device "$DEV" --precision bf16 --out "$W/speed-$preset-b$b" "${Q[@]}"; then
-      echo "$b" > "$W/speed-$preset.batch"
-      return 0
-    fi
-    out_of_memory "speed-$preset-b$b" || return 1
-    say "   batch $b does not fit; halving"
-  done
-  return 1
-}
-rm -f "$W"/speed-*.batch
-# shellcheck disable=SC2086
-for preset in $PRESETS; do
-  largest_batch "$preset" $(batches_of "$preset") || continue
-  run "peer-$preset" 240 python3 benches/train_peer.py "$preset" "$(cat "$W/speed-$preset.batch")" \
-    "$PEER_STEPS" --image-size "$SIZE" --patch 16 --device "$DEV"
-done
-rm -rf "$W/speed-tiny"
-run speed-tiny 240 "$BIN" train --input synthetic:1000000 --pca "$W/pca32.safetensors" --dim 16 \
-  --preset tiny --epochs 1 --max-steps "$TINY_STEPS" --batch-size "$TINY_BATCH" --device "$DEV" \
-  --precision bf16 --out "$W/speed-tiny" "${Q[@]}"
-LARGEST="${PRESETS##* }"  # features of the last (largest) preset's run
-if [ -f "$W/speed-$LARGEST.batch" ]; then
-  rm -rf "$W/feat-speed"
-  run feat-speed 240 "$BIN" features --kind ldae --checkpoint "$W/speed-$LARGEST-b$(cat "$W/speed-$LARGEST.batch")" \
-    --input "synthetic:$FEAT_IMAGES" --device "$DEV" --out "$W/feat-speed" "${Q[@]}"
-fi
-if [ "$DEV" != cpu ]; then
-  run matmul-peak 120 python3 -c "
-import time, torch
-a = torch.randn(8192, 8192, device='cuda', dtype=torch.bfloat16); b = torch.randn_like(a)
-for _ in range(3): a @ b
-torch.cuda.synchronize(); t = time.perf_counter()
-for _ in range(10): a @ b
-torch.cuda.synchronize(); print('bf16 8192^3 products, TFLOP/s:', 10 * 2 * 8192**3 / (time.perf_counter() - t) / 1e12)"
-fi
-
+# (c) runs before (b): it is short, and the batch search of (b) may take what time is left.
 section "(c) end to end on the CIFAR-10 JPEGs: PCA fit, train, features, probe"
 CIFAR="${LDAE_CIFAR_DIR:-}"
 if [ -z "$CIFAR" ]; then
@@ -218,6 +183,53 @@ run e2e-test 180 "$BIN" features --kind ldae --checkpoint "$W/e2e-run" --input "
   --device "$DEV" --out "$W/e2e-test" "${Q[@]}" &&
 run e2e-probe 180 "$BIN" probe --train "$W/e2e-train" --test "$W/e2e-test" --knn --device "$DEV" \
   --out "$W/e2e-probe/results.json"
+
+section "(b) training throughput of $PRESETS at ${SIZE} px / patch 16, bf16, the largest batch that fits"
+run pca-224 180 "$BIN" pca fit --input synthetic:512 --image-size "$SIZE" --patch 16 \
+  --out "$W/pca-224.safetensors" "${Q[@]}"
+# The largest batch of the list that trains STEPS steps: the first that does not run out of GPU
+# memory (another failure ends the search); written to speed-PRESET.batch.
+largest_batch() { # preset batches...
+  local preset="$1" b; shift
+  for b in "$@"; do
+    rm -rf "$W/speed-$preset-b$b"
+    if run "speed-$preset-b$b" 180 "$BIN" train --input synthetic:100000 --pca "$W/pca-224.safetensors" \
+      --dim 64 --preset "$preset" --epochs 1 --max-steps "$STEPS" --batch-size "$b" \
+      --device "$DEV" --precision bf16 --out "$W/speed-$preset-b$b" "${Q[@]}"; then
+      echo "$b" > "$W/speed-$preset.batch"
+      return 0
+    fi
+    out_of_memory "speed-$preset-b$b" || return 1
+    say "   batch $b does not fit; halving"
+  done
+  return 1
+}
+rm -f "$W"/speed-*.batch
+# shellcheck disable=SC2086
+for preset in $PRESETS; do
+  largest_batch "$preset" $(batches_of "$preset") || continue
+  run "peer-$preset" 180 python3 benches/train_peer.py "$preset" "$(cat "$W/speed-$preset.batch")" \
+    "$PEER_STEPS" --image-size "$SIZE" --patch 16 --device "$DEV"
+done
+rm -rf "$W/speed-tiny"
+run speed-tiny 240 "$BIN" train --input synthetic:1000000 --pca "$W/pca32.safetensors" --dim 16 \
+  --preset tiny --epochs 1 --max-steps "$TINY_STEPS" --batch-size "$TINY_BATCH" --device "$DEV" \
+  --precision bf16 --out "$W/speed-tiny" "${Q[@]}"
+LARGEST="${PRESETS##* }"  # features of the last (largest) preset's run
+if [ -f "$W/speed-$LARGEST.batch" ]; then
+  rm -rf "$W/feat-speed"
+  run feat-speed 240 "$BIN" features --kind ldae --checkpoint "$W/speed-$LARGEST-b$(cat "$W/speed-$LARGEST.batch")" \
+    --input "synthetic:$FEAT_IMAGES" --device "$DEV" --out "$W/feat-speed" "${Q[@]}"
+fi
+if [ "$DEV" != cpu ]; then
+  run matmul-peak 120 python3 -c "
+import time, torch
+a = torch.randn(8192, 8192, device='cuda', dtype=torch.bfloat16); b = torch.randn_like(a)
+for _ in range(3): a @ b
+torch.cuda.synchronize(); t = time.perf_counter()
+for _ in range(10): a @ b
+torch.cuda.synchronize(); print('bf16 8192^3 products, TFLOP/s:', 10 * 2 * 8192**3 / (time.perf_counter() - t) / 1e12)"
+fi
 
 section "summary"
 python3 scripts/gpu_check_summary.py "$W" "$DEV" "$PRESETS" 2>&1 | tee -a "$LOG" "$R/summary.txt"

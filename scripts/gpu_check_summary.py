@@ -205,5 +205,5 @@ print("commands: exit status, seconds, peak GPU memory above idle (nvidia-smi)")
 for name, (rc, secs, p) in STEPS.items():
     print(f"  {name:<22} {rc:>4} {secs:>8.1f} s {'-' if p is None else f'{p} MiB':>10}")
 if failed:
-    print(f"failed: {', '.join(failed)} (an exit status of 124 is the time limit; the log has their output)")
+    print(f"failed: {', '.join(failed)} (exit status 124: its time limit; 125: skipped, the check's time budget spent; the log has their output)")
 sys.exit(1 if failed or any(r[3] == "FAIL" for r in rows) else 0)
