@@ -126,6 +126,11 @@ impl Operator for Denoise {
         DenoiseConfig::KIND.into()
     }
 
+    /// One worker on a GPU, as the encoder (the card runs one call at a time anyway).
+    fn parallel(&self) -> bool {
+        self.device.is_cpu()
+    }
+
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
         Ok(Arc::new(WithSchema {
             schema: self.plan_schema(input)?,

@@ -521,6 +521,17 @@ impl Operator for Encoder {
         EncoderConfig::KIND.into()
     }
 
+    /// One worker when a network runs on a GPU: the card runs one call at a time anyway, and
+    /// each worker would hold a chunk's activations there (gigabytes for `base`).
+    fn parallel(&self) -> bool {
+        match &self.kind {
+            FeatureKind::Network { device, .. } | FeatureKind::Vit { device, .. } => {
+                device.is_cpu()
+            }
+            FeatureKind::Pixels | FeatureKind::Pca { .. } => true,
+        }
+    }
+
     fn bind(&self, input: &SchemaRef) -> Result<Arc<dyn BoundOperator>> {
         Ok(Arc::new(WithSchema {
             schema: self.plan_schema(input)?,
