@@ -81,7 +81,7 @@ pub fn run_spec(spec: &Spec, base: std::path::PathBuf, run: &RunArgs) -> Result<
     if let Some(total) = report.total() {
         let epochs = report.passes.len();
         eprintln!(
-            "stages over {epochs} epoch(s) (train's \"wait in\": the model step waiting for data)"
+            "stages summed over the {epochs} epoch(s) this command ran (train's \"wait in\": the model step waiting for data)"
         );
         print_report(&total);
     }

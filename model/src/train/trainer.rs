@@ -129,10 +129,8 @@ impl Trainer {
         if !ckpt.join("state.json").exists() {
             return Err(Error::corrupt(run_dir, "no checkpoint to resume from"));
         }
-        if config.model.precision != precision {
-            config.model.precision = precision;
-            write_json(&run_dir.join(CONFIG), &config)?;
-        }
+        let changed = config.model.precision != precision;
+        config.model.precision = precision;
         let mut t = Self::build(config, run_dir, device)?;
         let weights = ckpt.join(WEIGHTS);
         t.vars
@@ -154,6 +152,10 @@ impl Trainer {
         }
         t.position = position;
         t.last_checkpoint = Some(position.step);
+        if changed {
+            // Recorded once the checkpoint has loaded: a resume that fails changes nothing.
+            write_json(&run_dir.join(CONFIG), &t.config)?;
+        }
         Ok(t)
     }
 

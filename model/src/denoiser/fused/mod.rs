@@ -160,10 +160,11 @@ fn attention_elsewhere(
     let qkv = linear(x, w, b, compute)?;
     let (b, n, w3) = qkv.dims3()?;
     let (w, hd) = (w3 / 3, w3 / 3 / heads);
+    // [3, B, H, N, hd]
     let qkv = qkv
         .reshape((b, n, 3, heads, hd))?
-        .permute((2, 0, 3, 1, 4))?; // [3, B, H, N, hd]
-                                    // The scale on q (tokens x head width) rather than on the scores (tokens x tokens).
+        .permute((2, 0, 3, 1, 4))?;
+    // The scale on q (tokens x head width) rather than on the scores (tokens x tokens).
     let q = (qkv.get(0)? * (1.0 / (hd as f64).sqrt()))?;
     let k = qkv.get(1)?.contiguous()?;
     let v = qkv.get(2)?.contiguous()?;
