@@ -9,8 +9,8 @@
 #                                   scripts/build-cuda.sh); BIN.xz or BIN.gz is unpacked first
 #
 # Needs python3 with numpy and pyarrow (torch for the PyTorch rows; the GPU machines have all
-# three) and the CIFAR-10 JPEGs as .gpu/cifar10-train.tar.zst (a copy of the dataset archive),
-# or LDAE_CIFAR_DIR=<folder of class folders>. Every command runs under a time limit and its
+# three) and the CIFAR-10 JPEGs as .gpu/cifar10-train.tar.xz (or .gz; .zst where zstd is
+# installed), or LDAE_CIFAR_DIR=<folder of class folders>. Every command runs under a time limit and its
 # failure does not stop the others: the summary marks what failed or is missing. The whole
 # check keeps within LDAE_CHECK_DEADLINE_S (default 480) seconds. Results (the
 # whole log and the summary) go to $OUT (the device tool's folder) or /tmp/ldae-gpu/out; the run
@@ -152,8 +152,15 @@ if [ -z "$CIFAR" ]; then
   CIFAR="$W/cifar/train"
   if [ ! -d "$CIFAR" ]; then
     mkdir -p "$W/cifar"
-    if command -v zstd >/dev/null; then tar --zstd -xf .gpu/cifar10-train.tar.zst -C "$W/cifar"
-    else python3 -c "import sys,tarfile,zstandard; tarfile.open(fileobj=zstandard.ZstdDecompressor().stream_reader(open(sys.argv[1],'rb')),mode='r|').extractall(sys.argv[2])" .gpu/cifar10-train.tar.zst "$W/cifar"; fi
+    # .tar.xz or .tar.gz through Python's tarfile (always there); .tar.zst needs zstd or the
+    # zstandard module, which a device machine may lack.
+    ARCHIVE="$(ls .gpu/cifar10-train.tar.* 2>/dev/null | sort | head -n1)"
+    case "$ARCHIVE" in
+      *.zst) if command -v zstd >/dev/null; then tar --zstd -xf "$ARCHIVE" -C "$W/cifar"
+             else python3 -c "import sys,tarfile,zstandard; tarfile.open(fileobj=zstandard.ZstdDecompressor().stream_reader(open(sys.argv[1],'rb')),mode='r|').extractall(sys.argv[2])" "$ARCHIVE" "$W/cifar"; fi ;;
+      ?*) python3 -c "import sys,tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" "$ARCHIVE" "$W/cifar" ;;
+      *) say "!! no .gpu/cifar10-train.tar.* and no LDAE_CIFAR_DIR: part (c) has no images" ;;
+    esac
     CIFAR="$(dirname "$(dirname "$(find "$W/cifar" -name '*.jpg' -o -name '*.png' | head -n1)")")"
   fi
 fi
