@@ -2,7 +2,7 @@
 # The prepared GPU check: correctness against the CPU, training throughput and model FLOP
 # utilisation of `small` and `base` at 224 px / patch 16 with the largest batch that fits (and
 # PyTorch's on the same card), peak GPU memory of every command, and the CIFAR-10 pipeline end
-# to end with its stage table. One summary table at the end. About 5 minutes on one H100/H200,
+# to end with its stage table. One summary table at the end. Planned for about 5 minutes on one H100/H200,
 # with no network and no Rust toolchain.
 #
 #   scripts/gpu-check.sh [BIN]      BIN: the CUDA build (default dist/ldae-cuda, from
