@@ -71,10 +71,23 @@ pub fn print_or_run(
         ..RunSettings::default()
     };
     let report = ldae_jobs::spec::run(spec, &settings)?;
-    for pass in &report.passes {
-        print_report(pass);
-    }
+    print_passes(&report);
     Ok(Some(report))
+}
+
+/// Print a spec run's stage table: its one pass's, or, for a run of several passes (the epochs
+/// of a training run), one table summed over them. A train sink's "wait in" is the model step
+/// waiting for the loader.
+pub fn print_passes(report: &SpecReport) {
+    if report.passes.len() > 1 {
+        eprintln!(
+            "stages summed over the {} passes (epochs) this command ran",
+            report.passes.len()
+        );
+    }
+    if let Some(total) = report.total() {
+        print_report(&total);
+    }
 }
 
 /// One line on what a table sink wrote (its output: rows, shard, whether the table is

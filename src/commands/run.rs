@@ -8,7 +8,7 @@ use ldae_operators::parquet_sink::ParquetSinkConfig;
 use ldae_pipeline::SinkSpec;
 
 use crate::cli::{OutputArgs, RunArgs};
-use crate::flags::{print_report, run_options};
+use crate::flags::{print_passes, run_options};
 
 /// Parse and run the spec at `path`; relative paths in it are relative to its folder.
 pub fn run_file(path: &Path, output: &OutputArgs, run: &RunArgs) -> Result<super::Report> {
@@ -39,9 +39,7 @@ pub fn run_file(path: &Path, output: &OutputArgs, run: &RunArgs) -> Result<super
         on_message: Some(&|line: &str| println!("{line}")),
     };
     let report = ldae_jobs::spec::run(&spec, &settings)?;
-    for pass in &report.passes {
-        print_report(pass);
-    }
+    print_passes(&report);
     println!("{}", serde_json::to_string(&report.output)?);
     Ok(report.output)
 }

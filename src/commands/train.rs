@@ -10,7 +10,7 @@ use ldae_model::train::sink::TrainSinkConfig;
 use ldae_operators::device::DeviceName;
 
 use crate::cli::{RunArgs, TrainArgs};
-use crate::flags::{print_report, run_options};
+use crate::flags::{print_passes, run_options};
 
 /// The job of the command's flags.
 pub fn job(args: &TrainArgs) -> Result<TrainJob> {
@@ -78,13 +78,7 @@ pub fn run_spec(spec: &Spec, base: std::path::PathBuf, run: &RunArgs) -> Result<
         on_message: Some(&|line: &str| println!("{line}")),
     };
     let report = ldae_jobs::spec::run(spec, &settings)?;
-    if let Some(total) = report.total() {
-        let epochs = report.passes.len();
-        eprintln!(
-            "stages summed over the {epochs} epoch(s) this command ran (train's \"wait in\": the model step waiting for data)"
-        );
-        print_report(&total);
-    }
+    print_passes(&report);
     Ok(report.output)
 }
 
@@ -114,7 +108,7 @@ pub fn run(args: &TrainArgs) -> Result<super::Report> {
     let say = |line: &str| println!("{line}");
     let cache_options = run_options(&args.run, "pixel cache");
     if let Some(report) = build_pixel_cache(&job, &cache_options, &say)? {
-        report.passes.iter().for_each(print_report);
+        print_passes(&report);
     }
     run_spec(&spec, std::path::PathBuf::new(), &args.run)
 }
