@@ -224,6 +224,12 @@ run speed-tiny 240 "$BIN" train --input synthetic:1000000 --pca "$W/pca32.safete
   --precision bf16 --out "$W/speed-tiny" "${Q[@]}"
 LARGEST="${PRESETS##* }"  # features of the last (largest) preset's run
 if [ -f "$W/speed-$LARGEST.batch" ]; then
+  # The same training without ldae's own CUDA kernels (candle's composite forms instead).
+  rm -rf "$W/speed-composite"
+  run speed-composite 180 env LDAE_CUDA_KERNELS=off "$BIN" train --input synthetic:100000 \
+    --pca "$W/pca-224.safetensors" --dim 64 --preset "$LARGEST" --epochs 1 --max-steps "$STEPS" \
+    --batch-size "$(cat "$W/speed-$LARGEST.batch")" --device "$DEV" --precision bf16 \
+    --out "$W/speed-composite" "${Q[@]}"
   rm -rf "$W/feat-speed"
   run feat-speed 240 "$BIN" features --kind ldae --checkpoint "$W/speed-$LARGEST-b$(cat "$W/speed-$LARGEST.batch")" \
     --input "synthetic:$FEAT_IMAGES" --device "$DEV" --out "$W/feat-speed" "${Q[@]}"

@@ -162,6 +162,19 @@ def tiny():
         row("(b) tiny 32 px: model FLOP utilisation of the bf16 data-sheet peak", f"{100 * rate * flops / SPEC_PEAK:.1f}%")
 
 
+def own_kernels():
+    """ldae's CUDA kernels: whether they passed their self-test, and what they gain."""
+    largest = presets[-1]
+    run = f"speed-{largest}-b{open(os.path.join(work, f'speed-{largest}.batch')).read().strip()}"
+    said = [line for line in output(run).splitlines() if "CUDA GELU-gradient kernel" in line]
+    state = ("not run (CPU)" if not said else "passed" if "passed its self-test" in said[0]
+             else "failed: not used")
+    row("(b) ldae's CUDA kernel (GELU gradient): self-test", state, "", "FAIL" if "failed" in state else "")
+    rate, composite = rate_after_warmup(run), rate_after_warmup("speed-composite")
+    row(f"(b) {largest}: images/s with candle's composite forms instead (LDAE_CUDA_KERNELS=off)", f"{composite:.0f}")
+    row(f"(b) {largest}: gain of ldae's CUDA kernels", f"{rate / composite:.2f}x")
+
+
 def feature_speed():
     written = int(re.search(r"wrote (\d+) rows", output("feat-speed")).group(1))
     row(f"(b) features of {presets[-1]}, whole command: images/s", f"{written / STEPS['feat-speed'][1]:.0f}")
@@ -187,6 +200,7 @@ measured("(a)", correctness)
 for preset in presets:
     measured(f"(b) {preset}", lambda: throughput(preset))
 measured("(b) tiny", tiny)
+measured("(b) own kernels", own_kernels)
 measured("(b) features", feature_speed)
 measured("(c)", end_to_end)
 failed = [n for n, (rc, _, _) in STEPS.items() if rc != 0]

@@ -13,6 +13,8 @@
 //! differences and the f32 outputs with the composite forms.
 
 mod attention;
+#[cfg(feature = "cuda")]
+mod cuda_kernels;
 mod linear;
 mod ops;
 mod real;
@@ -126,7 +128,7 @@ pub fn gelu(x: &Tensor) -> Result<Tensor> {
     if fused(x) {
         return x.contiguous()?.apply_op1(ops::Gelu);
     }
-    x.gelu_erf()
+    with_grad::gelu(x)
 }
 
 /// Multi-head self-attention of `x` `[B, N, W]` with the `qkv` projection `w` `[3W, W]`, `b`

@@ -456,7 +456,8 @@ impl CustomOp1 for Gelu {
     }
 }
 
-struct GeluGrad;
+/// `dx = g * gelu'(x)`: the CPU kernel, and on a GPU ldae's CUDA kernel (f32).
+pub struct GeluGrad;
 
 impl GeluGrad {
     fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 2]) -> Result<(CpuStorage, Shape)> {
@@ -471,6 +472,17 @@ impl CustomOp2 for GeluGrad {
         "fused-gelu-grad"
     }
     cpu_fwd_by_type!(2);
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        x: &candle_core::CudaStorage,
+        x_layout: &Layout,
+        g: &candle_core::CudaStorage,
+        g_layout: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        super::cuda_kernels::gelu_grad(x, x_layout, g, g_layout)
+    }
 }
 
 /// Multi-head self-attention with its `qkv` projection: `x` `[B, N, W]`, `w` `[3W, W]`, `b`

@@ -223,6 +223,26 @@ fn gelu_matches_candle_and_its_derivative_finite_differences() {
 }
 
 #[test]
+fn other_devices_gelu_matches_candle_with_one_kernel_backward() {
+    // The with-grad form (candle's forward kernel, the gradient kernel backward) against
+    // candle's autograd of gelu_erf, and the composite gradient (used where no kernel serves)
+    // against the CPU gradient kernel.
+    // 1e-6: candle's gradient of gelu_erf rounds 1/sqrt(2 pi) to 0.398942.
+    let x = (randn(&[3, 7, 33], 31) * 4.0).unwrap();
+    agree(
+        std::slice::from_ref(&x),
+        |t| with_grad::gelu(&t[0]),
+        |t| t[0].gelu_erf(),
+        1e-6,
+    );
+    let g = randn(&[3, 7, 33], 32);
+    let kernel = x.apply_op2_no_bwd(&g, &ops::GeluGrad).unwrap();
+    let composite = with_grad::gelu_grad_composite(&x, &g).unwrap();
+    let diff = max_diff(&kernel, &composite);
+    assert!(diff < 1e-12, "composite GELU gradient differs by {diff}");
+}
+
+#[test]
 fn add_position_matches_broadcast_add() {
     let position = randn(&[1, 64, 128], 12);
     let x = Var::from_tensor(&randn(&[4, 64, 128], 13)).unwrap();

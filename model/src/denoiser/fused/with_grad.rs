@@ -1,14 +1,15 @@
-//! candle-nn's fused softmax and layer norm (one kernel each on a GPU) in training.
+//! candle's fused softmax, layer norm and GELU (one kernel each on a GPU) in training.
 //!
-//! Why: candle gives those kernels no backward pass, so training on other devices spelled both
-//! out of elementwise operations: about ten passes over the tensor forward and twice that
-//! backward, and attention's softmax runs over the largest tensor of a step (heads x tokens x
-//! tokens per image). Here the forward pass runs the fused kernel on a detached input, and
-//! [`WithGrad`] joins its result to the graph with the operation's analytic backward pass
-//! (a few passes of candle's tensor operations, on any device).
+//! Why: candle gives the first two no backward pass, and GELU's is a dozen elementwise
+//! kernels, so training on other devices spelled them out of elementwise operations: about ten
+//! passes over the tensor forward and twice that backward, over the largest tensors of a step
+//! (attention's heads x tokens x tokens, the MLP's 4 x width per token). Here the forward pass
+//! runs the fused kernel on a detached input, and [`WithGrad`] joins its result to the graph
+//! with the operation's analytic backward pass (a few passes of candle's tensor operations; for
+//! GELU one kernel of ldae's, on the CPU and on a GPU).
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, D};
+use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Result, Shape, Tensor, D};
 
 /// Which operation's backward pass a [`WithGrad`] node applies.
 #[derive(Clone, Copy)]
@@ -18,6 +19,8 @@ enum Grad {
     /// `y = (x - mean) / sqrt(var + eps)` over the last dimension:
     /// `dx = (g - mean(g) - y mean(g y)) / sqrt(var + eps)`.
     LayerNorm { eps: f64 },
+    /// `y = x Phi(x)` (exact GELU): `dx = g (Phi(x) + x phi(x))`.
+    Gelu,
 }
 
 /// A node with two inputs, `x` and `y = f(x)` computed without the graph, whose output is a
@@ -67,9 +70,13 @@ impl CustomOp2 for WithGrad {
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (x, y, g) = (x.detach(), y.detach(), g.detach());
+        if let Grad::Gelu = self.0 {
+            return Ok((Some(gelu_grad(&x, &g)?), None));
+        }
         let gy = (&g * &y)?;
         let dx = match self.0 {
             Grad::Softmax => (&gy - y.broadcast_mul(&gy.sum_keepdim(D::Minus1)?)?)?,
+            Grad::Gelu => unreachable!("handled above"),
             Grad::LayerNorm { eps } => {
                 let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
                 let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
@@ -89,6 +96,39 @@ fn joined(x: &Tensor, y: Tensor, grad: Grad) -> Result<Tensor> {
         return Ok(y);
     }
     x.apply_op2(&y, WithGrad(grad))
+}
+
+/// `g * gelu'(x)` in one kernel where one serves (the CPU's in f32 and f64, ldae's CUDA kernel
+/// in f32 once it passed its self-test), else [`gelu_grad_composite`].
+fn gelu_grad(x: &Tensor, g: &Tensor) -> Result<Tensor> {
+    let kernel = match x.device() {
+        Device::Cpu => matches!(x.dtype(), DType::F32 | DType::F64),
+        #[cfg(feature = "cuda")]
+        device @ Device::Cuda(_) => {
+            x.dtype() == DType::F32 && super::cuda_kernels::gelu_grad_serves(device)
+        }
+        _ => false,
+    };
+    if kernel {
+        return x
+            .contiguous()?
+            .apply_op2_no_bwd(&g.contiguous()?, &super::ops::GeluGrad);
+    }
+    gelu_grad_composite(x, g)
+}
+
+/// `g * gelu'(x)` in candle's elementwise operations: `g (Phi(x) + x phi(x))`.
+pub(super) fn gelu_grad_composite(x: &Tensor, g: &Tensor) -> Result<Tensor> {
+    let cdf = ((x * std::f64::consts::FRAC_1_SQRT_2)?.erf()? + 1.0)? * 0.5;
+    let pdf = ((x.sqr()? * -0.5)?.exp()?
+        * (0.5 * std::f64::consts::FRAC_2_SQRT_PI * std::f64::consts::FRAC_1_SQRT_2))?;
+    g * (cdf? + (x * pdf)?)?
+}
+
+/// Exact (erf) GELU: candle's kernel, with a backward pass of one kernel.
+pub fn gelu(x: &Tensor) -> Result<Tensor> {
+    let y = x.detach().gelu_erf()?;
+    joined(x, y, Grad::Gelu)
 }
 
 /// Softmax over the last dimension: candle-nn's fused kernel, with a backward pass.
