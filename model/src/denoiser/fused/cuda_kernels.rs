@@ -1,14 +1,9 @@
-//! ldae's own CUDA kernels (feature `cuda`; PTX built by model/build.rs), each behind a
-//! self-test: the first use in a process runs the kernel on a probe tensor and compares it with
-//! candle's composite form; a kernel that fails to load, launch or agree is not used again, with
-//! a warning, and training goes on with the composite form. `LDAE_CUDA_KERNELS=off` turns them
-//! off (to compare the two on a card).
-
-use std::sync::OnceLock;
+//! ldae's own CUDA kernels (feature `cuda`; PTX built by model/build.rs), launched on candle's
+//! stream. Callers use them behind a self-test (`with_grad`).
 
 use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
 use candle_core::cuda_backend::WrapErr;
-use candle_core::{CudaStorage, Device, Layout, Result, Shape, Tensor};
+use candle_core::{CudaStorage, Layout, Result, Shape};
 
 const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/gelu_grad.ptx"));
 
@@ -54,48 +49,4 @@ pub fn gelu_grad(
         CudaStorage::wrap_cuda_slice(dx, device),
         x_layout.shape().clone(),
     ))
-}
-
-/// Whether the GELU-gradient kernel serves `device` (checked once per process).
-pub fn gelu_grad_serves(device: &Device) -> bool {
-    static READY: OnceLock<bool> = OnceLock::new();
-    *READY.get_or_init(|| {
-        if std::env::var("LDAE_CUDA_KERNELS").is_ok_and(|v| v == "off") {
-            return false;
-        }
-        match self_test(device) {
-            Ok(diff) if diff <= 1e-5 => {
-                tracing::info!("ldae's CUDA GELU-gradient kernel passed its self-test (relative difference {diff:.1e})");
-                true
-            }
-            Ok(diff) => {
-                tracing::warn!(
-                    "ldae's CUDA GELU-gradient kernel differs from candle's by {diff}; not used"
-                );
-                false
-            }
-            Err(e) => {
-                tracing::warn!(
-                    "ldae's CUDA GELU-gradient kernel failed its self-test ({e}); not used"
-                );
-                false
-            }
-        }
-    })
-}
-
-/// The kernel against the composite form on values across GELU's range: the largest
-/// difference relative to the gradient's size.
-fn self_test(device: &Device) -> Result<f32> {
-    let x = (Tensor::arange(0u32, 4099, device)?.to_dtype(candle_core::DType::F32)? * 0.003)?
-        .affine(1.0, -6.0)?;
-    let g = (x.cos()? + 1.5)?;
-    let kernel = x.apply_op2_no_bwd(&g, &super::ops::GeluGrad)?;
-    let composite = super::with_grad::gelu_grad_composite(&x, &g)?;
-    let diff = (kernel - &composite)?
-        .abs()?
-        .max_all()?
-        .to_scalar::<f32>()?;
-    let scale = composite.abs()?.max_all()?.to_scalar::<f32>()?;
-    Ok(diff / scale.max(1e-30))
 }

@@ -472,16 +472,15 @@ impl CustomOp2 for GeluGrad {
         "fused-gelu-grad"
     }
     cpu_fwd_by_type!(2);
-
     #[cfg(feature = "cuda")]
     fn cuda_fwd(
         &self,
         x: &candle_core::CudaStorage,
-        x_layout: &Layout,
+        xl: &Layout,
         g: &candle_core::CudaStorage,
-        g_layout: &Layout,
+        gl: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        super::cuda_kernels::gelu_grad(x, x_layout, g, g_layout)
+        super::cuda_kernels::gelu_grad(x, xl, g, gl)
     }
 }
 

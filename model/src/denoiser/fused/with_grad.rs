@@ -104,9 +104,7 @@ fn gelu_grad(x: &Tensor, g: &Tensor) -> Result<Tensor> {
     let kernel = match x.device() {
         Device::Cpu => matches!(x.dtype(), DType::F32 | DType::F64),
         #[cfg(feature = "cuda")]
-        device @ Device::Cuda(_) => {
-            x.dtype() == DType::F32 && super::cuda_kernels::gelu_grad_serves(device)
-        }
+        device @ Device::Cuda(_) => x.dtype() == DType::F32 && gpu_kernel_serves(device),
         _ => false,
     };
     if kernel {
@@ -115,6 +113,46 @@ fn gelu_grad(x: &Tensor, g: &Tensor) -> Result<Tensor> {
             .apply_op2_no_bwd(&g.contiguous()?, &super::ops::GeluGrad);
     }
     gelu_grad_composite(x, g)
+}
+
+/// Whether ldae's CUDA GELU-gradient kernel serves (decided once per process): the first use
+/// runs it on a probe tensor against [`gelu_grad_composite`]; a kernel that fails to load,
+/// launch or agree is not used, with a warning, and training goes on with the composite form.
+/// `LDAE_CUDA_KERNELS=off` turns it off (to compare the two on a card).
+#[cfg(feature = "cuda")]
+fn gpu_kernel_serves(device: &Device) -> bool {
+    static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *READY.get_or_init(|| {
+        if std::env::var("LDAE_CUDA_KERNELS").is_ok_and(|v| v == "off") {
+            return false;
+        }
+        let probe = || -> Result<f32> {
+            let x = (Tensor::arange(0u32, 4099, device)?.to_dtype(DType::F32)? * 0.003)?
+                .affine(1.0, -6.0)?;
+            let g = (x.cos()? + 1.5)?;
+            let kernel = x.apply_op2_no_bwd(&g, &super::ops::GeluGrad)?;
+            let composite = gelu_grad_composite(&x, &g)?;
+            let diff = (kernel - &composite)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            let scale = composite.abs()?.max_all()?.to_scalar::<f32>()?;
+            Ok(diff / scale.max(1e-30))
+        };
+        match probe() {
+            Ok(diff) if diff <= 1e-5 => {
+                tracing::info!(
+                    "ldae's CUDA GELU-gradient kernel passed its self-test (relative difference {diff:.1e})"
+                );
+                true
+            }
+            Ok(diff) => {
+                tracing::warn!("ldae's CUDA GELU-gradient kernel differs from candle's by {diff}; not used");
+                false
+            }
+            Err(e) => {
+                tracing::warn!("ldae's CUDA GELU-gradient kernel failed its self-test ({e}); not used");
+                false
+            }
+        }
+    })
 }
 
 /// `g * gelu'(x)` in candle's elementwise operations: `g (Phi(x) + x phi(x))`.
