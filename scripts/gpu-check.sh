@@ -196,13 +196,19 @@ run pca-224 180 "$BIN" pca fit --input synthetic:512 --image-size "$SIZE" --patc
   --out "$W/pca-224.safetensors" "${Q[@]}"
 # The largest batch of the list that trains STEPS steps: the first that does not run out of GPU
 # memory (another failure ends the search); written to speed-PRESET.batch.
+# train_speed NAME PRESET BATCH [ENV=VALUE...]: STEPS bf16 training steps at SIZE px / patch 16
+# into the run folder NAME.
+train_speed() {
+  local name="$1" preset="$2" batch="$3"; shift 3
+  rm -rf "${W:?}/$name"
+  run "$name" 180 env "$@" "$BIN" train --input synthetic:100000 --pca "$W/pca-224.safetensors" \
+    --dim 64 --preset "$preset" --epochs 1 --max-steps "$STEPS" --batch-size "$batch" \
+    --device "$DEV" --precision bf16 --out "$W/$name" "${Q[@]}"
+}
 largest_batch() { # preset batches...
   local preset="$1" b; shift
   for b in "$@"; do
-    rm -rf "$W/speed-$preset-b$b"
-    if run "speed-$preset-b$b" 180 "$BIN" train --input synthetic:100000 --pca "$W/pca-224.safetensors" \
-      --dim 64 --preset "$preset" --epochs 1 --max-steps "$STEPS" --batch-size "$b" \
-      --device "$DEV" --precision bf16 --out "$W/speed-$preset-b$b" "${Q[@]}"; then
+    if train_speed "speed-$preset-b$b" "$preset" "$b"; then
       echo "$b" > "$W/speed-$preset.batch"
       return 0
     fi
@@ -225,11 +231,7 @@ run speed-tiny 240 "$BIN" train --input synthetic:1000000 --pca "$W/pca32.safete
 LARGEST="${PRESETS##* }"  # features of the last (largest) preset's run
 if [ -f "$W/speed-$LARGEST.batch" ]; then
   # The same training without ldae's own CUDA kernels (candle's composite forms instead).
-  rm -rf "$W/speed-composite"
-  run speed-composite 180 env LDAE_CUDA_KERNELS=off "$BIN" train --input synthetic:100000 \
-    --pca "$W/pca-224.safetensors" --dim 64 --preset "$LARGEST" --epochs 1 --max-steps "$STEPS" \
-    --batch-size "$(cat "$W/speed-$LARGEST.batch")" --device "$DEV" --precision bf16 \
-    --out "$W/speed-composite" "${Q[@]}"
+  train_speed speed-composite "$LARGEST" "$(cat "$W/speed-$LARGEST.batch")" LDAE_CUDA_KERNELS=off
   rm -rf "$W/feat-speed"
   run feat-speed 240 "$BIN" features --kind ldae --checkpoint "$W/speed-$LARGEST-b$(cat "$W/speed-$LARGEST.batch")" \
     --input "synthetic:$FEAT_IMAGES" --device "$DEV" --out "$W/feat-speed" "${Q[@]}"

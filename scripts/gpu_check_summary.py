@@ -102,6 +102,20 @@ def matmul_peak():
     return float(output("matmul-peak").split()[-1]) * 1e12
 
 
+MATMUL_PEAK = matmul_peak()
+
+
+def speed_run(preset):
+    """The run folder of `preset`'s largest batch that fits."""
+    return f"speed-{preset}-b{open(os.path.join(work, f'speed-{preset}.batch')).read().strip()}"
+
+
+def loader_wait(name):
+    """The model step's wait for the loader, as a share of its busy time (the train stage row)."""
+    model = stage(name, "train")
+    return f"{100 * model['wait_in'] / max(model['busy'], 1e-9):.0f}% of busy"
+
+
 def correctness():
     at = len(metrics("check-trained")["loss"])  # where the three continuations of 8 steps begin
     cpu, dev, bf = (np.array(metrics(f"check-{k}")["loss"][at:], dtype=np.float64)
@@ -126,8 +140,8 @@ def throughput(preset):
     tried = sorted((n for n in STEPS if n.startswith(f"speed-{preset}-b")),
                    key=lambda n: -int(n.rsplit("-b", 1)[1]))
     too_big = [n.rsplit("-b", 1)[1] for n in tried if STEPS[n][0] != 0]
-    batch = open(os.path.join(work, f"speed-{preset}.batch")).read().strip()
-    run = f"speed-{preset}-b{batch}"
+    run = speed_run(preset)
+    batch = run.rsplit("-b", 1)[1]
     rate = rate_after_warmup(run)
     flops = train_flops(run)
     note = f" (did not fit: {', '.join(too_big)})" if too_big else ""
@@ -137,15 +151,13 @@ def throughput(preset):
     if SPEC_PEAK:
         mfu = rate * flops / SPEC_PEAK
         check(f"(b) {preset}: model FLOP utilisation of the bf16 data-sheet peak", f"{100 * mfu:.1f}%", ">= 40%", mfu >= 0.40)
-    peak = matmul_peak()
-    if peak:
-        row(f"(b) {preset}: share of the measured bf16 matrix-product rate", f"{100 * rate * flops / peak:.1f}%")
+    if MATMUL_PEAK:
+        row(f"(b) {preset}: share of the measured bf16 matrix-product rate", f"{100 * rate * flops / MATMUL_PEAK:.1f}%")
     copy = re.search(r"([0-9.]+)% of the step copying batches to the device", output(run))
     row(f"(b) {preset}: share of the model step copying batches to the device",
         f"{copy.group(1)}%" if copy else "missing", "", "" if copy else "FAIL")
     row(f"(b) {preset}: ldae peak GPU memory (nvidia-smi, above idle)", peak_mib(run))
-    model = stage(run, "train")
-    row(f"(b) {preset}: model step waiting for the loader", f"{100 * model['wait_in'] / max(model['busy'], 1e-9):.0f}% of busy")
+    row(f"(b) {preset}: model step waiting for the loader", loader_wait(run))
     peer_name = f"peer-{preset}"
     peer = json.loads([x for x in output(peer_name).splitlines() if x.startswith("{")][-1])
     peer_rate = peer["train_images_per_s_median"]
@@ -165,7 +177,7 @@ def tiny():
 def own_kernels():
     """ldae's CUDA kernels: whether they passed their self-test, and what they gain."""
     largest = presets[-1]
-    run = f"speed-{largest}-b{open(os.path.join(work, f'speed-{largest}.batch')).read().strip()}"
+    run = speed_run(largest)
     said = [line for line in output(run).splitlines() if "CUDA GELU-gradient kernel" in line]
     state = ("not run (CPU)" if not said else "passed" if "passed its self-test" in said[0]
              else "failed: not used")
@@ -186,9 +198,8 @@ def end_to_end():
         rc, secs, _ = STEPS[name]
         row(f"(c) {name}: seconds (whole command)", f"{secs:.1f}", "", "ok" if rc == 0 else "FAIL")
     row("(c) train: model step images/s (median)", f"{statistics.median(metrics('e2e-run')['images_per_second']):.0f}")
-    model = stage("e2e-run", "train")
-    row("(c) train: rows/s end to end", f"{model['rows_in'] / STEPS['e2e-run'][1]:.0f}")
-    row("(c) train: model step waiting for the loader", f"{100 * model['wait_in'] / max(model['busy'], 1e-9):.0f}% of busy")
+    row("(c) train: rows/s end to end", f"{stage('e2e-run', 'train')['rows_in'] / STEPS['e2e-run'][1]:.0f}")
+    row("(c) train: model step waiting for the loader", loader_wait("e2e-run"))
     row("(c) train: peak GPU memory", peak_mib("e2e-run"))
     probe = json.load(open(os.path.join(work, "e2e-probe", "results.json")))
     row("(c) linear probe top-1 (tiny, 1 epoch)", f"{100 * probe['linear']['top1']:.1f}%")
@@ -206,9 +217,8 @@ measured("(c)", end_to_end)
 failed = [n for n, (rc, _, _) in STEPS.items() if rc != 0]
 
 print(f"device: {gpu}")
-peak = matmul_peak()
-if peak:
-    print(f"measured bf16 matrix-product rate (PyTorch, 8192^3): {peak / 1e12:.0f} TFLOP/s")
+if MATMUL_PEAK:
+    print(f"measured bf16 matrix-product rate (PyTorch, 8192^3): {MATMUL_PEAK / 1e12:.0f} TFLOP/s")
 width = max(len(r[0]) for r in rows)
 print(f"| {'measure':<{width}} | {'value':>14} | {'target':>8} | result |")
 print(f"|{'-' * (width + 2)}|{'-' * 16}|{'-' * 10}|--------|")

@@ -70,14 +70,14 @@ impl CustomOp2 for WithGrad {
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (x, y, g) = (x.detach(), y.detach(), g.detach());
-        if let Grad::Gelu = self.0 {
-            return Ok((Some(gelu_grad(&x, &g)?), None));
-        }
-        let gy = (&g * &y)?;
         let dx = match self.0 {
-            Grad::Softmax => (&gy - y.broadcast_mul(&gy.sum_keepdim(D::Minus1)?)?)?,
-            Grad::Gelu => unreachable!("handled above"),
+            Grad::Softmax => {
+                let gy = (&g * &y)?;
+                (&gy - y.broadcast_mul(&gy.sum_keepdim(D::Minus1)?)?)?
+            }
+            Grad::Gelu => gelu_grad(&x, &g)?,
             Grad::LayerNorm { eps } => {
+                let gy = (&g * &y)?;
                 let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
                 let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
                 let inv_std = (var + eps)?.sqrt()?.recip()?;
