@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arrow::array::{new_null_array, Array, ArrayRef, Int64Array, StringArray};
+use arrow::array::{ArrayRef, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow_pyarrow::{FromPyArrow, IntoPyArrow, Table, ToPyArrow};
@@ -21,6 +21,7 @@ use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyTypeError, PyValue
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+mod rejected;
 mod stream;
 
 pyo3::create_exception!(
@@ -41,11 +42,6 @@ fn py_error(e: &Error) -> PyErr {
         _ => LdaeError::new_err(text),
     }
 }
-
-/// Column that says which stage rejected a row (null for rows that went through).
-const ERROR_STAGE: &str = "error_stage";
-/// Column that says why a row was rejected (null for rows that went through).
-const ERROR: &str = "error";
 
 /// What a pipeline does with rejected rows.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -81,27 +77,31 @@ impl NativePipeline {
 
     /// Adapt `input` to what sources yield, run every operator, and put the rejected rows back.
     fn process(&self, input: RecordBatch) -> ldae_pipeline::Result<RecordBatch> {
-        let mut rejected: Vec<RejectedRow> = Vec::new();
+        let source = format!("source:{}", ldae_datasets::arrow_rows::KIND);
+        // Rows an earlier pipeline rejected, and null tensors, go round the operators.
+        let mut aside = rejected::SetAside::default();
+        let input = rejected::earlier_rejections(input, &mut aside)?;
+        let mut rejections: Vec<RejectedRow> = Vec::new();
         let mut batch = if input.column_by_name(columns::IMAGE).is_some() {
             let p = ldae_datasets::arrow_rows::source_rows(&input)?;
-            let stage = format!("source:{}", ldae_datasets::arrow_rows::KIND);
-            rejected.extend(p.rejected.into_iter().map(|r| RejectedRow {
+            rejections.extend(p.rejected.into_iter().map(|r| RejectedRow {
                 id: r.id,
-                stage: stage.clone(),
+                stage: source.clone(),
                 message: r.message,
             }));
             p.batch
         } else if input.column_by_name(columns::ID).is_none() {
-            with_row_ids(&input)?
+            rejected::null_tensors(with_row_ids(&input)?, &source, &mut aside)?
         } else {
-            input
+            rejected::null_tensors(input, &source, &mut aside)?
         };
+        rejections.splice(0..0, aside.rows);
         // Rejected rows get their labels from the rows as they entered the operators.
         let entered = batch.clone();
         let bound = self.bind(&batch.schema())?;
         for (op, b) in self.operators.iter().zip(&bound) {
             let p = b.process(batch).map_err(|e| e.in_stage(&op.name()))?;
-            rejected.extend(p.rejected.into_iter().map(|r| RejectedRow {
+            rejections.extend(p.rejected.into_iter().map(|r| RejectedRow {
                 id: r.id,
                 stage: op.name(),
                 message: r.message,
@@ -109,7 +109,7 @@ impl NativePipeline {
             batch = p.batch;
         }
         if self.on_rejected == OnRejected::Raise {
-            if let Some(r) = rejected.first().cloned() {
+            if let Some(r) = rejections.first().cloned() {
                 return Err(Error::Row {
                     stage: r.stage,
                     row: r.id,
@@ -117,33 +117,13 @@ impl NativePipeline {
                 });
             }
         }
-        let labels = if rejected.is_empty() {
-            std::collections::HashMap::new()
+        let mut labels = if rejections.is_empty() {
+            rejected::Labels::new()
         } else {
-            labels_by_id(&entered)
+            rejected::labels_by_id(&entered)
         };
-        with_rejected_rows(&batch, &rejected, &labels)
-    }
-}
-
-/// Each row's label by id (only needed when some rows were rejected).
-fn labels_by_id(batch: &RecordBatch) -> std::collections::HashMap<String, Option<i64>> {
-    let ids = batch
-        .column_by_name(columns::ID)
-        .and_then(|c| c.as_any().downcast_ref::<StringArray>());
-    let labels = batch
-        .column_by_name(columns::LABEL)
-        .and_then(|c| c.as_any().downcast_ref::<Int64Array>());
-    match (ids, labels) {
-        (Some(ids), Some(l)) => (0..ids.len())
-            .map(|i| {
-                (
-                    ids.value(i).to_string(),
-                    l.is_valid(i).then_some(l.value(i)),
-                )
-            })
-            .collect(),
-        _ => Default::default(),
+        labels.extend(aside.labels);
+        rejected::with_rejected_rows(&batch, &rejections, &labels)
     }
 }
 
@@ -157,66 +137,6 @@ fn with_row_ids(batch: &RecordBatch) -> ldae_pipeline::Result<RecordBatch> {
     cols.extend(batch.columns().iter().cloned());
     let schema = Schema::new_with_metadata(fields, schema.metadata().clone());
     Ok(RecordBatch::try_new(Arc::new(schema), cols)?)
-}
-
-/// The good rows, then one row per rejected one (its id and label where known, every other
-/// column null), with `error_stage` and `error` columns that are null for the good rows.
-fn with_rejected_rows(
-    good: &RecordBatch,
-    rejected: &[RejectedRow],
-    labels: &std::collections::HashMap<String, Option<i64>>,
-) -> ldae_pipeline::Result<RecordBatch> {
-    let schema = good.schema();
-    let mut fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone().with_nullable(true))
-        .collect();
-    fields.push(Field::new(ERROR_STAGE, DataType::Utf8, true));
-    fields.push(Field::new(ERROR, DataType::Utf8, true));
-    let out_schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
-    let n = good.num_rows();
-    let mut cols: Vec<ArrayRef> = good.columns().to_vec();
-    cols.push(new_null_array(&DataType::Utf8, n));
-    cols.push(new_null_array(&DataType::Utf8, n));
-    let good = RecordBatch::try_new(out_schema.clone(), cols)?;
-    if rejected.is_empty() {
-        return Ok(good);
-    }
-    let k = rejected.len();
-    let mut cols: Vec<ArrayRef> = Vec::with_capacity(out_schema.fields().len());
-    for f in schema.fields() {
-        let col: ArrayRef = match (f.name().as_str(), f.data_type()) {
-            (columns::ID, DataType::Utf8) => Arc::new(
-                rejected
-                    .iter()
-                    .map(|r| Some(r.id.as_str()))
-                    .collect::<StringArray>(),
-            ),
-            (columns::LABEL, DataType::Int64) => Arc::new(
-                rejected
-                    .iter()
-                    .map(|r| labels.get(&r.id).copied().flatten())
-                    .collect::<Int64Array>(),
-            ),
-            (_, t) => new_null_array(t, k),
-        };
-        cols.push(col);
-    }
-    cols.push(Arc::new(
-        rejected
-            .iter()
-            .map(|r| Some(r.stage.as_str()))
-            .collect::<StringArray>(),
-    ));
-    cols.push(Arc::new(
-        rejected
-            .iter()
-            .map(|r| Some(r.message.as_str()))
-            .collect::<StringArray>(),
-    ));
-    let bad = RecordBatch::try_new(out_schema.clone(), cols)?;
-    Ok(arrow::compute::concat_batches(&out_schema, [&good, &bad])?)
 }
 
 #[pymethods]

@@ -110,6 +110,42 @@ def test_a_rejected_row_raises_when_asked(table, pca):
         ldae.Pipeline(chain(pca), errors="raise")(table)
 
 
+def test_rows_an_earlier_pipeline_rejected_stay_rejected(table, pca):
+    """Engines chain pipelines (Ray Data's map_batches twice): the second hands the first's
+    rejected rows on, rejected by their first stage for their first reason, in one pair of
+    error columns; chained or whole, the same table."""
+    first = ldae.Pipeline(chain(pca)[:2])(table)
+    assert first["error_stage"].to_pylist()[-1] == "decode"
+    second = ldae.Pipeline(chain(pca)[2:])(first)
+    assert second.column_names.count("error") == 1
+    assert second.equals(ldae.Pipeline(chain(pca))(table))
+    bad = second.filter(pc.invert(pc.is_null(second["error"])))
+    assert bad["id"].to_pylist() == ["bee/zz-broken.jpg"]
+    assert bad["label"].to_pylist() == [1]
+    assert bad["latents"].null_count == 1
+
+
+def test_a_null_tensor_is_rejected_not_read_as_an_image(table, pca):
+    decoded = ldae.Operator("decode", image_size=16)(table).combine_chunks()
+    good = decoded.filter(pc.is_null(decoded["error"])).drop_columns(["error_stage", "error"])
+    pixels = good["pixels"].chunk(0)
+    storage = pa.concat_arrays([pa.nulls(1, pixels.storage.type), pixels.storage[1:]])
+    holed = good.set_column(
+        good.column_names.index("pixels"), "pixels",
+        pa.ExtensionArray.from_storage(pixels.type, storage))
+    out = ldae.Pipeline(chain(pca)[1:])(holed)
+    assert out.num_rows == holed.num_rows
+    bad = out.filter(pc.invert(pc.is_null(out["error"])))
+    assert bad["id"].to_pylist() == [holed["id"][0].as_py()]
+    assert bad["error_stage"].to_pylist() == ["source:arrow"]
+    assert bad["error"].to_pylist() == ["its `pixels` tensor is null"]
+    assert bad["label"].to_pylist() == [holed["label"][0].as_py()]
+    # The other rows are those of the whole pipeline.
+    whole = ldae.Pipeline(chain(pca))(table)
+    kept = out.filter(pc.is_null(out["error"]))
+    assert kept["latents"].equals(whole["latents"][1:kept.num_rows + 1])
+
+
 def test_pipelines_pickle_for_engines(table, pca):
     import pickle
 
