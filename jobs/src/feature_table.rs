@@ -50,8 +50,10 @@ pub struct LoadedFeatures {
     pub column: String,
     /// Rows the query returned.
     pub rows_read: usize,
-    /// Rows skipped because their label or features were null.
+    /// Rows skipped because their label was null.
     pub rows_unlabelled: usize,
+    /// Rows skipped because their feature vector (or their id) was null.
+    pub rows_without_features: usize,
     /// Class names: from the table's metadata (ldae's tables), or the sorted string labels.
     pub class_names: Option<Vec<String>>,
     /// Whether the labels were strings (then `class_names` are this table's sorted labels and
@@ -175,7 +177,7 @@ pub async fn load_features(query: &FeatureQuery<'_>) -> Result<LoadedFeatures> {
     let list_f32 = DataType::List(Field::new_list_field(DataType::Float32, true).into());
     let mut rows: Vec<(String, Label, Vec<f32>)> = Vec::new();
     let mut dim: Option<(usize, String)> = None;
-    let (mut read, mut unlabelled) = (0usize, 0usize);
+    let (mut read, mut unlabelled, mut featureless) = (0usize, 0usize, 0usize);
     while let Some(batch) = stream.next().await {
         let batch = batch.with_context(|| format!("{path}: reading"))?;
         let label_col = if string_labels {
@@ -196,7 +198,7 @@ pub async fn load_features(query: &FeatureQuery<'_>) -> Result<LoadedFeatures> {
         for r in 0..batch.num_rows() {
             let id = match ids {
                 Some(ids) if ids.is_null(r) => {
-                    unlabelled += 1;
+                    featureless += 1;
                     read += 1;
                     continue;
                 }
@@ -204,7 +206,11 @@ pub async fn load_features(query: &FeatureQuery<'_>) -> Result<LoadedFeatures> {
                 None => format!("row {read}"),
             };
             read += 1;
-            if label_col.is_null(r) || feats.is_null(r) {
+            if feats.is_null(r) {
+                featureless += 1;
+                continue;
+            }
+            if label_col.is_null(r) {
                 unlabelled += 1;
                 continue;
             }
@@ -279,6 +285,7 @@ pub async fn load_features(query: &FeatureQuery<'_>) -> Result<LoadedFeatures> {
         column,
         rows_read: read,
         rows_unlabelled: unlabelled,
+        rows_without_features: featureless,
         class_names,
         string_labels,
     })

@@ -79,14 +79,18 @@ pub struct ProbeReport {
     pub features: usize,
     /// Class names (or numbers).
     pub classes: Vec<String>,
-    /// Training rows used / skipped for having no label.
+    /// Training rows used.
     pub train_rows: usize,
-    /// Training rows without a label or features.
+    /// Training rows skipped for having no label.
     pub train_rows_unlabelled: usize,
+    /// Training rows skipped for having no feature vector (or no id).
+    pub train_rows_without_features: usize,
     /// Test rows used.
     pub test_rows: usize,
-    /// Test rows without a label or features.
+    /// Test rows skipped for having no label.
     pub test_rows_unlabelled: usize,
+    /// Test rows skipped for having no feature vector (or no id).
+    pub test_rows_without_features: usize,
     /// Linear probe settings.
     pub linear_config: LinearConfig,
     /// The grid with validation scores.
@@ -189,8 +193,10 @@ pub fn probe(job: &ProbeJob) -> Result<ProbeReport> {
         classes,
         train_rows: train.matrix.rows(),
         train_rows_unlabelled: train.rows_unlabelled,
+        train_rows_without_features: train.rows_without_features,
         test_rows: test.matrix.rows(),
         test_rows_unlabelled: test.rows_unlabelled,
+        test_rows_without_features: test.rows_without_features,
         linear_config: job.linear.clone(),
         linear_grid: fit.grid.clone(),
         linear_lr: fit.lr,

@@ -6,11 +6,18 @@ use ldae_model::probe::{KnnConfig, LinearConfig};
 
 use crate::cli::ProbeArgs;
 
-/// One table's line: where its rows came from, how many were used and skipped.
-fn rows_line(label: &str, table: &str, rows: usize, unlabelled: usize) {
-    let skipped = match unlabelled {
-        0 => String::new(),
-        n => format!(", {n} without label skipped"),
+/// One table's line: where its rows came from, how many were used and skipped (rows without
+/// a label, rows without a feature vector).
+fn rows_line(label: &str, table: &str, rows: usize, skipped: [usize; 2]) {
+    let reasons: Vec<String> = skipped
+        .iter()
+        .zip(["without a label", "without features"])
+        .filter(|(n, _)| **n > 0)
+        .map(|(n, why)| format!("{n} {why}"))
+        .collect();
+    let skipped = match reasons.is_empty() {
+        true => String::new(),
+        false => format!(", skipped {}", reasons.join(" and ")),
     };
     println!("{label} {table} ({rows} rows{skipped})");
 }
@@ -21,13 +28,19 @@ fn print(report: &ProbeReport) {
         "train:",
         &report.train,
         report.train_rows,
-        report.train_rows_unlabelled,
+        [
+            report.train_rows_unlabelled,
+            report.train_rows_without_features,
+        ],
     );
     rows_line(
         "test: ",
         &report.test,
         report.test_rows,
-        report.test_rows_unlabelled,
+        [
+            report.test_rows_unlabelled,
+            report.test_rows_without_features,
+        ],
     );
     println!(
         "{} features, {} classes",

@@ -82,6 +82,23 @@ with tempfile.TemporaryDirectory() as tmp:
     ldae("probe", "--train", small, "--test", small, "--out", os.path.join(tmp, "u8", "r.json"))
     assert json.load(open(os.path.join(tmp, "u8", "r.json")))["classes"] == ["0", "1", "2", "3", "4"]
 
+    # A row without a label and a row without a vector (a pipeline's rejected row, say) are
+    # skipped, each counted under its own reason.
+    holes = os.path.join(tmp, "holes.parquet")
+    rows = [list(v) for v in x_test[:40]]
+    rows[4] = None
+    labels = [names.index(y) for y in y_test[:40]]
+    labels[9] = None
+    pq.write_table(pa.table({"embedding": pa.array(rows, type=pa.list_(pa.float64())),
+                             "label": pa.array(labels, type=pa.int64())}), holes)
+    out = os.path.join(tmp, "holes", "r.json")
+    r = run_ldae("probe", "--train", holes, "--test", holes, "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert "(38 rows, skipped 1 without a label and 1 without features)" in r.stdout, r.stdout
+    res = json.load(open(out))
+    assert res["train_rows"] == 38 and res["train_rows_unlabelled"] == 1, res
+    assert res["train_rows_without_features"] == 1 and res["test_rows_without_features"] == 1, res
+
     # Broken tables: one clear error each, naming what is wrong.
     ragged = os.path.join(tmp, "ragged.parquet")
     rows = list(x_test[:10])
