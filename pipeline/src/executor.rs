@@ -2,7 +2,9 @@
 //!
 //! One thread per stage, a pool of `threads` workers for each parallel operator, stages joined by
 //! bounded crossbeam channels: a full channel blocks its producer, so memory stays bounded
-//! whatever the dataset size. Batches carry sequence numbers assigned by the source; batch `k`
+//! whatever the dataset size. The source also waits while [`RunOptions::batches_in_flight`]
+//! batches are between it and the sink, so the bound does not grow with the worker count
+//! (channels alone would let each of a wide stage's workers hold its own queue). Batches carry sequence numbers assigned by the source; batch `k`
 //! of a stage with `w` workers is always handled by worker `k % w`, and every consumer reads the
 //! sequence numbers in order, so the output order (and every byte written) does not depend on
 //! the thread count. The first error, or panic, cancels every stage and is reported with the
@@ -39,6 +41,10 @@ pub struct RunOptions {
     pub threads: usize,
     /// Batches buffered between two stages (per channel).
     pub channel_capacity: usize,
+    /// At most this many batches between the source and the sink (read, not yet consumed);
+    /// `None`: twice the workers of a parallel stage, plus one per stage. The memory a run
+    /// holds is about this many batches at their largest.
+    pub batches_in_flight: Option<usize>,
     /// What to do with rejected rows.
     pub on_error: OnError,
     /// How to show progress.
@@ -56,6 +62,7 @@ impl Default for RunOptions {
                 .map(|n| n.get())
                 .unwrap_or(1),
             channel_capacity: 2,
+            batches_in_flight: None,
             on_error: OnError::Skip,
             progress: ProgressMode::Auto,
             label: "ldae".to_string(),
@@ -160,6 +167,13 @@ impl Pipeline {
         let mut stage_widths = vec![1];
         stage_widths.extend(&widths);
         stage_widths.push(1);
+        // Enough batches for every worker of the widest stage to have one in hand and one
+        // waiting, and for one to be in each other stage.
+        let in_flight = options
+            .batches_in_flight
+            .unwrap_or(2 * stage_widths.iter().max().copied().unwrap_or(1) + stage_widths.len())
+            .max(1);
+        let window = Window::new(in_flight);
         let mut outboxes: Vec<Vec<Outbox>> = Vec::new();
         let mut inboxes: Vec<Vec<Inbox>> = Vec::new();
         for pair in stage_widths.windows(2) {
@@ -173,6 +187,7 @@ impl Pipeline {
         let operators = &self.operators;
         let bound = &bound;
         let shared_ref = &shared;
+        let window = &window;
         let result = std::thread::scope(|scope| {
             let mut handles = Vec::new();
             let mut outbox_iter = outboxes.into_iter();
@@ -181,7 +196,7 @@ impl Pipeline {
             let source_out = outbox_iter.next().unwrap_or_default();
             handles.push((
                 0,
-                scope.spawn(move || run_source(source.as_mut(), source_out, shared_ref)),
+                scope.spawn(move || run_source(source.as_mut(), source_out, window, shared_ref)),
             ));
 
             for (idx, op) in operators.iter().enumerate() {
@@ -204,7 +219,8 @@ impl Pipeline {
                 .next()
                 .and_then(|v| v.into_iter().next())
                 .expect("the sink always has one inbox");
-            let sink_handle = scope.spawn(move || run_sink(sink.as_mut(), sink_in, shared_ref));
+            let sink_handle =
+                scope.spawn(move || run_sink(sink.as_mut(), sink_in, window, shared_ref));
 
             let mut metrics: Vec<(usize, StageMetrics)> = handles
                 .into_iter()
@@ -303,7 +319,49 @@ impl Drop for PanicGuard<'_> {
     }
 }
 
-fn run_source(source: &mut dyn Source, outbox: Vec<Outbox>, shared: &Shared) -> StageMetrics {
+/// The batches between the source and the sink: one slot per batch, taken by the source
+/// before it reads a batch and given back by the sink once it has consumed it.
+struct Window {
+    slots: crossbeam_channel::Sender<()>,
+    taken: crossbeam_channel::Receiver<()>,
+}
+
+impl Window {
+    fn new(size: usize) -> Self {
+        let (slots, taken) = crossbeam_channel::bounded(size);
+        Window { slots, taken }
+    }
+
+    /// Take a slot, waiting while the window is full; false if the run was cancelled.
+    fn take(&self, cancel: &AtomicBool, waited: &mut std::time::Duration) -> bool {
+        let start = Instant::now();
+        let ok = loop {
+            match self
+                .slots
+                .send_timeout((), std::time::Duration::from_millis(50))
+            {
+                Ok(()) => break true,
+                Err(_) if cancel.load(Ordering::SeqCst) => break false,
+                Err(crossbeam_channel::SendTimeoutError::Timeout(())) => {}
+                Err(crossbeam_channel::SendTimeoutError::Disconnected(())) => break false,
+            }
+        };
+        *waited += start.elapsed();
+        ok
+    }
+
+    /// Give a slot back.
+    fn give_back(&self) {
+        let _ = self.taken.try_recv();
+    }
+}
+
+fn run_source(
+    source: &mut dyn Source,
+    outbox: Vec<Outbox>,
+    window: &Window,
+    shared: &Shared,
+) -> StageMetrics {
     let name = source.name();
     let outbox = outbox.into_iter().next().unwrap_or_default();
     let _guard = PanicGuard {
@@ -319,6 +377,9 @@ fn run_source(source: &mut dyn Source, outbox: Vec<Outbox>, shared: &Shared) -> 
     while !shared.cancelled() {
         if crate::interrupt::requested() {
             shared.fail(Error::Interrupted);
+            break;
+        }
+        if !window.take(&shared.cancel, &mut m.wait_output) {
             break;
         }
         let start = Instant::now();
@@ -426,7 +487,7 @@ fn run_operator(
 
 type SinkResult = (StageMetrics, Option<serde_json::Value>, Vec<RejectedRow>);
 
-fn run_sink(sink: &mut dyn Sink, mut inbox: Inbox, shared: &Shared) -> SinkResult {
+fn run_sink(sink: &mut dyn Sink, mut inbox: Inbox, window: &Window, shared: &Shared) -> SinkResult {
     let name = sink.name();
     let _guard = PanicGuard {
         shared,
@@ -450,6 +511,7 @@ fn run_sink(sink: &mut dyn Sink, mut inbox: Inbox, shared: &Shared) -> SinkResul
             result = sink.consumed(rows + env.rejected.len() as u64, &env.rejected);
         }
         m.busy += start.elapsed();
+        window.give_back();
         rejected.extend(env.rejected);
         if let Err(e) = result {
             shared.fail(e.in_stage(&name));

@@ -326,3 +326,101 @@ fn plan_rejects_missing_column_before_running() {
         .unwrap_err();
     assert_eq!(err.chain(), "plan: stage 'square': needs x");
 }
+
+/// A [`Counter`] that counts the batches it has read.
+struct Counted {
+    inner: Counter,
+    read: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Source for Counted {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+    fn total_rows(&self) -> Option<u64> {
+        self.inner.total_rows()
+    }
+    fn next_batch(&mut self) -> Option<Result<Processed>> {
+        let next = self.inner.next_batch();
+        if next.is_some() {
+            self.read.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        next
+    }
+}
+
+/// A slow sink that records the most batches the source had read beyond those it consumed.
+struct SlowSink {
+    read: Arc<std::sync::atomic::AtomicUsize>,
+    written: usize,
+    most_ahead: Arc<Mutex<usize>>,
+    xs: Collected,
+}
+
+impl Sink for SlowSink {
+    fn name(&self) -> String {
+        "slow".into()
+    }
+    fn check_schema(&mut self, _input: &SchemaRef) -> Result<()> {
+        Ok(())
+    }
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        std::thread::sleep(Duration::from_millis(3));
+        let ahead = self.read.load(std::sync::atomic::Ordering::SeqCst) - self.written;
+        let mut most = self.most_ahead.lock().unwrap();
+        *most = (*most).max(ahead);
+        self.written += 1;
+        Collect(self.xs.clone()).write(batch)
+    }
+    fn finish(&mut self, _summary: &RunSummary<'_>) -> Result<serde_json::Value> {
+        Ok(serde_json::Value::Null)
+    }
+}
+
+#[test]
+fn batches_in_flight_stay_within_the_window_whatever_the_workers() {
+    for (window, threads) in [(Some(3), 8), (Some(1), 4), (None, 4)] {
+        let read = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most_ahead = Arc::new(Mutex::new(0));
+        let out = Collected::default();
+        let source = Counted {
+            inner: Counter {
+                n: 400,
+                batch: 5,
+                next: 0,
+            },
+            read: read.clone(),
+        };
+        let sink = SlowSink {
+            read,
+            written: 0,
+            most_ahead: most_ahead.clone(),
+            xs: out.clone(),
+        };
+        let square = || Square {
+            reject_every: 0,
+            fail_at: None,
+        };
+        let report = Pipeline::new(Box::new(source), Box::new(sink))
+            .then(Arc::new(square()))
+            .then(Arc::new(square()))
+            .run(&RunOptions {
+                batches_in_flight: window,
+                ..options(threads, OnError::Skip)
+            })
+            .unwrap();
+        assert_eq!(report.rows_out, 400);
+        let expected: Vec<i64> = (0..400i64).map(|x| x.pow(4)).collect();
+        assert_eq!(*out.xs.lock().unwrap(), expected, "order kept");
+        // The default: twice the widest stage's workers plus one per stage (4 stages).
+        let bound = window.unwrap_or(2 * threads + 4);
+        let most = *most_ahead.lock().unwrap();
+        assert!(
+            most <= bound,
+            "{most} batches in flight, window {bound} ({threads} workers)"
+        );
+    }
+}

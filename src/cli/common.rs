@@ -68,7 +68,8 @@ impl OutputArgs {
 /// How to run the pipeline.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Worker threads for parallel stages (default: all cores).
+    /// Worker threads for parallel stages (default: all cores; for `train` on the CPU, 1 per
+    /// stage, as the model step uses every core).
     #[arg(long)]
     pub threads: Option<usize>,
     /// What to do with a bad row: skip (record it in the errors table) or fail (stop, naming it).
