@@ -141,6 +141,41 @@ impl RunReport {
                 0.0
             }
         );
+        if let Some(bytes) = peak_memory_bytes() {
+            let _ = write!(out, "; peak memory {}", human_bytes(bytes));
+        }
         out
+    }
+}
+
+/// The most memory this process has held so far (its peak resident set), where the system
+/// reports it.
+pub fn peak_memory_bytes() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: getrusage fills the struct it is given (zeroed, so every field is valid).
+        let usage = unsafe {
+            (libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) == 0)
+                .then(|| usage.assume_init())
+        }?;
+        let maxrss = u64::try_from(usage.ru_maxrss).ok()?;
+        // Linux counts it in KiB, macOS in bytes.
+        Some(if cfg!(target_os = "macos") {
+            maxrss
+        } else {
+            maxrss * 1024
+        })
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// `bytes` in MiB or GiB, as the stage table prints memory.
+fn human_bytes(bytes: u64) -> String {
+    const MIB: f64 = (1u64 << 20) as f64;
+    match bytes as f64 / MIB {
+        m if m < 1024.0 => format!("{m:.0} MiB"),
+        m => format!("{:.2} GiB", m / 1024.0),
     }
 }

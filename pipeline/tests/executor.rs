@@ -424,3 +424,25 @@ fn batches_in_flight_stay_within_the_window_whatever_the_workers() {
         );
     }
 }
+
+#[test]
+fn the_stage_table_ends_with_the_peak_memory_of_the_process() {
+    // 96 MiB held and touched: the peak can only be above it.
+    let held = vec![1u8; 96 << 20];
+    let peak = ldae_pipeline::metrics::peak_memory_bytes().expect("Linux reports it");
+    assert!(peak >= held.len() as u64, "peak {peak} bytes");
+    let out = Collected::default();
+    let square = Square {
+        reject_every: 0,
+        fail_at: None,
+    };
+    let report = pipeline(50, 7, square, &out)
+        .run(&options(2, OnError::Skip))
+        .unwrap();
+    let last = report.table().lines().last().unwrap().to_string();
+    let (_, memory) = last.split_once("; peak memory ").expect(&last);
+    let (number, unit) = memory.split_once(' ').expect(&last);
+    let mib = number.parse::<f64>().unwrap() * if unit == "GiB" { 1024.0 } else { 1.0 };
+    assert!(matches!(unit, "MiB" | "GiB") && mib >= 96.0, "{last}");
+    drop(held);
+}
