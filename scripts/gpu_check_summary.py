@@ -91,6 +91,14 @@ def stage(name, stage_name):
     return found
 
 
+def host_memory(name):
+    """The peak resident memory `name`'s process reported at the end of its stage table."""
+    m = re.search(r"; peak memory ([0-9.]+ [MG]iB)", output(name))
+    if not m:
+        raise ValueError(f"{name}: no 'peak memory' at the end of its stage table")
+    return m.group(1)
+
+
 def peak_mib(name):
     p = STEPS.get(name, (0, 0, None))[2]
     return "-" if p is None else f"{p} MiB"
@@ -157,6 +165,7 @@ def throughput(preset):
     row(f"(b) {preset}: share of the model step copying batches to the device",
         f"{copy.group(1)}%" if copy else "missing", "", "" if copy else "FAIL")
     row(f"(b) {preset}: ldae peak GPU memory (nvidia-smi, above idle)", peak_mib(run))
+    row(f"(b) {preset}: ldae peak host memory (the process's resident set)", host_memory(run))
     row(f"(b) {preset}: model step waiting for the loader", loader_wait(run))
     peer_name = f"peer-{preset}"
     peer = json.loads([x for x in output(peer_name).splitlines() if x.startswith("{")][-1])

@@ -45,6 +45,7 @@ fn the_gpu_check_runs_every_step_in_its_cpu_smoke_mode_and_reports_every_row() {
         "(b) tiny: GFLOP per image trained",
         "(b) tiny: model step waiting for the loader",
         "(b) tiny: share of the model step copying batches to the device",
+        "(b) tiny: ldae peak host memory (the process's resident set)",
         "(b) tiny: ldae / PyTorch",
         "(b) tiny: gain of ldae's CUDA kernels",
         "(b) features of tiny, whole command: images/s",
