@@ -1,7 +1,8 @@
 //! The channels between the executor's stages: bounded (a full channel blocks its producer),
 //! one per (upstream worker, downstream worker) pair, and read in sequence order, so batch `k`
 //! always travels from worker `k % up` to worker `k % down`. Every wait polls the run's cancel
-//! flag, so no stage blocks forever on a stage that failed.
+//! flag, so no stage blocks forever on a stage that failed. The [`Window`] caps the batches
+//! between the source and the sink.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -104,5 +105,40 @@ impl Inbox {
             self.next += self.step;
         }
         got
+    }
+}
+
+/// The batches between the source and the sink: one slot per batch, taken by the source
+/// before it reads a batch and given back by the sink once it has consumed it.
+pub(crate) struct Window {
+    slots: Sender<()>,
+    taken: Receiver<()>,
+}
+
+impl Window {
+    /// A window of `size` slots.
+    pub(crate) fn new(size: usize) -> Self {
+        let (slots, taken) = bounded(size);
+        Window { slots, taken }
+    }
+
+    /// Take a slot, waiting while the window is full; false if the run was cancelled.
+    pub(crate) fn take(&self, cancel: &AtomicBool, waited: &mut Duration) -> bool {
+        let start = Instant::now();
+        let ok = loop {
+            match self.slots.send_timeout((), POLL) {
+                Ok(()) => break true,
+                Err(_) if cancel.load(Ordering::SeqCst) => break false,
+                Err(SendTimeoutError::Timeout(())) => {}
+                Err(SendTimeoutError::Disconnected(())) => break false,
+            }
+        };
+        *waited += start.elapsed();
+        ok
+    }
+
+    /// Give a slot back.
+    pub(crate) fn give_back(&self) {
+        let _ = self.taken.try_recv();
     }
 }

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
 
-use crate::channels::{link, Envelope, Inbox, Outbox};
+use crate::channels::{link, Envelope, Inbox, Outbox, Window};
 use crate::metrics::{RunReport, StageMetrics};
 use crate::progress::{Progress, ProgressMode, Status};
 use crate::traits::{BoundOperator, Operator, Processed, RejectedRow, RunSummary, Sink, Source};
@@ -316,43 +316,6 @@ impl Drop for PanicGuard<'_> {
                 message: "panicked (a bug in ldae: please report it)".to_string(),
             });
         }
-    }
-}
-
-/// The batches between the source and the sink: one slot per batch, taken by the source
-/// before it reads a batch and given back by the sink once it has consumed it.
-struct Window {
-    slots: crossbeam_channel::Sender<()>,
-    taken: crossbeam_channel::Receiver<()>,
-}
-
-impl Window {
-    fn new(size: usize) -> Self {
-        let (slots, taken) = crossbeam_channel::bounded(size);
-        Window { slots, taken }
-    }
-
-    /// Take a slot, waiting while the window is full; false if the run was cancelled.
-    fn take(&self, cancel: &AtomicBool, waited: &mut std::time::Duration) -> bool {
-        let start = Instant::now();
-        let ok = loop {
-            match self
-                .slots
-                .send_timeout((), std::time::Duration::from_millis(50))
-            {
-                Ok(()) => break true,
-                Err(_) if cancel.load(Ordering::SeqCst) => break false,
-                Err(crossbeam_channel::SendTimeoutError::Timeout(())) => {}
-                Err(crossbeam_channel::SendTimeoutError::Disconnected(())) => break false,
-            }
-        };
-        *waited += start.elapsed();
-        ok
-    }
-
-    /// Give a slot back.
-    fn give_back(&self) {
-        let _ = self.taken.try_recv();
     }
 }
 
