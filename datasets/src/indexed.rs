@@ -51,6 +51,12 @@ pub trait RowReader: Send {
     /// later row into (readers that allocate a buffer per row keep a few). By default they
     /// are dropped.
     fn recycle(&mut self, _bytes: Vec<u8>) {}
+    /// The blocks rows are read in, for readers that decode a whole block to read one row
+    /// (Parquet row groups), so that a shuffle can keep to the blocks in memory
+    /// ([`crate::order::row_order`]). By default rows are read one at a time.
+    fn blocks(&self) -> Option<crate::order::Blocks> {
+        None
+    }
 }
 
 impl RowReader for Box<dyn RowReader> {
@@ -71,6 +77,9 @@ impl RowReader for Box<dyn RowReader> {
     }
     fn recycle(&mut self, bytes: Vec<u8>) {
         (**self).recycle(bytes)
+    }
+    fn blocks(&self) -> Option<crate::order::Blocks> {
+        (**self).blocks()
     }
 }
 

@@ -78,6 +78,7 @@ fn indexed(
         options.seed,
         options.limit,
         options.shard,
+        reader.blocks().as_ref(),
     )
     .map_err(|e| e.context(input.to_string()))?;
     order.drain(..options.skip.min(order.len()));

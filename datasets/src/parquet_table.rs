@@ -17,6 +17,7 @@ use ldae_pipeline::{columns, Error, Rejection, Result};
 
 use crate::format::{FormatConfig, Probe};
 use crate::indexed::{Payload, RawRow, RowReader};
+use crate::order::Blocks;
 
 struct TableFile {
     path: PathBuf,
@@ -26,11 +27,16 @@ struct TableFile {
     projection: Vec<usize>,
 }
 
+/// The most bytes of one batch read from a row group (see `ParquetReader::load_group`).
+const READ_BATCH_BYTES: usize = 128 << 10;
+
 /// Reads Parquet image tables.
 pub struct ParquetReader {
     files: Vec<TableFile>,
     /// (file, row group, first global row) for every row group, in order.
     groups: Vec<(usize, usize, usize)>,
+    /// Every row group's size decoded (an estimate from the metadata), in the same order.
+    group_bytes: Vec<usize>,
     total: usize,
     has_label: bool,
     classes: Option<Vec<String>>,
@@ -140,6 +146,7 @@ impl ParquetReader {
         let mut files = Vec::new();
         let mut groups = Vec::new();
         let mut total = 0;
+        let mut group_bytes = Vec::new();
         let mut has_label = None;
         let mut classes = None;
         let mut pixel_shape: Option<Option<[usize; 3]>> = None;
@@ -218,6 +225,17 @@ impl ParquetReader {
             for (g, &rows) in row_groups.iter().enumerate() {
                 groups.push((fi, g, total));
                 total += rows;
+                // Decoded pixels take their full size (their encoding, dictionary indices of
+                // few bits, can be far smaller); encoded images about their stored bytes.
+                let meta = &builder.metadata().row_groups()[g];
+                let stored = projection
+                    .iter()
+                    .map(|&c| meta.column(c).uncompressed_size());
+                let stored = stored.sum::<i64>().max(0) as usize;
+                group_bytes.push(match shape {
+                    Some(s) => stored.max(rows * s.iter().product::<usize>()),
+                    None => stored,
+                });
             }
             // Ids name the file: relative to a folder given as input, or its file name.
             let name = match p.strip_prefix(path) {
@@ -237,6 +255,7 @@ impl ParquetReader {
         Ok(ParquetReader {
             files,
             groups,
+            group_bytes,
             total,
             has_label: has_label.unwrap_or(false),
             classes,
@@ -256,10 +275,16 @@ impl ParquetReader {
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| Error::external(format!("{}", tf.path.display()), e))?;
         let mask = ProjectionMask::leaves(builder.parquet_schema(), tf.projection.clone());
+        // Batches of at most READ_BATCH_BYTES (one row at least): the reader grows a batch's
+        // value buffer page by page, and a realloc that cannot grow in place copies it whole,
+        // so one batch for a whole group of wide rows copied gigabytes (a 134 MB group of
+        // 224 px pixels took 6 s). Small batches were faster still at every width measured.
+        let rows = tf.row_groups[rg].max(1);
+        let row_bytes = (self.group_bytes[g] / rows).max(1);
         let reader = builder
             .with_row_groups(vec![rg])
             .with_projection(mask)
-            .with_batch_size(tf.row_groups[rg].max(1))
+            .with_batch_size((READ_BATCH_BYTES / row_bytes).clamp(1, rows))
             .build()
             .map_err(|e| Error::external(format!("{}", tf.path.display()), e))?;
         let batches: Vec<RecordBatch> = reader
@@ -362,6 +387,20 @@ impl RowReader for ParquetReader {
             None
         }
     }
+    fn blocks(&self) -> Option<Blocks> {
+        // Windows of groups that stay decoded together, with room to spare in the cache (its
+        // count of a group's bytes includes the arrays' spare capacity).
+        let largest = self.group_bytes.iter().copied().max().unwrap_or(0).max(1);
+        Some(Blocks {
+            rows: self
+                .groups
+                .windows(2)
+                .map(|w| w[1].2 - w[0].2)
+                .chain(self.groups.last().map(|&(_, _, start)| self.total - start))
+                .collect(),
+            resident: (GroupCache::BUDGET / 4 * 3 / largest).max(1),
+        })
+    }
     fn read(&mut self, index: usize) -> std::result::Result<RawRow, Rejection> {
         let g = self.groups.partition_point(|&(_, _, start)| start <= index) - 1;
         let (fi, _, start) = self.groups[g];
@@ -451,3 +490,66 @@ impl FormatConfig for ParquetFormat {
 }
 
 crate::register_format!(ParquetFormat);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray, UInt8Array};
+    use arrow::datatypes::{Field, Schema};
+    use ldae_pipeline::columns::{tensor_array, tensor_field};
+    use std::sync::Arc;
+
+    /// A pixel table of `n` 8x8 RGB rows (row `i` all `i`) in row groups of 2 rows.
+    fn pixel_table(path: &Path, n: usize) {
+        let shape = [8, 8, 3];
+        let values: Vec<u8> = (0..n).flat_map(|i| vec![i as u8; 192]).collect();
+        let pixels = tensor_array(Arc::new(UInt8Array::from(values)), &shape).unwrap();
+        let ids: Vec<String> = (0..n).map(|i| format!("r{i}")).collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, false),
+            Field::new("label", DataType::Int64, true),
+            tensor_field("pixels", DataType::UInt8, &shape),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(ids)),
+                Arc::new(Int64Array::from(vec![0i64; n])),
+                Arc::new(pixels),
+            ],
+        )
+        .unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(2))
+            .build();
+        let file = File::create(path).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+
+    #[test]
+    fn row_groups_are_the_blocks_a_shuffle_keeps_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        pixel_table(&path, 5);
+        let mut reader = ParquetReader::open(&path).unwrap();
+        let blocks = reader.blocks().unwrap();
+        assert_eq!(blocks.rows, vec![2, 2, 1]);
+        // Groups of two 192-byte rows: all of them fit in memory at once.
+        assert!(blocks.resident >= 3, "{blocks:?}");
+        assert!(
+            reader.group_bytes.iter().all(|&b| b >= 192),
+            "{:?}",
+            reader.group_bytes
+        );
+        // Read in batches of about READ_BATCH_BYTES, every row comes back whole.
+        for i in [4, 0, 3, 1, 2] {
+            let row = reader.read(i).unwrap();
+            match row.payload {
+                Payload::Pixels(p) => assert_eq!(p, vec![i as u8; 192]),
+                _ => panic!("row {i} is not pixels"),
+            }
+        }
+    }
+}
