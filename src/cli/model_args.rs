@@ -87,7 +87,9 @@ pub struct TrainArgs {
     pub augment: bool,
     /// Decode the dataset once into this folder (a Parquet table of u8 pixels at the PCA's image
     /// size; kept and reused if complete) and train from it, instead of decoding every epoch.
-    /// With --augment, crops are then taken from the cached (resized) images.
+    /// With --augment, crops are then taken from the cached (resized) images. It pays at small
+    /// sizes (32 px: 42k images/s read on one core); at 224 px one core reads about 750/s,
+    /// about what it decodes of JPEG photos.
     #[arg(long)]
     pub pixel_cache: Option<std::path::PathBuf>,
     /// Noise: multi (t ~ U{0..999}, sigma linear to sqrt 2) or single (fixed --sigma).
