@@ -4,11 +4,12 @@
 //! bounded crossbeam channels: a full channel blocks its producer, so memory stays bounded
 //! whatever the dataset size. The source also waits while [`RunOptions::batches_in_flight`]
 //! batches are between it and the sink, so the bound does not grow with the worker count
-//! (channels alone would let each of a wide stage's workers hold its own queue). Batches carry sequence numbers assigned by the source; batch `k`
-//! of a stage with `w` workers is always handled by worker `k % w`, and every consumer reads the
-//! sequence numbers in order, so the output order (and every byte written) does not depend on
-//! the thread count. The first error, or panic, cancels every stage and is reported with the
-//! stage's name; the sink is then told to abort so it never leaves output that looks complete.
+//! (channels alone would let each of a wide stage's workers hold its own queue). Batches carry
+//! sequence numbers assigned by the source; batch `k` of a stage with `w` workers is always
+//! handled by worker `k % w`, and every consumer reads the sequence numbers in order, so the
+//! output order (and every byte written) does not depend on the thread count. The first error,
+//! or panic, cancels every stage and is reported with the stage's name; the sink is then told
+//! to abort so it never leaves output that looks complete.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
