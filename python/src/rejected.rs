@@ -64,29 +64,33 @@ impl SetAside {
 }
 
 /// The rows of `batch` an earlier pipeline rejected (a non-null `error`), set aside with their
-/// stage and reason; the other rows are returned without the two error columns. A batch
-/// without an `error` text column is returned as it is.
+/// stage and reason; the other rows are returned without the two error columns. Only the pair
+/// a pipeline writes counts (`error_stage` and `error`, text of any string type: engines may
+/// hand them on as large strings); a batch without it is returned as it is.
 pub fn earlier_rejections(batch: RecordBatch, aside: &mut SetAside) -> Result<RecordBatch> {
-    let text = |name| {
-        batch
-            .column_by_name(name)
-            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-            .cloned()
+    let text = |name| -> Option<StringArray> {
+        let column = batch.column_by_name(name)?;
+        let is_text = matches!(
+            column.data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        );
+        let column = arrow::compute::cast(column, &DataType::Utf8)
+            .ok()
+            .filter(|_| is_text)?;
+        column.as_any().downcast_ref::<StringArray>().cloned()
     };
-    let Some(error) = text(ERROR) else {
+    let (Some(stage), Some(error)) = (text(ERROR_STAGE), text(ERROR)) else {
         return Ok(batch);
     };
-    let stage = text(ERROR_STAGE);
-    let good = aside.take(&batch, |row| {
+    let mut good = aside.take(&batch, |row| {
         error.is_valid(row).then(|| {
-            let stage = stage
-                .as_ref()
-                .filter(|s| s.is_valid(row))
-                .map_or("an earlier pipeline", |s| s.value(row));
+            let stage = match stage.is_valid(row) {
+                true => stage.value(row),
+                false => "an earlier pipeline",
+            };
             (stage.to_string(), error.value(row).to_string())
         })
     })?;
-    let mut good = good;
     for name in [ERROR, ERROR_STAGE] {
         if let Ok(i) = good.schema().index_of(name) {
             good.remove_column(i);

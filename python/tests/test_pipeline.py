@@ -123,6 +123,10 @@ def test_rows_an_earlier_pipeline_rejected_stay_rejected(table, pca):
     assert bad["id"].to_pylist() == ["bee/zz-broken.jpg"]
     assert bad["label"].to_pylist() == [1]
     assert bad["latents"].null_count == 1
+    # Engines may hand the error columns on as large strings.
+    large = first.cast(pa.schema([f.with_type(pa.large_string()) if f.name.startswith("error")
+                                  else f for f in first.schema]))
+    assert ldae.Pipeline(chain(pca)[2:])(large).equals(second)
 
 
 def test_a_null_tensor_is_rejected_not_read_as_an_image(table, pca):
