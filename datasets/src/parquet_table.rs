@@ -393,10 +393,9 @@ impl RowReader for ParquetReader {
         let largest = self.group_bytes.iter().copied().max().unwrap_or(0).max(1);
         Some(Blocks {
             rows: self
-                .groups
-                .windows(2)
-                .map(|w| w[1].2 - w[0].2)
-                .chain(self.groups.last().map(|&(_, _, start)| self.total - start))
+                .files
+                .iter()
+                .flat_map(|f| f.row_groups.iter().copied())
                 .collect(),
             resident: (GroupCache::BUDGET / 4 * 3 / largest).max(1),
         })
