@@ -9,6 +9,13 @@ mod allocator;
 
 fn main() -> ExitCode {
     allocator::keep_freed_memory();
+    // Output piped into `head` ends the process quietly once the reader is gone, as with other
+    // Unix tools: Rust ignores SIGPIPE, and the next print panicked with a backtrace.
+    // SAFETY: restores one signal's default action before any other thread starts.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // A cap the kernels cannot read is an error before anything runs (they would panic later).
     if let Err(e) = ldae_operators::cpu::Isa::cap_from_env() {
         eprintln!("error: {e}");

@@ -57,6 +57,10 @@ pub trait RowReader: Send {
     fn blocks(&self) -> Option<crate::order::Blocks> {
         None
     }
+    /// Get ready to read `upcoming[..next]` (the next batch), with the rest of `upcoming` to
+    /// follow in that order: a reader that decodes whole blocks decodes the missing ones of
+    /// the next batch, with those of the rows after it, several at once. By default nothing.
+    fn prefetch(&mut self, _upcoming: &[usize], _next: usize) {}
 }
 
 impl RowReader for Box<dyn RowReader> {
@@ -80,6 +84,9 @@ impl RowReader for Box<dyn RowReader> {
     }
     fn blocks(&self) -> Option<crate::order::Blocks> {
         (**self).blocks()
+    }
+    fn prefetch(&mut self, upcoming: &[usize], next: usize) {
+        (**self).prefetch(upcoming, next)
     }
 }
 
@@ -211,6 +218,8 @@ impl<R: RowReader> Source for IndexedSource<R> {
             .reader
             .pixel_shape()
             .map(|s| s.iter().product::<usize>());
+        self.reader
+            .prefetch(&self.order[self.position..], end - self.position);
         let mut rows = Vec::with_capacity(end - self.position);
         let mut rejected = Vec::new();
         for &index in &self.order[self.position..end] {

@@ -16,6 +16,7 @@ pub mod indexed;
 pub mod open;
 pub mod order;
 pub mod parquet_table;
+mod row_groups;
 pub mod synthetic;
 pub mod webdataset;
 

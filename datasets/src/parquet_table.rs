@@ -3,21 +3,22 @@
 //! from the `huggingface` schema metadata when present), or ldae's own decoded-pixel tables
 //! (`id`, `label`, `pixels` as a UInt8 tensor `[H, W, C]`, e.g. the training pixel cache; their
 //! ids are kept). One file or a folder of `*.parquet` files (`_`-prefixed metadata files
-//! skipped), read one row group at a time (sequential reads decode each row group once).
+//! skipped), read by whole row groups: each decoded once while it stays in memory, several at
+//! once ahead of the rows that need them (see `row_groups`).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Int64Type, UInt8Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ProjectionMask;
 
 use ldae_pipeline::{columns, Error, Rejection, Result};
 
 use crate::format::{FormatConfig, Probe};
 use crate::indexed::{Payload, RawRow, RowReader};
 use crate::order::Blocks;
+use crate::row_groups::{self, check_image_type, Group, GroupCache, GroupToRead};
 
 struct TableFile {
     path: PathBuf,
@@ -26,9 +27,6 @@ struct TableFile {
     row_groups: Vec<usize>,
     projection: Vec<usize>,
 }
-
-/// The most bytes of one batch read from a row group (see `ParquetReader::load_group`).
-const READ_BATCH_BYTES: usize = 128 << 10;
 
 /// Reads Parquet image tables.
 pub struct ParquetReader {
@@ -46,61 +44,6 @@ pub struct ParquetReader {
     /// Row groups that failed to decode, with the error: each is tried once, and every row of
     /// it is rejected with that error.
     failed: std::collections::HashMap<usize, String>,
-}
-
-/// Decoded row groups kept in memory, oldest evicted first beyond [`GroupCache::BUDGET`]
-/// bytes. Reading in shuffled order touches a random row group per row: with one group cached,
-/// every row decoded a whole group (a pixel cache of 45,000 CIFAR images read at ~10 rows/s);
-/// with the groups kept, each is decoded once while the table fits the budget.
-#[derive(Default)]
-struct GroupCache {
-    groups: std::collections::HashMap<usize, Group>,
-    order: std::collections::VecDeque<usize>,
-    bytes: usize,
-}
-
-impl GroupCache {
-    /// Memory the decoded groups may take.
-    const BUDGET: usize = 2 << 30;
-
-    fn get(&self, g: usize) -> Option<&Group> {
-        self.groups.get(&g)
-    }
-
-    fn insert(&mut self, group: Group) {
-        let size = group.bytes();
-        while self.bytes + size > Self::BUDGET {
-            let Some(oldest) = self.order.pop_front() else {
-                break;
-            };
-            if let Some(old) = self.groups.remove(&oldest) {
-                self.bytes -= old.bytes();
-            }
-        }
-        self.bytes += size;
-        self.order.push_back(group.index);
-        self.groups.insert(group.index, group);
-    }
-}
-
-/// One loaded row group: images (encoded bytes, or pixels), labels and, for pixel tables, ids.
-struct Group {
-    index: usize,
-    images: ArrayRef,
-    /// The label column as stored, and cast to int64.
-    labels: Option<(ArrayRef, ArrayRef)>,
-    ids: Option<ArrayRef>,
-}
-
-impl Group {
-    fn bytes(&self) -> usize {
-        let optional = |a: Option<&ArrayRef>| a.map_or(0, |a| a.get_array_memory_size());
-        let labels = self.labels.as_ref();
-        self.images.get_array_memory_size()
-            + optional(labels.map(|l| &l.0))
-            + optional(labels.map(|l| &l.1))
-            + optional(self.ids.as_ref())
-    }
 }
 
 fn list_parquet(path: &Path) -> Result<Vec<PathBuf>> {
@@ -265,109 +208,46 @@ impl ParquetReader {
         })
     }
 
-    fn load_group(&mut self, g: usize) -> Result<()> {
-        if self.cache.get(g).is_some() {
-            return Ok(());
-        }
+    /// The row group (its index in `groups`) holding row `index`.
+    fn group_of(&self, index: usize) -> usize {
+        self.groups.partition_point(|&(_, _, start)| start <= index) - 1
+    }
+
+    fn to_read(&self, g: usize) -> GroupToRead<'_> {
         let (fi, rg, _) = self.groups[g];
-        let tf = &self.files[fi];
-        let file = File::open(&tf.path).map_err(|e| Error::io(&tf.path, e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| Error::external(format!("{}", tf.path.display()), e))?;
-        let mask = ProjectionMask::leaves(builder.parquet_schema(), tf.projection.clone());
-        // Batches of at most READ_BATCH_BYTES (one row at least): the reader grows a batch's
-        // value buffer page by page, and a realloc that cannot grow in place copies it whole,
-        // so one batch for a whole group of wide rows copied gigabytes (a 134 MB group of
-        // 224 px pixels took 6 s). Small batches were faster still at every width measured.
-        let rows = tf.row_groups[rg].max(1);
-        let row_bytes = (self.group_bytes[g] / rows).max(1);
-        let reader = builder
-            .with_row_groups(vec![rg])
-            .with_projection(mask)
-            .with_batch_size((READ_BATCH_BYTES / row_bytes).clamp(1, rows))
-            .build()
-            .map_err(|e| Error::external(format!("{}", tf.path.display()), e))?;
-        let batches: Vec<RecordBatch> = reader
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| Error::external(format!("{}", tf.path.display()), e))?;
-        let schema = batches
-            .first()
-            .map(|b| b.schema())
-            .ok_or_else(|| Error::corrupt(&tf.path, "empty row group"))?;
-        let batch = arrow::compute::concat_batches(&schema, &batches)?;
-        let (images, ids) = if self.pixel_shape.is_some() {
-            let pixels = batch.column_by_name(columns::PIXELS).cloned();
-            let ids = batch.column_by_name(columns::ID).cloned();
-            (pixels.ok_or_else(|| Error::data("no pixels column"))?, ids)
-        } else {
-            (encoded_images(&batch, &tf.path)?, None)
-        };
-        let label = batch.column_by_name("label").map(|l| {
-            // The column is an integer type (checked at open); a value that does not fit in
-            // int64 (a u64 above 2^63) casts to null, and is told apart from a null label by
-            // the original column.
-            let cast = arrow::compute::cast(l, &DataType::Int64);
-            cast.map(|c| (l.clone(), c))
-        });
-        let label = label
-            .transpose()
-            .map_err(|e| Error::external(format!("{}: column 'label'", tf.path.display()), e))?;
-        let ids = match ids {
-            Some(ids) => Some(arrow::compute::cast(&ids, &DataType::Utf8).map_err(|e| {
-                let what = format!(
-                    "{}: column 'id' ({}) cannot be read as text",
-                    tf.path.display(),
-                    ids.data_type()
-                );
-                Error::external(what, e)
-            })?),
-            None => None,
-        };
-        self.cache.insert(Group {
-            index: g,
-            images,
-            labels: label,
-            ids,
-        });
-        Ok(())
+        let file = &self.files[fi];
+        GroupToRead {
+            path: &file.path,
+            row_group: rg,
+            projection: &file.projection,
+            rows: file.row_groups[rg],
+            bytes: self.group_bytes[g],
+            pixels: self.pixel_shape.is_some(),
+        }
     }
-}
 
-/// An `image` column holds encoded bytes: binary, or a struct with a binary `bytes` field.
-fn check_image_type(field: &arrow::datatypes::Field, path: &Path) -> Result<()> {
-    let binary = |t: &DataType| {
-        matches!(
-            t,
-            DataType::Binary | DataType::LargeBinary | DataType::BinaryView
-        )
-    };
-    let ok = match field.data_type() {
-        DataType::Struct(fields) => fields
-            .iter()
-            .any(|f| f.name() == "bytes" && binary(f.data_type())),
-        t => binary(t),
-    };
-    if ok {
-        return Ok(());
+    fn is_missing(&self, g: usize) -> bool {
+        !self.cache.contains(g) && !self.failed.contains_key(&g)
     }
-    Err(Error::corrupt(path, format!("column 'image' is {}; expected encoded image bytes (binary, or a struct with a binary 'bytes' field)", field.data_type())))
-}
 
-/// The encoded bytes of a Hugging Face `image` column (a `{bytes, path}` struct or binary).
-fn encoded_images(batch: &RecordBatch, path: &Path) -> Result<ArrayRef> {
-    let image = batch
-        .column_by_name(columns::IMAGE)
-        .cloned()
-        .ok_or_else(|| Error::data("no image column"))?;
-    let image = match image.data_type() {
-        DataType::Struct(_) => image
-            .as_struct()
-            .column_by_name("bytes")
-            .cloned()
-            .ok_or_else(|| Error::corrupt(path, "'image' struct has no 'bytes' field"))?,
-        _ => image,
-    };
-    Ok(arrow::compute::cast(&image, &DataType::LargeBinary)?)
+    /// Keep the decoded groups (or each failure, which every row of the group reports).
+    fn keep(&mut self, decoded: Vec<(usize, Result<Group>)>) {
+        for (g, result) in decoded {
+            match result {
+                Ok(group) => self.cache.insert(g, group),
+                Err(e) => {
+                    self.failed.insert(g, e.chain());
+                }
+            }
+        }
+    }
+
+    fn load_group(&mut self, g: usize) {
+        if self.is_missing(g) {
+            let decoded = self.to_read(g).decode();
+            self.keep(vec![(g, decoded)]);
+        }
+    }
 }
 
 impl RowReader for ParquetReader {
@@ -400,20 +280,60 @@ impl RowReader for ParquetReader {
             resident: (GroupCache::BUDGET / 4 * 3 / largest).max(1),
         })
     }
+    /// Decodes the missing row groups of the next batch together with the next ones the rows
+    /// after it need, up to one per decode thread (and within 3/4 of the cache's budget), each
+    /// on its own thread. Groups still needed are kept from eviction, and room is made before
+    /// decoding, so the cache stays within its budget.
+    fn prefetch(&mut self, upcoming: &[usize], next: usize) {
+        let next = next.min(upcoming.len());
+        if !upcoming[..next]
+            .iter()
+            .any(|&i| self.is_missing(self.group_of(i)))
+        {
+            return;
+        }
+        let threads = row_groups::decode_threads();
+        let cap = GroupCache::BUDGET / 4 * 3;
+        // Past the next batch, look this many rows ahead at most.
+        let horizon = next.saturating_add(1 << 20).min(upcoming.len());
+        let mut seen = std::collections::HashSet::new();
+        let (mut kept, mut missing, mut bytes) = (Vec::new(), Vec::new(), 0);
+        for (k, &index) in upcoming[..horizon].iter().enumerate() {
+            let g = self.group_of(index);
+            if self.failed.contains_key(&g) || !seen.insert(g) {
+                continue;
+            }
+            // The next batch's groups are all decoded; past it, no more than fit the cap and
+            // the threads.
+            if k >= next && (missing.len() >= threads || bytes + self.group_bytes[g] > cap) {
+                break;
+            }
+            bytes += self.group_bytes[g];
+            if self.cache.contains(g) {
+                kept.push(g);
+            } else {
+                missing.push(g);
+            }
+        }
+        for &g in &kept {
+            self.cache.touch(g);
+        }
+        self.cache
+            .make_room(missing.iter().map(|&g| self.group_bytes[g]).sum());
+        let to_read: Vec<_> = missing.iter().map(|&g| (g, self.to_read(g))).collect();
+        let decoded = row_groups::decode_all(&to_read);
+        self.keep(decoded);
+    }
     fn read(&mut self, index: usize) -> std::result::Result<RawRow, Rejection> {
-        let g = self.groups.partition_point(|&(_, _, start)| start <= index) - 1;
+        let g = self.group_of(index);
         let (fi, _, start) = self.groups[g];
         let id = format!("{}:{index}", self.files[fi].name);
         let reject = |message: String| Rejection {
             id: id.clone(),
             message,
         };
+        self.load_group(g);
         if let Some(message) = self.failed.get(&g) {
-            return Err(reject(format!("read: {message}")));
-        }
-        if let Err(e) = self.load_group(g) {
-            let message = e.chain();
-            self.failed.insert(g, message.clone());
             return Err(reject(format!("read: {message}")));
         }
         let Some(group) = self.cache.get(g) else {
@@ -493,7 +413,7 @@ crate::register_format!(ParquetFormat);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Int64Array, StringArray, UInt8Array};
+    use arrow::array::{Int64Array, RecordBatch, StringArray, UInt8Array};
     use arrow::datatypes::{Field, Schema};
     use ldae_pipeline::columns::{tensor_array, tensor_field};
     use std::sync::Arc;
@@ -546,6 +466,28 @@ mod tests {
         for i in [4, 0, 3, 1, 2] {
             let row = reader.read(i).unwrap();
             match row.payload {
+                Payload::Pixels(p) => assert_eq!(p, vec![i as u8; 192]),
+                _ => panic!("row {i} is not pixels"),
+            }
+        }
+    }
+
+    #[test]
+    fn prefetch_decodes_every_group_the_next_batch_needs_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        pixel_table(&path, 9);
+        let mut reader = ParquetReader::open(&path).unwrap();
+        let order = [4, 0, 8, 5, 1];
+        // The next batch is rows 4, 0 and 8: groups 2, 0 and 4, decoded together.
+        reader.prefetch(&order, 3);
+        for g in [2, 0, 4] {
+            assert!(reader.cache.contains(g), "group {g} not decoded");
+        }
+        // Nothing to do while the next batch's groups are there (row 5 is in group 2).
+        reader.prefetch(&order[3..4], 1);
+        for &i in &order {
+            match reader.read(i).unwrap().payload {
                 Payload::Pixels(p) => assert_eq!(p, vec![i as u8; 192]),
                 _ => panic!("row {i} is not pixels"),
             }

@@ -52,3 +52,22 @@ fn counts_rows_per_label() {
     ]);
     assert!(text.contains("tensor[16, 4]"), "{text}");
 }
+
+/// Output piped into a reader that has gone (`ldae inspect ... | head`) ends the process quietly, by
+/// SIGPIPE as with other Unix tools, not with a panic and a backtrace.
+#[cfg(unix)]
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let pca = fit_synthetic(tmp.path(), 50, 16);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = crate::common::ldae_command(&["inspect", &pca])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{stderr}");
+}
