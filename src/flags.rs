@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use ldae_datasets::{Shard, SourceOptions};
 use ldae_jobs::spec::{RunSettings, Spec, SpecReport};
-use ldae_pipeline::{RunOptions, RunReport};
+use ldae_pipeline::{ProgressMode, RunOptions, RunReport};
 
 use crate::cli::{RunArgs, SourceArgs};
 use ldae_operators::parquet_sink::TableReport;
@@ -39,11 +39,28 @@ pub fn shard_from_env() -> Result<Option<Shard>> {
     Ok(Some(format!("{index}/{count}").parse::<Shard>()?))
 }
 
-/// The run options of a command's flags.
+/// Whether `--quiet` was given: no progress and no stage tables (warnings, errors and each
+/// command's result lines still print).
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Record `--quiet` for the run options and reports of this process (called once in `main`).
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The run options of a command's flags (`--quiet` turns progress off).
 pub fn run_options(args: &RunArgs, label: &str) -> RunOptions {
     let mut options = RunOptions {
         on_error: args.on_error,
-        progress: args.progress,
+        progress: if quiet() {
+            ProgressMode::Off
+        } else {
+            args.progress
+        },
         label: label.to_string(),
         ..RunOptions::default()
     };
@@ -79,6 +96,12 @@ pub fn print_or_run(
 /// of a training run), one table summed over them. A train sink's "wait in" is the model step
 /// waiting for the loader.
 pub fn print_passes(report: &SpecReport) {
+    if quiet() {
+        if let Some(total) = report.total() {
+            print_rejected(&total);
+        }
+        return;
+    }
     if report.passes.len() > 1 {
         eprintln!(
             "stages summed over the {} passes (epochs) this command ran",
@@ -117,9 +140,16 @@ pub fn table_summary(output: &serde_json::Value, what: &str) -> String {
     )
 }
 
-/// Print a run's per-stage table and rejected-row summary to stderr.
+/// Print a run's per-stage table (unless `--quiet`) and rejected-row summary to stderr.
 pub fn print_report(report: &RunReport) {
-    eprintln!("{}", report.table());
+    if !quiet() {
+        eprintln!("{}", report.table());
+    }
+    print_rejected(report);
+}
+
+/// Print how many rows a run rejected, with the first few, to stderr.
+fn print_rejected(report: &RunReport) {
     if !report.rejected.is_empty() {
         eprintln!("{} row(s) rejected, e.g.:", report.rejected.len());
         for r in report.rejected.iter().take(5) {

@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         .with_target(false)
         .without_time()
         .init();
+    ldae::flags::set_quiet(cli.quiet);
     if matches!(cli.command, cli::Command::Pca(_)) {
         allocator::without_huge_pages();
     }

@@ -21,7 +21,9 @@ pub struct Blocks {
 
 /// The row indices to read from a dataset of `len` rows: all rows in dataset order, or a
 /// permutation seeded by `seed` when `shuffle`; then the first `limit`; then every
-/// `shard.count`-th row starting at `shard.index`.
+/// `shard.count`-th row starting at `shard.index`, except for rows read in order from
+/// `blocks`: there each shard is a run of consecutive rows (of the same count), so that it
+/// decodes only its own blocks.
 ///
 /// A dataset in `blocks` of which fewer than all fit in memory is shuffled in windows: the
 /// blocks in a seeded random order, then the rows of each `resident` consecutive blocks of
@@ -85,13 +87,27 @@ pub fn row_order(
         order.truncate(limit);
     }
     if let Some(shard) = shard {
-        order = order
-            .into_iter()
-            .skip(shard.index)
-            .step_by(shard.count)
-            .collect();
+        order = match blocks {
+            Some(_) if !shuffle => consecutive_run(order, shard),
+            _ => order
+                .into_iter()
+                .skip(shard.index)
+                .step_by(shard.count)
+                .collect(),
+        };
     }
     Ok(order)
+}
+
+/// Shard `shard` of rows read in order from blocks: a run of consecutive rows, as many as
+/// every n-th row would give it (so shard sizes differ by one at most, as they do there), and
+/// each shard decodes only its own blocks, where every n-th row made every shard decode every
+/// block.
+fn consecutive_run(order: Vec<usize>, shard: Shard) -> Vec<usize> {
+    let rows_of = |i: usize| order.len().saturating_sub(i).div_ceil(shard.count);
+    let start: usize = (0..shard.index).map(rows_of).sum();
+    let end = start + rows_of(shard.index);
+    order[start..end].to_vec()
 }
 
 /// The blocks in a random order, and the rows of each window of `resident` blocks of that
@@ -216,6 +232,19 @@ mod tests {
         let mut limited = order[..40].to_vec();
         limited.sort();
         assert_eq!(shards, limited);
+        // Read in order, each shard is a run of consecutive rows, as many as every n-th row.
+        for count in 1..6 {
+            let mut next = 0;
+            for index in 0..count {
+                let shard = Some(Shard { index, count });
+                let run = row_order(len, false, 5, Some(41), shard, Some(&blocks)).unwrap();
+                let every_nth = row_order(len, false, 5, Some(41), shard, None).unwrap();
+                assert_eq!(run.len(), every_nth.len(), "shard {index}/{count}");
+                assert_eq!(run, (next..next + run.len()).collect::<Vec<_>>());
+                next += run.len();
+            }
+            assert_eq!(next, 41, "the shards of {count} cover the limited rows");
+        }
         // All blocks resident, or no shuffle: the order is the one without blocks.
         let fits = Blocks {
             resident: 8,

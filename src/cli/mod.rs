@@ -44,7 +44,7 @@ pub fn long_version() -> String {
 #[derive(Parser, Debug)]
 #[command(name = "ldae", version, about, long_about)]
 pub struct Cli {
-    /// Only print warnings and errors.
+    /// Print only warnings, errors and each command's result: no progress, no stage table.
     #[arg(long, short, global = true)]
     pub quiet: bool,
     #[command(subcommand)]

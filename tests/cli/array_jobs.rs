@@ -386,3 +386,24 @@ fn partial_pca_fits_share_a_folder_and_merge_from_it() {
         assert!((x - y).abs() <= 1e-9 * y.abs().max(1e-12), "{x} vs {y}");
     }
 }
+
+/// A sharded job read in order that an older ldae began (whose shards of a Parquet table were
+/// every n-th row, not runs of consecutive rows) is refused, not resumed into a table that
+/// repeats some rows and misses others.
+#[test]
+fn a_sharded_job_begun_with_the_former_row_split_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pca = fit_synthetic(dir.path(), 50, 16);
+    let out = dir.path().join("latents");
+    assert_ok(&encode(&pca, &out, &slurm(0, 2), &[]));
+    // What the former ldae recorded: the same job without the split rule.
+    let job_path = out.join("_ldae/job.json");
+    let mut job: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&job_path).unwrap()).unwrap();
+    let removed = job["job"].as_object_mut().unwrap().remove("shard_rows");
+    assert!(removed.is_some(), "the identity records the split: {job}");
+    std::fs::write(&job_path, job.to_string()).unwrap();
+    let refused = encode(&pca, &out, &slurm(1, 2), &[]);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(text(&refused).contains("another job"), "{}", text(&refused));
+}

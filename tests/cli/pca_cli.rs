@@ -294,3 +294,30 @@ fn spec_runs_fit_then_encode() {
     let batches = read_table(&dir.path().join("latents"));
     assert_eq!(tensor_f32(&batches, "latents").len(), 90 * 16 * 6);
 }
+
+/// `--quiet` prints the result line and nothing else: no progress, no stage table.
+#[test]
+fn quiet_prints_the_result_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pca.safetensors");
+    let args = [
+        "pca",
+        "fit",
+        "--input",
+        "synthetic:40",
+        "--image-size",
+        "16",
+        "--patch",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+        "--progress",
+        "log",
+    ];
+    let loud = ldae(&args);
+    assert!(String::from_utf8_lossy(&loud.stderr).contains("rows/s"));
+    let quiet = ldae(&[&["-q"], &args[..]].concat());
+    assert!(quiet.status.success());
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
+    assert!(String::from_utf8_lossy(&quiet.stdout).contains("wrote"));
+}
