@@ -7,6 +7,7 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// The largest encoded image (or other member) read into memory for one row. Photos are a few
 /// MB; a multi-gigabyte "image" is a mistake that would otherwise exhaust memory.
@@ -113,6 +114,90 @@ pub fn read_regular_file(path: &Path, limit: u64, mut buffer: Vec<u8>) -> Result
         ));
     }
     Ok(bytes)
+}
+
+/// Most files read at once by [`FileReads`]: reading is bound by the storage's latency (a
+/// network file system's round trips, a cold disk), not by cores, so it gets more threads
+/// than a small machine has cores.
+const MAX_READ_THREADS: usize = 16;
+
+/// Files each reading thread gets at least: fewer are read on one thread, where a thread
+/// would cost more than it saves.
+const FILES_PER_READ_THREAD: usize = 8;
+
+/// Below this time to read one file (the page cache's few microseconds), files are read one
+/// after the other: starting threads would cost more than it saves.
+const FAST_FILE_READ: Duration = Duration::from_micros(25);
+
+/// Reads files several at once when the storage is slow to answer, and one after the other
+/// when it is fast, judging by the time one file took to read last time.
+#[derive(Debug, Default)]
+pub struct FileReads {
+    /// The mean time one file took to read in the last call.
+    per_file: Option<Duration>,
+}
+
+impl FileReads {
+    /// Read `files` (a key, the path and a buffer to read into each) with
+    /// [`read_regular_file`]; results in the order given.
+    pub fn read<K: Send>(
+        &mut self,
+        files: Vec<(K, &Path, Vec<u8>)>,
+        limit: u64,
+    ) -> Vec<(K, Result<Vec<u8>, String>)> {
+        let count = files.len().max(1) as u32;
+        let threads = match self.per_file {
+            Some(t) if t < FAST_FILE_READ => 1,
+            _ => files.len().div_ceil(FILES_PER_READ_THREAD),
+        };
+        let read = read_files(files, limit, threads.clamp(1, MAX_READ_THREADS));
+        self.per_file = Some(read.iter().map(|r| r.2).sum::<Duration>() / count);
+        read.into_iter()
+            .map(|(key, bytes, _)| (key, bytes))
+            .collect()
+    }
+}
+
+/// Read `files` (a key, the path and a buffer to read into each) with
+/// [`read_regular_file`], on up to `threads` threads each reading a run of them; results, with
+/// the time each file took, in the order given.
+fn read_files<K: Send>(
+    files: Vec<(K, &Path, Vec<u8>)>,
+    limit: u64,
+    threads: usize,
+) -> Vec<(K, Result<Vec<u8>, String>, Duration)> {
+    let threads = threads.clamp(1, files.len().max(1));
+    let read_all = |files: Vec<(K, &Path, Vec<u8>)>| {
+        let read = |(key, path, buffer)| {
+            let started = Instant::now();
+            let bytes = read_regular_file(path, limit, buffer);
+            (key, bytes, started.elapsed())
+        };
+        files.into_iter().map(read).collect::<Vec<_>>()
+    };
+    if threads == 1 {
+        return read_all(files);
+    }
+    let per_thread = files.len().div_ceil(threads);
+    let mut chunks = Vec::with_capacity(threads);
+    let mut files = files.into_iter();
+    loop {
+        let chunk: Vec<_> = files.by_ref().take(per_thread).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    std::thread::scope(|scope| {
+        let running: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || read_all(chunk)))
+            .collect();
+        running
+            .into_iter()
+            .flat_map(|t| t.join().expect("reading files does not panic"))
+            .collect()
+    })
 }
 
 #[cfg(test)]

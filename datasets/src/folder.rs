@@ -7,13 +7,13 @@
 //! Ids are relative paths, escaped losslessly when a name is not UTF-8
 //! ([`crate::file_access::path_id`]); the file itself is read by its real OS path.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use ldae_pipeline::{Error, Rejection, Result};
 
-use crate::file_access::{path_id, read_regular_file, MAX_ENCODED_BYTES};
+use crate::file_access::{path_id, read_regular_file, FileReads, MAX_ENCODED_BYTES};
 use crate::format::{FormatConfig, Probe};
 use crate::indexed::{Payload, RawRow, RowReader};
 
@@ -37,10 +37,18 @@ pub struct FolderReader {
     spare: Vec<Vec<u8>>,
     /// The capacity of `spare`, in bytes.
     spare_bytes: usize,
+    /// Files read ahead by `prefetch`, by index, until `read` takes them.
+    ready: HashMap<usize, std::result::Result<Vec<u8>, String>>,
+    /// How `prefetch` reads: several files at once from slow storage.
+    reads: FileReads,
 }
 
 /// At most this many bytes of spare read buffers are kept (a batch's worth, usually).
 const MAX_SPARE_BYTES: usize = 32 << 20;
+
+/// Files read ahead at once when the batches are smaller (6 rows at 224 px by default), so
+/// that enough reads are in flight together.
+const READ_AHEAD_FILES: usize = 64;
 
 fn is_image(path: &Path) -> bool {
     path.extension()
@@ -185,7 +193,18 @@ impl FolderReader {
             classes,
             spare: Vec::new(),
             spare_bytes: 0,
+            ready: HashMap::new(),
+            reads: FileReads::default(),
         })
+    }
+}
+
+impl FolderReader {
+    /// A buffer of an earlier row to read a file into (or a new one).
+    fn spare_buffer(&mut self) -> Vec<u8> {
+        let buffer = self.spare.pop().unwrap_or_default();
+        self.spare_bytes -= buffer.capacity();
+        buffer
     }
 }
 
@@ -202,11 +221,39 @@ impl RowReader for FolderReader {
     fn class_names(&self) -> Option<Vec<String>> {
         self.classes.clone()
     }
+    /// Once a file of the next batch is not read yet, reads it with the next ones (the next
+    /// batch, and at least [`READ_AHEAD_FILES`]) at once, several threads each reading a run
+    /// of them, when files are slow to read: a storage with latency (a network file system, a
+    /// cold disk) then keeps many reads in flight, where one at a time waited for each.
+    fn prefetch(&mut self, upcoming: &[usize], next: usize) {
+        let next = next.min(upcoming.len());
+        if upcoming[..next].iter().all(|i| self.ready.contains_key(i)) {
+            return;
+        }
+        let ahead = &upcoming[..next.max(READ_AHEAD_FILES).min(upcoming.len())];
+        let wanted: Vec<usize> = ahead
+            .iter()
+            .copied()
+            .filter(|i| !self.ready.contains_key(i))
+            .collect();
+        let buffers: Vec<Vec<u8>> = wanted.iter().map(|_| self.spare_buffer()).collect();
+        let files = wanted
+            .iter()
+            .zip(buffers)
+            .map(|(&index, buffer)| (index, self.files[index].path.as_path(), buffer))
+            .collect();
+        self.ready.extend(self.reads.read(files, MAX_ENCODED_BYTES));
+    }
     fn read(&mut self, index: usize) -> std::result::Result<RawRow, Rejection> {
+        let read = match self.ready.remove(&index) {
+            Some(read) => read,
+            None => {
+                let buffer = self.spare_buffer();
+                read_regular_file(&self.files[index].path, MAX_ENCODED_BYTES, buffer)
+            }
+        };
         let file = &self.files[index];
-        let buffer = self.spare.pop().unwrap_or_default();
-        self.spare_bytes -= buffer.capacity();
-        match read_regular_file(&file.path, MAX_ENCODED_BYTES, buffer) {
+        match read {
             Ok(bytes) => Ok(RawRow {
                 id: file.id.clone(),
                 label: file.label,
@@ -246,3 +293,39 @@ impl FormatConfig for FolderFormat {
 }
 
 crate::register_format!(FolderFormat);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_read_ahead_at_once_are_the_files_read_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        for class in ["a", "b"] {
+            std::fs::create_dir(dir.path().join(class)).unwrap();
+            for i in 0..50 {
+                let bytes = format!("{class}{i}").repeat(i + 1);
+                std::fs::write(dir.path().join(class).join(format!("{i:02}.jpg")), bytes).unwrap();
+            }
+        }
+        std::fs::write(dir.path().join("a/zz.jpg"), vec![0u8; 0]).unwrap();
+        let mut reader = FolderReader::open(dir.path()).unwrap();
+        let order: Vec<usize> = (0..reader.len()).rev().collect();
+        let mut ahead = FolderReader::open(dir.path()).unwrap();
+        for (at, &index) in order.iter().enumerate() {
+            // Batches of 3: the first prefetch reads 64 files at once.
+            if at % 3 == 0 {
+                ahead.prefetch(&order[at..], 3);
+                assert!(ahead.ready.len() >= 3.min(order.len() - at));
+            }
+            let (one, read_ahead) = (reader.read(index).unwrap(), ahead.read(index).unwrap());
+            assert_eq!(one.id, read_ahead.id);
+            assert_eq!(one.label, read_ahead.label);
+            match (one.payload, read_ahead.payload) {
+                (Payload::Encoded(a), Payload::Encoded(b)) => assert_eq!(a, b, "row {index}"),
+                _ => panic!("row {index} is not encoded bytes"),
+            }
+        }
+        assert!(ahead.ready.is_empty(), "every file read ahead was read");
+    }
+}
