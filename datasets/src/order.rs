@@ -21,9 +21,12 @@ pub struct Blocks {
 
 /// The row indices to read from a dataset of `len` rows: all rows in dataset order, or a
 /// permutation seeded by `seed` when `shuffle`; then the first `limit`; then every
-/// `shard.count`-th row starting at `shard.index`, except for rows read in order from
-/// `blocks`: there each shard is a run of consecutive rows (of the same count), so that it
-/// decodes only its own blocks.
+/// `shard.count`-th row starting at `shard.index`, except for rows read from `blocks` that a
+/// shard would otherwise decode all of: read in order, each shard is a run of consecutive
+/// rows; shuffled in windows (below), each shard takes a run of the rows (by index) of each
+/// n consecutive windows, shuffled again, so that it decodes 1/n of the blocks, with rows
+/// from as many blocks at once as an unsharded read. Shard sizes are those of every n-th row
+/// either way (they differ by one at most).
 ///
 /// A dataset in `blocks` of which fewer than all fit in memory is shuffled in windows: the
 /// blocks in a seeded random order, then the rows of each `resident` consecutive blocks of
@@ -73,46 +76,94 @@ pub fn row_order(
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let windowed = blocks
         .filter(|b| shuffle && b.resident < b.rows.len() && b.rows.iter().sum::<usize>() == len);
-    let mut order: Vec<usize> = match windowed {
+    let (mut order, mut windows) = match windowed {
         Some(blocks) => shuffled_in_windows(blocks, &mut rng),
         None => {
             let mut order: Vec<usize> = (0..listed).collect();
             if shuffle {
                 order.shuffle(&mut rng);
             }
-            order
+            let windows = vec![order.len()];
+            (order, windows)
         }
     };
-    if let Some(limit) = limit {
+    if let Some(limit) = limit.filter(|&l| l < order.len()) {
         order.truncate(limit);
+        cut_windows(&mut windows, limit);
     }
-    if let Some(shard) = shard {
-        order = match blocks {
-            Some(_) if !shuffle => consecutive_run(order, shard),
-            _ => order
-                .into_iter()
-                .skip(shard.index)
-                .step_by(shard.count)
-                .collect(),
-        };
-    }
-    Ok(order)
+    let Some(shard) = shard.filter(|s| s.count > 1) else {
+        return Ok(order);
+    };
+    Ok(match (blocks, windowed) {
+        // Every shard's part of the rows of n windows at once: each decodes a window's worth
+        // of blocks, as the whole read does, and 1/n of the table in all.
+        (_, Some(_)) => {
+            let groups: Vec<usize> = windows
+                .chunks(shard.count)
+                .map(|w| w.iter().sum())
+                .collect();
+            runs_of_groups(&order, &groups, shard, Some(seed))
+        }
+        // Read in order: one run of consecutive rows each.
+        (Some(_), None) if !shuffle => runs_of_groups(&order, &[order.len()], shard, None),
+        _ => order
+            .into_iter()
+            .skip(shard.index)
+            .step_by(shard.count)
+            .collect(),
+    })
 }
 
-/// Shard `shard` of rows read in order from blocks: a run of consecutive rows, as many as
-/// every n-th row would give it (so shard sizes differ by one at most, as they do there), and
-/// each shard decodes only its own blocks, where every n-th row made every shard decode every
-/// block.
-fn consecutive_run(order: Vec<usize>, shard: Shard) -> Vec<usize> {
-    let rows_of = |i: usize| order.len().saturating_sub(i).div_ceil(shard.count);
-    let start: usize = (0..shard.index).map(rows_of).sum();
-    let end = start + rows_of(shard.index);
-    order[start..end].to_vec()
+/// Cut the window lengths `windows` to the first `limit` rows.
+fn cut_windows(windows: &mut Vec<usize>, limit: usize) {
+    let mut left = limit;
+    for w in windows.iter_mut() {
+        *w = (*w).min(left);
+        left -= *w;
+    }
+    windows.retain(|&w| w > 0);
+}
+
+/// Shard `shard` of rows read from blocks, in `groups` of consecutive rows of `order`: of each
+/// group, the shard takes a run of the group's rows sorted by index (so it touches only the
+/// blocks of its run), as many as every n-th row would give it there (so shard sizes differ
+/// by one at most, as they do there). A shuffled read (`seed`) shuffles each run again, so
+/// that its rows come from all of its blocks at once; otherwise the run keeps its order.
+fn runs_of_groups(
+    order: &[usize],
+    groups: &[usize],
+    shard: Shard,
+    seed: Option<u64>,
+) -> Vec<usize> {
+    let n = shard.count;
+    // Positions p < x with p % n == i.
+    let below = |x: usize, i: usize| x.saturating_sub(i).div_ceil(n);
+    let mut taken = Vec::with_capacity(order.len() / n + 1);
+    let mut first = 0;
+    for (g, &len) in groups.iter().enumerate() {
+        let end = first + len;
+        let count = |i: usize| below(end, i) - below(first, i);
+        let start: usize = (0..shard.index).map(count).sum();
+        let mut rows = order[first..end].to_vec();
+        rows.sort_unstable();
+        let mut run = rows[start..start + count(shard.index)].to_vec();
+        if let Some(seed) = seed {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(g as u64 + 1);
+            run.shuffle(&mut rng);
+        }
+        taken.extend(run);
+        first = end;
+    }
+    taken
 }
 
 /// The blocks in a random order, and the rows of each window of `resident` blocks of that
-/// order in a random order.
-fn shuffled_in_windows(blocks: &Blocks, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<usize> {
+/// order in a random order; with the number of rows of each window.
+fn shuffled_in_windows(
+    blocks: &Blocks,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> (Vec<usize>, Vec<usize>) {
     let first: Vec<usize> = blocks
         .rows
         .iter()
@@ -125,14 +176,16 @@ fn shuffled_in_windows(blocks: &Blocks, rng: &mut rand_chacha::ChaCha8Rng) -> Ve
     let mut block_order: Vec<usize> = (0..blocks.rows.len()).collect();
     block_order.shuffle(rng);
     let mut order = Vec::with_capacity(blocks.rows.iter().sum());
+    let mut windows = Vec::new();
     for window in block_order.chunks(blocks.resident.max(1)) {
         let start = order.len();
         for &b in window {
             order.extend(first[b]..first[b] + blocks.rows[b]);
         }
         order[start..].shuffle(rng);
+        windows.push(order.len() - start);
     }
-    order
+    (order, windows)
 }
 
 #[cfg(test)]
@@ -255,6 +308,51 @@ mod tests {
                 row_order(len, shuffle, 5, None, None, Some(b)).unwrap(),
                 row_order(len, shuffle, 5, None, None, None).unwrap()
             );
+        }
+    }
+
+    #[test]
+    fn shards_of_a_windowed_shuffle_decode_their_part_of_the_blocks() {
+        // 40 blocks of 10 rows, 4 kept at once: windows of 4 blocks; 4 shards take runs of
+        // each 4 windows (16 blocks) in turn.
+        let blocks = Blocks {
+            rows: vec![10; 40],
+            resident: 4,
+        };
+        let whole = row_order(400, true, 3, None, None, Some(&blocks)).unwrap();
+        for limit in [None, Some(333)] {
+            let mut all = Vec::new();
+            for index in 0..4 {
+                let shard = Some(Shard { index, count: 4 });
+                let part = row_order(400, true, 3, limit, shard, Some(&blocks)).unwrap();
+                let every_nth = row_order(400, true, 3, limit, shard, None).unwrap();
+                assert_eq!(
+                    part.len(),
+                    every_nth.len(),
+                    "shard {index}, limit {limit:?}"
+                );
+                let touched = |rows: &[usize]| {
+                    let blocks: std::collections::BTreeSet<usize> =
+                        rows.iter().map(|r| r / 10).collect();
+                    blocks.len()
+                };
+                // Its 4 blocks of each of 3 runs, and the 2 blocks that each run cuts.
+                assert!(touched(&part) <= 10 + 2 * 3, "touched {}", touched(&part));
+                // Every 4th row of the same windows touched (nearly) every block.
+                let nth: Vec<usize> = whole.iter().copied().skip(index).step_by(4).collect();
+                assert!(
+                    touched(&nth) >= 36,
+                    "every 4th row touched {}",
+                    touched(&nth)
+                );
+                // A window's worth of blocks at once: the first 10 rows come from 4 or more.
+                assert!(touched(&part[..10]) >= 3, "{:?}", &part[..10]);
+                all.extend(part);
+            }
+            all.sort();
+            let mut limited = whole[..limit.unwrap_or(400)].to_vec();
+            limited.sort();
+            assert_eq!(all, limited, "the shards cover the limited rows");
         }
     }
 

@@ -283,25 +283,24 @@ pub fn job_identity(job: &serde_json::Value, ctx: &crate::BuildContext) -> serde
             }
         }
     }
-    // Shards of a Parquet table read in order were every n-th row until 2026-12-07 and are
-    // consecutive runs of rows since: a job folder begun with the old rule must not be resumed
-    // with the new one (its shards would repeat some rows and miss others).
+    // The shards of a large Parquet table were every n-th row until 2026-12-07 and are runs
+    // of its row groups' rows since: a job folder begun with the former split must not be
+    // resumed with this one (its shards would repeat some rows and miss others).
     let sharded = job
         .pointer("/source/shard/count")
         .and_then(|c| c.as_u64())
         .is_some_and(|c| c > 1);
-    let shuffled = job.pointer("/source/shuffle") == Some(&serde_json::Value::Bool(true));
     if let Some(obj) = job.as_object_mut() {
         obj.insert("files".into(), serde_json::Value::Object(files));
-        if sharded && !shuffled {
+        if sharded {
             obj.insert("shard_rows".into(), SHARD_ROWS.into());
         }
     }
     job
 }
 
-/// How a sharded job read in order splits its rows (recorded in the job's identity).
-const SHARD_ROWS: &str = "consecutive runs of a block table's rows, every n-th of the others";
+/// How a sharded job splits its rows (recorded in the job's identity).
+const SHARD_ROWS: &str = "runs of a row-group table's rows, every n-th row of other datasets";
 
 /// Size and modification time (ns) of a file, or of the files in a folder (`depth` levels).
 fn stamp_of(path: &Path, depth: usize) -> Option<serde_json::Value> {
