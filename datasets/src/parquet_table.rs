@@ -77,7 +77,9 @@ fn list_parquet(path: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn hf_class_names(metadata: &std::collections::HashMap<String, String>) -> Option<Vec<String>> {
+/// The class names a Hugging Face dataset's schema metadata gives its `label` column (a
+/// `ClassLabel`'s `names`), if any.
+pub fn hf_class_names(metadata: &std::collections::HashMap<String, String>) -> Option<Vec<String>> {
     let v: serde_json::Value = serde_json::from_str(metadata.get("huggingface")?).ok()?;
     let names = v.pointer("/info/features/label/names")?.as_array()?;
     names.iter().map(|n| n.as_str().map(String::from)).collect()

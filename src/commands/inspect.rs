@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use ldae_datasets::parquet_table::hf_class_names;
 use ldae_operators::pca::PcaModel;
 use ldae_pipeline::columns::{tensor_type, CLASS_NAMES};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -120,9 +121,13 @@ fn inspect_parquet(path: &Path) -> Result<()> {
         }
         if let Some(names) = schema.metadata().get(CLASS_NAMES) {
             println!("  classes: {names}");
+        } else if let Some(names) = hf_class_names(schema.metadata()) {
+            println!("  classes (Hugging Face metadata): {names:?}");
         }
     }
-    if path.is_dir() {
+    // A folder of Parquet files that no ldae job wrote (a Hugging Face dataset, Spark's
+    // output) has no status to tell.
+    if path.is_dir() && ldae_pipeline::table::layout::is_table(path) {
         let complete = ldae_pipeline::table::layout::is_complete(path);
         println!(
             "  status: {}",

@@ -53,6 +53,16 @@ fn fit_encode_inspect_show() {
         inspect.contains("rows: 120") && inspect.contains("complete"),
         "{inspect}"
     );
+    // The same files in a folder no ldae job wrote (as a Hugging Face dataset is): no status.
+    let plain = dir.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    for part in std::fs::read_dir(out.join("data")).unwrap() {
+        let part = part.unwrap().path();
+        std::fs::copy(&part, plain.join(part.file_name().unwrap())).unwrap();
+    }
+    let inspect = ok(&["inspect", plain.to_str().unwrap()]);
+    assert!(inspect.contains("rows: 120"), "{inspect}");
+    assert!(!inspect.contains("status"), "{inspect}");
     let inspect = ok(&["inspect", &pca]);
     assert!(inspect.contains("components: F64 [48, 48]"), "{inspect}");
 
