@@ -116,82 +116,71 @@ pub fn read_regular_file(path: &Path, limit: u64, mut buffer: Vec<u8>) -> Result
     Ok(bytes)
 }
 
-/// Most files read at once by [`FileReads`]: reading is bound by the storage's latency (a
+/// Most reads at once by [`FileReads`]: reading is bound by the storage's latency (a
 /// network file system's round trips, a cold disk), not by cores, so it gets more threads
 /// than a small machine has cores.
 const MAX_READ_THREADS: usize = 16;
 
-/// Files each reading thread gets at least: fewer are read on one thread, where a thread
-/// would cost more than it saves.
+/// Reads each thread gets at least: fewer are done on one thread, where a thread would cost
+/// more than it saves.
 const FILES_PER_READ_THREAD: usize = 8;
 
 /// Below this time to read one file (the page cache's few microseconds), files are read one
 /// after the other: starting threads would cost more than it saves.
 const FAST_FILE_READ: Duration = Duration::from_micros(25);
 
-/// Reads files several at once when the storage is slow to answer, and one after the other
-/// when it is fast, judging by the time one file took to read last time.
+/// Reads files (or parts of them) several at once when the storage is slow to answer, and
+/// one after the other when it is fast, judging by the time one read took last time.
 #[derive(Debug, Default)]
 pub struct FileReads {
-    /// The mean time one file took to read in the last call.
-    per_file: Option<Duration>,
+    /// The mean time one read took in the last call.
+    per_read: Option<Duration>,
 }
 
 impl FileReads {
-    /// Read `files` (a key, the path and a buffer to read into each) with
-    /// [`read_regular_file`]; results in the order given.
-    pub fn read<K: Send>(
-        &mut self,
-        files: Vec<(K, &Path, Vec<u8>)>,
-        limit: u64,
-    ) -> Vec<(K, Result<Vec<u8>, String>)> {
-        let count = files.len().max(1) as u32;
-        let threads = match self.per_file {
+    /// `read` each of `items` (one file or span each); results in the order given.
+    pub fn run<T: Send, R: Send>(&mut self, items: Vec<T>, read: impl Fn(T) -> R + Sync) -> Vec<R> {
+        let count = items.len().max(1) as u32;
+        let threads = match self.per_read {
             Some(t) if t < FAST_FILE_READ => 1,
-            _ => files.len().div_ceil(FILES_PER_READ_THREAD),
+            _ => items.len().div_ceil(FILES_PER_READ_THREAD),
         };
-        let read = read_files(files, limit, threads.clamp(1, MAX_READ_THREADS));
-        self.per_file = Some(read.iter().map(|r| r.2).sum::<Duration>() / count);
-        read.into_iter()
-            .map(|(key, bytes, _)| (key, bytes))
-            .collect()
+        let timed = |item| {
+            let started = Instant::now();
+            let result = read(item);
+            (result, started.elapsed())
+        };
+        let done = map_on_threads(items, threads.clamp(1, MAX_READ_THREADS), &timed);
+        self.per_read = Some(done.iter().map(|r| r.1).sum::<Duration>() / count);
+        done.into_iter().map(|(result, _)| result).collect()
     }
 }
 
-/// Read `files` (a key, the path and a buffer to read into each) with
-/// [`read_regular_file`], on up to `threads` threads each reading a run of them; results, with
-/// the time each file took, in the order given.
-fn read_files<K: Send>(
-    files: Vec<(K, &Path, Vec<u8>)>,
-    limit: u64,
+/// `f` of each of `items` on up to `threads` threads, each taking a run of them; results in
+/// the order given.
+fn map_on_threads<T: Send, R: Send>(
+    items: Vec<T>,
     threads: usize,
-) -> Vec<(K, Result<Vec<u8>, String>, Duration)> {
-    let threads = threads.clamp(1, files.len().max(1));
-    let read_all = |files: Vec<(K, &Path, Vec<u8>)>| {
-        let read = |(key, path, buffer)| {
-            let started = Instant::now();
-            let bytes = read_regular_file(path, limit, buffer);
-            (key, bytes, started.elapsed())
-        };
-        files.into_iter().map(read).collect::<Vec<_>>()
-    };
+    f: &(impl Fn(T) -> R + Sync),
+) -> Vec<R> {
+    let threads = threads.clamp(1, items.len().max(1));
     if threads == 1 {
-        return read_all(files);
+        return items.into_iter().map(f).collect();
     }
-    let per_thread = files.len().div_ceil(threads);
-    let mut chunks = Vec::with_capacity(threads);
-    let mut files = files.into_iter();
+    let per_thread = items.len().div_ceil(threads);
+    let mut runs = Vec::with_capacity(threads);
+    let mut items = items.into_iter();
     loop {
-        let chunk: Vec<_> = files.by_ref().take(per_thread).collect();
-        if chunk.is_empty() {
+        let run: Vec<T> = items.by_ref().take(per_thread).collect();
+        if run.is_empty() {
             break;
         }
-        chunks.push(chunk);
+        runs.push(run);
     }
     std::thread::scope(|scope| {
-        let running: Vec<_> = chunks
+        let running: Vec<_> = runs
             .into_iter()
-            .map(|chunk| scope.spawn(move || read_all(chunk)))
+            .map(|run| scope.spawn(move || run.into_iter().map(f).collect::<Vec<R>>()))
             .collect();
         running
             .into_iter()

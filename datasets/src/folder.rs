@@ -242,7 +242,9 @@ impl RowReader for FolderReader {
             .zip(buffers)
             .map(|(&index, buffer)| (index, self.files[index].path.as_path(), buffer))
             .collect();
-        self.ready.extend(self.reads.read(files, MAX_ENCODED_BYTES));
+        let read =
+            |(index, path, buffer)| (index, read_regular_file(path, MAX_ENCODED_BYTES, buffer));
+        self.ready.extend(self.reads.run(files, read));
     }
     fn read(&mut self, index: usize) -> std::result::Result<RawRow, Rejection> {
         let read = match self.ready.remove(&index) {

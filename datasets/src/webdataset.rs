@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use ldae_pipeline::{Error, Rejection, Result};
 
-use crate::file_access::{escape_bytes, MAX_ENCODED_BYTES};
+use crate::file_access::{escape_bytes, FileReads, MAX_ENCODED_BYTES};
 use crate::folder::IMAGE_EXTENSIONS;
 use crate::format::{FormatConfig, Probe};
 use crate::indexed::{Payload, RawRow, RowReader};
@@ -36,7 +36,38 @@ struct Sample {
 pub struct WebDatasetReader {
     shards: Vec<(PathBuf, String)>,
     samples: Vec<Sample>,
-    open: Option<(usize, File)>,
+    /// Open shards, by index (the ones read last).
+    open: HashMap<usize, File>,
+    /// Samples read ahead by `prefetch`, by index, until `read` takes them.
+    ready: HashMap<usize, Fetched>,
+    /// How `prefetch` reads: several members at once from slow storage.
+    reads: FileReads,
+}
+
+/// A sample's member bytes: the image and, when it has one, the `.cls` label.
+struct Fetched {
+    image: std::io::Result<Vec<u8>>,
+    cls: Option<std::io::Result<Vec<u8>>>,
+}
+
+/// Most shards kept open at once.
+const MAX_OPEN_SHARDS: usize = 64;
+
+/// Members read ahead at once when the batches are smaller.
+const READ_AHEAD_SAMPLES: usize = 64;
+
+/// The bytes of one member of an open shard.
+fn read_at(file: &File, (offset, size): Span) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    if size > MAX_ENCODED_BYTES {
+        return Err(std::io::Error::other(format!(
+            "{size} bytes, more than the {} MiB read for one member",
+            MAX_ENCODED_BYTES >> 20
+        )));
+    }
+    let mut buf = vec![0u8; size as usize];
+    file.read_exact_at(&mut buf, offset)?;
+    Ok(buf)
 }
 
 /// The key and lower-cased extension of a member name: the key is the path up to the first
@@ -202,26 +233,36 @@ impl WebDatasetReader {
         Ok(WebDatasetReader {
             shards,
             samples,
-            open: None,
+            open: HashMap::new(),
+            ready: HashMap::new(),
+            reads: FileReads::default(),
         })
     }
 
-    fn read_span(&mut self, shard: usize, (offset, size): Span) -> std::io::Result<Vec<u8>> {
-        if size > MAX_ENCODED_BYTES {
-            return Err(std::io::Error::other(format!(
-                "{size} bytes, more than the {} MiB read for one member",
-                MAX_ENCODED_BYTES >> 20
-            )));
+    /// Shard `shard`, opened (kept open for the next reads).
+    fn shard_file(&mut self, shard: usize) -> std::io::Result<&File> {
+        if !self.open.contains_key(&shard) {
+            if self.open.len() >= MAX_OPEN_SHARDS {
+                self.open.clear();
+            }
+            self.open.insert(shard, File::open(&self.shards[shard].0)?);
         }
-        if self.open.as_ref().map(|(i, _)| *i) != Some(shard) {
-            self.open = Some((shard, File::open(&self.shards[shard].0)?));
+        Ok(&self.open[&shard])
+    }
+
+    /// Read sample `index`'s members (its image span is `image`).
+    fn fetch(&mut self, index: usize, image: Span) -> Fetched {
+        let (shard, cls) = (self.samples[index].shard, self.samples[index].cls);
+        match self.shard_file(shard) {
+            Ok(file) => Fetched {
+                image: read_at(file, image),
+                cls: cls.map(|span| read_at(file, span)),
+            },
+            Err(e) => Fetched {
+                image: Err(e),
+                cls: None,
+            },
         }
-        let mut buf = vec![0u8; size as usize];
-        if let Some((_, f)) = self.open.as_mut() {
-            f.seek(SeekFrom::Start(offset))?;
-            f.read_exact(&mut buf)?;
-        }
-        Ok(buf)
     }
 }
 
@@ -238,10 +279,57 @@ impl RowReader for WebDatasetReader {
     fn class_names(&self) -> Option<Vec<String>> {
         None
     }
+    /// Once a sample of the next batch is not read yet, reads its members with those of the
+    /// next samples (the batch, and at least [`READ_AHEAD_SAMPLES`]) at once, several threads
+    /// each reading a run of them, when members are slow to read (a shuffled read seeks for
+    /// every sample; a network file system answers each read in about a millisecond).
+    fn prefetch(&mut self, upcoming: &[usize], next: usize) {
+        let readable = |s: &Sample| s.problem.is_none() && s.image.is_some();
+        let waiting =
+            |this: &Self, i: &usize| readable(&this.samples[*i]) && !this.ready.contains_key(i);
+        let next = next.min(upcoming.len());
+        if !upcoming[..next].iter().any(|i| waiting(self, i)) {
+            return;
+        }
+        // Room for this read-ahead's shards (those of the last one are closed).
+        if self.open.len() >= MAX_OPEN_SHARDS / 2 {
+            self.open.clear();
+        }
+        let ahead = &upcoming[..next.max(READ_AHEAD_SAMPLES).min(upcoming.len())];
+        let candidates: Vec<usize> = ahead.iter().copied().filter(|i| waiting(self, i)).collect();
+        // The samples of as many shards as may be open at once (the rest are read later).
+        let mut wanted = Vec::new();
+        for index in candidates {
+            let shard = self.samples[index].shard;
+            if !self.open.contains_key(&shard) {
+                if self.open.len() >= MAX_OPEN_SHARDS {
+                    break;
+                }
+                // A shard that does not open is reported by `read`, row by row.
+                match File::open(&self.shards[shard].0) {
+                    Ok(file) => self.open.insert(shard, file),
+                    Err(_) => continue,
+                };
+            }
+            wanted.push(index);
+        }
+        let (samples, open) = (&self.samples, &self.open);
+        let read = |index: usize| {
+            let sample = &samples[index];
+            let file = &open[&sample.shard];
+            let fetched = Fetched {
+                image: read_at(file, sample.image.unwrap_or_default()),
+                cls: sample.cls.map(|span| read_at(file, span)),
+            };
+            (index, fetched)
+        };
+        let fetched = self.reads.run(wanted, read);
+        self.ready.extend(fetched);
+    }
     fn read(&mut self, index: usize) -> std::result::Result<RawRow, Rejection> {
-        let (shard, image, cls) = {
+        let (shard, image) = {
             let s = &self.samples[index];
-            (s.shard, s.image, s.cls)
+            (s.shard, s.image)
         };
         let id = format!("{}:{}", self.shards[shard].1, self.samples[index].key);
         let reject = |message: String| Rejection {
@@ -252,14 +340,14 @@ impl RowReader for WebDatasetReader {
             return Err(reject(format!("read {}: {problem}", self.shards[shard].1)));
         }
         let image = image.ok_or_else(|| reject("read: sample has no image".into()))?;
-        let bytes = self
-            .read_span(shard, image)
-            .map_err(|e| reject(format!("read: {e}")))?;
-        let label = match cls {
-            Some(span) => {
-                let text = self
-                    .read_span(shard, span)
-                    .map_err(|e| reject(format!("read .cls: {e}")))?;
+        let fetched = match self.ready.remove(&index) {
+            Some(fetched) => fetched,
+            None => self.fetch(index, image),
+        };
+        let bytes = fetched.image.map_err(|e| reject(format!("read: {e}")))?;
+        let label = match fetched.cls {
+            Some(text) => {
+                let text = text.map_err(|e| reject(format!("read .cls: {e}")))?;
                 let text = String::from_utf8_lossy(&text);
                 Some(text.trim().parse::<i64>().map_err(|_| {
                     reject(format!(

@@ -719,3 +719,63 @@ fn empty_inputs_and_nonsense_options_are_errors() {
     let out = read_all(Path::new("synthetic:18446744073709551615"), limited).unwrap();
     assert_eq!(out.rows.len(), 8);
 }
+
+/// Members read ahead several at once (`prefetch`) are the members read one by one, broken
+/// samples included, whatever the order over the shards.
+#[test]
+fn webdataset_members_read_ahead_are_the_members_read_one_by_one() {
+    use ldae_datasets::webdataset::WebDatasetReader;
+    use ldae_datasets::{Payload, RowReader};
+    let dir = tempfile::tempdir().unwrap();
+    for shard in 0..3u8 {
+        let mut members: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for i in 0..30u8 {
+            members.push((
+                format!("s{i}.png").into_bytes(),
+                png(i.wrapping_mul(7) ^ shard),
+            ));
+            let label = if i % 11 == 5 {
+                "x".to_string()
+            } else {
+                (i % 4).to_string()
+            };
+            members.push((format!("s{i}.cls").into_bytes(), label.into_bytes()));
+        }
+        members.push((b"nolabel.png".to_vec(), png(1)));
+        let members: Vec<(&[u8], Vec<u8>)> = members
+            .iter()
+            .map(|(n, d)| (n.as_slice(), d.clone()))
+            .collect();
+        write(
+            dir.path(),
+            &format!("shard-{shard}.tar"),
+            &tar_bytes(&members),
+        );
+    }
+    let mut one_by_one = WebDatasetReader::open(dir.path()).unwrap();
+    let mut ahead = WebDatasetReader::open(dir.path()).unwrap();
+    let n = one_by_one.len();
+    // A shuffled order over the three shards, read in batches of 5.
+    let order: Vec<usize> = (0..n).map(|i| (i * 37) % n).collect();
+    let outcome = |r: Result<ldae_datasets::RawRow, ldae_pipeline::Rejection>| match r {
+        Ok(row) => match row.payload {
+            Payload::Encoded(bytes) => Ok((row.id, row.label, bytes)),
+            Payload::Pixels(_) => panic!("pixels from a WebDataset"),
+        },
+        Err(rejection) => Err((rejection.id, rejection.message)),
+    };
+    let mut rejected = 0;
+    for (at, &index) in order.iter().enumerate() {
+        if at % 5 == 0 {
+            ahead.prefetch(&order[at..], 5);
+        }
+        let expected = outcome(one_by_one.read(index));
+        rejected += expected.is_err() as usize;
+        assert_eq!(outcome(ahead.read(index)), expected, "sample {index}");
+    }
+    assert_eq!(
+        rejected,
+        3 * (3 + 1),
+        "the broken labels and the unlabelled samples"
+    );
+}
