@@ -28,6 +28,10 @@ struct TableFile {
     projection: Vec<usize>,
 }
 
+/// Memory the decoded row groups of a read may take: a table larger than this is shuffled in
+/// windows of row groups ([`crate::order::row_order`]).
+pub const DECODED_GROUPS_BUDGET: usize = GroupCache::BUDGET;
+
 /// Reads Parquet image tables.
 pub struct ParquetReader {
     files: Vec<TableFile>,

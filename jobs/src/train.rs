@@ -1,7 +1,7 @@
 //! The training job (`ldae train`): images -> patches -> latent noise -> the `train` sink, one
 //! pass per epoch.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ldae_datasets::parquet_table::ParquetFormat;
 use ldae_datasets::{Format, FormatConfig, SourceOptions};
@@ -106,19 +106,29 @@ impl TrainJob {
     /// The pipeline that decodes `input` once into the pixel cache (id, label, u8 pixels at
     /// the PCA's image size); row ids are the dataset's, so noise and shuffles are the same as
     /// when training from the dataset.
+    ///
+    /// A cache larger than the decoded row groups a read keeps in memory is written in a
+    /// shuffled order (seed 0, whatever the run's): its reads are shuffled in windows of row
+    /// groups, and row groups of a dataset in class order would each hold one class, so a
+    /// window's batches would hold a few; in a shuffled cache each group is a random sample.
     pub fn pixel_cache_spec(&self) -> Result<Option<Spec>> {
         let Some(dir) = &self.pixel_cache else {
             return Ok(None);
         };
         let model = PcaModel::load(&absolute(&self.pca))?;
+        let g = &model.meta.geometry;
+        let options = SourceOptions {
+            format: self.format,
+            ..SourceOptions::default()
+        };
+        let rows = SourceSpec::absolute(&self.input, options.clone())
+            .open(Path::new("."))?
+            .total_rows()
+            .unwrap_or(0) as usize;
+        let bytes = rows.saturating_mul(g.size * g.size * g.channels);
+        let shuffle = bytes > ldae_datasets::parquet_table::DECODED_GROUPS_BUDGET;
         Ok(Some(Spec {
-            source: SourceSpec::absolute(
-                &self.input,
-                SourceOptions {
-                    format: self.format,
-                    ..SourceOptions::default()
-                },
-            ),
+            source: SourceSpec::absolute(&self.input, SourceOptions { shuffle, ..options }),
             operators: vec![OperatorSpec::new(DecodeConfig {
                 image_size: model.meta.geometry.size as u32,
                 channels: model.meta.geometry.channels as u8,

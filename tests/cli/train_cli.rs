@@ -398,3 +398,37 @@ fn a_time_budget_chooses_the_epochs_from_the_first_steps_and_records_them() {
     assert_eq!(state["step"].as_u64(), Some(plan.epochs * 5), "{state}");
     assert!(out.contains("time budget 2 s"), "{out}");
 }
+
+/// A pixel cache larger than the row groups a read keeps decoded is written in a shuffled
+/// order (its reads are shuffled in windows of row groups, which should each be a random
+/// sample); a smaller one keeps the dataset's order, so it trains exactly like the dataset.
+#[test]
+fn a_pixel_cache_larger_than_memory_is_written_shuffled() {
+    use ldae_datasets::parquet_table::DECODED_GROUPS_BUDGET;
+    let tmp = tempfile::tempdir().unwrap();
+    let pca = fit_synthetic(tmp.path(), 96, 16);
+    let cache_of = |rows: usize| {
+        let job = ldae_jobs::train::TrainJob {
+            input: format!("synthetic:{rows}"),
+            format: None,
+            limit: None,
+            pixel_cache: Some(tmp.path().join("cache")),
+            pca: pca.clone().into(),
+            dim: 4,
+            latent_scale: None,
+            sigma: None,
+            augment: false,
+            train: serde_json::from_value(serde_json::json!({ "out": "run" })).unwrap(),
+        };
+        job.pixel_cache_spec().unwrap().unwrap().source.options
+    };
+    // 16 x 16 RGB rows: 768 bytes each.
+    let fits = DECODED_GROUPS_BUDGET / 768;
+    assert!(!cache_of(fits).shuffle);
+    let larger = cache_of(fits + 1);
+    assert!(larger.shuffle);
+    assert_eq!(
+        larger.seed, 0,
+        "one order for every run that shares the cache"
+    );
+}
