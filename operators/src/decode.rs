@@ -50,7 +50,7 @@ pub struct DecodeConfig {
     /// default: on photos twice S it saves about 20% of the decode's CPU time, but the pixels
     /// move off Pillow's (mean 0.7 of a level, some images 3-4 levels) and features with them
     /// (about 1% on average; linear probes 0.7-0.9 points lower on upscaled CIFAR-10 copies,
-    /// `benches/decode_options.py`; see the README's Performance section). Only where
+    /// `benches/decode_options.py`; see docs/performance.md). Only where
     /// libjpeg-turbo is loaded (`ldae --version` says); the pure-Rust decoder always decodes at
     /// full size.
     pub jpeg_dct_scaling: bool,

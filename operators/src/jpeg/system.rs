@@ -1,7 +1,7 @@
 //! The system's libjpeg-turbo, through a small C shim (`csrc/ldae_jpeg.c`) that loads it at run
 //! time: nothing to build from source, and a missing or incompatible library only means the
 //! pure-Rust path. Measured at the speed of a libjpeg-turbo 3 built from source (within 2%,
-//! on 224 px photos and on CIFAR; see the README's Performance section).
+//! on 224 px photos and on CIFAR; see docs/performance.md).
 //!
 //! It can decode at a reduced scale M/8 in the inverse DCT; the caller chooses M from the
 //! header's size (see `Decode`: 1/2, 1/4 or 1/8, whose SIMD inverse DCTs cost a fraction of a
