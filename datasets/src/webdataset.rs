@@ -1,6 +1,7 @@
 //! WebDataset tar shards: members `<key>.jpg|jpeg|png` with an optional `<key>.cls` holding the
 //! integer label. One `.tar` file or a folder of them. The shards are indexed once (member
-//! offsets) and then read by seeking, so they are never held in memory.
+//! offsets, from the headers alone: the index seeks over the members' data) and then read by
+//! seeking, so they are never held in memory.
 //!
 //! Broken shards cost rows, never silently: a member cut off by the end of the file, a
 //! duplicate member, a sample without its label (when others have one) or with a label but no
@@ -84,14 +85,16 @@ fn split_member(name: &[u8]) -> Option<(String, String)> {
 fn index_shard(path: &Path, shard: usize, samples: &mut Vec<Sample>) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut archive = tar::Archive::new(file);
+    // Seek over the members' data: the index reads only the headers (one 512-byte block per
+    // member), where reading through read the whole shard, images and all.
+    let mut archive = tar::Archive::new(std::io::BufReader::with_capacity(512, file));
     let mut by_key: HashMap<String, usize> = HashMap::new();
     let first = samples.len();
     // End of the last member's data (padded to 512 bytes): where the end-of-archive marker is.
     let mut end = 0u64;
     let mut last_member = String::from("the start");
     let entries = archive
-        .entries()
+        .entries_with_seek()
         .map_err(|e| Error::external(format!("{}: not a tar file", path.display()), e))?;
     for entry in entries {
         let entry = entry.map_err(|e| {
