@@ -77,18 +77,23 @@ impl Walk {
         false
     }
 
-    /// The entries of `dir`, sorted by name, each with its metadata (links followed; `None`
-    /// when that fails, e.g. a dangling link or a link loop).
+    /// The entries of `dir`, sorted by name, each with its metadata (links followed) unless it
+    /// is a plain file: `None` for those, and when reading it fails (a dangling link, a link
+    /// loop). The listing tells plain files apart without a `stat` per file, which on a
+    /// network file system is a round trip each (21 minutes for ImageNet's 1.28 million
+    /// files at a millisecond each); a file is checked when it is read.
     fn entries(&self, dir: &Path) -> Result<Vec<(PathBuf, Option<std::fs::Metadata>)>> {
         let mut paths = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-            paths.push(entry.map_err(|e| Error::io(dir, e))?.path());
+            let entry = entry.map_err(|e| Error::io(dir, e))?;
+            let plain_file = entry.file_type().is_ok_and(|t| t.is_file());
+            paths.push((entry.path(), plain_file));
         }
         paths.sort();
         Ok(paths
             .into_iter()
-            .map(|p| {
-                let meta = std::fs::metadata(&p).ok();
+            .map(|(p, plain_file)| {
+                let meta = (!plain_file).then(|| std::fs::metadata(&p).ok()).flatten();
                 (p, meta)
             })
             .collect())
