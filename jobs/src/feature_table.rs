@@ -175,7 +175,10 @@ pub async fn load_features(query: &FeatureQuery<'_>) -> Result<LoadedFeatures> {
         ..CastOptions::default()
     };
     let list_f32 = DataType::List(Field::new_list_field(DataType::Float32, true).into());
-    let mut rows: Vec<(String, Label, Vec<f32>)> = Vec::new();
+    // One flat buffer for the vectors (a `Vec` per row cost an allocation each, and the
+    // matrix built from them a second copy of every feature).
+    let mut rows: Vec<(String, Label)> = Vec::new();
+    let mut flat: Vec<f32> = Vec::new();
     let mut dim: Option<(usize, String)> = None;
     let (mut read, mut unlabelled, mut featureless) = (0usize, 0usize, 0usize);
     while let Some(batch) = stream.next().await {
@@ -246,16 +249,26 @@ pub async fn load_features(query: &FeatureQuery<'_>) -> Result<LoadedFeatures> {
                     row[k]
                 );
             }
-            rows.push((id, label, row.to_vec()));
+            rows.push((id, label));
+            flat.extend_from_slice(row);
         }
     }
+    let width = dim.as_ref().map_or(0, |(d, _)| *d);
     if has_ids {
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        // Sorted by id, the vectors moved in place along.
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by(|&a, &b| rows[a].0.cmp(&rows[b].0));
+        permute_rows(&mut flat, width, &order);
+        let mut taken: Vec<Option<(String, Label)>> = rows.into_iter().map(Some).collect();
+        rows = order
+            .iter()
+            .map(|&i| taken[i].take().expect("a permutation"))
+            .collect();
     }
     let (class_names, index_of) = if string_labels {
         let names: BTreeSet<&str> = rows
             .iter()
-            .filter_map(|(_, l, _)| match l {
+            .filter_map(|(_, l)| match l {
                 Label::Name(n) => Some(n.as_str()),
                 Label::Index(_) => None,
             })
@@ -265,9 +278,10 @@ pub async fn load_features(query: &FeatureQuery<'_>) -> Result<LoadedFeatures> {
     } else {
         (columns::class_names(&schema), None)
     };
-    let mut matrix = FeatureMatrix::new(dim.map_or(0, |(d, _)| d));
+    flat.shrink_to_fit();
+    let mut labels = Vec::with_capacity(rows.len());
     let mut ids = Vec::with_capacity(rows.len());
-    for (id, label, f) in rows {
+    for (id, label) in rows {
         let label = match (label, &index_of) {
             (Label::Index(v), _) => v,
             (Label::Name(n), Some(names)) => names
@@ -276,9 +290,14 @@ pub async fn load_features(query: &FeatureQuery<'_>) -> Result<LoadedFeatures> {
                 as u32,
             (Label::Name(_), None) => unreachable!("string labels come with their names"),
         };
-        matrix.push(&f, label);
+        labels.push(label);
         ids.push(id);
     }
+    let matrix = FeatureMatrix {
+        dim: width,
+        values: flat,
+        labels,
+    };
     Ok(LoadedFeatures {
         matrix,
         ids,
@@ -291,9 +310,52 @@ pub async fn load_features(query: &FeatureQuery<'_>) -> Result<LoadedFeatures> {
     })
 }
 
+/// Reorder the rows of `values` (`width` values each) in place so that row `i` becomes the
+/// former row `order[i]` (`order` a permutation), one row of scratch memory at a time.
+fn permute_rows(values: &mut [f32], width: usize, order: &[usize]) {
+    if width == 0 {
+        return;
+    }
+    let mut done = vec![false; order.len()];
+    let mut held = vec![0f32; width];
+    for start in 0..order.len() {
+        if done[start] || order[start] == start {
+            continue;
+        }
+        // Follow the cycle through `start`: each row takes the one `order` names.
+        held.copy_from_slice(&values[start * width..(start + 1) * width]);
+        let mut at = start;
+        loop {
+            done[at] = true;
+            let from = order[at];
+            if from == start {
+                values[at * width..(at + 1) * width].copy_from_slice(&held);
+                break;
+            }
+            values.copy_within(from * width..(from + 1) * width, at * width);
+            at = from;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_move_in_place_to_the_order_given() {
+        let (rows, width) = (9, 3);
+        let values: Vec<f32> = (0..rows * width).map(|v| v as f32).collect();
+        let order = [3, 0, 8, 1, 2, 4, 7, 6, 5];
+        let mut moved = values.clone();
+        permute_rows(&mut moved, width, &order);
+        for (i, &from) in order.iter().enumerate() {
+            assert_eq!(
+                moved[i * width..(i + 1) * width],
+                values[from * width..(from + 1) * width]
+            );
+        }
+    }
 
     #[test]
     fn float_vectors_of_every_layout_and_nothing_else() {

@@ -192,7 +192,9 @@ pub fn fit_linear(
                 let idx = Tensor::from_vec(idx, rows.len(), device).map_err(candle_err)?;
                 x.index_select(&idx, 0).map_err(candle_err)
             };
-            let (w, b) = train_grid(&pick(fit_rows)?, &fit_labels, classes, &points, config)?;
+            // The fit rows are read out of `x` batch by batch, not copied out of it first.
+            let fit: Vec<u32> = fit_rows.iter().map(|&r| r as u32).collect();
+            let (w, b) = train_grid(x, Some(&fit), &fit_labels, classes, &points, config)?;
             let logits = pick(val_rows)?
                 .matmul(&w)
                 .and_then(|l| l.broadcast_add(&b))
@@ -229,6 +231,7 @@ pub fn fit_linear(
     let x_chosen = &spaces[usize::from(decorrelated)].1;
     let (weights, bias) = train_grid(
         x_chosen,
+        None,
         &train.labels,
         classes,
         &[(lr, weight_decay)],
@@ -299,12 +302,14 @@ pub fn cross_entropy(x: &Tensor, y: &Tensor, w: &Tensor, b: &Tensor) -> candle_c
 /// `[1, G·C]` bias.
 fn train_grid(
     x: &Tensor,
+    rows: Option<&[u32]>,
     labels: &[u32],
     classes: usize,
     points: &[(f64, f64)],
     config: &LinearConfig,
 ) -> Result<(Tensor, Tensor)> {
-    let (n, f) = x.dims2().map_err(candle_err)?;
+    let (all, f) = x.dims2().map_err(candle_err)?;
+    let n = rows.map_or(all, |r| r.len());
     let g = points.len();
     let device = x.device();
     let mut onehot = vec![0f32; n * classes];
@@ -342,7 +347,15 @@ fn train_grid(
             order.shuffle(&mut rng);
             for chunk in order.chunks(batch) {
                 let idx = Tensor::from_slice(chunk, chunk.len(), device)?;
-                let (xb, yb) = (x.index_select(&idx, 0)?, y.index_select(&idx, 0)?);
+                // The batch's rows of `x`: the chosen rows at these positions, or these rows.
+                let x_idx = match rows {
+                    Some(rows) => {
+                        let picked: Vec<u32> = chunk.iter().map(|&i| rows[i as usize]).collect();
+                        Tensor::from_vec(picked, chunk.len(), device)?
+                    }
+                    None => idx.clone(),
+                };
+                let (xb, yb) = (x.index_select(&x_idx, 0)?, y.index_select(&idx, 0)?);
                 let (gw, gb) = cross_entropy_gradient(&xb, &yb, &w, &b, g)?;
                 let gw = (gw + w.broadcast_mul(&wds)?)?;
                 step += 1;
