@@ -125,33 +125,58 @@ const MAX_READ_THREADS: usize = 16;
 /// more than it saves.
 const FILES_PER_READ_THREAD: usize = 8;
 
-/// Below this time to read one file (the page cache's few microseconds), files are read one
-/// after the other: starting threads would cost more than it saves.
-const FAST_FILE_READ: Duration = Duration::from_micros(25);
+/// Reads taking this long or longer (one after the other) are waiting on the storage (a
+/// network file system, a cold disk): then several run at once. Below it (the page cache's
+/// few microseconds) they are bound by the CPU, and threads would only take cores from the
+/// pipeline.
+const SLOW_READ: Duration = Duration::from_micros(25);
 
-/// Reads files (or parts of them) several at once when the storage is slow to answer, and
-/// one after the other when it is fast, judging by the time one read took last time.
-#[derive(Debug, Default)]
+/// Reads files (or parts of them) several at once while the storage is slow to answer, and
+/// one after the other while it is fast, judging by the time the reads of the last call took.
+#[derive(Debug)]
 pub struct FileReads {
-    /// The mean time one read took in the last call.
-    per_read: Option<Duration>,
+    /// Whether the next call reads on several threads.
+    parallel: bool,
+}
+
+impl Default for FileReads {
+    /// The first call reads in parallel: a new job's files are usually not cached.
+    fn default() -> Self {
+        FileReads { parallel: true }
+    }
 }
 
 impl FileReads {
     /// `read` each of `items` (one file or span each); results in the order given.
     pub fn run<T: Send, R: Send>(&mut self, items: Vec<T>, read: impl Fn(T) -> R + Sync) -> Vec<R> {
         let count = items.len().max(1) as u32;
-        let threads = match self.per_read {
-            Some(t) if t < FAST_FILE_READ => 1,
-            _ => items.len().div_ceil(FILES_PER_READ_THREAD),
-        };
+        let threads = match self.parallel {
+            true => items.len().div_ceil(FILES_PER_READ_THREAD),
+            false => 1,
+        }
+        .clamp(1, MAX_READ_THREADS);
         let timed = |item| {
             let started = Instant::now();
             let result = read(item);
             (result, started.elapsed())
         };
-        let done = map_on_threads(items, threads.clamp(1, MAX_READ_THREADS), &timed);
-        self.per_read = Some(done.iter().map(|r| r.1).sum::<Duration>() / count);
+        let done = map_on_threads(items, threads, &timed);
+        let mean = done.iter().map(|r| r.1).sum::<Duration>() / count;
+        self.parallel = if threads == 1 {
+            mean >= SLOW_READ
+        } else {
+            // More threads than cores stretch each read by the wait for a core: reads bound
+            // by the CPU take about `threads / cores` times as long as alone, so they count
+            // as that much shorter. Back to one thread only well below the threshold, so a
+            // storage near it does not flip the mode every call.
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let alone = mean * cores.min(threads) as u32 / threads as u32;
+            alone >= SLOW_READ / 4
+        };
+        tracing::debug!(
+            "read {count} on {threads} thread(s), {mean:?} each; next: parallel {}",
+            self.parallel
+        );
         done.into_iter().map(|(result, _)| result).collect()
     }
 }
