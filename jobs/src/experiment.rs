@@ -135,13 +135,17 @@ pub fn build_pixel_cache(
     options: &RunOptions,
     say: Say<'_>,
 ) -> Result<Option<SpecReport>> {
-    let (Some(cache), Some(dir)) = (job.pixel_cache_spec()?, &job.pixel_cache) else {
+    let Some(dir) = &job.pixel_cache else {
         return Ok(None);
     };
+    // Checked before the spec is made: making it lists the dataset.
     if dir.join("_SUCCESS").exists() {
         say(&format!("using the pixel cache in {}", dir.display()));
         return Ok(None);
     }
+    let Some(cache) = job.pixel_cache_spec()? else {
+        return Ok(None);
+    };
     say(&format!(
         "decoding {} once into the pixel cache {}",
         job.input,
