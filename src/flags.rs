@@ -22,7 +22,7 @@ pub fn source_options(args: &SourceArgs) -> Result<SourceOptions> {
         shuffle: args.shuffle,
         seed: args.seed,
         batch_size: args.batch_size,
-        ..SourceOptions::default()
+        formats: ldae_datasets::parquet_table::split_settings(args.split.as_deref()),
     })
 }
 

@@ -295,6 +295,11 @@ impl schemars::JsonSchema for Format {
 pub struct FormatSettings(Vec<Box<dyn AnyFormatConfig>>);
 
 impl FormatSettings {
+    /// The settings of one format, as its `[source.NAME]` table would give them.
+    pub fn of<C: FormatConfig + 'static>(config: C) -> Self {
+        FormatSettings(vec![Box::new(config)])
+    }
+
     /// The settings given for `format`.
     pub fn get(&self, format: Format) -> Option<&dyn AnyFormatConfig> {
         self.0

@@ -89,9 +89,86 @@ pub fn hf_class_names(metadata: &std::collections::HashMap<String, String>) -> O
     names.iter().map(|n| n.as_str().map(String::from)).collect()
 }
 
+/// The source settings that read `split` of a Parquet dataset (none without a split).
+pub fn split_settings(split: Option<&str>) -> crate::format::FormatSettings {
+    match split {
+        Some(split) => crate::format::FormatSettings::of(ParquetFormat {
+            split: Some(split.to_string()),
+        }),
+        None => crate::format::FormatSettings::default(),
+    }
+}
+
+/// The Hugging Face split a file's name gives (`train` of `train-00000-of-00004.parquet`).
+fn split_in_name(file: &Path) -> Option<&str> {
+    let stem = file.file_stem()?.to_str()?;
+    let (split, shard) = stem.split_once('-')?;
+    let (index, count) = shard.split_once("-of-")?;
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    (digits(index) && digits(count)).then_some(split)
+}
+
+/// Folder names that hold one split's files (the layout of the Hugging Face Hub's Parquet
+/// conversion: `CONFIG/SPLIT/0000.parquet`).
+const SPLIT_FOLDERS: [&str; 6] = ["train", "test", "validation", "valid", "val", "dev"];
+
+/// The split a file belongs to: the one its name gives, else its folder's when that is named
+/// like a split.
+fn split_of(file: &Path) -> Option<&str> {
+    split_in_name(file).or_else(|| {
+        let folder = file.parent()?.file_name()?.to_str()?;
+        SPLIT_FOLDERS.contains(&folder).then_some(folder)
+    })
+}
+
+/// The files of `split` among `files` (below `root`), or, without a split, all of them unless
+/// they belong to several splits: those are refused rather than read as one table.
+fn files_of_split(root: &Path, files: Vec<PathBuf>, split: Option<&str>) -> Result<Vec<PathBuf>> {
+    let splits: std::collections::BTreeSet<&str> =
+        files.iter().filter_map(|f| split_of(f)).collect();
+    let found = splits.iter().copied().collect::<Vec<_>>().join(", ");
+    let Some(split) = split else {
+        if splits.len() > 1 {
+            return Err(Error::invalid(format!(
+                "{} holds the files of several splits ({found}): choose one with --split NAME \
+                 ([source.parquet] split = \"NAME\" in a spec), so that they are not read as \
+                 one table",
+                root.display()
+            )));
+        }
+        return Ok(files);
+    };
+    let in_split = |f: &PathBuf| {
+        let relative = f.strip_prefix(root).unwrap_or(f);
+        let in_folder = relative
+            .parent()
+            .is_some_and(|d| d.components().any(|c| c.as_os_str() == split));
+        split_in_name(f) == Some(split) || f.file_stem().is_some_and(|s| s == split) || in_folder
+    };
+    let chosen: Vec<PathBuf> = files.into_iter().filter(in_split).collect();
+    if chosen.is_empty() {
+        let found = if found.is_empty() {
+            "none".to_string()
+        } else {
+            found
+        };
+        return Err(Error::invalid(format!(
+            "{}: no files of split '{split}' (named {split}-NNNNN-of-NNNNN.parquet or \
+             {split}.parquet, or under a folder named {split}); splits found: {found}",
+            root.display()
+        )));
+    }
+    Ok(chosen)
+}
+
 impl ParquetReader {
     /// Open a Parquet file or a folder of them; all must have the same image/label columns.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_split(path, None)
+    }
+
+    /// [`ParquetReader::open`] of one Hugging Face split's files (see [`ParquetFormat`]).
+    pub fn open_split(path: &Path, split: Option<&str>) -> Result<Self> {
         let mut files = Vec::new();
         let mut groups = Vec::new();
         let mut total = 0;
@@ -99,7 +176,7 @@ impl ParquetReader {
         let mut has_label = None;
         let mut classes = None;
         let mut pixel_shape: Option<Option<[usize; 3]>> = None;
-        for p in list_parquet(path)? {
+        for p in files_of_split(path, list_parquet(path)?, split)? {
             let file = File::open(&p).map_err(|e| Error::io(&p, e))?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(|e| Error::external(format!("{}", p.display()), e))?;
@@ -393,24 +470,43 @@ impl RowReader for ParquetReader {
 /// `parquet`: Parquet image tables, one file or a folder of them: the Hugging Face datasets
 /// layout (`image` as `{bytes, path}` or binary, optional integer `label`) or ldae's decoded
 /// pixel tables (`id`, `label`, `pixels`). Detected from a `.parquet` name, a folder holding
-/// `.parquet` files, or an ldae table folder.
+/// `.parquet` files (or a `data/` folder of them, as a Hugging Face dataset repository does),
+/// or an ldae table folder.
 #[derive(
     Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
 )]
 #[serde(deny_unknown_fields)]
-pub struct ParquetFormat {}
+pub struct ParquetFormat {
+    /// Read only this split of a Hugging Face dataset: its files (`SPLIT-00000-of-00004.parquet`,
+    /// `SPLIT.parquet`) or the files under a folder named `SPLIT`. A folder holding several
+    /// splits' files is refused without it, rather than read as one table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<String>,
+}
 
 impl FormatConfig for ParquetFormat {
     const NAME: &'static str = "parquet";
     fn sniff(input: &Probe<'_>) -> Result<Option<u8>> {
+        // A Hugging Face dataset repository keeps its Parquet files under `data/`.
+        let hub_data = |dir: &Path| {
+            std::fs::read_dir(dir.join("data")).is_ok_and(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+            })
+        };
         let table = input.is_dir()
             && (ldae_pipeline::table::is_table(Path::new(input.input()))
-                || input.has_entry(|n| n.ends_with(".parquet"))?);
+                || input.has_entry(|n| n.ends_with(".parquet"))?
+                || hub_data(Path::new(input.input())));
         let file = input.is_file() && input.file_name().ends_with(".parquet");
         Ok((table || file).then_some(30))
     }
     fn open(&self, input: &str) -> Result<Box<dyn RowReader>> {
-        Ok(Box::new(ParquetReader::open(Path::new(input))?))
+        Ok(Box::new(ParquetReader::open_split(
+            Path::new(input),
+            self.split.as_deref(),
+        )?))
     }
 }
 
@@ -498,5 +594,56 @@ mod tests {
                 _ => panic!("row {i} is not pixels"),
             }
         }
+    }
+
+    #[test]
+    fn a_folder_of_several_splits_is_refused_unless_one_is_chosen() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        pixel_table(&data.join("train-00000-of-00002.parquet"), 3);
+        pixel_table(&data.join("train-00001-of-00002.parquet"), 2);
+        pixel_table(&data.join("test-00000-of-00001.parquet"), 4);
+        let mixed = ParquetReader::open(dir.path()).err().unwrap().chain();
+        assert!(mixed.contains("several splits (test, train)"), "{mixed}");
+        let train = ParquetReader::open_split(dir.path(), Some("train")).unwrap();
+        assert_eq!(train.len(), 5);
+        let test = ParquetReader::open_split(&data, Some("test")).unwrap();
+        assert_eq!(test.len(), 4);
+        let none = ParquetReader::open_split(dir.path(), Some("validation"))
+            .err()
+            .unwrap();
+        assert!(
+            none.chain().contains("splits found: test, train"),
+            "{}",
+            none.chain()
+        );
+        // The Hub's Parquet conversion: a folder per split.
+        let hub = tempfile::tempdir().unwrap();
+        for (split, rows) in [("train", 3), ("validation", 2)] {
+            std::fs::create_dir_all(hub.path().join("default").join(split)).unwrap();
+            pixel_table(
+                &hub.path().join("default").join(split).join("0000.parquet"),
+                rows,
+            );
+        }
+        let mixed = ParquetReader::open(hub.path()).err().unwrap().chain();
+        assert!(
+            mixed.contains("several splits (train, validation)"),
+            "{mixed}"
+        );
+        let validation = ParquetReader::open_split(hub.path(), Some("validation")).unwrap();
+        assert_eq!(validation.len(), 2);
+        // One split's files alone need no choice; nor do names that are not split shards.
+        assert_eq!(
+            ParquetReader::open(&hub.path().join("default/train"))
+                .unwrap()
+                .len(),
+            3
+        );
+        let parts = tempfile::tempdir().unwrap();
+        pixel_table(&parts.path().join("part-00000-c000.parquet"), 2);
+        pixel_table(&parts.path().join("part-00001-c000.parquet"), 2);
+        assert_eq!(ParquetReader::open(parts.path()).unwrap().len(), 4);
     }
 }

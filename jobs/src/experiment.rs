@@ -163,6 +163,7 @@ pub fn pretrain(settings: &Pretrain, options: &RunOptions, say: Say<'_>) -> Resu
     let job = TrainJob {
         input: settings.input.to_string(),
         format: None,
+        split: None,
         limit: settings.limit,
         pixel_cache: extras.pixel_cache.clone(),
         pca: settings.pca.to_path_buf(),

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ldae_datasets::parquet_table::ParquetFormat;
+use ldae_datasets::parquet_table::{split_settings, ParquetFormat};
 use ldae_datasets::{Format, FormatConfig, SourceOptions};
 use ldae_model::train::sink::TrainSinkConfig;
 use ldae_operators::augment::AugmentConfig;
@@ -29,6 +29,8 @@ pub struct TrainJob {
     pub input: String,
     /// Dataset kind, when it cannot be told from the path.
     pub format: Option<Format>,
+    /// The split of a Hugging Face Parquet dataset to train on.
+    pub split: Option<String>,
     /// Train on the first N rows only.
     pub limit: Option<usize>,
     /// Read a decoded-pixel cache (built from `input` by [`TrainJob::pixel_cache_spec`]).
@@ -60,17 +62,20 @@ impl TrainJob {
                 model.dim()
             )));
         }
-        let (input, format) = match &self.pixel_cache {
+        // The pixel cache holds the split's rows already.
+        let (input, format, split) = match &self.pixel_cache {
             Some(dir) => (
                 dir.display().to_string(),
                 Some(ParquetFormat::NAME.parse()?),
+                None,
             ),
-            None => (self.input.clone(), self.format),
+            None => (self.input.clone(), self.format, self.split.as_deref()),
         };
         let source = SourceSpec::absolute(
             &input,
             SourceOptions {
                 format,
+                formats: split_settings(split),
                 limit: self.limit,
                 batch_size: Some(self.train.batch_size),
                 ..SourceOptions::default()
@@ -119,6 +124,7 @@ impl TrainJob {
         let g = &model.meta.geometry;
         let options = SourceOptions {
             format: self.format,
+            formats: split_settings(self.split.as_deref()),
             ..SourceOptions::default()
         };
         let rows = SourceSpec::absolute(&self.input, options.clone())

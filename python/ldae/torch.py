@@ -369,8 +369,8 @@ def _train_flags(run_dir, config):
     noise = config.get("noise", {"schedule": "multi_level"})
     if noise.get("schedule") == "single_level":
         flags += ["--noise", "single", "--sigma", str(noise["sigma"])]
-    for key, flag in (("format", "--format"), ("limit", "--limit"), ("ema", "--ema"),
-                      ("grad_clip", "--grad-clip")):
+    for key, flag in (("format", "--format"), ("split", "--split"), ("limit", "--limit"),
+                      ("ema", "--ema"), ("grad_clip", "--grad-clip")):
         if config.get(key) is not None:
             flags += [flag, str(config[key])]
     if config.get("augment"):
@@ -464,6 +464,10 @@ class LatentDataset(torch.utils.data.IterableDataset):
     ``output="latents"`` projects to the first ``dim`` components. It runs in background
     threads with the GIL released, ``prefetch`` batches ahead.
 
+    ``format`` names the dataset kind where the path does not tell it, ``split`` one split of a
+    Hugging Face Parquet dataset (a folder holding several is refused without it), ``limit``
+    the rows read.
+
     Each item is one batch, a dict: ``id`` (list of str), ``label`` (int64, -1 where unlabelled)
     and ``patches`` / ``noisy`` ``[B, N, D]`` with ``sigma`` ``[B]`` (noised), or ``latents``
     ``[B, N, dim]`` (latents). Use it with ``DataLoader(dataset, batch_size=None)``.
@@ -477,7 +481,7 @@ class LatentDataset(torch.utils.data.IterableDataset):
 
     def __init__(self, input, pca, dim, *, output="noised", batch_size=256, seed=0, epoch=0,
                  shuffle=True, augment=False, latent_scale=None, format=None, limit=None,
-                 threads=2, prefetch=4):
+                 split=None, threads=2, prefetch=4):
         super().__init__()
         if output not in ("noised", "latents"):
             raise ValueError(f"output '{output}': expected noised or latents")
@@ -486,6 +490,8 @@ class LatentDataset(torch.utils.data.IterableDataset):
         self.input, self.pca, self.dim, self.output = os.fspath(input), os.fspath(pca), dim, output
         self.batch_size, self.seed, self.epoch, self.shuffle = batch_size, seed, epoch, shuffle
         self.augment, self.latent_scale, self.format, self.limit = augment, latent_scale, format, limit
+        #: One split of a Hugging Face Parquet dataset (a folder of several is refused without it).
+        self.split = split
         self.threads, self.prefetch = threads, prefetch
         #: Rows of each shard's order to pass over in the next iteration (to resume mid-epoch:
         #: batches done x per-shard batch size).
@@ -519,6 +525,8 @@ class LatentDataset(torch.utils.data.IterableDataset):
             source["format"] = self.format
         if self.limit is not None:
             source["limit"] = self.limit
+        if self.split is not None:
+            source["parquet"] = {"split": self.split}
         if self.skip:
             source["skip"] = self.skip
         return {"source": source,

@@ -32,6 +32,11 @@ pub struct SourceArgs {
     /// encodes them (it runs on chunks of 32 images and pads the last one).
     #[arg(long, value_parser = at_least_one)]
     pub batch_size: Option<usize>,
+    /// Read only this split of a Hugging Face Parquet dataset (`train` for the files
+    /// `train-NNNNN-of-NNNNN.parquet`, or a folder named `train`); a folder holding several
+    /// splits is refused without it.
+    #[arg(long)]
+    pub split: Option<String>,
     /// Seed of every random choice (shuffle, augmentation, noise).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

@@ -127,6 +127,10 @@ pub struct TrainArgs {
     /// cifar or synthetic.
     #[arg(long, value_parser = parse_name::<Format>)]
     pub format: Option<Format>,
+    /// Train on this split of a Hugging Face Parquet dataset (`train` for the files
+    /// `train-NNNNN-of-NNNNN.parquet`, or a folder named `train`).
+    #[arg(long)]
+    pub split: Option<String>,
     /// Train on the first N rows only.
     #[arg(long)]
     pub limit: Option<usize>,

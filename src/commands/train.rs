@@ -20,6 +20,7 @@ pub fn job(args: &TrainArgs) -> Result<TrainJob> {
     Ok(TrainJob {
         input: input.clone(),
         format: args.format,
+        split: args.split.clone(),
         limit: args.limit,
         pixel_cache: args.pixel_cache.clone(),
         pca: pca.clone(),

@@ -331,3 +331,64 @@ fn quiet_prints_the_result_only() {
     assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
     assert!(String::from_utf8_lossy(&quiet.stdout).contains("wrote"));
 }
+
+/// A Hugging Face dataset folder with train and test files is refused as one table, and
+/// `--split` reads one split.
+#[test]
+fn split_chooses_one_split_of_a_hugging_face_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("pixels.toml");
+    std::fs::write(
+        &spec,
+        "[source]\ninput = \"synthetic:30\"\n\n[[operator]]\nkind = \"decode\"\nimage_size = 16\n\
+         channels = 3\n\n[sink]\nkind = \"parquet\"\nout = \"pixels\"\n",
+    )
+    .unwrap();
+    ok(&["run", spec.to_str().unwrap(), "--progress", "off"]);
+    let part = std::fs::read_dir(dir.path().join("pixels/data"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let hub = dir.path().join("hub");
+    std::fs::create_dir_all(hub.join("data")).unwrap();
+    for split in ["train", "test"] {
+        std::fs::copy(
+            &part,
+            hub.join(format!("data/{split}-00000-of-00001.parquet")),
+        )
+        .unwrap();
+    }
+    let pca = dir.path().join("pca.safetensors");
+    let fit = |extra: &[&str]| {
+        let mut args = vec![
+            "pca",
+            "fit",
+            "--input",
+            hub.to_str().unwrap(),
+            "--image-size",
+            "16",
+            "--patch",
+            "4",
+            "--out",
+            pca.to_str().unwrap(),
+            "--progress",
+            "off",
+        ];
+        args.extend_from_slice(extra);
+        ldae(&args)
+    };
+    let mixed = fit(&[]);
+    assert!(!mixed.status.success());
+    let err = String::from_utf8_lossy(&mixed.stderr);
+    assert!(err.contains("several splits (test, train)"), "{err}");
+    let train = fit(&["--split", "train"]);
+    let out = String::from_utf8_lossy(&train.stdout);
+    assert!(
+        train.status.success(),
+        "{}",
+        String::from_utf8_lossy(&train.stderr)
+    );
+    assert!(out.contains("of 30 images"), "{out}");
+}

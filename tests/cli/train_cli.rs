@@ -411,6 +411,7 @@ fn a_pixel_cache_larger_than_memory_is_written_shuffled() {
         let job = ldae_jobs::train::TrainJob {
             input: format!("synthetic:{rows}"),
             format: None,
+            split: None,
             limit: None,
             pixel_cache: Some(tmp.path().join("cache")),
             pca: pca.clone().into(),
