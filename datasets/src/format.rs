@@ -312,8 +312,14 @@ impl FormatSettings {
     /// another format are an error (they would be silently ignored).
     pub fn for_format(&self, format: Format) -> Result<Box<dyn AnyFormatConfig>> {
         if let Some(other) = self.0.iter().find(|c| c.name() != format.name()) {
+            // The one format setting a command-line flag gives.
+            let flag = if other.name() == "parquet" {
+                " (--split chooses a split of a Parquet dataset)"
+            } else {
+                ""
+            };
             return Err(Error::invalid(format!(
-                "[source.{}] settings were given, but the input is read as '{}'",
+                "[source.{}] settings were given{flag}, but the input is read as '{}'",
                 other.name(),
                 format.name()
             )));

@@ -391,4 +391,24 @@ fn split_chooses_one_split_of_a_hugging_face_folder() {
         String::from_utf8_lossy(&train.stderr)
     );
     assert!(out.contains("of 30 images"), "{out}");
+    // A split of a dataset that is not Parquet: the flag is named.
+    let images = ldae(&[
+        "pca",
+        "fit",
+        "--input",
+        "synthetic:10",
+        "--split",
+        "train",
+        "--image-size",
+        "16",
+        "--patch",
+        "4",
+        "--out",
+        pca.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&images.stderr);
+    assert!(
+        !images.status.success() && err.contains("--split chooses"),
+        "{err}"
+    );
 }
