@@ -5,6 +5,7 @@
 //! only from regular files of bounded size, and ids are built from the name's raw bytes so two
 //! files never share an id.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -169,7 +170,7 @@ impl FileReads {
             // by the CPU take about `threads / cores` times as long as alone, so they count
             // as that much shorter. Back to one thread only well below the threshold, so a
             // storage near it does not flip the mode every call.
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let cores = ldae_pipeline::cores();
             let alone = mean * cores.min(threads) as u32 / threads as u32;
             alone >= SLOW_READ / 4
         };
@@ -178,6 +179,68 @@ impl FileReads {
             self.parallel
         );
         done.into_iter().map(|(result, _)| result).collect()
+    }
+}
+
+/// Rows read at least at once by [`ReadAhead`], when batches are smaller (6 rows at 224 px by
+/// default), so that enough reads are in flight together.
+const READ_AHEAD_ROWS: usize = 64;
+
+/// A reader's rows read ahead of the batches that need them ([`FileReads`]: several at once
+/// while reads are slow), kept by row index until taken.
+#[derive(Debug)]
+pub struct ReadAhead<V> {
+    ready: HashMap<usize, V>,
+    reads: FileReads,
+}
+
+impl<V> Default for ReadAhead<V> {
+    fn default() -> Self {
+        ReadAhead {
+            ready: HashMap::new(),
+            reads: FileReads::default(),
+        }
+    }
+}
+
+impl<V: Send> ReadAhead<V> {
+    /// The rows to read now: none while every `readable` row of the next batch
+    /// (`upcoming[..next]`) is read; else the unread readable rows of the next batch and of
+    /// those after it, [`READ_AHEAD_ROWS`] rows at least.
+    pub fn wanted(
+        &self,
+        upcoming: &[usize],
+        next: usize,
+        readable: impl Fn(usize) -> bool,
+    ) -> Vec<usize> {
+        let waiting = |i: &usize| readable(*i) && !self.ready.contains_key(i);
+        let next = next.min(upcoming.len());
+        if !upcoming[..next].iter().any(waiting) {
+            return Vec::new();
+        }
+        let ahead = &upcoming[..next.max(READ_AHEAD_ROWS).min(upcoming.len())];
+        ahead.iter().copied().filter(waiting).collect()
+    }
+
+    /// Read `items` (a row index and what it is read from) with `read`, and keep them.
+    pub fn read<T: Send>(&mut self, items: Vec<(usize, T)>, read: impl Fn(T) -> V + Sync) {
+        let done = self.reads.run(items, |(index, item)| (index, read(item)));
+        self.ready.extend(done);
+    }
+
+    /// Row `index`, if it was read ahead.
+    pub fn take(&mut self, index: usize) -> Option<V> {
+        self.ready.remove(&index)
+    }
+
+    /// Rows read ahead and not taken yet.
+    pub fn len(&self) -> usize {
+        self.ready.len()
+    }
+
+    /// Whether every row read ahead was taken.
+    pub fn is_empty(&self) -> bool {
+        self.ready.is_empty()
     }
 }
 

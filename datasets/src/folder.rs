@@ -7,13 +7,13 @@
 //! Ids are relative paths, escaped losslessly when a name is not UTF-8
 //! ([`crate::file_access::path_id`]); the file itself is read by its real OS path.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use ldae_pipeline::{Error, Rejection, Result};
 
-use crate::file_access::{path_id, read_regular_file, FileReads, MAX_ENCODED_BYTES};
+use crate::file_access::{path_id, read_regular_file, ReadAhead, MAX_ENCODED_BYTES};
 use crate::format::{FormatConfig, Probe};
 use crate::indexed::{Payload, RawRow, RowReader};
 
@@ -37,18 +37,12 @@ pub struct FolderReader {
     spare: Vec<Vec<u8>>,
     /// The capacity of `spare`, in bytes.
     spare_bytes: usize,
-    /// Files read ahead by `prefetch`, by index, until `read` takes them.
-    ready: HashMap<usize, std::result::Result<Vec<u8>, String>>,
-    /// How `prefetch` reads: several files at once from slow storage.
-    reads: FileReads,
+    /// Files read ahead by `prefetch`, until `read` takes them.
+    ready: ReadAhead<std::result::Result<Vec<u8>, String>>,
 }
 
 /// At most this many bytes of spare read buffers are kept (a batch's worth, usually).
 const MAX_SPARE_BYTES: usize = 32 << 20;
-
-/// Files read ahead at once when the batches are smaller (6 rows at 224 px by default), so
-/// that enough reads are in flight together.
-const READ_AHEAD_FILES: usize = 64;
 
 fn is_image(path: &Path) -> bool {
     path.extension()
@@ -198,13 +192,10 @@ impl FolderReader {
             classes,
             spare: Vec::new(),
             spare_bytes: 0,
-            ready: HashMap::new(),
-            reads: FileReads::default(),
+            ready: ReadAhead::default(),
         })
     }
-}
 
-impl FolderReader {
     /// A buffer of an earlier row to read a file into (or a new one).
     fn spare_buffer(&mut self) -> Vec<u8> {
         let buffer = self.spare.pop().unwrap_or_default();
@@ -226,33 +217,23 @@ impl RowReader for FolderReader {
     fn class_names(&self) -> Option<Vec<String>> {
         self.classes.clone()
     }
-    /// Once a file of the next batch is not read yet, reads it with the next ones (the next
-    /// batch, and at least [`READ_AHEAD_FILES`]) at once, several threads each reading a run
-    /// of them, when files are slow to read: a storage with latency (a network file system, a
-    /// cold disk) then keeps many reads in flight, where one at a time waited for each.
+    /// Once a file of the next batch is not read yet, reads it with the next ones at once
+    /// ([`ReadAhead`]), several threads each reading a run of them, when files are slow to
+    /// read: a storage with latency (a network file system, a cold disk) then keeps many reads
+    /// in flight, where one at a time waited for each.
     fn prefetch(&mut self, upcoming: &[usize], next: usize) {
-        let next = next.min(upcoming.len());
-        if upcoming[..next].iter().all(|i| self.ready.contains_key(i)) {
-            return;
-        }
-        let ahead = &upcoming[..next.max(READ_AHEAD_FILES).min(upcoming.len())];
-        let wanted: Vec<usize> = ahead
-            .iter()
-            .copied()
-            .filter(|i| !self.ready.contains_key(i))
-            .collect();
+        let wanted = self.ready.wanted(upcoming, next, |_| true);
         let buffers: Vec<Vec<u8>> = wanted.iter().map(|_| self.spare_buffer()).collect();
         let files = wanted
             .iter()
             .zip(buffers)
-            .map(|(&index, buffer)| (index, self.files[index].path.as_path(), buffer))
+            .map(|(&index, buffer)| (index, (self.files[index].path.as_path(), buffer)))
             .collect();
-        let read =
-            |(index, path, buffer)| (index, read_regular_file(path, MAX_ENCODED_BYTES, buffer));
-        self.ready.extend(self.reads.run(files, read));
+        let read = |(path, buffer)| read_regular_file(path, MAX_ENCODED_BYTES, buffer);
+        self.ready.read(files, read);
     }
     fn read(&mut self, index: usize) -> std::result::Result<RawRow, Rejection> {
-        let read = match self.ready.remove(&index) {
+        let read = match self.ready.take(index) {
             Some(read) => read,
             None => {
                 let buffer = self.spare_buffer();

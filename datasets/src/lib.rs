@@ -15,6 +15,7 @@ pub mod idx;
 pub mod indexed;
 pub mod open;
 pub mod order;
+mod parquet_files;
 pub mod parquet_table;
 mod row_groups;
 pub mod synthetic;

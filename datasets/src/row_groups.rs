@@ -22,9 +22,7 @@ const MAX_DECODE_THREADS: usize = 16;
 /// Threads that decode row groups at once: one per core the process may use, at most
 /// [`MAX_DECODE_THREADS`].
 pub(crate) fn decode_threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, MAX_DECODE_THREADS)
+    ldae_pipeline::cores().clamp(1, MAX_DECODE_THREADS)
 }
 
 /// One loaded row group: images (encoded bytes, or pixels), labels and, for pixel tables, ids.

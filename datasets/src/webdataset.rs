@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use ldae_pipeline::{Error, Rejection, Result};
 
-use crate::file_access::{escape_bytes, FileReads, MAX_ENCODED_BYTES};
+use crate::file_access::{escape_bytes, ReadAhead, MAX_ENCODED_BYTES};
 use crate::folder::IMAGE_EXTENSIONS;
 use crate::format::{FormatConfig, Probe};
 use crate::indexed::{Payload, RawRow, RowReader};
@@ -39,10 +39,8 @@ pub struct WebDatasetReader {
     samples: Vec<Sample>,
     /// Open shards, by index (the ones read last).
     open: HashMap<usize, File>,
-    /// Samples read ahead by `prefetch`, by index, until `read` takes them.
-    ready: HashMap<usize, Fetched>,
-    /// How `prefetch` reads: several members at once from slow storage.
-    reads: FileReads,
+    /// Samples read ahead by `prefetch`, until `read` takes them.
+    ready: ReadAhead<Fetched>,
 }
 
 /// A sample's member bytes: the image and, when it has one, the `.cls` label.
@@ -53,9 +51,6 @@ struct Fetched {
 
 /// Most shards kept open at once.
 const MAX_OPEN_SHARDS: usize = 64;
-
-/// Members read ahead at once when the batches are smaller.
-const READ_AHEAD_SAMPLES: usize = 64;
 
 /// The bytes of one member of an open shard.
 fn read_at(file: &File, (offset, size): Span) -> std::io::Result<Vec<u8>> {
@@ -237,8 +232,7 @@ impl WebDatasetReader {
             shards,
             samples,
             open: HashMap::new(),
-            ready: HashMap::new(),
-            reads: FileReads::default(),
+            ready: ReadAhead::default(),
         })
     }
 
@@ -283,23 +277,20 @@ impl RowReader for WebDatasetReader {
         None
     }
     /// Once a sample of the next batch is not read yet, reads its members with those of the
-    /// next samples (the batch, and at least [`READ_AHEAD_SAMPLES`]) at once, several threads
-    /// each reading a run of them, when members are slow to read (a shuffled read seeks for
-    /// every sample; a network file system answers each read in about a millisecond).
+    /// next samples at once ([`ReadAhead`]), several threads each reading a run of them, when
+    /// members are slow to read (a shuffled read seeks for every sample; a network file system
+    /// answers each read in about a millisecond).
     fn prefetch(&mut self, upcoming: &[usize], next: usize) {
-        let readable = |s: &Sample| s.problem.is_none() && s.image.is_some();
-        let waiting =
-            |this: &Self, i: &usize| readable(&this.samples[*i]) && !this.ready.contains_key(i);
-        let next = next.min(upcoming.len());
-        if !upcoming[..next].iter().any(|i| waiting(self, i)) {
+        let samples = &self.samples;
+        let readable = |i: usize| samples[i].problem.is_none() && samples[i].image.is_some();
+        let candidates = self.ready.wanted(upcoming, next, readable);
+        if candidates.is_empty() {
             return;
         }
         // Room for this read-ahead's shards (those of the last one are closed).
         if self.open.len() >= MAX_OPEN_SHARDS / 2 {
             self.open.clear();
         }
-        let ahead = &upcoming[..next.max(READ_AHEAD_SAMPLES).min(upcoming.len())];
-        let candidates: Vec<usize> = ahead.iter().copied().filter(|i| waiting(self, i)).collect();
         // The samples of as many shards as may be open at once (the rest are read later).
         let mut wanted = Vec::new();
         for index in candidates {
@@ -314,20 +305,18 @@ impl RowReader for WebDatasetReader {
                     Err(_) => continue,
                 };
             }
-            wanted.push(index);
+            wanted.push((index, index));
         }
         let (samples, open) = (&self.samples, &self.open);
         let read = |index: usize| {
             let sample = &samples[index];
             let file = &open[&sample.shard];
-            let fetched = Fetched {
+            Fetched {
                 image: read_at(file, sample.image.unwrap_or_default()),
                 cls: sample.cls.map(|span| read_at(file, span)),
-            };
-            (index, fetched)
+            }
         };
-        let fetched = self.reads.run(wanted, read);
-        self.ready.extend(fetched);
+        self.ready.read(wanted, read);
     }
     fn read(&mut self, index: usize) -> std::result::Result<RawRow, Rejection> {
         let (shard, image) = {
@@ -343,7 +332,7 @@ impl RowReader for WebDatasetReader {
             return Err(reject(format!("read {}: {problem}", self.shards[shard].1)));
         }
         let image = image.ok_or_else(|| reject("read: sample has no image".into()))?;
-        let fetched = match self.ready.remove(&index) {
+        let fetched = match self.ready.take(index) {
             Some(fetched) => fetched,
             None => self.fetch(index, image),
         };

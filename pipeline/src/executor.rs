@@ -59,9 +59,7 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            threads: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
+            threads: crate::cores(),
             channel_capacity: 2,
             batches_in_flight: None,
             on_error: OnError::Skip,

@@ -34,6 +34,13 @@ pub use metrics::{RunReport, StageMetrics};
 pub use progress::{ProgressMode, Status};
 pub use registry::{BuildContext, OperatorConfig, Pass, PlanInfo, SinkConfig, SinkJob};
 pub use shard::Shard;
+
+/// The cores this process may use (its CPU affinity and cgroup quota; at least 1), read once:
+/// the standard library reads the cgroup files on every call.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
 pub use traits::{
     BoundOperator, Operator, ProcessWithSchema, Processed, RejectedRow, Rejection, RunSummary,
     Sink, Source, WithSchema,

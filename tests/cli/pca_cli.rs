@@ -361,12 +361,12 @@ fn split_chooses_one_split_of_a_hugging_face_folder() {
         .unwrap();
     }
     let pca = dir.path().join("pca.safetensors");
-    let fit = |extra: &[&str]| {
+    let fit = |input: &str, extra: &[&str]| {
         let mut args = vec![
             "pca",
             "fit",
             "--input",
-            hub.to_str().unwrap(),
+            input,
             "--image-size",
             "16",
             "--patch",
@@ -379,11 +379,12 @@ fn split_chooses_one_split_of_a_hugging_face_folder() {
         args.extend_from_slice(extra);
         ldae(&args)
     };
-    let mixed = fit(&[]);
+    let hub = hub.to_str().unwrap();
+    let mixed = fit(hub, &[]);
     assert!(!mixed.status.success());
     let err = String::from_utf8_lossy(&mixed.stderr);
     assert!(err.contains("several splits (test, train)"), "{err}");
-    let train = fit(&["--split", "train"]);
+    let train = fit(hub, &["--split", "train"]);
     let out = String::from_utf8_lossy(&train.stdout);
     assert!(
         train.status.success(),
@@ -392,20 +393,7 @@ fn split_chooses_one_split_of_a_hugging_face_folder() {
     );
     assert!(out.contains("of 30 images"), "{out}");
     // A split of a dataset that is not Parquet: the flag is named.
-    let images = ldae(&[
-        "pca",
-        "fit",
-        "--input",
-        "synthetic:10",
-        "--split",
-        "train",
-        "--image-size",
-        "16",
-        "--patch",
-        "4",
-        "--out",
-        pca.to_str().unwrap(),
-    ]);
+    let images = fit("synthetic:10", &["--split", "train"]);
     let err = String::from_utf8_lossy(&images.stderr);
     assert!(
         !images.status.success() && err.contains("--split chooses"),

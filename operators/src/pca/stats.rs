@@ -61,10 +61,7 @@ impl PcaStats {
         let items: Vec<(usize, usize)> = (0..blocks.len())
             .flat_map(|b| (0..strips.len()).map(move |s| (b, s)))
             .collect();
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .min(items.len());
+        let threads = ldae_pipeline::cores().min(items.len());
         let next = std::sync::atomic::AtomicUsize::new(0);
         let mut products: Vec<Option<Vec<f64>>> = (0..items.len()).map(|_| None).collect();
         std::thread::scope(|scope| {
