@@ -7,7 +7,7 @@ peer reading the same bytes in the same run, printed as a table.
 
 IMAGES is a folder of class folders (CIFAR-10 JPEGs). The bench writes into a temporary
 folder: a 224 px decoded-pixel Parquet table of synthetic images (`ldae run`: decode ->
-parquet sink), the same JPEGs as WebDataset shards, and a 16 px PCA. Each ldae row is a
+parquet sink), stored both ways (`tensor_storage = "list"` and `"bytes"`), the same JPEGs as WebDataset shards, and a 16 px PCA. Each ldae row is a
 pipeline `source -> patchify -> normalize -> pca_project (d = 8) -> parquet`, timed by its
 stage table: the source's rows per busy second (what it could hand on) and the whole run's rows
 per wall second. The peers read the same bytes and nothing more:
@@ -66,15 +66,20 @@ def read_spec(work, name, source_lines, size, patch):
     return spec
 
 
+def stage_rate(table, stage):
+    """Rows per busy second of the stage-table line that starts with `stage`."""
+    fields = next(line for line in table.splitlines() if line.startswith(stage)).split()
+    rows, busy = int(fields[2]), float(fields[5])
+    return rows / max(busy, 1e-9)
+
+
 def ldae_read(ldae, spec, cold):
     """(source rows per busy second, rows per wall second) of one `ldae run`."""
     drop_caches(cold)
     table = run_ldae(ldae, "run", spec, "--progress", "off")
-    source = next(line for line in table.splitlines() if line.startswith("source:"))
-    fields = source.split()
-    rows, busy = int(fields[2]), float(fields[5])
+    rows = int(next(line for line in table.splitlines() if line.startswith("source:")).split()[2])
     total = re.search(r"in ([0-9.]+) s \(", table)
-    return rows / max(busy, 1e-9), rows / float(total.group(1))
+    return stage_rate(table, "source:"), rows / float(total.group(1))
 
 
 def timed(cold, read):
@@ -131,12 +136,15 @@ def main():
     for size, patch in ((224, 16), (32, 4)):
         run_ldae(ldae, "pca", "fit", "--input", "synthetic:64", "--image-size", size, "--patch", patch,
                  "--out", os.path.join(work, f"pca{size}.safetensors"), "-q")
-    pixels = os.path.join(work, "pix224")
-    with open(os.path.join(work, "pix.toml"), "w") as f:
-        f.write(f'[source]\ninput = "synthetic:{args.rows_224}"\n\n'
-                '[[operator]]\nkind = "decode"\nimage_size = 224\nchannels = 3\n\n'
-                f'[sink]\nkind = "parquet"\nout = "{pixels}"\n')
-    run_ldae(ldae, "run", os.path.join(work, "pix.toml"), "--progress", "off")
+    tables, writes = {}, []
+    for storage in ("list", "bytes"):
+        tables[storage] = os.path.join(work, f"pix224-{storage}")
+        spec = os.path.join(work, f"pix-{storage}.toml")
+        with open(spec, "w") as f:
+            f.write(f'[source]\ninput = "synthetic:{args.rows_224}"\n\n'
+                    '[[operator]]\nkind = "decode"\nimage_size = 224\nchannels = 3\n\n'
+                    f'[sink]\nkind = "parquet"\nout = "{tables[storage]}"\ntensor_storage = "{storage}"\n')
+        writes.append((storage, stage_rate(run_ldae(ldae, "run", spec, "--progress", "off"), "parquet")))
     classes = sorted(os.listdir(args.images))
     files = [os.path.join(args.images, c, f) for c in classes for f in sorted(os.listdir(os.path.join(args.images, c)))]
     shards = []
@@ -150,12 +158,15 @@ def main():
         shards.append(shard)
 
     rows = []
-    for shuffle in (False, True):
-        spec = read_spec(work, f"pix-{shuffle}", [f'input = "{pixels}"', f"shuffle = {str(shuffle).lower()}"], 224, 16)
-        src, wall = ldae_read(ldae, spec, args.cold)
-        peer = timed(args.cold, lambda: pyarrow_pixels(pixels, shuffle))
-        rows.append((f"224 px pixel table, {args.rows_224} rows, {'shuffled' if shuffle else 'in order'}",
-                     src, wall, "pyarrow, a row group per core", peer))
+    for storage, pixels in tables.items():
+        for shuffle in (False, True):
+            spec = read_spec(work, f"pix-{storage}-{shuffle}",
+                             [f'input = "{pixels}"', f"shuffle = {str(shuffle).lower()}"], 224, 16)
+            src, wall = ldae_read(ldae, spec, args.cold)
+            peer = timed(args.cold, lambda: pyarrow_pixels(pixels, shuffle))
+            rows.append((f"224 px pixel table ({storage}), {args.rows_224} rows, "
+                         f"{'shuffled' if shuffle else 'in order'}",
+                         src, wall, "pyarrow, a row group per core", peer))
     spec = read_spec(work, "folder", [f'input = "{args.images}"'], 32, 4)
     src, wall = ldae_read(ldae, spec, args.cold)
     peer = timed(args.cold, lambda: python_files(files))
@@ -170,6 +181,11 @@ def main():
     print("|---|---|---|---|---|---|")
     for name, src, wall, peer_name, peer in rows:
         print(f"| {name} | {src:,.0f} | {wall:,.0f} | {peer_name} | {peer:,.0f} | {src / peer:.2f}x |")
+    print()
+    print("| 224 px pixel table written as | parquet sink rows/s (busy) |")
+    print("|---|---|")
+    for storage, rate in writes:
+        print(f"| {storage} | {rate:,.0f} |")
     print(f"\n(work folder {work}; delete it when done)")
 
 

@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use arrow::buffer::Buffer;
 use ldae_pipeline::{Error, Rejection, Result};
 
 use crate::format::{FormatConfig, Probe};
@@ -161,7 +162,7 @@ impl RowReader for CifarReader {
         Ok(RawRow {
             id,
             label: Some(buf[0] as i64),
-            payload: Payload::Pixels(pixels),
+            payload: Payload::Pixels(Buffer::from_vec(pixels)),
         })
     }
 }

@@ -4,6 +4,8 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use arrow::buffer::Buffer;
+
 use ldae_pipeline::{Error, Rejection, Result};
 
 use crate::format::{FormatConfig, Probe};
@@ -27,7 +29,8 @@ pub const FASHION_MNIST_CLASSES: [&str; 10] = [
 pub struct IdxReader {
     name: String,
     shape: [usize; 3],
-    pixels: Vec<u8>,
+    /// Every image's pixels; a row is a view of them.
+    pixels: Buffer,
     labels: Option<Vec<u8>>,
     classes: Option<Vec<String>>,
 }
@@ -175,7 +178,7 @@ impl IdxReader {
         Ok(IdxReader {
             name,
             shape,
-            pixels,
+            pixels: Buffer::from_vec(pixels),
             labels,
             classes,
         })
@@ -200,7 +203,7 @@ impl RowReader for IdxReader {
         Ok(RawRow {
             id: format!("{}:{index}", self.name),
             label: self.labels.as_ref().map(|l| l[index] as i64),
-            payload: Payload::Pixels(self.pixels[index * size..(index + 1) * size].to_vec()),
+            payload: Payload::Pixels(self.pixels.slice_with_length(index * size, size)),
         })
     }
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BinaryBuilder, Int64Array, StringArray, UInt8Array};
+use arrow::buffer::Buffer;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
@@ -14,8 +15,10 @@ use ldae_pipeline::{Processed, Rejection, Result, Source};
 pub enum Payload {
     /// Encoded image file bytes (JPEG, PNG, ...).
     Encoded(Vec<u8>),
-    /// Decoded `u8` pixels in the reader's [`RowReader::pixel_shape`], row-major `[H, W, C]`.
-    Pixels(Vec<u8>),
+    /// Decoded `u8` pixels in the reader's [`RowReader::pixel_shape`], row-major `[H, W, C]`:
+    /// a buffer of their own (`Buffer::from_vec`) or a view of a larger one (a Parquet row
+    /// group), copied once, into the batch.
+    Pixels(Buffer),
 }
 
 /// One row as read from a dataset.
@@ -161,7 +164,7 @@ impl<R: RowReader> IndexedSource<R> {
                 let mut flat = Vec::with_capacity(rows.len() * shape.iter().product::<usize>());
                 for r in &rows {
                     if let Payload::Pixels(p) = &r.payload {
-                        flat.extend_from_slice(p);
+                        flat.extend_from_slice(p.as_slice());
                     }
                 }
                 Arc::new(tensor_array(Arc::new(UInt8Array::from(flat)), &shape)?)

@@ -90,7 +90,7 @@ impl ParquetReader {
                 .map_err(|e| Error::external(format!("{}", p.display()), e))?;
             let schema = builder.schema().clone();
             let shape = match schema.field_with_name(columns::PIXELS) {
-                Ok(f) => match columns::tensor_type(f) {
+                Ok(f) => match ldae_pipeline::tensor_bytes::stored_tensor_type(f) {
                     Some((DataType::UInt8, s)) if s.len() == 3 => Some([s[0], s[1], s[2]]),
                     _ => {
                         return Err(Error::corrupt(
@@ -345,12 +345,25 @@ impl RowReader for ParquetReader {
             }
             _ => None,
         };
+        let (images, at) = group.image(row);
         if self.pixel_shape.is_some() {
-            let pixels = group.images.as_fixed_size_list();
-            if pixels.is_null(row) {
+            if images.is_null(at) {
                 return Err(reject("read: null pixels".into()));
             }
-            let values = pixels.value(row);
+            // Pixels stored as a tensor (a list) or as bytes (see `tensor_bytes`): a view of
+            // the group's buffer, copied once, into the batch.
+            let values = match images.as_fixed_size_binary_opt() {
+                Some(bytes) => {
+                    let n = bytes.value_length() as usize;
+                    bytes.values().slice_with_length(at * n, n)
+                }
+                None => {
+                    let list = images.as_fixed_size_list();
+                    let n = list.value_length() as usize;
+                    let values = list.values().as_primitive::<UInt8Type>().values();
+                    values.inner().slice_with_length(at * n, n)
+                }
+            };
             let id = match &group.ids {
                 Some(ids) if !ids.is_null(row) => ids.as_string::<i32>().value(row).to_string(),
                 _ => id.clone(),
@@ -358,11 +371,11 @@ impl RowReader for ParquetReader {
             return Ok(RawRow {
                 id,
                 label,
-                payload: Payload::Pixels(values.as_primitive::<UInt8Type>().values().to_vec()),
+                payload: Payload::Pixels(values),
             });
         }
-        let image = group.images.as_binary::<i64>();
-        if image.is_null(row) {
+        let image = images.as_binary::<i64>();
+        if image.is_null(at) {
             return Err(reject(
                 "read: image has no embedded bytes (only a path); embed the images".into(),
             ));
@@ -370,7 +383,7 @@ impl RowReader for ParquetReader {
         Ok(RawRow {
             id,
             label,
-            payload: Payload::Encoded(image.value(row).to_vec()),
+            payload: Payload::Encoded(image.value(at).to_vec()),
         })
     }
 }
@@ -426,10 +439,16 @@ mod tests {
     use arrow::array::{Int64Array, RecordBatch, StringArray, UInt8Array};
     use arrow::datatypes::{Field, Schema};
     use ldae_pipeline::columns::{tensor_array, tensor_field};
+    use ldae_pipeline::tensor_bytes::{stored_schema, to_storage, TensorStorage};
     use std::sync::Arc;
 
     /// A pixel table of `n` 8x8 RGB rows (row `i` all `i`) in row groups of 2 rows.
     fn pixel_table(path: &Path, n: usize) {
+        pixel_table_stored(path, n, TensorStorage::List)
+    }
+
+    /// [`pixel_table`] with its pixels stored as `storage`.
+    fn pixel_table_stored(path: &Path, n: usize, storage: TensorStorage) {
         let shape = [8, 8, 3];
         let values: Vec<u8> = (0..n).flat_map(|i| vec![i as u8; 192]).collect();
         let pixels = tensor_array(Arc::new(UInt8Array::from(values)), &shape).unwrap();
@@ -448,11 +467,13 @@ mod tests {
             ],
         )
         .unwrap();
+        let stored = stored_schema(&schema, storage);
+        let batch = to_storage(&batch, &stored).unwrap();
         let props = parquet::file::properties::WriterProperties::builder()
             .set_max_row_group_row_count(Some(2))
             .build();
         let file = File::create(path).unwrap();
-        let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(file, stored, Some(props)).unwrap();
         w.write(&batch).unwrap();
         w.close().unwrap();
     }
@@ -476,7 +497,29 @@ mod tests {
         for i in [4, 0, 3, 1, 2] {
             let row = reader.read(i).unwrap();
             match row.payload {
-                Payload::Pixels(p) => assert_eq!(p, vec![i as u8; 192]),
+                Payload::Pixels(p) => assert_eq!(p.as_slice(), [i as u8; 192]),
+                _ => panic!("row {i} is not pixels"),
+            }
+        }
+    }
+
+    #[test]
+    fn pixels_stored_as_bytes_read_as_the_rows_stored_as_tensors() {
+        let dir = tempfile::tempdir().unwrap();
+        let (lists, bytes) = (dir.path().join("l.parquet"), dir.path().join("b.parquet"));
+        pixel_table_stored(&lists, 5, TensorStorage::List);
+        pixel_table_stored(&bytes, 5, TensorStorage::Bytes);
+        let mut lists = ParquetReader::open(&lists).unwrap();
+        let mut bytes = ParquetReader::open(&bytes).unwrap();
+        assert_eq!(bytes.pixel_shape(), Some([8, 8, 3]));
+        for i in [3, 0, 4, 1, 2] {
+            let (l, b) = (lists.read(i).unwrap(), bytes.read(i).unwrap());
+            assert_eq!((&l.id, l.label), (&b.id, b.label));
+            match (l.payload, b.payload) {
+                (Payload::Pixels(l), Payload::Pixels(b)) => {
+                    assert_eq!(b.as_slice(), [i as u8; 192]);
+                    assert_eq!(l, b);
+                }
                 _ => panic!("row {i} is not pixels"),
             }
         }
@@ -498,7 +541,7 @@ mod tests {
         reader.prefetch(&order[3..4], 1);
         for &i in &order {
             match reader.read(i).unwrap().payload {
-                Payload::Pixels(p) => assert_eq!(p, vec![i as u8; 192]),
+                Payload::Pixels(p) => assert_eq!(p.as_slice(), [i as u8; 192]),
                 _ => panic!("row {i} is not pixels"),
             }
         }

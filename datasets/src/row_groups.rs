@@ -27,17 +27,28 @@ pub(crate) fn decode_threads() -> usize {
 
 /// One loaded row group: images (encoded bytes, or pixels), labels and, for pixel tables, ids.
 pub(crate) struct Group {
-    pub images: ArrayRef,
+    /// The images in the batches they were read in. Not concatenated: for a pixel table stored
+    /// as bytes, copying the whole group into one array took as long as decoding it.
+    images: Vec<ArrayRef>,
+    /// The group's row of the first image of each of `images`.
+    starts: Vec<usize>,
     /// The label column as stored, and cast to int64.
     pub labels: Option<(ArrayRef, ArrayRef)>,
     pub ids: Option<ArrayRef>,
 }
 
 impl Group {
+    /// The images array holding the group's row `row`, and the row's index in it.
+    pub fn image(&self, row: usize) -> (&ArrayRef, usize) {
+        let chunk = self.starts.partition_point(|&s| s <= row).saturating_sub(1);
+        (&self.images[chunk], row - self.starts[chunk])
+    }
+
     fn bytes(&self) -> usize {
         let optional = |a: Option<&ArrayRef>| a.map_or(0, |a| a.get_array_memory_size());
         let labels = self.labels.as_ref();
-        self.images.get_array_memory_size()
+        let images: usize = self.images.iter().map(|a| a.get_array_memory_size()).sum();
+        images
             + optional(labels.map(|l| &l.0))
             + optional(labels.map(|l| &l.1))
             + optional(self.ids.as_ref())
@@ -81,24 +92,46 @@ impl GroupToRead<'_> {
         let batches: Vec<RecordBatch> = reader
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| Error::external(format!("{}", path.display()), e))?;
-        let schema = batches
-            .first()
-            .map(|b| b.schema())
-            .ok_or_else(|| Error::corrupt(path, "empty row group"))?;
-        let batch = arrow::compute::concat_batches(&schema, &batches)?;
-        let (images, ids) = if self.pixels {
-            let pixels = batch.column_by_name(columns::PIXELS).cloned();
-            let ids = batch.column_by_name(columns::ID).cloned();
-            (pixels.ok_or_else(|| Error::data("no pixels column"))?, ids)
-        } else {
-            (encoded_images(&batch, path)?, None)
+        if batches.is_empty() {
+            return Err(Error::corrupt(path, "empty row group"));
+        }
+        let mut images = Vec::with_capacity(batches.len());
+        let mut starts = Vec::with_capacity(batches.len());
+        let mut start = 0;
+        for batch in &batches {
+            images.push(if self.pixels {
+                batch
+                    .column_by_name(columns::PIXELS)
+                    .cloned()
+                    .ok_or_else(|| Error::data("no pixels column"))?
+            } else {
+                encoded_images(batch, path)?
+            });
+            starts.push(start);
+            start += batch.num_rows();
+        }
+        // The small columns in one array each.
+        let column = |name: &str| -> Result<Option<ArrayRef>> {
+            let parts: Vec<&dyn arrow::array::Array> = batches
+                .iter()
+                .filter_map(|b| b.column_by_name(name).map(|c| c.as_ref()))
+                .collect();
+            if parts.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(arrow::compute::concat(&parts)?))
         };
-        let label = batch.column_by_name("label").map(|l| {
+        let ids = if self.pixels {
+            column(columns::ID)?
+        } else {
+            None
+        };
+        let label = column("label")?.map(|l| {
             // The column is an integer type (checked at open); a value that does not fit in
             // int64 (a u64 above 2^63) casts to null, and is told apart from a null label by
             // the original column.
-            let cast = arrow::compute::cast(l, &DataType::Int64);
-            cast.map(|c| (l.clone(), c))
+            let cast = arrow::compute::cast(&l, &DataType::Int64);
+            cast.map(|c| (l, c))
         });
         let label = label
             .transpose()
@@ -116,6 +149,7 @@ impl GroupToRead<'_> {
         };
         Ok(Group {
             images,
+            starts,
             labels: label,
             ids,
         })

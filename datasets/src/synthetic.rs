@@ -5,6 +5,7 @@
 
 use rand::{Rng, SeedableRng};
 
+use arrow::buffer::Buffer;
 use ldae_pipeline::{Error, Rejection, Result};
 
 use crate::format::{FormatConfig, Probe};
@@ -149,7 +150,7 @@ impl RowReader for SyntheticReader {
         Ok(RawRow {
             id: format!("synthetic:{index}"),
             label: Some(label),
-            payload: Payload::Pixels(pixels),
+            payload: Payload::Pixels(Buffer::from_vec(pixels)),
         })
     }
 }

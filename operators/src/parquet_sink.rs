@@ -22,6 +22,7 @@ use parquet::schema::types::ColumnPath;
 
 use ldae_pipeline::columns::tensor_type;
 use ldae_pipeline::table::layout::ERRORS;
+use ldae_pipeline::tensor_bytes::{stored_schema, to_storage, TensorStorage};
 use ldae_pipeline::{
     BuildContext, Error, Pass, PlanInfo, RejectedRow, Result, RunReport, RunSummary, Sink,
     SinkConfig, SinkJob,
@@ -61,6 +62,13 @@ pub struct ParquetSinkConfig {
     /// Require committed parts to resume from (an error if there are none). Without it a
     /// shard with committed parts resumes anyway.
     pub resume: bool,
+    /// How UInt8 tensor columns (pixels) are stored: `list` (default), Arrow's fixed-shape
+    /// tensor, which pyarrow, pandas, polars and DuckDB read as tensors; or `bytes`, one
+    /// fixed-size binary value a row with the shape in the field metadata, which ldae reads 8x
+    /// faster (224 px pixels) and other tools as binary values. The training pixel cache uses
+    /// `bytes`.
+    #[serde(skip_serializing_if = "TensorStorage::is_list")]
+    pub tensor_storage: TensorStorage,
 }
 
 impl SinkConfig for ParquetSinkConfig {
@@ -100,6 +108,7 @@ impl Default for ParquetSinkConfig {
             shard: None,
             overwrite: false,
             resume: false,
+            tensor_storage: TensorStorage::List,
         }
     }
 }
@@ -298,6 +307,8 @@ fn output(
 
 struct OpenPart {
     writer: ArrowWriter<File>,
+    /// The schema the part stores (the input's, with [`TensorStorage`] applied).
+    stored: SchemaRef,
     temp: PathBuf,
     name: String,
     rows: usize,
@@ -345,10 +356,12 @@ impl ParquetSink {
             }
         }
         let props = props.build();
-        let writer = ArrowWriter::try_new(file, schema, Some(props))
+        let stored = stored_schema(&schema, self.config.tensor_storage);
+        let writer = ArrowWriter::try_new(file, stored.clone(), Some(props))
             .map_err(|e| Error::external(format!("{}", path.display()), e))?;
         self.open = Some(OpenPart {
             writer,
+            stored,
             temp,
             name,
             rows: 0,
@@ -380,11 +393,20 @@ impl ParquetSink {
         Ok(())
     }
 }
-fn describe_schema(schema: &SchemaRef) -> serde_json::Value {
+
+/// The table's columns for the manifest: tensors by element type and shape (and storage, when
+/// stored as bytes), other columns by Arrow type.
+fn describe_schema(schema: &SchemaRef, storage: TensorStorage) -> serde_json::Value {
     schema
         .fields()
         .iter()
         .map(|f| match tensor_type(f) {
+            Some((DataType::UInt8, shape)) if storage == TensorStorage::Bytes => {
+                serde_json::json!({
+                    "name": f.name(), "type": "tensor", "element": "UInt8", "shape": shape,
+                    "storage": storage,
+                })
+            }
             Some((el, shape)) => serde_json::json!({
                 "name": f.name(), "type": "tensor", "element": el.to_string(), "shape": shape,
             }),
@@ -413,8 +435,9 @@ impl Sink for ParquetSink {
             .open
             .as_mut()
             .ok_or_else(|| Error::internal("no open part"))?;
+        let batch = to_storage(batch, &part.stored)?;
         part.writer
-            .write(batch)
+            .write(&batch)
             .map_err(|e| Error::external(format!("{}", part.temp.display()), e))?;
         part.rows += batch.num_rows();
         Ok(())
@@ -447,7 +470,7 @@ impl Sink for ParquetSink {
             schema: self
                 .schema
                 .as_ref()
-                .map(describe_schema)
+                .map(|s| describe_schema(s, self.config.tensor_storage))
                 .unwrap_or_default(),
         };
         self.folder.finish_shard(&done)?;

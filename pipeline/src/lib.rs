@@ -24,6 +24,7 @@ pub mod registry;
 pub mod shard;
 pub mod sink_job;
 pub mod table;
+pub mod tensor_bytes;
 pub mod traits;
 
 pub use collect::Collect;

@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use ldae_datasets::parquet_table::hf_class_names;
 use ldae_operators::pca::PcaModel;
 use ldae_pipeline::columns::{tensor_type, CLASS_NAMES};
+use ldae_pipeline::tensor_bytes::bytes_tensor_shape;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 pub fn run(path: &Path) -> Result<()> {
@@ -105,9 +106,13 @@ fn inspect_parquet(path: &Path) -> Result<()> {
     if let Some(schema) = schema {
         println!("  columns:");
         for field in schema.fields() {
-            match tensor_type(field) {
-                Some((el, shape)) => println!("    {}: tensor<{el}> {shape:?}", field.name()),
-                None => println!(
+            match (tensor_type(field), bytes_tensor_shape(field)) {
+                (Some((el, shape)), _) => println!("    {}: tensor<{el}> {shape:?}", field.name()),
+                (None, Some(shape)) => println!(
+                    "    {}: tensor<UInt8> {shape:?}, stored as bytes",
+                    field.name()
+                ),
+                (None, None) => println!(
                     "    {}: {}{}",
                     field.name(),
                     field.data_type(),

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::prelude::SessionContext;
-use ldae_pipeline::columns::tensor_type;
+use ldae_pipeline::tensor_bytes::stored_tensor_type;
 
 /// Tables to register: `name=PATH` arguments, or every ldae table folder (one holding a
 /// `_ldae/` or `_manifest.json`) in the current directory, named after the folder.
@@ -44,22 +44,31 @@ fn printable(batch: &RecordBatch, shapes: &HashMap<String, Vec<usize>>) -> Resul
     let mut fields = Vec::new();
     let mut cols: Vec<ArrayRef> = Vec::new();
     for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
-        match field.data_type() {
+        let shape = |size: i32| {
+            stored_tensor_type(field)
+                .map(|(_, s)| s)
+                .filter(|s| s.len() > 1)
+                .or_else(|| shapes.get(field.name()).cloned())
+                .filter(|s| s.iter().product::<usize>() == size as usize)
+        };
+        // Lists are always shown as tensors; fixed-size binary only where it holds one (a
+        // pixel table stored as bytes), not every binary value (a hash, say).
+        let shown = match field.data_type() {
             DataType::FixedSizeList(_, size) => {
-                let shape = tensor_type(field)
-                    .map(|(_, s)| s)
-                    .filter(|s| s.len() > 1)
-                    .or_else(|| shapes.get(field.name()).cloned())
-                    .filter(|s| s.iter().product::<usize>() == *size as usize)
-                    .map(|s| format!("{s:?}"))
-                    .unwrap_or_else(|| format!("[{size}]"));
+                Some(shape(*size).map_or_else(|| format!("[{size}]"), |s| format!("{s:?}")))
+            }
+            DataType::FixedSizeBinary(size) => shape(*size).map(|s| format!("{s:?}")),
+            _ => None,
+        };
+        match shown {
+            Some(shape) => {
                 let text: StringArray = (0..col.len())
                     .map(|i| (!col.is_null(i)).then(|| format!("tensor{shape}")))
                     .collect();
                 fields.push(Field::new(field.name(), DataType::Utf8, true));
                 cols.push(Arc::new(text));
             }
-            _ => {
+            None => {
                 fields.push(field.as_ref().clone());
                 cols.push(col.clone());
             }
@@ -85,7 +94,7 @@ pub fn run(query: &str, table_args: &[String], allow_incomplete: bool) -> Result
         for (name, _) in &registered {
             let table = ctx.table(name.as_str()).await?;
             for field in table.schema().as_arrow().fields() {
-                if let Some((_, shape)) = tensor_type(field) {
+                if let Some((_, shape)) = stored_tensor_type(field) {
                     shapes.insert(field.name().clone(), shape);
                 }
             }

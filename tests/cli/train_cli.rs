@@ -353,6 +353,22 @@ fn the_pixel_cache_trains_exactly_like_the_dataset() {
     let out = no_augment("cached", &["--pixel-cache", cache.to_str().unwrap()]);
     assert!(out.contains("decoding synthetic:96 once"), "{out}");
     assert!(cache.join("_SUCCESS").exists());
+    // Its pixels are stored as bytes (read 8x faster than as lists).
+    let part = std::fs::read_dir(cache.join("data"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let file = std::fs::File::open(part.path()).unwrap();
+    let schema = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .schema()
+        .clone();
+    let pixels = schema.field_with_name("pixels").unwrap();
+    assert_eq!(
+        ldae_pipeline::tensor_bytes::bytes_tensor_shape(pixels),
+        Some(vec![16, 16, 3])
+    );
     assert_eq!(losses(tmp.path(), "direct"), losses(tmp.path(), "cached"));
     // A second run reuses the complete cache.
     let out = no_augment("again", &["--pixel-cache", cache.to_str().unwrap()]);

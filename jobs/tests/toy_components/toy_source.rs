@@ -55,7 +55,10 @@ impl RowReader for Reader {
         Ok(RawRow {
             id: format!("toy:{index}"),
             label: Some(self.label),
-            payload: Payload::Pixels(vec![index as u8; 4 * 4 * 3]),
+            payload: Payload::Pixels(arrow::buffer::Buffer::from_vec(vec![
+                index as u8;
+                4 * 4 * 3
+            ])),
         })
     }
 }
