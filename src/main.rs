@@ -8,7 +8,6 @@ use ldae::{cli, commands};
 mod allocator;
 
 fn main() -> ExitCode {
-    allocator::keep_freed_memory();
     // Output piped into `head` ends the process quietly once the reader is gone, as with other
     // Unix tools: Rust ignores SIGPIPE, and the next print panicked with a backtrace.
     // SAFETY: restores one signal's default action before any other thread starts.
@@ -40,6 +39,12 @@ fn main() -> ExitCode {
         .without_time()
         .init();
     ldae::flags::set_quiet(cli.quiet);
+    // Still one thread here.
+    if matches!(cli.command, cli::Command::Probe(_)) {
+        allocator::return_freed_memory();
+    } else {
+        allocator::keep_freed_memory();
+    }
     if matches!(cli.command, cli::Command::Pca(_)) {
         allocator::without_huge_pages();
     }

@@ -164,13 +164,7 @@ pub fn probe(job: &ProbeJob) -> Result<ProbeReport> {
         count
     );
 
-    let started = Instant::now();
-    let fit = fit_linear(&train.matrix, count, &job.linear, &device)?;
-    let linear_rank = fit.predict(&test.matrix)?;
-    let linear = ClassifierReport {
-        scores: Scores::new(&linear_rank, &test.matrix.labels, count),
-        seconds: started.elapsed().as_secs_f64(),
-    };
+    // kNN first: the linear probe takes the training features (standardising them in place).
     let (knn, knn_rank) = match &job.knn {
         Some(config) => {
             let started = Instant::now();
@@ -183,15 +177,28 @@ pub fn probe(job: &ProbeJob) -> Result<ProbeReport> {
         }
         None => (None, None),
     };
+    let (train_rows, features) = (train.matrix.rows(), train.matrix.dim);
+    let started = Instant::now();
+    let fit = fit_linear(
+        std::mem::take(&mut train.matrix),
+        count,
+        &job.linear,
+        &device,
+    )?;
+    let linear_rank = fit.predict(&test.matrix)?;
+    let linear = ClassifierReport {
+        scores: Scores::new(&linear_rank, &test.matrix.labels, count),
+        seconds: started.elapsed().as_secs_f64(),
+    };
     let report = ProbeReport {
         train: describe(&job.train, &job.train_where),
         test: describe(&job.test, &job.test_where),
         column: train.column.clone(),
         label: job.label.clone(),
         string_labels: train.string_labels,
-        features: train.matrix.dim,
+        features,
         classes,
-        train_rows: train.matrix.rows(),
+        train_rows,
         train_rows_unlabelled: train.rows_unlabelled,
         train_rows_without_features: train.rows_without_features,
         test_rows: test.matrix.rows(),

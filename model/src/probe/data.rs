@@ -98,12 +98,24 @@ impl Standardizer {
 
     /// The standardised rows of `m` as a `[rows, dim]` tensor on `device`.
     pub fn apply(&self, m: &FeatureMatrix, device: &Device) -> Result<Tensor> {
-        let mut values = m.values.clone();
-        for row in values.chunks_exact_mut(m.dim) {
+        self.apply_owned(m.values.clone(), m.dim, device)
+    }
+
+    /// [`Standardizer::apply`] to rows of `dim` features that the caller gives up: they are
+    /// standardised in place and become the tensor (on the CPU without a copy), so that a
+    /// probe of a large training table holds it once.
+    pub fn apply_owned(&self, mut values: Vec<f32>, dim: usize, device: &Device) -> Result<Tensor> {
+        self.standardize(&mut values, dim);
+        let rows = values.len() / dim.max(1);
+        Tensor::from_vec(values, (rows, dim), device).map_err(candle_err)
+    }
+
+    /// Standardise rows of `dim` features in place.
+    pub fn standardize(&self, values: &mut [f32], dim: usize) {
+        for row in values.chunks_exact_mut(dim) {
             for ((v, mean), s) in row.iter_mut().zip(&self.mean).zip(&self.inv_std) {
                 *v = (*v - mean) * s;
             }
         }
-        Tensor::from_vec(values, (m.rows(), m.dim), device).map_err(candle_err)
     }
 }

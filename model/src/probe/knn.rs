@@ -33,15 +33,15 @@ impl Default for KnnConfig {
 }
 
 /// Standardised rows scaled to unit length (all-zero rows stay zero).
+/// `m`'s rows standardised and scaled to unit length, in one copy of the matrix.
 fn unit_rows(s: &Standardizer, m: &FeatureMatrix, device: &Device) -> Result<Tensor> {
-    let x = s.apply(m, device)?;
-    let norm = x
-        .sqr()
-        .and_then(|q| q.sum_keepdim(1))
-        .and_then(|q| q.sqrt())
-        .and_then(|q| q.clamp(1e-12f32, f32::INFINITY))
-        .map_err(candle_err)?;
-    x.broadcast_div(&norm).map_err(candle_err)
+    let mut values = m.values.clone();
+    s.standardize(&mut values, m.dim);
+    for row in values.chunks_exact_mut(m.dim.max(1)) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        row.iter_mut().for_each(|v| *v /= norm);
+    }
+    Tensor::from_vec(values, (m.rows(), m.dim), device).map_err(candle_err)
 }
 
 /// Rank the classes of each `test` row by the weighted votes of its `k` nearest `train` rows
@@ -55,10 +55,8 @@ pub fn knn_classify(
     device: &Device,
 ) -> Result<Ranking> {
     let s = Standardizer::fit(train)?;
-    let bank = unit_rows(&s, train, device)?
-        .t()
-        .and_then(|t| t.contiguous())
-        .map_err(candle_err)?;
+    // A transposed view: the matrix product reads it in place (no second copy of the bank).
+    let bank = unit_rows(&s, train, device)?.t().map_err(candle_err)?;
     let queries = unit_rows(&s, test, device)?;
     let n = train.rows();
     let k = config.k.clamp(1, n.max(1));

@@ -135,9 +135,11 @@ impl LinearFit {
 }
 
 /// Fit the probe on `train` with `classes` classes: choose (lr, weight decay) on a validation
-/// split, then train the chosen point on all training rows.
+/// split, then train the chosen point on all training rows. `train` is taken, not borrowed:
+/// its rows are standardised in place, so the probe holds the training features once (twice
+/// where it also tries them decorrelated), not once more beside the caller's copy.
 pub fn fit_linear(
-    train: &FeatureMatrix,
+    train: FeatureMatrix,
     classes: usize,
     config: &LinearConfig,
     device: &Device,
@@ -147,7 +149,7 @@ pub fn fit_linear(
             "probe: need at least 2 classes in the training rows, found {classes}"
         )));
     }
-    let standardizer = Standardizer::fit(train)?;
+    let standardizer = Standardizer::fit(&train)?;
     let points: Vec<(f64, f64)> = config
         .learning_rates
         .iter()
@@ -158,11 +160,17 @@ pub fn fit_linear(
             "probe: empty learning-rate or weight-decay grid",
         ));
     }
-    let x_std = standardizer.apply(train, device)?;
+    let FeatureMatrix {
+        dim,
+        values,
+        labels,
+    } = train;
+    let rows = labels.len();
+    let x_std = standardizer.apply_owned(values, dim, device)?;
     // Only with many rows per feature: with few, the data are nearly separable and training in
     // decorrelated coordinates finds a solution that generalises worse (checked on 4k rows of
     // 1024-d PCA latents: 56% against 86% without).
-    let map = if train.dim <= MAX_DECORRELATED && train.rows() >= 10 * train.dim {
+    let map = if dim <= MAX_DECORRELATED && rows >= 10 * dim {
         Some(decorrelation(&x_std)?)
     } else {
         None
@@ -176,15 +184,14 @@ pub fn fit_linear(
     let (lr, weight_decay, decorrelated) = if points.len() * spaces.len() == 1 {
         (points[0].0, points[0].1, false)
     } else {
-        let mut order: Vec<usize> = (0..train.rows()).collect();
+        let mut order: Vec<usize> = (0..rows).collect();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(
             config.seed ^ 0x7661_6c69_6461_7465,
         ));
-        let n_val = ((train.rows() as f64 * config.validation_fraction).round() as usize)
-            .clamp(1, train.rows().saturating_sub(1).max(1));
+        let n_val = ((rows as f64 * config.validation_fraction).round() as usize)
+            .clamp(1, rows.saturating_sub(1).max(1));
         let (val_rows, fit_rows) = order.split_at(n_val);
-        let labels =
-            |rows: &[usize]| -> Vec<u32> { rows.iter().map(|&r| train.labels[r]).collect() };
+        let labels = |rows: &[usize]| -> Vec<u32> { rows.iter().map(|&r| labels[r]).collect() };
         let (val_labels, fit_labels) = (labels(val_rows), labels(fit_rows));
         for (decorrelated, x) in &spaces {
             let pick = |rows: &[usize]| -> Result<Tensor> {
@@ -232,7 +239,7 @@ pub fn fit_linear(
     let (weights, bias) = train_grid(
         x_chosen,
         None,
-        &train.labels,
+        &labels,
         classes,
         &[(lr, weight_decay)],
         config,

@@ -45,7 +45,7 @@ fn separable_features_are_classified_perfectly() {
         features(2000, 32, 4.0, false, 1),
         features(500, 32, 4.0, false, 2),
     );
-    let fit = fit_linear(&train, CLASSES, &quick(), &Device::Cpu).unwrap();
+    let fit = fit_linear(train.clone(), CLASSES, &quick(), &Device::Cpu).unwrap();
     let linear = Scores::new(&fit.predict(&test).unwrap(), &test.labels, CLASSES);
     assert_eq!(linear.top1, 1.0, "linear probe {:?}", linear.per_class);
     // 62 rows per feature: the grid is tried on standardised and on decorrelated features.
@@ -65,7 +65,7 @@ fn random_labels_stay_near_chance() {
         features(3000, 32, 4.0, true, 3),
         features(2000, 32, 4.0, true, 4),
     );
-    let fit = fit_linear(&train, CLASSES, &quick(), &Device::Cpu).unwrap();
+    let fit = fit_linear(train.clone(), CLASSES, &quick(), &Device::Cpu).unwrap();
     let linear = Scores::new(&fit.predict(&test).unwrap(), &test.labels, CLASSES).top1;
     let knn = knn_classify(&train, &test, CLASSES, &KnnConfig::default(), &Device::Cpu).unwrap();
     let knn = Scores::new(&knn, &test.labels, CLASSES).top1;
@@ -84,13 +84,13 @@ fn results_do_not_depend_on_the_batch_size_of_prediction() {
         features(1000, 16, 1.0, false, 5),
         features(300, 16, 1.0, false, 6),
     );
-    let fit = fit_linear(&train, CLASSES, &quick(), &Device::Cpu).unwrap();
+    let fit = fit_linear(train.clone(), CLASSES, &quick(), &Device::Cpu).unwrap();
     let whole = fit.logits(&test).unwrap();
     let half: Vec<f32> = [0..150usize, 150..300]
         .into_iter()
         .flat_map(|r| fit.logits(&test.select(&r.collect::<Vec<_>>())).unwrap())
         .collect();
     assert_eq!(whole, half);
-    let a = fit_linear(&train, CLASSES, &quick(), &Device::Cpu).unwrap();
+    let a = fit_linear(train.clone(), CLASSES, &quick(), &Device::Cpu).unwrap();
     assert_eq!(a.logits(&test).unwrap(), whole, "same seed, same probe");
 }
