@@ -141,6 +141,12 @@ pub fn build_pixel_cache(
     // Checked before the spec is made: making it lists the dataset.
     if dir.join("_SUCCESS").exists() {
         say(&format!("using the pixel cache in {}", dir.display()));
+        if stores_pixels_as_lists(dir) {
+            say(
+                "  (written by an older ldae, its pixels stored as lists: delete it to have it \
+                 rebuilt with pixels stored as bytes, which read 4-6x faster)",
+            );
+        }
         return Ok(None);
     }
     let Some(cache) = job.pixel_cache_spec()? else {
@@ -152,6 +158,28 @@ pub fn build_pixel_cache(
         dir.display()
     ));
     run_spec(&cache, options, say).map(Some)
+}
+
+/// Whether the table in `dir` stores its pixels as a tensor (lists), as pixel caches written
+/// before 2026-12-07 do; `false` when it cannot tell.
+fn stores_pixels_as_lists(dir: &Path) -> bool {
+    let first = std::fs::read_dir(dir.join("data"))
+        .ok()
+        .and_then(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .find(|p| p.extension().is_some_and(|x| x == "parquet"))
+        });
+    let schema = first
+        .and_then(|p| std::fs::File::open(p).ok())
+        .and_then(|f| {
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).ok()
+        })
+        .map(|b| b.schema().clone());
+    schema.is_some_and(|s| {
+        s.field_with_name(ldae_pipeline::columns::PIXELS)
+            .is_ok_and(|f| ldae_pipeline::columns::tensor_type(f).is_some())
+    })
 }
 
 /// Pre-train into `settings.out`, replacing an earlier run there.
@@ -270,4 +298,38 @@ pub fn probe_tables(train: &Path, test: &Path, knn: bool, out: &Path) -> Result<
         out: Some(out.to_path_buf()),
         allow_incomplete: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{RecordBatch, UInt8Array};
+    use arrow::datatypes::{DataType, Schema};
+    use ldae_pipeline::columns::{tensor_array, tensor_field};
+    use ldae_pipeline::tensor_bytes::{stored_schema, to_storage, TensorStorage};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_pixel_cache_stored_as_lists_is_told_apart() {
+        let tmp = tempfile::tempdir().unwrap();
+        let shape = [2, 2, 3];
+        let pixels = tensor_array(Arc::new(UInt8Array::from(vec![7u8; 24])), &shape).unwrap();
+        let schema = Arc::new(Schema::new(vec![tensor_field(
+            "pixels",
+            DataType::UInt8,
+            &shape,
+        )]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(pixels)]).unwrap();
+        for (storage, lists) in [(TensorStorage::List, true), (TensorStorage::Bytes, false)] {
+            let dir = tmp.path().join(format!("{storage:?}"));
+            std::fs::create_dir_all(dir.join("data")).unwrap();
+            let stored = stored_schema(&schema, storage);
+            let file = std::fs::File::create(dir.join("data/part-00000.parquet")).unwrap();
+            let mut w = parquet::arrow::ArrowWriter::try_new(file, stored.clone(), None).unwrap();
+            w.write(&to_storage(&batch, &stored).unwrap()).unwrap();
+            w.close().unwrap();
+            assert_eq!(stores_pixels_as_lists(&dir), lists, "{storage:?}");
+        }
+        assert!(!stores_pixels_as_lists(&tmp.path().join("missing")));
+    }
 }
