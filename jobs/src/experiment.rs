@@ -16,7 +16,9 @@ use crate::pca_fit::PcaFitJob;
 use crate::probe::{probe, ProbeJob, ProbeReport};
 use crate::spec::{RunSettings, Spec, SpecReport};
 use crate::train::{NoiseKind, TrainJob};
-use crate::Result;
+use crate::{Error, Result};
+use ldae_operators::parquet_sink::ParquetSinkConfig;
+use ldae_pipeline::SinkSpec;
 
 /// Where a multi-step job's lines for the person running it go.
 pub type Say<'a> = &'a dyn Fn(&str);
@@ -138,8 +140,30 @@ pub fn build_pixel_cache(
     let Some(dir) = &job.pixel_cache else {
         return Ok(None);
     };
+    // A cache of other images (another dataset, size or channels) must not stand in for this
+    // job's, complete or not: it would train on them without a word.
+    let complete = dir.join("_SUCCESS").exists();
+    let record = if complete {
+        dir.join("_manifest.json")
+    } else {
+        dir.join("_ldae").join("job.json")
+    };
+    // (A record without the job, which no ldae writes, cannot be checked.)
+    let recorded = read_json(&record)?.filter(|r| !r["job"].is_null());
+    if let Some(recorded) = &recorded {
+        if let Some(difference) = job.pixel_cache_mismatch(&recorded["job"])? {
+            let what = if complete { "" } else { "unfinished " };
+            return Err(Error::conflict(
+                dir,
+                format!(
+                    "this {what}pixel cache holds other images than --input's ({difference}): \
+                     choose another --pixel-cache, or delete it to have it rebuilt"
+                ),
+            ));
+        }
+    }
     // Checked before the spec is made: making it lists the dataset.
-    if dir.join("_SUCCESS").exists() {
+    if complete {
         say(&format!("using the pixel cache in {}", dir.display()));
         if stores_pixels_as_lists(dir) {
             say(
@@ -149,7 +173,7 @@ pub fn build_pixel_cache(
         }
         return Ok(None);
     }
-    let Some(cache) = job.pixel_cache_spec()? else {
+    let Some(mut cache) = job.pixel_cache_spec()? else {
         return Ok(None);
     };
     say(&format!(
@@ -157,7 +181,38 @@ pub fn build_pixel_cache(
         job.input,
         dir.display()
     ));
-    run_spec(&cache, options, say).map(Some)
+    match run_spec(&cache, options, say) {
+        // An unfinished cache of the same images (checked above) begun by another version of
+        // ldae, whose job differs in a setting: nothing is lost by starting it over. A live
+        // process still writing it refuses this too.
+        Err(e) if e.is_conflict() && recorded.is_some() => {
+            say(&format!(
+                "starting the unfinished pixel cache over ({})",
+                e.chain()
+            ));
+            let mut sink = cache
+                .sink
+                .get::<ParquetSinkConfig>()
+                .cloned()
+                .ok_or_else(|| Error::internal("the pixel cache's sink is not a parquet sink"))?;
+            sink.overwrite = true;
+            cache.sink = SinkSpec::new(sink);
+            run_spec(&cache, options, say).map(Some)
+        }
+        done => done.map(Some),
+    }
+}
+
+/// The JSON file at `path`, or `None` if there is none.
+fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::external(path.display().to_string(), e))
 }
 
 /// Whether the table in `dir` stores its pixels as a tensor (lists), as pixel caches written

@@ -121,26 +121,17 @@ impl TrainJob {
         let Some(dir) = &self.pixel_cache else {
             return Ok(None);
         };
-        let model = PcaModel::load(&absolute(&self.pca))?;
-        let g = &model.meta.geometry;
-        let options = SourceOptions {
-            format: self.format,
-            formats: split_settings(self.split.as_deref()),
-            ..SourceOptions::default()
-        };
-        let rows = SourceSpec::absolute(&self.input, options.clone())
-            .open(Path::new("."))?
-            .total_rows()
-            .unwrap_or(0) as usize;
-        let bytes = rows.saturating_mul(g.size * g.size * g.channels);
+        let (source, operators) = self.pixel_cache_steps()?;
+        let rows = source.open(Path::new("."))?.total_rows().unwrap_or(0) as usize;
+        let bytes = rows.saturating_mul(self.pixel_cache_row_bytes()?);
         let shuffle = bytes > ldae_datasets::parquet_table::DECODED_GROUPS_BUDGET;
+        let options = SourceOptions {
+            shuffle,
+            ..source.options
+        };
         Ok(Some(Spec {
-            source: SourceSpec::absolute(&self.input, SourceOptions { shuffle, ..options }),
-            operators: vec![OperatorSpec::new(DecodeConfig {
-                image_size: model.meta.geometry.size as u32,
-                channels: model.meta.geometry.channels as u8,
-                ..DecodeConfig::default()
-            })],
+            source: SourceSpec::absolute(&source.input, options),
+            operators,
             // Stored as bytes: the cache is read by ldae alone, 8x faster than as lists.
             sink: SinkSpec::new(ParquetSinkConfig {
                 out: absolute(dir),
@@ -148,6 +139,85 @@ impl TrainJob {
                 ..ParquetSinkConfig::default()
             }),
         }))
+    }
+
+    /// The pixel cache's source (in the dataset's order) and decode step.
+    fn pixel_cache_steps(&self) -> Result<(SourceSpec, Vec<OperatorSpec>)> {
+        let model = PcaModel::load(&absolute(&self.pca))?;
+        let g = &model.meta.geometry;
+        let options = SourceOptions {
+            format: self.format,
+            formats: split_settings(self.split.as_deref()),
+            ..SourceOptions::default()
+        };
+        let decode = OperatorSpec::new(DecodeConfig {
+            image_size: g.size as u32,
+            channels: g.channels as u8,
+            ..DecodeConfig::default()
+        });
+        Ok((SourceSpec::absolute(&self.input, options), vec![decode]))
+    }
+
+    fn pixel_cache_row_bytes(&self) -> Result<usize> {
+        let g = PcaModel::load(&absolute(&self.pca))?.meta.geometry;
+        Ok(g.size * g.size * g.channels)
+    }
+
+    /// Why a complete pixel cache whose manifest records `recorded` (its job) cannot serve this
+    /// job, or `None` when it can: it must have been decoded from the same dataset (input,
+    /// format, split) at the same size and channels. The row order and where the cache is do
+    /// not matter, and settings an older ldae did not record are not compared.
+    pub fn pixel_cache_mismatch(&self, recorded: &serde_json::Value) -> Result<Option<String>> {
+        let (source, operators) = self.pixel_cache_steps()?;
+        let source = serde_json::to_value(&source).map_err(|e| Error::external("spec", e))?;
+        let operators = serde_json::to_value(&operators).map_err(|e| Error::external("spec", e))?;
+        let null = serde_json::Value::Null;
+        let mut keys: Vec<&String> = source
+            .as_object()
+            .into_iter()
+            .flat_map(|o| o.keys())
+            .collect();
+        if let Some(o) = recorded["source"].as_object() {
+            keys.extend(o.keys());
+        }
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            if ["shuffle", "seed", "batch_size"].contains(&key.as_str()) {
+                continue;
+            }
+            let (was, is) = (
+                recorded["source"].get(key).unwrap_or(&null),
+                source.get(key).unwrap_or(&null),
+            );
+            if was != is {
+                return Ok(Some(format!("source {key}: {was}, this run's {is}")));
+            }
+        }
+        let (was, is) = (recorded["operator"].as_array(), operators.as_array());
+        let (Some(was), Some(is)) = (was, is) else {
+            return Ok(Some("no decode step recorded".into()));
+        };
+        if was.len() != is.len() {
+            return Ok(Some(format!(
+                "{} steps, this run's {}",
+                was.len(),
+                is.len()
+            )));
+        }
+        for (w, i) in was.iter().zip(is) {
+            let Some(i) = i.as_object() else { continue };
+            for (key, value) in i {
+                if let Some(recorded) = w.get(key) {
+                    if recorded != value {
+                        return Ok(Some(format!(
+                            "decode {key}: {recorded}, this run's {value}"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(None)
     }
 }
 

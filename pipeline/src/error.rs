@@ -220,6 +220,15 @@ impl Error {
         }
     }
 
+    /// Whether the error (or the one it wraps) is an output folder's [`Error::Conflict`].
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            Error::Conflict { .. } => true,
+            Error::InStage { source, .. } | Error::Context { source, .. } => source.is_conflict(),
+            _ => false,
+        }
+    }
+
     /// Wrap a library error with what was being done.
     pub fn external(
         context: impl Into<String>,

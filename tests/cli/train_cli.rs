@@ -374,6 +374,48 @@ fn the_pixel_cache_trains_exactly_like_the_dataset() {
     let out = no_augment("again", &["--pixel-cache", cache.to_str().unwrap()]);
     assert!(out.contains("using the pixel cache"), "{out}");
     assert_eq!(losses(tmp.path(), "direct"), losses(tmp.path(), "again"));
+    // A run of other images does not train on the cached ones.
+    let mut args = small_train_args(&pca, &tmp.path().join("other"));
+    let input = args.iter().position(|a| a == "synthetic:96").unwrap();
+    args[input] = "synthetic:64".into();
+    args.extend(["--pixel-cache".into(), cache.display().to_string()]);
+    let done = ldae(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(!done.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("holds other images than --input's")
+            && stderr.contains("\"synthetic:96\", this run's \"synthetic:64\""),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("other").exists());
+    // Nor when the cache is unfinished.
+    std::fs::remove_file(cache.join("_SUCCESS")).unwrap();
+    let done = ldae(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(
+        stderr.contains("this unfinished pixel cache holds other images"),
+        "{stderr}"
+    );
+    // An unfinished cache of these images whose job differs in a setting (begun by an older
+    // ldae, which stored pixels as lists) is started over, and trains as before.
+    let record = cache.join("_ldae/job.json");
+    let mut job: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    job["job"]["sink"]
+        .as_object_mut()
+        .unwrap()
+        .remove("tensor_storage");
+    std::fs::write(&record, job.to_string()).unwrap();
+    let out = no_augment("restarted", &["--pixel-cache", cache.to_str().unwrap()]);
+    assert!(
+        out.contains("starting the unfinished pixel cache over"),
+        "{out}"
+    );
+    assert!(cache.join("_SUCCESS").exists());
+    assert_eq!(
+        losses(tmp.path(), "direct"),
+        losses(tmp.path(), "restarted")
+    );
 }
 
 #[test]
