@@ -64,32 +64,51 @@ pub fn knn_classify(
     let mut start = 0;
     while start < test.rows() {
         let len = config.chunk.max(1).min(test.rows() - start);
-        let sims: Vec<f32> = queries
+        let sims = queries
             .narrow(0, start, len)
             .and_then(|q| q.matmul(&bank))
-            .and_then(|s| s.flatten_all())
-            .and_then(|s| s.to_vec1())
             .map_err(candle_err)?;
         let mut votes = vec![0f32; len * classes];
         let mut idx: Vec<u32> = Vec::with_capacity(n);
-        for (r, row) in sims.chunks_exact(n).enumerate() {
-            idx.clear();
-            idx.extend(0..n as u32);
-            let better =
-                |a: &u32, b: &u32| row[*b as usize].total_cmp(&row[*a as usize]).then(a.cmp(b));
-            if k < n {
-                idx.select_nth_unstable_by(k - 1, better);
-            }
-            for &j in &idx[..k] {
-                let label = train.labels[j as usize] as usize;
-                if label < classes {
-                    votes[r * classes + label] +=
-                        ((row[j as usize] as f64) / config.temperature).exp() as f32;
+        with_values(&sims, |sims| {
+            for (r, row) in sims.chunks_exact(n).enumerate() {
+                idx.clear();
+                idx.extend(0..n as u32);
+                let better =
+                    |a: &u32, b: &u32| row[*b as usize].total_cmp(&row[*a as usize]).then(a.cmp(b));
+                if k < n {
+                    idx.select_nth_unstable_by(k - 1, better);
+                }
+                for &j in &idx[..k] {
+                    let label = train.labels[j as usize] as usize;
+                    if label < classes {
+                        votes[r * classes + label] +=
+                            ((row[j as usize] as f64) / config.temperature).exp() as f32;
+                    }
                 }
             }
-        }
+        })?;
         out.extend(rank(&votes, classes, 5));
         start += len;
     }
     Ok(out)
+}
+
+/// Call `f` with the values of `t` (row-major): read in place on the CPU, where copying a block
+/// of similarities (chunk x training rows) doubled the kNN's largest buffer; a copy elsewhere.
+fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    {
+        let (storage, layout) = t.storage_and_layout();
+        if let (candle_core::Storage::Cpu(cpu), Some((start, end))) =
+            (&*storage, layout.contiguous_offsets())
+        {
+            let values = cpu.as_slice::<f32>().map_err(candle_err)?;
+            return Ok(f(&values[start..end]));
+        }
+    }
+    let values: Vec<f32> = t
+        .flatten_all()
+        .and_then(|v| v.to_vec1())
+        .map_err(candle_err)?;
+    Ok(f(&values))
 }
