@@ -9,7 +9,8 @@
 //! is chosen per table ([`TensorStorage`]), and ldae's readers turn it back into tensors.
 //!
 //! A stored-as-bytes column is a `FixedSizeBinary(prod(shape))` field with the tensor's shape
-//! in its metadata under [`BYTES_TENSOR_SHAPE`]. The conversions share the value buffer.
+//! in its metadata under [`BYTES_TENSOR_SHAPE`]. The conversion shares the value buffer; ldae's
+//! Parquet source reads such a column's rows as they are.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-use crate::columns::{tensor_array, tensor_field, tensor_type};
+use crate::columns::tensor_type;
 use crate::{Error, Result};
 
 /// Field metadata key holding the shape (a JSON array) of a UInt8 tensor stored as bytes.
@@ -132,43 +133,10 @@ fn list_to_bytes(list: &FixedSizeListArray, size: i32) -> Result<ArrayRef> {
     Ok(Arc::new(bytes))
 }
 
-/// The tensor column (a fixed-size list of UInt8 of `shape`) holding `bytes`' values; nulls kept.
-pub fn bytes_to_tensor(
-    bytes: &FixedSizeBinaryArray,
-    shape: &[usize],
-) -> Result<FixedSizeListArray> {
-    let n = shape.iter().product::<usize>();
-    // A sliced binary array's buffer starts at its first value (it has no offset).
-    let data = bytes.values().slice_with_length(0, bytes.len() * n);
-    let values = UInt8Array::new(data.into(), None);
-    let list = tensor_array(Arc::new(values), shape)?;
-    let (field, size, values, _) = list.into_parts();
-    Ok(FixedSizeListArray::try_new(
-        field,
-        size,
-        values,
-        bytes.nulls().cloned(),
-    )?)
-}
-
-/// The logical field (a tensor column) of a field stored as bytes; other fields unchanged.
-pub fn logical_field(field: &Field) -> Field {
-    match bytes_tensor_shape(field) {
-        Some(shape) => {
-            let mut metadata = field.metadata().clone();
-            metadata.remove(BYTES_TENSOR_SHAPE);
-            let tensor = tensor_field(field.name(), DataType::UInt8, &shape);
-            let mut all = tensor.metadata().clone();
-            all.extend(metadata);
-            tensor.with_nullable(field.is_nullable()).with_metadata(all)
-        }
-        None => field.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::columns::{tensor_array, tensor_field};
     use arrow::datatypes::DataType;
 
     fn pixels(rows: usize, shape: &[usize]) -> RecordBatch {
@@ -214,12 +182,6 @@ mod tests {
                     .as_ref()
             );
         }
-        // And back: the tensors, the field and its shape as they were.
-        let back = bytes_to_tensor(bytes, &shape).unwrap();
-        assert_eq!(&back, list);
-        let field = logical_field(stored.field(1));
-        assert_eq!(tensor_type(&field), Some((DataType::UInt8, shape.to_vec())));
-        assert_eq!(bytes_tensor_shape(&field), None);
     }
 
     #[test]
