@@ -168,7 +168,7 @@ pub fn build_pixel_cache(
         if stores_pixels_as_lists(dir) {
             say(
                 "  (written by an older ldae, its pixels stored as lists: delete it to have it \
-                 rebuilt with pixels stored as bytes, which read 4-6x faster)",
+                 rebuilt with pixels stored as bytes, which read 2-6x faster)",
             );
         }
         return Ok(None);
