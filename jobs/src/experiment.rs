@@ -18,6 +18,7 @@ use crate::spec::{RunSettings, Spec, SpecReport};
 use crate::train::{NoiseKind, TrainJob};
 use crate::{Error, Result};
 use ldae_operators::parquet_sink::ParquetSinkConfig;
+use ldae_pipeline::atomic_file::read_json;
 use ldae_pipeline::SinkSpec;
 
 /// Where a multi-step job's lines for the person running it go.
@@ -149,7 +150,11 @@ pub fn build_pixel_cache(
         dir.join("_ldae").join("job.json")
     };
     // (A record without the job, which no ldae writes, cannot be checked.)
-    let recorded = read_json(&record)?.filter(|r| !r["job"].is_null());
+    let recorded = match record.exists() {
+        true => Some(read_json::<serde_json::Value>(&record)?),
+        false => None,
+    };
+    let recorded = recorded.filter(|r| !r["job"].is_null());
     if let Some(recorded) = &recorded {
         if let Some(difference) = job.pixel_cache_mismatch(&recorded["job"])? {
             let what = if complete { "" } else { "unfinished " };
@@ -165,7 +170,7 @@ pub fn build_pixel_cache(
     // Checked before the spec is made: making it lists the dataset.
     if complete {
         say(&format!("using the pixel cache in {}", dir.display()));
-        if stores_pixels_as_lists(dir) {
+        if recorded.as_ref().is_some_and(stores_pixels_as_lists) {
             say(
                 "  (written by an older ldae, its pixels stored as lists: delete it to have it \
                  rebuilt with pixels stored as bytes, which read 2-6x faster)",
@@ -203,38 +208,13 @@ pub fn build_pixel_cache(
     }
 }
 
-/// The JSON file at `path`, or `None` if there is none.
-fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| Error::external(path.display().to_string(), e))
-}
-
-/// Whether the table in `dir` stores its pixels as a tensor (lists), as pixel caches written
-/// before 2026-12-07 do; `false` when it cannot tell.
-fn stores_pixels_as_lists(dir: &Path) -> bool {
-    let first = std::fs::read_dir(dir.join("data"))
-        .ok()
-        .and_then(|entries| {
-            entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .find(|p| p.extension().is_some_and(|x| x == "parquet"))
-        });
-    let schema = first
-        .and_then(|p| std::fs::File::open(p).ok())
-        .and_then(|f| {
-            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).ok()
-        })
-        .map(|b| b.schema().clone());
-    schema.is_some_and(|s| {
-        s.field_with_name(ldae_pipeline::columns::PIXELS)
-            .is_ok_and(|f| ldae_pipeline::columns::tensor_type(f).is_some())
-    })
+/// Whether a table's manifest records its pixels stored as a tensor (lists), as pixel caches
+/// written before 2026-12-07 do (the manifest then names no storage for them).
+fn stores_pixels_as_lists(manifest: &serde_json::Value) -> bool {
+    let columns = manifest["schema"].as_array().into_iter().flatten();
+    columns
+        .filter(|c| c["name"] == ldae_pipeline::columns::PIXELS)
+        .any(|c| c["type"] == "tensor" && c["storage"].is_null())
 }
 
 /// Pre-train into `settings.out`, replacing an earlier run there.
@@ -358,33 +338,22 @@ pub fn probe_tables(train: &Path, test: &Path, knn: bool, out: &Path) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{RecordBatch, UInt8Array};
-    use arrow::datatypes::{DataType, Schema};
-    use ldae_pipeline::columns::{tensor_array, tensor_field};
-    use ldae_pipeline::tensor_bytes::{stored_schema, to_storage, TensorStorage};
-    use std::sync::Arc;
 
     #[test]
     fn a_pixel_cache_stored_as_lists_is_told_apart() {
-        let tmp = tempfile::tempdir().unwrap();
-        let shape = [2, 2, 3];
-        let pixels = tensor_array(Arc::new(UInt8Array::from(vec![7u8; 24])), &shape).unwrap();
-        let schema = Arc::new(Schema::new(vec![tensor_field(
-            "pixels",
-            DataType::UInt8,
-            &shape,
-        )]));
-        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(pixels)]).unwrap();
-        for (storage, lists) in [(TensorStorage::List, true), (TensorStorage::Bytes, false)] {
-            let dir = tmp.path().join(format!("{storage:?}"));
-            std::fs::create_dir_all(dir.join("data")).unwrap();
-            let stored = stored_schema(&schema, storage);
-            let file = std::fs::File::create(dir.join("data/part-00000.parquet")).unwrap();
-            let mut w = parquet::arrow::ArrowWriter::try_new(file, stored.clone(), None).unwrap();
-            w.write(&to_storage(&batch, &stored).unwrap()).unwrap();
-            w.close().unwrap();
-            assert_eq!(stores_pixels_as_lists(&dir), lists, "{storage:?}");
-        }
-        assert!(!stores_pixels_as_lists(&tmp.path().join("missing")));
+        let manifest = |pixels: serde_json::Value| {
+            serde_json::json!({ "schema": [
+                { "name": "id", "type": "Utf8", "nullable": false },
+                pixels,
+            ]})
+        };
+        let tensor = serde_json::json!({
+            "name": "pixels", "type": "tensor", "element": "UInt8", "shape": [2, 2, 3],
+        });
+        let mut bytes = tensor.clone();
+        bytes["storage"] = "bytes".into();
+        assert!(stores_pixels_as_lists(&manifest(tensor)));
+        assert!(!stores_pixels_as_lists(&manifest(bytes)));
+        assert!(!stores_pixels_as_lists(&serde_json::json!({})));
     }
 }

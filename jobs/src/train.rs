@@ -121,9 +121,10 @@ impl TrainJob {
         let Some(dir) = &self.pixel_cache else {
             return Ok(None);
         };
-        let (source, operators) = self.pixel_cache_steps()?;
+        let (source, decode) = self.pixel_cache_steps()?;
         let rows = source.open(Path::new("."))?.total_rows().unwrap_or(0) as usize;
-        let bytes = rows.saturating_mul(self.pixel_cache_row_bytes()?);
+        let row_bytes = (decode.image_size as usize).pow(2) * decode.channels as usize;
+        let bytes = rows.saturating_mul(row_bytes);
         let shuffle = bytes > ldae_datasets::parquet_table::DECODED_GROUPS_BUDGET;
         let options = SourceOptions {
             shuffle,
@@ -131,7 +132,7 @@ impl TrainJob {
         };
         Ok(Some(Spec {
             source: SourceSpec::absolute(&source.input, options),
-            operators,
+            operators: vec![OperatorSpec::new(decode)],
             // Stored as bytes: the cache is read by ldae alone, 8x faster than as lists.
             sink: SinkSpec::new(ParquetSinkConfig {
                 out: absolute(dir),
@@ -142,7 +143,7 @@ impl TrainJob {
     }
 
     /// The pixel cache's source (in the dataset's order) and decode step.
-    fn pixel_cache_steps(&self) -> Result<(SourceSpec, Vec<OperatorSpec>)> {
+    fn pixel_cache_steps(&self) -> Result<(SourceSpec, DecodeConfig)> {
         let model = PcaModel::load(&absolute(&self.pca))?;
         let g = &model.meta.geometry;
         let options = SourceOptions {
@@ -150,17 +151,12 @@ impl TrainJob {
             formats: split_settings(self.split.as_deref()),
             ..SourceOptions::default()
         };
-        let decode = OperatorSpec::new(DecodeConfig {
+        let decode = DecodeConfig {
             image_size: g.size as u32,
             channels: g.channels as u8,
             ..DecodeConfig::default()
-        });
-        Ok((SourceSpec::absolute(&self.input, options), vec![decode]))
-    }
-
-    fn pixel_cache_row_bytes(&self) -> Result<usize> {
-        let g = PcaModel::load(&absolute(&self.pca))?.meta.geometry;
-        Ok(g.size * g.size * g.channels)
+        };
+        Ok((SourceSpec::absolute(&self.input, options), decode))
     }
 
     /// Why a complete pixel cache whose manifest records `recorded` (its job) cannot serve this
@@ -168,7 +164,8 @@ impl TrainJob {
     /// format, split) at the same size and channels. The row order and where the cache is do
     /// not matter, and settings an older ldae did not record are not compared.
     pub fn pixel_cache_mismatch(&self, recorded: &serde_json::Value) -> Result<Option<String>> {
-        let (source, operators) = self.pixel_cache_steps()?;
+        let (source, decode) = self.pixel_cache_steps()?;
+        let operators = vec![OperatorSpec::new(decode)];
         let source = serde_json::to_value(&source).map_err(|e| Error::external("spec", e))?;
         let operators = serde_json::to_value(&operators).map_err(|e| Error::external("spec", e))?;
         let null = serde_json::Value::Null;

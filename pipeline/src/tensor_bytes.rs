@@ -97,6 +97,10 @@ fn bytes_field(tensor: &Field, shape: &[usize]) -> Field {
 
 /// `batch` (of the logical schema) in the storage of `stored` (from [`stored_schema`]).
 pub fn to_storage(batch: &RecordBatch, stored: &SchemaRef) -> Result<RecordBatch> {
+    // Lists stored as lists (the default): the batch as it is.
+    if batch.schema_ref().fields() == stored.fields() {
+        return Ok(batch.clone());
+    }
     let columns = batch
         .columns()
         .iter()
