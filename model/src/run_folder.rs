@@ -183,7 +183,7 @@ pub fn load_trained(
     ema: bool,
     precision: Precision,
 ) -> Result<(TrainConfig, Denoiser)> {
-    let mut config: TrainConfig = read_json(&run_dir.join(CONFIG))?;
+    let mut config = read_train_config(run_dir)?;
     config.model.precision = precision;
     let path = weights_path(run_dir, ema);
     if !path.exists() {
@@ -208,9 +208,29 @@ pub fn load_trained(
     Ok((config, model))
 }
 
-/// The config of the training run in `run_dir`.
+/// The config of the training run in `run_dir`. The `config.json` of a Hugging Face
+/// transformers model folder is named as such, instead of failing on a field it lacks.
 pub fn read_train_config(run_dir: &Path) -> Result<TrainConfig> {
-    read_json(&run_dir.join(CONFIG))
+    let path = run_dir.join(CONFIG);
+    read_json(&path).map_err(|e| match transformers_model_type(&path) {
+        Some(model_type) => Error::invalid(format!(
+            "{}: a Hugging Face transformers model folder (model_type \"{model_type}\"), not \
+             an l-DAE training run or a timm model folder. ldae reads timm's format of such \
+             models: download the timm copy (`huggingface-cli download timm/NAME --local-dir \
+             DIR`, e.g. timm/vit_small_patch14_dinov2.lvd142m for facebook/dinov2-small, \
+             timm/vit_base_patch16_clip_224.openai for openai/clip-vit-base-patch16); \
+             docs/timm.md lists the architectures",
+            run_dir.display()
+        )),
+        None => e,
+    })
+}
+
+/// The `model_type` a Hugging Face transformers `config.json` records, if `path` is one.
+fn transformers_model_type(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(value.get("model_type")?.as_str()?.to_string())
 }
 
 /// The network of the run in `run_dir`: its trained weights, or with `random_seed` the same

@@ -79,15 +79,24 @@ fn print(report: &ProbeReport) {
         );
     }
     println!();
-    print!("{:<16}", "per class");
+    print!("{:<16} {:>7}", "per class", "rows");
     for (name, _) in &rows {
         print!(" {name:>7}");
     }
     println!();
+    let test_rows = &report.linear.scores.class_rows;
     for (c, class) in report.classes.iter().enumerate() {
-        print!("{:<16}", class.chars().take(16).collect::<String>());
+        print!(
+            "{:<16} {:>7}",
+            class.chars().take(16).collect::<String>(),
+            test_rows[c]
+        );
         for (_, r) in &rows {
-            print!(" {:>6.1}%", 100.0 * r.scores.per_class[c]);
+            match r.scores.per_class[c] {
+                Some(accuracy) => print!(" {:>6.1}%", 100.0 * accuracy),
+                // No test rows of this class: no accuracy to show.
+                None => print!(" {:>7}", "-"),
+            }
         }
         println!();
     }

@@ -177,6 +177,35 @@ fn broken_artifacts_and_blocked_outputs_name_their_file() {
         model.to_str().unwrap(),
     ]);
     refused(&fit, &under, &[&needle]);
+
+    // A Hugging Face transformers model folder as --checkpoint: named as such, with the way
+    // to its timm copy, not a missing field of an l-DAE run's config.
+    let hf = tmp.path().join("dinov2-small");
+    std::fs::create_dir(&hf).unwrap();
+    std::fs::write(
+        hf.join("config.json"),
+        r#"{"architectures": ["Dinov2Model"], "model_type": "dinov2", "hidden_size": 384}"#,
+    )
+    .unwrap();
+    let features = ldae(&[
+        "features",
+        "--checkpoint",
+        hf.to_str().unwrap(),
+        "--input",
+        "synthetic:10",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    refused(
+        &features,
+        &out,
+        &[
+            "transformers model folder",
+            "\"dinov2\"",
+            "timm/",
+            "docs/timm.md",
+        ],
+    );
 }
 
 #[test]

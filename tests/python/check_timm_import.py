@@ -7,6 +7,9 @@ photos are generated JPEGs of several sizes and aspect ratios. timm's features a
 transform on the Pillow image (`create_transform(**resolve_data_config({}, model=m))`) then
 `forward_head(forward_features(x), pre_logits=True)`.
 
+Variants: class token, avg pooling with fc_norm, registers with LayerScale (DINOv2), no class
+token, and CLIP towers (norm_pre, epsilon 1e-5, QuickGELU).
+
 Checked per variant: max |diff| / max |value| <= 1e-3 and per-row cosine >= 0.9999. Also an
 inner block with mean pooling, pooling none (every token), a resampled position embedding at
 another input size, and clear errors for an unknown architecture, a missing tensor and a
@@ -44,7 +47,19 @@ VARIANTS = [
     ("avg-fc-norm", "vit_tiny_patch16_224", {"global_pool": "avg", "depth": 4}),
     ("reg4-layerscale", "vit_small_patch14_reg4_dinov2", {"img_size": 224, "depth": 4}),
     ("gap-no-class-token", "vit_medium_patch16_gap_256", {"depth": 4}),
+    # CLIP towers: a norm before the blocks, no patch-embedding bias, norms of epsilon 1e-5
+    # (told apart from 1e-6 only where token variances are that small: see `faint`).
+    ("clip", "vit_medium_patch16_clip_224", {"depth": 4}),
+    ("clip-quickgelu", "vit_base_patch32_clip_quickgelu_224", {"depth": 2}),
 ]
+
+# Parameters scaled per variant, so that what sets the variant apart shows in its features:
+# "clip"'s embedded tokens to a variance near the norm epsilon (1e-5 and 1e-6 then give features
+# far apart), "clip-quickgelu"'s MLP inputs to where QuickGELU and GELU differ most.
+SCALED = {
+    "clip": {"patch_embed.proj.weight": 0.003, "pos_embed": 0.003, "cls_token": 0.003},
+    "clip-quickgelu": {"mlp.fc1.weight": 4.0},
+}
 
 
 def photo(w, h):
@@ -67,10 +82,14 @@ def write_photos():
     return folder
 
 
-def perturbed(arch, kwargs):
+def perturbed(arch, kwargs, scaled=None):
     m = timm.create_model(arch, pretrained=False, num_classes=0, **kwargs).eval()
     with torch.no_grad():
         for name, p in m.named_parameters():
+            factor = next((f for k, f in (scaled or {}).items() if name.endswith(k)), None)
+            if factor is not None:
+                p.mul_(factor)
+                continue
             if name.endswith("gamma"):
                 p.copy_(0.3 + 0.4 * torch.rand_like(p))
             elif "norm" in name and name.endswith("weight"):
@@ -127,7 +146,7 @@ def main():
     folder = write_photos()
     models = {}
     for label, arch, kwargs in VARIANTS:
-        m = perturbed(arch, kwargs)
+        m = perturbed(arch, kwargs, SCALED.get(label))
         d = os.path.join(TMP, label)
         save_for_hf(m, d, safe_serialization=True)
         # The reference is the folder as timm loads it (its recorded preprocessing included).

@@ -26,8 +26,9 @@ pub struct Scores {
     pub top1: f64,
     /// Fraction of rows with the label among the 5 best (1 when there are at most 5 classes).
     pub top5: f64,
-    /// Top-1 accuracy of the rows of each class (NaN-free: classes without rows get 0 rows).
-    pub per_class: Vec<f64>,
+    /// Top-1 accuracy of the rows of each class; `None` (`null` in JSON) for a class without
+    /// test rows, which has no accuracy (a 0 there would read as a class always missed).
+    pub per_class: Vec<Option<f64>>,
     /// Rows of each class.
     pub class_rows: Vec<usize>,
     /// `confusion[true][predicted]` counts.
@@ -52,7 +53,7 @@ impl Scores {
         let per_class = confusion
             .iter()
             .enumerate()
-            .map(|(c, r)| r[c] as f64 / class_rows[c].max(1) as f64)
+            .map(|(c, r)| (class_rows[c] > 0).then(|| r[c] as f64 / class_rows[c] as f64))
             .collect();
         Scores {
             top1: top1 as f64 / n,
@@ -77,6 +78,7 @@ mod tests {
         assert_eq!(s.top1, 0.5);
         assert_eq!(s.top5, 1.0);
         assert_eq!(s.confusion[2][1], 1);
-        assert_eq!(s.per_class, vec![1.0, 0.0, 0.0]);
+        assert_eq!(s.per_class, vec![Some(1.0), None, Some(0.0)]);
+        assert_eq!(s.class_rows, vec![1, 0, 1]);
     }
 }

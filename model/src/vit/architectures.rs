@@ -4,9 +4,24 @@
 //! The table covers the plain ViT family of timm's `vision_transformer.py` and `deit.py` (the
 //! non-distilled DeiTs): every named model built from patch embedding, class / register
 //! tokens, pre-norm blocks with GELU MLPs and optional LayerScale, and token, average or no
-//! pooling. Models with other layers (attention pooling `map`, SwiGLU or other activations,
-//! qk-norm, relative positions) are not in it, so they fail with a clear error instead of
-//! giving wrong features.
+//! pooling; and the CLIP image towers of the same file (`*_clip_*`: a LayerNorm before the
+//! blocks, norms of epsilon 1e-5, QuickGELU in the `*_clip_quickgelu_*` ones). Models with
+//! other layers (attention pooling `map`, SwiGLU or other activations, qk-norm, relative
+//! positions) are not in it, so they fail with a clear error instead of giving wrong features.
+
+/// The MLP's activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// Exact (erf) GELU, timm's default `nn.GELU`.
+    Gelu,
+    /// `x * sigmoid(1.702 x)`, OpenAI CLIP's (timm's `quick_gelu`).
+    QuickGelu,
+}
+
+/// timm's `partial(nn.LayerNorm, eps=1e-6)`, the ViTs' norm.
+pub const VIT_NORM_EPS: f64 = 1e-6;
+/// The CLIP towers' `partial(LayerNorm, eps=1e-5)`.
+pub const CLIP_NORM_EPS: f64 = 1e-5;
 
 /// The settings a timm `VisionTransformer` is built with (the subset this import runs).
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +48,10 @@ pub struct VitArgs {
     pub qkv_bias: bool,
     /// LayerNorm before the blocks (CLIP's `norm_pre`); the patch embedding then has no bias.
     pub pre_norm: bool,
+    /// Epsilon of every LayerNorm.
+    pub norm_eps: f64,
+    /// The MLP's activation.
+    pub activation: Activation,
     /// `token`, `avg` or `` (none).
     pub global_pool: String,
     /// Norm after pooling instead of before (`None`: timm's default, yes for `avg`).
@@ -62,6 +81,8 @@ impl VitArgs {
             init_values: None,
             qkv_bias: true,
             pre_norm: false,
+            norm_eps: VIT_NORM_EPS,
+            activation: Activation::Gelu,
             global_pool: "token".into(),
             fc_norm: None,
             final_norm: true,
@@ -100,6 +121,16 @@ impl VitArgs {
     }
     fn fc_norm(mut self, on: bool) -> Self {
         self.fc_norm = Some(on);
+        self
+    }
+    /// A CLIP image tower: `pre_norm`, norms of epsilon 1e-5.
+    fn clip(mut self) -> Self {
+        self.pre_norm = true;
+        self.norm_eps = CLIP_NORM_EPS;
+        self
+    }
+    fn quick_gelu(mut self) -> Self {
+        self.activation = Activation::QuickGelu;
         self
     }
 
@@ -467,6 +498,66 @@ fn table() -> Vec<(&'static str, VitArgs)> {
                 .registers(4)
                 .pool("avg")
                 .fc_norm(false),
+        ),
+        // CLIP image towers (timm's `*_clip_*`), then the same with QuickGELU.
+        ("vit_xsmall_patch16_clip_224", vit(16, 256, 10, 4).clip()),
+        ("vit_medium_patch32_clip_224", vit(32, 512, 12, 8).clip()),
+        ("vit_medium_patch16_clip_224", vit(16, 512, 12, 8).clip()),
+        ("vit_betwixt_patch32_clip_224", vit(32, 640, 12, 10).clip()),
+        ("vit_base_patch32_clip_224", vit(32, 768, 12, 12).clip()),
+        ("vit_base_patch32_clip_256", vit(32, 768, 12, 12).clip()),
+        ("vit_base_patch32_clip_384", vit(32, 768, 12, 12).clip()),
+        ("vit_base_patch32_clip_448", vit(32, 768, 12, 12).clip()),
+        ("vit_base_patch16_clip_224", vit(16, 768, 12, 12).clip()),
+        ("vit_base_patch16_clip_384", vit(16, 768, 12, 12).clip()),
+        (
+            "vit_base_patch16_plus_clip_240",
+            vit(16, 896, 12, 14).clip(),
+        ),
+        ("vit_large_patch14_clip_224", vit(14, 1024, 24, 16).clip()),
+        ("vit_large_patch14_clip_336", vit(14, 1024, 24, 16).clip()),
+        ("vit_huge_patch14_clip_224", vit(14, 1280, 32, 16).clip()),
+        ("vit_huge_patch14_clip_336", vit(14, 1280, 32, 16).clip()),
+        ("vit_huge_patch14_clip_378", vit(14, 1280, 32, 16).clip()),
+        (
+            "vit_giant_patch14_clip_224",
+            vit(14, 1408, 40, 16).mlp(48.0 / 11.0).clip(),
+        ),
+        (
+            "vit_gigantic_patch14_clip_224",
+            vit(14, 1664, 48, 16).mlp(64.0 / 13.0).clip(),
+        ),
+        (
+            "vit_gigantic_patch14_clip_378",
+            vit(14, 1664, 48, 16).mlp(64.0 / 13.0).clip(),
+        ),
+        (
+            "vit_base_patch32_clip_quickgelu_224",
+            vit(32, 768, 12, 12).clip().quick_gelu(),
+        ),
+        (
+            "vit_base_patch16_clip_quickgelu_224",
+            vit(16, 768, 12, 12).clip().quick_gelu(),
+        ),
+        (
+            "vit_large_patch14_clip_quickgelu_224",
+            vit(14, 1024, 24, 16).clip().quick_gelu(),
+        ),
+        (
+            "vit_large_patch14_clip_quickgelu_336",
+            vit(14, 1024, 24, 16).clip().quick_gelu(),
+        ),
+        (
+            "vit_huge_patch14_clip_quickgelu_224",
+            vit(14, 1280, 32, 16).clip().quick_gelu(),
+        ),
+        (
+            "vit_huge_patch14_clip_quickgelu_378",
+            vit(14, 1280, 32, 16).clip().quick_gelu(),
+        ),
+        (
+            "vit_gigantic_patch14_clip_quickgelu_224",
+            vit(14, 1664, 48, 16).mlp(64.0 / 13.0).clip().quick_gelu(),
         ),
         ("deit_tiny_patch16_224", vit(16, 192, 12, 3)),
         ("deit_small_patch16_224", vit(16, 384, 12, 6)),

@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Tensor};
 use ldae_pipeline::{Error, Result};
 use serde_json::Value;
 
-use super::architectures::{self, VitArgs};
+use super::architectures::{self, Activation, VitArgs};
 
 const STAGE: &str = "encoder";
 
@@ -225,6 +225,15 @@ fn apply_arg(args: &mut VitArgs, key: &str, value: &Value) -> std::result::Resul
                 .to_string()
         }
         "fc_norm" => args.fc_norm = value.as_bool(),
+        "act_layer" => {
+            args.activation = match value.as_str() {
+                Some("gelu") => Activation::Gelu,
+                Some("quick_gelu") => Activation::QuickGelu,
+                _ => return Err(format!(
+                    "act_layer = {value} is not supported by the ViT import (gelu or quick_gelu)"
+                )),
+            }
+        }
         "final_norm" => args.final_norm = flag()?,
         "in_chans" => args.in_chans = int()?,
         "num_classes" => args.num_classes = int()?,

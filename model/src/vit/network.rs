@@ -2,22 +2,20 @@
 //!
 //! A timm block, `x + ls * f(LayerNorm(x))`, is the denoiser's adaLN block with constant
 //! modulation: the LayerNorm's bias is the shift, its weight minus one the scale, and the
-//! LayerScale gamma (or one) the gate. Exact GELU, the qkv bias and the 1e-6 norm epsilon are
-//! the same on both sides, so the import runs on the kernels the l-DAE encoder runs on.
+//! LayerScale gamma (or one) the gate. Exact GELU and the qkv bias are the same on both sides,
+//! so the import runs on the kernels the l-DAE encoder runs on (the norm epsilon is the
+//! model's; QuickGELU, of the OpenAI CLIP towers, runs after the fused product).
 
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 use ldae_pipeline::{Error, Result};
 
-use super::architectures::VitArgs;
+use super::architectures::{Activation, VitArgs};
 use super::folder::TimmFolder;
 use super::resample::resample_grid;
 use crate::denoiser::{fused, Precision};
 use ldae_operators::pca::candle_err;
-
-/// timm's `partial(nn.LayerNorm, eps=1e-6)`.
-const NORM_EPS: f64 = 1e-6;
 
 /// A LayerNorm with affine parameters, as the fused kernel's shift and scale.
 struct Affine {
@@ -25,6 +23,7 @@ struct Affine {
     shift: Tensor,
     /// The weight minus one, `[W]`.
     scale: Tensor,
+    eps: f64,
 }
 
 /// `v` `[W]` repeated for a batch of `b`: `[b, W]`.
@@ -40,7 +39,7 @@ impl Affine {
             x,
             &per_image(&self.shift, b)?,
             &per_image(&self.scale, b)?,
-            NORM_EPS,
+            self.eps,
         )
     }
 
@@ -87,8 +86,9 @@ pub struct Vit {
     compute: DType,
 }
 
-/// The weights, taken by name (every one was checked by [`TimmFolder::open`]).
-struct Weights(HashMap<String, Tensor>);
+/// The weights, taken by name (every one was checked by [`TimmFolder::open`]), and the
+/// model's norm epsilon.
+struct Weights(HashMap<String, Tensor>, f64);
 
 impl Weights {
     fn take(&mut self, name: &str) -> Result<Tensor> {
@@ -102,6 +102,7 @@ impl Weights {
         Ok(Affine {
             shift: self.take(&format!("{name}.bias"))?,
             scale: (weight - 1.0).map_err(candle_err)?,
+            eps: self.1,
         })
     }
 }
@@ -116,7 +117,7 @@ impl Vit {
         precision: Precision,
     ) -> Result<Vit> {
         let args = folder.args.clone();
-        let mut w = Weights(folder.load_weights(device)?);
+        let mut w = Weights(folder.load_weights(device)?, args.norm_eps);
         let width = args.width;
         // Conv weight [W, C, p, p] -> [W, p, p, C] -> [W, p*p*C]: ldae's patch element order.
         let conv = w.take("patch_embed.proj.weight")?;
@@ -259,7 +260,14 @@ impl Vit {
         )?;
         let y = fused::linear(&y, &b.proj_w, &b.proj_b, self.compute)?;
         let x = fused::gated_residual(x, &y, &per_image(&b.ls1, n)?)?;
-        let y = fused::linear_gelu(&b.norm2.apply(&x)?, &b.fc1_w, &b.fc1_b, self.compute)?;
+        let y = b.norm2.apply(&x)?;
+        let y = match self.args.activation {
+            Activation::Gelu => fused::linear_gelu(&y, &b.fc1_w, &b.fc1_b, self.compute)?,
+            Activation::QuickGelu => {
+                let y = fused::linear(&y, &b.fc1_w, &b.fc1_b, self.compute)?;
+                (&y * candle_nn::ops::sigmoid(&(&y * 1.702)?)?)?
+            }
+        };
         let y = fused::linear(&y, &b.fc2_w, &b.fc2_b, self.compute)?;
         fused::gated_residual(&x, &y, &per_image(&b.ls2, n)?)
     }
