@@ -172,6 +172,13 @@ impl OperatorConfig for EncoderConfig {
                                 "pooling token needs a class token; l-DAE networks have none",
                             ))
                         }
+                        Some(Pooling::Map) => {
+                            return Err(Error::plan(
+                                stage,
+                                "pooling map needs a timm model's attention pooling \
+                                 (global_pool map); l-DAE networks have none",
+                            ))
+                        }
                         other => other.unwrap_or_default(),
                     },
                     device,
@@ -257,6 +264,7 @@ impl EncoderConfig {
         let pooling = self.pooling.unwrap_or(match args.global_pool.as_str() {
             "token" => Pooling::Token,
             "avg" => Pooling::Mean,
+            "map" => Pooling::Map,
             _ => Pooling::None,
         });
         if pooling == Pooling::Token && !args.class_token {
@@ -264,6 +272,27 @@ impl EncoderConfig {
                 stage,
                 format!("pooling token: {} has no class token", folder.architecture),
             ));
+        }
+        if pooling == Pooling::Map {
+            if args.global_pool != "map" {
+                return Err(Error::plan(
+                    stage,
+                    format!(
+                        "pooling map: {} has no attention pooling (its global_pool is '{}')",
+                        folder.architecture, args.global_pool
+                    ),
+                ));
+            }
+            if let Some(&inner) = blocks.iter().find(|&&b| b != args.depth) {
+                return Err(Error::plan(
+                    stage,
+                    format!(
+                        "pooling map pools the last block's tokens ({}), not block {inner}: \
+                         choose another --pooling for inner blocks",
+                        args.depth
+                    ),
+                ));
+            }
         }
         let model = Vit::load(&folder, size / args.patch, &device, precision)?;
         Ok(FeatureKind::Vit {
@@ -404,6 +433,7 @@ impl Encoder {
                         .zip(blocks)
                         .map(|(h, &b)| match pooling {
                             Pooling::Token => model.class_token(h, b == depth),
+                            Pooling::Map => model.attention_pool(h),
                             Pooling::Mean => model.mean_patch_tokens(h, b == depth),
                             Pooling::None => Ok(h.clone()),
                             Pooling::Grid2 | Pooling::Grid4 => {

@@ -31,6 +31,9 @@ pub enum Pooling {
     None,
     /// The class token, `[width]` (timm models with one; their `global_pool = "token"`).
     Token,
+    /// The model's attention pooling over the last block's tokens, `[width]` (timm models with
+    /// `global_pool = "map"`: SigLIP).
+    Map,
 }
 
 impl Pooling {
@@ -39,7 +42,7 @@ impl Pooling {
         match self {
             Pooling::Grid2 => Some(2),
             Pooling::Grid4 => Some(4),
-            Pooling::Mean | Pooling::None | Pooling::Token => None,
+            Pooling::Mean | Pooling::None | Pooling::Token | Pooling::Map => None,
         }
     }
 

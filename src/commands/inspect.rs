@@ -89,8 +89,13 @@ fn inspect_parquet(path: &Path) -> Result<()> {
     let mut schema = None;
     for f in &files {
         let file = std::fs::File::open(f).with_context(|| format!("opening {}", f.display()))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-            .with_context(|| format!("{}: not a Parquet file", f.display()))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| {
+            format!(
+                "{}: not a Parquet file (inspect describes Parquet tables and files, and \
+                     .safetensors files)",
+                f.display()
+            )
+        })?;
         rows += builder.metadata().file_metadata().num_rows();
         bytes += std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
         if schema.is_none() {

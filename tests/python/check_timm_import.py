@@ -8,7 +8,8 @@ transform on the Pillow image (`create_transform(**resolve_data_config({}, model
 `forward_head(forward_features(x), pre_logits=True)`.
 
 Variants: class token, avg pooling with fc_norm, registers with LayerScale (DINOv2), no class
-token, and CLIP towers (norm_pre, epsilon 1e-5, QuickGELU).
+token, CLIP towers (norm_pre, epsilon 1e-5, QuickGELU) and SigLIP towers (attention pooling,
+tanh GELU).
 
 Checked per variant: max |diff| / max |value| <= 1e-3 and per-row cosine >= 0.9999. Also an
 inner block with mean pooling, pooling none (every token), a resampled position embedding at
@@ -51,6 +52,9 @@ VARIANTS = [
     # (told apart from 1e-6 only where token variances are that small: see `faint`).
     ("clip", "vit_medium_patch16_clip_224", {"depth": 4}),
     ("clip-quickgelu", "vit_base_patch32_clip_quickgelu_224", {"depth": 2}),
+    # SigLIP towers: attention pooling (`map`), one with tanh GELU.
+    ("siglip-map", "vit_base_patch16_siglip_224", {"depth": 2}),
+    ("siglip-gelu-tanh", "vit_base_patch32_siglip_256", {"depth": 2}),
 ]
 
 # Parameters scaled per variant, so that what sets the variant apart shows in its features:
@@ -59,6 +63,7 @@ VARIANTS = [
 SCALED = {
     "clip": {"patch_embed.proj.weight": 0.003, "pos_embed": 0.003, "cls_token": 0.003},
     "clip-quickgelu": {"mlp.fc1.weight": 4.0},
+    "siglip-gelu-tanh": {"mlp.fc1.weight": 4.0},
 }
 
 
@@ -133,10 +138,11 @@ def compare(label, ref, got, tolerance=1e-3):
     assert cos.min() >= 0.9999, f"{label}: cosine {cos.min()}"
 
 
-def expect_error(model_dir, folder, needle):
+def expect_error(model_dir, folder, needle, *flags):
     exe = os.environ.get("LDAE_BIN", "ldae")
     r = subprocess.run([exe, "features", "--checkpoint", model_dir, "--input", folder,
-                        "--out", os.path.join(TMP, "never")], capture_output=True, text=True)
+                        "--out", os.path.join(TMP, "never"), *flags],
+                       capture_output=True, text=True)
     assert r.returncode != 0, f"expected a failure naming {needle!r}"
     assert needle in r.stderr, f"error does not name {needle!r}:\n{r.stderr}"
     print(f"refused, naming {needle!r}: {r.stderr.strip().splitlines()[-1][:150]}")
@@ -202,6 +208,9 @@ def main():
         return d
 
     expect_error(broken("arch", arch="vit_tiny_swiglu_mystery"), folder, "vit_tiny_swiglu_mystery")
+    # Attention pooling reads the last block only, and only a model that has one.
+    expect_error(models["siglip-map"][1], folder, "not block 1", "--block", "1", "--pooling", "map")
+    expect_error(src, folder, "has no attention pooling", "--pooling", "map")
     expect_error(broken("missing", drop="blocks.3.mlp.fc1.bias"), folder, "blocks.3.mlp.fc1.bias")
     expect_error(broken("shape", reshape="blocks.2.attn.qkv.weight"), folder,
                  "blocks.2.attn.qkv.weight")

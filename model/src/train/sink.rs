@@ -237,10 +237,19 @@ impl TrainRun {
                 )));
             }
         }
-        if c.features.pooling == crate::pooling::Pooling::Token {
-            return Err(Error::invalid(
-                "train: feature pooling token needs a class token; l-DAE networks have none",
-            ));
+        match c.features.pooling {
+            crate::pooling::Pooling::Token => {
+                return Err(Error::invalid(
+                    "train: feature pooling token needs a class token; l-DAE networks have none",
+                ))
+            }
+            crate::pooling::Pooling::Map => {
+                return Err(Error::invalid(
+                    "train: feature pooling map needs a timm model's attention pooling; l-DAE \
+                     networks have none",
+                ))
+            }
+            _ => {}
         }
         if let Some(s) = c.time_budget_s {
             if !(s.is_finite() && s > 0.0) {

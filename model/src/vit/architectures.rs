@@ -4,10 +4,11 @@
 //! The table covers the plain ViT family of timm's `vision_transformer.py` and `deit.py` (the
 //! non-distilled DeiTs): every named model built from patch embedding, class / register
 //! tokens, pre-norm blocks with GELU MLPs and optional LayerScale, and token, average or no
-//! pooling; and the CLIP image towers of the same file (`*_clip_*`: a LayerNorm before the
-//! blocks, norms of epsilon 1e-5, QuickGELU in the `*_clip_quickgelu_*` ones). Models with
-//! other layers (attention pooling `map`, SwiGLU or other activations, qk-norm, relative
-//! positions) are not in it, so they fail with a clear error instead of giving wrong features.
+//! pooling; the CLIP image towers of the same file (`*_clip_*`: a LayerNorm before the blocks,
+//! norms of epsilon 1e-5, QuickGELU in the `*_clip_quickgelu_*` ones); and the SigLIP towers
+//! (`*_siglip_*`: attention pooling `map`, or `gap`; tanh GELU in some). Models with other
+//! layers (SwiGLU or other activations, qk-norm, relative positions, `prr` pooling) are not in
+//! it, so they fail with a clear error instead of giving wrong features.
 
 /// The MLP's activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub enum Activation {
     Gelu,
     /// `x * sigmoid(1.702 x)`, OpenAI CLIP's (timm's `quick_gelu`).
     QuickGelu,
+    /// GELU's tanh approximation (timm's `gelu_tanh`, some SigLIP towers).
+    GeluTanh,
 }
 
 /// timm's `partial(nn.LayerNorm, eps=1e-6)`, the ViTs' norm.
@@ -52,7 +55,8 @@ pub struct VitArgs {
     pub norm_eps: f64,
     /// The MLP's activation.
     pub activation: Activation,
-    /// `token`, `avg` or `` (none).
+    /// `token`, `avg`, `map` (attention pooling: a learnt query attends over the tokens,
+    /// SigLIP's) or `` (none).
     pub global_pool: String,
     /// Norm after pooling instead of before (`None`: timm's default, yes for `avg`).
     pub fc_norm: Option<bool>,
@@ -132,6 +136,14 @@ impl VitArgs {
     fn quick_gelu(mut self) -> Self {
         self.activation = Activation::QuickGelu;
         self
+    }
+    fn gelu_tanh(mut self) -> Self {
+        self.activation = Activation::GeluTanh;
+        self
+    }
+    /// A SigLIP tower: no class token, attention pooling (`map`).
+    fn siglip_map(self) -> Self {
+        self.no_class_token().pool("map")
     }
 
     /// Tokens before the patch tokens (class and registers).
@@ -498,6 +510,130 @@ fn table() -> Vec<(&'static str, VitArgs)> {
                 .registers(4)
                 .pool("avg")
                 .fc_norm(false),
+        ),
+        // SigLIP towers with attention pooling (`map`), and the GAP ones with tanh GELU.
+        (
+            "vit_base_patch32_siglip_256",
+            vit(32, 768, 12, 12).siglip_map().gelu_tanh(),
+        ),
+        (
+            "vit_base_patch16_siglip_224",
+            vit(16, 768, 12, 12).siglip_map(),
+        ),
+        (
+            "vit_base_patch16_siglip_256",
+            vit(16, 768, 12, 12).siglip_map(),
+        ),
+        (
+            "vit_base_patch16_siglip_384",
+            vit(16, 768, 12, 12).siglip_map(),
+        ),
+        (
+            "vit_base_patch16_siglip_512",
+            vit(16, 768, 12, 12).siglip_map(),
+        ),
+        (
+            "vit_large_patch16_siglip_256",
+            vit(16, 1024, 24, 16).siglip_map(),
+        ),
+        (
+            "vit_large_patch16_siglip_384",
+            vit(16, 1024, 24, 16).siglip_map(),
+        ),
+        (
+            "vit_large_patch16_siglip_512",
+            vit(16, 1024, 24, 16).siglip_map().gelu_tanh(),
+        ),
+        (
+            "vit_so400m_patch14_siglip_224",
+            vit(14, 1152, 27, 16).mlp(3.7362).siglip_map(),
+        ),
+        (
+            "vit_so400m_patch14_siglip_378",
+            vit(14, 1152, 27, 16).mlp(3.7362).siglip_map(),
+        ),
+        (
+            "vit_so400m_patch14_siglip_384",
+            vit(14, 1152, 27, 16).mlp(3.7362).siglip_map(),
+        ),
+        (
+            "vit_so400m_patch16_siglip_256",
+            vit(16, 1152, 27, 16).mlp(3.7362).siglip_map().gelu_tanh(),
+        ),
+        (
+            "vit_so400m_patch16_siglip_384",
+            vit(16, 1152, 27, 16).mlp(3.7362).siglip_map().gelu_tanh(),
+        ),
+        (
+            "vit_so400m_patch16_siglip_512",
+            vit(16, 1152, 27, 16).mlp(3.7362).siglip_map().gelu_tanh(),
+        ),
+        (
+            "vit_giantopt_patch16_siglip_256",
+            vit(16, 1536, 40, 16).siglip_map().gelu_tanh(),
+        ),
+        (
+            "vit_giantopt_patch16_siglip_384",
+            vit(16, 1536, 40, 16).siglip_map().gelu_tanh(),
+        ),
+        (
+            "vit_base_patch32_siglip_gap_256",
+            vit(32, 768, 12, 12)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false)
+                .gelu_tanh(),
+        ),
+        (
+            "vit_large_patch16_siglip_gap_512",
+            vit(16, 1024, 24, 16)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false)
+                .gelu_tanh(),
+        ),
+        (
+            "vit_so400m_patch16_siglip_gap_256",
+            vit(16, 1152, 27, 16)
+                .mlp(3.7362)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false)
+                .gelu_tanh(),
+        ),
+        (
+            "vit_so400m_patch16_siglip_gap_384",
+            vit(16, 1152, 27, 16)
+                .mlp(3.7362)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false)
+                .gelu_tanh(),
+        ),
+        (
+            "vit_so400m_patch16_siglip_gap_512",
+            vit(16, 1152, 27, 16)
+                .mlp(3.7362)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false)
+                .gelu_tanh(),
+        ),
+        (
+            "vit_giantopt_patch16_siglip_gap_256",
+            vit(16, 1536, 40, 16)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false)
+                .gelu_tanh(),
+        ),
+        (
+            "vit_giantopt_patch16_siglip_gap_384",
+            vit(16, 1536, 40, 16)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false)
+                .gelu_tanh(),
         ),
         // CLIP image towers (timm's `*_clip_*`), then the same with QuickGELU.
         ("vit_xsmall_patch16_clip_224", vit(16, 256, 10, 4).clip()),

@@ -112,9 +112,9 @@ impl TimmFolder {
                 apply_arg(&mut args, key, value).map_err(|e| bad(format!("model_args: {e}")))?;
             }
         }
-        if !matches!(args.global_pool.as_str(), "token" | "avg" | "") {
+        if !matches!(args.global_pool.as_str(), "token" | "avg" | "map" | "") {
             return Err(bad(format!(
-                "global_pool '{}' is not supported (token, avg or none)",
+                "global_pool '{}' is not supported (token, avg, map or none)",
                 args.global_pool
             )));
         }
@@ -229,9 +229,13 @@ fn apply_arg(args: &mut VitArgs, key: &str, value: &Value) -> std::result::Resul
             args.activation = match value.as_str() {
                 Some("gelu") => Activation::Gelu,
                 Some("quick_gelu") => Activation::QuickGelu,
-                _ => return Err(format!(
-                    "act_layer = {value} is not supported by the ViT import (gelu or quick_gelu)"
-                )),
+                Some("gelu_tanh") => Activation::GeluTanh,
+                _ => {
+                    return Err(format!(
+                        "act_layer = {value} is not supported by the ViT import (gelu, \
+                         gelu_tanh or quick_gelu)"
+                    ))
+                }
             }
         }
         "final_norm" => args.final_norm = flag()?,
@@ -372,6 +376,24 @@ fn check_tensors(
             add(format!("{b}.ls1.gamma"), vec![w]);
             add(format!("{b}.ls2.gamma"), vec![w]);
         }
+    }
+    if args.global_pool == "map" {
+        // timm's AttentionPoolLatent: one learnt query, q / kv projections, the output
+        // projection, then a residual MLP behind a norm. Its projections have biases
+        // whatever the blocks' qkv_bias (timm does not pass that on).
+        add("attn_pool.latent".into(), vec![1, 1, w]);
+        add("attn_pool.q.weight".into(), vec![w, w]);
+        add("attn_pool.q.bias".into(), vec![w]);
+        add("attn_pool.kv.weight".into(), vec![2 * w, w]);
+        add("attn_pool.kv.bias".into(), vec![2 * w]);
+        add("attn_pool.proj.weight".into(), vec![w, w]);
+        add("attn_pool.proj.bias".into(), vec![w]);
+        add("attn_pool.norm.weight".into(), vec![w]);
+        add("attn_pool.norm.bias".into(), vec![w]);
+        add("attn_pool.mlp.fc1.weight".into(), vec![h, w]);
+        add("attn_pool.mlp.fc1.bias".into(), vec![h]);
+        add("attn_pool.mlp.fc2.weight".into(), vec![w, h]);
+        add("attn_pool.mlp.fc2.bias".into(), vec![w]);
     }
     if args.num_classes > 0 {
         add("head.weight".into(), vec![args.num_classes, w]);

@@ -58,11 +58,48 @@ struct VitBlock {
     proj_b: Tensor,
     ls1: Tensor,
     norm2: Affine,
+    mlp: Mlp,
+    ls2: Tensor,
+}
+
+/// timm's `AttentionPoolLatent` (`global_pool = "map"`): a learnt query attends over the
+/// tokens, then a residual MLP behind a norm.
+struct AttentionPool {
+    /// The query, projected once: `[W]`.
+    query: Tensor,
+    kv_w: Tensor,
+    kv_b: Tensor,
+    proj_w: Tensor,
+    proj_b: Tensor,
+    norm: Affine,
+    mlp: Mlp,
+}
+
+/// Two linear layers with the model's activation between them.
+struct Mlp {
     fc1_w: Tensor,
     fc1_b: Tensor,
     fc2_w: Tensor,
     fc2_b: Tensor,
-    ls2: Tensor,
+}
+
+impl Mlp {
+    fn forward(
+        &self,
+        x: &Tensor,
+        activation: Activation,
+        compute: DType,
+    ) -> candle_core::Result<Tensor> {
+        let y = match activation {
+            Activation::Gelu => fused::linear_gelu(x, &self.fc1_w, &self.fc1_b, compute)?,
+            Activation::QuickGelu => {
+                let y = fused::linear(x, &self.fc1_w, &self.fc1_b, compute)?;
+                (&y * candle_nn::ops::sigmoid(&(&y * 1.702)?)?)?
+            }
+            Activation::GeluTanh => fused::linear(x, &self.fc1_w, &self.fc1_b, compute)?.gelu()?,
+        };
+        fused::linear(&y, &self.fc2_w, &self.fc2_b, compute)
+    }
 }
 
 /// A timm ViT, ready to run.
@@ -83,6 +120,8 @@ pub struct Vit {
     norm: Option<Affine>,
     /// The norm after pooling (`avg` models).
     fc_norm: Option<Affine>,
+    /// Attention pooling (`map` models).
+    attn_pool: Option<AttentionPool>,
     compute: DType,
 }
 
@@ -95,6 +134,15 @@ impl Weights {
         self.0
             .remove(name)
             .ok_or_else(|| Error::internal(format!("tensor '{name}' is missing")))
+    }
+
+    fn mlp(&mut self, name: &str) -> Result<Mlp> {
+        Ok(Mlp {
+            fc1_w: self.take(&format!("{name}.fc1.weight"))?,
+            fc1_b: self.take(&format!("{name}.fc1.bias"))?,
+            fc2_w: self.take(&format!("{name}.fc2.weight"))?,
+            fc2_b: self.take(&format!("{name}.fc2.bias"))?,
+        })
     }
 
     fn affine(&mut self, name: &str) -> Result<Affine> {
@@ -165,10 +213,7 @@ impl Vit {
                 proj_b: w.take(&format!("{b}.attn.proj.bias"))?,
                 ls1: gamma(&mut w, "ls1")?,
                 norm2: w.affine(&format!("{b}.norm2"))?,
-                fc1_w: w.take(&format!("{b}.mlp.fc1.weight"))?,
-                fc1_b: w.take(&format!("{b}.mlp.fc1.bias"))?,
-                fc2_w: w.take(&format!("{b}.mlp.fc2.weight"))?,
-                fc2_b: w.take(&format!("{b}.mlp.fc2.bias"))?,
+                mlp: w.mlp(&format!("{b}.mlp"))?,
                 ls2: gamma(&mut w, "ls2")?,
             });
         }
@@ -177,7 +222,12 @@ impl Vit {
             (true, true) => (None, Some(w.affine("fc_norm")?)),
             (true, false) => (Some(w.affine("norm")?), None),
         };
+        let attn_pool = match args.global_pool.as_str() {
+            "map" => Some(attention_pool(&mut w)?),
+            _ => None,
+        };
         Ok(Vit {
+            attn_pool,
             compute: match precision {
                 Precision::F32 => DType::F32,
                 Precision::Bf16 => DType::BF16,
@@ -260,15 +310,9 @@ impl Vit {
         )?;
         let y = fused::linear(&y, &b.proj_w, &b.proj_b, self.compute)?;
         let x = fused::gated_residual(x, &y, &per_image(&b.ls1, n)?)?;
-        let y = b.norm2.apply(&x)?;
-        let y = match self.args.activation {
-            Activation::Gelu => fused::linear_gelu(&y, &b.fc1_w, &b.fc1_b, self.compute)?,
-            Activation::QuickGelu => {
-                let y = fused::linear(&y, &b.fc1_w, &b.fc1_b, self.compute)?;
-                (&y * candle_nn::ops::sigmoid(&(&y * 1.702)?)?)?
-            }
-        };
-        let y = fused::linear(&y, &b.fc2_w, &b.fc2_b, self.compute)?;
+        let y = b
+            .mlp
+            .forward(&b.norm2.apply(&x)?, self.args.activation, self.compute)?;
         fused::gated_residual(&x, &y, &per_image(&b.ls2, n)?)
     }
 
@@ -286,12 +330,69 @@ impl Vit {
         self.head_norm(fused::mean_tokens(&patches)?, last)
     }
 
+    /// Whether the model pools by attention (`global_pool = "map"`).
+    pub fn has_attention_pool(&self) -> bool {
+        self.attn_pool.is_some()
+    }
+
+    /// The attention-pooled feature of the last block's tokens `h` `[B, L, W]` (prefix tokens
+    /// left out), `[B, W]`: timm's `AttentionPoolLatent` with one query.
+    pub fn attention_pool(&self, h: &Tensor) -> candle_core::Result<Tensor> {
+        let pool = self
+            .attn_pool
+            .as_ref()
+            .ok_or_else(|| candle_core::Error::Msg("the model has no attention pooling".into()))?;
+        let p = self.args.prefix_tokens();
+        let x = h.narrow(1, p, h.dim(1)? - p)?;
+        let (b, n, w) = x.dims3()?;
+        let heads = self.args.heads;
+        let hd = w / heads;
+        // [B, H, N, hd] keys and values.
+        let kv = fused::linear(&x, &pool.kv_w, &pool.kv_b, self.compute)?
+            .reshape((b, n, 2, heads, hd))?
+            .permute((2, 0, 3, 1, 4))?;
+        let k = kv.get(0)?.contiguous()?;
+        let v = kv.get(1)?.contiguous()?;
+        // The one query, [1, H, 1, hd], scaled, for every image.
+        let q = (pool.query.reshape((1, heads, 1, hd))? * (1.0 / (hd as f64).sqrt()))?;
+        let q = q.broadcast_as((b, heads, 1, hd))?.contiguous()?;
+        let attn = candle_nn::ops::softmax_last_dim(&q.matmul(&k.t()?)?)?;
+        let y = attn.matmul(&v)?.transpose(1, 2)?.reshape((b, 1, w))?;
+        let y = fused::linear(&y, &pool.proj_w, &pool.proj_b, self.compute)?;
+        let z = pool
+            .mlp
+            .forward(&pool.norm.apply(&y)?, self.args.activation, self.compute)?;
+        (y + z)?.squeeze(1)
+    }
+
     fn head_norm(&self, pooled: Tensor, last: bool) -> candle_core::Result<Tensor> {
         match (&self.fc_norm, last) {
             (Some(norm), true) => norm.apply_rows(&pooled),
             _ => Ok(pooled),
         }
     }
+}
+
+/// The attention pooling's weights, its query projected once (it is the same for every image).
+fn attention_pool(w: &mut Weights) -> Result<AttentionPool> {
+    let latent = w.take("attn_pool.latent")?;
+    let (q_w, q_b) = (w.take("attn_pool.q.weight")?, w.take("attn_pool.q.bias")?);
+    let width = latent.dim(2).map_err(candle_err)?;
+    let query = latent
+        .reshape((1, width))
+        .and_then(|l| l.matmul(&q_w.t()?))
+        .and_then(|q| q.broadcast_add(&q_b))
+        .and_then(|q| q.reshape(width))
+        .map_err(candle_err)?;
+    Ok(AttentionPool {
+        query,
+        kv_w: w.take("attn_pool.kv.weight")?,
+        kv_b: w.take("attn_pool.kv.bias")?,
+        proj_w: w.take("attn_pool.proj.weight")?,
+        proj_b: w.take("attn_pool.proj.bias")?,
+        norm: w.affine("attn_pool.norm")?,
+        mlp: w.mlp("attn_pool.mlp")?,
+    })
 }
 
 /// The position embedding `[1, L, W]` for a `grid` x `grid` patch grid, resampled from the
@@ -317,4 +418,61 @@ fn resampled_position(args: &VitArgs, pos: Tensor, trained: usize, grid: usize) 
         width,
     ));
     Tensor::from_vec(out, (1, prefix + grid * grid, width), pos.device()).map_err(candle_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The MLP's activations against their formulas (through identity layers): the tanh GELU
+    /// and erf GELU differ by ~1e-4 at |x| ~ 2, under what a comparison of whole features
+    /// with timm resolves, so each is checked on its own here.
+    #[test]
+    fn mlp_activations_follow_their_formulas() {
+        let dev = Device::Cpu;
+        let xs: Vec<f32> = (0..33).map(|i| -4.0 + 0.25 * i as f32).collect();
+        let n = xs.len();
+        let eye = Tensor::eye(n, DType::F32, &dev).unwrap();
+        let zero = Tensor::zeros(n, DType::F32, &dev).unwrap();
+        let mlp = Mlp {
+            fc1_w: eye.clone(),
+            fc1_b: zero.clone(),
+            fc2_w: eye,
+            fc2_b: zero,
+        };
+        let x = Tensor::from_vec(xs.clone(), (1, 1, n), &dev).unwrap();
+        let run = |a| -> Vec<f32> {
+            let y = mlp.forward(&x, a, DType::F32).unwrap();
+            y.flatten_all().unwrap().to_vec1().unwrap()
+        };
+        let tanh_gelu = |x: f64| {
+            0.5 * x
+                * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())
+        };
+        let quick_gelu = |x: f64| x / (1.0 + (-1.702 * x).exp());
+        let (tanh, quick, erf) = (
+            run(Activation::GeluTanh),
+            run(Activation::QuickGelu),
+            run(Activation::Gelu),
+        );
+        for (i, &x) in xs.iter().enumerate() {
+            let x = x as f64;
+            assert!(
+                (tanh[i] as f64 - tanh_gelu(x)).abs() < 2e-6,
+                "tanh GELU at {x}"
+            );
+            assert!(
+                (quick[i] as f64 - quick_gelu(x)).abs() < 2e-6,
+                "QuickGELU at {x}"
+            );
+        }
+        // The exact GELU is another function: told apart from the tanh one where they differ.
+        let at2 = xs.iter().position(|&x| x == 2.0).unwrap();
+        assert!(
+            (erf[at2] - tanh[at2]).abs() > 5e-5,
+            "{} {}",
+            erf[at2],
+            tanh[at2]
+        );
+    }
 }
