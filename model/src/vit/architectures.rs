@@ -145,6 +145,10 @@ impl VitArgs {
     fn siglip_map(self) -> Self {
         self.no_class_token().pool("map")
     }
+    /// A SigLIP tower pooled by average (`gap`), without `fc_norm`.
+    fn siglip_gap(self) -> Self {
+        self.no_class_token().pool("avg").fc_norm(false)
+    }
 
     /// Tokens before the patch tokens (class and registers).
     pub fn prefix_tokens(&self) -> usize {
@@ -511,190 +515,6 @@ fn table() -> Vec<(&'static str, VitArgs)> {
                 .pool("avg")
                 .fc_norm(false),
         ),
-        // SigLIP towers with attention pooling (`map`), and the GAP ones with tanh GELU.
-        (
-            "vit_base_patch32_siglip_256",
-            vit(32, 768, 12, 12).siglip_map().gelu_tanh(),
-        ),
-        (
-            "vit_base_patch16_siglip_224",
-            vit(16, 768, 12, 12).siglip_map(),
-        ),
-        (
-            "vit_base_patch16_siglip_256",
-            vit(16, 768, 12, 12).siglip_map(),
-        ),
-        (
-            "vit_base_patch16_siglip_384",
-            vit(16, 768, 12, 12).siglip_map(),
-        ),
-        (
-            "vit_base_patch16_siglip_512",
-            vit(16, 768, 12, 12).siglip_map(),
-        ),
-        (
-            "vit_large_patch16_siglip_256",
-            vit(16, 1024, 24, 16).siglip_map(),
-        ),
-        (
-            "vit_large_patch16_siglip_384",
-            vit(16, 1024, 24, 16).siglip_map(),
-        ),
-        (
-            "vit_large_patch16_siglip_512",
-            vit(16, 1024, 24, 16).siglip_map().gelu_tanh(),
-        ),
-        (
-            "vit_so400m_patch14_siglip_224",
-            vit(14, 1152, 27, 16).mlp(3.7362).siglip_map(),
-        ),
-        (
-            "vit_so400m_patch14_siglip_378",
-            vit(14, 1152, 27, 16).mlp(3.7362).siglip_map(),
-        ),
-        (
-            "vit_so400m_patch14_siglip_384",
-            vit(14, 1152, 27, 16).mlp(3.7362).siglip_map(),
-        ),
-        (
-            "vit_so400m_patch16_siglip_256",
-            vit(16, 1152, 27, 16).mlp(3.7362).siglip_map().gelu_tanh(),
-        ),
-        (
-            "vit_so400m_patch16_siglip_384",
-            vit(16, 1152, 27, 16).mlp(3.7362).siglip_map().gelu_tanh(),
-        ),
-        (
-            "vit_so400m_patch16_siglip_512",
-            vit(16, 1152, 27, 16).mlp(3.7362).siglip_map().gelu_tanh(),
-        ),
-        (
-            "vit_giantopt_patch16_siglip_256",
-            vit(16, 1536, 40, 16).siglip_map().gelu_tanh(),
-        ),
-        (
-            "vit_giantopt_patch16_siglip_384",
-            vit(16, 1536, 40, 16).siglip_map().gelu_tanh(),
-        ),
-        (
-            "vit_base_patch32_siglip_gap_256",
-            vit(32, 768, 12, 12)
-                .no_class_token()
-                .pool("avg")
-                .fc_norm(false)
-                .gelu_tanh(),
-        ),
-        (
-            "vit_large_patch16_siglip_gap_512",
-            vit(16, 1024, 24, 16)
-                .no_class_token()
-                .pool("avg")
-                .fc_norm(false)
-                .gelu_tanh(),
-        ),
-        (
-            "vit_so400m_patch16_siglip_gap_256",
-            vit(16, 1152, 27, 16)
-                .mlp(3.7362)
-                .no_class_token()
-                .pool("avg")
-                .fc_norm(false)
-                .gelu_tanh(),
-        ),
-        (
-            "vit_so400m_patch16_siglip_gap_384",
-            vit(16, 1152, 27, 16)
-                .mlp(3.7362)
-                .no_class_token()
-                .pool("avg")
-                .fc_norm(false)
-                .gelu_tanh(),
-        ),
-        (
-            "vit_so400m_patch16_siglip_gap_512",
-            vit(16, 1152, 27, 16)
-                .mlp(3.7362)
-                .no_class_token()
-                .pool("avg")
-                .fc_norm(false)
-                .gelu_tanh(),
-        ),
-        (
-            "vit_giantopt_patch16_siglip_gap_256",
-            vit(16, 1536, 40, 16)
-                .no_class_token()
-                .pool("avg")
-                .fc_norm(false)
-                .gelu_tanh(),
-        ),
-        (
-            "vit_giantopt_patch16_siglip_gap_384",
-            vit(16, 1536, 40, 16)
-                .no_class_token()
-                .pool("avg")
-                .fc_norm(false)
-                .gelu_tanh(),
-        ),
-        // CLIP image towers (timm's `*_clip_*`), then the same with QuickGELU.
-        ("vit_xsmall_patch16_clip_224", vit(16, 256, 10, 4).clip()),
-        ("vit_medium_patch32_clip_224", vit(32, 512, 12, 8).clip()),
-        ("vit_medium_patch16_clip_224", vit(16, 512, 12, 8).clip()),
-        ("vit_betwixt_patch32_clip_224", vit(32, 640, 12, 10).clip()),
-        ("vit_base_patch32_clip_224", vit(32, 768, 12, 12).clip()),
-        ("vit_base_patch32_clip_256", vit(32, 768, 12, 12).clip()),
-        ("vit_base_patch32_clip_384", vit(32, 768, 12, 12).clip()),
-        ("vit_base_patch32_clip_448", vit(32, 768, 12, 12).clip()),
-        ("vit_base_patch16_clip_224", vit(16, 768, 12, 12).clip()),
-        ("vit_base_patch16_clip_384", vit(16, 768, 12, 12).clip()),
-        (
-            "vit_base_patch16_plus_clip_240",
-            vit(16, 896, 12, 14).clip(),
-        ),
-        ("vit_large_patch14_clip_224", vit(14, 1024, 24, 16).clip()),
-        ("vit_large_patch14_clip_336", vit(14, 1024, 24, 16).clip()),
-        ("vit_huge_patch14_clip_224", vit(14, 1280, 32, 16).clip()),
-        ("vit_huge_patch14_clip_336", vit(14, 1280, 32, 16).clip()),
-        ("vit_huge_patch14_clip_378", vit(14, 1280, 32, 16).clip()),
-        (
-            "vit_giant_patch14_clip_224",
-            vit(14, 1408, 40, 16).mlp(48.0 / 11.0).clip(),
-        ),
-        (
-            "vit_gigantic_patch14_clip_224",
-            vit(14, 1664, 48, 16).mlp(64.0 / 13.0).clip(),
-        ),
-        (
-            "vit_gigantic_patch14_clip_378",
-            vit(14, 1664, 48, 16).mlp(64.0 / 13.0).clip(),
-        ),
-        (
-            "vit_base_patch32_clip_quickgelu_224",
-            vit(32, 768, 12, 12).clip().quick_gelu(),
-        ),
-        (
-            "vit_base_patch16_clip_quickgelu_224",
-            vit(16, 768, 12, 12).clip().quick_gelu(),
-        ),
-        (
-            "vit_large_patch14_clip_quickgelu_224",
-            vit(14, 1024, 24, 16).clip().quick_gelu(),
-        ),
-        (
-            "vit_large_patch14_clip_quickgelu_336",
-            vit(14, 1024, 24, 16).clip().quick_gelu(),
-        ),
-        (
-            "vit_huge_patch14_clip_quickgelu_224",
-            vit(14, 1280, 32, 16).clip().quick_gelu(),
-        ),
-        (
-            "vit_huge_patch14_clip_quickgelu_378",
-            vit(14, 1280, 32, 16).clip().quick_gelu(),
-        ),
-        (
-            "vit_gigantic_patch14_clip_quickgelu_224",
-            vit(14, 1664, 48, 16).mlp(64.0 / 13.0).clip().quick_gelu(),
-        ),
         ("deit_tiny_patch16_224", vit(16, 192, 12, 3)),
         ("deit_small_patch16_224", vit(16, 384, 12, 6)),
         ("deit_base_patch16_224", vit(16, 768, 12, 12)),
@@ -702,17 +522,269 @@ fn table() -> Vec<(&'static str, VitArgs)> {
     ]
 }
 
+/// Families named `{prefix}_{size}` for each training size, the settings the same: the CLIP
+/// towers (timm's `*_clip_*`, then the same with QuickGELU), and the SigLIP towers (attention
+/// pooling `map`, and the GAP ones with tanh GELU that the table above leaves out).
+fn sized_families() -> Vec<(&'static str, &'static [usize], VitArgs)> {
+    vec![
+        (
+            "vit_base_patch32_siglip",
+            &[256],
+            vit(32, 768, 12, 12).siglip_map().gelu_tanh(),
+        ),
+        (
+            "vit_base_patch16_siglip",
+            &[224, 256, 384, 512],
+            vit(16, 768, 12, 12).siglip_map(),
+        ),
+        (
+            "vit_large_patch16_siglip",
+            &[256, 384],
+            vit(16, 1024, 24, 16).siglip_map(),
+        ),
+        (
+            "vit_large_patch16_siglip",
+            &[512],
+            vit(16, 1024, 24, 16).siglip_map().gelu_tanh(),
+        ),
+        (
+            "vit_so400m_patch14_siglip",
+            &[224, 378, 384],
+            vit(14, 1152, 27, 16).mlp(3.7362).siglip_map(),
+        ),
+        (
+            "vit_so400m_patch16_siglip",
+            &[256, 384, 512],
+            vit(16, 1152, 27, 16).mlp(3.7362).siglip_map().gelu_tanh(),
+        ),
+        (
+            "vit_giantopt_patch16_siglip",
+            &[256, 384],
+            vit(16, 1536, 40, 16).siglip_map().gelu_tanh(),
+        ),
+        (
+            "vit_base_patch32_siglip_gap",
+            &[256],
+            vit(32, 768, 12, 12).siglip_gap().gelu_tanh(),
+        ),
+        (
+            "vit_large_patch16_siglip_gap",
+            &[512],
+            vit(16, 1024, 24, 16).siglip_gap().gelu_tanh(),
+        ),
+        (
+            "vit_so400m_patch16_siglip_gap",
+            &[256, 384, 512],
+            vit(16, 1152, 27, 16).mlp(3.7362).siglip_gap().gelu_tanh(),
+        ),
+        (
+            "vit_giantopt_patch16_siglip_gap",
+            &[256, 384],
+            vit(16, 1536, 40, 16).siglip_gap().gelu_tanh(),
+        ),
+        (
+            "vit_xsmall_patch16_clip",
+            &[224],
+            vit(16, 256, 10, 4).clip(),
+        ),
+        (
+            "vit_medium_patch32_clip",
+            &[224],
+            vit(32, 512, 12, 8).clip(),
+        ),
+        (
+            "vit_medium_patch16_clip",
+            &[224],
+            vit(16, 512, 12, 8).clip(),
+        ),
+        (
+            "vit_betwixt_patch32_clip",
+            &[224],
+            vit(32, 640, 12, 10).clip(),
+        ),
+        (
+            "vit_base_patch32_clip",
+            &[224, 256, 384, 448],
+            vit(32, 768, 12, 12).clip(),
+        ),
+        (
+            "vit_base_patch16_clip",
+            &[224, 384],
+            vit(16, 768, 12, 12).clip(),
+        ),
+        (
+            "vit_base_patch16_plus_clip",
+            &[240],
+            vit(16, 896, 12, 14).clip(),
+        ),
+        (
+            "vit_large_patch14_clip",
+            &[224, 336],
+            vit(14, 1024, 24, 16).clip(),
+        ),
+        (
+            "vit_huge_patch14_clip",
+            &[224, 336, 378],
+            vit(14, 1280, 32, 16).clip(),
+        ),
+        (
+            "vit_giant_patch14_clip",
+            &[224],
+            vit(14, 1408, 40, 16).mlp(48.0 / 11.0).clip(),
+        ),
+        (
+            "vit_gigantic_patch14_clip",
+            &[224, 378],
+            vit(14, 1664, 48, 16).mlp(64.0 / 13.0).clip(),
+        ),
+        (
+            "vit_base_patch32_clip_quickgelu",
+            &[224],
+            vit(32, 768, 12, 12).clip().quick_gelu(),
+        ),
+        (
+            "vit_base_patch16_clip_quickgelu",
+            &[224],
+            vit(16, 768, 12, 12).clip().quick_gelu(),
+        ),
+        (
+            "vit_large_patch14_clip_quickgelu",
+            &[224, 336],
+            vit(14, 1024, 24, 16).clip().quick_gelu(),
+        ),
+        (
+            "vit_huge_patch14_clip_quickgelu",
+            &[224, 378],
+            vit(14, 1280, 32, 16).clip().quick_gelu(),
+        ),
+        (
+            "vit_gigantic_patch14_clip_quickgelu",
+            &[224],
+            vit(14, 1664, 48, 16).mlp(64.0 / 13.0).clip().quick_gelu(),
+        ),
+    ]
+}
+
 /// The settings of timm architecture `name` (a tag after a dot, `vit_small_patch16_224.dino`,
 /// is ignored: tags name weights, not architectures).
 pub fn named(name: &str) -> Option<VitArgs> {
     let base = name.split('.').next().unwrap_or(name);
-    table()
-        .into_iter()
-        .find(|(n, _)| *n == base)
-        .map(|(_, a)| a)
+    all().into_iter().find(|(n, _)| *n == base).map(|(_, a)| a)
 }
 
 /// The names [`named`] knows, for error messages.
-pub fn names() -> Vec<&'static str> {
-    table().into_iter().map(|(n, _)| n).collect()
+pub fn names() -> Vec<String> {
+    all().into_iter().map(|(n, _)| n).collect()
+}
+
+/// Every named architecture: the table, then the sized families spelt out.
+fn all() -> Vec<(String, VitArgs)> {
+    let table = table().into_iter().map(|(n, a)| (n.to_string(), a));
+    let families = sized_families()
+        .into_iter()
+        .flat_map(|(prefix, sizes, args)| {
+            sizes
+                .iter()
+                .map(move |size| (format!("{prefix}_{size}"), args.clone()))
+        });
+    table.chain(families).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every CLIP and SigLIP name of timm 1.0's registry that this import runs (the `prr`
+    /// pooled and other-layer ones excepted) resolves, to the settings its family says.
+    #[test]
+    fn clip_and_siglip_names_resolve() {
+        let clip = [
+            "vit_xsmall_patch16_clip_224",
+            "vit_medium_patch32_clip_224",
+            "vit_medium_patch16_clip_224",
+            "vit_betwixt_patch32_clip_224",
+            "vit_base_patch32_clip_224",
+            "vit_base_patch32_clip_256",
+            "vit_base_patch32_clip_384",
+            "vit_base_patch32_clip_448",
+            "vit_base_patch16_clip_224",
+            "vit_base_patch16_clip_384",
+            "vit_base_patch16_plus_clip_240",
+            "vit_large_patch14_clip_224",
+            "vit_large_patch14_clip_336",
+            "vit_huge_patch14_clip_224",
+            "vit_huge_patch14_clip_336",
+            "vit_huge_patch14_clip_378",
+            "vit_giant_patch14_clip_224",
+            "vit_gigantic_patch14_clip_224",
+            "vit_gigantic_patch14_clip_378",
+        ];
+        let quick = [
+            "vit_base_patch32_clip_quickgelu_224",
+            "vit_base_patch16_clip_quickgelu_224",
+            "vit_large_patch14_clip_quickgelu_224",
+            "vit_large_patch14_clip_quickgelu_336",
+            "vit_huge_patch14_clip_quickgelu_224",
+            "vit_huge_patch14_clip_quickgelu_378",
+            "vit_gigantic_patch14_clip_quickgelu_224",
+        ];
+        for name in clip.iter().chain(&quick) {
+            let a = named(&format!("{name}.openai")).unwrap_or_else(|| panic!("{name}"));
+            assert!(a.pre_norm && a.class_token, "{name}");
+            assert_eq!(a.norm_eps, CLIP_NORM_EPS, "{name}");
+            let want = match quick.contains(name) {
+                true => Activation::QuickGelu,
+                false => Activation::Gelu,
+            };
+            assert_eq!(a.activation, want, "{name}");
+        }
+        let tanh = [
+            "vit_base_patch32_siglip_256",
+            "vit_large_patch16_siglip_512",
+            "vit_so400m_patch16_siglip_256",
+            "vit_so400m_patch16_siglip_384",
+            "vit_so400m_patch16_siglip_512",
+            "vit_giantopt_patch16_siglip_256",
+            "vit_giantopt_patch16_siglip_384",
+            "vit_base_patch32_siglip_gap_256",
+            "vit_large_patch16_siglip_gap_512",
+            "vit_so400m_patch16_siglip_gap_256",
+            "vit_so400m_patch16_siglip_gap_384",
+            "vit_so400m_patch16_siglip_gap_512",
+            "vit_giantopt_patch16_siglip_gap_256",
+            "vit_giantopt_patch16_siglip_gap_384",
+        ];
+        let erf = [
+            "vit_base_patch16_siglip_224",
+            "vit_base_patch16_siglip_256",
+            "vit_base_patch16_siglip_384",
+            "vit_base_patch16_siglip_512",
+            "vit_large_patch16_siglip_256",
+            "vit_large_patch16_siglip_384",
+            "vit_so400m_patch14_siglip_224",
+            "vit_so400m_patch14_siglip_378",
+            "vit_so400m_patch14_siglip_384",
+            "vit_base_patch16_siglip_gap_224",
+            "vit_so400m_patch14_siglip_gap_896",
+        ];
+        for name in tanh.iter().chain(&erf) {
+            let a = named(name).unwrap_or_else(|| panic!("{name}"));
+            assert!(!a.class_token, "{name}");
+            let pool = if name.contains("_gap_") { "avg" } else { "map" };
+            assert_eq!(a.global_pool, pool, "{name}");
+            let want = match tanh.contains(name) {
+                true => Activation::GeluTanh,
+                false => Activation::Gelu,
+            };
+            assert_eq!(a.activation, want, "{name}");
+        }
+        // so400m's MLP: timm's int(1152 * 3.7362).
+        assert_eq!(
+            named("vit_so400m_patch14_siglip_384").unwrap().hidden(),
+            4304
+        );
+        let names = names();
+        let unique: std::collections::BTreeSet<&String> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "a name listed twice");
+    }
 }
