@@ -80,9 +80,10 @@ pub struct EncoderConfig {
     #[serde(default = "default_t")]
     pub t: f32,
     /// `mean` over tokens (`[width]`), `grid2` / `grid4` (the average of each cell of a 2 x 2 /
-    /// 4 x 4 grid over the token grid, `[4 width]` / `[16 width]`), `none` (`[N, width]`) or
-    /// `token` (a timm model's class token). Default: the model's own (`mean` for l-DAE
-    /// networks; a timm model's `global_pool`).
+    /// 4 x 4 grid over the token grid, `[4 width]` / `[16 width]`), `none` (`[N, width]`),
+    /// `token` (a timm model's class token), `map` (a timm model's attention pooling) or
+    /// `head` (a timm model's output, `[num_classes]`). Default: the model's own (`mean` for
+    /// l-DAE networks; a timm model's `global_pool`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pooling: Option<Pooling>,
     /// A timm model's input side in pixels (default: the model's own; another size resamples
@@ -166,17 +167,14 @@ impl OperatorConfig for EncoderConfig {
                     blocks,
                     t: self.t,
                     pooling: match self.pooling {
-                        Some(Pooling::Token) => {
+                        Some(p) if p.needs_timm_model().is_some() => {
                             return Err(Error::plan(
                                 stage,
-                                "pooling token needs a class token; l-DAE networks have none",
-                            ))
-                        }
-                        Some(Pooling::Map) => {
-                            return Err(Error::plan(
-                                stage,
-                                "pooling map needs a timm model's attention pooling \
-                                 (global_pool map); l-DAE networks have none",
+                                format!(
+                                    "pooling {} needs {}; l-DAE networks have none",
+                                    ldae_pipeline::names::name_of(&p),
+                                    p.needs_timm_model().unwrap_or_default()
+                                ),
                             ))
                         }
                         other => other.unwrap_or_default(),
@@ -261,39 +259,7 @@ impl EncoderConfig {
             ));
         }
         let blocks = self.blocks_or(args.depth, args.depth)?;
-        let pooling = self.pooling.unwrap_or(match args.global_pool.as_str() {
-            "token" => Pooling::Token,
-            "avg" => Pooling::Mean,
-            "map" => Pooling::Map,
-            _ => Pooling::None,
-        });
-        if pooling == Pooling::Token && !args.class_token {
-            return Err(Error::plan(
-                stage,
-                format!("pooling token: {} has no class token", folder.architecture),
-            ));
-        }
-        if pooling == Pooling::Map {
-            if args.global_pool != "map" {
-                return Err(Error::plan(
-                    stage,
-                    format!(
-                        "pooling map: {} has no attention pooling (its global_pool is '{}')",
-                        folder.architecture, args.global_pool
-                    ),
-                ));
-            }
-            if let Some(&inner) = blocks.iter().find(|&&b| b != args.depth) {
-                return Err(Error::plan(
-                    stage,
-                    format!(
-                        "pooling map pools the last block's tokens ({}), not block {inner}: \
-                         choose another --pooling for inner blocks",
-                        args.depth
-                    ),
-                ));
-            }
-        }
+        let pooling = folder.pooling(self.pooling, &blocks)?;
         let model = Vit::load(&folder, size / args.patch, &device, precision)?;
         Ok(FeatureKind::Vit {
             model: Arc::new(model),
@@ -373,10 +339,13 @@ impl Encoder {
                 blocks,
                 pooling,
                 ..
-            } => per_block(
-                blocks,
-                pooling.feature_shape(model.tokens(), model.args().width),
-            ),
+            } => {
+                let width = match pooling {
+                    Pooling::Head => model.args().num_classes,
+                    _ => model.args().width,
+                };
+                per_block(blocks, pooling.feature_shape(model.tokens(), width))
+            }
             FeatureKind::Pixels => vec![(columns::FEATURES.into(), vec![shape[0] * shape[1]])],
             FeatureKind::Pca { projector, .. } => {
                 vec![(columns::FEATURES.into(), vec![shape[0] * projector.dim()])]
@@ -434,6 +403,7 @@ impl Encoder {
                         .map(|(h, &b)| match pooling {
                             Pooling::Token => model.class_token(h, b == depth),
                             Pooling::Map => model.attention_pool(h),
+                            Pooling::Head => model.head(h),
                             Pooling::Mean => model.mean_patch_tokens(h, b == depth),
                             Pooling::None => Ok(h.clone()),
                             Pooling::Grid2 | Pooling::Grid4 => {

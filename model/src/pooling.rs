@@ -34,6 +34,9 @@ pub enum Pooling {
     /// The model's attention pooling over the last block's tokens, `[width]` (timm models with
     /// `global_pool = "map"`: SigLIP).
     Map,
+    /// A timm model's output, `model(x)`: its own pooling, then its head, `[num_classes]` (a
+    /// CLIP tower's image embedding in the space it shares with text, a classifier's logits).
+    Head,
 }
 
 impl Pooling {
@@ -42,7 +45,18 @@ impl Pooling {
         match self {
             Pooling::Grid2 => Some(2),
             Pooling::Grid4 => Some(4),
-            Pooling::Mean | Pooling::None | Pooling::Token | Pooling::Map => None,
+            Pooling::Mean | Pooling::None | Pooling::Token | Pooling::Map | Pooling::Head => None,
+        }
+    }
+
+    /// What this pooling needs that only a timm model has (`None` when an l-DAE network can
+    /// pool this way too).
+    pub fn needs_timm_model(self) -> Option<&'static str> {
+        match self {
+            Pooling::Token => Some("a class token"),
+            Pooling::Map => Some("attention pooling (a timm model's global_pool map)"),
+            Pooling::Head => Some("a classifier head (a timm model's num_classes)"),
+            Pooling::Mean | Pooling::Grid2 | Pooling::Grid4 | Pooling::None => None,
         }
     }
 

@@ -171,8 +171,10 @@ pub struct FeaturesArgs {
     /// How tokens become a feature: mean (average, [width]), grid2 / grid4 (the average of
     /// each cell of a 2x2 / 4x4 grid over the token grid, [4 width] / [16 width]; keeps where
     /// in the image a feature is), none (every token, [N, width]), token (a timm model's
-    /// class token) or map (a timm model's attention pooling, SigLIP's). Default: the run's
-    /// recorded pooling, else mean; a timm model's own global_pool.
+    /// class token), map (a timm model's attention pooling, SigLIP's) or head (a timm model's
+    /// output: its pooling, then its head, [num_classes]: a CLIP tower's image embedding in
+    /// the space it shares with text, a classifier's logits). Default: the run's recorded
+    /// pooling, else mean; a timm model's own global_pool.
     #[arg(long, value_parser = parse_name::<Pooling>)]
     pub pooling: Option<Pooling>,
     /// Noise level index t fed to the network (the input is the clean image). Default: the

@@ -88,7 +88,7 @@ def write_photos():
 
 
 def perturbed(arch, kwargs, scaled=None):
-    m = timm.create_model(arch, pretrained=False, num_classes=0, **kwargs).eval()
+    m = timm.create_model(arch, pretrained=False, **{"num_classes": 0, **kwargs}).eval()
     with torch.no_grad():
         for name, p in m.named_parameters():
             factor = next((f for k, f in (scaled or {}).items() if name.endswith(k)), None)
@@ -191,6 +191,20 @@ def main():
     compare("class-token --image-size 192", timm_features(small, folder, create_transform(**cfg)),
             ldae_features(d, folder, "s192", "--image-size", "192"))
 
+    # The model's output, head included (`--pooling head`): a CLIP tower's projection into the
+    # space it shares with text, here to 24 values; and a SigLIP tower's head behind its
+    # attention pooling.
+    for label, arch, kwargs in [
+        ("clip-head", "vit_medium_patch16_clip_224", {"depth": 2, "num_classes": 24}),
+        ("siglip-head", "vit_base_patch16_siglip_224", {"depth": 2, "num_classes": 10}),
+    ]:
+        d = os.path.join(TMP, label)
+        save_for_hf(perturbed(arch, kwargs), d, safe_serialization=True)
+        m = timm.create_model(f"local-dir:{d}", pretrained=True).eval()
+        models[label] = (m, d)
+        compare(f"{label} --pooling head", timm_features(m, folder, fn=m),
+                ldae_features(d, folder, label, "--pooling", "head"))
+
     # Clear errors: an unknown architecture, a missing tensor, a wrongly shaped one.
     src = models["class-token"][1]
     tensors = load_file(os.path.join(src, "model.safetensors"))
@@ -211,6 +225,8 @@ def main():
     # Attention pooling reads the last block only, and only a model that has one.
     expect_error(models["siglip-map"][1], folder, "not block 1", "--block", "1", "--pooling", "map")
     expect_error(src, folder, "has no attention pooling", "--pooling", "map")
+    expect_error(src, folder, "has no head", "--pooling", "head")
+    expect_error(models["clip-head"][1], folder, "not block 1", "--block", "1", "--pooling", "head")
     expect_error(broken("missing", drop="blocks.3.mlp.fc1.bias"), folder, "blocks.3.mlp.fc1.bias")
     expect_error(broken("shape", reshape="blocks.2.attn.qkv.weight"), folder,
                  "blocks.2.attn.qkv.weight")

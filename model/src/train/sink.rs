@@ -237,19 +237,11 @@ impl TrainRun {
                 )));
             }
         }
-        match c.features.pooling {
-            crate::pooling::Pooling::Token => {
-                return Err(Error::invalid(
-                    "train: feature pooling token needs a class token; l-DAE networks have none",
-                ))
-            }
-            crate::pooling::Pooling::Map => {
-                return Err(Error::invalid(
-                    "train: feature pooling map needs a timm model's attention pooling; l-DAE \
-                     networks have none",
-                ))
-            }
-            _ => {}
+        if let Some(needs) = c.features.pooling.needs_timm_model() {
+            return Err(Error::invalid(format!(
+                "train: feature pooling {} needs {needs}; l-DAE networks have none",
+                ldae_pipeline::names::name_of(&c.features.pooling)
+            )));
         }
         if let Some(s) = c.time_budget_s {
             if !(s.is_finite() && s > 0.0) {

@@ -9,7 +9,8 @@ use candle_core::{DType, Device, Tensor};
 use ldae_pipeline::{Error, Result};
 use serde_json::Value;
 
-use super::architectures::{self, Activation, VitArgs};
+use super::architectures;
+use super::args::{Activation, VitArgs};
 
 const STAGE: &str = "encoder";
 

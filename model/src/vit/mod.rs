@@ -1,16 +1,19 @@
 //! timm / Hugging Face Vision Transformers as encoders: a model folder (`config.json` +
-//! `model.safetensors`) read and checked ([`folder`]), its named architecture ([`architectures`]),
-//! and its forward pass on the fused CPU kernels ([`network`]), with the position embedding
-//! resampled to another input size as timm does ([`resample`]); and the other way, an l-DAE
-//! run's encoder written as a timm folder ([`export`]).
+//! `model.safetensors`) read and checked ([`folder`]), its settings ([`args`]) and named
+//! architecture ([`architectures`]), the pooling its features use, and its forward pass on the
+//! fused CPU kernels ([`network`]), with the position embedding resampled to another input size
+//! as timm does ([`resample`]); and the other way, an l-DAE run's encoder written as a timm
+//! folder ([`export`]).
 
 pub mod architectures;
+pub mod args;
 pub mod export;
 pub mod folder;
 pub mod network;
+mod pooling_choice;
 pub mod resample;
 
-pub use architectures::VitArgs;
+pub use args::VitArgs;
 pub use export::{TimmExport, TimmExportReport};
 pub use folder::{is_timm_folder, Preprocess, TimmFolder};
 pub use network::Vit;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Tensor};
 use ldae_pipeline::{Error, Result};
 
-use super::architectures::{Activation, VitArgs};
+use super::args::{Activation, VitArgs};
 use super::folder::TimmFolder;
 use super::resample::resample_grid;
 use crate::denoiser::{fused, Precision};
@@ -122,6 +122,8 @@ pub struct Vit {
     fc_norm: Option<Affine>,
     /// Attention pooling (`map` models).
     attn_pool: Option<AttentionPool>,
+    /// The head's weight `[classes, W]` and bias (models with `num_classes`).
+    head: Option<(Tensor, Tensor)>,
     compute: DType,
 }
 
@@ -226,8 +228,13 @@ impl Vit {
             "map" => Some(attention_pool(&mut w)?),
             _ => None,
         };
+        let head = match args.num_classes {
+            0 => None,
+            _ => Some((w.take("head.weight")?, w.take("head.bias")?)),
+        };
         Ok(Vit {
             attn_pool,
+            head,
             compute: match precision {
                 Precision::F32 => DType::F32,
                 Precision::Bf16 => DType::BF16,
@@ -363,6 +370,26 @@ impl Vit {
             .mlp
             .forward(&pool.norm.apply(&y)?, self.args.activation, self.compute)?;
         (y + z)?.squeeze(1)
+    }
+
+    /// The model's output for the last block's tokens `h`: its own pooling (class token,
+    /// patch mean or attention pooling, with `fc_norm`), then its head, `[B, classes]`.
+    pub fn head(&self, h: &Tensor) -> candle_core::Result<Tensor> {
+        let (w, b) = self
+            .head
+            .as_ref()
+            .ok_or_else(|| candle_core::Error::Msg("the model has no head".into()))?;
+        let pooled = match self.args.global_pool.as_str() {
+            "token" => self.class_token(h, true)?,
+            "avg" => self.mean_patch_tokens(h, true)?,
+            "map" => self.attention_pool(h)?,
+            other => {
+                return Err(candle_core::Error::Msg(format!(
+                    "global_pool '{other}' pools no tokens for the head"
+                )))
+            }
+        };
+        fused::linear(&pooled, w, b, self.compute)
     }
 
     fn head_norm(&self, pooled: Tensor, last: bool) -> candle_core::Result<Tensor> {

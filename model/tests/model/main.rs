@@ -4,3 +4,4 @@ mod backprop;
 mod denoiser;
 mod optimizer;
 mod probe;
+mod timm_names;

@@ -1,0 +1,166 @@
+//! The settings a timm `VisionTransformer` is built with ([`VitArgs`], the subset ldae's import
+//! runs), with timm's defaults and the builders the named architectures are written with.
+
+/// The MLP's activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// Exact (erf) GELU, timm's default `nn.GELU`.
+    Gelu,
+    /// `x * sigmoid(1.702 x)`, OpenAI CLIP's (timm's `quick_gelu`).
+    QuickGelu,
+    /// GELU's tanh approximation (timm's `gelu_tanh`, some SigLIP towers).
+    GeluTanh,
+}
+
+/// timm's `partial(nn.LayerNorm, eps=1e-6)`, the ViTs' norm.
+pub const VIT_NORM_EPS: f64 = 1e-6;
+/// The CLIP towers' `partial(LayerNorm, eps=1e-5)`.
+pub const CLIP_NORM_EPS: f64 = 1e-5;
+
+/// The settings a timm `VisionTransformer` is built with (the subset this import runs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VitArgs {
+    /// Patch side.
+    pub patch: usize,
+    /// Token width (`embed_dim`).
+    pub width: usize,
+    /// Blocks.
+    pub depth: usize,
+    /// Attention heads.
+    pub heads: usize,
+    /// MLP hidden width over `width`.
+    pub mlp_ratio: f64,
+    /// A class token in front of the patch tokens.
+    pub class_token: bool,
+    /// Register tokens after the class token.
+    pub reg_tokens: usize,
+    /// The position embedding covers only the patch tokens.
+    pub no_embed_class: bool,
+    /// LayerScale initial value (`None`: no LayerScale).
+    pub init_values: Option<f64>,
+    /// Bias on the qkv projection.
+    pub qkv_bias: bool,
+    /// LayerNorm before the blocks (CLIP's `norm_pre`); the patch embedding then has no bias.
+    pub pre_norm: bool,
+    /// Epsilon of every LayerNorm.
+    pub norm_eps: f64,
+    /// The MLP's activation.
+    pub activation: Activation,
+    /// `token`, `avg`, `map` (attention pooling: a learnt query attends over the tokens,
+    /// SigLIP's) or `` (none).
+    pub global_pool: String,
+    /// Norm after pooling instead of before (`None`: timm's default, yes for `avg`).
+    pub fc_norm: Option<bool>,
+    /// A final norm at all (`false`: neither `norm` nor `fc_norm`; ldae's exports).
+    pub final_norm: bool,
+    /// Input channels.
+    pub in_chans: usize,
+    /// Classifier outputs (0: none; the head is not used for features).
+    pub num_classes: usize,
+    /// Training image size, when the arguments give one.
+    pub img_size: Option<usize>,
+}
+
+impl VitArgs {
+    /// timm's defaults for a model of these sizes.
+    pub(super) fn new(patch: usize, width: usize, depth: usize, heads: usize) -> Self {
+        VitArgs {
+            patch,
+            width,
+            depth,
+            heads,
+            mlp_ratio: 4.0,
+            class_token: true,
+            reg_tokens: 0,
+            no_embed_class: false,
+            init_values: None,
+            qkv_bias: true,
+            pre_norm: false,
+            norm_eps: VIT_NORM_EPS,
+            activation: Activation::Gelu,
+            global_pool: "token".into(),
+            fc_norm: None,
+            final_norm: true,
+            in_chans: 3,
+            num_classes: 1000,
+            img_size: None,
+        }
+    }
+    pub(super) fn mlp(mut self, ratio: f64) -> Self {
+        self.mlp_ratio = ratio;
+        self
+    }
+    pub(super) fn no_class_token(mut self) -> Self {
+        self.class_token = false;
+        self
+    }
+    pub(super) fn registers(mut self, n: usize) -> Self {
+        self.reg_tokens = n;
+        self
+    }
+    pub(super) fn no_embed_class(mut self) -> Self {
+        self.no_embed_class = true;
+        self
+    }
+    pub(super) fn layer_scale(mut self, init: f64) -> Self {
+        self.init_values = Some(init);
+        self
+    }
+    pub(super) fn no_qkv_bias(mut self) -> Self {
+        self.qkv_bias = false;
+        self
+    }
+    pub(super) fn pool(mut self, pool: &str) -> Self {
+        self.global_pool = pool.into();
+        self
+    }
+    pub(super) fn fc_norm(mut self, on: bool) -> Self {
+        self.fc_norm = Some(on);
+        self
+    }
+    /// A CLIP image tower: `pre_norm`, norms of epsilon 1e-5.
+    pub(super) fn clip(mut self) -> Self {
+        self.pre_norm = true;
+        self.norm_eps = CLIP_NORM_EPS;
+        self
+    }
+    pub(super) fn quick_gelu(mut self) -> Self {
+        self.activation = Activation::QuickGelu;
+        self
+    }
+    pub(super) fn gelu_tanh(mut self) -> Self {
+        self.activation = Activation::GeluTanh;
+        self
+    }
+    /// A SigLIP tower: no class token, attention pooling (`map`).
+    pub(super) fn siglip_map(self) -> Self {
+        self.no_class_token().pool("map")
+    }
+    /// A SigLIP tower pooled by average (`gap`), without `fc_norm`.
+    pub(super) fn siglip_gap(self) -> Self {
+        self.no_class_token().pool("avg").fc_norm(false)
+    }
+
+    /// Tokens before the patch tokens (class and registers).
+    pub fn prefix_tokens(&self) -> usize {
+        usize::from(self.class_token) + self.reg_tokens
+    }
+
+    /// Whether the final norm comes after pooling (`fc_norm`) rather than before it (`norm`).
+    pub fn uses_fc_norm(&self) -> bool {
+        self.fc_norm.unwrap_or(matches!(
+            self.global_pool.as_str(),
+            "avg" | "avgmax" | "max"
+        ))
+    }
+
+    /// MLP hidden width, as timm computes it (`int(width * mlp_ratio)`).
+    pub fn hidden(&self) -> usize {
+        (self.width as f64 * self.mlp_ratio) as usize
+    }
+}
+
+/// timm's defaults for a ViT of these sizes.
+pub(super) fn vit(patch: usize, width: usize, depth: usize, heads: usize) -> VitArgs {
+    VitArgs::new(patch, width, depth, heads)
+}
