@@ -146,6 +146,7 @@ def expect_error(model_dir, folder, needle, *flags):
     assert r.returncode != 0, f"expected a failure naming {needle!r}"
     assert needle in r.stderr, f"error does not name {needle!r}:\n{r.stderr}"
     print(f"refused, naming {needle!r}: {r.stderr.strip().splitlines()[-1][:150]}")
+    return r.stderr
 
 
 def main():
@@ -226,6 +227,17 @@ def main():
     expect_error(models["siglip-map"][1], folder, "not block 1", "--block", "1", "--pooling", "map")
     expect_error(src, folder, "has no attention pooling", "--pooling", "map")
     expect_error(src, folder, "has no head", "--pooling", "head")
+
+    # A folder with only PyTorch's pickle: refused, with a conversion command that works.
+    m, _ = models["clip-head"]
+    pickled = os.path.join(TMP, "pickled")
+    save_for_hf(m, pickled, safe_serialization=False)
+    assert not os.path.exists(os.path.join(pickled, "model.safetensors"))
+    message = expect_error(pickled, folder, "pytorch_model.bin")
+    command = message.split('python3 -c "', 1)[1].rsplit('"', 1)[0]
+    subprocess.run([sys.executable, "-c", command], check=True)
+    compare("pickled, converted as told --pooling head", timm_features(m, folder, fn=m),
+            ldae_features(pickled, folder, "pickled", "--pooling", "head"))
     expect_error(models["clip-head"][1], folder, "not block 1", "--block", "1", "--pooling", "head")
     expect_error(broken("missing", drop="blocks.3.mlp.fc1.bias"), folder, "blocks.3.mlp.fc1.bias")
     expect_error(broken("shape", reshape="blocks.2.attn.qkv.weight"), folder,

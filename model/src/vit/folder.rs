@@ -132,7 +132,23 @@ impl TimmFolder {
                 "pretrained_cfg crop_mode '{mode}' is not supported (center)"
             )));
         }
-        let shapes = tensor_shapes(&dir.join("model.safetensors"))?;
+        let weights = dir.join("model.safetensors");
+        let pickled = dir.join("pytorch_model.bin");
+        if !weights.exists() && pickled.exists() {
+            // Older hub folders hold only PyTorch's pickle, which ldae does not unpickle.
+            return Err(Error::plan(
+                STAGE,
+                format!(
+                    "{}: no model.safetensors, only pytorch_model.bin (a pickle, which ldae does \
+                     not read): convert it once with python3 -c \"import torch; from \
+                     safetensors.torch import save_file; d = '{}'; save_file(torch.load(d + \
+                     '/pytorch_model.bin', map_location='cpu'), d + '/model.safetensors')\"",
+                    dir.display(),
+                    dir.display()
+                ),
+            ));
+        }
+        let shapes = tensor_shapes(&weights)?;
         let grid = check_tensors(&args, &shapes, dir)?;
         let input = cfg
             .get("input_size")
