@@ -164,6 +164,12 @@ pub fn probe(job: &ProbeJob) -> Result<ProbeReport> {
         count
     );
 
+    warn_if_short_of_memory(
+        train.matrix.rows(),
+        train.matrix.dim,
+        job.knn.as_ref().map(|k| k.chunk),
+    );
+
     // kNN first: the linear probe takes the training features (standardising them in place).
     let (knn, knn_rank) = match &job.knn {
         Some(config) => {
@@ -272,6 +278,43 @@ fn shared_classes(train: &mut LoadedFeatures, test: &mut LoadedFeatures) -> Resu
     }
 }
 
+/// Memory the fits need beyond the loaded features, for `rows` training rows of `dim` features:
+/// kNN's bank of unit rows (a copy) and one block of similarities (`chunk` test rows x every
+/// training row) while it runs; then the linear probe's decorrelated copy where it makes one,
+/// and its validation rows (a tenth).
+fn fit_memory(rows: usize, dim: usize, knn_chunk: Option<usize>) -> u64 {
+    let features = (rows * dim * 4) as u64;
+    let knn = knn_chunk.map_or(0, |chunk| features + (chunk.min(rows) * rows * 4) as u64);
+    let decorrelated = match ldae_model::probe::linear::decorrelates(rows, dim) {
+        true => features,
+        false => 0,
+    };
+    knn.max(decorrelated + features / 10)
+}
+
+/// Say so before fitting when the fits need more memory than is left (the kernel's or the
+/// cgroup's): killed for memory, a run says nothing itself.
+fn warn_if_short_of_memory(rows: usize, dim: usize, knn_chunk: Option<usize>) {
+    let need = fit_memory(rows, dim, knn_chunk);
+    let Some(available) = ldae_pipeline::memory::available_memory() else {
+        return;
+    };
+    if need > available {
+        use ldae_pipeline::metrics::human_bytes;
+        tracing::warn!(
+            "probe: fitting needs about {} more memory ({rows} training rows x {dim} features: \
+             another copy of them{}), and {} is available: it may run out of memory. Fit on \
+             fewer rows (--train-where) or fewer features, or run it where there is more memory",
+            human_bytes(need),
+            match knn_chunk {
+                Some(chunk) => format!(", and kNN's similarities {chunk} test rows at a time"),
+                None => String::new(),
+            },
+            human_bytes(available)
+        );
+    }
+}
+
 /// `results.json` → `results.<suffix>`.
 pub fn beside(out: &Path, suffix: &str) -> PathBuf {
     let stem = out
@@ -328,4 +371,23 @@ fn write_outputs(
     let json = serde_json::to_string_pretty(report).context("results.json")?;
     write_atomic(out, json.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_memory;
+
+    /// The fits' memory beyond the loaded features: 100,000 x 384 (153.6 MB of features)
+    /// with kNN is its bank plus one 256-row block of similarities (102.4 MB), more than the
+    /// linear probe's decorrelated copy plus its validation rows; measured, such a probe
+    /// peaked at 527-531 MB with 169 MB of training and test features loaded.
+    #[test]
+    fn fit_memory_is_the_larger_phase() {
+        let features = 100_000 * 384 * 4;
+        let block = 256 * 100_000 * 4;
+        assert_eq!(fit_memory(100_000, 384, Some(256)), features + block);
+        assert_eq!(fit_memory(100_000, 384, None), features + features / 10);
+        // Too few rows per feature to decorrelate: the validation rows only.
+        assert_eq!(fit_memory(1_000, 384, None), 1_000 * 384 * 4 / 10);
+    }
 }

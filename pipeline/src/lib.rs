@@ -17,6 +17,7 @@ pub mod executor;
 pub mod fault;
 pub mod folders;
 pub mod interrupt;
+pub mod memory;
 pub mod metrics;
 pub mod names;
 pub mod progress;

@@ -172,7 +172,7 @@ pub fn peak_memory_bytes() -> Option<u64> {
 }
 
 /// `bytes` in MiB or GiB, as the stage table prints memory.
-fn human_bytes(bytes: u64) -> String {
+pub fn human_bytes(bytes: u64) -> String {
     const MIB: f64 = (1u64 << 20) as f64;
     match bytes as f64 / MIB {
         m if m < 1024.0 => format!("{m:.0} MiB"),

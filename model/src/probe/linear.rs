@@ -134,6 +134,12 @@ impl LinearFit {
     }
 }
 
+/// Whether the probe also tries `rows` training rows of `dim` features decorrelated (a second
+/// copy of them): only with many rows per feature, and at most [`MAX_DECORRELATED`] features.
+pub fn decorrelates(rows: usize, dim: usize) -> bool {
+    dim <= MAX_DECORRELATED && rows >= 10 * dim
+}
+
 /// Fit the probe on `train` with `classes` classes: choose (lr, weight decay) on a validation
 /// split, then train the chosen point on all training rows. `train` is taken, not borrowed:
 /// its rows are standardised in place, so the probe holds the training features once (twice
@@ -170,7 +176,7 @@ pub fn fit_linear(
     // Only with many rows per feature: with few, the data are nearly separable and training in
     // decorrelated coordinates finds a solution that generalises worse (checked on 4k rows of
     // 1024-d PCA latents: 56% against 86% without).
-    let map = if dim <= MAX_DECORRELATED && rows >= 10 * dim {
+    let map = if decorrelates(rows, dim) {
         Some(decorrelation(&x_std)?)
     } else {
         None
