@@ -161,24 +161,22 @@ impl OperatorConfig for EncoderConfig {
                 let (config, model) = network.ok_or_else(|| Error::internal("no network"))?;
                 let blocks =
                     self.blocks_or(model.config().encoder_depth, model.config().depth())?;
+                let pooling = self.pooling.unwrap_or_default();
+                if let Some(needs) = pooling.needs_timm_model() {
+                    return Err(Error::plan(
+                        stage,
+                        format!(
+                            "pooling {} needs {needs}; l-DAE networks have none",
+                            ldae_pipeline::names::name_of(&pooling)
+                        ),
+                    ));
+                }
                 FeatureKind::Network {
                     pca: PcaModel::load(&config.pca)?,
                     model: Arc::new(model),
                     blocks,
                     t: self.t,
-                    pooling: match self.pooling {
-                        Some(p) if p.needs_timm_model().is_some() => {
-                            return Err(Error::plan(
-                                stage,
-                                format!(
-                                    "pooling {} needs {}; l-DAE networks have none",
-                                    ldae_pipeline::names::name_of(&p),
-                                    p.needs_timm_model().unwrap_or_default()
-                                ),
-                            ))
-                        }
-                        other => other.unwrap_or_default(),
-                    },
+                    pooling,
                     device,
                 }
             }

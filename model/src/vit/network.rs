@@ -3,8 +3,9 @@
 //! A timm block, `x + ls * f(LayerNorm(x))`, is the denoiser's adaLN block with constant
 //! modulation: the LayerNorm's bias is the shift, its weight minus one the scale, and the
 //! LayerScale gamma (or one) the gate. Exact GELU and the qkv bias are the same on both sides,
-//! so the import runs on the kernels the l-DAE encoder runs on (the norm epsilon is the
-//! model's; QuickGELU, of the OpenAI CLIP towers, runs after the fused product).
+//! so the import runs on the kernels the l-DAE encoder runs on, with the model's norm epsilon.
+//! QuickGELU (OpenAI's CLIP towers) and tanh GELU (some SigLIP towers) run after the fused
+//! product; SigLIP's attention pooling and the classifier head run on candle's operations.
 
 use std::collections::HashMap;
 
@@ -127,13 +128,16 @@ pub struct Vit {
     compute: DType,
 }
 
-/// The weights, taken by name (every one was checked by [`TimmFolder::open`]), and the
-/// model's norm epsilon.
-struct Weights(HashMap<String, Tensor>, f64);
+/// The weights, taken by name (every one was checked by [`TimmFolder::open`]).
+struct Weights {
+    tensors: HashMap<String, Tensor>,
+    /// The model's LayerNorm epsilon, for the norms built from them.
+    norm_eps: f64,
+}
 
 impl Weights {
     fn take(&mut self, name: &str) -> Result<Tensor> {
-        self.0
+        self.tensors
             .remove(name)
             .ok_or_else(|| Error::internal(format!("tensor '{name}' is missing")))
     }
@@ -152,7 +156,7 @@ impl Weights {
         Ok(Affine {
             shift: self.take(&format!("{name}.bias"))?,
             scale: (weight - 1.0).map_err(candle_err)?,
-            eps: self.1,
+            eps: self.norm_eps,
         })
     }
 }
@@ -167,7 +171,10 @@ impl Vit {
         precision: Precision,
     ) -> Result<Vit> {
         let args = folder.args.clone();
-        let mut w = Weights(folder.load_weights(device)?, args.norm_eps);
+        let mut w = Weights {
+            tensors: folder.load_weights(device)?,
+            norm_eps: args.norm_eps,
+        };
         let width = args.width;
         // Conv weight [W, C, p, p] -> [W, p, p, C] -> [W, p*p*C]: ldae's patch element order.
         let conv = w.take("patch_embed.proj.weight")?;
