@@ -136,6 +136,42 @@ fn features_default_to_what_the_run_records() {
     assert!(!err.status.success());
     let text = String::from_utf8_lossy(&err.stderr);
     assert!(text.contains("feature block 9"), "{text}");
+    // Poolings only a timm model has are refused for the run, each naming what it lacks, at
+    // feature time and as a recorded default at training time.
+    for (pooling, lacks) in [
+        ("token", "a class token"),
+        ("map", "attention pooling"),
+        ("head", "a classifier head"),
+    ] {
+        let refused = ldae(&[
+            "features",
+            "--input",
+            "synthetic:8",
+            "--checkpoint",
+            s(&run),
+            "--out",
+            s(&d.join(pooling)),
+            "--pooling",
+            pooling,
+        ]);
+        let text = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{text}");
+        assert!(
+            text.contains(&format!("pooling {pooling} needs {lacks}")),
+            "{text}"
+        );
+        let err = ldae(&tiny_train_args(
+            &pca,
+            s(&bad),
+            &["--feature-pooling", pooling],
+        ));
+        let text = String::from_utf8_lossy(&err.stderr);
+        assert!(!err.status.success(), "{text}");
+        assert!(
+            text.contains(&format!("feature pooling {pooling} needs {lacks}")),
+            "{text}"
+        );
+    }
 }
 
 #[test]
