@@ -86,7 +86,8 @@ fn features_default_to_what_the_run_records() {
     assert_eq!(config["model"]["conditioning"], "mlp");
     assert_eq!(config["features"]["block"], 1);
     let out = d.join("plain");
-    let features = |extra: &[&str]| {
+    // The arguments of `ldae features` of the run into `out`, plus `extra`.
+    let features_args = |extra: &[&'static str]| {
         let mut args = vec![
             "features",
             "--input",
@@ -99,9 +100,10 @@ fn features_default_to_what_the_run_records() {
             "off",
         ];
         args.extend_from_slice(extra);
-        ok(&args)
+        args
     };
-    let spec = |extra: &[&str]| {
+    let features = |extra: &[&'static str]| ok(&features_args(extra));
+    let spec = |extra: &[&'static str]| {
         let text = features(&[extra, &["--print-spec"]].concat());
         let spec: toml::Table = toml::from_str(&text).unwrap();
         spec["operator"].as_array().unwrap().last().unwrap().clone()
@@ -143,17 +145,7 @@ fn features_default_to_what_the_run_records() {
         ("map", "attention pooling"),
         ("head", "a classifier head"),
     ] {
-        let refused = ldae(&[
-            "features",
-            "--input",
-            "synthetic:8",
-            "--checkpoint",
-            s(&run),
-            "--out",
-            s(&d.join(pooling)),
-            "--pooling",
-            pooling,
-        ]);
+        let refused = ldae(&features_args(&["--pooling", pooling]));
         let text = String::from_utf8_lossy(&refused.stderr);
         assert!(!refused.status.success(), "{text}");
         assert!(

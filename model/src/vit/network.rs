@@ -344,11 +344,6 @@ impl Vit {
         self.head_norm(fused::mean_tokens(&patches)?, last)
     }
 
-    /// Whether the model pools by attention (`global_pool = "map"`).
-    pub fn has_attention_pool(&self) -> bool {
-        self.attn_pool.is_some()
-    }
-
     /// The attention-pooled feature of the last block's tokens `h` `[B, L, W]` (prefix tokens
     /// left out), `[B, W]`: timm's `AttentionPoolLatent` with one query.
     pub fn attention_pool(&self, h: &Tensor) -> candle_core::Result<Tensor> {
