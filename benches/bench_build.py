@@ -8,6 +8,10 @@ import os
 import subprocess
 import sys
 
+# The benches share the test checks' helpers (a scratch folder that removes itself, ...).
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "python"))
+from common import scratch_dir  # noqa: E402,F401  (re-exported for the benches)
+
 
 def bench_binary(name, cwd=None):
     """Build bench NAME (release profile) and return the path of its executable."""

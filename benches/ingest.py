@@ -31,7 +31,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -41,7 +40,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "python"))
 from common import read_safetensors  # noqa: E402
-from bench_build import add_isa_argument, apply_isa, bench_binary, default_ldae, machine_header  # noqa: E402
+from bench_build import add_isa_argument, apply_isa, bench_binary, default_ldae, machine_header, scratch_dir  # noqa: E402
 
 S, P, D_LAT = 32, 4, 16
 
@@ -203,7 +202,7 @@ def main():
     root = os.path.expanduser(args.images)
     files = list_images(root)
     n = len(files)
-    tmp = tempfile.mkdtemp(prefix="ldae-bench-")
+    tmp = scratch_dir("ldae-bench-")
     pca = os.path.join(tmp, "pca.safetensors")
     common = ["--progress", "off"]
     rows = []
@@ -283,7 +282,7 @@ def main():
         bs = "" if b is None else f"{b:.3f}" if unit == "seconds" else f"{b:.0f}"
         as_ = f"{a:.3f}" if unit == "seconds" else f"{a:.0f}"
         print(f"{name:<56} {as_:>10} {bs:>12} {ratio:>7}  {unit}")
-    print(f"(ratio > 1: ldae faster; {args.procs} peer processes; outputs in {tmp})")
+    print(f"(ratio > 1: ldae faster; {args.procs} peer processes)")
 
 
 if __name__ == "__main__":

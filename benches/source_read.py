@@ -29,13 +29,12 @@ import re
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 
 import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_build import default_ldae, machine_header  # noqa: E402
+from bench_build import default_ldae, machine_header, scratch_dir  # noqa: E402
 
 
 def drop_caches(cold):
@@ -131,7 +130,7 @@ def main():
     args = ap.parse_args()
     print(machine_header(args.ldae))
     print(f"page cache: {'dropped before each read' if args.cold else 'warm'}")
-    work = tempfile.mkdtemp(prefix="ldae-source-read-")
+    work = scratch_dir("ldae-source-read-")
     ldae = args.ldae
     for size, patch in ((224, 16), (32, 4)):
         run_ldae(ldae, "pca", "fit", "--input", "synthetic:64", "--image-size", size, "--patch", patch,
@@ -186,7 +185,6 @@ def main():
     print("|---|---|")
     for storage, rate in writes:
         print(f"| {storage} | {rate:,.0f} |")
-    print(f"\n(work folder {work}; delete it when done)")
 
 
 if __name__ == "__main__":

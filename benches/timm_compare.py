@@ -25,14 +25,13 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
 import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_build import default_ldae, machine_header  # noqa: E402
+from bench_build import default_ldae, machine_header, scratch_dir  # noqa: E402
 
 TIMM_WORKER = r"""
 import os, sys, time, json
@@ -85,7 +84,7 @@ def main():
     ap.add_argument("--ldae", default=default_ldae())
     args = ap.parse_args()
 
-    tmp = tempfile.mkdtemp(prefix="ldae-timm-bench-")
+    tmp = scratch_dir("ldae-timm-bench-")
     model_dir = args.model
     if model_dir is None:
         import timm

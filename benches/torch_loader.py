@@ -16,7 +16,6 @@ Needs: pip install torch torchvision pillow numpy, and the ldae package.
 import argparse
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -27,7 +26,7 @@ import ldae
 import ldae.torch as lt
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_build import machine_header  # noqa: E402
+from bench_build import machine_header, scratch_dir  # noqa: E402
 
 
 class Peer(torch.utils.data.Dataset):
@@ -93,7 +92,7 @@ def main():
           f"d = {args.dim}; batch {args.batch}; {args.workers} workers/threads")
 
     # ldae reads a flat list of files as a folder; give it exactly the same files.
-    folder = tempfile.mkdtemp(prefix="ldae-loader-")
+    folder = scratch_dir("ldae-loader-")
     for i, f in enumerate(files):
         os.symlink(f, os.path.join(folder, f"{i:07d}{os.path.splitext(f)[1]}"))
     ours = lt.LatentDataset(folder, args.pca, args.dim, output="latents", batch_size=args.batch,

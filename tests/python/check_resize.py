@@ -8,13 +8,12 @@ filter is cut at the crop's edges."""
 import io
 import os
 import sys
-import tempfile
 
 import numpy as np
 import pyarrow.parquet as pq
 from PIL import Image
 
-from common import ldae
+from common import ldae, scratch_dir
 
 S = 224
 rng = np.random.default_rng(5)
@@ -31,7 +30,7 @@ def photo(w, h):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="ldae-resize-")
+    tmp = scratch_dir("ldae-resize-")
     folder = os.path.join(tmp, "photos")
     os.makedirs(folder)
     cases = {}

@@ -10,7 +10,6 @@ block and for `--block 2`. The model card must carry the run's probe report.
 """
 import json
 import os
-import tempfile
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -19,10 +18,10 @@ import torch
 from PIL import Image
 from timm.data import create_transform, resolve_data_config
 
-from common import cifar_like, ldae
+from common import cifar_like, ldae, scratch_dir
 
 torch.set_num_threads(2)
-TMP = tempfile.mkdtemp(prefix="ldae-export-")
+TMP = scratch_dir("ldae-export-")
 
 
 def write_images():

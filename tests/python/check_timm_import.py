@@ -8,8 +8,8 @@ transform on the Pillow image (`create_transform(**resolve_data_config({}, model
 `forward_head(forward_features(x), pre_logits=True)`.
 
 Variants: class token, avg pooling with fc_norm, registers with LayerScale (DINOv2), no class
-token, CLIP towers (norm_pre, epsilon 1e-5, QuickGELU) and SigLIP towers (attention pooling,
-tanh GELU).
+token, CLIP towers (norm_pre, epsilon 1e-5, QuickGELU), SigLIP towers (attention pooling,
+tanh GELU) and DINOv3 (timm's eva.py: rotary position embedding, query / value biases, SwiGLU).
 
 Checked per variant: max |diff| / max |value| <= 1e-3 and per-row cosine >= 0.9999. Also an
 inner block with mean pooling, pooling none (every token), a resampled position embedding at
@@ -21,7 +21,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -33,12 +32,12 @@ from timm.data import create_transform, resolve_data_config
 from timm.layers import resample_abs_pos_embed
 from timm.models import save_for_hf
 
-from common import ldae
+from common import ldae, scratch_dir
 
 torch.manual_seed(0)
 torch.set_num_threads(2)
 rng = np.random.default_rng(3)
-TMP = tempfile.mkdtemp(prefix="ldae-timm-")
+TMP = scratch_dir("ldae-timm-")
 
 VARIANTS = [
     # name, timm architecture, create_model arguments (save_for_hf records them)
@@ -55,6 +54,10 @@ VARIANTS = [
     # SigLIP towers: attention pooling (`map`), one with tanh GELU.
     ("siglip-map", "vit_base_patch16_siglip_224", {"depth": 2}),
     ("siglip-gelu-tanh", "vit_base_patch32_siglip_256", {"depth": 2}),
+    # DINOv3 (timm's eva.py): rotary position embedding and no position table, 4 registers,
+    # query and value biases; the `plus` sizes with a SwiGLU MLP.
+    ("dinov3-qkvb", "vit_small_patch16_dinov3_qkvb", {"depth": 3}),
+    ("dinov3-swiglu", "vit_small_plus_patch16_dinov3", {"depth": 2}),
 ]
 
 # Parameters scaled per variant, so that what sets the variant apart shows in its features:
@@ -64,6 +67,8 @@ SCALED = {
     "clip": {"patch_embed.proj.weight": 0.003, "pos_embed": 0.003, "cls_token": 0.003},
     "clip-quickgelu": {"mlp.fc1.weight": 4.0},
     "siglip-gelu-tanh": {"mlp.fc1.weight": 4.0},
+    "dinov3-qkvb": {"attn.qkv.weight": 5.0},
+    "dinov3-swiglu": {"attn.qkv.weight": 5.0},
 }
 
 
@@ -95,7 +100,7 @@ def perturbed(arch, kwargs, scaled=None):
             if factor is not None:
                 p.mul_(factor)
                 continue
-            if name.endswith("gamma"):
+            if name.endswith(("gamma", "gamma_1", "gamma_2")):
                 p.copy_(0.3 + 0.4 * torch.rand_like(p))
             elif "norm" in name and name.endswith("weight"):
                 p.copy_(1 + 0.2 * torch.randn_like(p))
@@ -191,6 +196,35 @@ def main():
     cfg["input_size"] = (3, 192, 192)
     compare("class-token --image-size 192", timm_features(small, folder, create_transform(**cfg)),
             ldae_features(d, folder, "s192", "--image-size", "192"))
+
+    # DINOv3: the class token (upstream DINOv3's feature; timm's default pools the patches),
+    # an inner block, and another input size (the rotary embedding computed for a 12 x 12 grid).
+    # Its sharpened attention (see SCALED) makes the class token follow few patches, like a
+    # single token: on the photos above the resize's rare one-level differences from Pillow show
+    # (2e-3); on PNGs already at the input size, with no resize, the network alone is compared.
+    m, d = models["dinov3-qkvb"]
+    exact = os.path.join(TMP, "photos-256")
+    os.makedirs(exact)
+    for i in range(4):
+        Image.fromarray(photo(256, 256)).save(os.path.join(exact, f"q{i}.png"))
+    class_token = lambda x: m.forward_features(x)[:, 0]  # noqa: E731
+    compare("dinov3-qkvb --pooling token (256 px PNGs)", timm_features(m, exact, fn=class_token),
+            ldae_features(d, exact, "dinov3-token", "--pooling", "token"), tolerance=1e-4)
+    compare("dinov3-qkvb --pooling token", timm_features(m, folder, fn=class_token),
+            ldae_features(d, folder, "dinov3-token-photos", "--pooling", "token"), tolerance=5e-3)
+
+    def dinov3_block2_mean(x):
+        h, rope = m._pos_embed(m.patch_embed(x))
+        for blk in m.blocks[:2]:
+            h = blk(h, rope=rope)
+        return h[:, m.num_prefix_tokens:].mean(1)
+
+    compare("dinov3-qkvb --block 2 --pooling mean", timm_features(m, folder, fn=dinov3_block2_mean),
+            ldae_features(d, folder, "dinov3-block2", "--block", "2", "--pooling", "mean"))
+    cfg = resolve_data_config({}, model=m)
+    cfg["input_size"] = (3, 192, 192)
+    compare("dinov3-qkvb --image-size 192", timm_features(m, folder, create_transform(**cfg)),
+            ldae_features(d, folder, "dinov3-s192", "--image-size", "192"))
 
     # The model's output, head included (`--pooling head`): a CLIP tower's projection into the
     # space it shares with text, here to 24 values; and a SigLIP tower's head behind its

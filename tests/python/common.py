@@ -1,9 +1,12 @@
 """Helpers shared by the Python cross-checks: run ldae, read safetensors, make test images."""
+import atexit
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
@@ -16,6 +19,17 @@ def ldae(*args):
     if r.returncode != 0:
         sys.exit(f"ldae {' '.join(map(str, args))} failed:\n{r.stdout}\n{r.stderr}")
     return r.stdout
+
+
+def scratch_dir(prefix):
+    """A fresh temporary folder, removed when the check exits (whether it passed or not),
+    unless LDAE_KEEP_TMP is set: then its path is printed and it stays for a look."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    if os.environ.get("LDAE_KEEP_TMP"):
+        print(f"keeping {path} (LDAE_KEEP_TMP)", file=sys.stderr)
+    else:
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def read_safetensors(path):

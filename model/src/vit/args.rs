@@ -1,5 +1,6 @@
-//! The settings a timm `VisionTransformer` is built with ([`VitArgs`], the subset ldae's import
-//! runs), with timm's defaults and the builders the named architectures are written with.
+//! The settings a timm `VisionTransformer` (or a DINOv3 `Eva`) is built with ([`VitArgs`], the
+//! subset ldae's import runs), with timm's defaults and the builders the named architectures are
+//! written with.
 
 /// The MLP's activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,10 +13,20 @@ pub enum Activation {
     GeluTanh,
 }
 
+/// Which timm module the weights are named after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    /// `vision_transformer.py`: `attn.qkv.bias`, LayerScale as `ls1.gamma` / `ls2.gamma`.
+    Vit,
+    /// `eva.py` (DINOv3): `attn.q_bias` and `attn.v_bias` (the key has none), LayerScale as
+    /// `gamma_1` / `gamma_2`.
+    Eva,
+}
+
 /// timm's `partial(nn.LayerNorm, eps=1e-6)`, the ViTs' norm.
 pub const VIT_NORM_EPS: f64 = 1e-6;
-/// The CLIP towers' `partial(LayerNorm, eps=1e-5)`.
-pub const CLIP_NORM_EPS: f64 = 1e-5;
+/// PyTorch's LayerNorm default, which the CLIP towers and DINOv3 keep (`eps=1e-5`).
+pub const TORCH_NORM_EPS: f64 = 1e-5;
 
 /// The settings a timm `VisionTransformer` is built with (the subset this import runs).
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +64,16 @@ pub struct VitArgs {
     pub fc_norm: Option<bool>,
     /// A final norm at all (`false`: neither `norm` nor `fc_norm`; ldae's exports).
     pub final_norm: bool,
+    /// Which timm module the weights are named after.
+    pub naming: Naming,
+    /// A learnt (absolute) position embedding added to the tokens (`pos_embed`).
+    pub abs_pos: bool,
+    /// DINOv3's rotary position embedding on the queries and keys of the patch tokens, with
+    /// this temperature (`None`: no rotary embedding).
+    pub rope_temperature: Option<f64>,
+    /// A SwiGLU MLP (`fc1_g`, `fc1_x`, SiLU gate), its hidden width rounded up to a multiple of
+    /// this (`None`: the two-layer MLP with `activation`).
+    pub swiglu_align: Option<usize>,
     /// Input channels.
     pub in_chans: usize,
     /// Classifier outputs (0: none; the head is not used for features).
@@ -78,6 +99,10 @@ impl VitArgs {
             pre_norm: false,
             norm_eps: VIT_NORM_EPS,
             activation: Activation::Gelu,
+            naming: Naming::Vit,
+            abs_pos: true,
+            rope_temperature: None,
+            swiglu_align: None,
             global_pool: "token".into(),
             fc_norm: None,
             final_norm: true,
@@ -121,7 +146,7 @@ impl VitArgs {
     /// A CLIP image tower: `pre_norm`, norms of epsilon 1e-5.
     pub(super) fn clip(mut self) -> Self {
         self.pre_norm = true;
-        self.norm_eps = CLIP_NORM_EPS;
+        self.norm_eps = TORCH_NORM_EPS;
         self
     }
     pub(super) fn quick_gelu(mut self) -> Self {
@@ -141,6 +166,30 @@ impl VitArgs {
         self.no_class_token().pool("avg").fc_norm(false)
     }
 
+    /// A DINOv3 ViT (timm's `eva.py`): 4 registers after the class token, LayerScale, norms of
+    /// epsilon 1e-5, DINOv3's rotary embedding (temperature 100) instead of a position
+    /// embedding, average pooling after the final norm.
+    pub(super) fn dinov3(mut self) -> Self {
+        self.naming = Naming::Eva;
+        self.abs_pos = false;
+        self.rope_temperature = Some(100.0);
+        self.norm_eps = TORCH_NORM_EPS;
+        self.registers(4)
+            .layer_scale(1e-5)
+            .no_qkv_bias()
+            .pool("avg")
+            .fc_norm(false)
+    }
+    /// The SwiGLU MLP, its hidden width rounded up to a multiple of `align`.
+    pub(super) fn swiglu(mut self, align: usize) -> Self {
+        self.swiglu_align = Some(align);
+        self
+    }
+    pub(super) fn qkv_bias(mut self) -> Self {
+        self.qkv_bias = true;
+        self
+    }
+
     /// Tokens before the patch tokens (class and registers).
     pub fn prefix_tokens(&self) -> usize {
         usize::from(self.class_token) + self.reg_tokens
@@ -154,9 +203,14 @@ impl VitArgs {
         ))
     }
 
-    /// MLP hidden width, as timm computes it (`int(width * mlp_ratio)`).
+    /// MLP hidden width, as timm computes it (`int(width * mlp_ratio)`, rounded up to the
+    /// SwiGLU alignment).
     pub fn hidden(&self) -> usize {
-        (self.width as f64 * self.mlp_ratio) as usize
+        let hidden = (self.width as f64 * self.mlp_ratio) as usize;
+        match self.swiglu_align {
+            Some(align) if align > 0 => hidden.div_ceil(align) * align,
+            _ => hidden,
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use ldae_pipeline::{Error, Result};
 use serde_json::Value;
 
 use super::architectures;
-use super::args::{Activation, VitArgs};
+use super::args::{Activation, Naming, VitArgs};
 
 const STAGE: &str = "encoder";
 
@@ -47,7 +47,8 @@ pub struct TimmFolder {
     pub architecture: String,
     /// The network's settings: the named architecture's, with `model_args` on top.
     pub args: VitArgs,
-    /// Patches per side of the position embedding (the training resolution).
+    /// Patches per side of the position embedding (the training resolution; for a model
+    /// without one, that of its input size).
     pub grid: usize,
     /// The eval preprocessing of `pretrained_cfg`.
     pub preprocess: Preprocess,
@@ -74,6 +75,9 @@ const TRAINING_ONLY_ARGS: &[&str] = &[
     "weight_init",
     "fix_init",
     "pretrained_cfg_overlay",
+    // ldae runs every model at the grid of its input size, whatever the trained one (the
+    // position embedding resampled, a rotary one computed for that grid).
+    "dynamic_img_size",
 ];
 
 impl TimmFolder {
@@ -95,8 +99,8 @@ impl TimmFolder {
             let names = architectures::names();
             bad(format!(
                 "architecture '{architecture}' is not a supported timm VisionTransformer \
-                 ({} names of the vit_* and deit_* families are, from {} to {}; see \
-                 docs/timm.md)",
+                 ({} names of the vit_* and deit_* families, CLIP, SigLIP and DINOv3 are, \
+                 from {} to {}; see docs/timm.md)",
                 names.len(),
                 names[0],
                 names[names.len() - 1]
@@ -149,15 +153,24 @@ impl TimmFolder {
             ));
         }
         let shapes = tensor_shapes(&weights)?;
-        let grid = check_tensors(&args, &shapes, dir)?;
+        let trained_grid = check_tensors(&args, &shapes, dir)?;
         let input = cfg
             .get("input_size")
             .and_then(|v| serde_json::from_value::<Vec<usize>>(v.clone()).ok());
-        let image_size = match input.as_deref() {
-            Some([_, h, w]) if h == w => *h,
-            Some(other) => return Err(bad(format!("input_size {other:?} is not square"))),
-            None => grid * args.patch,
+        let image_size = match (input.as_deref(), trained_grid, args.img_size) {
+            (Some([_, h, w]), _, _) if h == w => *h,
+            (Some(other), _, _) => return Err(bad(format!("input_size {other:?} is not square"))),
+            (None, Some(grid), _) => grid * args.patch,
+            (None, None, Some(size)) => size,
+            (None, None, None) => {
+                return Err(bad(
+                    "the model has no position embedding and pretrained_cfg gives no \
+                     input_size: nothing says what size its images are"
+                        .into(),
+                ))
+            }
         };
+        let grid = trained_grid.unwrap_or(image_size / args.patch);
         let floats = |key: &str, default: &[f32]| -> Result<Vec<f32>> {
             match cfg.get(key) {
                 None | Some(Value::Null) => Ok(default.to_vec()),
@@ -230,7 +243,8 @@ fn apply_arg(args: &mut VitArgs, key: &str, value: &Value) -> std::result::Resul
                 .ok_or_else(|| format!("mlp_ratio = {value} is not a number"))?
         }
         "class_token" => args.class_token = flag()?,
-        "reg_tokens" => args.reg_tokens = int()?,
+        // `num_reg_tokens` and `use_fc_norm` are eva.py's names.
+        "reg_tokens" | "num_reg_tokens" => args.reg_tokens = int()?,
         "no_embed_class" => args.no_embed_class = flag()?,
         "init_values" => args.init_values = value.as_f64(),
         "qkv_bias" => args.qkv_bias = flag()?,
@@ -241,7 +255,7 @@ fn apply_arg(args: &mut VitArgs, key: &str, value: &Value) -> std::result::Resul
                 .ok_or_else(|| format!("global_pool = {value} is not a string"))?
                 .to_string()
         }
-        "fc_norm" => args.fc_norm = value.as_bool(),
+        "fc_norm" | "use_fc_norm" => args.fc_norm = value.as_bool(),
         "act_layer" => {
             args.activation = match value.as_str() {
                 Some("gelu") => Activation::Gelu,
@@ -305,12 +319,12 @@ fn tensor_shapes(path: &Path) -> Result<BTreeMap<String, Vec<usize>>> {
 }
 
 /// Check every tensor of the file against `args`: none missing, none unexpected, every shape
-/// right. Returns the position embedding's grid side.
+/// right. Returns the position embedding's grid side (`None` for a model without one).
 fn check_tensors(
     args: &VitArgs,
     shapes: &BTreeMap<String, Vec<usize>>,
     dir: &Path,
-) -> Result<usize> {
+) -> Result<Option<usize>> {
     let file = dir.join("model.safetensors");
     let bad = |what: String| {
         Error::plan(
@@ -319,36 +333,19 @@ fn check_tensors(
         )
     };
     let w = args.width;
-    // The grid comes from the position embedding (the architecture name's size is only the
-    // default of the model function).
-    let pos = shapes
-        .get("pos_embed")
-        .ok_or_else(|| bad("tensor 'pos_embed' is missing".into()))?;
-    let pos_prefix = if args.no_embed_class {
-        0
-    } else {
-        args.prefix_tokens()
-    };
-    let patches = match pos.as_slice() {
-        [1, l, width] if *width == w && *l > pos_prefix => l - pos_prefix,
-        other => {
-            return Err(bad(format!(
-                "tensor 'pos_embed' has shape {other:?}, expected [1, L, {w}]"
-            )))
-        }
-    };
-    let grid = (patches as f64).sqrt().round() as usize;
-    if grid * grid != patches {
-        return Err(bad(format!(
-            "tensor 'pos_embed' holds {patches} patch positions, not a square grid"
-        )));
-    }
     let (p, c, h) = (args.patch, args.in_chans, args.hidden());
     let mut expected: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let grid = match args.abs_pos {
+        true => {
+            let (pos, grid) = position_grid(args, shapes).map_err(bad)?;
+            expected.insert("pos_embed".into(), pos);
+            Some(grid)
+        }
+        false => None,
+    };
     let mut add = |name: String, shape: Vec<usize>| {
         expected.insert(name, shape);
     };
-    add("pos_embed".into(), pos.clone());
     add("patch_embed.proj.weight".into(), vec![w, c, p, p]);
     if !args.pre_norm {
         add("patch_embed.proj.bias".into(), vec![w]);
@@ -381,17 +378,30 @@ fn check_tensors(
         let b = format!("blocks.{i}");
         add(format!("{b}.attn.qkv.weight"), vec![3 * w, w]);
         if args.qkv_bias {
-            add(format!("{b}.attn.qkv.bias"), vec![3 * w]);
+            match args.naming {
+                Naming::Vit => add(format!("{b}.attn.qkv.bias"), vec![3 * w]),
+                Naming::Eva => {
+                    add(format!("{b}.attn.q_bias"), vec![w]);
+                    add(format!("{b}.attn.v_bias"), vec![w]);
+                }
+            }
         }
         add(format!("{b}.attn.proj.weight"), vec![w, w]);
         add(format!("{b}.attn.proj.bias"), vec![w]);
-        add(format!("{b}.mlp.fc1.weight"), vec![h, w]);
-        add(format!("{b}.mlp.fc1.bias"), vec![h]);
+        let inputs = match args.swiglu_align {
+            Some(_) => &["fc1_g", "fc1_x"][..],
+            None => &["fc1"][..],
+        };
+        for fc1 in inputs {
+            add(format!("{b}.mlp.{fc1}.weight"), vec![h, w]);
+            add(format!("{b}.mlp.{fc1}.bias"), vec![h]);
+        }
         add(format!("{b}.mlp.fc2.weight"), vec![w, h]);
         add(format!("{b}.mlp.fc2.bias"), vec![w]);
         if args.init_values.is_some() {
-            add(format!("{b}.ls1.gamma"), vec![w]);
-            add(format!("{b}.ls2.gamma"), vec![w]);
+            for gamma in layer_scale_names(args.naming) {
+                add(format!("{b}.{gamma}"), vec![w]);
+            }
         }
     }
     if args.global_pool == "map" {
@@ -435,5 +445,50 @@ fn check_tensors(
     if args.heads == 0 || !w.is_multiple_of(args.heads) {
         return Err(bad(format!("{} heads do not divide width {w}", args.heads)));
     }
+    if args.rope_temperature.is_some() && !(w / args.heads).is_multiple_of(4) {
+        return Err(bad(format!(
+            "the rotary embedding needs a head width divisible by 4, not {}",
+            w / args.heads
+        )));
+    }
     Ok(grid)
+}
+
+/// The names of a block's two LayerScale gammas.
+pub(super) fn layer_scale_names(naming: Naming) -> [&'static str; 2] {
+    match naming {
+        Naming::Vit => ["ls1.gamma", "ls2.gamma"],
+        Naming::Eva => ["gamma_1", "gamma_2"],
+    }
+}
+
+/// The position embedding's shape and grid side (the architecture name's size is only the
+/// default of the model function; the table says what the model was trained at).
+fn position_grid(
+    args: &VitArgs,
+    shapes: &BTreeMap<String, Vec<usize>>,
+) -> std::result::Result<(Vec<usize>, usize), String> {
+    let w = args.width;
+    let pos = shapes
+        .get("pos_embed")
+        .ok_or("tensor 'pos_embed' is missing")?;
+    let pos_prefix = match args.no_embed_class {
+        true => 0,
+        false => args.prefix_tokens(),
+    };
+    let patches = match pos.as_slice() {
+        [1, l, width] if *width == w && *l > pos_prefix => l - pos_prefix,
+        other => {
+            return Err(format!(
+                "tensor 'pos_embed' has shape {other:?}, expected [1, L, {w}]"
+            ))
+        }
+    };
+    let grid = (patches as f64).sqrt().round() as usize;
+    if grid * grid != patches {
+        return Err(format!(
+            "tensor 'pos_embed' holds {patches} patch positions, not a square grid"
+        ));
+    }
+    Ok((pos.clone(), grid))
 }

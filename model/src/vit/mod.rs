@@ -2,8 +2,8 @@
 //! `model.safetensors`) read and checked ([`folder`]), its settings ([`args`]) and named
 //! architecture ([`architectures`]), the pooling its features use, and its forward pass on the
 //! fused CPU kernels ([`network`]), with the position embedding resampled to another input size
-//! as timm does ([`resample`]); and the other way, an l-DAE run's encoder written as a timm
-//! folder ([`export`]).
+//! as timm does ([`resample`]) or DINOv3's rotary embedding computed for it ([`rope`]); and the
+//! other way, an l-DAE run's encoder written as a timm folder ([`export`]).
 
 pub mod architectures;
 pub mod args;
@@ -12,6 +12,7 @@ pub mod folder;
 pub mod network;
 mod pooling_choice;
 pub mod resample;
+pub mod rope;
 
 pub use args::VitArgs;
 pub use export::{TimmExport, TimmExportReport};

@@ -6,15 +6,18 @@
 //! so the import runs on the kernels the l-DAE encoder runs on, with the model's norm epsilon.
 //! QuickGELU (OpenAI's CLIP towers) and tanh GELU (some SigLIP towers) run after the fused
 //! product; SigLIP's attention pooling and the classifier head run on candle's operations.
+//! DINOv3's rotary embedding turns the queries and keys inside the fused attention, and its
+//! SwiGLU MLP runs its two input layers as one product.
 
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 use ldae_pipeline::{Error, Result};
 
-use super::args::{Activation, VitArgs};
-use super::folder::TimmFolder;
+use super::args::{Activation, Naming, VitArgs};
+use super::folder::{layer_scale_names, TimmFolder};
 use super::resample::resample_grid;
+use super::rope::dinov3_table;
 use crate::denoiser::{fused, Precision};
 use ldae_operators::pca::candle_err;
 
@@ -76,12 +79,15 @@ struct AttentionPool {
     mlp: Mlp,
 }
 
-/// Two linear layers with the model's activation between them.
+/// Two linear layers with the model's activation between them; or SwiGLU: the first layer
+/// gives a gate and a value (`fc1_g` then `fc1_x`, stacked into one product), and
+/// `silu(gate) * value` goes on to the second.
 struct Mlp {
     fc1_w: Tensor,
     fc1_b: Tensor,
     fc2_w: Tensor,
     fc2_b: Tensor,
+    swiglu: bool,
 }
 
 impl Mlp {
@@ -92,6 +98,12 @@ impl Mlp {
         compute: DType,
     ) -> candle_core::Result<Tensor> {
         let y = match activation {
+            _ if self.swiglu => {
+                let y = fused::linear(x, &self.fc1_w, &self.fc1_b, compute)?;
+                let hidden = y.dim(candle_core::D::Minus1)? / 2;
+                let gate = y.narrow(candle_core::D::Minus1, 0, hidden)?;
+                (gate.silu()? * y.narrow(candle_core::D::Minus1, hidden, hidden)?)?
+            }
             Activation::Gelu => fused::linear_gelu(x, &self.fc1_w, &self.fc1_b, compute)?,
             Activation::QuickGelu => {
                 let y = fused::linear(x, &self.fc1_w, &self.fc1_b, compute)?;
@@ -113,8 +125,10 @@ pub struct Vit {
     /// Class then register tokens, `[1, P, W]` (`None` without any).
     prefix: Option<Tensor>,
     /// The position embedding at this grid, `[1, L, W]` (L covers the prefix tokens unless
-    /// the model has `no_embed_class`).
-    pos: Tensor,
+    /// the model has `no_embed_class`; `None` for a model without one).
+    pos: Option<Tensor>,
+    /// The rotary embedding's table at this grid, `[grid * grid, 2 hd]` (DINOv3).
+    rope: Option<Tensor>,
     norm_pre: Option<Affine>,
     blocks: Vec<VitBlock>,
     /// The norm after the last block (`None` when the model norms after pooling).
@@ -148,7 +162,40 @@ impl Weights {
             fc1_b: self.take(&format!("{name}.fc1.bias"))?,
             fc2_w: self.take(&format!("{name}.fc2.weight"))?,
             fc2_b: self.take(&format!("{name}.fc2.bias"))?,
+            swiglu: false,
         })
+    }
+
+    /// A SwiGLU MLP, its gate and value layers stacked (gate first).
+    fn swiglu(&mut self, name: &str) -> Result<Mlp> {
+        let mut stacked = |part: &str| -> Result<Tensor> {
+            let gate = self.take(&format!("{name}.fc1_g.{part}"))?;
+            let value = self.take(&format!("{name}.fc1_x.{part}"))?;
+            Tensor::cat(&[gate, value], 0).map_err(candle_err)
+        };
+        let (fc1_w, fc1_b) = (stacked("weight")?, stacked("bias")?);
+        Ok(Mlp {
+            fc1_w,
+            fc1_b,
+            fc2_w: self.take(&format!("{name}.fc2.weight"))?,
+            fc2_b: self.take(&format!("{name}.fc2.bias"))?,
+            swiglu: true,
+        })
+    }
+
+    /// The qkv projection's bias `[3W]`: timm's `qkv.bias`, or eva.py's query and value biases
+    /// around a zero key bias, or zeros for a model without one.
+    fn qkv_bias(&mut self, args: &VitArgs, attn: &str, device: &Device) -> Result<Tensor> {
+        let zeros = |n: usize| Tensor::zeros(n, DType::F32, device).map_err(candle_err);
+        match (args.qkv_bias, args.naming) {
+            (false, _) => zeros(3 * args.width),
+            (true, Naming::Vit) => self.take(&format!("{attn}.qkv.bias")),
+            (true, Naming::Eva) => {
+                let q = self.take(&format!("{attn}.q_bias"))?;
+                let v = self.take(&format!("{attn}.v_bias"))?;
+                Tensor::cat(&[q, zeros(args.width)?, v], 0).map_err(candle_err)
+            }
+        }
     }
 
     fn affine(&mut self, name: &str) -> Result<Affine> {
@@ -198,7 +245,23 @@ impl Vit {
             true => None,
             false => Some(Tensor::cat(&prefix, 1).map_err(candle_err)?),
         };
-        let pos = resampled_position(&args, w.take("pos_embed")?, folder.grid, grid)?;
+        let pos = match args.abs_pos {
+            true => Some(resampled_position(
+                &args,
+                w.take("pos_embed")?,
+                folder.grid,
+                grid,
+            )?),
+            false => None,
+        };
+        let rope = match args.rope_temperature {
+            Some(temperature) => {
+                let hd = width / args.heads;
+                let table = dinov3_table(grid, hd, temperature);
+                Some(Tensor::from_vec(table, (grid * grid, 2 * hd), device).map_err(candle_err)?)
+            }
+            None => None,
+        };
         let norm_pre = match args.pre_norm {
             true => Some(w.affine("norm_pre")?),
             false => None,
@@ -207,23 +270,24 @@ impl Vit {
         for i in 0..args.depth {
             let b = format!("blocks.{i}");
             let ones = || Tensor::ones(width, DType::F32, device).map_err(candle_err);
+            let [ls1, ls2] = layer_scale_names(args.naming);
             let gamma = |w: &mut Weights, name: &str| match args.init_values {
-                Some(_) => w.take(&format!("{b}.{name}.gamma")),
+                Some(_) => w.take(&format!("{b}.{name}")),
                 None => ones(),
             };
             blocks.push(VitBlock {
                 norm1: w.affine(&format!("{b}.norm1"))?,
                 qkv_w: w.take(&format!("{b}.attn.qkv.weight"))?,
-                qkv_b: match args.qkv_bias {
-                    true => w.take(&format!("{b}.attn.qkv.bias"))?,
-                    false => Tensor::zeros(3 * width, DType::F32, device).map_err(candle_err)?,
-                },
+                qkv_b: w.qkv_bias(&args, &format!("{b}.attn"), device)?,
                 proj_w: w.take(&format!("{b}.attn.proj.weight"))?,
                 proj_b: w.take(&format!("{b}.attn.proj.bias"))?,
-                ls1: gamma(&mut w, "ls1")?,
+                ls1: gamma(&mut w, ls1)?,
                 norm2: w.affine(&format!("{b}.norm2"))?,
-                mlp: w.mlp(&format!("{b}.mlp"))?,
-                ls2: gamma(&mut w, "ls2")?,
+                mlp: match args.swiglu_align {
+                    Some(_) => w.swiglu(&format!("{b}.mlp"))?,
+                    None => w.mlp(&format!("{b}.mlp"))?,
+                },
+                ls2: gamma(&mut w, ls2)?,
             });
         }
         let (norm, fc_norm) = match (args.final_norm, args.uses_fc_norm()) {
@@ -251,6 +315,7 @@ impl Vit {
             patch_b,
             prefix,
             pos,
+            rope,
             norm_pre,
             blocks,
             norm,
@@ -291,10 +356,10 @@ impl Vit {
                 }
             }
         };
-        let mut h = if self.args.no_embed_class {
-            with_prefix(fused::add_position(&patches, &self.pos)?)?
-        } else {
-            fused::add_position(&with_prefix(patches)?, &self.pos)?
+        let mut h = match (&self.pos, self.args.no_embed_class) {
+            (None, _) => with_prefix(patches)?,
+            (Some(pos), true) => with_prefix(fused::add_position(&patches, pos)?)?,
+            (Some(pos), false) => fused::add_position(&with_prefix(patches)?, pos)?,
         };
         if let Some(norm) = &self.norm_pre {
             h = norm.apply(&h)?;
@@ -315,13 +380,19 @@ impl Vit {
 
     fn block(&self, b: &VitBlock, x: &Tensor) -> candle_core::Result<Tensor> {
         let n = x.dim(0)?;
-        let y = fused::attention(
-            &b.norm1.apply(x)?,
-            &b.qkv_w,
-            &b.qkv_b,
-            self.args.heads,
-            self.compute,
-        )?;
+        let (normed, heads) = (b.norm1.apply(x)?, self.args.heads);
+        let y = match &self.rope {
+            Some(table) => fused::rotary_attention(
+                &normed,
+                &b.qkv_w,
+                &b.qkv_b,
+                heads,
+                table,
+                self.args.prefix_tokens(),
+                self.compute,
+            )?,
+            None => fused::attention(&normed, &b.qkv_w, &b.qkv_b, heads, self.compute)?,
+        };
         let y = fused::linear(&y, &b.proj_w, &b.proj_b, self.compute)?;
         let x = fused::gated_residual(x, &y, &per_image(&b.ls1, n)?)?;
         let y = b
@@ -468,6 +539,7 @@ mod tests {
             fc1_b: zero.clone(),
             fc2_w: eye,
             fc2_b: zero,
+            swiglu: false,
         };
         let x = Tensor::from_vec(xs.clone(), (1, 1, n), &dev).unwrap();
         let run = |a| -> Vec<f32> {

@@ -1,7 +1,7 @@
-//! timm's CLIP and SigLIP names resolve to their families' settings.
+//! timm's CLIP, SigLIP and DINOv3 names resolve to their families' settings.
 
 use ldae_model::vit::architectures::{named, names};
-use ldae_model::vit::args::{Activation, CLIP_NORM_EPS};
+use ldae_model::vit::args::{Activation, Naming, TORCH_NORM_EPS};
 
 /// Every CLIP and SigLIP name of timm 1.0's registry that this import runs (the `prr`
 /// pooled and other-layer ones excepted) resolves, to the settings its family says.
@@ -40,7 +40,7 @@ fn clip_and_siglip_names_resolve() {
     for name in clip.iter().chain(&quick) {
         let a = named(&format!("{name}.openai")).unwrap_or_else(|| panic!("{name}"));
         assert!(a.pre_norm && a.class_token, "{name}");
-        assert_eq!(a.norm_eps, CLIP_NORM_EPS, "{name}");
+        assert_eq!(a.norm_eps, TORCH_NORM_EPS, "{name}");
         let want = match quick.contains(name) {
             true => Activation::QuickGelu,
             false => Activation::Gelu,
@@ -95,4 +95,64 @@ fn clip_and_siglip_names_resolve() {
     let names = names();
     let unique: std::collections::BTreeSet<&String> = names.iter().collect();
     assert_eq!(unique.len(), names.len(), "a name listed twice");
+}
+
+/// Every DINOv3 name of timm 1.0's `eva.py` resolves: rotary embedding and no position table,
+/// 4 registers, LayerScale, average pooling after the final norm; query / value biases in the
+/// `_qkvb` ones; SwiGLU with timm's hidden widths in the `plus` and 7B ones.
+#[test]
+fn dinov3_names_resolve() {
+    // name, width, depth, heads, MLP hidden width (SwiGLU or not)
+    let sizes = [
+        ("vit_tiny_patch16_dinov3_qkvb", 192, 12, 3, (768, false)),
+        ("vit_small_patch16_dinov3", 384, 12, 6, (1536, false)),
+        ("vit_small_patch16_dinov3_qkvb", 384, 12, 6, (1536, false)),
+        ("vit_small_plus_patch16_dinov3", 384, 12, 6, (1536, true)),
+        (
+            "vit_small_plus_patch16_dinov3_qkvb",
+            384,
+            12,
+            6,
+            (1536, true),
+        ),
+        ("vit_base_patch16_dinov3", 768, 12, 12, (3072, false)),
+        ("vit_base_patch16_dinov3_qkvb", 768, 12, 12, (3072, false)),
+        ("vit_large_patch16_dinov3", 1024, 24, 16, (4096, false)),
+        ("vit_large_patch16_dinov3_qkvb", 1024, 24, 16, (4096, false)),
+        ("vit_huge_plus_patch16_dinov3", 1280, 32, 20, (5120, true)),
+        (
+            "vit_huge_plus_patch16_dinov3_qkvb",
+            1280,
+            32,
+            20,
+            (5120, true),
+        ),
+        ("vit_7b_patch16_dinov3", 4096, 40, 32, (8192, true)),
+    ];
+    for (name, width, depth, heads, (hidden, swiglu)) in sizes {
+        let a = named(&format!("{name}.lvd1689m")).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(
+            (a.width, a.depth, a.heads, a.patch),
+            (width, depth, heads, 16),
+            "{name}"
+        );
+        assert_eq!(
+            (a.hidden(), a.swiglu_align.is_some()),
+            (hidden, swiglu),
+            "{name}"
+        );
+        assert_eq!(a.qkv_bias, name.ends_with("_qkvb"), "{name}");
+        assert_eq!(a.naming, Naming::Eva, "{name}");
+        assert_eq!(a.rope_temperature, Some(100.0), "{name}");
+        assert!(!a.abs_pos && a.class_token && a.reg_tokens == 4, "{name}");
+        assert_eq!(a.init_values, Some(1e-5), "{name}");
+        assert_eq!(a.norm_eps, TORCH_NORM_EPS, "{name}");
+        assert!(a.global_pool == "avg" && !a.uses_fc_norm(), "{name}");
+    }
+    // Only these: no tiny without biases, no 7B with them.
+    let all: Vec<String> = names()
+        .into_iter()
+        .filter(|n| n.contains("dinov3"))
+        .collect();
+    assert_eq!(all.len(), sizes.len(), "{all:?}");
 }

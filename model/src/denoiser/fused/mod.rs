@@ -18,6 +18,7 @@ mod cuda_kernels;
 mod linear;
 mod ops;
 mod real;
+mod rotary;
 mod rows;
 mod storage;
 mod with_grad;
@@ -150,6 +151,58 @@ pub fn attention(
     attention_elsewhere(x, w, b, heads, compute)
 }
 
+/// [`attention`] with a rotary position embedding (DINOv3's) on the queries and keys of every
+/// token after the first `prefix`: `table` `[N - prefix, 2 hd]` holds each position's `sin`
+/// then `cos` in timm's `rotate_half` layout. For inference: no gradient flows through it on
+/// the CPU.
+pub fn rotary_attention(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    heads: usize,
+    table: &Tensor,
+    prefix: usize,
+    compute: DType,
+) -> Result<Tensor> {
+    let qkv = linear(x, w, b, compute)?;
+    if fused(x) && compute == x.dtype() {
+        let op = rotary::RotaryAttention { heads, prefix };
+        return qkv
+            .contiguous()?
+            .apply_op2_no_bwd(&table.to_dtype(qkv.dtype())?.contiguous()?, &op);
+    }
+    rotary_attention_elsewhere(&qkv, table, heads, prefix, compute)
+}
+
+/// [`rotary_attention`] on other devices (and with bf16 products), from the `qkv` projection.
+fn rotary_attention_elsewhere(
+    qkv: &Tensor,
+    table: &Tensor,
+    heads: usize,
+    prefix: usize,
+    compute: DType,
+) -> Result<Tensor> {
+    let (q, k, v) = split_heads(qkv, heads)?;
+    let table = table.to_dtype(q.dtype())?;
+    let hd = q.dim(3)?;
+    let (sin, cos) = (table.narrow(1, 0, hd)?, table.narrow(1, hd, hd)?);
+    let rotate = |x: Tensor| -> Result<Tensor> {
+        let n = x.dim(2)?;
+        let body = x.narrow(2, prefix, n - prefix)?;
+        let half = hd / 2;
+        let turned = Tensor::cat(
+            &[
+                &body.narrow(3, half, half)?.neg()?,
+                &body.narrow(3, 0, half)?,
+            ],
+            3,
+        )?;
+        let body = (body.broadcast_mul(&cos)? + turned.broadcast_mul(&sin)?)?;
+        Tensor::cat(&[&x.narrow(2, 0, prefix)?, &body], 2)
+    };
+    attend(&rotate(q)?, &rotate(k)?.contiguous()?, &v, compute)
+}
+
 /// [`attention`] on other devices (and with bf16 products): candle's products and candle-nn's
 /// softmax kernel.
 fn attention_elsewhere(
@@ -159,21 +212,33 @@ fn attention_elsewhere(
     heads: usize,
     compute: DType,
 ) -> Result<Tensor> {
-    let qkv = linear(x, w, b, compute)?;
+    let (q, k, v) = split_heads(&linear(x, w, b, compute)?, heads)?;
+    attend(&q, &k, &v, compute)
+}
+
+/// Queries, keys and values `[B, H, N, hd]` of a `qkv` projection `[B, N, 3W]`.
+fn split_heads(qkv: &Tensor, heads: usize) -> Result<(Tensor, Tensor, Tensor)> {
     let (b, n, w3) = qkv.dims3()?;
-    let (w, hd) = (w3 / 3, w3 / 3 / heads);
     // [3, B, H, N, hd]
     let qkv = qkv
-        .reshape((b, n, 3, heads, hd))?
+        .reshape((b, n, 3, heads, w3 / 3 / heads))?
         .permute((2, 0, 3, 1, 4))?;
+    Ok((
+        qkv.get(0)?,
+        qkv.get(1)?.contiguous()?,
+        qkv.get(2)?.contiguous()?,
+    ))
+}
+
+/// Softmax attention of `q`, `k`, `v` `[B, H, N, hd]`, the heads joined again: `[B, N, W]`.
+fn attend(q: &Tensor, k: &Tensor, v: &Tensor, compute: DType) -> Result<Tensor> {
+    let (b, heads, n, hd) = q.dims4()?;
     // The scale on q (tokens x head width) rather than on the scores (tokens x tokens).
-    let q = (qkv.get(0)? * (1.0 / (hd as f64).sqrt()))?;
-    let k = qkv.get(1)?.contiguous()?;
-    let v = qkv.get(2)?.contiguous()?;
+    let q = (q * (1.0 / (hd as f64).sqrt()))?;
     let attn = with_grad::softmax_last_dim(&product(&q, &k.t()?, compute)?)?;
-    product(&attn, &v, compute)?
+    product(&attn, v, compute)?
         .transpose(1, 2)?
-        .reshape((b, n, w))
+        .reshape((b, n, heads * hd))
 }
 
 #[cfg(test)]

@@ -334,3 +334,81 @@ fn attention_matches_the_composite_form() {
         assert!(diff < 1e-4, "f32 attention differs by {diff}");
     }
 }
+
+/// Queries and keys of every token after `prefix` turned pair by pair, `(x[j], x[j + hd/2])` by
+/// the angle `angle(token, j)`, written out element by element.
+fn reference_rotation(
+    qkv: &Tensor,
+    heads: usize,
+    prefix: usize,
+    angle: impl Fn(usize, usize) -> f64,
+) -> Tensor {
+    let (b, n, w3) = qkv.dims3().unwrap();
+    let (w, hd) = (w3 / 3, w3 / 3 / heads);
+    let mut v: Vec<f64> = qkv.flatten_all().unwrap().to_vec1().unwrap();
+    for img in 0..b {
+        for t in prefix..n {
+            for part in 0..2 {
+                for h in 0..heads {
+                    for j in 0..hd / 2 {
+                        let at = (img * n + t) * w3 + part * w + h * hd + j;
+                        let (x1, x2) = (v[at], v[at + hd / 2]);
+                        let (s, c) = angle(t - prefix, j).sin_cos();
+                        v[at] = x1 * c - x2 * s;
+                        v[at + hd / 2] = x1 * s + x2 * c;
+                    }
+                }
+            }
+        }
+    }
+    Tensor::from_vec(v, (b, n, w3), &Device::Cpu).unwrap()
+}
+
+#[test]
+fn rotary_attention_matches_rotating_then_attending() {
+    for (b, n, prefix, heads, hd) in [(2, 7, 2, 2, 8), (3, 70, 5, 4, 32)] {
+        let width = heads * hd;
+        let x = randn(&[b, n, width], 31);
+        let w = (randn(&[3 * width, width], 37) * 0.5).unwrap();
+        let bias = randn(&[3 * width], 41);
+        let angle = |t: usize, j: usize| 0.37 * (t + 1) as f64 / (j + 1) as f64;
+        // Each position's sin then cos, each repeated over the two halves (rotate_half layout).
+        let mut table = Vec::new();
+        for t in 0..n - prefix {
+            for f in [f64::sin, f64::cos] {
+                for _ in 0..2 {
+                    table.extend((0..hd / 2).map(|j| f(angle(t, j))));
+                }
+            }
+        }
+        let table = Tensor::from_vec(table, (n - prefix, 2 * hd), &Device::Cpu).unwrap();
+        let qkv = x
+            .broadcast_matmul(&w.t().unwrap())
+            .unwrap()
+            .broadcast_add(&bias)
+            .unwrap();
+        let expected =
+            reference_attention(&reference_rotation(&qkv, heads, prefix, angle), heads).unwrap();
+        let fused = rotary_attention(&x, &w, &bias, heads, &table, prefix, DType::F64).unwrap();
+        let elsewhere =
+            rotary_attention_elsewhere(&qkv, &table, heads, prefix, DType::F64).unwrap();
+        assert!(max_diff(&fused, &expected) < 1e-11, "fused kernel");
+        assert!(max_diff(&elsewhere, &expected) < 1e-11, "composite form");
+        let f32 = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
+        let fast = rotary_attention(
+            &f32(&x),
+            &f32(&w),
+            &f32(&bias),
+            heads,
+            &f32(&table),
+            prefix,
+            DType::F32,
+        )
+        .unwrap();
+        let diff = max_diff(&fast.to_dtype(DType::F64).unwrap(), &expected);
+        assert!(diff < 1e-4, "f32 rotary attention differs by {diff}");
+        // The rotation matters: without it the result is another one.
+        let plain = attention(&x, &w, &bias, heads, DType::F64).unwrap();
+        assert!(max_diff(&plain, &expected) > 1e-3);
+    }
+}
