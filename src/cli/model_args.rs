@@ -171,7 +171,8 @@ pub struct FeaturesArgs {
     /// How tokens become a feature: mean (average, [width]), grid2 / grid4 (the average of
     /// each cell of a 2x2 / 4x4 grid over the token grid, [4 width] / [16 width]; keeps where
     /// in the image a feature is), none (every token, [N, width]), token (a timm model's
-    /// class token), map (a timm model's attention pooling, SigLIP's) or head (a timm model's
+    /// class token; DINOv3's own feature), map (a timm model's attention pooling, SigLIP's) or
+    /// head (a timm model's
     /// output: its pooling, then its head, [num_classes]: a CLIP tower's image embedding in
     /// the space it shares with text, a classifier's logits). Default: the run's recorded
     /// pooling, else mean; a timm model's own global_pool.
@@ -197,7 +198,7 @@ pub struct FeaturesArgs {
     #[arg(long)]
     pub precision: Option<Precision>,
     /// timm model: input side in pixels (default: the model's; another size resamples the
-    /// position embedding as timm does).
+    /// position embedding as timm does, or computes DINOv3's rotary one for the new grid).
     #[arg(long)]
     pub image_size: Option<usize>,
     /// timm model: the eval crop, a fraction of the resized shorter side (default: the
