@@ -7,12 +7,12 @@
 //! pooling; the CLIP image towers of the same file (`*_clip_*`: a LayerNorm before the blocks,
 //! norms of epsilon 1e-5, QuickGELU in the `*_clip_quickgelu_*` ones); and the SigLIP towers
 //! (`*_siglip_*`: attention pooling `map`, or `gap`; tanh GELU in some). From timm's `eva.py`,
-//! the DINOv3 ViTs (`*_dinov3*`: rotary position embedding, registers, SwiGLU in the `plus` and
-//! 7B ones). Models with other layers (other activations, qk-norm, relative positions, EVA02's
+//! the DINOv3 ViTs and the Perception Encoders ([`super::eva_architectures`]). Models with other layers (other activations, qk-norm, relative positions, EVA02's
 //! rotary embedding, `prr` pooling) are not in it, so they fail with a clear error instead of
 //! giving wrong features.
 
 use super::args::{vit, VitArgs};
+use super::eva_architectures as eva;
 
 /// The named architectures (timm 1.0's `model_args` of each entry point).
 fn table() -> Vec<(&'static str, VitArgs)> {
@@ -506,35 +506,6 @@ fn sized_families() -> Vec<(&'static str, &'static [usize], VitArgs)> {
     ]
 }
 
-/// The DINOv3 ViTs of timm's `eva.py`: each size as released (no qkv bias) and as `_qkvb` (a
-/// zero key bias and learnt query / value biases; the distilled EUPE weights use these).
-fn dinov3_family() -> Vec<(String, VitArgs)> {
-    let sizes = [
-        ("tiny", vit(16, 192, 12, 3).dinov3(), false),
-        ("small", vit(16, 384, 12, 6).dinov3(), true),
-        ("small_plus", vit(16, 384, 12, 6).dinov3().swiglu(8), true),
-        ("base", vit(16, 768, 12, 12).dinov3(), true),
-        ("large", vit(16, 1024, 24, 16).dinov3(), true),
-        ("huge_plus", vit(16, 1280, 32, 20).dinov3().swiglu(8), true),
-        (
-            "7b",
-            vit(16, 4096, 40, 32).dinov3().mlp(2.0).swiglu(64),
-            true,
-        ),
-    ];
-    let mut named = Vec::new();
-    for (size, args, without_bias) in sizes {
-        let name = format!("vit_{size}_patch16_dinov3");
-        if without_bias {
-            named.push((name.clone(), args.clone()));
-        }
-        if size != "7b" {
-            named.push((format!("{name}_qkvb"), args.qkv_bias()));
-        }
-    }
-    named
-}
-
 /// The settings of timm architecture `name` (a tag after a dot, `vit_small_patch16_224.dino`,
 /// is ignored: tags name weights, not architectures).
 pub fn named(name: &str) -> Option<VitArgs> {
@@ -547,7 +518,7 @@ pub fn names() -> Vec<String> {
     all().into_iter().map(|(n, _)| n).collect()
 }
 
-/// Every named architecture: the table, then the sized families spelt out, then DINOv3.
+/// Every named architecture: the table, the sized families spelt out, then eva.py's.
 fn all() -> Vec<(String, VitArgs)> {
     let table = table().into_iter().map(|(n, a)| (n.to_string(), a));
     let families = sized_families()
@@ -557,5 +528,5 @@ fn all() -> Vec<(String, VitArgs)> {
                 .iter()
                 .map(move |size| (format!("{prefix}_{size}"), args.clone()))
         });
-    table.chain(families).chain(dinov3_family()).collect()
+    table.chain(families).chain(eva::named()).collect()
 }

@@ -13,14 +13,41 @@ pub enum Activation {
     GeluTanh,
 }
 
-/// Which timm module the weights are named after.
+/// Which timm modules the weights are named after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Naming {
     /// `vision_transformer.py`: `attn.qkv.bias`, LayerScale as `ls1.gamma` / `ls2.gamma`.
     Vit,
-    /// `eva.py` (DINOv3): `attn.q_bias` and `attn.v_bias` (the key has none), LayerScale as
-    /// `gamma_1` / `gamma_2`.
+    /// `eva.py` with its `EvaAttention` (DINOv3): `attn.q_bias` and `attn.v_bias` (the key has
+    /// none), LayerScale as `gamma_1` / `gamma_2`.
     Eva,
+    /// `eva.py` with `AttentionRope` (Perception Encoder): `attn.qkv.bias`, LayerScale as
+    /// `gamma_1` / `gamma_2`.
+    EvaRope,
+}
+
+/// A rotary position embedding (RoPE) on the queries and keys of the patch tokens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rope {
+    /// DINOv3's (timm's `RotaryEmbeddingDinoV3`): patch centres scaled to [-1, 1], periods
+    /// `temperature^(2i / (hd / 2))`, the `rotate_half` layout.
+    Dinov3 {
+        /// The period base (100).
+        temperature: f64,
+    },
+    /// timm's `RotaryEmbeddingCat` (Perception Encoder): patch indices plus `offset`, rescaled
+    /// to a `reference` grid, inverse frequencies `temperature^(-i / (hd / 4))`, interleaved
+    /// pairs; `xy`: the column's angles before the row's.
+    Cat {
+        /// The frequency base (10000).
+        temperature: f64,
+        /// The grid the coordinates are rescaled to (`ref_feat_shape`), if any.
+        reference: Option<usize>,
+        /// Added to each patch index (`rope_grid_offset`).
+        offset: f64,
+        /// `rope_grid_indexing = "xy"`.
+        xy: bool,
+    },
 }
 
 /// timm's `partial(nn.LayerNorm, eps=1e-6)`, the ViTs' norm.
@@ -60,6 +87,12 @@ pub struct VitArgs {
     /// `token`, `avg`, `map` (attention pooling: a learnt query attends over the tokens,
     /// SigLIP's) or `` (none).
     pub global_pool: String,
+    /// The attention pooling's heads (`None`: the blocks').
+    pub attn_pool_heads: Option<usize>,
+    /// The attention pooling's MLP ratio (`None`: the blocks').
+    pub attn_pool_mlp_ratio: Option<f64>,
+    /// The attention pooling attends over the class and register tokens too (eva.py's).
+    pub attn_pool_prefix: bool,
     /// Norm after pooling instead of before (`None`: timm's default, yes for `avg`).
     pub fc_norm: Option<bool>,
     /// A final norm at all (`false`: neither `norm` nor `fc_norm`; ldae's exports).
@@ -68,9 +101,8 @@ pub struct VitArgs {
     pub naming: Naming,
     /// A learnt (absolute) position embedding added to the tokens (`pos_embed`).
     pub abs_pos: bool,
-    /// DINOv3's rotary position embedding on the queries and keys of the patch tokens, with
-    /// this temperature (`None`: no rotary embedding).
-    pub rope_temperature: Option<f64>,
+    /// A rotary position embedding on the queries and keys of the patch tokens.
+    pub rope: Option<Rope>,
     /// A SwiGLU MLP (`fc1_g`, `fc1_x`, SiLU gate), its hidden width rounded up to a multiple of
     /// this (`None`: the two-layer MLP with `activation`).
     pub swiglu_align: Option<usize>,
@@ -101,9 +133,12 @@ impl VitArgs {
             activation: Activation::Gelu,
             naming: Naming::Vit,
             abs_pos: true,
-            rope_temperature: None,
+            rope: None,
             swiglu_align: None,
             global_pool: "token".into(),
+            attn_pool_heads: None,
+            attn_pool_mlp_ratio: None,
+            attn_pool_prefix: false,
             fc_norm: None,
             final_norm: true,
             in_chans: 3,
@@ -172,13 +207,40 @@ impl VitArgs {
     pub(super) fn dinov3(mut self) -> Self {
         self.naming = Naming::Eva;
         self.abs_pos = false;
-        self.rope_temperature = Some(100.0);
+        self.rope = Some(Rope::Dinov3 { temperature: 100.0 });
         self.norm_eps = TORCH_NORM_EPS;
         self.registers(4)
             .layer_scale(1e-5)
             .no_qkv_bias()
             .pool("avg")
             .fc_norm(false)
+    }
+    /// A Perception Encoder tower (timm's `vit_pe_*`): a norm before the blocks (no
+    /// patch-embedding bias), norms of epsilon 1e-5, and besides the position table the
+    /// interleaved rotary embedding (temperature 10000, patch indices + `offset` rescaled to a
+    /// `reference` grid, column first).
+    pub(super) fn pe(mut self, reference: usize, offset: f64) -> Self {
+        self.naming = Naming::EvaRope;
+        self.rope = Some(Rope::Cat {
+            temperature: 10000.0,
+            reference: Some(reference),
+            offset,
+            xy: true,
+        });
+        self.clip()
+    }
+    /// PE core's pooling: attention pooling over every token (class token included), 8 heads,
+    /// MLP ratio 4, after the final norm.
+    pub(super) fn pe_map(mut self) -> Self {
+        self.attn_pool_heads = Some(8);
+        self.attn_pool_mlp_ratio = Some(4.0);
+        self.attn_pool_prefix = true;
+        self.pool("map")
+    }
+    /// PE lang / spatial: the patch mean with no final norm at all.
+    pub(super) fn mean_unnormed(mut self) -> Self {
+        self.final_norm = false;
+        self.pool("avg")
     }
     /// The SwiGLU MLP, its hidden width rounded up to a multiple of `align`.
     pub(super) fn swiglu(mut self, align: usize) -> Self {
@@ -188,6 +250,19 @@ impl VitArgs {
     pub(super) fn qkv_bias(mut self) -> Self {
         self.qkv_bias = true;
         self
+    }
+
+    /// The attention pooling's heads.
+    pub fn pool_heads(&self) -> usize {
+        self.attn_pool_heads.unwrap_or(self.heads)
+    }
+
+    /// The attention pooling's MLP hidden width (`int(width * ratio)`).
+    pub fn pool_hidden(&self) -> usize {
+        match self.attn_pool_mlp_ratio {
+            Some(ratio) => (self.width as f64 * ratio) as usize,
+            None => (self.width as f64 * self.mlp_ratio) as usize,
+        }
     }
 
     /// Tokens before the patch tokens (class and registers).

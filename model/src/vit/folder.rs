@@ -379,7 +379,7 @@ fn check_tensors(
         add(format!("{b}.attn.qkv.weight"), vec![3 * w, w]);
         if args.qkv_bias {
             match args.naming {
-                Naming::Vit => add(format!("{b}.attn.qkv.bias"), vec![3 * w]),
+                Naming::Vit | Naming::EvaRope => add(format!("{b}.attn.qkv.bias"), vec![3 * w]),
                 Naming::Eva => {
                     add(format!("{b}.attn.q_bias"), vec![w]);
                     add(format!("{b}.attn.v_bias"), vec![w]);
@@ -405,6 +405,7 @@ fn check_tensors(
         }
     }
     if args.global_pool == "map" {
+        let ph = args.pool_hidden();
         // timm's AttentionPoolLatent: one learnt query, q / kv projections, the output
         // projection, then a residual MLP behind a norm. Its projections have biases
         // whatever the blocks' qkv_bias (timm does not pass that on).
@@ -417,9 +418,9 @@ fn check_tensors(
         add("attn_pool.proj.bias".into(), vec![w]);
         add("attn_pool.norm.weight".into(), vec![w]);
         add("attn_pool.norm.bias".into(), vec![w]);
-        add("attn_pool.mlp.fc1.weight".into(), vec![h, w]);
-        add("attn_pool.mlp.fc1.bias".into(), vec![h]);
-        add("attn_pool.mlp.fc2.weight".into(), vec![w, h]);
+        add("attn_pool.mlp.fc1.weight".into(), vec![ph, w]);
+        add("attn_pool.mlp.fc1.bias".into(), vec![ph]);
+        add("attn_pool.mlp.fc2.weight".into(), vec![w, ph]);
         add("attn_pool.mlp.fc2.bias".into(), vec![w]);
     }
     if args.num_classes > 0 {
@@ -442,10 +443,12 @@ fn check_tensors(
             "unexpected tensor '{extra}' (a layer this ViT import does not run)"
         )));
     }
-    if args.heads == 0 || !w.is_multiple_of(args.heads) {
-        return Err(bad(format!("{} heads do not divide width {w}", args.heads)));
+    for heads in [args.heads, args.pool_heads()] {
+        if heads == 0 || !w.is_multiple_of(heads) {
+            return Err(bad(format!("{heads} heads do not divide width {w}")));
+        }
     }
-    if args.rope_temperature.is_some() && !(w / args.heads).is_multiple_of(4) {
+    if args.rope.is_some() && !(w / args.heads).is_multiple_of(4) {
         return Err(bad(format!(
             "the rotary embedding needs a head width divisible by 4, not {}",
             w / args.heads
@@ -458,7 +461,7 @@ fn check_tensors(
 pub(super) fn layer_scale_names(naming: Naming) -> [&'static str; 2] {
     match naming {
         Naming::Vit => ["ls1.gamma", "ls2.gamma"],
-        Naming::Eva => ["gamma_1", "gamma_2"],
+        Naming::Eva | Naming::EvaRope => ["gamma_1", "gamma_2"],
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod architectures;
 pub mod args;
+mod eva_architectures;
 pub mod export;
 pub mod folder;
 pub mod network;

@@ -17,7 +17,7 @@ use ldae_pipeline::{Error, Result};
 use super::args::{Activation, Naming, VitArgs};
 use super::folder::{layer_scale_names, TimmFolder};
 use super::resample::resample_grid;
-use super::rope::dinov3_table;
+use super::rope;
 use crate::denoiser::{fused, Precision};
 use ldae_operators::pca::candle_err;
 
@@ -189,7 +189,7 @@ impl Weights {
         let zeros = |n: usize| Tensor::zeros(n, DType::F32, device).map_err(candle_err);
         match (args.qkv_bias, args.naming) {
             (false, _) => zeros(3 * args.width),
-            (true, Naming::Vit) => self.take(&format!("{attn}.qkv.bias")),
+            (true, Naming::Vit | Naming::EvaRope) => self.take(&format!("{attn}.qkv.bias")),
             (true, Naming::Eva) => {
                 let q = self.take(&format!("{attn}.q_bias"))?;
                 let v = self.take(&format!("{attn}.v_bias"))?;
@@ -254,13 +254,26 @@ impl Vit {
             )?),
             false => None,
         };
-        let rope = match args.rope_temperature {
-            Some(temperature) => {
+        let rope = match &args.rope {
+            Some(kind) => {
                 let hd = width / args.heads;
-                let table = dinov3_table(grid, hd, temperature);
+                let table = rope::table(kind, grid, hd);
                 Some(Tensor::from_vec(table, (grid * grid, 2 * hd), device).map_err(candle_err)?)
             }
             None => None,
+        };
+        // Interleaved rotation pairs become rotate_half ones by reordering the query and key
+        // rows of every head (see `rope`), so one attention kernel serves both.
+        let qkv_rows = match args.rope.as_ref().filter(|r| rope::interleaved(r)) {
+            Some(_) => {
+                let rows = rope::half_layout_rows(width, args.heads);
+                Some(Tensor::new(rows, device).map_err(candle_err)?)
+            }
+            None => None,
+        };
+        let reorder = |t: Tensor| match &qkv_rows {
+            Some(rows) => t.index_select(rows, 0).map_err(candle_err),
+            None => Ok(t),
         };
         let norm_pre = match args.pre_norm {
             true => Some(w.affine("norm_pre")?),
@@ -277,8 +290,8 @@ impl Vit {
             };
             blocks.push(VitBlock {
                 norm1: w.affine(&format!("{b}.norm1"))?,
-                qkv_w: w.take(&format!("{b}.attn.qkv.weight"))?,
-                qkv_b: w.qkv_bias(&args, &format!("{b}.attn"), device)?,
+                qkv_w: reorder(w.take(&format!("{b}.attn.qkv.weight"))?)?,
+                qkv_b: reorder(w.qkv_bias(&args, &format!("{b}.attn"), device)?)?,
                 proj_w: w.take(&format!("{b}.attn.proj.weight"))?,
                 proj_b: w.take(&format!("{b}.attn.proj.bias"))?,
                 ls1: gamma(&mut w, ls1)?,
@@ -416,16 +429,20 @@ impl Vit {
     }
 
     /// The attention-pooled feature of the last block's tokens `h` `[B, L, W]` (prefix tokens
-    /// left out), `[B, W]`: timm's `AttentionPoolLatent` with one query.
+    /// left out, except in eva.py's models), `[B, W]`: timm's `AttentionPoolLatent` with one
+    /// query.
     pub fn attention_pool(&self, h: &Tensor) -> candle_core::Result<Tensor> {
         let pool = self
             .attn_pool
             .as_ref()
             .ok_or_else(|| candle_core::Error::Msg("the model has no attention pooling".into()))?;
-        let p = self.args.prefix_tokens();
+        let p = match self.args.attn_pool_prefix {
+            true => 0,
+            false => self.args.prefix_tokens(),
+        };
         let x = h.narrow(1, p, h.dim(1)? - p)?;
         let (b, n, w) = x.dims3()?;
-        let heads = self.args.heads;
+        let heads = self.args.pool_heads();
         let hd = w / heads;
         // [B, H, N, hd] keys and values.
         let kv = fused::linear(&x, &pool.kv_w, &pool.kv_b, self.compute)?

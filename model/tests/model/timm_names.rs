@@ -1,7 +1,7 @@
-//! timm's CLIP, SigLIP and DINOv3 names resolve to their families' settings.
+//! timm's CLIP, SigLIP, DINOv3 and Perception Encoder names resolve to their families' settings.
 
 use ldae_model::vit::architectures::{named, names};
-use ldae_model::vit::args::{Activation, Naming, TORCH_NORM_EPS};
+use ldae_model::vit::args::{Activation, Naming, Rope, TORCH_NORM_EPS};
 
 /// Every CLIP and SigLIP name of timm 1.0's registry that this import runs (the `prr`
 /// pooled and other-layer ones excepted) resolves, to the settings its family says.
@@ -143,7 +143,7 @@ fn dinov3_names_resolve() {
         );
         assert_eq!(a.qkv_bias, name.ends_with("_qkvb"), "{name}");
         assert_eq!(a.naming, Naming::Eva, "{name}");
-        assert_eq!(a.rope_temperature, Some(100.0), "{name}");
+        assert_eq!(a.rope, Some(Rope::Dinov3 { temperature: 100.0 }), "{name}");
         assert!(!a.abs_pos && a.class_token && a.reg_tokens == 4, "{name}");
         assert_eq!(a.init_values, Some(1e-5), "{name}");
         assert_eq!(a.norm_eps, TORCH_NORM_EPS, "{name}");
@@ -155,4 +155,141 @@ fn dinov3_names_resolve() {
         .filter(|n| n.contains("dinov3"))
         .collect();
     assert_eq!(all.len(), sizes.len(), "{all:?}");
+}
+
+/// Every Perception Encoder name of timm 1.0's `eva.py` resolves, to the settings timm builds
+/// (read off `timm.create_model` for each): width, heads, MLP width, class token, LayerScale,
+/// final norm, pooling (core: attention pooling with 8 heads and MLP ratio 4), and the rotary
+/// embedding's reference grid and offset.
+#[test]
+fn perception_encoder_names_resolve() {
+    // name, width, heads, MLP width, class token, LayerScale, reference grid, offset
+    let core = [
+        ("vit_pe_core_tiny_patch16_384", 192, 3, 768, true, 24, 1.0),
+        ("vit_pe_core_small_patch16_384", 384, 6, 1536, true, 24, 1.0),
+        ("vit_pe_core_base_patch16_224", 768, 12, 3072, true, 14, 1.0),
+        (
+            "vit_pe_core_large_patch14_336",
+            1024,
+            16,
+            4096,
+            true,
+            24,
+            1.0,
+        ),
+        (
+            "vit_pe_core_gigantic_patch14_448",
+            1536,
+            16,
+            8960,
+            false,
+            32,
+            0.0,
+        ),
+    ];
+    let mean = [
+        (
+            "vit_pe_lang_large_patch14_448",
+            1024,
+            16,
+            4096,
+            true,
+            true,
+            1.0,
+        ),
+        (
+            "vit_pe_lang_gigantic_patch14_448",
+            1536,
+            16,
+            8960,
+            false,
+            true,
+            0.0,
+        ),
+        (
+            "vit_pe_spatial_tiny_patch16_512",
+            192,
+            3,
+            768,
+            true,
+            false,
+            1.0,
+        ),
+        (
+            "vit_pe_spatial_small_patch16_512",
+            384,
+            6,
+            1536,
+            true,
+            false,
+            1.0,
+        ),
+        (
+            "vit_pe_spatial_base_patch16_512",
+            768,
+            12,
+            3072,
+            true,
+            false,
+            1.0,
+        ),
+        (
+            "vit_pe_spatial_large_patch14_448",
+            1024,
+            16,
+            4096,
+            true,
+            false,
+            1.0,
+        ),
+        (
+            "vit_pe_spatial_gigantic_patch14_448",
+            1536,
+            16,
+            8960,
+            false,
+            true,
+            0.0,
+        ),
+    ];
+    let check = |name: &str, width, heads, hidden, class_token, reference, offset| {
+        let a = named(&format!("{name}.fb")).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(
+            (a.width, a.heads, a.hidden()),
+            (width, heads, hidden),
+            "{name}"
+        );
+        assert_eq!(a.class_token, class_token, "{name}");
+        assert_eq!(a.naming, Naming::EvaRope, "{name}");
+        assert!(a.pre_norm && a.abs_pos && a.qkv_bias, "{name}");
+        assert_eq!(a.norm_eps, TORCH_NORM_EPS, "{name}");
+        let rope = Rope::Cat {
+            temperature: 10000.0,
+            reference: Some(reference),
+            offset,
+            xy: true,
+        };
+        assert_eq!(a.rope, Some(rope), "{name}");
+        a
+    };
+    for (name, width, heads, hidden, class_token, reference, offset) in core {
+        let a = check(name, width, heads, hidden, class_token, reference, offset);
+        assert_eq!(a.global_pool, "map", "{name}");
+        assert!(
+            a.attn_pool_prefix && a.final_norm && a.init_values.is_none(),
+            "{name}"
+        );
+        assert_eq!((a.pool_heads(), a.pool_hidden()), (8, 4 * width), "{name}");
+    }
+    for (name, width, heads, hidden, class_token, layer_scale, offset) in mean {
+        let a = check(name, width, heads, hidden, class_token, 32, offset);
+        assert_eq!(a.global_pool, "avg", "{name}");
+        assert!(!a.final_norm, "{name}");
+        assert_eq!(a.init_values, layer_scale.then_some(0.1), "{name}");
+    }
+    let all: Vec<String> = names()
+        .into_iter()
+        .filter(|n| n.starts_with("vit_pe_"))
+        .collect();
+    assert_eq!(all.len(), core.len() + mean.len(), "{all:?}");
 }

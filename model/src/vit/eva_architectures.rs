@@ -1,0 +1,106 @@
+//! The named architectures of timm's `eva.py` that ldae runs: the DINOv3 ViTs (`*_dinov3*`:
+//! rotary position embedding instead of a position table, registers, SwiGLU in the `plus` and
+//! 7B ones) and the Perception Encoders (`vit_pe_*`: another rotary embedding on top of the
+//! position table, attention pooling over every token in the `core` ones). EVA / EVA02 and the
+//! other rotary ViTs of that file are not among them.
+
+use super::args::{vit, VitArgs};
+
+/// Every named architecture of this file.
+pub(super) fn named() -> Vec<(String, VitArgs)> {
+    let pe = perception_encoders()
+        .into_iter()
+        .map(|(n, a)| (n.to_string(), a));
+    dinov3_family().into_iter().chain(pe).collect()
+}
+
+/// The DINOv3 ViTs of timm's `eva.py`: each size as released (no qkv bias) and as `_qkvb` (a
+/// zero key bias and learnt query / value biases; the distilled EUPE weights use these).
+fn dinov3_family() -> Vec<(String, VitArgs)> {
+    let sizes = [
+        ("tiny", vit(16, 192, 12, 3).dinov3(), false),
+        ("small", vit(16, 384, 12, 6).dinov3(), true),
+        ("small_plus", vit(16, 384, 12, 6).dinov3().swiglu(8), true),
+        ("base", vit(16, 768, 12, 12).dinov3(), true),
+        ("large", vit(16, 1024, 24, 16).dinov3(), true),
+        ("huge_plus", vit(16, 1280, 32, 20).dinov3().swiglu(8), true),
+        (
+            "7b",
+            vit(16, 4096, 40, 32).dinov3().mlp(2.0).swiglu(64),
+            true,
+        ),
+    ];
+    let mut named = Vec::new();
+    for (size, args, without_bias) in sizes {
+        let name = format!("vit_{size}_patch16_dinov3");
+        if without_bias {
+            named.push((name.clone(), args.clone()));
+        }
+        if size != "7b" {
+            named.push((format!("{name}_qkvb"), args.qkv_bias()));
+        }
+    }
+    named
+}
+
+/// The Perception Encoder towers of timm's `eva.py`: `core` (CLIP image towers, attention
+/// pooling, a head projecting into the text space), `lang` and `spatial` (the patch mean, no
+/// final norm). The gigantic ones have no class token and no rotary offset.
+fn perception_encoders() -> Vec<(&'static str, VitArgs)> {
+    let giant = |depth| {
+        vit(14, 1536, depth, 16)
+            .mlp(8960.0 / 1536.0)
+            .no_class_token()
+            .pe(32, 0.0)
+    };
+    vec![
+        (
+            "vit_pe_core_tiny_patch16_384",
+            vit(16, 192, 12, 3).pe(24, 1.0).pe_map(),
+        ),
+        (
+            "vit_pe_core_small_patch16_384",
+            vit(16, 384, 12, 6).pe(24, 1.0).pe_map(),
+        ),
+        (
+            "vit_pe_core_base_patch16_224",
+            vit(16, 768, 12, 12).pe(14, 1.0).pe_map(),
+        ),
+        (
+            "vit_pe_core_large_patch14_336",
+            vit(14, 1024, 24, 16).pe(24, 1.0).pe_map(),
+        ),
+        ("vit_pe_core_gigantic_patch14_448", giant(50).pe_map()),
+        (
+            "vit_pe_lang_large_patch14_448",
+            vit(14, 1024, 23, 16)
+                .pe(32, 1.0)
+                .layer_scale(0.1)
+                .mean_unnormed(),
+        ),
+        (
+            "vit_pe_lang_gigantic_patch14_448",
+            giant(47).layer_scale(0.1).mean_unnormed(),
+        ),
+        (
+            "vit_pe_spatial_tiny_patch16_512",
+            vit(16, 192, 12, 3).pe(32, 1.0).mean_unnormed(),
+        ),
+        (
+            "vit_pe_spatial_small_patch16_512",
+            vit(16, 384, 12, 6).pe(32, 1.0).mean_unnormed(),
+        ),
+        (
+            "vit_pe_spatial_base_patch16_512",
+            vit(16, 768, 12, 12).pe(32, 1.0).mean_unnormed(),
+        ),
+        (
+            "vit_pe_spatial_large_patch14_448",
+            vit(14, 1024, 24, 16).pe(32, 1.0).mean_unnormed(),
+        ),
+        (
+            "vit_pe_spatial_gigantic_patch14_448",
+            giant(50).layer_scale(0.1).mean_unnormed(),
+        ),
+    ]
+}
