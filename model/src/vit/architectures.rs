@@ -7,7 +7,7 @@
 //! pooling; the CLIP image towers of the same file (`*_clip_*`: a LayerNorm before the blocks,
 //! norms of epsilon 1e-5, QuickGELU in the `*_clip_quickgelu_*` ones); and the SigLIP towers
 //! (`*_siglip_*`: attention pooling `map`, or `gap`; tanh GELU in some). From timm's `eva.py`,
-//! the DINOv3 ViTs and the Perception Encoders ([`super::eva_architectures`]). Models with other layers (other activations, qk-norm, relative positions, EVA02's
+//! the DINOv3 ViTs and the Perception Encoders (`eva_architectures.rs`). Models with other layers (other activations, qk-norm, relative positions, EVA02's
 //! rotary embedding, `prr` pooling) are not in it, so they fail with a clear error instead of
 //! giving wrong features.
 
@@ -356,6 +356,10 @@ fn table() -> Vec<(&'static str, VitArgs)> {
                 .pool("avg")
                 .fc_norm(false),
         ),
+        // EVA's large towers are plain ViTs in vision_transformer.py (its giant ones and EVA02
+        // are in eva.py).
+        ("eva_large_patch14_196", vit(14, 1024, 24, 16).pool("avg")),
+        ("eva_large_patch14_336", vit(14, 1024, 24, 16).pool("avg")),
         ("deit_tiny_patch16_224", vit(16, 192, 12, 3)),
         ("deit_small_patch16_224", vit(16, 384, 12, 6)),
         ("deit_base_patch16_224", vit(16, 768, 12, 12)),

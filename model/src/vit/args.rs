@@ -26,6 +26,18 @@ pub enum Naming {
     EvaRope,
 }
 
+/// A SwiGLU MLP: `silu(gate) * value`, optionally normed, then the second layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Swiglu {
+    /// Gate and value as one layer `fc1`, gate first (timm's `GluMlp`), rather than `fc1_g` and
+    /// `fc1_x` (timm's `SwiGLU`).
+    pub packed: bool,
+    /// A LayerNorm over the hidden width before the second layer (`scale_mlp`, EVA02).
+    pub norm: bool,
+    /// The hidden width rounded up to a multiple of this (0: as it is).
+    pub align: usize,
+}
+
 /// A rotary position embedding (RoPE) on the queries and keys of the patch tokens.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rope {
@@ -35,7 +47,7 @@ pub enum Rope {
         /// The period base (100).
         temperature: f64,
     },
-    /// timm's `RotaryEmbeddingCat` (Perception Encoder): patch indices plus `offset`, rescaled
+    /// timm's `RotaryEmbeddingCat` (EVA02, Perception Encoder): patch indices plus `offset`, rescaled
     /// to a `reference` grid, inverse frequencies `temperature^(-i / (hd / 4))`, interleaved
     /// pairs; `xy`: the column's angles before the row's.
     Cat {
@@ -103,9 +115,13 @@ pub struct VitArgs {
     pub abs_pos: bool,
     /// A rotary position embedding on the queries and keys of the patch tokens.
     pub rope: Option<Rope>,
-    /// A SwiGLU MLP (`fc1_g`, `fc1_x`, SiLU gate), its hidden width rounded up to a multiple of
-    /// this (`None`: the two-layer MLP with `activation`).
-    pub swiglu_align: Option<usize>,
+    /// A SwiGLU MLP (`None`: the two-layer MLP with `activation`).
+    pub swiglu: Option<Swiglu>,
+    /// Separate query, key and value projections (`q_proj`, `k_proj`, `v_proj`; eva.py's
+    /// `qkv_fused = False`), rather than one `qkv`.
+    pub qkv_split: bool,
+    /// A LayerNorm over the attention's output before its projection (`scale_attn_inner`).
+    pub attn_norm: bool,
     /// Input channels.
     pub in_chans: usize,
     /// Classifier outputs (0: none; the head is not used for features).
@@ -134,7 +150,9 @@ impl VitArgs {
             naming: Naming::Vit,
             abs_pos: true,
             rope: None,
-            swiglu_align: None,
+            swiglu: None,
+            qkv_split: false,
+            attn_norm: false,
             global_pool: "token".into(),
             attn_pool_heads: None,
             attn_pool_mlp_ratio: None,
@@ -244,8 +262,44 @@ impl VitArgs {
     }
     /// The SwiGLU MLP, its hidden width rounded up to a multiple of `align`.
     pub(super) fn swiglu(mut self, align: usize) -> Self {
-        self.swiglu_align = Some(align);
+        self.swiglu = Some(Swiglu {
+            packed: false,
+            norm: false,
+            align,
+        });
         self
+    }
+    /// An EVA02 ViT (timm's `eva02_*`): a class token, the interleaved rotary embedding
+    /// (temperature 10000, patch indices rescaled to a 16 x 16 grid) on top of the position
+    /// table, q / v biases, SwiGLU MLPs of ratio 8/3: packed (`GluMlp`) in the tiny and small
+    /// ones, `fc1_g` / `fc1_x` with a norm and separate q / k / v projections in the base and
+    /// large ones (`scale_mlp`).
+    pub(super) fn eva02(self, scale_mlp: bool) -> Self {
+        let mut args = self.eva().mlp(4.0 * 2.0 / 3.0);
+        args.rope = Some(Rope::Cat {
+            temperature: 10000.0,
+            reference: Some(16),
+            offset: 0.0,
+            xy: false,
+        });
+        args.swiglu = Some(Swiglu {
+            packed: !scale_mlp,
+            norm: scale_mlp,
+            align: 0,
+        });
+        args.qkv_split = scale_mlp;
+        args
+    }
+    /// A model of timm's `eva.py` (EVA, EVA02): eva.py's names (q / v biases), average pooling
+    /// by default.
+    pub(super) fn eva(mut self) -> Self {
+        self.naming = Naming::Eva;
+        self.pool("avg")
+    }
+    /// EVA-CLIP's towers: a norm inside the attention, class token pooling.
+    pub(super) fn eva_clip(mut self) -> Self {
+        self.attn_norm = true;
+        self.pool("token")
     }
     pub(super) fn qkv_bias(mut self) -> Self {
         self.qkv_bias = true;
@@ -282,8 +336,8 @@ impl VitArgs {
     /// SwiGLU alignment).
     pub fn hidden(&self) -> usize {
         let hidden = (self.width as f64 * self.mlp_ratio) as usize;
-        match self.swiglu_align {
-            Some(align) if align > 0 => hidden.div_ceil(align) * align,
+        match self.swiglu {
+            Some(Swiglu { align, .. }) if align > 0 => hidden.div_ceil(align) * align,
             _ => hidden,
         }
     }

@@ -1,8 +1,10 @@
-//! The named architectures of timm's `eva.py` that ldae runs: the DINOv3 ViTs (`*_dinov3*`:
-//! rotary position embedding instead of a position table, registers, SwiGLU in the `plus` and
-//! 7B ones) and the Perception Encoders (`vit_pe_*`: another rotary embedding on top of the
-//! position table, attention pooling over every token in the `core` ones). EVA / EVA02 and the
-//! other rotary ViTs of that file are not among them.
+//! The named architectures of timm's `eva.py` that ldae runs: EVA (`eva_giant_*`) and EVA02
+//! (`eva02_*`: a rotary embedding on top of the position table, SwiGLU, EVA-CLIP's norm inside
+//! the attention), the DINOv3 ViTs (`*_dinov3*`: a rotary position embedding instead of a
+//! position table, registers, SwiGLU in the `plus` and 7B ones) and the Perception Encoders
+//! (`vit_pe_*`: another rotary embedding on top of the position table, attention pooling over
+//! every token in the `core` ones). EVA02's post-norm `enormous` tower and the other rotary ViTs
+//! of that file (`vit_*_rope_*`) are not among them.
 
 use super::args::{vit, VitArgs};
 
@@ -11,7 +13,38 @@ pub(super) fn named() -> Vec<(String, VitArgs)> {
     let pe = perception_encoders()
         .into_iter()
         .map(|(n, a)| (n.to_string(), a));
-    dinov3_family().into_iter().chain(pe).collect()
+    let eva = eva_family().into_iter().map(|(n, a)| (n.to_string(), a));
+    eva.chain(dinov3_family()).chain(pe).collect()
+}
+
+/// EVA (the giant towers, a plain ViT with eva.py's names) and EVA02 (the MIM-trained towers
+/// at each size and input size, and the EVA-CLIP image towers).
+fn eva_family() -> Vec<(&'static str, VitArgs)> {
+    let giant = || vit(14, 1408, 40, 16).mlp(6144.0 / 1408.0).eva();
+    let tiny = || vit(14, 192, 12, 3).eva02(false);
+    let small = || vit(14, 384, 12, 6).eva02(false);
+    let base = || vit(14, 768, 12, 12).eva02(true);
+    let large = || vit(14, 1024, 24, 16).eva02(true);
+    vec![
+        ("eva_giant_patch14_224", giant()),
+        ("eva_giant_patch14_336", giant()),
+        ("eva_giant_patch14_560", giant()),
+        ("eva_giant_patch14_clip_224", giant().pool("token")),
+        ("eva02_tiny_patch14_224", tiny()),
+        ("eva02_tiny_patch14_336", tiny()),
+        ("eva02_small_patch14_224", small()),
+        ("eva02_small_patch14_336", small()),
+        ("eva02_base_patch14_224", base()),
+        ("eva02_base_patch14_448", base()),
+        ("eva02_large_patch14_224", large()),
+        ("eva02_large_patch14_448", large()),
+        (
+            "eva02_base_patch16_clip_224",
+            vit(16, 768, 12, 12).eva02(true).eva_clip(),
+        ),
+        ("eva02_large_patch14_clip_224", large().eva_clip()),
+        ("eva02_large_patch14_clip_336", large().eva_clip()),
+    ]
 }
 
 /// The DINOv3 ViTs of timm's `eva.py`: each size as released (no qkv bias) and as `_qkvb` (a

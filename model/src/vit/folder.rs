@@ -376,28 +376,58 @@ fn check_tensors(
     }
     for i in 0..args.depth {
         let b = format!("blocks.{i}");
-        add(format!("{b}.attn.qkv.weight"), vec![3 * w, w]);
-        if args.qkv_bias {
-            match args.naming {
-                Naming::Vit | Naming::EvaRope => add(format!("{b}.attn.qkv.bias"), vec![3 * w]),
-                Naming::Eva => {
-                    add(format!("{b}.attn.q_bias"), vec![w]);
-                    add(format!("{b}.attn.v_bias"), vec![w]);
+        let attn = format!("{b}.attn");
+        match args.qkv_split {
+            // eva.py's separate projections: the key has no bias.
+            true => {
+                for p in ["q_proj", "k_proj", "v_proj"] {
+                    add(format!("{attn}.{p}.weight"), vec![w, w]);
+                }
+                if args.qkv_bias {
+                    add(format!("{attn}.q_proj.bias"), vec![w]);
+                    add(format!("{attn}.v_proj.bias"), vec![w]);
+                }
+            }
+            false => add(format!("{attn}.qkv.weight"), vec![3 * w, w]),
+        }
+        match (args.qkv_bias && !args.qkv_split, args.naming) {
+            (false, _) => {}
+            (true, Naming::Vit | Naming::EvaRope) => add(format!("{attn}.qkv.bias"), vec![3 * w]),
+            (true, Naming::Eva) => {
+                add(format!("{attn}.q_bias"), vec![w]);
+                add(format!("{attn}.v_bias"), vec![w]);
+            }
+        }
+        if args.attn_norm {
+            add(format!("{attn}.norm.weight"), vec![w]);
+            add(format!("{attn}.norm.bias"), vec![w]);
+        }
+        add(format!("{attn}.proj.weight"), vec![w, w]);
+        add(format!("{attn}.proj.bias"), vec![w]);
+        let mlp = format!("{b}.mlp");
+        match args.swiglu {
+            None => {
+                add(format!("{mlp}.fc1.weight"), vec![h, w]);
+                add(format!("{mlp}.fc1.bias"), vec![h]);
+            }
+            // timm's GluMlp: gate and value as one layer.
+            Some(s) if s.packed => {
+                add(format!("{mlp}.fc1.weight"), vec![2 * h, w]);
+                add(format!("{mlp}.fc1.bias"), vec![2 * h]);
+            }
+            Some(_) => {
+                for fc1 in ["fc1_g", "fc1_x"] {
+                    add(format!("{mlp}.{fc1}.weight"), vec![h, w]);
+                    add(format!("{mlp}.{fc1}.bias"), vec![h]);
                 }
             }
         }
-        add(format!("{b}.attn.proj.weight"), vec![w, w]);
-        add(format!("{b}.attn.proj.bias"), vec![w]);
-        let inputs = match args.swiglu_align {
-            Some(_) => &["fc1_g", "fc1_x"][..],
-            None => &["fc1"][..],
-        };
-        for fc1 in inputs {
-            add(format!("{b}.mlp.{fc1}.weight"), vec![h, w]);
-            add(format!("{b}.mlp.{fc1}.bias"), vec![h]);
+        if args.swiglu.is_some_and(|s| s.norm) {
+            add(format!("{mlp}.norm.weight"), vec![h]);
+            add(format!("{mlp}.norm.bias"), vec![h]);
         }
-        add(format!("{b}.mlp.fc2.weight"), vec![w, h]);
-        add(format!("{b}.mlp.fc2.bias"), vec![w]);
+        add(format!("{mlp}.fc2.weight"), vec![w, h]);
+        add(format!("{mlp}.fc2.bias"), vec![w]);
         if args.init_values.is_some() {
             for gamma in layer_scale_names(args.naming) {
                 add(format!("{b}.{gamma}"), vec![w]);

@@ -1,7 +1,7 @@
 //! timm / Hugging Face Vision Transformers as encoders: a model folder (`config.json` +
 //! `model.safetensors`) read and checked ([`folder`]), its settings ([`args`]) and named
 //! architecture ([`architectures`]), the pooling its features use, and its forward pass on the
-//! fused CPU kernels ([`network`]), with the position embedding resampled to another input size
+//! fused CPU kernels ([`network`], of layers read by their timm names), with the position embedding resampled to another input size
 //! as timm does ([`resample`]) or DINOv3's rotary embedding computed for it ([`rope`]); and the
 //! other way, an l-DAE run's encoder written as a timm folder ([`export`]).
 
@@ -10,6 +10,7 @@ pub mod args;
 mod eva_architectures;
 pub mod export;
 pub mod folder;
+mod layers;
 pub mod network;
 mod pooling_choice;
 pub mod resample;

@@ -9,110 +9,30 @@
 //! DINOv3's rotary embedding turns the queries and keys inside the fused attention, and its
 //! SwiGLU MLP runs its two input layers as one product.
 
-use std::collections::HashMap;
-
 use candle_core::{DType, Device, Tensor};
-use ldae_pipeline::{Error, Result};
+use ldae_pipeline::Result;
 
-use super::args::{Activation, Naming, VitArgs};
+use super::args::VitArgs;
 use super::folder::{layer_scale_names, TimmFolder};
+use super::layers::{per_image, Affine, AttentionPool, Mlp, Weights};
 use super::resample::resample_grid;
 use super::rope;
 use crate::denoiser::{fused, Precision};
 use ldae_operators::pca::candle_err;
-
-/// A LayerNorm with affine parameters, as the fused kernel's shift and scale.
-struct Affine {
-    /// The bias, `[W]`.
-    shift: Tensor,
-    /// The weight minus one, `[W]`.
-    scale: Tensor,
-    eps: f64,
-}
-
-/// `v` `[W]` repeated for a batch of `b`: `[b, W]`.
-fn per_image(v: &Tensor, b: usize) -> candle_core::Result<Tensor> {
-    v.unsqueeze(0)?.broadcast_as((b, v.dim(0)?))?.contiguous()
-}
-
-impl Affine {
-    /// `x` `[B, N, W]` normalised over W.
-    fn apply(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let b = x.dim(0)?;
-        fused::modulated_norm(
-            x,
-            &per_image(&self.shift, b)?,
-            &per_image(&self.scale, b)?,
-            self.eps,
-        )
-    }
-
-    /// `x` `[B, W]` normalised over W.
-    fn apply_rows(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.apply(&x.unsqueeze(1)?)?.squeeze(1)
-    }
-}
 
 /// One pre-norm transformer block.
 struct VitBlock {
     norm1: Affine,
     qkv_w: Tensor,
     qkv_b: Tensor,
+    /// The norm of the attention's output (EVA-CLIP's `scale_attn_inner`).
+    attn_norm: Option<Affine>,
     proj_w: Tensor,
     proj_b: Tensor,
     ls1: Tensor,
     norm2: Affine,
     mlp: Mlp,
     ls2: Tensor,
-}
-
-/// timm's `AttentionPoolLatent` (`global_pool = "map"`): a learnt query attends over the
-/// tokens, then a residual MLP behind a norm.
-struct AttentionPool {
-    /// The query, projected once: `[W]`.
-    query: Tensor,
-    kv_w: Tensor,
-    kv_b: Tensor,
-    proj_w: Tensor,
-    proj_b: Tensor,
-    norm: Affine,
-    mlp: Mlp,
-}
-
-/// Two linear layers with the model's activation between them; or SwiGLU: the first layer
-/// gives a gate and a value (`fc1_g` then `fc1_x`, stacked into one product), and
-/// `silu(gate) * value` goes on to the second.
-struct Mlp {
-    fc1_w: Tensor,
-    fc1_b: Tensor,
-    fc2_w: Tensor,
-    fc2_b: Tensor,
-    swiglu: bool,
-}
-
-impl Mlp {
-    fn forward(
-        &self,
-        x: &Tensor,
-        activation: Activation,
-        compute: DType,
-    ) -> candle_core::Result<Tensor> {
-        let y = match activation {
-            _ if self.swiglu => {
-                let y = fused::linear(x, &self.fc1_w, &self.fc1_b, compute)?;
-                let hidden = y.dim(candle_core::D::Minus1)? / 2;
-                let gate = y.narrow(candle_core::D::Minus1, 0, hidden)?;
-                (gate.silu()? * y.narrow(candle_core::D::Minus1, hidden, hidden)?)?
-            }
-            Activation::Gelu => fused::linear_gelu(x, &self.fc1_w, &self.fc1_b, compute)?,
-            Activation::QuickGelu => {
-                let y = fused::linear(x, &self.fc1_w, &self.fc1_b, compute)?;
-                (&y * candle_nn::ops::sigmoid(&(&y * 1.702)?)?)?
-            }
-            Activation::GeluTanh => fused::linear(x, &self.fc1_w, &self.fc1_b, compute)?.gelu()?,
-        };
-        fused::linear(&y, &self.fc2_w, &self.fc2_b, compute)
-    }
 }
 
 /// A timm ViT, ready to run.
@@ -142,72 +62,6 @@ pub struct Vit {
     compute: DType,
 }
 
-/// The weights, taken by name (every one was checked by [`TimmFolder::open`]).
-struct Weights {
-    tensors: HashMap<String, Tensor>,
-    /// The model's LayerNorm epsilon, for the norms built from them.
-    norm_eps: f64,
-}
-
-impl Weights {
-    fn take(&mut self, name: &str) -> Result<Tensor> {
-        self.tensors
-            .remove(name)
-            .ok_or_else(|| Error::internal(format!("tensor '{name}' is missing")))
-    }
-
-    fn mlp(&mut self, name: &str) -> Result<Mlp> {
-        Ok(Mlp {
-            fc1_w: self.take(&format!("{name}.fc1.weight"))?,
-            fc1_b: self.take(&format!("{name}.fc1.bias"))?,
-            fc2_w: self.take(&format!("{name}.fc2.weight"))?,
-            fc2_b: self.take(&format!("{name}.fc2.bias"))?,
-            swiglu: false,
-        })
-    }
-
-    /// A SwiGLU MLP, its gate and value layers stacked (gate first).
-    fn swiglu(&mut self, name: &str) -> Result<Mlp> {
-        let mut stacked = |part: &str| -> Result<Tensor> {
-            let gate = self.take(&format!("{name}.fc1_g.{part}"))?;
-            let value = self.take(&format!("{name}.fc1_x.{part}"))?;
-            Tensor::cat(&[gate, value], 0).map_err(candle_err)
-        };
-        let (fc1_w, fc1_b) = (stacked("weight")?, stacked("bias")?);
-        Ok(Mlp {
-            fc1_w,
-            fc1_b,
-            fc2_w: self.take(&format!("{name}.fc2.weight"))?,
-            fc2_b: self.take(&format!("{name}.fc2.bias"))?,
-            swiglu: true,
-        })
-    }
-
-    /// The qkv projection's bias `[3W]`: timm's `qkv.bias`, or eva.py's query and value biases
-    /// around a zero key bias, or zeros for a model without one.
-    fn qkv_bias(&mut self, args: &VitArgs, attn: &str, device: &Device) -> Result<Tensor> {
-        let zeros = |n: usize| Tensor::zeros(n, DType::F32, device).map_err(candle_err);
-        match (args.qkv_bias, args.naming) {
-            (false, _) => zeros(3 * args.width),
-            (true, Naming::Vit | Naming::EvaRope) => self.take(&format!("{attn}.qkv.bias")),
-            (true, Naming::Eva) => {
-                let q = self.take(&format!("{attn}.q_bias"))?;
-                let v = self.take(&format!("{attn}.v_bias"))?;
-                Tensor::cat(&[q, zeros(args.width)?, v], 0).map_err(candle_err)
-            }
-        }
-    }
-
-    fn affine(&mut self, name: &str) -> Result<Affine> {
-        let weight = self.take(&format!("{name}.weight"))?;
-        Ok(Affine {
-            shift: self.take(&format!("{name}.bias"))?,
-            scale: (weight - 1.0).map_err(candle_err)?,
-            eps: self.norm_eps,
-        })
-    }
-}
-
 impl Vit {
     /// The network of `folder` on `device`, for a grid of `grid` x `grid` patches (its
     /// position embedding resampled as timm does when that differs from the trained grid).
@@ -218,10 +72,7 @@ impl Vit {
         precision: Precision,
     ) -> Result<Vit> {
         let args = folder.args.clone();
-        let mut w = Weights {
-            tensors: folder.load_weights(device)?,
-            norm_eps: args.norm_eps,
-        };
+        let mut w = Weights::new(folder.load_weights(device)?, args.norm_eps);
         let width = args.width;
         // Conv weight [W, C, p, p] -> [W, p, p, C] -> [W, p*p*C]: ldae's patch element order.
         let conv = w.take("patch_embed.proj.weight")?;
@@ -288,18 +139,20 @@ impl Vit {
                 Some(_) => w.take(&format!("{b}.{name}")),
                 None => ones(),
             };
+            let (qkv_w, qkv_b) = w.qkv(&args, &format!("{b}.attn"), device)?;
             blocks.push(VitBlock {
                 norm1: w.affine(&format!("{b}.norm1"))?,
-                qkv_w: reorder(w.take(&format!("{b}.attn.qkv.weight"))?)?,
-                qkv_b: reorder(w.qkv_bias(&args, &format!("{b}.attn"), device)?)?,
+                qkv_w: reorder(qkv_w)?,
+                qkv_b: reorder(qkv_b)?,
+                attn_norm: match args.attn_norm {
+                    true => Some(w.affine(&format!("{b}.attn.norm"))?),
+                    false => None,
+                },
                 proj_w: w.take(&format!("{b}.attn.proj.weight"))?,
                 proj_b: w.take(&format!("{b}.attn.proj.bias"))?,
                 ls1: gamma(&mut w, ls1)?,
                 norm2: w.affine(&format!("{b}.norm2"))?,
-                mlp: match args.swiglu_align {
-                    Some(_) => w.swiglu(&format!("{b}.mlp"))?,
-                    None => w.mlp(&format!("{b}.mlp"))?,
-                },
+                mlp: w.mlp(&format!("{b}.mlp"), &args)?,
                 ls2: gamma(&mut w, ls2)?,
             });
         }
@@ -309,7 +162,7 @@ impl Vit {
             (true, false) => (Some(w.affine("norm")?), None),
         };
         let attn_pool = match args.global_pool.as_str() {
-            "map" => Some(attention_pool(&mut w)?),
+            "map" => Some(w.attention_pool()?),
             _ => None,
         };
         let head = match args.num_classes {
@@ -406,6 +259,10 @@ impl Vit {
             )?,
             None => fused::attention(&normed, &b.qkv_w, &b.qkv_b, heads, self.compute)?,
         };
+        let y = match &b.attn_norm {
+            Some(norm) => norm.apply(&y)?,
+            None => y,
+        };
         let y = fused::linear(&y, &b.proj_w, &b.proj_b, self.compute)?;
         let x = fused::gated_residual(x, &y, &per_image(&b.ls1, n)?)?;
         let y = b
@@ -490,28 +347,6 @@ impl Vit {
     }
 }
 
-/// The attention pooling's weights, its query projected once (it is the same for every image).
-fn attention_pool(w: &mut Weights) -> Result<AttentionPool> {
-    let latent = w.take("attn_pool.latent")?;
-    let (q_w, q_b) = (w.take("attn_pool.q.weight")?, w.take("attn_pool.q.bias")?);
-    let width = latent.dim(2).map_err(candle_err)?;
-    let query = latent
-        .reshape((1, width))
-        .and_then(|l| l.matmul(&q_w.t()?))
-        .and_then(|q| q.broadcast_add(&q_b))
-        .and_then(|q| q.reshape(width))
-        .map_err(candle_err)?;
-    Ok(AttentionPool {
-        query,
-        kv_w: w.take("attn_pool.kv.weight")?,
-        kv_b: w.take("attn_pool.kv.bias")?,
-        proj_w: w.take("attn_pool.proj.weight")?,
-        proj_b: w.take("attn_pool.proj.bias")?,
-        norm: w.affine("attn_pool.norm")?,
-        mlp: w.mlp("attn_pool.mlp")?,
-    })
-}
-
 /// The position embedding `[1, L, W]` for a `grid` x `grid` patch grid, resampled from the
 /// trained `trained` grid when they differ (prefix positions kept as they are).
 fn resampled_position(args: &VitArgs, pos: Tensor, trained: usize, grid: usize) -> Result<Tensor> {
@@ -535,62 +370,4 @@ fn resampled_position(args: &VitArgs, pos: Tensor, trained: usize, grid: usize) 
         width,
     ));
     Tensor::from_vec(out, (1, prefix + grid * grid, width), pos.device()).map_err(candle_err)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The MLP's activations against their formulas (through identity layers): the tanh GELU
-    /// and erf GELU differ by ~1e-4 at |x| ~ 2, under what a comparison of whole features
-    /// with timm resolves, so each is checked on its own here.
-    #[test]
-    fn mlp_activations_follow_their_formulas() {
-        let dev = Device::Cpu;
-        let xs: Vec<f32> = (0..33).map(|i| -4.0 + 0.25 * i as f32).collect();
-        let n = xs.len();
-        let eye = Tensor::eye(n, DType::F32, &dev).unwrap();
-        let zero = Tensor::zeros(n, DType::F32, &dev).unwrap();
-        let mlp = Mlp {
-            fc1_w: eye.clone(),
-            fc1_b: zero.clone(),
-            fc2_w: eye,
-            fc2_b: zero,
-            swiglu: false,
-        };
-        let x = Tensor::from_vec(xs.clone(), (1, 1, n), &dev).unwrap();
-        let run = |a| -> Vec<f32> {
-            let y = mlp.forward(&x, a, DType::F32).unwrap();
-            y.flatten_all().unwrap().to_vec1().unwrap()
-        };
-        let tanh_gelu = |x: f64| {
-            0.5 * x
-                * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())
-        };
-        let quick_gelu = |x: f64| x / (1.0 + (-1.702 * x).exp());
-        let (tanh, quick, erf) = (
-            run(Activation::GeluTanh),
-            run(Activation::QuickGelu),
-            run(Activation::Gelu),
-        );
-        for (i, &x) in xs.iter().enumerate() {
-            let x = x as f64;
-            assert!(
-                (tanh[i] as f64 - tanh_gelu(x)).abs() < 2e-6,
-                "tanh GELU at {x}"
-            );
-            assert!(
-                (quick[i] as f64 - quick_gelu(x)).abs() < 2e-6,
-                "QuickGELU at {x}"
-            );
-        }
-        // The exact GELU is another function: told apart from the tanh one where they differ.
-        let at2 = xs.iter().position(|&x| x == 2.0).unwrap();
-        assert!(
-            (erf[at2] - tanh[at2]).abs() > 5e-5,
-            "{} {}",
-            erf[at2],
-            tanh[at2]
-        );
-    }
 }

@@ -1,4 +1,4 @@
-//! timm's CLIP, SigLIP, DINOv3 and Perception Encoder names resolve to their families' settings.
+//! timm's CLIP, SigLIP, EVA, DINOv3 and Perception Encoder names resolve to their families' settings.
 
 use ldae_model::vit::architectures::{named, names};
 use ldae_model::vit::args::{Activation, Naming, Rope, TORCH_NORM_EPS};
@@ -136,11 +136,7 @@ fn dinov3_names_resolve() {
             (width, depth, heads, 16),
             "{name}"
         );
-        assert_eq!(
-            (a.hidden(), a.swiglu_align.is_some()),
-            (hidden, swiglu),
-            "{name}"
-        );
+        assert_eq!((a.hidden(), a.swiglu.is_some()), (hidden, swiglu), "{name}");
         assert_eq!(a.qkv_bias, name.ends_with("_qkvb"), "{name}");
         assert_eq!(a.naming, Naming::Eva, "{name}");
         assert_eq!(a.rope, Some(Rope::Dinov3 { temperature: 100.0 }), "{name}");
@@ -292,4 +288,155 @@ fn perception_encoder_names_resolve() {
         .filter(|n| n.starts_with("vit_pe_"))
         .collect();
     assert_eq!(all.len(), core.len() + mean.len(), "{all:?}");
+}
+
+/// Every EVA and EVA02 name of timm 1.0 but the post-norm `eva02_enormous` resolves, to the
+/// settings timm builds (read off `timm.create_model` for each).
+#[test]
+fn eva_names_resolve() {
+    // name, width, heads, MLP width, MLP (packed SwiGLU, SwiGLU with a norm and split q / k / v,
+    // or plain), pooling, norm inside the attention
+    #[derive(PartialEq, Debug, Clone, Copy)]
+    enum Mlp {
+        Packed,
+        Normed,
+        Plain,
+    }
+    use Mlp::*;
+    let models = [
+        ("eva02_tiny_patch14_224", 192, 3, 512, Packed, "avg", false),
+        ("eva02_tiny_patch14_336", 192, 3, 512, Packed, "avg", false),
+        (
+            "eva02_small_patch14_224",
+            384,
+            6,
+            1024,
+            Packed,
+            "avg",
+            false,
+        ),
+        (
+            "eva02_small_patch14_336",
+            384,
+            6,
+            1024,
+            Packed,
+            "avg",
+            false,
+        ),
+        (
+            "eva02_base_patch14_224",
+            768,
+            12,
+            2048,
+            Normed,
+            "avg",
+            false,
+        ),
+        (
+            "eva02_base_patch14_448",
+            768,
+            12,
+            2048,
+            Normed,
+            "avg",
+            false,
+        ),
+        (
+            "eva02_large_patch14_224",
+            1024,
+            16,
+            2730,
+            Normed,
+            "avg",
+            false,
+        ),
+        (
+            "eva02_large_patch14_448",
+            1024,
+            16,
+            2730,
+            Normed,
+            "avg",
+            false,
+        ),
+        (
+            "eva02_base_patch16_clip_224",
+            768,
+            12,
+            2048,
+            Normed,
+            "token",
+            true,
+        ),
+        (
+            "eva02_large_patch14_clip_224",
+            1024,
+            16,
+            2730,
+            Normed,
+            "token",
+            true,
+        ),
+        (
+            "eva02_large_patch14_clip_336",
+            1024,
+            16,
+            2730,
+            Normed,
+            "token",
+            true,
+        ),
+        ("eva_giant_patch14_224", 1408, 16, 6144, Plain, "avg", false),
+        ("eva_giant_patch14_336", 1408, 16, 6144, Plain, "avg", false),
+        ("eva_giant_patch14_560", 1408, 16, 6144, Plain, "avg", false),
+        (
+            "eva_giant_patch14_clip_224",
+            1408,
+            16,
+            6144,
+            Plain,
+            "token",
+            false,
+        ),
+        ("eva_large_patch14_196", 1024, 16, 4096, Plain, "avg", false),
+        ("eva_large_patch14_336", 1024, 16, 4096, Plain, "avg", false),
+    ];
+    for (name, width, heads, hidden, mlp, pool, attn_norm) in models {
+        let a = named(name).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(
+            (a.width, a.heads, a.patch > 0),
+            (width, heads, true),
+            "{name}"
+        );
+        let kind = match a.swiglu {
+            Some(s) if s.packed && !s.norm => Packed,
+            Some(s) if s.norm && !s.packed => Normed,
+            None => Plain,
+            Some(other) => panic!("{name}: {other:?}"),
+        };
+        // The packed MLP's first layer is twice its hidden width, as timm's GluMlp.
+        assert_eq!((a.hidden(), kind), (hidden, mlp), "{name}");
+        assert_eq!(a.qkv_split, mlp == Normed, "{name}");
+        assert_eq!(
+            (a.global_pool.as_str(), a.attn_norm),
+            (pool, attn_norm),
+            "{name}"
+        );
+        assert_eq!(a.uses_fc_norm(), pool == "avg", "{name}");
+        let eva02 = name.starts_with("eva02");
+        let rope = Rope::Cat {
+            temperature: 10000.0,
+            reference: Some(16),
+            offset: 0.0,
+            xy: false,
+        };
+        assert_eq!(a.rope, eva02.then_some(rope), "{name}");
+        assert_eq!(
+            a.naming == Naming::Eva,
+            !name.starts_with("eva_large"),
+            "{name}"
+        );
+        assert!(a.class_token && a.abs_pos && a.qkv_bias && a.init_values.is_none());
+    }
 }
