@@ -98,9 +98,9 @@ impl TimmFolder {
         let mut args = architectures::named(&architecture).ok_or_else(|| {
             let names = architectures::names();
             bad(format!(
-                "architecture '{architecture}' is not a supported timm VisionTransformer \
-                 ({} names of the vit_* and deit_* families, CLIP, SigLIP and DINOv3 are, \
-                 from {} to {}; see docs/timm.md)",
+                "architecture '{architecture}' is not a timm model ldae runs ({} names are: \
+                 the vit_* and deit_* ViTs, CLIP, SigLIP, EVA / EVA02, DINOv3 and Perception \
+                 Encoder, from {} to {}; see docs/timm.md)",
                 names.len(),
                 names[0],
                 names[names.len() - 1]
@@ -326,12 +326,7 @@ fn check_tensors(
     dir: &Path,
 ) -> Result<Option<usize>> {
     let file = dir.join("model.safetensors");
-    let bad = |what: String| {
-        Error::plan(
-            STAGE,
-            format!("{} (timm VisionTransformer): {what}", file.display()),
-        )
-    };
+    let bad = |what: String| Error::plan(STAGE, format!("{} (timm model): {what}", file.display()));
     let w = args.width;
     let (p, c, h) = (args.patch, args.in_chans, args.hidden());
     let mut expected: BTreeMap<String, Vec<usize>> = BTreeMap::new();

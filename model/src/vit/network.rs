@@ -6,8 +6,8 @@
 //! so the import runs on the kernels the l-DAE encoder runs on, with the model's norm epsilon.
 //! QuickGELU (OpenAI's CLIP towers) and tanh GELU (some SigLIP towers) run after the fused
 //! product; SigLIP's attention pooling and the classifier head run on candle's operations.
-//! DINOv3's rotary embedding turns the queries and keys inside the fused attention, and its
-//! SwiGLU MLP runs its two input layers as one product.
+//! The rotary embeddings of eva.py's models (DINOv3, Perception Encoder, EVA02) turn the queries
+//! and keys inside the fused attention; SwiGLU MLPs run their two input layers as one product.
 
 use candle_core::{DType, Device, Tensor};
 use ldae_pipeline::Result;
@@ -47,7 +47,7 @@ pub struct Vit {
     /// The position embedding at this grid, `[1, L, W]` (L covers the prefix tokens unless
     /// the model has `no_embed_class`; `None` for a model without one).
     pos: Option<Tensor>,
-    /// The rotary embedding's table at this grid, `[grid * grid, 2 hd]` (DINOv3).
+    /// The rotary embedding's table at this grid, `[grid * grid, 2 hd]` (eva.py's models).
     rope: Option<Tensor>,
     norm_pre: Option<Affine>,
     blocks: Vec<VitBlock>,
