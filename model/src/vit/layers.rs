@@ -66,10 +66,7 @@ impl Mlp {
     ) -> candle_core::Result<Tensor> {
         let y = match activation {
             _ if self.swiglu => {
-                let y = fused::linear(x, &self.fc1_w, &self.fc1_b, compute)?;
-                let hidden = y.dim(candle_core::D::Minus1)? / 2;
-                let gate = y.narrow(candle_core::D::Minus1, 0, hidden)?;
-                (gate.silu()? * y.narrow(candle_core::D::Minus1, hidden, hidden)?)?
+                fused::silu_gate(&fused::linear(x, &self.fc1_w, &self.fc1_b, compute)?)?
             }
             Activation::Gelu => fused::linear_gelu(x, &self.fc1_w, &self.fc1_b, compute)?,
             Activation::QuickGelu => {

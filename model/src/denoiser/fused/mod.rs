@@ -15,6 +15,7 @@
 mod attention;
 #[cfg(feature = "cuda")]
 mod cuda_kernels;
+mod gate;
 mod linear;
 mod ops;
 mod real;
@@ -130,6 +131,17 @@ pub fn gelu(x: &Tensor) -> Result<Tensor> {
         return x.contiguous()?.apply_op1(ops::Gelu);
     }
     with_grad::gelu(x)
+}
+
+/// SwiGLU's gate: `silu(gate) * value` of `y` `[.., 2H]` (gate first), `[.., H]`. For
+/// inference: no gradient flows through it on the CPU.
+pub fn silu_gate(y: &Tensor) -> Result<Tensor> {
+    if fused(y) {
+        return y.contiguous()?.apply_op1_no_bwd(&gate::SiluGate);
+    }
+    let hidden = y.dim(candle_core::D::Minus1)? / 2;
+    let gate = y.narrow(candle_core::D::Minus1, 0, hidden)?;
+    gate.silu()? * y.narrow(candle_core::D::Minus1, hidden, hidden)?
 }
 
 /// Multi-head self-attention of `x` `[B, N, W]` with the `qkv` projection `w` `[3W, W]`, `b`

@@ -412,3 +412,26 @@ fn rotary_attention_matches_rotating_then_attending() {
         assert!(max_diff(&plain, &expected) > 1e-3);
     }
 }
+
+#[test]
+fn silu_gate_matches_silu_times_value() {
+    // 3 x 70 rows of 2 x 96: the parallel path; and a small one.
+    for dims in [vec![2, 3, 8], vec![3, 70, 192]] {
+        let y = (randn(&dims, 43) * 4.0).unwrap();
+        let h = dims[2] / 2;
+        let expected = {
+            let g = y.narrow(D::Minus1, 0, h).unwrap();
+            let v = y.narrow(D::Minus1, h, h).unwrap();
+            // silu(g) = g * sigmoid(g), written out.
+            let sigmoid = (g.neg().unwrap().exp().unwrap() + 1.0)
+                .unwrap()
+                .recip()
+                .unwrap();
+            ((g * sigmoid).unwrap() * v).unwrap()
+        };
+        assert!(max_diff(&silu_gate(&y).unwrap(), &expected) < 1e-12, "f64");
+        let fast = silu_gate(&y.to_dtype(DType::F32).unwrap()).unwrap();
+        let diff = max_diff(&fast.to_dtype(DType::F64).unwrap(), &expected);
+        assert!(diff < 1e-5, "f32 gate differs by {diff}");
+    }
+}
