@@ -77,6 +77,10 @@ VARIANTS = [
     ("eva02-small", "eva02_small_patch14_224", {"depth": 2}),
     ("eva02-clip", "eva02_base_patch16_clip_224", {"depth": 2}),
     ("eva-giant", "eva_giant_patch14_224", {"depth": 1, "img_size": 112}),
+    # Rotary ViTs: timm's (a register, no class token, no position table) and NAVER's axial
+    # one (column first, no reference grid, a position table without the class token).
+    ("rope-reg-gap", "vit_medium_patch16_rope_reg1_gap_256", {"depth": 2}),
+    ("rope-axial-ape", "vit_small_patch16_rope_ape_224", {"depth": 2}),
 ]
 
 # Parameters scaled per variant, so that what sets the variant apart shows in its features:
@@ -93,6 +97,8 @@ SCALED = {
     "pe-lang-gigantic": {"attn.qkv.weight": 5.0},
     "eva02-small": {"attn.qkv.weight": 5.0},
     "eva02-clip": {"attn.q_proj.weight": 5.0, "attn.k_proj.weight": 5.0},
+    "rope-reg-gap": {"attn.qkv.weight": 5.0},
+    "rope-axial-ape": {"attn.qkv.weight": 5.0},
 }
 # The variants whose attention is sharpened above.
 SHARP = {label for label, scaled in SCALED.items() if any("attn.q" in k for k in scaled)}

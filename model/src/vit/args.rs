@@ -296,6 +296,38 @@ impl VitArgs {
         self.naming = Naming::Eva;
         self.pool("avg")
     }
+    /// timm's rotary ViTs (`vit_*_rope_reg*_gap_256`): registers and no class token, no
+    /// position table, EVA02's rotary embedding, LayerScale, the patch mean with `fc_norm`.
+    pub(super) fn rope_gap(self, registers: usize) -> Self {
+        let mut args = self
+            .eva()
+            .no_class_token()
+            .registers(registers)
+            .layer_scale(1e-5);
+        args.abs_pos = false;
+        args.rope = Some(Rope::Cat {
+            temperature: 10000.0,
+            reference: Some(16),
+            offset: 0.0,
+            xy: false,
+        });
+        args
+    }
+    /// NAVER's axial RoPE-ViTs (`vit_*_patch16_rope_224`, DeiT-III recipe): the interleaved
+    /// rotary embedding at temperature 100 on plain patch indices, column first; LayerScale;
+    /// class token pooling; `ape`: a position table too (not covering the class token).
+    pub(super) fn rope_axial(mut self, ape: bool) -> Self {
+        self.naming = Naming::EvaRope;
+        self.abs_pos = ape;
+        self.no_embed_class = ape;
+        self.rope = Some(Rope::Cat {
+            temperature: 100.0,
+            reference: None,
+            offset: 0.0,
+            xy: true,
+        });
+        self.layer_scale(1e-5).pool("token")
+    }
     /// EVA-CLIP's towers: a norm inside the attention, class token pooling.
     pub(super) fn eva_clip(mut self) -> Self {
         self.attn_norm = true;

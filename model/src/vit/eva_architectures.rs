@@ -3,8 +3,9 @@
 //! the attention), the DINOv3 ViTs (`*_dinov3*`: a rotary position embedding instead of a
 //! position table, registers, SwiGLU in the `plus` and 7B ones) and the Perception Encoders
 //! (`vit_pe_*`: another rotary embedding on top of the position table, attention pooling over
-//! every token in the `core` ones). EVA02's post-norm `enormous` tower and the other rotary ViTs
-//! of that file (`vit_*_rope_*`) are not among them.
+//! every token in the `core` ones), and the rotary ViTs (timm's `vit_*_rope_reg*_gap_256`,
+//! NAVER's axial `vit_*_patch16_rope[_ape]_224`). EVA02's post-norm `enormous` tower and
+//! NAVER's `rope_mixed` ViTs (learnt frequencies per block and head) are not among them.
 
 use super::args::{vit, VitArgs};
 
@@ -14,7 +15,49 @@ pub(super) fn named() -> Vec<(String, VitArgs)> {
         .into_iter()
         .map(|(n, a)| (n.to_string(), a));
     let eva = eva_family().into_iter().map(|(n, a)| (n.to_string(), a));
-    eva.chain(dinov3_family()).chain(pe).collect()
+    eva.chain(dinov3_family())
+        .chain(pe)
+        .chain(rope_vits())
+        .collect()
+}
+
+/// The rotary ViTs: timm's own (registers, patch mean) and NAVER's axial RoPE-ViTs (class
+/// token; `ape`: with a position table too).
+fn rope_vits() -> Vec<(String, VitArgs)> {
+    let sizes = [
+        ("small", vit(16, 384, 12, 6)),
+        ("base", vit(16, 768, 12, 12)),
+        ("large", vit(16, 1024, 24, 16)),
+    ];
+    let timm = vec![
+        (
+            "vit_medium_patch16_rope_reg1_gap_256",
+            vit(16, 512, 12, 8).rope_gap(1),
+        ),
+        (
+            "vit_mediumd_patch16_rope_reg1_gap_256",
+            vit(16, 512, 20, 8).rope_gap(1).no_qkv_bias(),
+        ),
+        (
+            "vit_betwixt_patch16_rope_reg4_gap_256",
+            vit(16, 640, 12, 10).rope_gap(4),
+        ),
+        (
+            "vit_base_patch16_rope_reg1_gap_256",
+            vit(16, 768, 12, 12).rope_gap(1),
+        ),
+    ];
+    let mut named: Vec<(String, VitArgs)> =
+        timm.into_iter().map(|(n, a)| (n.to_string(), a)).collect();
+    for (size, args) in sizes {
+        let axial = args.clone().rope_axial(false);
+        named.push((format!("vit_{size}_patch16_rope_224"), axial));
+        named.push((
+            format!("vit_{size}_patch16_rope_ape_224"),
+            args.rope_axial(true),
+        ));
+    }
+    named
 }
 
 /// EVA (the giant towers, a plain ViT with eva.py's names) and EVA02 (the MIM-trained towers

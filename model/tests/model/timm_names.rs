@@ -440,3 +440,64 @@ fn eva_names_resolve() {
         assert!(a.class_token && a.abs_pos && a.qkv_bias && a.init_values.is_none());
     }
 }
+
+/// The rotary ViTs of timm 1.0's `eva.py` but NAVER's `rope_mixed` ones resolve, to the settings
+/// timm builds (read off `timm.create_model` for each).
+#[test]
+fn rotary_vit_names_resolve() {
+    // name, width, heads, registers, qkv bias
+    let timm_own = [
+        ("vit_medium_patch16_rope_reg1_gap_256", 512, 8, 1, true),
+        ("vit_mediumd_patch16_rope_reg1_gap_256", 512, 8, 1, false),
+        ("vit_betwixt_patch16_rope_reg4_gap_256", 640, 10, 4, true),
+        ("vit_base_patch16_rope_reg1_gap_256", 768, 12, 1, true),
+    ];
+    for (name, width, heads, registers, bias) in timm_own {
+        let a = named(name).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(
+            (a.width, a.heads, a.reg_tokens),
+            (width, heads, registers),
+            "{name}"
+        );
+        assert_eq!((a.qkv_bias, a.naming), (bias, Naming::Eva), "{name}");
+        assert!(!a.class_token && !a.abs_pos && a.uses_fc_norm(), "{name}");
+        let rope = Rope::Cat {
+            temperature: 10000.0,
+            reference: Some(16),
+            offset: 0.0,
+            xy: false,
+        };
+        assert_eq!(
+            (a.rope, a.global_pool.as_str()),
+            (Some(rope), "avg"),
+            "{name}"
+        );
+    }
+    for (size, width, heads) in [("small", 384, 6), ("base", 768, 12), ("large", 1024, 16)] {
+        for ape in [false, true] {
+            let name = match ape {
+                true => format!("vit_{size}_patch16_rope_ape_224"),
+                false => format!("vit_{size}_patch16_rope_224"),
+            };
+            let a = named(&name).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(
+                (a.width, a.heads, a.naming),
+                (width, heads, Naming::EvaRope)
+            );
+            assert_eq!((a.abs_pos, a.no_embed_class), (ape, ape), "{name}");
+            assert!(
+                a.class_token && a.qkv_bias && a.global_pool == "token",
+                "{name}"
+            );
+            let rope = Rope::Cat {
+                temperature: 100.0,
+                reference: None,
+                offset: 0.0,
+                xy: true,
+            };
+            assert_eq!(a.rope, Some(rope), "{name}");
+        }
+    }
+    let rotary = names().into_iter().filter(|n| n.contains("_rope")).count();
+    assert_eq!(rotary, 10);
+}
