@@ -37,12 +37,25 @@ impl Spec {
     ///
     /// [`OperatorConfig::batch_rows_hint`]: ldae_pipeline::OperatorConfig::batch_rows_hint
     /// [`OperatorConfig::batch_multiple`]: ldae_pipeline::OperatorConfig::batch_multiple
+    ///
+    /// A given batch size is kept, with a warning when the network would pad every batch.
     pub fn with_sized_batches(&self) -> Spec {
         let mut spec = self.clone();
-        if spec.source.options.batch_size.is_some() {
+        let configs = || self.operators.iter().map(|c| c.config());
+        if let Some(rows) = spec.source.options.batch_size {
+            for multiple in configs().filter_map(|c| c.batch_multiple()) {
+                if let Some(work) = padded_work(rows, multiple) {
+                    tracing::warn!(
+                        "batch size {rows} is not a multiple of {multiple}: the encoder runs its \
+                         network on chunks of {multiple} images and pads the last chunk of every \
+                         batch, so a batch costs the network as much as {} images ({work:.1}x); \
+                         a multiple of {multiple} avoids that",
+                        rows.next_multiple_of(multiple)
+                    );
+                }
+            }
             return spec;
         }
-        let configs = || self.operators.iter().map(|c| c.config());
         let rows = configs()
             .find_map(|c| c.batch_rows_hint())
             .unwrap_or(SourceOptions::DEFAULT_BATCH_ROWS);
@@ -74,6 +87,16 @@ impl Spec {
             component: "spec".into(),
             source: Box::new(e),
         })
+    }
+}
+
+/// How many times the needed network work a batch of `rows` costs when the network runs on
+/// padded chunks of `multiple` images (`None` when `rows` is a multiple: no padding).
+fn padded_work(rows: usize, multiple: usize) -> Option<f64> {
+    let multiple = multiple.max(1);
+    match rows % multiple {
+        0 => None,
+        _ => Some(rows.next_multiple_of(multiple) as f64 / rows as f64),
     }
 }
 
@@ -252,5 +275,13 @@ mod tests {
             rows(spec_with(&decode(224, 3), "batch_size = 100")),
             Some(100)
         );
+    }
+
+    #[test]
+    fn padded_work_counts_the_chunks_a_batch_pays_for() {
+        assert_eq!(padded_work(64, 32), None);
+        assert_eq!(padded_work(1, 32), Some(32.0));
+        assert_eq!(padded_work(8, 32), Some(4.0));
+        assert_eq!(padded_work(50, 32), Some(64.0 / 50.0));
     }
 }

@@ -29,7 +29,8 @@ pub struct SourceArgs {
     pub shuffle: bool,
     /// Rows per batch. Default: as many images as fit 4 MB of decoded f32 pixels, at most 256
     /// (256 at 32x32 RGB, 6 at 224x224 RGB), rounded up to a multiple of 32 when a network
-    /// encodes them (it runs on chunks of 32 images and pads the last one).
+    /// encodes them (it runs on chunks of 32 images and pads the last one; a given size that
+    /// is not a multiple of 32 pays for the padding of every batch, and a warning says so).
     #[arg(long, value_parser = at_least_one)]
     pub batch_size: Option<usize>,
     /// Read only this split of a Hugging Face Parquet dataset (`train` for the files

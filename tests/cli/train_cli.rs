@@ -243,7 +243,7 @@ fn features_do_not_depend_on_batch_size_or_threads() {
     let mut outputs = Vec::new();
     for (batch, threads) in [("7", "1"), ("64", "4")] {
         let out = tmp.path().join(format!("f{batch}"));
-        ok(&[
+        let run_features = crate::common::ldae(&[
             "features",
             "--input",
             "synthetic:70",
@@ -258,6 +258,11 @@ fn features_do_not_depend_on_batch_size_or_threads() {
             "--progress",
             "off",
         ]);
+        assert!(run_features.status.success());
+        // A batch of 7 pays for a chunk of 32 in the network: the user is told.
+        let stderr = String::from_utf8_lossy(&run_features.stderr);
+        let warned = stderr.contains("batch size 7 is not a multiple of 32");
+        assert_eq!(warned, batch == "7", "{stderr}");
         let bits: Vec<u32> =
             crate::common::tensor_f32(&crate::common::read_table(&out), "features")
                 .iter()
