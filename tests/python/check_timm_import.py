@@ -252,7 +252,7 @@ def main():
     # The class token follows few patches, like a single token: 5e-3 on the photos, 1e-4 on
     # PNGs at the input size.
     m, d = models["dinov3-qkvb"]
-    exact = os.path.join(TMP, "photos-256")
+    exact = os.path.join(TMP, "photos-256")  # written for the DINOv3 variants above
     class_token = lambda x: m.forward_features(x)[:, 0]  # noqa: E731
     compare("dinov3-qkvb --pooling token (256 px PNGs)", timm_features(m, exact, fn=class_token),
             ldae_features(d, exact, "dinov3-token", "--pooling", "token"), tolerance=1e-4)

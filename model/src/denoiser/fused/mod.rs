@@ -176,14 +176,15 @@ pub fn rotary_attention(
     prefix: usize,
     compute: DType,
 ) -> Result<Tensor> {
-    let qkv = linear(x, w, b, compute)?;
     if fused(x) && compute == x.dtype() {
-        let op = rotary::RotaryAttention { heads, prefix };
-        return qkv
-            .contiguous()?
-            .apply_op2_no_bwd(&table.to_dtype(qkv.dtype())?.contiguous()?, &op);
+        let op = rotary::RotaryAttention {
+            heads,
+            prefix,
+            table: table.to_dtype(x.dtype())?.flatten_all()?,
+        };
+        return x.contiguous()?.apply_op3_no_bwd(w, b, &op);
     }
-    rotary_attention_elsewhere(&qkv, table, heads, prefix, compute)
+    rotary_attention_elsewhere(&linear(x, w, b, compute)?, table, heads, prefix, compute)
 }
 
 /// [`rotary_attention`] on other devices (and with bf16 products), from the `qkv` projection.
