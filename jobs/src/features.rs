@@ -6,7 +6,7 @@ use ldae_datasets::SourceOptions;
 use ldae_model::denoiser::Precision;
 use ldae_model::encoder::{EncoderConfig, EncoderModel, FeatureDefaults, Pooling};
 use ldae_model::train::trainer::read_train_config;
-use ldae_model::vit::{is_timm_folder, TimmFolder};
+use ldae_model::vit::{is_model_folder, TimmFolder};
 use ldae_operators::decode::{DecodeConfig, Interpolation};
 use ldae_operators::device::DeviceName;
 use ldae_operators::normalize::{NormalizeConfig, NormalizeMode};
@@ -77,7 +77,7 @@ impl FeaturesJob {
     /// The pipeline this job runs: the PCA's geometry and normalisation in front of the encoder.
     pub fn spec(&self) -> Result<Spec> {
         let checkpoint = self.checkpoint.as_deref().map(absolute);
-        if let Some(dir) = checkpoint.as_deref().filter(|d| is_timm_folder(d)) {
+        if let Some(dir) = checkpoint.as_deref().filter(|d| is_model_folder(d)) {
             return self.timm_spec(dir);
         }
         if self.preprocess != PreprocessOverrides::default() {
@@ -165,10 +165,19 @@ impl FeaturesJob {
             mean: o.mean.clone().unwrap_or(recorded.mean.clone()),
             std: o.std.clone().unwrap_or(recorded.std.clone()),
         };
+        // A transformers processor's resize side holds for its own crop only: another size
+        // or crop fraction scales it as timm's `floor(size / crop_pct)`.
+        let own_geometry = o.image_size.is_none() && o.crop_pct.is_none();
         let decode = DecodeConfig {
             image_size: image_size as u32,
             channels: recorded.channels as u8,
             crop_pct: Some(o.crop_pct.unwrap_or(recorded.crop_pct)),
+            resize_side: recorded
+                .resize_side
+                .filter(|_| own_geometry)
+                .map(|s| s as u32),
+            squash: recorded.squash,
+            floor_offsets: recorded.floor_offsets,
             interpolation,
             ..DecodeConfig::default()
         };

@@ -138,7 +138,7 @@ impl OperatorConfig for EncoderConfig {
         let precision = self.precision.unwrap_or(Precision::default_for(&device));
         let checkpoint = self.checkpoint.as_ref().map(|c| ctx.resolve(c));
         if let (EncoderModel::Ldae | EncoderModel::Random, Some(dir)) = (self.model, &checkpoint) {
-            if crate::vit::is_timm_folder(dir) {
+            if crate::vit::is_model_folder(dir) {
                 let kind = self.timm_kind(dir, device, precision)?;
                 return Ok(Arc::new(Encoder { kind }));
             }

@@ -209,18 +209,18 @@ pub fn load_trained(
 }
 
 /// The config of the training run in `run_dir`. The `config.json` of a Hugging Face
-/// transformers model folder is named as such, instead of failing on a field it lacks.
+/// transformers model folder of a family ldae does not import is named as such, instead of
+/// failing on a field it lacks.
 pub fn read_train_config(run_dir: &Path) -> Result<TrainConfig> {
     let path = run_dir.join(CONFIG);
     read_json(&path).map_err(|e| match transformers_model_type(&path) {
         Some(model_type) => Error::invalid(format!(
-            "{}: a Hugging Face transformers model folder (model_type \"{model_type}\"), not \
-             an l-DAE training run or a timm model folder. ldae reads timm's format of such \
-             models: download the timm copy (`huggingface-cli download timm/NAME --local-dir \
-             DIR`, e.g. timm/vit_small_patch14_dinov2.lvd142m for facebook/dinov2-small, \
-             timm/vit_base_patch16_clip_224.openai for openai/clip-vit-base-patch16); \
-             docs/timm.md lists the architectures",
-            run_dir.display()
+            "{}: a Hugging Face transformers model folder of model_type \"{model_type}\", which \
+             ldae does not import (it reads {}, and timm folders); a timm copy of the model, \
+             if the hub has one (`huggingface-cli download timm/NAME --local-dir DIR`), may be \
+             one it runs: docs/timm.md lists the architectures",
+            run_dir.display(),
+            crate::vit::transformers::MODEL_TYPES.join(", ")
         )),
         None => e,
     })

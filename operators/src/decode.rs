@@ -30,7 +30,7 @@ use ldae_pipeline::{
 use crate::augment::{center_square, random_resized_crop, AugmentConfig, CropPlan};
 use crate::jpeg::{DecodePlan, FastJpeg, Region};
 pub use crate::resize::Interpolation;
-use crate::resize::{flip_rows, resize_crop, resize_then_center_crop, DecodedPixels};
+use crate::resize::{flip_rows, resize_crop, resize_then_center_crop, DecodedPixels, EvalResize};
 
 /// `decode`: encoded images (or raw u8 pixels) to `pixels` `UInt8 [S, S, C]`, centre-cropped
 /// (or randomly resized-cropped and flipped with `[augment]`) and resized to S x S.
@@ -70,6 +70,20 @@ pub struct DecodeConfig {
     /// the centre square of the shorter side resized to S.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crop_pct: Option<f64>,
+    /// The side the eval resize targets, instead of `floor(S / crop_pct)` (a transformers
+    /// processor's `size`, which `crop_pct` cannot always give exactly). At least S; implies
+    /// the eval transform, with or without `crop_pct`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resize_side: Option<u32>,
+    /// The eval resize takes both sides to its target, the aspect ratio not kept (timm's
+    /// `crop_mode = squash`; transformers' `size = {height, width}`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub squash: bool,
+    /// The eval crop's offsets rounded down, as transformers' processors do, instead of to the
+    /// nearest, half to even (torchvision's `CenterCrop`). They differ by one pixel where the
+    /// resized side exceeds S by an odd number whose half is odd.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub floor_offsets: bool,
     /// The resize filter: `bilinear` (the default) or `bicubic`, both antialiased as Pillow's
     /// (the support widens with the downscale factor; bicubic is Pillow's a = -0.5).
     #[serde(skip_serializing_if = "Interpolation::is_bilinear")]
@@ -86,8 +100,28 @@ impl Default for DecodeConfig {
             jpeg_dct_scaling: false,
             jpeg_region: true,
             crop_pct: None,
+            resize_side: None,
+            squash: false,
+            floor_offsets: false,
             interpolation: Interpolation::Bilinear,
         }
+    }
+}
+
+impl DecodeConfig {
+    /// The eval transform's resize, when the config asks for one (`crop_pct` or
+    /// `resize_side`): timm's `floor(S / crop_pct)` unless a side is given.
+    pub(crate) fn eval_resize(&self) -> Option<EvalResize> {
+        let short = match (self.resize_side, self.crop_pct) {
+            (Some(side), _) => side,
+            (None, Some(pct)) => (self.image_size as f64 / pct).floor() as u32,
+            (None, None) => return None,
+        };
+        Some(EvalResize {
+            short,
+            squash: self.squash,
+            floor_offsets: self.floor_offsets,
+        })
     }
 }
 
@@ -144,13 +178,34 @@ impl Decode {
                     format!("crop_pct {pct} is not in (0, 1]"),
                 ));
             }
-            if config.augment.is_some() || config.jpeg_dct_scaling {
+        }
+        if let Some(side) = config.resize_side {
+            if side < config.image_size {
                 return Err(Error::plan(
                     DecodeConfig::KIND,
-                    "crop_pct (the eval resize-then-crop) does not combine with augment or \
-                     jpeg_dct_scaling",
+                    format!(
+                        "resize_side {side} is smaller than the {} crop",
+                        config.image_size
+                    ),
                 ));
             }
+        }
+        match config.eval_resize() {
+            Some(_) if config.augment.is_some() || config.jpeg_dct_scaling => {
+                return Err(Error::plan(
+                    DecodeConfig::KIND,
+                    "crop_pct / resize_side (the eval resize-then-crop) does not combine with \
+                     augment or jpeg_dct_scaling",
+                ))
+            }
+            None if config.squash || config.floor_offsets => {
+                return Err(Error::plan(
+                    DecodeConfig::KIND,
+                    "squash and floor_offsets shape the eval resize-then-crop: they need \
+                     crop_pct or resize_side",
+                ))
+            }
+            _ => {}
         }
         Ok(Decode { config })
     }
@@ -217,7 +272,7 @@ impl Decode {
     pub fn decode_plan(&self, id: &str, w: u32, h: u32) -> DecodePlan {
         let plan = self.crop_plan(id, w, h);
         let eighths = self.eighths_for(&plan);
-        if self.config.crop_pct.is_some() || !self.config.jpeg_region {
+        if self.config.eval_resize().is_some() || !self.config.jpeg_region {
             return eighths.into();
         }
         let scale = eighths as f64 / 8.0;
@@ -324,10 +379,9 @@ impl Decode {
             origin,
         };
         let filter = self.config.interpolation.filter();
-        let out = match self.config.crop_pct {
-            Some(pct) => {
-                let short = (self.config.image_size as f64 / pct).floor() as u32;
-                resize_then_center_crop(&source, short, self.config.image_size, filter)
+        let out = match self.config.eval_resize() {
+            Some(geometry) => {
+                resize_then_center_crop(&source, geometry, self.config.image_size, filter)
             }
             None => {
                 let plan = self.crop_plan(id, full.0, full.1);

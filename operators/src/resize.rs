@@ -1,6 +1,6 @@
 //! The resize behind `decode`: Pillow's antialiased filters (SIMD convolution of
-//! `fast_image_resize`, in 8-bit fixed point) over a crop of a decoded image, torchvision's
-//! resize-then-centre-crop, and the horizontal flip.
+//! `fast_image_resize`, in 8-bit fixed point) over a crop of a decoded image, the eval
+//! resize-then-centre-crop (torchvision's and transformers'), and the horizontal flip.
 
 use fast_image_resize::images::{Image as FirImage, ImageRef};
 use fast_image_resize::{FilterType as FirFilter, PixelType, ResizeAlg, ResizeOptions, Resizer};
@@ -116,18 +116,35 @@ pub(crate) fn resize_crop(
     Ok(dst.into_vec())
 }
 
+/// Where the eval transform's resize goes before its centre crop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EvalResize {
+    /// The side the resize targets: the shorter side's new length, or both sides' with `squash`.
+    pub(crate) short: u32,
+    /// Both sides resized to `short`, the aspect ratio not kept (timm's `crop_mode = squash`,
+    /// transformers' `size = {height, width}`).
+    pub(crate) squash: bool,
+    /// The crop's offsets rounded down (transformers' `center_crop`) rather than to the
+    /// nearest, half to even (torchvision's `CenterCrop`).
+    pub(crate) floor_offsets: bool,
+}
+
 /// torchvision's `Resize(short)` then `CenterCrop(side)` of a full-size `src`: the shorter side
-/// resized to `short` (the longer one to `int(short * long / short_side)`), then the centre
-/// `side x side`, its offsets `round((size - side) / 2)` with Python's round (half to even).
+/// resized to `short` (the longer one to `int(short * long / short_side)`), or both sides with
+/// `squash`, then the centre `side x side`, its offsets `round((size - side) / 2)` with
+/// Python's round (half to even), or rounded down with `floor_offsets`.
 pub(crate) fn resize_then_center_crop(
     src: &DecodedPixels,
-    short: u32,
+    geometry: EvalResize,
     side: u32,
     filter: FirFilter,
 ) -> std::result::Result<Vec<u8>, String> {
     let (w, h, bpp) = (src.width, src.height, src.pixel_type.size());
+    let short = geometry.short;
     let long = |l: u32, s: u32| (short as f64 * l as f64 / s as f64) as u32;
-    let (new_w, new_h) = if w <= h {
+    let (new_w, new_h) = if geometry.squash {
+        (short, short)
+    } else if w <= h {
         (short, long(h, w))
     } else {
         (long(w, h), short)
@@ -156,7 +173,10 @@ pub(crate) fn resize_then_center_crop(
     };
     let rows = resize(src.pixels, (w, h), (new_w, h))?;
     let resized = resize(&rows, (new_w, h), (new_w, new_h))?;
-    let offset = |size: u32| ((size - side) as f64 / 2.0).round_ties_even() as usize;
+    let offset = |size: u32| match geometry.floor_offsets {
+        true => ((size - side) / 2) as usize,
+        false => ((size - side) as f64 / 2.0).round_ties_even() as usize,
+    };
     let (top, left) = (offset(new_h), offset(new_w));
     let row = new_w as usize * bpp;
     let mut out = Vec::with_capacity((side * side) as usize * bpp);

@@ -178,13 +178,14 @@ fn broken_artifacts_and_blocked_outputs_name_their_file() {
     ]);
     refused(&fit, &under, &[&needle]);
 
-    // A Hugging Face transformers model folder as --checkpoint: named as such, with the way
-    // to its timm copy, not a missing field of an l-DAE run's config.
-    let hf = tmp.path().join("dinov2-small");
+    // A Hugging Face transformers model folder of a family ldae does not import, as
+    // --checkpoint: named as such, with the families it does import, not a missing field of an
+    // l-DAE run's config.
+    let hf = tmp.path().join("beit-base");
     std::fs::create_dir(&hf).unwrap();
     std::fs::write(
         hf.join("config.json"),
-        r#"{"architectures": ["Dinov2Model"], "model_type": "dinov2", "hidden_size": 384}"#,
+        r#"{"architectures": ["BeitModel"], "model_type": "beit", "hidden_size": 768}"#,
     )
     .unwrap();
     let features = ldae(&[
@@ -201,11 +202,29 @@ fn broken_artifacts_and_blocked_outputs_name_their_file() {
         &out,
         &[
             "transformers model folder",
-            "\"dinov2\"",
-            "timm/",
+            "\"beit\"",
+            "dinov2",
             "docs/timm.md",
         ],
     );
+    // One of a family it imports, without its weights: the missing file is named.
+    let dinov2 = tmp.path().join("dinov2-small");
+    std::fs::create_dir(&dinov2).unwrap();
+    std::fs::write(
+        dinov2.join("config.json"),
+        r#"{"architectures": ["Dinov2Model"], "model_type": "dinov2", "hidden_size": 384}"#,
+    )
+    .unwrap();
+    let features = ldae(&[
+        "features",
+        "--checkpoint",
+        dinov2.to_str().unwrap(),
+        "--input",
+        "synthetic:10",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    refused(&features, &out, &["model.safetensors"]);
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! The numeric cross-checks against numpy, pyarrow, scikit-learn, Pillow and timm (tests/python/*.py),
-//! run on the binary this test suite built, in the test environment that
+//! The numeric cross-checks against numpy, pyarrow, scikit-learn, Pillow, timm and transformers
+//! (tests/python/*.py), run on the binary this test suite built, in the test environment that
 //! `scripts/test_venv.py` makes once under the target directory (pinned packages).
 
 use std::path::PathBuf;
@@ -71,4 +71,9 @@ fn timm_model_folders_give_timm_features() {
 #[test]
 fn exported_runs_load_in_timm_with_ldae_features() {
     run_check("check_timm_export.py");
+}
+
+#[test]
+fn transformers_model_folders_give_transformers_features() {
+    run_check("check_transformers_import.py");
 }

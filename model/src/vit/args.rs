@@ -2,6 +2,8 @@
 //! subset ldae's import runs), with timm's defaults and the builders the named architectures are
 //! written with.
 
+use super::resample::Resample;
+
 /// The MLP's activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
@@ -128,6 +130,9 @@ pub struct VitArgs {
     pub num_classes: usize,
     /// Training image size, when the arguments give one.
     pub img_size: Option<usize>,
+    /// How the position table is resampled to another grid: timm's antialiased bicubic, or
+    /// transformers' plain one.
+    pub pos_resample: Resample,
 }
 
 impl VitArgs {
@@ -162,6 +167,7 @@ impl VitArgs {
             in_chans: 3,
             num_classes: 1000,
             img_size: None,
+            pos_resample: Resample::Antialiased,
         }
     }
     pub(super) fn mlp(mut self, ratio: f64) -> Self {

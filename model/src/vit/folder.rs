@@ -1,6 +1,7 @@
-//! A timm / Hugging Face model folder (`config.json` + `model.safetensors`, as timm's
-//! `save_for_hf` / `push_to_hf_hub` write it and `huggingface-cli download timm/<model>` leaves
-//! it): the architecture, the eval preprocessing, and the weights, each checked.
+//! A timm model folder (`config.json` + `model.safetensors`, as timm's `save_for_hf` /
+//! `push_to_hf_hub` write it and `huggingface-cli download timm/<model>` leaves it), or a
+//! Hugging Face transformers folder of a ViT family read as one ([`super::transformers`]): the
+//! architecture, the eval preprocessing, and the weights, each checked.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use serde_json::Value;
 
 use super::architectures;
 use super::args::{Activation, Naming, VitArgs};
+use super::transformers::{self, TensorMap};
 
 const STAGE: &str = "encoder";
 
@@ -21,7 +23,8 @@ const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// How images become the model's input: timm's eval transform (`create_transform` of
 /// `resolve_data_config`): resize the shorter side to `floor(image_size / crop_pct)` with
-/// `interpolation`, centre-crop `image_size`, then `(x / 255 - mean) / std`.
+/// `interpolation`, centre-crop `image_size`, then `(x / 255 - mean) / std`; or a transformers
+/// image processor's (`resize_side`, `squash`, `floor_offsets`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Preprocess {
     /// Side of the (square) input.
@@ -32,35 +35,51 @@ pub struct Preprocess {
     pub interpolation: String,
     /// Fraction of the resized shorter side the crop keeps.
     pub crop_pct: f64,
+    /// The side the resize targets, where `floor(image_size / crop_pct)` would not give it
+    /// exactly (transformers' `size`).
+    pub resize_side: Option<usize>,
+    /// Both sides resized to the target, the aspect ratio not kept (transformers'
+    /// `size = {height, width}`).
+    pub squash: bool,
+    /// The crop's offsets rounded down (transformers) rather than half to even (torchvision).
+    pub floor_offsets: bool,
     /// Per-channel mean of `x / 255`.
     pub mean: Vec<f32>,
     /// Per-channel standard deviation of `x / 255`.
     pub std: Vec<f32>,
 }
 
-/// A timm model folder, read and checked.
+/// A timm model folder (or a transformers one, read as the timm model it is), read and checked.
 #[derive(Debug, Clone)]
 pub struct TimmFolder {
     /// The folder.
     pub dir: PathBuf,
-    /// `architecture` of `config.json` (with any tag).
+    /// `architecture` of `config.json` (with any tag); for a transformers folder, the class
+    /// that saved it and its `model_type`.
     pub architecture: String,
     /// The network's settings: the named architecture's, with `model_args` on top.
     pub args: VitArgs,
     /// Patches per side of the position embedding (the training resolution; for a model
     /// without one, that of its input size).
     pub grid: usize,
-    /// The eval preprocessing of `pretrained_cfg`.
+    /// The eval preprocessing of `pretrained_cfg` (or of `preprocessor_config.json`).
     pub preprocess: Preprocess,
+    /// For a transformers folder: where each tensor of the timm form comes from.
+    tensors: Option<TensorMap>,
 }
 
-/// Whether `dir` looks like a timm model folder (a `config.json` naming an `architecture`), as
-/// opposed to an l-DAE training run.
-pub fn is_timm_folder(dir: &Path) -> bool {
+/// Whether `dir` looks like a model folder ldae imports, as opposed to an l-DAE training run: a
+/// timm one (a `config.json` naming an `architecture`) or a transformers one of a family ldae
+/// runs (its `model_type`).
+pub fn is_model_folder(dir: &Path) -> bool {
     std::fs::read(dir.join("config.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .is_some_and(|v| v.get("architecture").is_some())
+        .is_some_and(|v| {
+            v.get("architecture").is_some()
+                || transformers::model_type(&v)
+                    .is_some_and(|t| transformers::MODEL_TYPES.contains(&t))
+        })
 }
 
 /// `model_args` keys that only matter for training (dropout and friends) or that the tensors'
@@ -90,6 +109,9 @@ impl TimmFolder {
         let config: Value = serde_json::from_str(&text)
             .map_err(|e| Error::plan(STAGE, format!("{}: {e}", config_path.display())))?;
         let bad = |what: String| Error::plan(STAGE, format!("{}: {what}", config_path.display()));
+        if config.get("architecture").is_none() && transformers::model_type(&config).is_some() {
+            return Self::open_transformers(dir, &config);
+        }
         let architecture = config
             .get("architecture")
             .and_then(Value::as_str)
@@ -136,23 +158,7 @@ impl TimmFolder {
                 "pretrained_cfg crop_mode '{mode}' is not supported (center)"
             )));
         }
-        let weights = dir.join("model.safetensors");
-        let pickled = dir.join("pytorch_model.bin");
-        if !weights.exists() && pickled.exists() {
-            // Older hub folders hold only PyTorch's pickle, which ldae does not unpickle.
-            return Err(Error::plan(
-                STAGE,
-                format!(
-                    "{}: no model.safetensors, only pytorch_model.bin (a pickle, which ldae does \
-                     not read): convert it once with python3 -c \"import torch; from \
-                     safetensors.torch import save_file; d = '{}'; save_file(torch.load(d + \
-                     '/pytorch_model.bin', map_location='cpu'), d + '/model.safetensors')\"",
-                    dir.display(),
-                    dir.display()
-                ),
-            ));
-        }
-        let shapes = tensor_shapes(&weights)?;
+        let shapes = checkpoint_shapes(dir)?;
         let trained_grid = check_tensors(&args, &shapes, dir)?;
         let input = cfg
             .get("input_size")
@@ -190,6 +196,9 @@ impl TimmFolder {
                 .get("crop_pct")
                 .and_then(Value::as_f64)
                 .unwrap_or(DEFAULT_CROP_PCT),
+            resize_side: None,
+            squash: false,
+            floor_offsets: false,
             mean: floats("mean", &IMAGENET_MEAN)?,
             std: floats("std", &IMAGENET_STD)?,
         };
@@ -199,14 +208,42 @@ impl TimmFolder {
             args,
             grid,
             preprocess,
+            tensors: None,
         })
     }
 
-    /// The weights, as f32 tensors on `device`.
+    /// A transformers folder of `config`, read as the timm model it is.
+    fn open_transformers(dir: &Path, config: &Value) -> Result<TimmFolder> {
+        let shapes = checkpoint_shapes(dir)?;
+        let bad = |e: String| {
+            Error::plan(
+                STAGE,
+                format!("{} (transformers model): {e}", dir.display()),
+            )
+        };
+        let imported = transformers::open(dir, config, &shapes).map_err(bad)?;
+        let timm_shapes = imported.tensors.shapes(&shapes).map_err(bad)?;
+        let trained_grid = check_tensors(&imported.args, &timm_shapes, dir)?;
+        Ok(TimmFolder {
+            dir: dir.to_path_buf(),
+            architecture: imported.architecture,
+            grid: trained_grid.unwrap_or(imported.preprocess.image_size / imported.args.patch),
+            args: imported.args,
+            preprocess: imported.preprocess,
+            tensors: Some(imported.tensors),
+        })
+    }
+
+    /// The weights by their timm names, as f32 tensors on `device`.
     pub fn load_weights(&self, device: &Device) -> Result<HashMap<String, Tensor>> {
         let path = self.dir.join("model.safetensors");
-        let tensors = candle_core::safetensors::load(&path, device)
+        let mut tensors = candle_core::safetensors::load(&path, device)
             .map_err(|e| Error::plan(STAGE, format!("{}: {e}", path.display())))?;
+        if let Some(map) = &self.tensors {
+            tensors = map
+                .tensors(&tensors, device)
+                .map_err(|e| Error::plan(STAGE, format!("{}: {e}", path.display())))?;
+        }
         tensors
             .into_iter()
             .map(|(k, t)| {
@@ -290,6 +327,28 @@ fn apply_arg(args: &mut VitArgs, key: &str, value: &Value) -> std::result::Resul
     Ok(())
 }
 
+/// Names and shapes of the tensors of `dir/model.safetensors`; a folder with only PyTorch's
+/// pickle is told how to convert it.
+fn checkpoint_shapes(dir: &Path) -> Result<BTreeMap<String, Vec<usize>>> {
+    let weights = dir.join("model.safetensors");
+    let pickled = dir.join("pytorch_model.bin");
+    if !weights.exists() && pickled.exists() {
+        // Older hub folders hold only PyTorch's pickle, which ldae does not unpickle.
+        return Err(Error::plan(
+            STAGE,
+            format!(
+                "{}: no model.safetensors, only pytorch_model.bin (a pickle, which ldae does \
+                 not read): convert it once with python3 -c \"import torch; from \
+                 safetensors.torch import save_file; d = '{}'; save_file(torch.load(d + \
+                 '/pytorch_model.bin', map_location='cpu'), d + '/model.safetensors')\"",
+                dir.display(),
+                dir.display()
+            ),
+        ));
+    }
+    tensor_shapes(&weights)
+}
+
 /// Names and shapes of the tensors of a safetensors file, from its header alone (an 8-byte
 /// length, then the JSON header), so checking a large model reads a few kilobytes.
 fn tensor_shapes(path: &Path) -> Result<BTreeMap<String, Vec<usize>>> {
@@ -326,7 +385,12 @@ fn check_tensors(
     dir: &Path,
 ) -> Result<Option<usize>> {
     let file = dir.join("model.safetensors");
-    let bad = |what: String| Error::plan(STAGE, format!("{} (timm model): {what}", file.display()));
+    let bad = |what: String| {
+        Error::plan(
+            STAGE,
+            format!("{} (by timm's names): {what}", file.display()),
+        )
+    };
     let w = args.width;
     let (p, c, h) = (args.patch, args.in_chans, args.hidden());
     let mut expected: BTreeMap<String, Vec<usize>> = BTreeMap::new();

@@ -1,9 +1,11 @@
 //! timm / Hugging Face Vision Transformers as encoders: a model folder (`config.json` +
-//! `model.safetensors`) read and checked ([`folder`]), its settings ([`args`]) and named
-//! architecture ([`architectures`]), the pooling its features use, and its forward pass on the
-//! fused CPU kernels ([`network`], of layers read by their timm names), with the position embedding resampled to another input size
-//! as timm does ([`resample`]) or DINOv3's rotary embedding computed for it ([`rope`]); and the
-//! other way, an l-DAE run's encoder written as a timm folder ([`export`]).
+//! `model.safetensors`) read and checked ([`folder`]; a transformers folder is read as the timm
+//! model it is, [`transformers`]), its settings ([`args`]) and named architecture
+//! ([`architectures`]), the pooling its features use, and its forward pass on the fused CPU
+//! kernels ([`network`], of layers read by their timm names), with the position embedding
+//! resampled to another input size as timm or transformers does ([`resample`]) or a rotary
+//! embedding computed for it ([`rope`]); and the other way, an l-DAE run's encoder written as a
+//! timm folder ([`export`]).
 
 pub mod architectures;
 pub mod args;
@@ -15,8 +17,9 @@ pub mod network;
 mod pooling_choice;
 pub mod resample;
 pub mod rope;
+pub mod transformers;
 
 pub use args::VitArgs;
 pub use export::{TimmExport, TimmExportReport};
-pub use folder::{is_timm_folder, Preprocess, TimmFolder};
+pub use folder::{is_model_folder, Preprocess, TimmFolder};
 pub use network::Vit;

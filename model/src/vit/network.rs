@@ -368,6 +368,7 @@ fn resampled_position(args: &VitArgs, pos: Tensor, trained: usize, grid: usize) 
         trained,
         grid,
         width,
+        args.pos_resample,
     ));
     Tensor::from_vec(out, (1, prefix + grid * grid, width), pos.device()).map_err(candle_err)
 }

@@ -70,6 +70,14 @@ fn first_difference(path: &str, was: &serde_json::Value, is: &serde_json::Value)
     format!("{path}: was {was}, is {is} now")
 }
 
+/// `job` as `job.json` gives it back: serde_json's parsing of a printed f64 can land one unit
+/// in the last place away (a CLIP mean of 0.4578275 as f32 reads back as another f64), so a
+/// job is compared with the record as both went through the file, not as computed.
+fn as_stored(job: &serde_json::Value) -> Result<serde_json::Value> {
+    serde_json::from_str(&job.to_string())
+        .map_err(|e| Error::internal(format!("job record does not read back: {e}")))
+}
+
 impl TableFolder {
     /// This shard's working folder.
     pub(super) fn shard_dir(&self) -> PathBuf {
@@ -114,7 +122,7 @@ impl TableFolder {
         let wanted = JobFile {
             format: "ldae-job".into(),
             shards: shard.count,
-            job: job.clone(),
+            job: as_stored(job)?,
         };
         let job_path = state.join("job.json");
         let job_lock_path = state.join("job.lock");
@@ -324,4 +332,29 @@ fn stamp_of(path: &Path, depth: usize) -> Option<serde_json::Value> {
         }
     }
     Some(serde_json::Value::Object(inner))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same job opens its folder again (as `--resume` and every shard do) although one of
+    /// its numbers does not survive serde_json's print-and-parse bit for bit: CLIP's channel
+    /// mean 0.4578275 as f32, widened to f64.
+    #[test]
+    fn a_job_recognises_its_own_record() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("t");
+        let mean = f64::from(0.457_827_5_f32);
+        let job = serde_json::json!({ "mean": [0.481_454_66_f32, mean] });
+        let reread: serde_json::Value = serde_json::from_str(&job.to_string()).unwrap();
+        // The premise: the printed number reads back as another f64.
+        assert_ne!(reread, job, "serde_json now reads this number back exactly");
+        let shard = Shard { index: 0, count: 1 };
+        drop(TableFolder::open(&out, shard, &job, false).unwrap());
+        TableFolder::open(&out, shard, &job, false).expect("the same job opens its folder again");
+        // Another job is still told apart.
+        let other = serde_json::json!({ "mean": [0.481_454_66_f32, 0.5] });
+        assert!(TableFolder::open(&out, shard, &other, false).is_err());
+    }
 }
