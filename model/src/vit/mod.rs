@@ -15,11 +15,13 @@ pub mod folder;
 mod layers;
 pub mod network;
 mod pooling_choice;
+mod preprocess;
 pub mod resample;
 pub mod rope;
 pub mod transformers;
 
 pub use args::VitArgs;
 pub use export::{TimmExport, TimmExportReport};
-pub use folder::{is_model_folder, Preprocess, TimmFolder};
+pub use folder::{is_model_folder, TimmFolder};
 pub use network::Vit;
+pub use preprocess::Preprocess;

@@ -7,15 +7,21 @@
 //! `dinov2_with_registers`, `clip` / `clip_vision_model` (the image tower of CLIPModel,
 //! CLIPVisionModel[WithProjection]) and `siglip` / `siglip_vision_model`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 
 use super::args::{self, Activation, Swiglu, VitArgs, TORCH_NORM_EPS, VIT_NORM_EPS};
-use super::folder::Preprocess;
+use super::preprocess::Preprocess;
 use super::resample::Resample;
+
+mod processor;
+mod tensor_map;
+
+use processor::preprocessing;
+use tensor_map::Source;
+pub use tensor_map::TensorMap;
 
 /// The `model_type`s ldae imports.
 pub const MODEL_TYPES: &[&str] = &[
@@ -69,181 +75,6 @@ impl Family {
             Family::Clip => (12, TORCH_NORM_EPS, "quick_gelu", 224),
             Family::Siglip => (12, VIT_NORM_EPS, "gelu_pytorch_tanh", 224),
         }
-    }
-}
-
-/// Where a tensor of the timm form comes from in the checkpoint.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Source {
-    /// A tensor as it is, or reshaped to `shape` (the same elements).
-    Take(String, Option<Vec<usize>>),
-    /// Tensors concatenated along the first dimension.
-    Cat(Vec<String>),
-    /// `len` rows of a 2-D tensor (or entries of a 1-D one) from `start` on.
-    Rows(String, usize, usize),
-    /// A `[1, 1, W]` class token plus the first position of a `[1, L, W]` table (a
-    /// DINOv2-with-registers table covers the class token but not the registers; timm's
-    /// `no_embed_class` form holds the class token's position inside the token).
-    ClassWithPosition(String, String),
-    /// Positions 1.. of a `[1, L, W]` table.
-    PatchPositions(String),
-    /// Zeros of this shape (CLIP's projection has no bias; timm's head does).
-    Zeros(Vec<usize>),
-}
-
-impl Source {
-    /// The shape it gives, from the checkpoint's shapes.
-    fn shape(&self, shapes: &BTreeMap<String, Vec<usize>>) -> Result<Vec<usize>, String> {
-        let of = |name: &str| {
-            shapes
-                .get(name)
-                .cloned()
-                .ok_or_else(|| format!("tensor '{name}' is missing"))
-        };
-        Ok(match self {
-            Source::Take(name, None) => of(name)?,
-            Source::Take(name, Some(shape)) => {
-                let s = of(name)?;
-                if s.iter().product::<usize>() != shape.iter().product::<usize>() {
-                    return Err(format!(
-                        "tensor '{name}' has shape {s:?}, not {shape:?}'s size"
-                    ));
-                }
-                shape.clone()
-            }
-            Source::Cat(names) => {
-                let parts = names.iter().map(|n| of(n)).collect::<Result<Vec<_>, _>>()?;
-                let mut shape = parts[0].clone();
-                if parts
-                    .iter()
-                    .any(|p| p.len() != shape.len() || p[1..] != shape[1..])
-                {
-                    return Err(format!(
-                        "tensors {names:?} have shapes {parts:?}: not stackable"
-                    ));
-                }
-                shape[0] = parts.iter().map(|p| p[0]).sum();
-                shape
-            }
-            Source::Rows(name, start, len) => {
-                let mut s = of(name)?;
-                if s.is_empty() || s[0] < start + len {
-                    return Err(format!(
-                        "tensor '{name}' has shape {s:?}: no rows {start}..{}",
-                        start + len
-                    ));
-                }
-                s[0] = *len;
-                s
-            }
-            Source::ClassWithPosition(cls, _) => of(cls)?,
-            Source::PatchPositions(pos) => match of(pos)?.as_slice() {
-                [1, l, w] if *l > 1 => vec![1, l - 1, *w],
-                other => {
-                    return Err(format!(
-                        "tensor '{pos}' has shape {other:?}, expected [1, L, W]"
-                    ))
-                }
-            },
-            Source::Zeros(shape) => shape.clone(),
-        })
-    }
-
-    /// The tensor, from the checkpoint's.
-    fn tensor(
-        &self,
-        tensors: &HashMap<String, Tensor>,
-        device: &Device,
-    ) -> candle_core::Result<Tensor> {
-        let of = |name: &str| {
-            tensors
-                .get(name)
-                .cloned()
-                .ok_or_else(|| candle_core::Error::Msg(format!("tensor '{name}' is missing")))
-        };
-        match self {
-            Source::Take(name, None) => of(name),
-            Source::Take(name, Some(shape)) => of(name)?.reshape(shape.as_slice()),
-            Source::Cat(names) => {
-                let parts = names
-                    .iter()
-                    .map(|n| of(n))
-                    .collect::<candle_core::Result<Vec<_>>>()?;
-                Tensor::cat(&parts, 0)
-            }
-            Source::Rows(name, start, len) => of(name)?.narrow(0, *start, *len),
-            Source::ClassWithPosition(cls, pos) => of(cls)? + of(pos)?.narrow(1, 0, 1)?,
-            Source::PatchPositions(pos) => {
-                let pos = of(pos)?;
-                pos.narrow(1, 1, pos.dim(1)? - 1)
-            }
-            Source::Zeros(shape) => Tensor::zeros(shape.as_slice(), DType::F32, device),
-        }
-    }
-}
-
-/// The tensors of the timm form, each with its source in the checkpoint.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TensorMap {
-    sources: BTreeMap<String, Source>,
-}
-
-impl TensorMap {
-    fn put(&mut self, timm: impl Into<String>, source: Source) {
-        self.sources.insert(timm.into(), source);
-    }
-
-    /// A tensor taken as it is.
-    fn take(&mut self, timm: impl Into<String>, name: impl Into<String>) {
-        self.put(timm, Source::Take(name.into(), None));
-    }
-
-    /// A LayerNorm or linear layer: its `weight` and `bias`.
-    fn layer(&mut self, timm: &str, name: &str) {
-        self.take(format!("{timm}.weight"), format!("{name}.weight"));
-        self.take(format!("{timm}.bias"), format!("{name}.bias"));
-    }
-
-    /// The shapes of the timm form, from the checkpoint's.
-    pub(super) fn shapes(
-        &self,
-        shapes: &BTreeMap<String, Vec<usize>>,
-    ) -> Result<BTreeMap<String, Vec<usize>>, String> {
-        self.sources
-            .iter()
-            .map(|(timm, source)| Ok((timm.clone(), source.shape(shapes)?)))
-            .collect()
-    }
-
-    /// The tensors of the timm form, from the checkpoint's.
-    pub(super) fn tensors(
-        &self,
-        tensors: &HashMap<String, Tensor>,
-        device: &Device,
-    ) -> candle_core::Result<HashMap<String, Tensor>> {
-        self.sources
-            .iter()
-            .map(|(timm, source)| Ok((timm.clone(), source.tensor(tensors, device)?)))
-            .collect()
-    }
-
-    /// The checkpoint's tensors it reads.
-    fn read(&self) -> BTreeSet<&str> {
-        let mut names = BTreeSet::new();
-        for source in self.sources.values() {
-            match source {
-                Source::Take(n, _) | Source::Rows(n, _, _) | Source::PatchPositions(n) => {
-                    names.insert(n.as_str());
-                }
-                Source::Cat(ns) => names.extend(ns.iter().map(String::as_str)),
-                Source::ClassWithPosition(a, b) => {
-                    names.insert(a.as_str());
-                    names.insert(b.as_str());
-                }
-                Source::Zeros(_) => {}
-            }
-        }
-        names
     }
 }
 
@@ -576,95 +407,4 @@ fn unused(name: &str, tower: &str) -> bool {
         || own == "embeddings.mask_token"
         || own == "embeddings.position_ids"
         || (tower.starts_with("dinov2") && name.starts_with("classifier."))
-}
-
-/// The eval preprocessing of the folder's `preprocessor_config.json`: resize (the shorter side
-/// to `size.shortest_edge`, or both sides to `size.height`), centre-crop `crop_size` when
-/// `do_center_crop` (offsets rounded down), then `(x * rescale_factor - mean) / std`.
-fn preprocessing(dir: &Path, channels: usize) -> Result<Preprocess, String> {
-    let path = dir.join("preprocessor_config.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        format!(
-            "{}: {e}: a transformers folder needs its image processor's settings (save them \
-             with AutoImageProcessor.from_pretrained(HUB_ID).save_pretrained(DIR))",
-            path.display()
-        )
-    })?;
-    let cfg: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let bad = |what: String| format!("{}: {what}", path.display());
-    let flag = |key: &str, default: bool| cfg.get(key).and_then(Value::as_bool).unwrap_or(default);
-    let side = |v: Option<&Value>, key: &str| -> Result<(usize, bool), String> {
-        let v = v.ok_or_else(|| bad(format!("no '{key}'")))?;
-        let get = |k: &str| v.get(k).and_then(Value::as_u64).map(|s| s as usize);
-        match (
-            v.as_u64(),
-            get("shortest_edge"),
-            get("height"),
-            get("width"),
-        ) {
-            (Some(s), ..) => Ok((s as usize, true)),
-            (None, Some(s), None, None) if key == "size" => Ok((s, false)),
-            (None, None, Some(h), Some(w)) if h == w => Ok((h, true)),
-            _ => Err(bad(format!(
-                "{key} {v} is not supported (a square height = width, or shortest_edge)"
-            ))),
-        }
-    };
-    if !flag("do_resize", true) {
-        return Err(bad("do_resize false: ldae resizes every image".into()));
-    }
-    let (resize, squash) = side(cfg.get("size"), "size")?;
-    let image_size = match flag("do_center_crop", false) {
-        true => side(cfg.get("crop_size"), "crop_size")?.0,
-        false if squash => resize,
-        false => {
-            return Err(bad(
-                "shortest_edge without do_center_crop gives images that are not square".into(),
-            ))
-        }
-    };
-    if image_size > resize {
-        return Err(bad(format!(
-            "crop {image_size} is larger than the resize {resize}"
-        )));
-    }
-    let interpolation = match cfg.get("resample").and_then(Value::as_u64) {
-        Some(2) => "bilinear",
-        Some(3) | None => "bicubic",
-        Some(other) => {
-            return Err(bad(format!(
-                "resample {other} is not supported (2 bilinear, 3 bicubic)"
-            )))
-        }
-    };
-    let rescale = cfg
-        .get("rescale_factor")
-        .and_then(Value::as_f64)
-        .unwrap_or(1.0 / 255.0);
-    if !flag("do_rescale", true) || (rescale * 255.0 - 1.0).abs() > 1e-6 {
-        return Err(bad(format!(
-            "pixels rescaled by {rescale}: ldae's inputs are x / 255"
-        )));
-    }
-    let per_channel = |key: &str, neutral: f32| -> Result<Vec<f32>, String> {
-        if !flag("do_normalize", true) {
-            return Ok(vec![neutral; channels]);
-        }
-        match cfg.get(key) {
-            Some(Value::Number(n)) => Ok(vec![n.as_f64().unwrap_or_default() as f32; channels]),
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| bad(format!("{key}: {e}"))),
-            None => Err(bad(format!("no '{key}'"))),
-        }
-    };
-    Ok(Preprocess {
-        image_size,
-        channels,
-        interpolation: interpolation.into(),
-        crop_pct: image_size as f64 / resize as f64,
-        resize_side: Some(resize),
-        squash,
-        floor_offsets: true,
-        mean: per_channel("image_mean", 0.0)?,
-        std: per_channel("image_std", 1.0)?,
-    })
 }

@@ -1,0 +1,182 @@
+//! Where each tensor of the timm form comes from in a transformers checkpoint ([`TensorMap`]):
+//! renamed, stacked, split or reshaped, worked out on the header's shapes first and then on the
+//! tensors.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use candle_core::{DType, Device, Tensor};
+
+/// Where a tensor of the timm form comes from in the checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Source {
+    /// A tensor as it is, or reshaped to `shape` (the same elements).
+    Take(String, Option<Vec<usize>>),
+    /// Tensors concatenated along the first dimension.
+    Cat(Vec<String>),
+    /// `len` rows of a 2-D tensor (or entries of a 1-D one) from `start` on.
+    Rows(String, usize, usize),
+    /// A `[1, 1, W]` class token plus the first position of a `[1, L, W]` table (a
+    /// DINOv2-with-registers table covers the class token but not the registers; timm's
+    /// `no_embed_class` form holds the class token's position inside the token).
+    ClassWithPosition(String, String),
+    /// Positions 1.. of a `[1, L, W]` table.
+    PatchPositions(String),
+    /// Zeros of this shape (CLIP's projection has no bias; timm's head does).
+    Zeros(Vec<usize>),
+}
+
+impl Source {
+    /// The shape it gives, from the checkpoint's shapes.
+    fn shape(&self, shapes: &BTreeMap<String, Vec<usize>>) -> Result<Vec<usize>, String> {
+        let of = |name: &str| {
+            shapes
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("tensor '{name}' is missing"))
+        };
+        Ok(match self {
+            Source::Take(name, None) => of(name)?,
+            Source::Take(name, Some(shape)) => {
+                let s = of(name)?;
+                if s.iter().product::<usize>() != shape.iter().product::<usize>() {
+                    return Err(format!(
+                        "tensor '{name}' has shape {s:?}, not {shape:?}'s size"
+                    ));
+                }
+                shape.clone()
+            }
+            Source::Cat(names) => {
+                let parts = names.iter().map(|n| of(n)).collect::<Result<Vec<_>, _>>()?;
+                let mut shape = parts[0].clone();
+                if parts
+                    .iter()
+                    .any(|p| p.len() != shape.len() || p[1..] != shape[1..])
+                {
+                    return Err(format!(
+                        "tensors {names:?} have shapes {parts:?}: not stackable"
+                    ));
+                }
+                shape[0] = parts.iter().map(|p| p[0]).sum();
+                shape
+            }
+            Source::Rows(name, start, len) => {
+                let mut s = of(name)?;
+                if s.is_empty() || s[0] < start + len {
+                    return Err(format!(
+                        "tensor '{name}' has shape {s:?}: no rows {start}..{}",
+                        start + len
+                    ));
+                }
+                s[0] = *len;
+                s
+            }
+            Source::ClassWithPosition(cls, _) => of(cls)?,
+            Source::PatchPositions(pos) => match of(pos)?.as_slice() {
+                [1, l, w] if *l > 1 => vec![1, l - 1, *w],
+                other => {
+                    return Err(format!(
+                        "tensor '{pos}' has shape {other:?}, expected [1, L, W]"
+                    ))
+                }
+            },
+            Source::Zeros(shape) => shape.clone(),
+        })
+    }
+
+    /// The tensor, from the checkpoint's.
+    fn tensor(
+        &self,
+        tensors: &HashMap<String, Tensor>,
+        device: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let of = |name: &str| {
+            tensors
+                .get(name)
+                .cloned()
+                .ok_or_else(|| candle_core::Error::Msg(format!("tensor '{name}' is missing")))
+        };
+        match self {
+            Source::Take(name, None) => of(name),
+            Source::Take(name, Some(shape)) => of(name)?.reshape(shape.as_slice()),
+            Source::Cat(names) => {
+                let parts = names
+                    .iter()
+                    .map(|n| of(n))
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                Tensor::cat(&parts, 0)
+            }
+            Source::Rows(name, start, len) => of(name)?.narrow(0, *start, *len),
+            Source::ClassWithPosition(cls, pos) => of(cls)? + of(pos)?.narrow(1, 0, 1)?,
+            Source::PatchPositions(pos) => {
+                let pos = of(pos)?;
+                pos.narrow(1, 1, pos.dim(1)? - 1)
+            }
+            Source::Zeros(shape) => Tensor::zeros(shape.as_slice(), DType::F32, device),
+        }
+    }
+}
+
+/// The tensors of the timm form, each with its source in the checkpoint.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TensorMap {
+    sources: BTreeMap<String, Source>,
+}
+
+impl TensorMap {
+    pub(super) fn put(&mut self, timm: impl Into<String>, source: Source) {
+        self.sources.insert(timm.into(), source);
+    }
+
+    /// A tensor taken as it is.
+    pub(super) fn take(&mut self, timm: impl Into<String>, name: impl Into<String>) {
+        self.put(timm, Source::Take(name.into(), None));
+    }
+
+    /// A LayerNorm or linear layer: its `weight` and `bias`.
+    pub(super) fn layer(&mut self, timm: &str, name: &str) {
+        self.take(format!("{timm}.weight"), format!("{name}.weight"));
+        self.take(format!("{timm}.bias"), format!("{name}.bias"));
+    }
+
+    /// The shapes of the timm form, from the checkpoint's.
+    pub(crate) fn shapes(
+        &self,
+        shapes: &BTreeMap<String, Vec<usize>>,
+    ) -> Result<BTreeMap<String, Vec<usize>>, String> {
+        self.sources
+            .iter()
+            .map(|(timm, source)| Ok((timm.clone(), source.shape(shapes)?)))
+            .collect()
+    }
+
+    /// The tensors of the timm form, from the checkpoint's.
+    pub(crate) fn tensors(
+        &self,
+        tensors: &HashMap<String, Tensor>,
+        device: &Device,
+    ) -> candle_core::Result<HashMap<String, Tensor>> {
+        self.sources
+            .iter()
+            .map(|(timm, source)| Ok((timm.clone(), source.tensor(tensors, device)?)))
+            .collect()
+    }
+
+    /// The checkpoint's tensors it reads.
+    pub(super) fn read(&self) -> BTreeSet<&str> {
+        let mut names = BTreeSet::new();
+        for source in self.sources.values() {
+            match source {
+                Source::Take(n, _) | Source::Rows(n, _, _) | Source::PatchPositions(n) => {
+                    names.insert(n.as_str());
+                }
+                Source::Cat(ns) => names.extend(ns.iter().map(String::as_str)),
+                Source::ClassWithPosition(a, b) => {
+                    names.insert(a.as_str());
+                    names.insert(b.as_str());
+                }
+                Source::Zeros(_) => {}
+            }
+        }
+        names
+    }
+}
