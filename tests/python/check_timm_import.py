@@ -22,6 +22,7 @@ import io
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -227,6 +228,20 @@ def main():
 
     compare("class-token --block 6 --pooling mean", timm_features(m, folder, fn=block6_mean),
             ldae_features(d, folder, "block6", "--block", "6", "--pooling", "mean"))
+
+    # timm's crop_mode "squash": both sides resized to input_size / crop_pct (the aspect ratio
+    # not kept), then the centre crop.
+    squash = os.path.join(TMP, "class-token-squash")
+    shutil.copytree(d, squash)
+    with open(os.path.join(squash, "config.json")) as f:
+        config = json.load(f)
+    config["pretrained_cfg"]["crop_mode"] = "squash"
+    with open(os.path.join(squash, "config.json"), "w") as f:
+        json.dump(config, f)
+    m_squash = timm.create_model(f"local-dir:{squash}", pretrained=True).eval()
+    assert resolve_data_config({}, model=m_squash)["crop_mode"] == "squash"
+    compare("class-token, crop_mode squash", timm_features(m_squash, folder),
+            ldae_features(squash, folder, "squash"))
 
     # Every token (class and registers first), as forward_features returns them. A single
     # token sees one patch of pixels, where the resize's rare one-level differences from

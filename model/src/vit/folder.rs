@@ -126,9 +126,10 @@ impl TimmFolder {
             .get("crop_mode")
             .and_then(Value::as_str)
             .unwrap_or("center");
-        if mode != "center" {
+        // `squash`: both sides to `floor(size / crop_pct)`, then the centre crop.
+        if !matches!(mode, "center" | "squash") {
             return Err(bad(format!(
-                "pretrained_cfg crop_mode '{mode}' is not supported (center)"
+                "pretrained_cfg crop_mode '{mode}' is not supported (center or squash)"
             )));
         }
         let shapes = checkpoint_shapes(dir)?;
@@ -170,7 +171,7 @@ impl TimmFolder {
                 .and_then(Value::as_f64)
                 .unwrap_or(DEFAULT_CROP_PCT),
             resize_side: None,
-            squash: false,
+            squash: mode == "squash",
             floor_offsets: false,
             mean: floats("mean", &IMAGENET_MEAN)?,
             std: floats("std", &IMAGENET_STD)?,
