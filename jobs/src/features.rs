@@ -52,12 +52,12 @@ pub struct FeaturesJob {
     pub device: DeviceName,
     /// Precision of the products.
     pub precision: Option<Precision>,
-    /// A timm model's preprocessing, where it should differ from its `pretrained_cfg`.
+    /// A timm or transformers model's preprocessing, where it should differ from its own.
     #[serde(default)]
     pub preprocess: PreprocessOverrides,
 }
 
-/// Settings that replace a timm model's recorded eval preprocessing (each left `None` keeps the
+/// Settings that replace a timm or transformers model's recorded eval preprocessing (each left `None` keeps the
 /// model's own).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PreprocessOverrides {
@@ -82,8 +82,8 @@ impl FeaturesJob {
         }
         if self.preprocess != PreprocessOverrides::default() {
             return Err(Error::invalid(
-                "--image-size, --crop-pct, --interpolation, --mean and --std apply to timm \
-                 model folders; an l-DAE run's preprocessing is its PCA's",
+                "--image-size, --crop-pct, --interpolation, --mean and --std apply to timm and \
+                 transformers model folders; an l-DAE run's preprocessing is its PCA's",
             ));
         }
         let network = matches!(self.model, EncoderModel::Ldae | EncoderModel::Random);
@@ -133,19 +133,19 @@ impl FeaturesJob {
         table_spec(&self.input, &self.source, operators, &self.out, self.write)
     }
 
-    /// The pipeline for a timm model folder: its eval preprocessing (`pretrained_cfg`, with the
+    /// The pipeline for a timm or transformers model folder: its eval preprocessing (with the
     /// overrides), patches, then the encoder.
     fn timm_spec(&self, dir: &std::path::Path) -> Result<Spec> {
         if self.model != EncoderModel::Ldae {
             return Err(Error::invalid(format!(
-                "--kind {} needs an l-DAE run; {} is a timm model folder",
+                "--kind {} needs an l-DAE run; {} is a timm or transformers model folder",
                 ldae_pipeline::names::name_of(&self.model),
                 dir.display()
             )));
         }
         if self.t.is_some() || self.ema == Some(true) {
             return Err(Error::invalid(format!(
-                "--t and --ema apply to l-DAE runs; {} is a timm model folder",
+                "--t and --ema apply to l-DAE runs; {} is a timm or transformers model folder",
                 dir.display()
             )));
         }

@@ -230,7 +230,7 @@ impl EncoderConfig {
             return Err(Error::plan(
                 stage,
                 format!(
-                    "model random needs an l-DAE training run; {} is a timm model folder",
+                    "model random needs an l-DAE training run; {} is a timm or transformers model folder",
                     dir.display()
                 ),
             ));
@@ -239,7 +239,7 @@ impl EncoderConfig {
             return Err(Error::plan(
                 stage,
                 format!(
-                    "{} is a timm model folder: it has no EMA weights",
+                    "{} is a timm or transformers model folder: it has no EMA weights",
                     dir.display()
                 ),
             ));

@@ -62,7 +62,8 @@ pub struct DecodeConfig {
     /// decode's, but the resize then runs on an image with another origin, and its filter
     /// weights can round differently: on the 500 photos the output was identical with
     /// `bilinear` and 1 level off in 7 of 75M values with `bicubic`. `false`: every image
-    /// decoded whole, to reproduce a run made without it exactly. Not used with `crop_pct`.
+    /// decoded whole, to reproduce a run made without it exactly. Not used with the eval
+    /// transform (`crop_pct`, `resize_side`).
     pub jpeg_region: bool,
     /// Resize the whole image, its shorter side to `floor(S / crop_pct)` and the aspect ratio
     /// kept, then take the centre S x S: torchvision's `Resize(int)` then `CenterCrop(S)`, the
@@ -73,16 +74,16 @@ pub struct DecodeConfig {
     /// The side the eval resize targets, instead of `floor(S / crop_pct)` (a transformers
     /// processor's `size`, which `crop_pct` cannot always give exactly). At least S; implies
     /// the eval transform, with or without `crop_pct`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub resize_side: Option<u32>,
     /// The eval resize takes both sides to its target, the aspect ratio not kept (timm's
     /// `crop_mode = squash`; transformers' `size = {height, width}`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub squash: bool,
     /// The eval crop's offsets rounded down, as transformers' processors do, instead of to the
     /// nearest, half to even (torchvision's `CenterCrop`). They differ by one pixel where the
     /// resized side exceeds S by an odd number whose half is odd.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub floor_offsets: bool,
     /// The resize filter: `bilinear` (the default) or `bicubic`, both antialiased as Pillow's
     /// (the support widens with the downscale factor; bicubic is Pillow's a = -0.5).

@@ -159,8 +159,9 @@ pub struct FeaturesArgs {
     #[arg(long, default_value = "ldae", value_parser = parse_name::<EncoderModel>)]
     pub kind: EncoderModel,
     /// The training run (needed for ldae and random; gives the PCA model otherwise), or a
-    /// timm / Hugging Face ViT folder (config.json + model.safetensors) for --kind ldae: its
-    /// eval preprocessing and pooling come from its config.
+    /// timm ViT folder (config.json + model.safetensors) or a Hugging Face transformers one
+    /// (ViT, DINOv2, CLIP, SigLIP; with its preprocessor_config.json) for --kind ldae: its eval
+    /// preprocessing and pooling come from its config (docs/timm.md).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
     /// Read the tokens after this block, 1 = the first (default: the block the run records,
@@ -197,21 +198,24 @@ pub struct FeaturesArgs {
     /// Matrix-product precision of the network: f32 or bf16. Default: bf16 on a GPU, f32 on CPU.
     #[arg(long)]
     pub precision: Option<Precision>,
-    /// timm model: input side in pixels (default: the model's; another size resamples the
-    /// position embedding as timm does, or computes DINOv3's rotary one for the new grid).
+    /// timm / transformers model: input side in pixels (default: the model's; another size
+    /// resamples the position embedding as timm or transformers does, or computes a rotary
+    /// one for the new grid).
     #[arg(long)]
     pub image_size: Option<usize>,
-    /// timm model: the eval crop, a fraction of the resized shorter side (default: the
-    /// model's `crop_pct`).
+    /// timm / transformers model: the eval crop, a fraction of the resized shorter side
+    /// (default: the model's `crop_pct`, or its image processor's crop over its resize).
     #[arg(long)]
     pub crop_pct: Option<f64>,
-    /// timm model: the resize filter, bilinear or bicubic (default: the model's).
+    /// timm / transformers model: the resize filter, bilinear or bicubic (default: the model's).
     #[arg(long, value_parser = parse_name::<Interpolation>)]
     pub interpolation: Option<Interpolation>,
-    /// timm model: per-channel means of x / 255, comma-separated (default: the model's).
+    /// timm / transformers model: per-channel means of x / 255, comma-separated (default: the
+    /// model's).
     #[arg(long, value_delimiter = ',')]
     pub mean: Option<Vec<f32>>,
-    /// timm model: per-channel standard deviations of x / 255 (default: the model's).
+    /// timm / transformers model: per-channel standard deviations of x / 255 (default: the
+    /// model's).
     #[arg(long, value_delimiter = ',')]
     pub std: Option<Vec<f32>>,
     /// Print the pipeline spec (TOML) this command would run, then exit (`ldae run` runs it).
