@@ -27,7 +27,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 import timm
 from PIL import Image
@@ -36,7 +35,7 @@ from timm.data import create_transform, resolve_data_config
 from timm.layers import resample_abs_pos_embed
 from timm.models import save_for_hf
 
-from common import ldae, scratch_dir
+from common import ldae, photo, read_features, refused, scratch_dir
 
 torch.manual_seed(0)
 torch.set_num_threads(2)
@@ -105,23 +104,13 @@ SCALED = {
 SHARP = {label for label, scaled in SCALED.items() if any("attn.q" in k for k in scaled)}
 
 
-def photo(w, h):
-    """A smooth scene with edges and texture, like a photo."""
-    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
-    r = 128 + 100 * np.sin(x / (17 + rng.uniform(0, 30))) * np.cos(y / 53.0)
-    g = 128 + 90 * np.cos((x + y) / (31 + rng.uniform(0, 60)))
-    b = 255 * ((x // 57 + y // 49) % 2)
-    img = np.stack([r, g, b], -1) + rng.normal(0, 10, (h, w, 3))
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
 def write_photos():
     folder = os.path.join(TMP, "photos")
     os.makedirs(folder)
     sizes = [(500, 375), (375, 500), (640, 427), (300, 300), (257, 193), (224, 224),
              (800, 533), (333, 500)]
     for i, (w, h) in enumerate(sizes):
-        Image.fromarray(photo(w, h)).save(os.path.join(folder, f"p{i}.jpg"), quality=90)
+        Image.fromarray(photo(w, h, rng)).save(os.path.join(folder, f"p{i}.jpg"), quality=90)
     return folder
 
 
@@ -154,14 +143,7 @@ def timm_features(m, folder, transform=None, fn=None):
 def ldae_features(model_dir, folder, tag, *flags):
     out = os.path.join(TMP, f"features-{tag}")
     ldae("features", "--checkpoint", model_dir, "--input", folder, "--out", out, *flags)
-    t = pq.read_table(out)
-    col = t.column("features").combine_chunks()
-    if hasattr(col, "storage"):
-        col = col.storage
-    values = col.flatten().to_numpy(zero_copy_only=False).reshape(t.num_rows, -1)
-    ids = [os.path.basename(i) for i in t.column("id").to_pylist()]
-    order = np.argsort(ids)
-    return [ids[i] for i in order], values[order]
+    return read_features(out)
 
 
 def compare(label, ref, got, tolerance=1e-3):
@@ -177,14 +159,8 @@ def compare(label, ref, got, tolerance=1e-3):
 
 
 def expect_error(model_dir, folder, needle, *flags):
-    exe = os.environ.get("LDAE_BIN", "ldae")
-    r = subprocess.run([exe, "features", "--checkpoint", model_dir, "--input", folder,
-                        "--out", os.path.join(TMP, "never"), *flags],
-                       capture_output=True, text=True)
-    assert r.returncode != 0, f"expected a failure naming {needle!r}"
-    assert needle in r.stderr, f"error does not name {needle!r}:\n{r.stderr}"
-    print(f"refused, naming {needle!r}: {r.stderr.strip().splitlines()[-1][:150]}")
-    return r.stderr
+    return refused(needle, "features", "--checkpoint", model_dir, "--input", folder,
+                   "--out", os.path.join(TMP, "never"), *flags)
 
 
 def main():
@@ -210,7 +186,7 @@ def main():
         if not os.path.exists(exact):
             os.makedirs(exact)
             for i in range(4):
-                Image.fromarray(photo(size, size)).save(os.path.join(exact, f"q{i}.png"))
+                Image.fromarray(photo(size, size, rng)).save(os.path.join(exact, f"q{i}.png"))
         compare(f"{label} ({arch}) {size} px PNGs", timm_features(m, exact),
                 ldae_features(d, exact, f"{label}-exact"), tolerance=1e-4)
         # (A class token, as the feature, follows fewest patches: 5e-3 as for DINOv3's below.)

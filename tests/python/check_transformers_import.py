@@ -27,15 +27,13 @@ with an error that names them.
 import json
 import os
 import shutil
-import subprocess
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 import transformers as T
 from PIL import Image
 
-from common import ldae, scratch_dir
+from common import ldae, photo, read_features, refused, scratch_dir
 
 torch.manual_seed(0)
 torch.set_num_threads(2)
@@ -43,21 +41,11 @@ rng = np.random.default_rng(5)
 TMP = scratch_dir("ldae-transformers-")
 
 
-def photo(w, h):
-    """A smooth scene with edges and texture, like a photo."""
-    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
-    r = 128 + 100 * np.sin(x / (17 + rng.uniform(0, 30))) * np.cos(y / 53.0)
-    g = 128 + 90 * np.cos((x + y) / (31 + rng.uniform(0, 60)))
-    b = 255 * ((x // 57 + y // 49) % 2)
-    img = np.stack([r, g, b], -1) + rng.normal(0, 10, (h, w, 3))
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
 def write_images(name, sizes, ext):
     folder = os.path.join(TMP, name)
     os.makedirs(folder, exist_ok=True)
     for i, (w, h) in enumerate(sizes):
-        Image.fromarray(photo(w, h)).save(os.path.join(folder, f"p{i}.{ext}"), quality=90)
+        Image.fromarray(photo(w, h, rng)).save(os.path.join(folder, f"p{i}.{ext}"), quality=90)
     return folder
 
 
@@ -95,14 +83,7 @@ def reference(d, folder, fn, backend=None, **processor_args):
 def ldae_features(model_dir, folder, tag, *flags):
     out = os.path.join(TMP, f"features-{tag}")
     ldae("features", "--checkpoint", model_dir, "--input", folder, "--out", out, *flags)
-    t = pq.read_table(out)
-    col = t.column("features").combine_chunks()
-    if hasattr(col, "storage"):
-        col = col.storage
-    values = col.flatten().to_numpy(zero_copy_only=False).reshape(t.num_rows, -1)
-    ids = [os.path.basename(i) for i in t.column("id").to_pylist()]
-    order = np.argsort(ids)
-    return [ids[i] for i in order], values[order]
+    return read_features(out)
 
 
 def compare(label, ref, got, tolerance):
@@ -119,12 +100,8 @@ def compare(label, ref, got, tolerance):
 
 
 def expect_error(model_dir, folder, needle):
-    exe = os.environ.get("LDAE_BIN", "ldae")
-    r = subprocess.run([exe, "features", "--checkpoint", model_dir, "--input", folder,
-                        "--out", os.path.join(TMP, "never")], capture_output=True, text=True)
-    assert r.returncode != 0, f"expected a failure naming {needle!r}"
-    assert needle in r.stderr, f"error does not name {needle!r}:\n{r.stderr}"
-    print(f"refused, naming {needle!r}: {r.stderr.strip().splitlines()[-1][:150]}")
+    refused(needle, "features", "--checkpoint", model_dir, "--input", folder,
+            "--out", os.path.join(TMP, "never"))
 
 
 SMALL = dict(hidden_size=192, num_attention_heads=3, intermediate_size=576)

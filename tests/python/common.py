@@ -83,3 +83,37 @@ def patches_f32(images, patch):
     g = s // patch
     x = x.reshape(n, g, patch, g, patch, c).transpose(0, 1, 3, 2, 4, 5)
     return x.reshape(n, g * g, patch * patch * c)
+
+
+def photo(w, h, rng):
+    """A smooth scene with edges and texture, like a photo, of w x h pixels (RGB uint8)."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    r = 128 + 100 * np.sin(x / (17 + rng.uniform(0, 30))) * np.cos(y / 53.0)
+    g = 128 + 90 * np.cos((x + y) / (31 + rng.uniform(0, 60)))
+    b = 255 * ((x // 57 + y // 49) % 2)
+    img = np.stack([r, g, b], -1) + rng.normal(0, 10, (h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def read_features(out, column="features"):
+    """The file names (without folders) of a features table's ids, sorted, and its feature
+    rows in that order."""
+    import pyarrow.parquet as pq
+    t = pq.read_table(out)
+    col = t.column(column).combine_chunks()
+    if hasattr(col, "storage"):
+        col = col.storage
+    values = col.flatten().to_numpy(zero_copy_only=False).reshape(t.num_rows, -1)
+    ids = [os.path.basename(i) for i in t.column("id").to_pylist()]
+    order = np.argsort(ids)
+    return [ids[i] for i in order], values[order]
+
+
+def refused(needle, *args):
+    """Run ldae with `args`, which must fail with an error naming `needle`; returns stderr."""
+    exe = os.environ.get("LDAE_BIN", "ldae")
+    r = subprocess.run([exe, *map(str, args)], capture_output=True, text=True)
+    assert r.returncode != 0, f"expected a failure naming {needle!r}"
+    assert needle in r.stderr, f"error does not name {needle!r}:\n{r.stderr}"
+    print(f"refused, naming {needle!r}: {r.stderr.strip().splitlines()[-1][:150]}")
+    return r.stderr
