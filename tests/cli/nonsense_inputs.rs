@@ -181,24 +181,26 @@ fn broken_artifacts_and_blocked_outputs_name_their_file() {
     // A Hugging Face transformers model folder of a family ldae does not import, as
     // --checkpoint: named as such, with the families it does import, not a missing field of an
     // l-DAE run's config.
-    let hf = tmp.path().join("beit-base");
-    std::fs::create_dir(&hf).unwrap();
-    std::fs::write(
-        hf.join("config.json"),
+    let features_of = |name: &str, config: &str| {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("config.json"), config).unwrap();
+        ldae(&[
+            "features",
+            "--checkpoint",
+            dir.to_str().unwrap(),
+            "--input",
+            "synthetic:10",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let beit = features_of(
+        "beit-base",
         r#"{"architectures": ["BeitModel"], "model_type": "beit", "hidden_size": 768}"#,
-    )
-    .unwrap();
-    let features = ldae(&[
-        "features",
-        "--checkpoint",
-        hf.to_str().unwrap(),
-        "--input",
-        "synthetic:10",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    );
     refused(
-        &features,
+        &beit,
         &out,
         &[
             "transformers model folder",
@@ -208,23 +210,11 @@ fn broken_artifacts_and_blocked_outputs_name_their_file() {
         ],
     );
     // One of a family it imports, without its weights: the missing file is named.
-    let dinov2 = tmp.path().join("dinov2-small");
-    std::fs::create_dir(&dinov2).unwrap();
-    std::fs::write(
-        dinov2.join("config.json"),
+    let dinov2 = features_of(
+        "dinov2-small",
         r#"{"architectures": ["Dinov2Model"], "model_type": "dinov2", "hidden_size": 384}"#,
-    )
-    .unwrap();
-    let features = ldae(&[
-        "features",
-        "--checkpoint",
-        dinov2.to_str().unwrap(),
-        "--input",
-        "synthetic:10",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    refused(&features, &out, &["model.safetensors"]);
+    );
+    refused(&dinov2, &out, &["model.safetensors"]);
 }
 
 #[test]

@@ -35,7 +35,7 @@ from timm.data import create_transform, resolve_data_config
 from timm.layers import resample_abs_pos_embed
 from timm.models import save_for_hf
 
-from common import ldae, photo, read_features, refused, scratch_dir
+from common import compare, ldae, photo, read_features, refused, scratch_dir
 
 torch.manual_seed(0)
 torch.set_num_threads(2)
@@ -144,18 +144,6 @@ def ldae_features(model_dir, folder, tag, *flags):
     out = os.path.join(TMP, f"features-{tag}")
     ldae("features", "--checkpoint", model_dir, "--input", folder, "--out", out, *flags)
     return read_features(out)
-
-
-def compare(label, ref, got, tolerance=1e-3):
-    names_r, r = ref
-    names_g, g = got
-    assert names_r == names_g, (label, names_r, names_g)
-    assert r.shape == g.shape, (label, r.shape, g.shape)
-    rel = np.abs(r - g).max() / np.abs(r).max()
-    cos = (r * g).sum(1) / np.linalg.norm(r, axis=1) / np.linalg.norm(g, axis=1)
-    print(f"{label:42s} {str(r.shape):14s} max|diff|/max|value| {rel:.2e}  min cosine {cos.min():.7f}")
-    assert rel <= tolerance, f"{label}: relative error {rel}"
-    assert cos.min() >= 0.9999, f"{label}: cosine {cos.min()}"
 
 
 def expect_error(model_dir, folder, needle, *flags):

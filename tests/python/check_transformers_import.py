@@ -33,7 +33,7 @@ import torch
 import transformers as T
 from PIL import Image
 
-from common import ldae, photo, read_features, refused, scratch_dir
+from common import compare as compare_features, ldae, photo, read_features, refused, scratch_dir
 
 torch.manual_seed(0)
 torch.set_num_threads(2)
@@ -87,16 +87,7 @@ def ldae_features(model_dir, folder, tag, *flags):
 
 
 def compare(label, ref, got, tolerance):
-    names_r, r = ref
-    names_g, g = got
-    assert names_r == names_g, (label, names_r, names_g)
-    assert r.shape == g.shape, (label, r.shape, g.shape)
-    rel = np.abs(r - g).max() / np.abs(r).max()
-    cos = (r * g).sum(1) / np.linalg.norm(r, axis=1) / np.linalg.norm(g, axis=1)
-    print(f"{label:44s} {str(r.shape):10s} max|diff|/max|value| {rel:.2e}  min cosine {cos.min():.7f}")
-    assert rel <= tolerance, f"{label}: relative error {rel}"
-    assert cos.min() >= 0.999, f"{label}: cosine {cos.min()}"
-    return rel
+    return compare_features(label, ref, got, tolerance, min_cosine=0.999)
 
 
 def expect_error(model_dir, folder, needle):

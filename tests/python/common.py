@@ -117,3 +117,18 @@ def refused(needle, *args):
     assert needle in r.stderr, f"error does not name {needle!r}:\n{r.stderr}"
     print(f"refused, naming {needle!r}: {r.stderr.strip().splitlines()[-1][:150]}")
     return r.stderr
+
+
+def compare(label, ref, got, tolerance=1e-3, min_cosine=0.9999):
+    """Print and check two (names, rows) feature sets: the same rows, max |diff| / max |value|
+    within `tolerance`, every row's cosine at least `min_cosine`. Returns the relative error."""
+    names_r, r = ref
+    names_g, g = got
+    assert names_r == names_g, (label, names_r, names_g)
+    assert r.shape == g.shape, (label, r.shape, g.shape)
+    rel = np.abs(r - g).max() / np.abs(r).max()
+    cos = (r * g).sum(1) / np.linalg.norm(r, axis=1) / np.linalg.norm(g, axis=1)
+    print(f"{label:44s} {str(r.shape):14s} max|diff|/max|value| {rel:.2e}  min cosine {cos.min():.7f}")
+    assert rel <= tolerance, f"{label}: relative error {rel}"
+    assert cos.min() >= min_cosine, f"{label}: cosine {cos.min()}"
+    return rel

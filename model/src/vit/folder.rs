@@ -211,13 +211,24 @@ impl TimmFolder {
     /// The weights by their timm names, as f32 tensors on `device`.
     pub fn load_weights(&self, device: &Device) -> Result<HashMap<String, Tensor>> {
         let path = self.dir.join("model.safetensors");
-        let mut tensors = candle_core::safetensors::load(&path, device)
-            .map_err(|e| Error::plan(STAGE, format!("{}: {e}", path.display())))?;
-        if let Some(map) = &self.tensors {
-            tensors = map
-                .tensors(&tensors, device)
-                .map_err(|e| Error::plan(STAGE, format!("{}: {e}", path.display())))?;
-        }
+        let fail = |e: candle_core::Error| Error::plan(STAGE, format!("{}: {e}", path.display()));
+        let tensors = match &self.tensors {
+            None => candle_core::safetensors::load(&path, device).map_err(fail)?,
+            // Only the tensors the map reads: a CLIPModel's text tower, say, is never built.
+            Some(map) => {
+                use candle_core::safetensors::Load;
+                let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+                let file =
+                    safetensors::SafeTensors::deserialize(&data).map_err(|e| fail(e.into()))?;
+                let read = map
+                    .read()
+                    .into_iter()
+                    .map(|name| Ok((name.to_string(), file.tensor(name)?.load(device)?)))
+                    .collect::<candle_core::Result<HashMap<_, _>>>()
+                    .map_err(fail)?;
+                map.tensors(&read, device).map_err(fail)?
+            }
+        };
         tensors
             .into_iter()
             .map(|(k, t)| {

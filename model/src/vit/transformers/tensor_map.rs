@@ -162,7 +162,7 @@ impl TensorMap {
     }
 
     /// The checkpoint's tensors it reads.
-    pub(super) fn read(&self) -> BTreeSet<&str> {
+    pub(crate) fn read(&self) -> BTreeSet<&str> {
         let mut names = BTreeSet::new();
         for source in self.sources.values() {
             match source {
