@@ -10,9 +10,14 @@ model:
 
 - `vit` (ViTModel, with its pooler): `last_hidden_state[:, 0]`; ViTForImageClassification's
   logits with `--pooling head`; at another input size, `interpolate_pos_encoding=True`;
+- `vit_mae` (ViTMAEForPreTraining, decoder and mask ratio 0.75 saved with it): the unmasked
+  encoder's `last_hidden_state[:, 0]`; `deit` (DeiTForImageClassificationWithTeacher, a
+  distillation token): `last_hidden_state[:, 0]`;
 - `dinov2` (Dinov2Model, trained at 518 px: the position table resampled to 224's grid on
   every call) and `dinov2_with_registers` with the SwiGLU MLP of the giant towers:
   `pooler_output`;
+- `dinov3_vit` (DINOv3ViTModel with registers and rotary positions; one with the gated SwiGLU
+  MLP, a key bias and no output-projection or MLP biases): `pooler_output`, also at 160 px;
 - `clip` (CLIPModel, both towers): the image tower's `pooler_output`, and with `--pooling
   head` the image embedding (`visual_projection` of it);
 - `siglip` (SiglipModel, both towers): `pooler_output` (attention pooling); a SiglipVisionModel
@@ -21,7 +26,8 @@ model:
 Two image sets: PNGs at the processor's resize size, so no resize runs and the network alone is
 compared (max |diff| / max |value| <= 1e-4), and photo-like JPEGs of several sizes and aspect
 ratios, resized (<= 1e-3 against the default torchvision backend; the PIL backend's resize
-differs from it, and is held only to 5e-2). Also: an unknown tensor, a missing one and a missing processor file are refused
+differs from it, and is held only to 5e-2; DINOv3's processor resizes in floating point
+where ldae, like the others, resizes 8-bit pixels: about 6e-4). Also: an unknown tensor, a missing one and a missing processor file are refused
 with an error that names them.
 """
 import json
@@ -118,6 +124,33 @@ def variants():
         num_hidden_layers=2, image_size=518, patch_size=14, hidden_size=192, num_attention_heads=3,
         use_swiglu_ffn=True, num_register_tokens=4)))
     yield ("dinov2-registers-swiglu", reg, bit, lambda x: reg(x).pooler_output, 256, [])
+    # facebook/dinov3-vit*16-*: 4 registers, rotary positions; the huge ones a SwiGLU MLP.
+    dino3_proc = T.DINOv3ViTImageProcessor()
+    dino3 = perturb(T.DINOv3ViTModel(T.DINOv3ViTConfig(num_hidden_layers=3, num_register_tokens=4,
+                                                       **SMALL)))
+    yield ("dinov3", dino3, dino3_proc, lambda x: dino3(x).pooler_output, 224, [])
+    dino3g = perturb(T.DINOv3ViTModel(T.DINOv3ViTConfig(
+        num_hidden_layers=2, num_register_tokens=2, use_gated_mlp=True, hidden_act="silu",
+        key_bias=True, proj_bias=False, mlp_bias=False, **SMALL)))
+    yield ("dinov3-swiglu, no proj / mlp bias", dino3g, dino3_proc, lambda x: dino3g(x).pooler_output,
+           224, [])
+    # facebook/vit-mae-*: ViTMAEForPreTraining, saved with its decoder and mask ratio 0.75;
+    # features are the unmasked encoder's class token (mask_ratio 0 on transformers' side).
+    mae = perturb(T.ViTMAEForPreTraining(T.ViTMAEConfig(
+        num_hidden_layers=2, decoder_num_hidden_layers=1, decoder_hidden_size=64,
+        decoder_num_attention_heads=2, decoder_intermediate_size=128, **SMALL)))
+    mae_proc = T.ViTImageProcessor(**IMAGENET)
+
+    def mae_features(x):
+        mae.config.mask_ratio = 0.0
+        return mae.vit(x).last_hidden_state[:, 0]
+    yield ("vit_mae (ViTMAEForPreTraining)", mae, mae_proc, mae_features, 224, [])
+    # facebook/deit-*-distilled-*: a distillation token after the class token; resize 256 x 256,
+    # crop 224.
+    deit = perturb(T.DeiTForImageClassificationWithTeacher(T.DeiTConfig(
+        num_hidden_layers=2, num_labels=10, **SMALL)))
+    yield ("deit (distilled, with teacher heads)", deit, T.DeiTImageProcessor(),
+           lambda x: deit.deit(x).last_hidden_state[:, 0], 256, [])
     clip_cfg = T.CLIPConfig(
         vision_config=dict(num_hidden_layers=2, patch_size=16, **SMALL),
         text_config=dict(num_hidden_layers=1, hidden_size=64, num_attention_heads=2,
@@ -170,6 +203,13 @@ def main():
             reference(vit_dir, exact, lambda x: vit(x, interpolate_pos_encoding=True).last_hidden_state[:, 0],
                       size={"height": 160, "width": 160}),
             ldae_features(vit_dir, exact, "vit-160", "--image-size", "160"), 1e-4)
+    # DINOv3's rotary table is worked out for each grid.
+    dino3_dir = dirs["dinov3"]
+    dino3 = T.DINOv3ViTModel.from_pretrained(dino3_dir).eval()
+    compare("dinov3 at 160 px (rotary table for a 10 x 10 grid)",
+            reference(dino3_dir, exact, lambda x: dino3(x).pooler_output,
+                      size={"height": 160, "width": 160}),
+            ldae_features(dino3_dir, exact, "dinov3-160", "--image-size", "160"), 1e-4)
 
     # Refusals: an unknown tensor, a missing tensor, no processor settings.
     from safetensors.torch import load_file, save_file

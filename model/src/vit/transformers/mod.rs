@@ -3,8 +3,9 @@
 //! holds them) of a ViT family ldae runs, read as the timm model it is: the settings, the eval
 //! preprocessing of its image processor, and where each tensor of the timm form comes from.
 //!
-//! The families: `vit` (ViTModel, ViTForImageClassification), `dinov2` and
-//! `dinov2_with_registers`, `clip` / `clip_vision_model` (the image tower of CLIPModel,
+//! The families: `vit` (ViTModel, ViTForImageClassification), `vit_mae` (ViTMAEModel,
+//! ViTMAEForPreTraining), `deit` (the distilled DeiTs), `dinov2` and `dinov2_with_registers`,
+//! `dinov3_vit`, `clip` / `clip_vision_model` (the image tower of CLIPModel,
 //! CLIPVisionModel[WithProjection]) and `siglip` / `siglip_vision_model`.
 
 use std::collections::BTreeMap;
@@ -12,22 +13,25 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::args::{self, Activation, Swiglu, VitArgs, TORCH_NORM_EPS, VIT_NORM_EPS};
+use super::args::{self, Activation, Rope, VitArgs, TORCH_NORM_EPS, VIT_NORM_EPS};
 use super::preprocess::Preprocess;
 use super::resample::Resample;
 
+mod layout;
 mod processor;
 mod tensor_map;
 
 use processor::preprocessing;
-use tensor_map::Source;
 pub use tensor_map::TensorMap;
 
 /// The `model_type`s ldae imports.
 pub const MODEL_TYPES: &[&str] = &[
     "vit",
+    "vit_mae",
+    "deit",
     "dinov2",
     "dinov2_with_registers",
+    "dinov3_vit",
     "clip",
     "clip_vision_model",
     "siglip",
@@ -37,10 +41,14 @@ pub const MODEL_TYPES: &[&str] = &[
 /// The families, by how their modules name the tensors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Family {
-    /// `modeling_vit.py`: `layernorm_before`, `attention.attention.query`, `intermediate.dense`.
+    /// `modeling_vit.py` (and ViT-MAE's and DeiT's, named alike): `layernorm_before`,
+    /// `attention.attention.query`, `intermediate.dense`.
     Vit,
     /// `modeling_dinov2*.py`: `norm1`, the ViT's attention names, `layer_scale1.lambda1`, `mlp`.
     Dinov2,
+    /// `modeling_dinov3_vit.py`: `model.layer`, `attention.q_proj`, `mlp.up_proj`, a rotary
+    /// position embedding and no position table.
+    Dinov3,
     /// `modeling_clip.py`: a class embedding, `pre_layrnorm`, `self_attn.q_proj`.
     Clip,
     /// `modeling_siglip.py`: no class token, the attention-pooling `head`.
@@ -50,8 +58,9 @@ enum Family {
 impl Family {
     fn of(model_type: &str) -> Option<Family> {
         Some(match model_type {
-            "vit" => Family::Vit,
+            "vit" | "vit_mae" | "deit" => Family::Vit,
             "dinov2" | "dinov2_with_registers" => Family::Dinov2,
+            "dinov3_vit" => Family::Dinov3,
             "clip" | "clip_vision_model" => Family::Clip,
             "siglip" | "siglip_vision_model" => Family::Siglip,
             _ => return None,
@@ -62,8 +71,24 @@ impl Family {
     fn anchor(self) -> &'static str {
         match self {
             Family::Vit | Family::Dinov2 => "embeddings.patch_embeddings.projection.weight",
+            Family::Dinov3 => "embeddings.patch_embeddings.weight",
             Family::Clip | Family::Siglip => "embeddings.patch_embedding.weight",
         }
+    }
+
+    /// Where the blocks of the tower under the prefix `p` are: DINOv3's as the hub and
+    /// `save_pretrained` name them (`layer.`), or as the module does (`model.layer.`).
+    fn layers(self, p: &str, shapes: &BTreeMap<String, Vec<usize>>) -> String {
+        let candidates: &[&str] = match self {
+            Family::Vit | Family::Dinov2 => &["encoder.layer."],
+            Family::Dinov3 => &["layer.", "model.layer."],
+            Family::Clip | Family::Siglip => &["encoder.layers."],
+        };
+        let found = candidates.iter().find(|c| {
+            let layers = format!("{p}{c}");
+            shapes.keys().any(|k| k.starts_with(&layers))
+        });
+        format!("{p}{}", found.unwrap_or(&candidates[0]))
     }
 
     /// The vision config's defaults for what a `config.json` leaves out: heads, LayerNorm
@@ -72,6 +97,7 @@ impl Family {
         match self {
             Family::Vit => (12, 1e-12, "gelu", 224),
             Family::Dinov2 => (12, VIT_NORM_EPS, "gelu", 224),
+            Family::Dinov3 => (6, TORCH_NORM_EPS, "gelu", 224),
             Family::Clip => (12, TORCH_NORM_EPS, "quick_gelu", 224),
             Family::Siglip => (12, VIT_NORM_EPS, "gelu_pytorch_tanh", 224),
         }
@@ -147,10 +173,7 @@ pub(super) fn open(
             "patches of {patch} x {patch_w} pixels are not square"
         ));
     }
-    let layers = match family {
-        Family::Vit | Family::Dinov2 => format!("{p}encoder.layer."),
-        Family::Clip | Family::Siglip => format!("{p}encoder.layers."),
-    };
+    let layers = family.layers(&p, shapes);
     let depth = shapes
         .keys()
         .filter_map(|k| {
@@ -181,10 +204,19 @@ pub(super) fn open(
         .get("hidden_act")
         .and_then(Value::as_str)
         .unwrap_or(act);
+    // DINOv3's gated MLPs are SwiGLU: `silu(gate_proj) * up_proj`.
+    let gated = shapes.contains_key(&format!("{layers}0.mlp.gate_proj.weight"));
     args.activation = match act {
-        "gelu" => Activation::Gelu,
-        "quick_gelu" => Activation::QuickGelu,
-        "gelu_pytorch_tanh" | "gelu_new" => Activation::GeluTanh,
+        "gelu" if !gated => Activation::Gelu,
+        "quick_gelu" if !gated => Activation::QuickGelu,
+        "gelu_pytorch_tanh" | "gelu_new" if !gated => Activation::GeluTanh,
+        // A SwiGLU MLP applies silu itself; `activation` is not read for it.
+        "silu" | "swish" if gated => Activation::Gelu,
+        other if gated => {
+            return Err(format!(
+                "hidden_act \"{other}\" in a gated MLP is not supported (silu)"
+            ))
+        }
         other => {
             return Err(format!(
                 "hidden_act \"{other}\" is not supported (gelu, gelu_pytorch_tanh, gelu_new, quick_gelu)"
@@ -192,189 +224,22 @@ pub(super) fn open(
         }
     };
     args.img_size = Some(int("image_size", size)?);
-    let mut map = TensorMap::default();
-    let has = |name: &str| shapes.contains_key(name);
-    // Everything but the blocks and the pooling.
-    match family {
-        Family::Vit | Family::Dinov2 => {
-            let e = format!("{p}embeddings");
-            map.layer(
-                "patch_embed.proj",
-                &format!("{e}.patch_embeddings.projection"),
-            );
-            map.take("cls_token", format!("{e}.cls_token"));
-            let pos = format!("{e}.position_embeddings");
-            if has(&format!("{e}.register_tokens")) {
-                let regs = format!("{e}.register_tokens");
-                args.reg_tokens = shapes[&regs].get(1).copied().unwrap_or(0);
-                args.no_embed_class = true;
-                map.take("reg_token", regs);
-                map.put(
-                    "cls_token",
-                    Source::ClassWithPosition(format!("{e}.cls_token"), pos.clone()),
-                );
-                map.put("pos_embed", Source::PatchPositions(pos));
-            } else {
-                map.take("pos_embed", pos);
-            }
-            map.layer("norm", &format!("{p}layernorm"));
-        }
-        Family::Clip | Family::Siglip => {
-            let e = format!("{p}embeddings");
-            let pos = format!("{e}.position_embedding.weight");
-            let positions = shapes
-                .get(&pos)
-                .and_then(|s| s.first())
-                .copied()
-                .unwrap_or(0);
-            map.put(
-                "pos_embed",
-                Source::Take(pos, Some(vec![1, positions, *width])),
-            );
-            map.take(
-                "patch_embed.proj.weight",
-                format!("{e}.patch_embedding.weight"),
-            );
-            map.layer("norm", &format!("{p}post_layernorm"));
-            if family == Family::Clip {
-                args.pre_norm = true;
-                map.put(
-                    "cls_token",
-                    Source::Take(format!("{e}.class_embedding"), Some(vec![1, 1, *width])),
-                );
-                map.layer("norm_pre", &format!("{p}pre_layrnorm"));
-            } else {
-                args.class_token = false;
-                map.take("patch_embed.proj.bias", format!("{e}.patch_embedding.bias"));
-            }
-        }
-    }
-    for i in 0..depth {
-        let (b, l) = (format!("blocks.{i}"), format!("{layers}{i}"));
-        let (attn, qkv, out, norm1, norm2, fc1, fc2) = match family {
-            Family::Vit => (
-                "attention.attention",
-                ["query", "key", "value"],
-                "attention.output.dense",
-                "layernorm_before",
-                "layernorm_after",
-                "intermediate.dense",
-                "output.dense",
-            ),
-            Family::Dinov2 => (
-                "attention.attention",
-                ["query", "key", "value"],
-                "attention.output.dense",
-                "norm1",
-                "norm2",
-                "mlp.fc1",
-                "mlp.fc2",
-            ),
-            Family::Clip | Family::Siglip => (
-                "self_attn",
-                ["q_proj", "k_proj", "v_proj"],
-                "self_attn.out_proj",
-                "layer_norm1",
-                "layer_norm2",
-                "mlp.fc1",
-                "mlp.fc2",
-            ),
+    if family == Family::Dinov3 {
+        let theta = match vision.get("rope_theta") {
+            None | Some(Value::Null) => 100.0,
+            Some(v) => v
+                .as_f64()
+                .ok_or_else(|| format!("rope_theta = {v} is not a number"))?,
         };
-        let part = |name: &str, what: &str| format!("{l}.{attn}.{name}.{what}");
-        map.put(
-            format!("{b}.attn.qkv.weight"),
-            Source::Cat(qkv.map(|n| part(n, "weight")).to_vec()),
-        );
-        args.qkv_bias = has(&part(qkv[0], "bias"));
-        if args.qkv_bias {
-            map.put(
-                format!("{b}.attn.qkv.bias"),
-                Source::Cat(qkv.map(|n| part(n, "bias")).to_vec()),
-            );
-        }
-        map.layer(&format!("{b}.attn.proj"), &format!("{l}.{out}"));
-        map.layer(&format!("{b}.norm1"), &format!("{l}.{norm1}"));
-        map.layer(&format!("{b}.norm2"), &format!("{l}.{norm2}"));
-        // DINOv2's giant towers: SwiGLU, gate and value packed in `weights_in`, gate first.
-        let swiglu = has(&format!("{l}.mlp.weights_in.weight"));
-        let (fc1, fc2) = match swiglu {
-            true => ("mlp.weights_in", "mlp.weights_out"),
-            false => (fc1, fc2),
-        };
-        map.layer(&format!("{b}.mlp.fc1"), &format!("{l}.{fc1}"));
-        map.layer(&format!("{b}.mlp.fc2"), &format!("{l}.{fc2}"));
-        if family == Family::Dinov2 {
-            args.init_values = Some(1.0);
-            map.take(
-                format!("{b}.ls1.gamma"),
-                format!("{l}.layer_scale1.lambda1"),
-            );
-            map.take(
-                format!("{b}.ls2.gamma"),
-                format!("{l}.layer_scale2.lambda1"),
-            );
-        }
-        if i == 0 {
-            let hidden = shapes
-                .get(&format!("{l}.{fc2}.weight"))
-                .and_then(|s| s.get(1))
-                .copied()
-                .unwrap_or(0);
-            // `int(width * ratio)` gives `hidden` back for any width (half a unit of slack).
-            args.mlp_ratio = (hidden as f64 + 0.5) / *width as f64;
-            if swiglu {
-                args.swiglu = Some(Swiglu {
-                    packed: true,
-                    norm: false,
-                    align: 0,
-                });
-            }
-        }
+        args.rope = Some(Rope::Dinov3 { temperature: theta });
+        args.abs_pos = false;
     }
-    // The pooling and the head.
-    match family {
-        Family::Vit => {
-            if has("classifier.weight") {
-                args.num_classes = shapes["classifier.weight"][0];
-                map.layer("head", "classifier");
-            }
-        }
-        Family::Dinov2 => {}
-        Family::Clip => {
-            if has("visual_projection.weight") {
-                let classes = shapes["visual_projection.weight"][0];
-                args.num_classes = classes;
-                map.take("head.weight", "visual_projection.weight");
-                map.put("head.bias", Source::Zeros(vec![classes]));
-            }
-        }
-        Family::Siglip if has(&format!("{p}head.probe")) => {
-            let h = format!("{p}head");
-            args.global_pool = "map".into();
-            map.take("attn_pool.latent", format!("{h}.probe"));
-            let (w, b) = (
-                format!("{h}.attention.in_proj_weight"),
-                format!("{h}.attention.in_proj_bias"),
-            );
-            map.put("attn_pool.q.weight", Source::Rows(w.clone(), 0, *width));
-            map.put("attn_pool.q.bias", Source::Rows(b.clone(), 0, *width));
-            map.put("attn_pool.kv.weight", Source::Rows(w, *width, 2 * width));
-            map.put("attn_pool.kv.bias", Source::Rows(b, *width, 2 * width));
-            map.layer("attn_pool.proj", &format!("{h}.attention.out_proj"));
-            map.layer("attn_pool.norm", &format!("{h}.layernorm"));
-            map.layer("attn_pool.mlp.fc1", &format!("{h}.mlp.fc1"));
-            map.layer("attn_pool.mlp.fc2", &format!("{h}.mlp.fc2"));
-        }
-        // A SigLIP tower without its head: the mean of the normed patch tokens.
-        Family::Siglip => {
-            args.global_pool = "avg".into();
-            args.fc_norm = Some(false);
-        }
-    }
+    let map = layout::map(family, model_type, &mut args, &p, shapes);
     let read = map.read();
     if let Some(extra) = shapes
-        .keys()
-        .find(|k| !read.contains(k.as_str()) && !unused(k, &p))
+        .iter()
+        .find(|(k, s)| !read.contains(k.as_str()) && !unused(k, s, &p, model_type))
+        .map(|(k, _)| k)
     {
         return Err(format!(
             "unexpected tensor '{extra}' (a layer ldae's import of {model_type} does not run)"
@@ -394,11 +259,14 @@ pub(super) fn open(
 }
 
 /// Tensors a checkpoint may hold that no image feature uses: the text tower and the logit
-/// scale of CLIPModel / SiglipModel, ViTModel's pooler (a tanh layer over the class token,
-/// which `last_hidden_state` does not pass through), DINOv2's mask token (masked training
-/// only) and the classifier of Dinov2ForImageClassification (over the class token and the
-/// patch mean side by side, not a timm head).
-fn unused(name: &str, tower: &str) -> bool {
+/// scale of CLIPModel / SiglipModel, ViTModel's and DeiTModel's pooler (a tanh layer over the
+/// class token, which `last_hidden_state` does not pass through), the mask tokens (masked
+/// training only), ViTMAEForPreTraining's decoder, the classifier of
+/// Dinov2ForImageClassification (over the class token and the patch mean side by side, not a
+/// timm head), DeiTForImageClassificationWithTeacher's two classifiers (over the class and the
+/// distillation token, averaged; not a timm head either) and empty tensors (DINOv3's register
+/// tokens when it has none).
+fn unused(name: &str, shape: &[usize], tower: &str, model_type: &str) -> bool {
     let own = name.strip_prefix(tower).unwrap_or(name);
     ["text_model.", "text_projection.", "pooler."]
         .iter()
@@ -406,5 +274,13 @@ fn unused(name: &str, tower: &str) -> bool {
         || ["logit_scale", "logit_bias"].contains(&name)
         || own == "embeddings.mask_token"
         || own == "embeddings.position_ids"
-        || (tower.starts_with("dinov2") && name.starts_with("classifier."))
+        || shape.contains(&0)
+        || match model_type {
+            "dinov2" | "dinov2_with_registers" => name.starts_with("classifier."),
+            "vit_mae" => name.starts_with("decoder."),
+            "deit" => ["cls_classifier.", "distillation_classifier."]
+                .iter()
+                .any(|p| name.starts_with(p)),
+            _ => false,
+        }
 }

@@ -11,8 +11,8 @@ use candle_core::{DType, Device, Tensor};
 pub(crate) enum Source {
     /// A tensor as it is, or reshaped to `shape` (the same elements).
     Take(String, Option<Vec<usize>>),
-    /// Tensors concatenated along the first dimension.
-    Cat(Vec<String>),
+    /// Sources concatenated along the first dimension.
+    Cat(Vec<Source>),
     /// `len` rows of a 2-D tensor (or entries of a 1-D one) from `start` on.
     Rows(String, usize, usize),
     /// A `[1, 1, W]` class token plus the first position of a `[1, L, W]` table (a
@@ -26,6 +26,30 @@ pub(crate) enum Source {
 }
 
 impl Source {
+    /// The tensor `name` when the checkpoint holds it (`has`), else zeros of `shape` (a layer
+    /// saved without its bias).
+    pub(crate) fn or_zeros(name: String, has: bool, shape: Vec<usize>) -> Source {
+        match has {
+            true => Source::Take(name, None),
+            false => Source::Zeros(shape),
+        }
+    }
+
+    /// The checkpoint's tensors it reads.
+    fn reads(&self) -> Vec<&str> {
+        match self {
+            Source::Take(n, _) | Source::Rows(n, _, _) | Source::PatchPositions(n) => vec![n],
+            Source::Cat(parts) => parts.iter().flat_map(Source::reads).collect(),
+            Source::ClassWithPosition(a, b) => vec![a, b],
+            Source::Zeros(_) => vec![],
+        }
+    }
+
+    /// The names of `sources`, for messages.
+    fn names(sources: &[Source]) -> Vec<&str> {
+        sources.iter().flat_map(Source::reads).collect()
+    }
+
     /// The shape it gives, from the checkpoint's shapes.
     fn shape(&self, shapes: &BTreeMap<String, Vec<usize>>) -> Result<Vec<usize>, String> {
         let of = |name: &str| {
@@ -45,15 +69,19 @@ impl Source {
                 }
                 shape.clone()
             }
-            Source::Cat(names) => {
-                let parts = names.iter().map(|n| of(n)).collect::<Result<Vec<_>, _>>()?;
+            Source::Cat(sources) => {
+                let parts = sources
+                    .iter()
+                    .map(|s| s.shape(shapes))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let mut shape = parts[0].clone();
                 if parts
                     .iter()
                     .any(|p| p.len() != shape.len() || p[1..] != shape[1..])
                 {
                     return Err(format!(
-                        "tensors {names:?} have shapes {parts:?}: not stackable"
+                        "tensors {:?} have shapes {parts:?}: not stackable",
+                        Source::names(sources)
                     ));
                 }
                 shape[0] = parts.iter().map(|p| p[0]).sum();
@@ -98,10 +126,10 @@ impl Source {
         match self {
             Source::Take(name, None) => of(name),
             Source::Take(name, Some(shape)) => of(name)?.reshape(shape.as_slice()),
-            Source::Cat(names) => {
-                let parts = names
+            Source::Cat(sources) => {
+                let parts = sources
                     .iter()
-                    .map(|n| of(n))
+                    .map(|s| s.tensor(tensors, device))
                     .collect::<candle_core::Result<Vec<_>>>()?;
                 Tensor::cat(&parts, 0)
             }
@@ -163,20 +191,6 @@ impl TensorMap {
 
     /// The checkpoint's tensors it reads.
     pub(crate) fn read(&self) -> BTreeSet<&str> {
-        let mut names = BTreeSet::new();
-        for source in self.sources.values() {
-            match source {
-                Source::Take(n, _) | Source::Rows(n, _, _) | Source::PatchPositions(n) => {
-                    names.insert(n.as_str());
-                }
-                Source::Cat(ns) => names.extend(ns.iter().map(String::as_str)),
-                Source::ClassWithPosition(a, b) => {
-                    names.insert(a.as_str());
-                    names.insert(b.as_str());
-                }
-                Source::Zeros(_) => {}
-            }
-        }
-        names
+        self.sources.values().flat_map(Source::reads).collect()
     }
 }
