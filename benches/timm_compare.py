@@ -21,17 +21,12 @@ ratio. Also the agreement of the two feature sets (max |diff| / max |value|).
 Needs: pip install torch timm pillow pyarrow numpy.
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
-import time
-
-import numpy as np
-import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_build import default_ldae, machine_header, scratch_dir  # noqa: E402
+from feature_compare import compare_with_peer, image_names  # noqa: E402
 
 TIMM_WORKER = r"""
 import os, sys, time, json
@@ -60,20 +55,6 @@ print(json.dumps({"total": end - start, "steady": end - first,
 """
 
 
-def run_measured(cmd, log):
-    """Run cmd in a fresh process (output to the file log); return its stdout, wall time and
-    its own peak resident memory in MB (os.wait4's rusage is that child's alone)."""
-    with open(log, "w") as out:
-        t = time.time()
-        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(p.pid, 0)
-        wall = time.time() - t
-    text = open(log).read()
-    if status != 0:
-        sys.exit(f"{cmd[0]} failed:\n{text}")
-    return text, wall, usage.ru_maxrss / 1024
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("arch", help="timm architecture name, e.g. vit_small_patch16_224")
@@ -92,44 +73,13 @@ def main():
         model_dir = os.path.join(tmp, "model")
         save_for_hf(timm.create_model(args.arch, pretrained=False, num_classes=0), model_dir,
                     safe_serialization=True)
-    rows = len([f for f in os.listdir(args.images) if f.lower().endswith((".jpg", ".jpeg", ".png"))])
+    rows = len(image_names(args.images))
     print(machine_header(args.ldae))
     print(f"model: {args.arch} ({model_dir}); {rows} photos from {args.images}; "
           f"threads {args.threads}, batch {args.batch}")
-
     # Each side in its own child process, one after the other.
-    worker = os.path.join(tmp, "timm_worker.py")
-    open(worker, "w").write(TIMM_WORKER)
-    timm_out = os.path.join(tmp, "timm.npy")
-    out, timm_wall, timm_rss = run_measured(
-        [sys.executable, worker, model_dir, args.images, str(args.threads), str(args.batch), timm_out],
-        os.path.join(tmp, "timm.log"))
-    timing = json.loads(out.strip().splitlines()[-1])
-
-    table = os.path.join(tmp, "features")
-    _, ldae_wall, ldae_rss = run_measured(
-        [args.ldae, "features", "--checkpoint", model_dir, "--input", args.images, "--out", table,
-         "--threads", str(args.threads), "--batch-size", str(args.batch)],
-        os.path.join(tmp, "ldae.log"))
-
-    t = pq.read_table(table)
-    col = t.column("features").combine_chunks()
-    col = col.storage if hasattr(col, "storage") else col
-    got = col.flatten().to_numpy(zero_copy_only=False).reshape(t.num_rows, -1)
-    ids = [os.path.basename(i) for i in t.column("id").to_pylist()]
-    got = got[np.argsort(ids)]
-    ref = np.load(timm_out)
-    rel = np.abs(ref - got).max() / np.abs(ref).max()
-
-    print()
-    print(f"| {'side':6s} | {'features/s (whole run)':>22s} | {'features/s (steady)':>19s} | {'peak RSS MB':>11s} |")
-    print(f"|{'-' * 8}|{'-' * 24}|{'-' * 21}|{'-' * 13}|")
-    steady = timing["steady_rows"] / timing["steady"] if timing["steady"] > 0 else float("nan")
-    print(f"| {'timm':6s} | {rows / timm_wall:22.1f} | {steady:19.1f} | {timm_rss:11.0f} |")
-    print(f"| {'ldae':6s} | {rows / ldae_wall:22.1f} | {'':>19s} | {ldae_rss:11.0f} |")
-    print()
-    print(f"ldae / timm, whole run: {timm_wall / ldae_wall:.2f}x")
-    print(f"features agree: max |diff| / max |value| = {rel:.2e}")
+    compare_with_peer("timm", TIMM_WORKER, model_dir, args.images, args.threads, args.batch,
+                      args.ldae, tmp)
 
 
 if __name__ == "__main__":

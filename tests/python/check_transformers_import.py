@@ -17,7 +17,8 @@ model:
   every call) and `dinov2_with_registers` with the SwiGLU MLP of the giant towers:
   `pooler_output`;
 - `dinov3_vit` (DINOv3ViTModel with registers and rotary positions; one with the gated SwiGLU
-  MLP, a key bias and no output-projection or MLP biases): `pooler_output`, also at 160 px;
+  MLP, a key bias and no output-projection or MLP biases): `pooler_output`, also at 160 px and
+  saved in shards (`model.safetensors.index.json`);
 - `clip` (CLIPModel, both towers): the image tower's `pooler_output`, and with `--pooling
   head` the image embedding (`visual_projection` of it);
 - `siglip` (SiglipModel, both towers): `pooler_output` (attention pooling); a SiglipVisionModel
@@ -27,8 +28,8 @@ Two image sets: PNGs at the processor's resize size, so no resize runs and the n
 compared (max |diff| / max |value| <= 1e-4), and photo-like JPEGs of several sizes and aspect
 ratios, resized (<= 1e-3 against the default torchvision backend; the PIL backend's resize
 differs from it, and is held only to 5e-2; DINOv3's processor resizes in floating point
-where ldae, like the others, resizes 8-bit pixels: about 6e-4). Also: an unknown tensor, a missing one and a missing processor file are refused
-with an error that names them.
+where ldae, like the others, resizes 8-bit pixels: about 6e-4). Also: an unknown tensor, a missing one, a missing shard and a missing processor file are
+refused with an error that names them.
 """
 import json
 import os
@@ -43,6 +44,7 @@ from common import compare as compare_features, ldae, photo, read_features, refu
 
 torch.manual_seed(0)
 torch.set_num_threads(2)
+T.utils.logging.disable_progress_bar()
 rng = np.random.default_rng(5)
 TMP = scratch_dir("ldae-transformers-")
 
@@ -210,6 +212,19 @@ def main():
             reference(dino3_dir, exact, lambda x: dino3(x).pooler_output,
                       size={"height": 160, "width": 160}),
             ldae_features(dino3_dir, exact, "dinov3-160", "--image-size", "160"), 1e-4)
+
+    # A sharded checkpoint (model.safetensors.index.json and its shards, as the hub holds large
+    # models): the same features; a missing shard is named.
+    sharded = os.path.join(TMP, "dinov3-sharded")
+    dino3.save_pretrained(sharded, max_shard_size="1MB")
+    shutil.copy(os.path.join(dino3_dir, "preprocessor_config.json"), sharded)
+    shards = sorted(f for f in os.listdir(sharded) if f.startswith("model-"))
+    assert len(shards) > 1 and os.path.exists(os.path.join(sharded, "model.safetensors.index.json")), shards
+    compare(f"dinov3 saved in {len(shards)} shards",
+            reference(dino3_dir, exact, lambda x: dino3(x).pooler_output, size={"height": 160, "width": 160}),
+            ldae_features(sharded, exact, "dinov3-sharded", "--image-size", "160"), 1e-4)
+    os.remove(os.path.join(sharded, shards[-1]))
+    expect_error(sharded, exact, shards[-1])
 
     # Refusals: an unknown tensor, a missing tensor, no processor settings.
     from safetensors.torch import load_file, save_file

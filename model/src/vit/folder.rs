@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::architectures;
 use super::args::{Activation, Naming, VitArgs};
+use super::checkpoint::Checkpoint;
 use super::preprocess::Preprocess;
 use super::transformers::{self, TensorMap};
 
@@ -37,6 +38,8 @@ pub struct TimmFolder {
     pub grid: usize,
     /// The eval preprocessing of `pretrained_cfg` (or of `preprocessor_config.json`).
     pub preprocess: Preprocess,
+    /// The weights files.
+    checkpoint: Checkpoint,
     /// For a transformers folder: where each tensor of the timm form comes from.
     tensors: Option<TensorMap>,
 }
@@ -73,8 +76,9 @@ const TRAINING_ONLY_ARGS: &[&str] = &[
 ];
 
 impl TimmFolder {
-    /// Read `dir/config.json` and check `dir/model.safetensors`'s tensor names and shapes
-    /// against the architecture (without keeping the weights).
+    /// Read `dir/config.json` and check the tensor names and shapes of `dir/model.safetensors`
+    /// (or of the shards its index lists) against the architecture (without keeping the
+    /// weights).
     pub fn open(dir: &Path) -> Result<TimmFolder> {
         let config_path = dir.join("config.json");
         let text = std::fs::read_to_string(&config_path)
@@ -132,8 +136,8 @@ impl TimmFolder {
                 "pretrained_cfg crop_mode '{mode}' is not supported (center or squash)"
             )));
         }
-        let shapes = checkpoint_shapes(dir)?;
-        let trained_grid = check_tensors(&args, &shapes, dir)?;
+        let checkpoint = Checkpoint::find(dir)?;
+        let trained_grid = check_tensors(&args, &checkpoint.shapes()?, checkpoint.path())?;
         let input = cfg
             .get("input_size")
             .and_then(|v| serde_json::from_value::<Vec<usize>>(v.clone()).ok());
@@ -182,13 +186,15 @@ impl TimmFolder {
             args,
             grid,
             preprocess,
+            checkpoint,
             tensors: None,
         })
     }
 
     /// A transformers folder of `config`, read as the timm model it is.
     fn open_transformers(dir: &Path, config: &Value) -> Result<TimmFolder> {
-        let shapes = checkpoint_shapes(dir)?;
+        let checkpoint = Checkpoint::find(dir)?;
+        let shapes = checkpoint.shapes()?;
         let bad = |e: String| {
             Error::plan(
                 STAGE,
@@ -197,35 +203,27 @@ impl TimmFolder {
         };
         let imported = transformers::open(dir, config, &shapes).map_err(bad)?;
         let timm_shapes = imported.tensors.shapes(&shapes).map_err(bad)?;
-        let trained_grid = check_tensors(&imported.args, &timm_shapes, dir)?;
+        let trained_grid = check_tensors(&imported.args, &timm_shapes, checkpoint.path())?;
         Ok(TimmFolder {
             dir: dir.to_path_buf(),
             architecture: imported.architecture,
             grid: trained_grid.unwrap_or(imported.preprocess.image_size / imported.args.patch),
             args: imported.args,
             preprocess: imported.preprocess,
+            checkpoint,
             tensors: Some(imported.tensors),
         })
     }
 
     /// The weights by their timm names, as f32 tensors on `device`.
     pub fn load_weights(&self, device: &Device) -> Result<HashMap<String, Tensor>> {
-        let path = self.dir.join("model.safetensors");
+        let path = self.checkpoint.path();
         let fail = |e: candle_core::Error| Error::plan(STAGE, format!("{}: {e}", path.display()));
         let tensors = match &self.tensors {
-            None => candle_core::safetensors::load(&path, device).map_err(fail)?,
+            None => self.checkpoint.load(None, device)?,
             // Only the tensors the map reads: a CLIPModel's text tower, say, is never built.
             Some(map) => {
-                use candle_core::safetensors::Load;
-                let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-                let file =
-                    safetensors::SafeTensors::deserialize(&data).map_err(|e| fail(e.into()))?;
-                let read = map
-                    .read()
-                    .into_iter()
-                    .map(|name| Ok((name.to_string(), file.tensor(name)?.load(device)?)))
-                    .collect::<candle_core::Result<HashMap<_, _>>>()
-                    .map_err(fail)?;
+                let read = self.checkpoint.load(Some(&map.read()), device)?;
                 map.tensors(&read, device).map_err(fail)?
             }
         };
@@ -312,64 +310,13 @@ fn apply_arg(args: &mut VitArgs, key: &str, value: &Value) -> std::result::Resul
     Ok(())
 }
 
-/// Names and shapes of the tensors of `dir/model.safetensors`; a folder with only PyTorch's
-/// pickle is told how to convert it.
-fn checkpoint_shapes(dir: &Path) -> Result<BTreeMap<String, Vec<usize>>> {
-    let weights = dir.join("model.safetensors");
-    let pickled = dir.join("pytorch_model.bin");
-    if !weights.exists() && pickled.exists() {
-        // Older hub folders hold only PyTorch's pickle, which ldae does not unpickle.
-        return Err(Error::plan(
-            STAGE,
-            format!(
-                "{}: no model.safetensors, only pytorch_model.bin (a pickle, which ldae does \
-                 not read): convert it once with python3 -c \"import torch; from \
-                 safetensors.torch import save_file; d = '{}'; save_file(torch.load(d + \
-                 '/pytorch_model.bin', map_location='cpu'), d + '/model.safetensors')\"",
-                dir.display(),
-                dir.display()
-            ),
-        ));
-    }
-    tensor_shapes(&weights)
-}
-
-/// Names and shapes of the tensors of a safetensors file, from its header alone (an 8-byte
-/// length, then the JSON header), so checking a large model reads a few kilobytes.
-fn tensor_shapes(path: &Path) -> Result<BTreeMap<String, Vec<usize>>> {
-    use std::io::Read;
-    let fail = |e: String| Error::plan(STAGE, format!("{}: {e}", path.display()));
-    let mut file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
-    let mut len = [0u8; 8];
-    file.read_exact(&mut len)
-        .map_err(|e| fail(format!("not a safetensors file ({e})")))?;
-    let len = u64::from_le_bytes(len);
-    let size = file.metadata().map_err(|e| fail(e.to_string()))?.len();
-    if len > size.saturating_sub(8) || len > 100_000_000 {
-        return Err(fail(format!(
-            "not a safetensors file (header length {len})"
-        )));
-    }
-    let mut header = vec![0u8; len as usize];
-    file.read_exact(&mut header)
-        .map_err(|e| fail(e.to_string()))?;
-    let meta: safetensors::tensor::Metadata = serde_json::from_slice(&header)
-        .map_err(|e| fail(format!("bad safetensors header: {e}")))?;
-    Ok(meta
-        .tensors()
-        .into_iter()
-        .map(|(name, info)| (name, info.shape.clone()))
-        .collect())
-}
-
 /// Check every tensor of the file against `args`: none missing, none unexpected, every shape
 /// right. Returns the position embedding's grid side (`None` for a model without one).
 fn check_tensors(
     args: &VitArgs,
     shapes: &BTreeMap<String, Vec<usize>>,
-    dir: &Path,
+    file: &Path,
 ) -> Result<Option<usize>> {
-    let file = dir.join("model.safetensors");
     let bad = |what: String| {
         Error::plan(
             STAGE,

@@ -9,6 +9,7 @@
 
 pub mod architectures;
 pub mod args;
+mod checkpoint;
 mod eva_architectures;
 pub mod export;
 pub mod folder;
