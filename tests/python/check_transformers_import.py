@@ -11,7 +11,9 @@ model:
 - `vit` (ViTModel, with its pooler): `last_hidden_state[:, 0]`; ViTForImageClassification's
   logits with `--pooling head`; at another input size, `interpolate_pos_encoding=True`;
 - `vit_mae` (ViTMAEForPreTraining, decoder and mask ratio 0.75 saved with it): the unmasked
-  encoder's `last_hidden_state[:, 0]`; `deit` (DeiTForImageClassificationWithTeacher, a
+  encoder's `last_hidden_state[:, 0]`; `vit_msn` (ViTMSNModel): the same; `ijepa`
+  (IJepaForImageClassification, no class token): the mean of `last_hidden_state`, and its
+  logits with `--pooling head`; `deit` (DeiTForImageClassificationWithTeacher, a
   distillation token): `last_hidden_state[:, 0]`;
 - `dinov2` (Dinov2Model, trained at 518 px: the position table resampled to 224's grid on
   every call) and `dinov2_with_registers` with the SwiGLU MLP of the giant towers:
@@ -147,6 +149,18 @@ def variants():
         mae.config.mask_ratio = 0.0
         return mae.vit(x).last_hidden_state[:, 0]
     yield ("vit_mae (ViTMAEForPreTraining)", mae, mae_proc, mae_features, 224, [])
+    # facebook/vit-msn-*: ViT's layout; facebook/ijepa_*: no class token, the token mean (what
+    # IJepaForImageClassification classifies, as --pooling head does).
+    msn = perturb(T.ViTMSNModel(T.ViTMSNConfig(num_hidden_layers=2, **SMALL)))
+    yield ("vit_msn", msn, T.ViTImageProcessor(**IMAGENET), lambda x: msn(x).last_hidden_state[:, 0],
+           224, [])
+    ijepa = perturb(T.IJepaForImageClassification(T.IJepaConfig(num_hidden_layers=2, num_labels=10,
+                                                                **SMALL)))
+    ijepa_proc = T.ViTImageProcessor(**IMAGENET)
+    yield ("ijepa (token mean)", ijepa, ijepa_proc,
+           lambda x: ijepa.ijepa(x).last_hidden_state.mean(1), 224, [])
+    yield ("ijepa --pooling head", ijepa, ijepa_proc, lambda x: ijepa(x).logits, 224,
+           ["--pooling", "head"])
     # facebook/deit-*-distilled-*: a distillation token after the class token; resize 256 x 256,
     # crop 224.
     deit = perturb(T.DeiTForImageClassificationWithTeacher(T.DeiTConfig(

@@ -106,7 +106,15 @@ pub(super) fn map(
                 "patch_embed.proj",
                 &format!("{e}.patch_embeddings.projection"),
             );
-            map.take("cls_token", format!("{e}.cls_token"));
+            // I-JEPA has no class token: its feature is the mean of the normed tokens (what
+            // IJepaForImageClassification classifies).
+            if has(&format!("{e}.cls_token")) {
+                map.take("cls_token", format!("{e}.cls_token"));
+            } else {
+                args.class_token = false;
+                args.global_pool = "avg".into();
+                args.fc_norm = Some(false);
+            }
             let pos = format!("{e}.position_embeddings");
             if has(&format!("{e}.register_tokens")) {
                 let regs = format!("{e}.register_tokens");

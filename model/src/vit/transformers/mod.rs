@@ -4,7 +4,8 @@
 //! preprocessing of its image processor, and where each tensor of the timm form comes from.
 //!
 //! The families: `vit` (ViTModel, ViTForImageClassification), `vit_mae` (ViTMAEModel,
-//! ViTMAEForPreTraining), `deit` (the distilled DeiTs), `dinov2` and `dinov2_with_registers`,
+//! ViTMAEForPreTraining), `vit_msn`, `ijepa` (no class token: the token mean), `deit` (the
+//! distilled DeiTs), `dinov2` and `dinov2_with_registers`,
 //! `dinov3_vit`, `clip` / `clip_vision_model` (the image tower of CLIPModel,
 //! CLIPVisionModel[WithProjection]) and `siglip` / `siglip_vision_model`.
 
@@ -28,6 +29,8 @@ pub use tensor_map::TensorMap;
 pub const MODEL_TYPES: &[&str] = &[
     "vit",
     "vit_mae",
+    "vit_msn",
+    "ijepa",
     "deit",
     "dinov2",
     "dinov2_with_registers",
@@ -41,7 +44,7 @@ pub const MODEL_TYPES: &[&str] = &[
 /// The families, by how their modules name the tensors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Family {
-    /// `modeling_vit.py` (and ViT-MAE's and DeiT's, named alike): `layernorm_before`,
+    /// `modeling_vit.py` (and ViT-MAE's, ViT-MSN's, I-JEPA's and DeiT's, named alike): `layernorm_before`,
     /// `attention.attention.query`, `intermediate.dense`.
     Vit,
     /// `modeling_dinov2*.py`: `norm1`, the ViT's attention names, `layer_scale1.lambda1`, `mlp`.
@@ -58,7 +61,7 @@ enum Family {
 impl Family {
     fn of(model_type: &str) -> Option<Family> {
         Some(match model_type {
-            "vit" | "vit_mae" | "deit" => Family::Vit,
+            "vit" | "vit_mae" | "vit_msn" | "ijepa" | "deit" => Family::Vit,
             "dinov2" | "dinov2_with_registers" => Family::Dinov2,
             "dinov3_vit" => Family::Dinov3,
             "clip" | "clip_vision_model" => Family::Clip,
