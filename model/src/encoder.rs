@@ -81,7 +81,8 @@ pub struct EncoderConfig {
     pub t: f32,
     /// `mean` over tokens (`[width]`), `grid2` / `grid4` (the average of each cell of a 2 x 2 /
     /// 4 x 4 grid over the token grid, `[4 width]` / `[16 width]`), `none` (`[N, width]`),
-    /// `token` (a timm model's class token), `map` (a timm model's attention pooling) or
+    /// `token` (a timm model's class token), `token_mean` (the class token and the patch mean
+    /// side by side, `[2 width]`), `map` (a timm model's attention pooling) or
     /// `head` (a timm model's output, `[num_classes]`). Default: the model's own (`mean` for
     /// l-DAE networks; a timm model's `global_pool`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -400,6 +401,13 @@ impl Encoder {
                         .zip(blocks)
                         .map(|(h, &b)| match pooling {
                             Pooling::Token => model.class_token(h, b == depth),
+                            Pooling::TokenMean => Tensor::cat(
+                                &[
+                                    model.class_token(h, b == depth)?,
+                                    model.mean_patch_tokens(h, b == depth)?,
+                                ],
+                                1,
+                            ),
                             Pooling::Map => model.attention_pool(h),
                             Pooling::Head => model.head(h),
                             Pooling::Mean => model.mean_patch_tokens(h, b == depth),

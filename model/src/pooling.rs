@@ -31,6 +31,10 @@ pub enum Pooling {
     None,
     /// The class token, `[width]` (timm models with one; their `global_pool = "token"`).
     Token,
+    /// The class token and the mean of the patch tokens side by side, `[2 width]`: DINOv2's
+    /// linear-probe feature (what Dinov2ForImageClassification's classifier reads).
+    #[serde(rename = "token_mean")]
+    TokenMean,
     /// The model's attention pooling over the last block's tokens, `[width]` (timm models with
     /// `global_pool = "map"`: SigLIP).
     Map,
@@ -45,7 +49,12 @@ impl Pooling {
         match self {
             Pooling::Grid2 => Some(2),
             Pooling::Grid4 => Some(4),
-            Pooling::Mean | Pooling::None | Pooling::Token | Pooling::Map | Pooling::Head => None,
+            Pooling::Mean
+            | Pooling::None
+            | Pooling::Token
+            | Pooling::TokenMean
+            | Pooling::Map
+            | Pooling::Head => None,
         }
     }
 
@@ -53,7 +62,7 @@ impl Pooling {
     /// pool this way too).
     pub fn needs_timm_model(self) -> Option<&'static str> {
         match self {
-            Pooling::Token => Some("a class token"),
+            Pooling::Token | Pooling::TokenMean => Some("a class token"),
             Pooling::Map => Some("attention pooling (a timm model's global_pool map)"),
             Pooling::Head => Some("a classifier head (a timm model's num_classes)"),
             Pooling::Mean | Pooling::Grid2 | Pooling::Grid4 | Pooling::None => None,
@@ -65,6 +74,7 @@ impl Pooling {
         match (self, self.grid()) {
             (_, Some(k)) => vec![k * k * width],
             (Pooling::None, None) => vec![tokens, width],
+            (Pooling::TokenMean, None) => vec![2 * width],
             _ => vec![width],
         }
     }

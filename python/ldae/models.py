@@ -77,7 +77,7 @@ class Encoder:
 
     ``Encoder(run)`` uses the run's recorded feature settings (block, t, pooling, EMA
     weights); ``block`` (an int or a list of blocks), ``t``, ``pooling`` ("mean", "grid2",
-    "grid4", "none", "token", "map" or "head") and ``ema`` override them. ``Encoder(timm_dir)`` (a folder
+    "grid4", "none", "token", "token_mean", "map" or "head") and ``ema`` override them. ``Encoder(timm_dir)`` (a folder
     with timm's ``config.json`` and ``model.safetensors``) uses the model's own eval
     preprocessing and pooling (see docs/timm.md). Call it on
 

@@ -172,7 +172,9 @@ pub struct FeaturesArgs {
     /// How tokens become a feature: mean (average, [width]), grid2 / grid4 (the average of
     /// each cell of a 2x2 / 4x4 grid over the token grid, [4 width] / [16 width]; keeps where
     /// in the image a feature is), none (every token, [N, width]), token (a timm model's
-    /// class token; DINOv3's own feature), map (a timm model's attention pooling, SigLIP's) or
+    /// class token; DINOv3's own feature), token_mean (the class token and the patch mean
+    /// side by side, [2 width]: DINOv2's linear-probe feature), map (a timm model's attention
+    /// pooling, SigLIP's) or
     /// head (a timm model's
     /// output: its pooling, then its head, [num_classes]: a CLIP tower's image embedding in
     /// the space it shares with text, a classifier's logits). Default: the run's recorded

@@ -142,6 +142,7 @@ fn features_default_to_what_the_run_records() {
     // feature time and as a recorded default at training time.
     for (pooling, lacks) in [
         ("token", "a class token"),
+        ("token_mean", "a class token"),
         ("map", "attention pooling"),
         ("head", "a classifier head"),
     ] {

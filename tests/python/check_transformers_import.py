@@ -17,7 +17,9 @@ model:
   distillation token): `last_hidden_state[:, 0]`;
 - `dinov2` (Dinov2Model, trained at 518 px: the position table resampled to 224's grid on
   every call) and `dinov2_with_registers` with the SwiGLU MLP of the giant towers:
-  `pooler_output`;
+  `pooler_output`, and with `--pooling token_mean` the class token beside the patch mean
+  (registers left out), as Dinov2ForImageClassification's classifier reads it; that
+  classifier's logits with `--pooling head`;
 - `dinov3_vit` (DINOv3ViTModel with registers and rotary positions; one with the gated SwiGLU
   MLP, a key bias and no output-projection or MLP biases): `pooler_output`, also at 160 px and
   saved in shards (`model.safetensors.index.json`);
@@ -30,7 +32,7 @@ Two image sets: PNGs at the processor's resize size, so no resize runs and the n
 compared (max |diff| / max |value| <= 1e-4), and photo-like JPEGs of several sizes and aspect
 ratios, resized (<= 1e-3 against the default torchvision backend; the PIL backend's resize
 differs from it, and is held only to 5e-2; DINOv3's processor resizes in floating point
-where ldae, like the others, resizes 8-bit pixels: about 6e-4). Also: an unknown tensor, a missing one, a missing shard and a missing processor file are
+where ldae, like the others, resizes 8-bit pixels: up to about 7e-4). Also: an unknown tensor, a missing one, a missing shard and a missing processor file are
 refused with an error that names them.
 """
 import json
@@ -124,10 +126,24 @@ def variants():
     dino = perturb(T.Dinov2Model(T.Dinov2Config(num_hidden_layers=3, image_size=518, hidden_size=192,
                                                 num_attention_heads=3)))
     yield ("dinov2 (518 px table at 224)", dino, bit, lambda x: dino(x).pooler_output, 256, [])
+
+    # DINOv2's linear-probe feature: the class token beside the patch mean (what
+    # Dinov2ForImageClassification's classifier reads).
+    def cls_and_mean(o, prefix):
+        return torch.cat([o.pooler_output, o.last_hidden_state[:, prefix:].mean(1)], 1)
+    yield ("dinov2 --pooling token_mean", dino, bit, lambda x: cls_and_mean(dino(x), 1), 256,
+           ["--pooling", "token_mean"])
+    # facebook/dinov2-*-imagenet1k-1-layer: that feature's linear classifier.
+    dino_cls = perturb(T.Dinov2ForImageClassification(T.Dinov2Config(
+        num_hidden_layers=2, image_size=518, hidden_size=192, num_attention_heads=3, num_labels=10)))
+    yield ("dinov2-classifier --pooling head", dino_cls, bit, lambda x: dino_cls(x).logits, 256,
+           ["--pooling", "head"])
     reg = perturb(T.Dinov2WithRegistersModel(T.Dinov2WithRegistersConfig(
         num_hidden_layers=2, image_size=518, patch_size=14, hidden_size=192, num_attention_heads=3,
         use_swiglu_ffn=True, num_register_tokens=4)))
     yield ("dinov2-registers-swiglu", reg, bit, lambda x: reg(x).pooler_output, 256, [])
+    yield ("dinov2-registers-swiglu --pooling token_mean", reg, bit,
+           lambda x: cls_and_mean(reg(x), 5), 256, ["--pooling", "token_mean"])
     # facebook/dinov3-vit*16-*: 4 registers, rotary positions; the huge ones a SwiGLU MLP.
     dino3_proc = T.DINOv3ViTImageProcessor()
     dino3 = perturb(T.DINOv3ViTModel(T.DINOv3ViTConfig(num_hidden_layers=3, num_register_tokens=4,

@@ -133,6 +133,9 @@ pub struct VitArgs {
     /// How the position table is resampled to another grid: timm's antialiased bicubic, or
     /// transformers' plain one.
     pub pos_resample: Resample,
+    /// The head reads the class token beside the patch mean, `[2 width]`, rather than the
+    /// model's pooled feature (Dinov2ForImageClassification).
+    pub head_reads_token_mean: bool,
 }
 
 impl VitArgs {
@@ -168,6 +171,7 @@ impl VitArgs {
             num_classes: 1000,
             img_size: None,
             pos_resample: Resample::Antialiased,
+            head_reads_token_mean: false,
         }
     }
     pub(super) fn mlp(mut self, ratio: f64) -> Self {

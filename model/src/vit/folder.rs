@@ -445,7 +445,8 @@ fn check_tensors(
         add("attn_pool.mlp.fc2.bias".into(), vec![w]);
     }
     if args.num_classes > 0 {
-        add("head.weight".into(), vec![args.num_classes, w]);
+        let inputs = if args.head_reads_token_mean { 2 * w } else { w };
+        add("head.weight".into(), vec![args.num_classes, inputs]);
         add("head.bias".into(), vec![args.num_classes]);
     }
     for (name, shape) in &expected {

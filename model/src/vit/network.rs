@@ -327,6 +327,10 @@ impl Vit {
             .as_ref()
             .ok_or_else(|| candle_core::Error::Msg("the model has no head".into()))?;
         let pooled = match self.args.global_pool.as_str() {
+            _ if self.args.head_reads_token_mean => Tensor::cat(
+                &[self.class_token(h, true)?, self.mean_patch_tokens(h, true)?],
+                1,
+            )?,
             "token" => self.class_token(h, true)?,
             "avg" => self.mean_patch_tokens(h, true)?,
             "map" => self.attention_pool(h)?,

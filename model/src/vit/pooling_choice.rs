@@ -29,7 +29,9 @@ impl TimmFolder {
             ))
         };
         match pooling {
-            Pooling::Token if !args.class_token => return refuse("has no class token".into()),
+            Pooling::Token | Pooling::TokenMean if !args.class_token => {
+                return refuse("has no class token".into())
+            }
             Pooling::Map if args.global_pool != "map" => {
                 return refuse(format!(
                     "has no attention pooling (its global_pool is '{}')",

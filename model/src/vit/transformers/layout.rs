@@ -274,7 +274,16 @@ pub(super) fn map(
                 map.layer("head", "classifier");
             }
         }
-        Family::Dinov2 | Family::Dinov3 => {}
+        // Dinov2ForImageClassification's classifier reads the class token beside the patch
+        // mean.
+        Family::Dinov2 => {
+            if has("classifier.weight") {
+                args.num_classes = shapes["classifier.weight"][0];
+                args.head_reads_token_mean = true;
+                map.layer("head", "classifier");
+            }
+        }
+        Family::Dinov3 => {}
         Family::Clip => {
             if has("visual_projection.weight") {
                 let classes = shapes["visual_projection.weight"][0];

@@ -264,9 +264,8 @@ pub(super) fn open(
 /// Tensors a checkpoint may hold that no image feature uses: the text tower and the logit
 /// scale of CLIPModel / SiglipModel, ViTModel's and DeiTModel's pooler (a tanh layer over the
 /// class token, which `last_hidden_state` does not pass through), the mask tokens (masked
-/// training only), ViTMAEForPreTraining's decoder, the classifier of
-/// Dinov2ForImageClassification (over the class token and the patch mean side by side, not a
-/// timm head), DeiTForImageClassificationWithTeacher's two classifiers (over the class and the
+/// training only), ViTMAEForPreTraining's decoder, DeiTForImageClassificationWithTeacher's
+/// two classifiers (over the class and the
 /// distillation token, averaged; not a timm head either) and empty tensors (DINOv3's register
 /// tokens when it has none).
 fn unused(name: &str, shape: &[usize], tower: &str, model_type: &str) -> bool {
@@ -279,7 +278,6 @@ fn unused(name: &str, shape: &[usize], tower: &str, model_type: &str) -> bool {
         || own == "embeddings.position_ids"
         || shape.contains(&0)
         || match model_type {
-            "dinov2" | "dinov2_with_registers" => name.starts_with("classifier."),
             "vit_mae" => name.starts_with("decoder."),
             "deit" => ["cls_classifier.", "distillation_classifier."]
                 .iter()
