@@ -7,7 +7,7 @@ threads and batch size, in one run, printed as a table.
 
 NAME builds a randomly initialised model of a hub checkpoint's shape with its image processor
 (nothing is downloaded; speed does not depend on the weights): one of SHAPES below. --model DIR
-takes a transformers folder instead (save_pretrained's, or huggingface-cli download's). Both
+takes a transformers folder instead (save_pretrained's, or hf download's). Both
 sides decode the JPEGs and apply the folder's image processor:
 
   transformers: Pillow open + AutoImageProcessor (its default backend) + AutoModel, the

@@ -6,7 +6,7 @@ use ldae_datasets::SourceOptions;
 use ldae_model::denoiser::Precision;
 use ldae_model::encoder::{EncoderConfig, EncoderModel, FeatureDefaults, Pooling};
 use ldae_model::train::trainer::read_train_config;
-use ldae_model::vit::{is_model_folder, TimmFolder};
+use ldae_model::vit::{hub_cache, is_model_folder, TimmFolder};
 use ldae_operators::decode::{DecodeConfig, Interpolation};
 use ldae_operators::device::DeviceName;
 use ldae_operators::normalize::{NormalizeConfig, NormalizeMode};
@@ -76,7 +76,12 @@ pub struct PreprocessOverrides {
 impl FeaturesJob {
     /// The pipeline this job runs: the PCA's geometry and normalisation in front of the encoder.
     pub fn spec(&self) -> Result<Spec> {
-        let checkpoint = self.checkpoint.as_deref().map(absolute);
+        // A hub id (`facebook/dinov2-small`) that is not a folder here is looked up in the
+        // Hugging Face cache; the job records the snapshot it read.
+        let checkpoint = match self.checkpoint.as_deref() {
+            Some(c) => Some(absolute(&hub_cache::resolve(c)?)),
+            None => None,
+        };
         if let Some(dir) = checkpoint.as_deref().filter(|d| is_model_folder(d)) {
             return self.timm_spec(dir);
         }

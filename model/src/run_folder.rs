@@ -217,7 +217,7 @@ pub fn read_train_config(run_dir: &Path) -> Result<TrainConfig> {
         Some(model_type) => Error::invalid(format!(
             "{}: a Hugging Face transformers model folder of model_type \"{model_type}\", which \
              ldae does not import (it reads {}, and timm folders); a timm copy of the model, \
-             if the hub has one (`huggingface-cli download timm/NAME --local-dir DIR`), may be \
+             if the hub has one (`hf download timm/NAME --local-dir DIR`), may be \
              one it runs: docs/timm.md lists the architectures",
             run_dir.display(),
             crate::vit::transformers::MODEL_TYPES.join(", ")

@@ -21,8 +21,9 @@ model:
   (registers left out), as Dinov2ForImageClassification's classifier reads it; that
   classifier's logits with `--pooling head`;
 - `dinov3_vit` (DINOv3ViTModel with registers and rotary positions; one with the gated SwiGLU
-  MLP, a key bias and no output-projection or MLP biases): `pooler_output`, also at 160 px and
-  saved in shards (`model.safetensors.index.json`);
+  MLP, a key bias and no output-projection or MLP biases): `pooler_output`, also at 160 px,
+  saved in shards (`model.safetensors.index.json`) and named by a hub id in a Hugging Face
+  cache (`HF_HUB_CACHE`);
 - `clip` (CLIPModel, both towers): the image tower's `pooler_output`, and with `--pooling
   head` the image embedding (`visual_projection` of it);
 - `siglip` (SiglipModel, both towers): `pooler_output` (attention pooling); a SiglipVisionModel
@@ -32,9 +33,10 @@ Two image sets: PNGs at the processor's resize size, so no resize runs and the n
 compared (max |diff| / max |value| <= 1e-4), and photo-like JPEGs of several sizes and aspect
 ratios, resized (<= 1e-3 against the default torchvision backend; the PIL backend's resize
 differs from it, and is held only to 5e-2; DINOv3's processor resizes in floating point
-where ldae, like the others, resizes 8-bit pixels: up to about 7e-4). Also: an unknown tensor, a missing one, a missing shard and a missing processor file are
-refused with an error that names them.
+where ldae, like the others, resizes 8-bit pixels: up to about 7e-4). Also: an unknown tensor, a missing one, a missing shard, a missing processor file, a hub id
+not in the cache and a revision not in it are refused with an error that names them.
 """
+import hashlib
 import json
 import os
 import shutil
@@ -238,9 +240,9 @@ def main():
     # DINOv3's rotary table is worked out for each grid.
     dino3_dir = dirs["dinov3"]
     dino3 = T.DINOv3ViTModel.from_pretrained(dino3_dir).eval()
-    compare("dinov3 at 160 px (rotary table for a 10 x 10 grid)",
-            reference(dino3_dir, exact, lambda x: dino3(x).pooler_output,
-                      size={"height": 160, "width": 160}),
+    dino3_160 = reference(dino3_dir, exact, lambda x: dino3(x).pooler_output,
+                          size={"height": 160, "width": 160})
+    compare("dinov3 at 160 px (rotary table for a 10 x 10 grid)", dino3_160,
             ldae_features(dino3_dir, exact, "dinov3-160", "--image-size", "160"), 1e-4)
 
     # A sharded checkpoint (model.safetensors.index.json and its shards, as the hub holds large
@@ -250,11 +252,33 @@ def main():
     shutil.copy(os.path.join(dino3_dir, "preprocessor_config.json"), sharded)
     shards = sorted(f for f in os.listdir(sharded) if f.startswith("model-"))
     assert len(shards) > 1 and os.path.exists(os.path.join(sharded, "model.safetensors.index.json")), shards
-    compare(f"dinov3 saved in {len(shards)} shards",
-            reference(dino3_dir, exact, lambda x: dino3(x).pooler_output, size={"height": 160, "width": 160}),
+    compare(f"dinov3 saved in {len(shards)} shards", dino3_160,
             ldae_features(sharded, exact, "dinov3-sharded", "--image-size", "160"), 1e-4)
     os.remove(os.path.join(sharded, shards[-1]))
     expect_error(sharded, exact, shards[-1])
+
+    # A hub id read from the local Hugging Face cache, laid out as hf download
+    # leaves it (snapshots/COMMIT/FILE -> ../../blobs/HASH; refs/main names COMMIT).
+    hub = os.path.join(TMP, "hf-cache")
+    repo = os.path.join(hub, "models--acme--dinov3-tiny")
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    snapshot = os.path.join(repo, "snapshots", commit)
+    for d in (snapshot, os.path.join(repo, "blobs"), os.path.join(repo, "refs")):
+        os.makedirs(d)
+    for f in os.listdir(dino3_dir):
+        blob = os.path.join(repo, "blobs", hashlib.sha256(f.encode()).hexdigest())
+        shutil.copy(os.path.join(dino3_dir, f), blob)
+        os.symlink(os.path.relpath(blob, snapshot), os.path.join(snapshot, f))
+    with open(os.path.join(repo, "refs", "main"), "w") as f:
+        f.write(commit)
+    os.environ["HF_HUB_CACHE"] = hub
+    compare("dinov3 as acme/dinov3-tiny from the hub cache", dino3_160,
+            ldae_features("acme/dinov3-tiny", exact, "dinov3-hub", "--image-size", "160"), 1e-4)
+    compare("dinov3 as acme/dinov3-tiny@COMMIT", dino3_160,
+            ldae_features(f"acme/dinov3-tiny@{commit}", exact, "dinov3-hub-commit", "--image-size",
+                          "160"), 1e-4)
+    expect_error("acme/not-downloaded", exact, "hf download acme/not-downloaded")
+    expect_error("acme/dinov3-tiny@v2", exact, "no revision 'v2'")
 
     # Refusals: an unknown tensor, a missing tensor, no processor settings.
     from safetensors.torch import load_file, save_file

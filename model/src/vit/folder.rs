@@ -1,5 +1,5 @@
 //! A timm model folder (`config.json` + `model.safetensors`, as timm's `save_for_hf` /
-//! `push_to_hf_hub` write it and `huggingface-cli download timm/<model>` leaves it), or a
+//! `push_to_hf_hub` write it and `hf download timm/<model>` leaves it), or a
 //! Hugging Face transformers folder of a ViT family read as one ([`super::transformers`]): the
 //! architecture, the eval preprocessing, and the weights, each checked.
 

@@ -13,6 +13,7 @@ mod checkpoint;
 mod eva_architectures;
 pub mod export;
 pub mod folder;
+pub mod hub_cache;
 mod layers;
 pub mod network;
 mod pooling_choice;
