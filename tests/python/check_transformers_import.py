@@ -33,8 +33,9 @@ Two image sets: PNGs at the processor's resize size, so no resize runs and the n
 compared (max |diff| / max |value| <= 1e-4), and photo-like JPEGs of several sizes and aspect
 ratios, resized (<= 1e-3 against the default torchvision backend; the PIL backend's resize
 differs from it, and is held only to 5e-2; DINOv3's processor resizes in floating point
-where ldae, like the others, resizes 8-bit pixels: up to about 7e-4). Also: an unknown tensor, a missing one, a missing shard, a missing processor file, a hub id
-not in the cache and a revision not in it are refused with an error that names them.
+where ldae, like the others, resizes 8-bit pixels: up to about 7e-4). Also: an unknown
+tensor, a missing one, a missing shard, a missing processor file, a hub id not in the cache
+and a revision not in it are refused with an error that names them.
 """
 import hashlib
 import json

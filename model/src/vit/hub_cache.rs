@@ -73,9 +73,9 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
         Err(_) if snapshots.join(revision).is_dir() => revision.to_string(),
         Err(_) => {
             return Err(Error::invalid(format!(
-                "{text}: the Hugging Face cache's {} has no revision '{revision}' (no refs/{revision}, \
-                 no snapshot of that name): download it with `hf download {repo} \
-                 --revision {revision}`",
+                "{text}: the Hugging Face cache's {} has no revision '{revision}' (no \
+                 refs/{revision}, no snapshot of that name): download it with `hf download \
+                 {repo} --revision {revision}`",
                 model.display()
             )))
         }

@@ -5,9 +5,9 @@
 //!
 //! The families: `vit` (ViTModel, ViTForImageClassification), `vit_mae` (ViTMAEModel,
 //! ViTMAEForPreTraining), `vit_msn`, `ijepa` (no class token: the token mean), `deit` (the
-//! distilled DeiTs), `dinov2` and `dinov2_with_registers`,
-//! `dinov3_vit`, `clip` / `clip_vision_model` (the image tower of CLIPModel,
-//! CLIPVisionModel[WithProjection]) and `siglip` / `siglip_vision_model`.
+//! distilled DeiTs), `dinov2` and `dinov2_with_registers`, `dinov3_vit`, `clip` /
+//! `clip_vision_model` (the image tower of CLIPModel, CLIPVisionModel[WithProjection]) and
+//! `siglip` / `siglip_vision_model`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -44,8 +44,8 @@ pub const MODEL_TYPES: &[&str] = &[
 /// The families, by how their modules name the tensors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Family {
-    /// `modeling_vit.py` (and ViT-MAE's, ViT-MSN's, I-JEPA's and DeiT's, named alike): `layernorm_before`,
-    /// `attention.attention.query`, `intermediate.dense`.
+    /// `modeling_vit.py` (and ViT-MAE's, ViT-MSN's, I-JEPA's and DeiT's, named alike):
+    /// `layernorm_before`, `attention.attention.query`, `intermediate.dense`.
     Vit,
     /// `modeling_dinov2*.py`: `norm1`, the ViT's attention names, `layer_scale1.lambda1`, `mlp`.
     Dinov2,
