@@ -2,8 +2,10 @@
 table (`timm_compare.py`, `transformers_compare.py`).
 
 A peer side is a Python worker script run as `python WORKER MODEL_DIR IMAGES THREADS BATCH
-OUT.npy`: it writes its features in the sorted order of the image names and prints, as its last
-line, JSON with `total` and `steady` seconds and `steady_rows` (the rows after its first batch).
+OUT.npy` (with this folder importable): it loads its model and hands a function from image
+paths to features to `measured_batches`, which writes the features in the sorted order of the
+image names and prints, as its last line, JSON with `total` and `steady` seconds and
+`steady_rows` (the rows after its first batch).
 """
 import json
 import os
@@ -20,6 +22,24 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 def image_names(folder):
     """The photos of a flat folder, sorted: the order both sides' features are compared in."""
     return sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_SUFFIXES))
+
+
+def measured_batches(images, batch, features_of, start, out):
+    """A peer worker's loop: the photos of `images`, sorted, `batch` at a time through
+    `features_of(paths)` (a numpy array, one row per path) under torch.inference_mode; the
+    features saved to `out`, the timing (since `start`, the worker's own) printed as JSON."""
+    import torch
+    names = image_names(images)
+    feats, first = [], None
+    with torch.inference_mode():
+        for i in range(0, len(names), batch):
+            feats.append(features_of([os.path.join(images, n) for n in names[i:i + batch]]))
+            if first is None:
+                first = time.time()
+    end = time.time()
+    np.save(out, np.concatenate(feats))
+    print(json.dumps({"total": end - start, "steady": end - first,
+                      "steady_rows": len(names) - min(batch, len(names)), "rows": len(names)}))
 
 
 def run_measured(cmd, log):
@@ -42,7 +62,9 @@ def compare_with_peer(peer, worker_source, model_dir, images, threads, batch, ld
     run, and the peer's steady state), peak resident memory, the ratio, and the agreement."""
     rows = len(image_names(images))
     worker = os.path.join(tmp, f"{peer}_worker.py")
-    open(worker, "w").write(worker_source)
+    # The worker imports measured_batches from this folder.
+    open(worker, "w").write(f"import sys\nsys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+                            + worker_source)
     peer_out = os.path.join(tmp, f"{peer}.npy")
     out, peer_wall, peer_rss = run_measured(
         [sys.executable, worker, model_dir, images, str(threads), str(batch), peer_out],

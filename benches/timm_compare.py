@@ -29,29 +29,21 @@ from bench_build import default_ldae, machine_header, scratch_dir  # noqa: E402
 from feature_compare import compare_with_peer, image_names  # noqa: E402
 
 TIMM_WORKER = r"""
-import os, sys, time, json
-import numpy as np, torch, timm
+import sys, time
+import torch, timm
 from PIL import Image
 from timm.data import create_transform, resolve_data_config
+from feature_compare import measured_batches
 model_dir, images, threads, batch, out = sys.argv[1:6]
 threads, batch = int(threads), int(batch)
 torch.set_num_threads(threads)
 start = time.time()
 m = timm.create_model(f"local-dir:{model_dir}", pretrained=True).eval()
 tf = create_transform(**resolve_data_config({}, model=m))
-names = sorted(f for f in os.listdir(images) if f.lower().endswith((".jpg", ".jpeg", ".png")))
-feats, first = [], None
-with torch.inference_mode():
-    for i in range(0, len(names), batch):
-        x = torch.stack([tf(Image.open(os.path.join(images, n)).convert("RGB"))
-                         for n in names[i:i + batch]])
-        feats.append(m.forward_head(m.forward_features(x), pre_logits=True).numpy())
-        if first is None:
-            first = time.time()
-end = time.time()
-np.save(out, np.concatenate(feats))
-print(json.dumps({"total": end - start, "steady": end - first,
-                  "steady_rows": len(names) - min(batch, len(names)), "rows": len(names)}))
+def features_of(paths):
+    x = torch.stack([tf(Image.open(p).convert("RGB")) for p in paths])
+    return m.forward_head(m.forward_features(x), pre_logits=True).numpy()
+measured_batches(images, batch, features_of, start, out)
 """
 
 

@@ -33,8 +33,9 @@ from feature_compare import compare_with_peer, image_names  # noqa: E402
 
 TRANSFORMERS_WORKER = r"""
 import json, os, sys, time
-import numpy as np, torch, transformers as T
+import torch, transformers as T
 from PIL import Image
+from feature_compare import measured_batches
 T.utils.logging.disable_progress_bar()
 model_dir, images, threads, batch, out = sys.argv[1:6]
 threads, batch = int(threads), int(batch)
@@ -47,26 +48,15 @@ if kind in ("clip", "siglip"):
     m = m.vision_model
 if kind == "vit_mae":
     m.config.mask_ratio = 0.0
-def feature(x):
-    o = m(pixel_values=x)
-    if kind in ("vit", "vit_mae", "deit"):
-        return o.last_hidden_state[:, 0]
-    if kind.startswith("siglip") and getattr(o, "pooler_output", None) is None:
-        return o.last_hidden_state.mean(1)
-    return o.pooler_output
-names = sorted(f for f in os.listdir(images) if f.lower().endswith((".jpg", ".jpeg", ".png")))
-feats, first = [], None
-with torch.inference_mode():
-    for i in range(0, len(names), batch):
-        pics = [Image.open(os.path.join(images, n)).convert("RGB") for n in names[i:i + batch]]
-        x = processor(images=pics, return_tensors="pt")["pixel_values"]
-        feats.append(feature(x).numpy())
-        if first is None:
-            first = time.time()
-end = time.time()
-np.save(out, np.concatenate(feats))
-print(json.dumps({"total": end - start, "steady": end - first,
-                  "steady_rows": len(names) - min(batch, len(names)), "rows": len(names)}))
+def features_of(paths):
+    pics = [Image.open(p).convert("RGB") for p in paths]
+    o = m(pixel_values=processor(images=pics, return_tensors="pt")["pixel_values"])
+    if kind in ("vit", "vit_mae", "vit_msn", "deit"):
+        return o.last_hidden_state[:, 0].numpy()
+    if kind == "ijepa" or (kind.startswith("siglip") and getattr(o, "pooler_output", None) is None):
+        return o.last_hidden_state.mean(1).numpy()
+    return o.pooler_output.numpy()
+measured_batches(images, batch, features_of, start, out)
 """
 
 IMAGENET = dict(image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
