@@ -100,10 +100,12 @@ class Encoder:
         device: str = "cpu",
     ):
         blocks = [] if block is None else ([block] if isinstance(block, int) else list(block))
+        path = os.fspath(checkpoint)
+        # A hub id (``facebook/dinov2-small``) that is not a folder here is looked up in the
+        # local Hugging Face cache, so it is passed on as it is.
+        path = os.path.abspath(path) if os.path.exists(path) else path
         operators = json.loads(
-            _native.encoder_operators(
-                os.path.abspath(os.fspath(checkpoint)), blocks, t, pooling, ema, device
-            )
+            _native.encoder_operators(path, blocks, t, pooling, ema, device)
         )
         self.pipeline = Pipeline(operators)
 

@@ -1,5 +1,7 @@
 """The jobs from Python: the CLI's flags as keyword arguments, its reports as dicts."""
 
+import os
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -93,8 +95,9 @@ def test_ctrl_c_stops_a_job_cleanly(dataset, tmp_path):
     assert not (out / "_SUCCESS").exists()
 
 
-def test_the_encoder_of_a_timm_folder_equals_timm(tmp_path):
-    """ldae.Encoder(timm_dir) on numpy images: timm's eval transform and features."""
+def test_the_encoder_of_a_timm_folder_equals_timm(tmp_path, monkeypatch):
+    """ldae.Encoder(timm_dir) on numpy images: timm's eval transform and features; the same
+    model named by its hub id in a Hugging Face cache."""
     import timm
     import torch
     from PIL import Image
@@ -114,6 +117,23 @@ def test_the_encoder_of_a_timm_folder_equals_timm(tmp_path):
     with torch.no_grad():
         ref = model.forward_head(model.forward_features(x), pre_logits=True).numpy()
     assert np.abs(ours - ref).max() <= 1e-3 * np.abs(ref).max()
+
+    # The same model by its hub id, from a Hugging Face cache laid out as `hf download` leaves
+    # it (snapshots/COMMIT/FILE -> ../../blobs/HASH; refs/main names COMMIT).
+    repo = tmp_path / "hub" / "models--acme--vit-tiny"
+    commit = "89abcdef" * 5
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (repo / "blobs").mkdir()
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    for f in (tmp_path / "vit").iterdir():
+        blob = repo / "blobs" / f"blob-{f.name}"
+        blob.write_bytes(f.read_bytes())
+        (snapshot / f.name).symlink_to(os.path.relpath(blob, snapshot))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.chdir(tmp_path)
+    assert np.array_equal(ldae.Encoder("acme/vit-tiny")(images), ours)
 
 
 def test_docstrings_list_the_cli_flags_with_their_defaults():
