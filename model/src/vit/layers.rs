@@ -70,8 +70,7 @@ impl Mlp {
             }
             Activation::Gelu => fused::linear_gelu(x, &self.fc1_w, &self.fc1_b, compute)?,
             Activation::QuickGelu => {
-                let y = fused::linear(x, &self.fc1_w, &self.fc1_b, compute)?;
-                (&y * candle_nn::ops::sigmoid(&(&y * 1.702)?)?)?
+                fused::quick_gelu(&fused::linear(x, &self.fc1_w, &self.fc1_b, compute)?)?
             }
             Activation::GeluTanh => fused::linear(x, &self.fc1_w, &self.fc1_b, compute)?.gelu()?,
         };

@@ -18,6 +18,7 @@ mod cuda_kernels;
 mod gate;
 mod linear;
 mod ops;
+mod quick_gelu;
 mod real;
 mod rotary;
 mod rows;
@@ -131,6 +132,15 @@ pub fn gelu(x: &Tensor) -> Result<Tensor> {
         return x.contiguous()?.apply_op1(ops::Gelu);
     }
     with_grad::gelu(x)
+}
+
+/// QuickGELU, `x * sigmoid(1.702 x)` (OpenAI CLIP's). For inference: no gradient flows
+/// through it on the CPU.
+pub fn quick_gelu(x: &Tensor) -> Result<Tensor> {
+    if fused(x) {
+        return x.contiguous()?.apply_op1_no_bwd(&quick_gelu::QuickGelu);
+    }
+    x * candle_nn::ops::sigmoid(&(x * 1.702)?)?
 }
 
 /// SwiGLU's gate: `silu(gate) * value` of `y` `[.., 2H]` (gate first), `[.., H]`. For
