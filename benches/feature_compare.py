@@ -19,6 +19,14 @@ import pyarrow.parquet as pq
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
+def add_run_arguments(ap, default_ldae):
+    """The options both feature benches take: the photos, threads, batch and ldae binary."""
+    ap.add_argument("--images", required=True, help="a flat folder of photos (JPEG/PNG)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--ldae", default=default_ldae)
+
+
 def image_names(folder):
     """The photos of a flat folder, sorted: the order both sides' features are compared in."""
     return sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_SUFFIXES))

@@ -26,7 +26,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_build import default_ldae, machine_header, scratch_dir  # noqa: E402
-from feature_compare import compare_with_peer, image_names  # noqa: E402
+from feature_compare import add_run_arguments, compare_with_peer, image_names  # noqa: E402
 
 TIMM_WORKER = r"""
 import sys, time
@@ -50,11 +50,8 @@ measured_batches(images, batch, features_of, start, out)
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("arch", help="timm architecture name, e.g. vit_small_patch16_224")
-    ap.add_argument("--images", required=True, help="a flat folder of photos (JPEG/PNG)")
     ap.add_argument("--model", help="a timm model folder (default: ARCH, randomly initialised)")
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--ldae", default=default_ldae())
+    add_run_arguments(ap, default_ldae())
     args = ap.parse_args()
 
     tmp = scratch_dir("ldae-timm-bench-")

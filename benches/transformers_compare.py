@@ -29,7 +29,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_build import default_ldae, machine_header, scratch_dir  # noqa: E402
-from feature_compare import compare_with_peer, image_names  # noqa: E402
+from feature_compare import add_run_arguments, compare_with_peer, image_names  # noqa: E402
 
 TRANSFORMERS_WORKER = r"""
 import json, os, sys, time
@@ -88,11 +88,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("name", nargs="?", help="a hub checkpoint's shape, randomly initialised "
                     "(dinov2-small, dinov2-base, dinov3-small, dinov3-base, vit-base, clip-b16)")
-    ap.add_argument("--images", required=True, help="a flat folder of photos (JPEG/PNG)")
     ap.add_argument("--model", help="a transformers model folder instead of NAME")
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--ldae", default=default_ldae())
+    add_run_arguments(ap, default_ldae())
     args = ap.parse_args()
     if (args.name is None) == (args.model is None):
         ap.error("give NAME or --model DIR (one of them)")
