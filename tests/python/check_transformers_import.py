@@ -33,9 +33,10 @@ Two image sets: PNGs at the processor's resize size, so no resize runs and the n
 compared (max |diff| / max |value| <= 1e-4), and photo-like JPEGs of several sizes and aspect
 ratios, resized (<= 1e-3 against the default torchvision backend; the PIL backend's resize
 differs from it, and is held only to 5e-2; DINOv3's processor resizes in floating point
-where ldae, like the others, resizes 8-bit pixels: up to about 7e-4). Also: an unknown
-tensor, a missing one, a missing shard, a missing processor file, a hub id not in the cache
-and a revision not in it are refused with an error that names them.
+where ldae, like the others, resizes 8-bit pixels: up to about 7e-4). Processor files in the
+hub's older form (plain-number sizes, read per processor class) are checked for CLIP and ViT.
+Also: an unknown tensor, a missing one, a missing shard, a missing processor file, a hub id
+not in the cache and a revision not in it are refused with an error that names them.
 """
 import hashlib
 import json
@@ -292,6 +293,29 @@ def main():
     tensors.pop("encoder.layer.1.layernorm_after.weight")
     save_file(tensors, weights)
     expect_error(broken, exact, "encoder.layer.1.layernorm_after.weight")
+    # The hub's older processor files give sizes as plain numbers, which transformers reads per
+    # processor class: openai/clip-vit-*'s `"size": 224` is the shorter side (CLIP's and BiT's
+    # processors), a ViT processor's the square. The CLIP folder with such a file, as
+    # CLIPFeatureExtractor wrote it:
+    old = os.path.join(TMP, "clip-old-processor")
+    shutil.copytree(dirs["clip"], old)
+    with open(os.path.join(old, "preprocessor_config.json"), "w") as f:
+        json.dump({"feature_extractor_type": "CLIPFeatureExtractor", "size": 224, "crop_size": 224,
+                   "do_resize": True, "do_center_crop": True, "do_normalize": True,
+                   "resample": 3, "image_mean": CLIP_MEAN, "image_std": CLIP_STD}, f)
+    clip = T.CLIPModel.from_pretrained(dirs["clip"]).eval()
+    compare("clip with an old processor file (size 224: the shorter side), photos",
+            reference(old, photos, lambda x: clip.vision_model(pixel_values=x).pooler_output),
+            ldae_features(old, photos, "clip-old"), 1e-3)
+    vit_old = os.path.join(TMP, "vit-old-processor")
+    shutil.copytree(vit_dir, vit_old)
+    with open(os.path.join(vit_old, "preprocessor_config.json"), "w") as f:
+        json.dump({"feature_extractor_type": "ViTFeatureExtractor", "size": 224, "do_resize": True,
+                   "do_normalize": True, "resample": 2, "image_mean": [0.5] * 3,
+                   "image_std": [0.5] * 3}, f)
+    compare("vit with an old processor file (size 224: the square), photos",
+            reference(vit_old, photos, lambda x: vit(x).last_hidden_state[:, 0]),
+            ldae_features(vit_old, photos, "vit-old"), 1e-3)
     os.remove(os.path.join(dirs["clip"], "preprocessor_config.json"))
     expect_error(dirs["clip"], exact, "preprocessor_config.json")
     print("transformers import: all checks passed;", json.dumps({k: f"{v:.1e}" for k, v in worst.items()}))

@@ -255,7 +255,7 @@ pub(super) fn open(
         .unwrap_or(model_type);
     Ok(Imported {
         architecture: format!("{architecture} (transformers {model_type})"),
-        preprocess: preprocessing(dir, *channels)?,
+        preprocess: preprocessing(dir, *channels, model_type)?,
         args,
         tensors: map,
     })

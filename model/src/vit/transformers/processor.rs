@@ -7,10 +7,21 @@ use serde_json::Value;
 
 use crate::vit::preprocess::Preprocess;
 
+/// The processor classes transformers builds with `default_to_square = False`: a plain number
+/// for `size` (the hub's older files, e.g. openai/clip-vit-*'s `"size": 224`) is their shorter
+/// side, where the other classes (ViT's, DeiT's, SigLIP's...) read it as a square.
+const SHORTER_SIDE_PROCESSORS: &[&str] = &["CLIP", "ChineseCLIP", "Bit", "ConvNext"];
+
 /// The eval preprocessing of the folder's `preprocessor_config.json`: resize (the shorter side
 /// to `size.shortest_edge`, or both sides to `size.height`), centre-crop `crop_size` when
-/// `do_center_crop` (offsets rounded down), then `(x * rescale_factor - mean) / std`.
-pub(super) fn preprocessing(dir: &Path, channels: usize) -> Result<Preprocess, String> {
+/// `do_center_crop` (offsets rounded down), then `(x * rescale_factor - mean) / std`. A file
+/// that names no processor class is read as `model_type`'s usual one (CLIP's and DINOv2's
+/// processors take a plain-number `size` as the shorter side).
+pub(super) fn preprocessing(
+    dir: &Path,
+    channels: usize,
+    model_type: &str,
+) -> Result<Preprocess, String> {
     let path = dir.join("preprocessor_config.json");
     let text = std::fs::read_to_string(&path).map_err(|e| {
         format!(
@@ -22,6 +33,16 @@ pub(super) fn preprocessing(dir: &Path, channels: usize) -> Result<Preprocess, S
     let cfg: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let bad = |what: String| format!("{}: {what}", path.display());
     let flag = |key: &str, default: bool| cfg.get(key).and_then(Value::as_bool).unwrap_or(default);
+    let class = ["image_processor_type", "feature_extractor_type"]
+        .iter()
+        .find_map(|k| cfg.get(*k).and_then(Value::as_str));
+    let number_is_shorter_side = match class {
+        Some(class) => SHORTER_SIDE_PROCESSORS.iter().any(|p| class.starts_with(p)),
+        None => matches!(
+            model_type,
+            "clip" | "clip_vision_model" | "dinov2" | "dinov2_with_registers"
+        ),
+    };
     let side = |v: Option<&Value>, key: &str| -> Result<(usize, bool), String> {
         let v = v.ok_or_else(|| bad(format!("no '{key}'")))?;
         let get = |k: &str| v.get(k).and_then(Value::as_u64).map(|s| s as usize);
@@ -31,6 +52,7 @@ pub(super) fn preprocessing(dir: &Path, channels: usize) -> Result<Preprocess, S
             get("height"),
             get("width"),
         ) {
+            (Some(s), ..) if key == "size" && number_is_shorter_side => Ok((s as usize, false)),
             (Some(s), ..) => Ok((s as usize, true)),
             (None, Some(s), None, None) if key == "size" => Ok((s, false)),
             (None, None, Some(h), Some(w)) if h == w => Ok((h, true)),
