@@ -401,13 +401,7 @@ impl Encoder {
                         .zip(blocks)
                         .map(|(h, &b)| match pooling {
                             Pooling::Token => model.class_token(h, b == depth),
-                            Pooling::TokenMean => Tensor::cat(
-                                &[
-                                    model.class_token(h, b == depth)?,
-                                    model.mean_patch_tokens(h, b == depth)?,
-                                ],
-                                1,
-                            ),
+                            Pooling::TokenMean => model.token_mean(h, b == depth),
                             Pooling::Map => model.attention_pool(h),
                             Pooling::Head => model.head(h),
                             Pooling::Mean => model.mean_patch_tokens(h, b == depth),

@@ -277,6 +277,15 @@ impl Vit {
         self.head_norm(h.narrow(1, 0, 1)?.squeeze(1)?, last)
     }
 
+    /// The class token beside the mean of the patch tokens of `h` `[B, L, W]`, `[B, 2W]`
+    /// (DINOv2's linear-probe feature).
+    pub fn token_mean(&self, h: &Tensor, last: bool) -> candle_core::Result<Tensor> {
+        Tensor::cat(
+            &[self.class_token(h, last)?, self.mean_patch_tokens(h, last)?],
+            1,
+        )
+    }
+
     /// The mean of the patch tokens of `h` `[B, L, W]` (prefix tokens left out), `[B, W]`
     /// (with `fc_norm` after the last block).
     pub fn mean_patch_tokens(&self, h: &Tensor, last: bool) -> candle_core::Result<Tensor> {
@@ -327,10 +336,7 @@ impl Vit {
             .as_ref()
             .ok_or_else(|| candle_core::Error::Msg("the model has no head".into()))?;
         let pooled = match self.args.global_pool.as_str() {
-            _ if self.args.head_reads_token_mean => Tensor::cat(
-                &[self.class_token(h, true)?, self.mean_patch_tokens(h, true)?],
-                1,
-            )?,
+            _ if self.args.head_reads_token_mean => self.token_mean(h, true)?,
             "token" => self.class_token(h, true)?,
             "avg" => self.mean_patch_tokens(h, true)?,
             "map" => self.attention_pool(h)?,

@@ -81,13 +81,14 @@ impl BlockNames {
 }
 
 /// The tensor map of a `model_type` checkpoint of `family` whose vision tower is under the
-/// prefix `p` and holds tensors of these `shapes`; `args` (sizes, norms, activation already
-/// set) gains what the tensors tell.
+/// prefix `p`, its blocks under `layers` (`Family::layers`), with tensors of these `shapes`;
+/// `args` (sizes, norms, activation already set) gains what the tensors tell.
 pub(super) fn map(
     family: Family,
     model_type: &str,
     args: &mut VitArgs,
     p: &str,
+    layers: &str,
     shapes: &BTreeMap<String, Vec<usize>>,
 ) -> TensorMap {
     let width = args.width;
@@ -182,7 +183,6 @@ pub(super) fn map(
             }
         }
     }
-    let layers = family.layers(p, shapes);
     let names = BlockNames::of(family, |n| has(&format!("{layers}0.{n}")));
     for i in 0..args.depth {
         let (b, l) = (format!("blocks.{i}"), format!("{layers}{i}"));

@@ -237,7 +237,7 @@ pub(super) fn open(
         args.rope = Some(Rope::Dinov3 { temperature: theta });
         args.abs_pos = false;
     }
-    let map = layout::map(family, model_type, &mut args, &p, shapes);
+    let map = layout::map(family, model_type, &mut args, &p, &layers, shapes);
     let read = map.read();
     if let Some(extra) = shapes
         .iter()
