@@ -11,13 +11,15 @@ Variants: class token, avg pooling with fc_norm, registers with LayerScale (DINO
 token, CLIP towers (norm_pre, epsilon 1e-5, QuickGELU), SigLIP towers (attention pooling,
 tanh GELU), and from timm's eva.py DINOv3 (rotary position embedding, query / value biases,
 SwiGLU), the Perception Encoders (interleaved rotary embedding, attention pooling over every
-token), EVA02 (SwiGLU with a norm, separate q / k / v, EVA-CLIP's attention norm) and EVA.
+token), EVA02 (SwiGLU with a norm, separate q / k / v, EVA-CLIP's attention norm) and EVA;
+and from beit.py BEiT and BEiT v2 (relative position bias per block, or shared).
 
 Checked per variant: max |diff| / max |value| <= 1e-3 and per-row cosine >= 0.9999. Also an
 inner block with mean pooling, pooling none (every token), a resampled position embedding at
-another input size, and clear errors for an unknown architecture, a missing tensor and a
-wrongly shaped one.
+another input size (BEiT's relative position tables resized as timm does), and clear errors
+for an unknown architecture, a missing tensor and a wrongly shaped one.
 """
+import copy
 import io
 import json
 import math
@@ -81,6 +83,13 @@ VARIANTS = [
     # one (column first, no reference grid, a position table without the class token).
     ("rope-reg-gap", "vit_medium_patch16_rope_reg1_gap_256", {"depth": 2}),
     ("rope-axial-ape", "vit_small_patch16_rope_ape_224", {"depth": 2}),
+    # BEiT (beit.py): a relative position bias table in every block instead of a position
+    # table, q / v biases, LayerScale, the patch mean with fc_norm; BEiT v2's shape with one
+    # table shared by all blocks and a position table too.
+    ("beit", "beit_base_patch16_224", {"depth": 2}),
+    ("beitv2-shared", "beitv2_base_patch16_224",
+     {"depth": 2, "use_rel_pos_bias": False, "use_shared_rel_pos_bias": True,
+      "use_abs_pos_emb": True}),
 ]
 
 # Parameters scaled per variant, so that what sets the variant apart shows in its features:
@@ -99,6 +108,8 @@ SCALED = {
     "eva02-clip": {"attn.q_proj.weight": 5.0, "attn.k_proj.weight": 5.0},
     "rope-reg-gap": {"attn.qkv.weight": 5.0},
     "rope-axial-ape": {"attn.qkv.weight": 5.0},
+    "beit": {"attn.qkv.weight": 5.0},
+    "beitv2-shared": {"attn.qkv.weight": 5.0},
 }
 # The variants whose attention is sharpened above.
 SHARP = {label for label, scaled in SCALED.items() if any("attn.q" in k for k in scaled)}
@@ -126,6 +137,9 @@ def perturbed(arch, kwargs, scaled=None):
                 p.copy_(0.3 + 0.4 * torch.rand_like(p))
             elif "norm" in name and name.endswith("weight"):
                 p.copy_(1 + 0.2 * torch.randn_like(p))
+            elif name.endswith("relative_position_bias_table"):
+                # Zeros at initialisation: a bias of a few units, so positions matter.
+                p.copy_(torch.randn_like(p))
             elif name.endswith("bias") or name in ("cls_token", "reg_token"):
                 p.copy_(0.05 * torch.randn_like(p))
     return m
@@ -251,6 +265,29 @@ def main():
     cfg["input_size"] = (3, 192, 192)
     compare("dinov3-qkvb --image-size 192", timm_features(m, folder, create_transform(**cfg)),
             ldae_features(d, folder, "dinov3-s192", "--image-size", "192"), tolerance=3e-3)
+    # BEiT's relative position tables resized to the new grid as timm's set_input_size does
+    # (BEiT's geometric spacing, linear interpolation), smaller and larger, per block and shared.
+    for label, side in [("beit", 160), ("beitv2-shared", 288)]:
+        m, d = models[label]
+        resized = copy.deepcopy(m)
+        resized.set_input_size(img_size=side)
+        cfg = resolve_data_config({}, model=m)
+        cfg["input_size"] = (3, side, side)
+        compare(f"{label} --image-size {side}", timm_features(resized, folder, create_transform(**cfg)),
+                ldae_features(d, folder, f"{label}-s{side}", "--image-size", str(side)),
+                tolerance=3e-3)
+    # Checkpoints of older timm releases also hold each block's relative position index (a
+    # buffer, worked out from the grid): read past.
+    m, d = models["beit"]
+    with_index = os.path.join(TMP, "beit-with-index")
+    shutil.copytree(d, with_index)
+    weights = os.path.join(with_index, "model.safetensors")
+    tensors = load_file(weights)
+    for i, blk in enumerate(m.blocks):
+        tensors[f"blocks.{i}.attn.relative_position_index"] = blk.attn.relative_position_index.clone()
+    save_file(tensors, weights)
+    compare("beit with saved relative_position_index buffers", timm_features(m, folder),
+            ldae_features(with_index, folder, "beit-index"), tolerance=3e-3)
 
     # The model's output, head included (`--pooling head`): a CLIP tower's projection into the
     # space it shares with text, here to 24 values; and a SigLIP tower's head behind its

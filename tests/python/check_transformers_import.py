@@ -24,6 +24,11 @@ model:
   MLP, a key bias and no output-projection or MLP biases): `pooler_output`, also at 160 px,
   saved in shards (`model.safetensors.index.json`) and named by a hub id in a Hugging Face
   cache (`HF_HUB_CACHE`);
+- `beit` (BeitModel: a relative position bias per layer, `pooler_output` = the patch mean
+  behind `pooler.layernorm`; BeitForMaskedImageModeling with one table shared by the layers:
+  the mean of the patch tokens after its `layernorm`; BeitForImageClassification without mean
+  pooling and with a position table: its logits with `--pooling head`; at 160 px, the tables
+  resized as `interpolate_pos_encoding` does) and `data2vec-vision`: `pooler_output`;
 - `clip` (CLIPModel, both towers): the image tower's `pooler_output`, and with `--pooling
   head` the image embedding (`visual_projection` of it);
 - `siglip` (SiglipModel, both towers): `pooler_output` (attention pooling); a SiglipVisionModel
@@ -70,8 +75,11 @@ def perturb(model, sharpen=("query.weight", "key.weight", "q_proj.weight", "k_pr
         for name, p in model.named_parameters():
             if name.endswith(sharpen):
                 p.mul_(3.0)
-            elif name.endswith("lambda1"):
+            elif name.endswith(("lambda1", "lambda_1", "lambda_2")):
                 p.copy_(0.3 + 0.4 * torch.rand_like(p))
+            elif name.endswith("relative_position_bias_table"):
+                # Zeros at initialisation: a bias of a few units, so positions matter.
+                p.copy_(torch.randn_like(p))
             elif ("norm" in name or "layrnorm" in name) and name.endswith("weight"):
                 p.copy_(1 + 0.2 * torch.randn_like(p))
             elif name.endswith(("bias", "cls_token", "register_tokens", "class_embedding")):
@@ -187,6 +195,36 @@ def variants():
         num_hidden_layers=2, num_labels=10, **SMALL)))
     yield ("deit (distilled, with teacher heads)", deit, T.DeiTImageProcessor(),
            lambda x: deit.deit(x).last_hidden_state[:, 0], 256, [])
+    # microsoft/beit-*: a relative position bias table per layer, no position table, LayerScale,
+    # the patch mean behind pooler.layernorm (pooler_output); BeitImageProcessor's defaults
+    # (256 x 256, crop 224, mean / std 0.5).
+    beit_proc = T.BeitImageProcessor()
+    beit = perturb(T.BeitModel(T.BeitConfig(num_hidden_layers=2, use_relative_position_bias=True,
+                                            **SMALL)))
+    yield ("beit (BeitModel, mean pooling)", beit, beit_proc, lambda x: beit(x).pooler_output, 256, [])
+    # The pretrained-only checkpoints (*-pt22k): BeitForMaskedImageModeling with one table shared
+    # by every layer; its features are the mean of the patch tokens after its own layernorm.
+    mim = perturb(T.BeitForMaskedImageModeling(T.BeitConfig(
+        num_hidden_layers=2, use_shared_relative_position_bias=True, use_mask_token=True,
+        vocab_size=64, **SMALL)))
+
+    def mim_features(x):
+        return mim.layernorm(mim.beit(x).last_hidden_state)[:, 1:].mean(1)
+    yield ("beit-mim (BeitForMaskedImageModeling, shared table)", mim, beit_proc, mim_features, 256, [])
+    # Without mean pooling (the class token behind the final layernorm), with a position table
+    # as well, and a classifier: its logits with --pooling head; the hub's fine-tuned
+    # processor (224 x 224 bilinear, no crop).
+    beit_cls = perturb(T.BeitForImageClassification(T.BeitConfig(
+        num_hidden_layers=2, use_relative_position_bias=True, use_absolute_position_embeddings=True,
+        use_mean_pooling=False, num_labels=10, **SMALL)))
+    beit_hub_proc = T.BeitImageProcessor(size={"height": 224, "width": 224}, resample=2,
+                                         do_center_crop=False)
+    yield ("beit-classifier --pooling head", beit_cls, beit_hub_proc, lambda x: beit_cls(x).logits,
+           224, ["--pooling", "head"])
+    # facebook/data2vec-vision-*: BEiT's layout.
+    d2v = perturb(T.Data2VecVisionModel(T.Data2VecVisionConfig(
+        num_hidden_layers=2, use_relative_position_bias=True, **SMALL), add_pooling_layer=True))
+    yield ("data2vec-vision", d2v, beit_proc, lambda x: d2v(x).pooler_output, 256, [])
     clip_cfg = T.CLIPConfig(
         vision_config=dict(num_hidden_layers=2, patch_size=16, **SMALL),
         text_config=dict(num_hidden_layers=1, hidden_size=64, num_attention_heads=2,
@@ -246,6 +284,14 @@ def main():
                           size={"height": 160, "width": 160})
     compare("dinov3 at 160 px (rotary table for a 10 x 10 grid)", dino3_160,
             ldae_features(dino3_dir, exact, "dinov3-160", "--image-size", "160"), 1e-4)
+
+    # BEiT's tables resized to a 10 x 10 grid as interpolate_pos_encoding does (bilinear).
+    beit_dir = dirs["beit"]
+    beit = T.BeitModel.from_pretrained(beit_dir).eval()
+    compare("beit at 160 px (interpolate_pos_encoding)",
+            reference(beit_dir, exact, lambda x: beit(x, interpolate_pos_encoding=True).pooler_output,
+                      size={"height": 160, "width": 160}, do_center_crop=False),
+            ldae_features(beit_dir, exact, "beit-160", "--image-size", "160"), 1e-4)
 
     # A sharded checkpoint (model.safetensors.index.json and its shards, as the hub holds large
     # models): the same features; a missing shard is named.

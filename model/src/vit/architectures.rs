@@ -5,11 +5,12 @@
 //! non-distilled DeiTs): every named model built from patch embedding, class / register
 //! tokens, pre-norm blocks with GELU MLPs and optional LayerScale, and token, average or no
 //! pooling; the CLIP image towers of the same file (`*_clip_*`: a LayerNorm before the blocks,
-//! norms of epsilon 1e-5, QuickGELU in the `*_clip_quickgelu_*` ones); and the SigLIP towers
-//! (`*_siglip_*`: attention pooling `map`, or `gap`; tanh GELU in some). From timm's `eva.py`,
-//! the DINOv3 ViTs and the Perception Encoders (`eva_architectures.rs`). Models with other layers (other activations, qk-norm, relative positions, EVA02's
-//! rotary embedding, `prr` pooling) are not in it, so they fail with a clear error instead of
-//! giving wrong features.
+//! norms of epsilon 1e-5, QuickGELU in the `*_clip_quickgelu_*` ones); the SigLIP towers
+//! (`*_siglip_*`: attention pooling `map`, or `gap`; tanh GELU in some); and `beit.py`'s BEiT
+//! and BEiT v2 (relative position bias). From timm's `eva.py`, EVA / EVA02, the DINOv3 ViTs,
+//! the Perception Encoders and the rotary ViTs (`eva_architectures.rs`). Models with other
+//! layers (other activations, qk-norm, `prr` pooling) are not in it, so they fail with a clear
+//! error instead of giving wrong features.
 
 use super::args::{vit, VitArgs};
 use super::eva_architectures as eva;
@@ -364,6 +365,14 @@ fn table() -> Vec<(&'static str, VitArgs)> {
         ("deit_small_patch16_224", vit(16, 384, 12, 6)),
         ("deit_base_patch16_224", vit(16, 768, 12, 12)),
         ("deit_base_patch16_384", vit(16, 768, 12, 12)),
+        // timm's beit.py: BEiT and BEiT v2 (relative position bias, patch mean).
+        ("beit_base_patch16_224", vit(16, 768, 12, 12).beit(0.1)),
+        ("beit_base_patch16_384", vit(16, 768, 12, 12).beit(0.1)),
+        ("beit_large_patch16_224", vit(16, 1024, 24, 16).beit(1e-5)),
+        ("beit_large_patch16_384", vit(16, 1024, 24, 16).beit(1e-5)),
+        ("beit_large_patch16_512", vit(16, 1024, 24, 16).beit(1e-5)),
+        ("beitv2_base_patch16_224", vit(16, 768, 12, 12).beit(1e-5)),
+        ("beitv2_large_patch16_224", vit(16, 1024, 24, 16).beit(1e-5)),
     ]
 }
 

@@ -2,6 +2,7 @@
 //! subset ldae's import runs), with timm's defaults and the builders the named architectures are
 //! written with.
 
+use super::relative_position::TableResize;
 use super::resample::Resample;
 
 /// The MLP's activation.
@@ -64,6 +65,19 @@ pub enum Rope {
     },
 }
 
+/// BEiT's relative position bias on the attention scores: a `[entries, heads]` table per
+/// block (`blocks.{i}.attn.relative_position_bias_table`), one shared by every block
+/// (`rel_pos_bias.relative_position_bias_table`), or both (added).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelPos {
+    /// A table in every block.
+    pub per_block: bool,
+    /// One table for all blocks.
+    pub shared: bool,
+    /// How the tables follow the grid to another image size (timm's or transformers' way).
+    pub resize: TableResize,
+}
+
 /// timm's `partial(nn.LayerNorm, eps=1e-6)`, the ViTs' norm.
 pub const VIT_NORM_EPS: f64 = 1e-6;
 /// PyTorch's LayerNorm default, which the CLIP towers and DINOv3 keep (`eps=1e-5`).
@@ -117,6 +131,8 @@ pub struct VitArgs {
     pub abs_pos: bool,
     /// A rotary position embedding on the queries and keys of the patch tokens.
     pub rope: Option<Rope>,
+    /// A relative position bias on the attention scores (BEiT's).
+    pub rel_pos: Option<RelPos>,
     /// A SwiGLU MLP (`None`: the two-layer MLP with `activation`).
     pub swiglu: Option<Swiglu>,
     /// Separate query, key and value projections (`q_proj`, `k_proj`, `v_proj`; eva.py's
@@ -158,6 +174,7 @@ impl VitArgs {
             naming: Naming::Vit,
             abs_pos: true,
             rope: None,
+            rel_pos: None,
             swiglu: None,
             qkv_split: false,
             attn_norm: false,
@@ -342,6 +359,19 @@ impl VitArgs {
     pub(super) fn eva_clip(mut self) -> Self {
         self.attn_norm = true;
         self.pool("token")
+    }
+    /// A BEiT (timm's `beit.py`): eva.py's names (q / v biases, `gamma_1` / `gamma_2`),
+    /// LayerScale from `init`, a relative position bias in every block instead of a position
+    /// table, the patch mean with `fc_norm`.
+    pub(super) fn beit(mut self, init: f64) -> Self {
+        self.naming = Naming::Eva;
+        self.abs_pos = false;
+        self.rel_pos = Some(RelPos {
+            per_block: true,
+            shared: false,
+            resize: TableResize::Geometric,
+        });
+        self.layer_scale(init).pool("avg")
     }
     pub(super) fn qkv_bias(mut self) -> Self {
         self.qkv_bias = true;

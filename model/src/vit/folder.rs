@@ -11,9 +11,10 @@ use ldae_pipeline::{Error, Result};
 use serde_json::Value;
 
 use super::architectures;
-use super::args::{Activation, Naming, VitArgs};
+use super::args::{Activation, Naming, RelPos, VitArgs};
 use super::checkpoint::Checkpoint;
 use super::preprocess::Preprocess;
+use super::relative_position::{self, TableResize};
 use super::transformers::{self, TensorMap};
 
 const STAGE: &str = "encoder";
@@ -98,8 +99,8 @@ impl TimmFolder {
             let names = architectures::names();
             bad(format!(
                 "architecture '{architecture}' is not a timm model ldae runs ({} names are: \
-                 the vit_* and deit_* ViTs, CLIP, SigLIP, EVA / EVA02, DINOv3, Perception \
-                 Encoder and rotary ViTs, from {} to {}; see docs/timm.md)",
+                 the vit_* and deit_* ViTs, CLIP, SigLIP, BEiT, EVA / EVA02, DINOv3, \
+                 Perception Encoder and rotary ViTs, from {} to {}; see docs/timm.md)",
                 names.len(),
                 names[0],
                 names[names.len() - 1]
@@ -115,6 +116,9 @@ impl TimmFolder {
             for (key, value) in model_args {
                 apply_arg(&mut args, key, value).map_err(|e| bad(format!("model_args: {e}")))?;
             }
+        }
+        if args.rel_pos.is_some_and(|r| !r.per_block && !r.shared) {
+            args.rel_pos = None;
         }
         if !matches!(args.global_pool.as_str(), "token" | "avg" | "map" | "") {
             return Err(bad(format!(
@@ -290,6 +294,20 @@ fn apply_arg(args: &mut VitArgs, key: &str, value: &Value) -> std::result::Resul
             }
         }
         "final_norm" => args.final_norm = flag()?,
+        // BEiT's position options (beit.py).
+        "use_abs_pos_emb" => args.abs_pos = flag()?,
+        "use_rel_pos_bias" | "use_shared_rel_pos_bias" => {
+            let on = flag()?;
+            let rel = args.rel_pos.get_or_insert(RelPos {
+                per_block: false,
+                shared: false,
+                resize: TableResize::Geometric,
+            });
+            match key {
+                "use_rel_pos_bias" => rel.per_block = on,
+                _ => rel.shared = on,
+            }
+        }
         "in_chans" => args.in_chans = int()?,
         "num_classes" => args.num_classes = int()?,
         "img_size" => {
@@ -333,6 +351,26 @@ fn check_tensors(
             Some(grid)
         }
         false => None,
+    };
+    let grid = match args.rel_pos {
+        Some(rel) => {
+            let tables = relative_position::tables(args.depth, rel);
+            let table_grid =
+                relative_position::trained_grid(args, shapes, &tables[0]).map_err(bad)?;
+            if grid.is_some_and(|g| g != table_grid) {
+                return Err(bad(format!(
+                    "the position table is for a {}-patch grid, the relative position bias \
+                     for {table_grid}",
+                    grid.unwrap_or(0)
+                )));
+            }
+            for table in tables {
+                let shape = vec![relative_position::entries(table_grid), args.heads];
+                expected.insert(table, shape);
+            }
+            Some(table_grid)
+        }
+        None => grid,
     };
     let mut add = |name: String, shape: Vec<usize>| {
         expected.insert(name, shape);
@@ -460,7 +498,13 @@ fn check_tensors(
             Some(_) => {}
         }
     }
-    if let Some(extra) = shapes.keys().find(|k| !expected.contains_key(*k)) {
+    // Older timm and transformers checkpoints saved the relative position index (a buffer that
+    // only depends on the grid, worked out here).
+    let index_buffer = |k: &str| args.rel_pos.is_some() && k.ends_with("relative_position_index");
+    if let Some(extra) = shapes
+        .keys()
+        .find(|k| !expected.contains_key(*k) && !index_buffer(k))
+    {
         return Err(bad(format!(
             "unexpected tensor '{extra}' (a layer this ViT import does not run)"
         )));

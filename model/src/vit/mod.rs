@@ -3,8 +3,9 @@
 //! model it is, [`transformers`]), its settings ([`args`]) and named architecture
 //! ([`architectures`]), the pooling its features use, and its forward pass on the fused CPU
 //! kernels ([`network`], of layers read by their timm names), with the position embedding
-//! resampled to another input size as timm or transformers does ([`resample`]) or a rotary
-//! embedding computed for it ([`rope`]); and the other way, an l-DAE run's encoder written as a
+//! resampled to another input size as timm or transformers does ([`resample`]), a rotary
+//! embedding computed for it ([`rope`]) or BEiT's relative position bias resized
+//! ([`relative_position`]); and the other way, an l-DAE run's encoder written as a
 //! timm folder ([`export`]).
 
 pub mod architectures;
@@ -18,6 +19,7 @@ mod layers;
 pub mod network;
 mod pooling_choice;
 mod preprocess;
+pub mod relative_position;
 pub mod resample;
 pub mod rope;
 pub mod transformers;

@@ -7,14 +7,15 @@
 //! QuickGELU (OpenAI's CLIP towers) and tanh GELU (some SigLIP towers) run after the fused
 //! product; SigLIP's attention pooling and the classifier head run on candle's operations.
 //! The rotary embeddings of eva.py's models (DINOv3, Perception Encoder, EVA02) turn the queries
-//! and keys inside the fused attention; SwiGLU MLPs run their two input layers as one product.
+//! and keys inside the fused attention, and BEiT's relative position bias shifts its scores; SwiGLU MLPs run their two input layers as one product.
 
 use candle_core::{DType, Device, Tensor};
 use ldae_pipeline::Result;
 
-use super::args::VitArgs;
+use super::args::{RelPos, VitArgs};
 use super::folder::{layer_scale_names, TimmFolder};
 use super::layers::{per_image, Affine, AttentionPool, Mlp, Weights};
+use super::relative_position;
 use super::resample::resample_grid;
 use super::rope;
 use crate::denoiser::{fused, Precision};
@@ -25,6 +26,8 @@ struct VitBlock {
     norm1: Affine,
     qkv_w: Tensor,
     qkv_b: Tensor,
+    /// The rotary embedding and the relative position bias inside the attention, if any.
+    positions: fused::Positions,
     /// The norm of the attention's output (EVA-CLIP's `scale_attn_inner`).
     attn_norm: Option<Affine>,
     proj_w: Tensor,
@@ -47,8 +50,6 @@ pub struct Vit {
     /// The position embedding at this grid, `[1, L, W]` (L covers the prefix tokens unless
     /// the model has `no_embed_class`; `None` for a model without one).
     pos: Option<Tensor>,
-    /// The rotary embedding's table at this grid, `[grid * grid, 2 hd]` (eva.py's models).
-    rope: Option<Tensor>,
     norm_pre: Option<Affine>,
     blocks: Vec<VitBlock>,
     /// The norm after the last block (`None` when the model norms after pooling).
@@ -105,14 +106,19 @@ impl Vit {
             )?),
             false => None,
         };
-        let rope = match &args.rope {
+        let rotary = match &args.rope {
             Some(kind) => {
                 let hd = width / args.heads;
                 let table = rope::table(kind, grid, hd);
-                Some(Tensor::from_vec(table, (grid * grid, 2 * hd), device).map_err(candle_err)?)
+                Some(fused::Rotary {
+                    table: Tensor::from_vec(table, (grid * grid, 2 * hd), device)
+                        .map_err(candle_err)?,
+                    prefix: args.prefix_tokens(),
+                })
             }
             None => None,
         };
+        let relative = RelativeTables::load(&args, &mut w, folder.grid, grid, device)?;
         // Interleaved rotation pairs become rotate_half ones by reordering the query and key
         // rows of every head (see `rope`), so one attention kernel serves both.
         let qkv_rows = match args.rope.as_ref().filter(|r| rope::interleaved(r)) {
@@ -141,6 +147,13 @@ impl Vit {
             };
             let (qkv_w, qkv_b) = w.qkv(&args, &format!("{b}.attn"), device)?;
             blocks.push(VitBlock {
+                positions: fused::Positions {
+                    rotary: rotary.clone(),
+                    bias: match &relative {
+                        Some(r) => Some(r.block(&mut w, i)?),
+                        None => None,
+                    },
+                },
                 norm1: w.affine(&format!("{b}.norm1"))?,
                 qkv_w: reorder(qkv_w)?,
                 qkv_b: reorder(qkv_b)?,
@@ -181,7 +194,6 @@ impl Vit {
             patch_b,
             prefix,
             pos,
-            rope,
             norm_pre,
             blocks,
             norm,
@@ -247,17 +259,16 @@ impl Vit {
     fn block(&self, b: &VitBlock, x: &Tensor) -> candle_core::Result<Tensor> {
         let n = x.dim(0)?;
         let (normed, heads) = (b.norm1.apply(x)?, self.args.heads);
-        let y = match &self.rope {
-            Some(table) => fused::rotary_attention(
+        let y = match (&b.positions.rotary, &b.positions.bias) {
+            (None, None) => fused::attention(&normed, &b.qkv_w, &b.qkv_b, heads, self.compute)?,
+            _ => fused::positioned_attention(
                 &normed,
                 &b.qkv_w,
                 &b.qkv_b,
                 heads,
-                table,
-                self.args.prefix_tokens(),
+                &b.positions,
                 self.compute,
             )?,
-            None => fused::attention(&normed, &b.qkv_w, &b.qkv_b, heads, self.compute)?,
         };
         let y = match &b.attn_norm {
             Some(norm) => norm.apply(&y)?,
@@ -354,6 +365,78 @@ impl Vit {
             (Some(norm), true) => norm.apply_rows(&pooled),
             _ => Ok(pooled),
         }
+    }
+}
+
+/// BEiT's relative position bias of a model: the shared table (if any), the index at the grid
+/// the network runs at, and what each block's table needs to reach it.
+struct RelativeTables {
+    rel: RelPos,
+    shared: Option<Tensor>,
+    index: Tensor,
+    trained: usize,
+    grid: usize,
+    heads: usize,
+}
+
+impl RelativeTables {
+    /// `None` for a model without a relative position bias.
+    fn load(
+        args: &VitArgs,
+        w: &mut Weights,
+        trained: usize,
+        grid: usize,
+        device: &Device,
+    ) -> Result<Option<RelativeTables>> {
+        let Some(rel) = args.rel_pos else {
+            return Ok(None);
+        };
+        let n = grid * grid + 1;
+        let index = relative_position::index(grid);
+        Ok(Some(RelativeTables {
+            rel,
+            shared: match rel.shared {
+                true => Some(w.take("rel_pos_bias.relative_position_bias_table")?),
+                false => None,
+            },
+            index: Tensor::from_vec(index, (n, n), device).map_err(candle_err)?,
+            trained,
+            grid,
+            heads: args.heads,
+        }))
+    }
+
+    /// Block `i`'s bias: its own table plus the shared one, resized to the grid, `[H, entries]`.
+    fn block(&self, w: &mut Weights, i: usize) -> Result<fused::RelativeBias> {
+        let own = match self.rel.per_block {
+            true => Some(w.take(&format!("blocks.{i}.attn.relative_position_bias_table"))?),
+            false => None,
+        };
+        let table = match (own, &self.shared) {
+            (Some(own), Some(shared)) => (own + shared).map_err(candle_err)?,
+            (Some(own), None) => own,
+            (None, Some(shared)) => shared.clone(),
+            (None, None) => unreachable!("a relative position bias has a table"),
+        };
+        let values = table
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(candle_err)?;
+        let resized = relative_position::resize(
+            &values,
+            self.trained,
+            self.grid,
+            self.heads,
+            self.rel.resize,
+        );
+        let entries = relative_position::entries(self.grid);
+        let table = Tensor::from_vec(resized, (entries, self.heads), table.device())
+            .and_then(|t| t.t()?.contiguous())
+            .map_err(candle_err)?;
+        Ok(fused::RelativeBias {
+            table,
+            index: self.index.clone(),
+        })
     }
 }
 

@@ -34,6 +34,17 @@ impl Dims {
     }
 }
 
+/// An additive bias on the attention scores before the softmax, the same for every image
+/// (BEiT's relative position bias): head `h`'s score of query `i` and key `j` gains
+/// `table[h * entries + index[i * N + j]]`, `entries = table.len() / heads`.
+#[derive(Clone, Copy)]
+pub struct ScoreBias<'a, T> {
+    /// Per head, the bias of each relative position: `[H, entries]`.
+    pub table: &'a [T],
+    /// Which entry each (query, key) pair reads: `[N, N]`.
+    pub index: &'a [u32],
+}
+
 /// Softmax of every row (width `n`) of `s`, in place.
 fn softmax_rows<T: Real>(s: &mut [T], n: usize) {
     // The body runs compiled for the active instruction-set level (see cpu::isa).
@@ -97,11 +108,19 @@ fn softmax_grad_rows<T: Real>(p: &[T], dp: &mut [T], n: usize, scale: T) {
     )
 }
 
-/// Attention weights `P = softmax(scale * Q K^T)` of image `b`, head `h` into `p` (N x N).
+/// Attention weights `P = softmax(scale * Q K^T + bias)` of image `b`, head `h` into `p`
+/// (N x N).
 ///
 /// # Safety
 /// `qkv` holds `[B, N, 3W]` values covering image `b`; `p` points to N x N writable values.
-unsafe fn weights<T: Real>(qkv: *const T, d: Dims, b: usize, h: usize, p: *mut T) {
+unsafe fn weights<T: Real>(
+    qkv: *const T,
+    d: Dims,
+    b: usize,
+    h: usize,
+    bias: Option<ScoreBias<T>>,
+    p: *mut T,
+) {
     let (n, w) = (d.tokens, d.width());
     let q = qkv.add(b * n * 3 * w + h * d.head_dim);
     let k = q.add(w);
@@ -117,12 +136,25 @@ unsafe fn weights<T: Real>(qkv: *const T, d: Dims, b: usize, h: usize, p: *mut T
         T::of(d.scale()),
     );
     // SAFETY: the product above wrote all N x N values.
-    softmax_rows(std::slice::from_raw_parts_mut(p, n * n), n);
+    let scores = std::slice::from_raw_parts_mut(p, n * n);
+    if let Some(bias) = bias {
+        let entries = bias.table.len() / d.heads;
+        let own = &bias.table[h * entries..(h + 1) * entries];
+        for (s, &at) in scores.iter_mut().zip(bias.index) {
+            *s += own[at as usize];
+        }
+    }
+    softmax_rows(scores, n);
 }
 
-/// Attention output `[B, N, W]` of `qkv` `[B, N, 3W]`, and, when `keep`, the attention
-/// weights `[B, H, N, N]` for the backward pass.
-pub fn forward<T: Real>(qkv: &[T], d: Dims, keep: bool) -> (Vec<T>, Option<Vec<T>>) {
+/// Attention output `[B, N, W]` of `qkv` `[B, N, 3W]` (the scores shifted by `bias`, if any),
+/// and, when `keep`, the attention weights `[B, H, N, N]` for the backward pass.
+pub fn forward<T: Real>(
+    qkv: &[T],
+    d: Dims,
+    keep: bool,
+    bias: Option<ScoreBias<T>>,
+) -> (Vec<T>, Option<Vec<T>>) {
     let (n, w) = (d.tokens, d.width());
     let tasks = d.batch * d.heads;
     let mut out = slots::<T>(d.batch * n * w);
@@ -146,7 +178,7 @@ pub fn forward<T: Real>(qkv: &[T], d: Dims, keep: bool) -> (Vec<T>, Option<Vec<T
                     Some(all) => all.get().add(task * n * n) as *mut T,
                     None => scratch.as_mut_ptr(),
                 };
-                weights(qkv, d, b, h, p);
+                weights(qkv, d, b, h, bias, p);
                 let v = qkv.add(b * n * 3 * w + 2 * w + h * d.head_dim);
                 let o = dst.get().add(b * n * w + h * d.head_dim) as *mut T;
                 product(

@@ -18,6 +18,7 @@ mod cuda_kernels;
 mod gate;
 mod linear;
 mod ops;
+mod positioned;
 mod quick_gelu;
 mod real;
 mod rotary;
@@ -26,6 +27,8 @@ mod storage;
 mod with_grad;
 
 use candle_core::{DType, Result, Tensor};
+
+pub use positioned::{Positions, RelativeBias, Rotary};
 
 /// Whether the fused kernels serve `x` (CPU, f32 or f64).
 fn fused(x: &Tensor) -> bool {
@@ -173,57 +176,67 @@ pub fn attention(
     attention_elsewhere(x, w, b, heads, compute)
 }
 
-/// [`attention`] with a rotary position embedding (DINOv3's) on the queries and keys of every
-/// token after the first `prefix`: `table` `[N - prefix, 2 hd]` holds each position's `sin`
-/// then `cos` in timm's `rotate_half` layout. For inference: no gradient flows through it on
-/// the CPU.
-pub fn rotary_attention(
+/// [`attention`] with position information inside it (a rotary embedding on the queries and
+/// keys, a bias on the scores; see [`Positions`]). For inference: no gradient flows through it
+/// on the CPU.
+pub fn positioned_attention(
     x: &Tensor,
     w: &Tensor,
     b: &Tensor,
     heads: usize,
-    table: &Tensor,
-    prefix: usize,
+    positions: &Positions,
     compute: DType,
 ) -> Result<Tensor> {
     if fused(x) && compute == x.dtype() {
-        let op = rotary::RotaryAttention {
-            heads,
-            prefix,
-            table: table.to_dtype(x.dtype())?.flatten_all()?,
-        };
+        let op = positioned::PositionedAttention { heads, positions };
         return x.contiguous()?.apply_op3_no_bwd(w, b, &op);
     }
-    rotary_attention_elsewhere(&linear(x, w, b, compute)?, table, heads, prefix, compute)
+    positioned_attention_elsewhere(&linear(x, w, b, compute)?, heads, positions, compute)
 }
 
-/// [`rotary_attention`] on other devices (and with bf16 products), from the `qkv` projection.
-fn rotary_attention_elsewhere(
+/// [`positioned_attention`] on other devices (and with bf16 products), from the `qkv`
+/// projection.
+fn positioned_attention_elsewhere(
     qkv: &Tensor,
-    table: &Tensor,
     heads: usize,
-    prefix: usize,
+    positions: &Positions,
     compute: DType,
 ) -> Result<Tensor> {
     let (q, k, v) = split_heads(qkv, heads)?;
-    let table = table.to_dtype(q.dtype())?;
-    let hd = q.dim(3)?;
-    let (sin, cos) = (table.narrow(1, 0, hd)?, table.narrow(1, hd, hd)?);
-    let rotate = |x: Tensor| -> Result<Tensor> {
-        let n = x.dim(2)?;
-        let body = x.narrow(2, prefix, n - prefix)?;
-        let half = hd / 2;
-        let turned = Tensor::cat(
-            &[
-                &body.narrow(3, half, half)?.neg()?,
-                &body.narrow(3, 0, half)?,
-            ],
-            3,
-        )?;
-        let body = (body.broadcast_mul(&cos)? + turned.broadcast_mul(&sin)?)?;
-        Tensor::cat(&[&x.narrow(2, 0, prefix)?, &body], 2)
+    let (q, k) = match &positions.rotary {
+        Some(r) => (rotate(&q, r)?, rotate(&k, r)?.contiguous()?),
+        None => (q, k),
     };
-    attend(&rotate(q)?, &rotate(k)?.contiguous()?, &v, compute)
+    let bias = match &positions.bias {
+        // [H, entries] -> [1, H, N, N]
+        Some(b) => {
+            let n = q.dim(2)?;
+            let index = b.index.flatten_all()?.to_dtype(DType::U32)?;
+            let table = b.table.to_dtype(q.dtype())?;
+            Some(table.index_select(&index, 1)?.reshape((1, heads, n, n))?)
+        }
+        None => None,
+    };
+    attend(&q, &k, &v, bias.as_ref(), compute)
+}
+
+/// The queries or keys `x` `[B, H, N, hd]` turned by the rotary embedding `r` (tokens after
+/// its prefix).
+fn rotate(x: &Tensor, r: &Rotary) -> Result<Tensor> {
+    let table = r.table.to_dtype(x.dtype())?;
+    let (hd, n, prefix) = (x.dim(3)?, x.dim(2)?, r.prefix);
+    let (sin, cos) = (table.narrow(1, 0, hd)?, table.narrow(1, hd, hd)?);
+    let body = x.narrow(2, prefix, n - prefix)?;
+    let half = hd / 2;
+    let turned = Tensor::cat(
+        &[
+            &body.narrow(3, half, half)?.neg()?,
+            &body.narrow(3, 0, half)?,
+        ],
+        3,
+    )?;
+    let body = (body.broadcast_mul(&cos)? + turned.broadcast_mul(&sin)?)?;
+    Tensor::cat(&[&x.narrow(2, 0, prefix)?, &body], 2)
 }
 
 /// [`attention`] on other devices (and with bf16 products): candle's products and candle-nn's
@@ -236,7 +249,7 @@ fn attention_elsewhere(
     compute: DType,
 ) -> Result<Tensor> {
     let (q, k, v) = split_heads(&linear(x, w, b, compute)?, heads)?;
-    attend(&q, &k, &v, compute)
+    attend(&q, &k, &v, None, compute)
 }
 
 /// Queries, keys and values `[B, H, N, hd]` of a `qkv` projection `[B, N, 3W]`.
@@ -253,12 +266,24 @@ fn split_heads(qkv: &Tensor, heads: usize) -> Result<(Tensor, Tensor, Tensor)> {
     ))
 }
 
-/// Softmax attention of `q`, `k`, `v` `[B, H, N, hd]`, the heads joined again: `[B, N, W]`.
-fn attend(q: &Tensor, k: &Tensor, v: &Tensor, compute: DType) -> Result<Tensor> {
+/// Softmax attention of `q`, `k`, `v` `[B, H, N, hd]` (the scores shifted by `bias`
+/// `[1, H, N, N]`, if any), the heads joined again: `[B, N, W]`.
+fn attend(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    bias: Option<&Tensor>,
+    compute: DType,
+) -> Result<Tensor> {
     let (b, heads, n, hd) = q.dims4()?;
     // The scale on q (tokens x head width) rather than on the scores (tokens x tokens).
     let q = (q * (1.0 / (hd as f64).sqrt()))?;
-    let attn = with_grad::softmax_last_dim(&product(&q, &k.t()?, compute)?)?;
+    let scores = product(&q, &k.t()?, compute)?;
+    let scores = match bias {
+        Some(bias) => scores.broadcast_add(bias)?,
+        None => scores,
+    };
+    let attn = with_grad::softmax_last_dim(&scores)?;
     product(&attn, v, compute)?
         .transpose(1, 2)?
         .reshape((b, n, heads * hd))

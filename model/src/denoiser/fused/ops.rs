@@ -525,7 +525,7 @@ impl Attention {
             head_dim: width / self.heads,
         };
         let qkv = linear::forward(x, w, b, width, true);
-        let (out, weights) = attention::forward(&qkv, d, self.keep);
+        let (out, weights) = attention::forward(&qkv, d, self.keep, None);
         if let Some(p) = weights {
             let cpu = &candle_core::Device::Cpu;
             let qkv = Tensor::from_vec(qkv, (batch, tokens, 3 * width), cpu)?;

@@ -266,6 +266,11 @@ fn mean_tokens_matches_mean() {
 }
 
 fn reference_attention(qkv: &Tensor, heads: usize) -> Result<Tensor> {
+    reference_biased_attention(qkv, heads, None)
+}
+
+/// [`reference_attention`] with `bias` `[1, H, N, N]` added to the scores.
+fn reference_biased_attention(qkv: &Tensor, heads: usize, bias: Option<&Tensor>) -> Result<Tensor> {
     let (b, n, w3) = qkv.dims3()?;
     let (w, hd) = (w3 / 3, w3 / 3 / heads);
     let qkv = qkv
@@ -277,6 +282,10 @@ fn reference_attention(qkv: &Tensor, heads: usize) -> Result<Tensor> {
         qkv.get(2)?.contiguous()?,
     );
     let scores = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
+    let scores = match bias {
+        Some(bias) => scores.broadcast_add(bias)?,
+        None => scores,
+    };
     let p = candle_nn::ops::softmax(&scores, D::Minus1)?;
     p.matmul(&v)?.transpose(1, 2)?.reshape((b, n, w))
 }
@@ -364,52 +373,117 @@ fn reference_rotation(
     Tensor::from_vec(v, (b, n, w3), &Device::Cpu).unwrap()
 }
 
+/// A rotary table for `n - prefix` tokens of head width `hd`: each position's sin then cos,
+/// each repeated over the two halves (rotate_half layout), of `angle(token, j)`.
+fn rotary_table(n: usize, prefix: usize, hd: usize, angle: impl Fn(usize, usize) -> f64) -> Tensor {
+    let mut table = Vec::new();
+    for t in 0..n - prefix {
+        for f in [f64::sin, f64::cos] {
+            for _ in 0..2 {
+                table.extend((0..hd / 2).map(|j| f(angle(t, j))));
+            }
+        }
+    }
+    Tensor::from_vec(table, (n - prefix, 2 * hd), &Device::Cpu).unwrap()
+}
+
+/// A bias table `[heads, entries]`, an index `[n, n]` into it, and the bias they spell,
+/// `[1, heads, n, n]`, written out entry by entry.
+fn score_bias(heads: usize, n: usize, entries: usize, seed: u64) -> (Tensor, Tensor, Tensor) {
+    let table = randn(&[heads, entries], seed);
+    let index: Vec<u32> = (0..n * n)
+        .map(|i| ((i * 7919 + i / n * 31) % entries) as u32)
+        .collect();
+    let values = table.to_vec2::<f64>().unwrap();
+    let mut full = Vec::with_capacity(heads * n * n);
+    for row in &values {
+        full.extend(index.iter().map(|&e| row[e as usize]));
+    }
+    (
+        table,
+        Tensor::from_vec(index, (n, n), &Device::Cpu).unwrap(),
+        Tensor::from_vec(full, (1, heads, n, n), &Device::Cpu).unwrap(),
+    )
+}
+
 #[test]
-fn rotary_attention_matches_rotating_then_attending() {
+fn positioned_attention_matches_rotating_and_biasing_then_attending() {
     for (b, n, prefix, heads, hd) in [(2, 7, 2, 2, 8), (3, 70, 5, 4, 32)] {
         let width = heads * hd;
         let x = randn(&[b, n, width], 31);
         let w = (randn(&[3 * width, width], 37) * 0.5).unwrap();
-        let bias = randn(&[3 * width], 41);
+        let qkv_b = randn(&[3 * width], 41);
         let angle = |t: usize, j: usize| 0.37 * (t + 1) as f64 / (j + 1) as f64;
-        // Each position's sin then cos, each repeated over the two halves (rotate_half layout).
-        let mut table = Vec::new();
-        for t in 0..n - prefix {
-            for f in [f64::sin, f64::cos] {
-                for _ in 0..2 {
-                    table.extend((0..hd / 2).map(|j| f(angle(t, j))));
-                }
-            }
-        }
-        let table = Tensor::from_vec(table, (n - prefix, 2 * hd), &Device::Cpu).unwrap();
+        let rotary = Rotary {
+            table: rotary_table(n, prefix, hd, angle),
+            prefix,
+        };
+        let (table, index, full) = score_bias(heads, n, 2 * n + 3, 43);
+        let bias = RelativeBias { table, index };
         let qkv = x
             .broadcast_matmul(&w.t().unwrap())
             .unwrap()
-            .broadcast_add(&bias)
+            .broadcast_add(&qkv_b)
             .unwrap();
-        let expected =
-            reference_attention(&reference_rotation(&qkv, heads, prefix, angle), heads).unwrap();
-        let fused = rotary_attention(&x, &w, &bias, heads, &table, prefix, DType::F64).unwrap();
-        let elsewhere =
-            rotary_attention_elsewhere(&qkv, &table, heads, prefix, DType::F64).unwrap();
-        assert!(max_diff(&fused, &expected) < 1e-11, "fused kernel");
-        assert!(max_diff(&elsewhere, &expected) < 1e-11, "composite form");
-        let f32 = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
-        let fast = rotary_attention(
-            &f32(&x),
-            &f32(&w),
-            &f32(&bias),
-            heads,
-            &f32(&table),
-            prefix,
-            DType::F32,
-        )
-        .unwrap();
-        let diff = max_diff(&fast.to_dtype(DType::F64).unwrap(), &expected);
-        assert!(diff < 1e-4, "f32 rotary attention differs by {diff}");
-        // The rotation matters: without it the result is another one.
-        let plain = attention(&x, &w, &bias, heads, DType::F64).unwrap();
-        assert!(max_diff(&plain, &expected) > 1e-3);
+        let rotated = reference_rotation(&qkv, heads, prefix, angle);
+        let cases = [
+            (Some(&rotary), None, reference_attention(&rotated, heads)),
+            (
+                None,
+                Some(&bias),
+                reference_biased_attention(&qkv, heads, Some(&full)),
+            ),
+            (
+                Some(&rotary),
+                Some(&bias),
+                reference_biased_attention(&rotated, heads, Some(&full)),
+            ),
+        ];
+        for (rotary, bias, expected) in cases {
+            let expected = expected.unwrap();
+            let positions = Positions {
+                rotary: rotary.cloned(),
+                bias: bias.cloned(),
+            };
+            let what = (rotary.is_some(), bias.is_some());
+            let fused =
+                positioned_attention(&x, &w, &qkv_b, heads, &positions, DType::F64).unwrap();
+            let elsewhere =
+                positioned_attention_elsewhere(&qkv, heads, &positions, DType::F64).unwrap();
+            assert!(max_diff(&fused, &expected) < 1e-11, "fused kernel {what:?}");
+            assert!(
+                max_diff(&elsewhere, &expected) < 1e-11,
+                "composite form {what:?}"
+            );
+            let f32 = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
+            // The tables stay f64: the kernel reads them in the activations' type.
+            let fast = positioned_attention(
+                &f32(&x),
+                &f32(&w),
+                &f32(&qkv_b),
+                heads,
+                &positions,
+                DType::F32,
+            )
+            .unwrap();
+            let diff = max_diff(&fast.to_dtype(DType::F64).unwrap(), &expected);
+            assert!(
+                diff < 1e-4,
+                "f32 positioned attention {what:?} differs by {diff}"
+            );
+            // The positions matter: without them the result is another one.
+            let plain = attention(&x, &w, &qkv_b, heads, DType::F64).unwrap();
+            assert!(max_diff(&plain, &expected) > 1e-3, "{what:?}");
+        }
+        // An index out of the table's range is refused, not read past.
+        let (table, _, _) = score_bias(heads, n, 4, 47);
+        let (_, index, _) = score_bias(heads, n, 2 * n + 3, 47);
+        let positions = Positions {
+            rotary: None,
+            bias: Some(RelativeBias { table, index }),
+        };
+        let err = positioned_attention(&x, &w, &qkv_b, heads, &positions, DType::F64).unwrap_err();
+        assert!(err.to_string().contains("do not fit"), "{err}");
     }
 }
 

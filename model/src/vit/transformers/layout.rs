@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use super::tensor_map::{Source, TensorMap};
 use super::Family;
-use crate::vit::args::{Naming, Swiglu, VitArgs};
+use crate::vit::args::{Naming, RelPos, Swiglu, VitArgs};
 use crate::vit::folder::layer_scale_names;
+use crate::vit::relative_position::TableResize;
 
 /// How a family's block names its layers, under `{layers}{i}.`.
 struct BlockNames {
@@ -46,6 +47,15 @@ impl BlockNames {
                 "intermediate.dense",
                 "output.dense",
             ),
+            Family::Beit => BlockNames {
+                scales: has("lambda_1").then_some(["lambda_1", "lambda_2"]),
+                ..vit_attention(
+                    "layernorm_before",
+                    "layernorm_after",
+                    "intermediate.dense",
+                    "output.dense",
+                )
+            },
             // DINOv2's giant towers: SwiGLU, gate and value packed in `weights_in`, gate first.
             Family::Dinov2 => BlockNames {
                 scales: layer_scale,
@@ -102,7 +112,7 @@ pub(super) fn map(
     let e = format!("{p}embeddings");
     // Everything but the blocks and the pooling.
     match family {
-        Family::Vit | Family::Dinov2 => {
+        Family::Vit | Family::Beit | Family::Dinov2 => {
             map.layer(
                 "patch_embed.proj",
                 &format!("{e}.patch_embeddings.projection"),
@@ -134,9 +144,15 @@ pub(super) fn map(
                     args.reg_tokens = 1;
                     map.take("reg_token", format!("{e}.distillation_token"));
                 }
-                map.take("pos_embed", pos);
+                // BEiT's position table is optional (`use_absolute_position_embeddings`).
+                match has(&pos) {
+                    true => map.take("pos_embed", pos),
+                    false => args.abs_pos = false,
+                }
             }
-            map.layer("norm", &format!("{p}layernorm"));
+            if family != Family::Beit {
+                map.layer("norm", &format!("{p}layernorm"));
+            }
         }
         Family::Dinov3 => {
             map.layer("patch_embed.proj", &format!("{e}.patch_embeddings"));
@@ -197,6 +213,13 @@ pub(super) fn map(
             ),
         );
         args.qkv_bias = names.qkv.iter().any(|n| has(&part(n, "bias")));
+        let table = format!(
+            "{l}.{}.relative_position_bias.relative_position_bias_table",
+            names.attn
+        );
+        if has(&table) {
+            map.take(format!("{b}.attn.relative_position_bias_table"), table);
+        }
         if args.qkv_bias {
             map.put(
                 format!("{b}.attn.qkv.bias"),
@@ -266,9 +289,12 @@ pub(super) fn map(
             }
         }
     }
+    if family == Family::Beit {
+        beit_positions_and_pooling(args, &mut map, p, layers, &has);
+    }
     // The pooling and the head.
     match family {
-        Family::Vit => {
+        Family::Vit | Family::Beit => {
             if has("classifier.weight") {
                 args.num_classes = shapes["classifier.weight"][0];
                 map.layer("head", "classifier");
@@ -316,4 +342,47 @@ pub(super) fn map(
         }
     }
     map
+}
+
+/// BEiT's relative position bias (a table per block, one shared, or both) and its pooling,
+/// by the tensors: the patch mean behind `pooler.layernorm` (`use_mean_pooling`, BeitModel's
+/// `pooler_output` and what BeitForImageClassification classifies), the class token behind the
+/// final `layernorm` (without mean pooling), BeitForMaskedImageModeling's `layernorm` over the
+/// tokens then their mean, or the mean of the raw tokens (mean pooling, no pooler saved).
+fn beit_positions_and_pooling(
+    args: &mut VitArgs,
+    map: &mut TensorMap,
+    p: &str,
+    layers: &str,
+    has: &impl Fn(&str) -> bool,
+) {
+    let shared = format!("{p}encoder.relative_position_bias.relative_position_bias_table");
+    let per_block = has(&format!(
+        "{layers}0.attention.attention.relative_position_bias.relative_position_bias_table"
+    ));
+    if has(&shared) {
+        map.take("rel_pos_bias.relative_position_bias_table", shared.clone());
+    }
+    if per_block || has(&shared) {
+        args.rel_pos = Some(RelPos {
+            per_block,
+            shared: has(&shared),
+            resize: TableResize::Bilinear,
+        });
+    }
+    if has(&format!("{p}pooler.layernorm.weight")) {
+        args.global_pool = "avg".into();
+        args.fc_norm = Some(true);
+        map.layer("fc_norm", &format!("{p}pooler.layernorm"));
+    } else if has(&format!("{p}layernorm.weight")) {
+        args.global_pool = "token".into();
+        map.layer("norm", &format!("{p}layernorm"));
+    } else if !p.is_empty() && has("layernorm.weight") {
+        args.global_pool = "avg".into();
+        args.fc_norm = Some(false);
+        map.layer("norm", "layernorm");
+    } else {
+        args.global_pool = "avg".into();
+        args.final_norm = false;
+    }
 }

@@ -5,7 +5,8 @@
 //!
 //! The families: `vit` (ViTModel, ViTForImageClassification), `vit_mae` (ViTMAEModel,
 //! ViTMAEForPreTraining), `vit_msn`, `ijepa` (no class token: the token mean), `deit` (the
-//! distilled DeiTs), `dinov2` and `dinov2_with_registers`, `dinov3_vit`, `clip` /
+//! distilled DeiTs), `beit` and `data2vec-vision` (relative position bias), `dinov2` and
+//! `dinov2_with_registers`, `dinov3_vit`, `clip` /
 //! `clip_vision_model` (the image tower of CLIPModel, CLIPVisionModel[WithProjection]) and
 //! `siglip` / `siglip_vision_model`.
 
@@ -32,6 +33,8 @@ pub const MODEL_TYPES: &[&str] = &[
     "vit_msn",
     "ijepa",
     "deit",
+    "beit",
+    "data2vec-vision",
     "dinov2",
     "dinov2_with_registers",
     "dinov3_vit",
@@ -47,6 +50,9 @@ enum Family {
     /// `modeling_vit.py` (and ViT-MAE's, ViT-MSN's, I-JEPA's and DeiT's, named alike):
     /// `layernorm_before`, `attention.attention.query`, `intermediate.dense`.
     Vit,
+    /// `modeling_beit.py` and `modeling_data2vec_vision.py`: the ViT's names, `lambda_1`,
+    /// relative position bias tables, the patch mean behind `pooler.layernorm`.
+    Beit,
     /// `modeling_dinov2*.py`: `norm1`, the ViT's attention names, `layer_scale1.lambda1`, `mlp`.
     Dinov2,
     /// `modeling_dinov3_vit.py`: `model.layer`, `attention.q_proj`, `mlp.up_proj`, a rotary
@@ -62,6 +68,7 @@ impl Family {
     fn of(model_type: &str) -> Option<Family> {
         Some(match model_type {
             "vit" | "vit_mae" | "vit_msn" | "ijepa" | "deit" => Family::Vit,
+            "beit" | "data2vec-vision" => Family::Beit,
             "dinov2" | "dinov2_with_registers" => Family::Dinov2,
             "dinov3_vit" => Family::Dinov3,
             "clip" | "clip_vision_model" => Family::Clip,
@@ -73,7 +80,9 @@ impl Family {
     /// The tensor that locates the vision tower (its prefix is the tower's).
     fn anchor(self) -> &'static str {
         match self {
-            Family::Vit | Family::Dinov2 => "embeddings.patch_embeddings.projection.weight",
+            Family::Vit | Family::Beit | Family::Dinov2 => {
+                "embeddings.patch_embeddings.projection.weight"
+            }
             Family::Dinov3 => "embeddings.patch_embeddings.weight",
             Family::Clip | Family::Siglip => "embeddings.patch_embedding.weight",
         }
@@ -83,7 +92,7 @@ impl Family {
     /// `save_pretrained` name them (`layer.`), or as the module does (`model.layer.`).
     fn layers(self, p: &str, shapes: &BTreeMap<String, Vec<usize>>) -> String {
         let candidates: &[&str] = match self {
-            Family::Vit | Family::Dinov2 => &["encoder.layer."],
+            Family::Vit | Family::Beit | Family::Dinov2 => &["encoder.layer."],
             Family::Dinov3 => &["layer.", "model.layer."],
             Family::Clip | Family::Siglip => &["encoder.layers."],
         };
@@ -98,7 +107,7 @@ impl Family {
     /// epsilon, activation, image size.
     fn defaults(self) -> (u64, f64, &'static str, u64) {
         match self {
-            Family::Vit => (12, 1e-12, "gelu", 224),
+            Family::Vit | Family::Beit => (12, 1e-12, "gelu", 224),
             Family::Dinov2 => (12, VIT_NORM_EPS, "gelu", 224),
             Family::Dinov3 => (6, TORCH_NORM_EPS, "gelu", 224),
             Family::Clip => (12, TORCH_NORM_EPS, "quick_gelu", 224),
@@ -279,6 +288,9 @@ fn unused(name: &str, shape: &[usize], tower: &str, model_type: &str) -> bool {
         || shape.contains(&0)
         || match model_type {
             "vit_mae" => name.starts_with("decoder."),
+            "beit" | "data2vec-vision" => {
+                name.starts_with("lm_head.") || own.ends_with("relative_position_index")
+            }
             "deit" => ["cls_classifier.", "distillation_classifier."]
                 .iter()
                 .any(|p| name.starts_with(p)),
