@@ -2,7 +2,6 @@
 //! subset ldae's import runs), with timm's defaults and the builders the named architectures are
 //! written with.
 
-use super::relative_position::TableResize;
 use super::resample::Resample;
 
 /// The MLP's activation.
@@ -63,6 +62,17 @@ pub enum Rope {
         /// `rope_grid_indexing = "xy"`.
         xy: bool,
     },
+}
+
+/// How the table follows the grid to another size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableResize {
+    /// timm's `resize_rel_pos_bias_table` (without scipy): the source offsets spaced as a
+    /// geometric progression that reaches the new range, then linear interpolation.
+    Geometric,
+    /// transformers' `BeitRelativePositionBias`: `F.interpolate(mode="bilinear",
+    /// align_corners=False)`.
+    Bilinear,
 }
 
 /// BEiT's relative position bias on the attention scores: a `[entries, heads]` table per

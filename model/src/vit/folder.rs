@@ -11,10 +11,10 @@ use ldae_pipeline::{Error, Result};
 use serde_json::Value;
 
 use super::architectures;
-use super::args::{Activation, Naming, RelPos, VitArgs};
+use super::args::{Activation, Naming, RelPos, TableResize, VitArgs};
 use super::checkpoint::Checkpoint;
 use super::preprocess::Preprocess;
-use super::relative_position::{self, TableResize};
+use super::relative_position;
 use super::transformers::{self, TensorMap};
 
 const STAGE: &str = "encoder";

@@ -8,18 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use super::args::{RelPos, VitArgs};
-
-/// How the table follows the grid to another size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TableResize {
-    /// timm's `resize_rel_pos_bias_table` (without scipy): the source offsets spaced as a
-    /// geometric progression that reaches the new range, then linear interpolation.
-    Geometric,
-    /// transformers' `BeitRelativePositionBias`: `F.interpolate(mode="bilinear",
-    /// align_corners=False)`.
-    Bilinear,
-}
+use super::args::{RelPos, TableResize, VitArgs};
 
 /// Entries of the table of a `grid` x `grid` patch grid: every offset, plus three for the
 /// class token.
