@@ -81,13 +81,18 @@ def shapes():
         "vit-base": lambda: (T.ViTModel(T.ViTConfig()), T.ViTImageProcessor()),
         "clip-b16": lambda: (T.CLIPVisionModel(T.CLIPVisionConfig(patch_size=16)),
                              T.CLIPImageProcessor()),
+        # microsoft/beit-base-patch16-224: a relative position table per layer, the patch
+        # mean; its processor squashes to 224 x 224 (bilinear), mean and std 0.5.
+        "beit-base": lambda: (T.BeitModel(T.BeitConfig(use_relative_position_bias=True)),
+                              T.BeitImageProcessor(size=crop, resample=2, do_center_crop=False)),
     }
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("name", nargs="?", help="a hub checkpoint's shape, randomly initialised "
-                    "(dinov2-small, dinov2-base, dinov3-small, dinov3-base, vit-base, clip-b16)")
+                    "(dinov2-small, dinov2-base, dinov3-small, dinov3-base, vit-base, clip-b16, "
+                    "beit-base)")
     ap.add_argument("--model", help="a transformers model folder instead of NAME")
     add_run_arguments(ap, default_ldae())
     args = ap.parse_args()

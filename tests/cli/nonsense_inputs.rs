@@ -195,16 +195,16 @@ fn broken_artifacts_and_blocked_outputs_name_their_file() {
             out.to_str().unwrap(),
         ])
     };
-    let beit = features_of(
-        "beit-base",
-        r#"{"architectures": ["BeitModel"], "model_type": "beit", "hidden_size": 768}"#,
+    let swin = features_of(
+        "swin-tiny",
+        r#"{"architectures": ["SwinModel"], "model_type": "swin", "embed_dim": 96}"#,
     );
     refused(
-        &beit,
+        &swin,
         &out,
         &[
             "transformers model folder",
-            "\"beit\"",
+            "\"swin\"",
             "dinov2",
             "docs/timm.md",
         ],

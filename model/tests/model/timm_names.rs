@@ -1,7 +1,7 @@
-//! timm's CLIP, SigLIP, EVA, DINOv3 and Perception Encoder names resolve to their families' settings.
+//! timm's CLIP, SigLIP, EVA, DINOv3, Perception Encoder and BEiT names resolve to their families' settings.
 
 use ldae_model::vit::architectures::{named, names};
-use ldae_model::vit::args::{Activation, Naming, Rope, TORCH_NORM_EPS};
+use ldae_model::vit::args::{Activation, Naming, Rope, TableResize, TORCH_NORM_EPS};
 
 /// Every CLIP and SigLIP name of timm 1.0's registry that this import runs (the `prr`
 /// pooled and other-layer ones excepted) resolves, to the settings its family says.
@@ -500,4 +500,43 @@ fn rotary_vit_names_resolve() {
     }
     let rotary = names().into_iter().filter(|n| n.contains("_rope")).count();
     assert_eq!(rotary, 10);
+}
+
+/// timm's BEiT and BEiT v2 names (not BEiT-3, another architecture) resolve to a relative
+/// position table per block, no position table, q / v biases, LayerScale and the patch mean.
+#[test]
+fn beit_names_resolve() {
+    let beit = [
+        ("beit_base_patch16_224", 768, 12, 0.1),
+        ("beit_base_patch16_384", 768, 12, 0.1),
+        ("beit_large_patch16_224", 1024, 24, 1e-5),
+        ("beit_large_patch16_384", 1024, 24, 1e-5),
+        ("beit_large_patch16_512", 1024, 24, 1e-5),
+        ("beitv2_base_patch16_224", 768, 12, 1e-5),
+        ("beitv2_large_patch16_224", 1024, 24, 1e-5),
+    ];
+    for (name, width, depth, init) in beit {
+        let a = named(&format!("{name}.in22k_ft_in22k_in1k")).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!((a.width, a.depth, a.patch), (width, depth, 16), "{name}");
+        assert_eq!(
+            (a.naming, a.init_values),
+            (Naming::Eva, Some(init)),
+            "{name}"
+        );
+        let rel = a
+            .rel_pos
+            .unwrap_or_else(|| panic!("{name}: no relative positions"));
+        assert!(rel.per_block && !rel.shared && !a.abs_pos, "{name}");
+        assert_eq!(rel.resize, TableResize::Geometric, "{name}");
+        assert!(
+            a.qkv_bias && a.global_pool == "avg" && a.uses_fc_norm(),
+            "{name}"
+        );
+    }
+    assert!(named("beit3_base_patch16_224").is_none());
+    let count = names()
+        .into_iter()
+        .filter(|n| n.starts_with("beit"))
+        .count();
+    assert_eq!(count, beit.len());
 }
