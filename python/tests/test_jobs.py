@@ -82,16 +82,23 @@ def test_train_features_probe_and_the_encoder(dataset, table, tmp_path):
 def test_ctrl_c_stops_a_job_cleanly(dataset, tmp_path):
     """An interrupt raised while a job runs stops it and leaves no complete-looking table."""
     import _thread
+    import signal
     import threading
 
     pca = ldae.pca_fit(dataset[0], out=tmp_path / "pca.safetensors", image_size=16, patch=4)["pca"]
+    # Python's own Ctrl-C handler, whatever the launcher left: a shell's background job starts
+    # with SIGINT ignored, and interrupt_main() then does nothing.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.5, _thread.interrupt_main)
     timer.start()
     out = tmp_path / "latents"
-    with pytest.raises(KeyboardInterrupt):
-        # A large synthetic input that takes many seconds: the interrupt arrives mid-job.
-        ldae.encode("synthetic:2000000", pca=pca, out=out, dim=8, batch_size=64)
-    timer.cancel()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            # A large synthetic input that takes many seconds: the interrupt arrives mid-job.
+            ldae.encode("synthetic:2000000", pca=pca, out=out, dim=8, batch_size=64)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert not (out / "_SUCCESS").exists()
 
 
