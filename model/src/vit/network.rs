@@ -7,7 +7,8 @@
 //! QuickGELU (OpenAI's CLIP towers) and tanh GELU (some SigLIP towers) run after the fused
 //! product; SigLIP's attention pooling and the classifier head run on candle's operations.
 //! The rotary embeddings of eva.py's models (DINOv3, Perception Encoder, EVA02) turn the queries
-//! and keys inside the fused attention, and BEiT's relative position bias shifts its scores; SwiGLU MLPs run their two input layers as one product.
+//! and keys inside the fused attention, and BEiT's relative position bias shifts its scores;
+//! SwiGLU MLPs run their two input layers as one product.
 
 use candle_core::{DType, Device, Tensor};
 use ldae_pipeline::Result;
