@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::attention::{self, Dims};
+use super::positioned::project_qkv;
 use super::storage::{cpu_fwd_by_type, input, Stored};
 use super::{linear, rows};
 
@@ -504,27 +505,8 @@ impl Attention {
     }
 
     fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 3]) -> Result<(CpuStorage, Shape)> {
-        let name = self.name();
-        let x = input::<T>(s[0].0, s[0].1, name)?;
-        let w = input::<T>(s[1].0, s[1].1, name)?;
-        let b = input::<T>(s[2].0, s[2].1, name)?;
-        let (batch, tokens, width) = match s[0].1.shape().dims() {
-            [b, n, w] => (*b, *n, *w),
-            dims => candle_core::bail!("{name}: expected [B, N, W], got {dims:?}"),
-        };
-        if b.len() != 3 * width || w.len() != 3 * width * width || width % self.heads != 0 {
-            candle_core::bail!(
-                "{name}: qkv weights do not match width {width}, {} heads",
-                self.heads
-            );
-        }
-        let d = Dims {
-            batch,
-            tokens,
-            heads: self.heads,
-            head_dim: width / self.heads,
-        };
-        let qkv = linear::forward(x, w, b, width, true);
+        let (qkv, d) = project_qkv::<T>(self.name(), s, self.heads)?;
+        let (batch, tokens, width) = (d.batch, d.tokens, d.heads * d.head_dim);
         let (out, weights) = attention::forward(&qkv, d, self.keep, None);
         if let Some(p) = weights {
             let cpu = &candle_core::Device::Cpu;

@@ -54,26 +54,8 @@ pub struct PositionedAttention<'a> {
 impl PositionedAttention<'_> {
     fn fwd<T: Stored>(&self, s: [(&CpuStorage, &Layout); 3]) -> Result<(CpuStorage, Shape)> {
         let name = self.name();
-        let x = input::<T>(s[0].0, s[0].1, name)?;
-        let w = input::<T>(s[1].0, s[1].1, name)?;
-        let b = input::<T>(s[2].0, s[2].1, name)?;
-        let (batch, tokens, width) = match s[0].1.shape().dims() {
-            [b, n, w] if w % self.heads == 0 => (*b, *n, *w),
-            dims => candle_core::bail!(
-                "{name}: expected [B, N, W] with W divisible by {} heads, got {dims:?}",
-                self.heads
-            ),
-        };
-        if b.len() != 3 * width || w.len() != 3 * width * width {
-            candle_core::bail!("{name}: qkv weights do not match width {width}");
-        }
-        let d = Dims {
-            batch,
-            tokens,
-            heads: self.heads,
-            head_dim: width / self.heads,
-        };
-        let mut qkv = linear::forward(x, w, b, width, true);
+        let (mut qkv, d) = project_qkv::<T>(name, s, self.heads)?;
+        let tokens = d.tokens;
         if let Some(r) = &self.positions.rotary {
             let table = r.table.to_dtype(T::DTYPE)?.flatten_all()?.to_vec1::<T>()?;
             if tokens < r.prefix || table.len() != (tokens - r.prefix) * 2 * d.head_dim {
@@ -122,6 +104,35 @@ impl PositionedAttention<'_> {
         let (out, _) = attention::forward(&qkv, d, false, bias);
         Ok((T::storage(out), s[0].1.shape().clone()))
     }
+}
+
+/// The `qkv` projection `[B, N, 3W]` of an attention operation's inputs `x` `[B, N, W]`, `w`
+/// `[3W, W]` and `b` `[3W]`, and the call's shapes, checked (the plain attention's and the
+/// positioned one's).
+pub(super) fn project_qkv<T: Stored>(
+    name: &str,
+    s: [(&CpuStorage, &Layout); 3],
+    heads: usize,
+) -> Result<(Vec<T>, Dims)> {
+    let x = input::<T>(s[0].0, s[0].1, name)?;
+    let w = input::<T>(s[1].0, s[1].1, name)?;
+    let b = input::<T>(s[2].0, s[2].1, name)?;
+    let (batch, tokens, width) = match s[0].1.shape().dims() {
+        [b, n, w] if heads > 0 && w % heads == 0 => (*b, *n, *w),
+        dims => candle_core::bail!(
+            "{name}: expected [B, N, W] with W divisible by {heads} heads, got {dims:?}"
+        ),
+    };
+    if b.len() != 3 * width || w.len() != 3 * width * width {
+        candle_core::bail!("{name}: qkv weights do not match width {width}");
+    }
+    let d = Dims {
+        batch,
+        tokens,
+        heads,
+        head_dim: width / heads,
+    };
+    Ok((linear::forward(x, w, b, width, true), d))
 }
 
 impl CustomOp3 for PositionedAttention<'_> {
