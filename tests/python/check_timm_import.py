@@ -8,11 +8,12 @@ transform on the Pillow image (`create_transform(**resolve_data_config({}, model
 `forward_head(forward_features(x), pre_logits=True)`.
 
 Variants: class token, avg pooling with fc_norm, registers with LayerScale (DINOv2), no class
-token, CLIP towers (norm_pre, epsilon 1e-5, QuickGELU), SigLIP towers (attention pooling,
-tanh GELU), and from timm's eva.py DINOv3 (rotary position embedding, query / value biases,
-SwiGLU), the Perception Encoders (interleaved rotary embedding, attention pooling over every
-token), EVA02 (SwiGLU with a norm, separate q / k / v, EVA-CLIP's attention norm) and EVA;
-and from beit.py BEiT and BEiT v2 (relative position bias per block, or shared).
+token, a distilled DeiT (class and distillation tokens; its two heads with `--pooling head`),
+CLIP towers (norm_pre, epsilon 1e-5, QuickGELU), SigLIP towers (attention pooling, tanh GELU),
+and from timm's eva.py DINOv3 (rotary position embedding, query / value biases, SwiGLU), the
+Perception Encoders (interleaved rotary embedding, attention pooling over every token), EVA02
+(SwiGLU with a norm, separate q / k / v, EVA-CLIP's attention norm) and EVA; and from beit.py
+BEiT and BEiT v2 (relative position bias per block, or shared).
 
 Checked per variant: max |diff| / max |value| <= 1e-3 and per-row cosine >= 0.9999. Also an
 inner block with mean pooling, pooling none (every token), a resampled position embedding at
@@ -52,6 +53,8 @@ VARIANTS = [
     ("avg-fc-norm", "vit_tiny_patch16_224", {"global_pool": "avg", "depth": 4}),
     ("reg4-layerscale", "vit_small_patch14_reg4_dinov2", {"img_size": 224, "depth": 4}),
     ("gap-no-class-token", "vit_medium_patch16_gap_256", {"depth": 4}),
+    # A distilled DeiT: a distillation token after the class token, the feature their mean.
+    ("deit-distilled", "deit_tiny_distilled_patch16_224", {"depth": 2}),
     # CLIP towers: a norm before the blocks, no patch-embedding bias, norms of epsilon 1e-5
     # (told apart from 1e-6 only where token variances are that small: see `faint`).
     ("clip", "vit_medium_patch16_clip_224", {"depth": 4}),
@@ -140,7 +143,7 @@ def perturbed(arch, kwargs, scaled=None):
             elif name.endswith("relative_position_bias_table"):
                 # Zeros at initialisation: a bias of a few units, so positions matter.
                 p.copy_(torch.randn_like(p))
-            elif name.endswith("bias") or name in ("cls_token", "reg_token"):
+            elif name.endswith("bias") or name in ("cls_token", "reg_token", "dist_token"):
                 p.copy_(0.05 * torch.randn_like(p))
     return m
 
@@ -296,6 +299,8 @@ def main():
         ("clip-head", "vit_medium_patch16_clip_224", {"depth": 2, "num_classes": 24}),
         ("siglip-head", "vit_base_patch16_siglip_224", {"depth": 2, "num_classes": 10}),
         ("pe-core-head", "vit_pe_core_base_patch16_224", {"depth": 2, "num_classes": 16}),
+        # The mean of head (class token) and head_dist (distillation token).
+        ("deit-distilled-head", "deit_tiny_distilled_patch16_224", {"depth": 2, "num_classes": 10}),
     ]:
         d = os.path.join(TMP, label)
         save_for_hf(perturbed(arch, kwargs), d, safe_serialization=True)

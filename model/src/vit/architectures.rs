@@ -2,7 +2,7 @@
 //! `config.json` records only the name and the arguments given on top of it).
 //!
 //! The table covers the plain ViT family of timm's `vision_transformer.py` and `deit.py` (the
-//! non-distilled DeiTs): every named model built from patch embedding, class / register
+//! distilled DeiTs with their distillation token too): every named model built from patch embedding, class / register
 //! tokens, pre-norm blocks with GELU MLPs and optional LayerScale, and token, average or no
 //! pooling; the CLIP image towers of the same file (`*_clip_*`: a LayerNorm before the blocks,
 //! norms of epsilon 1e-5, QuickGELU in the `*_clip_quickgelu_*` ones); the SigLIP towers
@@ -365,6 +365,22 @@ fn table() -> Vec<(&'static str, VitArgs)> {
         ("deit_small_patch16_224", vit(16, 384, 12, 6)),
         ("deit_base_patch16_224", vit(16, 768, 12, 12)),
         ("deit_base_patch16_384", vit(16, 768, 12, 12)),
+        (
+            "deit_tiny_distilled_patch16_224",
+            vit(16, 192, 12, 3).distilled(),
+        ),
+        (
+            "deit_small_distilled_patch16_224",
+            vit(16, 384, 12, 6).distilled(),
+        ),
+        (
+            "deit_base_distilled_patch16_224",
+            vit(16, 768, 12, 12).distilled(),
+        ),
+        (
+            "deit_base_distilled_patch16_384",
+            vit(16, 768, 12, 12).distilled(),
+        ),
         // timm's beit.py: BEiT and BEiT v2 (relative position bias, patch mean).
         ("beit_base_patch16_224", vit(16, 768, 12, 12).beit(0.1)),
         ("beit_base_patch16_384", vit(16, 768, 12, 12).beit(0.1)),

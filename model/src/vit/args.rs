@@ -110,6 +110,10 @@ pub struct VitArgs {
     pub class_token: bool,
     /// Register tokens after the class token.
     pub reg_tokens: usize,
+    /// DeiT's distillation token (timm's `VisionTransformerDistilled`): the one register token,
+    /// saved as `dist_token`. The feature is the mean of the class and distillation tokens, the
+    /// output the mean of `head` on the first and `head_dist` on the second.
+    pub distilled: bool,
     /// The position embedding covers only the patch tokens.
     pub no_embed_class: bool,
     /// LayerScale initial value (`None`: no LayerScale).
@@ -175,6 +179,7 @@ impl VitArgs {
             mlp_ratio: 4.0,
             class_token: true,
             reg_tokens: 0,
+            distilled: false,
             no_embed_class: false,
             init_values: None,
             qkv_bias: true,
@@ -212,6 +217,11 @@ impl VitArgs {
     pub(super) fn registers(mut self, n: usize) -> Self {
         self.reg_tokens = n;
         self
+    }
+    /// A distilled DeiT: a distillation token after the class token, inside the position table.
+    pub(super) fn distilled(mut self) -> Self {
+        self.distilled = true;
+        self.registers(1)
     }
     pub(super) fn no_embed_class(mut self) -> Self {
         self.no_embed_class = true;

@@ -129,6 +129,13 @@ impl TimmFolder {
         if args.global_pool == "token" && !args.class_token {
             return Err(bad("global_pool 'token' needs a class token".into()));
         }
+        if args.distilled && (args.global_pool != "token" || args.reg_tokens != 1) {
+            return Err(bad(
+                "a distilled DeiT reads its class and distillation tokens: global_pool 'token' \
+                 and no register tokens"
+                    .into(),
+            ));
+        }
         let cfg = config.get("pretrained_cfg").cloned().unwrap_or(Value::Null);
         let mode = cfg
             .get("crop_mode")
@@ -382,8 +389,10 @@ fn check_tensors(
     if args.class_token {
         add("cls_token".into(), vec![1, 1, w]);
     }
-    if args.reg_tokens > 0 {
-        add("reg_token".into(), vec![1, args.reg_tokens, w]);
+    match (args.distilled, args.reg_tokens) {
+        (true, _) => add("dist_token".into(), vec![1, 1, w]),
+        (false, 0) => {}
+        (false, n) => add("reg_token".into(), vec![1, n, w]),
     }
     let mut norm = |name: &str| {
         add(format!("{name}.weight"), vec![w]);
@@ -486,6 +495,10 @@ fn check_tensors(
         let inputs = if args.head_reads_token_mean { 2 * w } else { w };
         add("head.weight".into(), vec![args.num_classes, inputs]);
         add("head.bias".into(), vec![args.num_classes]);
+        if args.distilled {
+            add("head_dist.weight".into(), vec![args.num_classes, w]);
+            add("head_dist.bias".into(), vec![args.num_classes]);
+        }
     }
     for (name, shape) in &expected {
         match shapes.get(name) {

@@ -61,6 +61,8 @@ pub struct Vit {
     attn_pool: Option<AttentionPool>,
     /// The head's weight `[classes, W]` and bias (models with `num_classes`).
     head: Option<(Tensor, Tensor)>,
+    /// A distilled DeiT's second head, on the distillation token.
+    head_dist: Option<(Tensor, Tensor)>,
     compute: DType,
 }
 
@@ -91,8 +93,10 @@ impl Vit {
         if args.class_token {
             prefix.push(w.take("cls_token")?);
         }
-        if args.reg_tokens > 0 {
-            prefix.push(w.take("reg_token")?);
+        match (args.distilled, args.reg_tokens) {
+            (true, _) => prefix.push(w.take("dist_token")?),
+            (false, 0) => {}
+            (false, _) => prefix.push(w.take("reg_token")?),
         }
         let prefix = match prefix.is_empty() {
             true => None,
@@ -183,9 +187,14 @@ impl Vit {
             0 => None,
             _ => Some((w.take("head.weight")?, w.take("head.bias")?)),
         };
+        let head_dist = match (args.distilled, args.num_classes) {
+            (true, 1..) => Some((w.take("head_dist.weight")?, w.take("head_dist.bias")?)),
+            _ => None,
+        };
         Ok(Vit {
             attn_pool,
             head,
+            head_dist,
             compute: match precision {
                 Precision::F32 => DType::F32,
                 Precision::Bf16 => DType::BF16,
@@ -284,9 +293,15 @@ impl Vit {
     }
 
     /// The class token of tokens `h` `[B, L, W]`, `[B, W]` (with `fc_norm` after the last
-    /// block, as timm's `forward_head(pre_logits=True)`).
+    /// block, as timm's `forward_head(pre_logits=True)`); for a distilled DeiT, the mean of the
+    /// class and distillation tokens, as timm's.
     pub fn class_token(&self, h: &Tensor, last: bool) -> candle_core::Result<Tensor> {
-        self.head_norm(h.narrow(1, 0, 1)?.squeeze(1)?, last)
+        let token = |i: usize| h.narrow(1, i, 1)?.squeeze(1);
+        let pooled = match self.args.distilled {
+            true => ((token(0)? + token(1)?)? * 0.5)?,
+            false => token(0)?,
+        };
+        self.head_norm(pooled, last)
     }
 
     /// The class token beside the mean of the patch tokens of `h` `[B, L, W]`, `[B, 2W]`
@@ -347,6 +362,14 @@ impl Vit {
             .head
             .as_ref()
             .ok_or_else(|| candle_core::Error::Msg("the model has no head".into()))?;
+        // A distilled DeiT: the mean of `head` on the class token and `head_dist` on the
+        // distillation token (timm's inference output).
+        if let Some((dw, db)) = &self.head_dist {
+            let token = |i: usize| self.head_norm(h.narrow(1, i, 1)?.squeeze(1)?, true);
+            let first = fused::linear(&token(0)?, w, b, self.compute)?;
+            let second = fused::linear(&token(1)?, dw, db, self.compute)?;
+            return (first + second)? * 0.5;
+        }
         let pooled = match self.args.global_pool.as_str() {
             _ if self.args.head_reads_token_mean => self.token_mean(h, true)?,
             "token" => self.class_token(h, true)?,

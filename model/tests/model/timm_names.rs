@@ -540,3 +540,22 @@ fn beit_names_resolve() {
         .count();
     assert_eq!(count, beit.len());
 }
+
+/// timm's distilled DeiTs resolve to one distillation token beside the class token, pooled
+/// by the class token (their mean, in the network).
+#[test]
+fn distilled_deit_names_resolve() {
+    for (name, width) in [
+        ("deit_tiny_distilled_patch16_224", 192),
+        ("deit_small_distilled_patch16_224", 384),
+        ("deit_base_distilled_patch16_224", 768),
+        ("deit_base_distilled_patch16_384", 768),
+    ] {
+        let a = named(&format!("{name}.fb_in1k")).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!((a.width, a.depth, a.patch), (width, 12, 16), "{name}");
+        assert!(a.distilled && a.class_token && a.abs_pos, "{name}");
+        assert_eq!((a.reg_tokens, a.prefix_tokens()), (1, 2), "{name}");
+        assert!(!a.no_embed_class && a.global_pool == "token", "{name}");
+    }
+    assert!(!named("deit_base_patch16_224").unwrap().distilled);
+}
