@@ -364,11 +364,10 @@ fn check_tensors(
             let tables = relative_position::tables(args.depth, rel);
             let table_grid =
                 relative_position::trained_grid(args, shapes, &tables[0]).map_err(bad)?;
-            if grid.is_some_and(|g| g != table_grid) {
+            if let Some(g) = grid.filter(|&g| g != table_grid) {
                 return Err(bad(format!(
-                    "the position table is for a {}-patch grid, the relative position bias \
-                     for {table_grid}",
-                    grid.unwrap_or(0)
+                    "the position table is for a {g}-patch grid, the relative position bias \
+                     for {table_grid}"
                 )));
             }
             for table in tables {
