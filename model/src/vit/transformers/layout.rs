@@ -212,13 +212,6 @@ pub(super) fn map(
             ),
         );
         args.qkv_bias = names.qkv.iter().any(|n| has(&part(n, "bias")));
-        let table = format!(
-            "{l}.{}.relative_position_bias.relative_position_bias_table",
-            names.attn
-        );
-        if has(&table) {
-            map.take(format!("{b}.attn.relative_position_bias_table"), table);
-        }
         if args.qkv_bias {
             map.put(
                 format!("{b}.attn.qkv.bias"),
@@ -355,17 +348,26 @@ fn beit_positions_and_pooling(
     layers: &str,
     has: &impl Fn(&str) -> bool,
 ) {
-    let shared = format!("{p}encoder.relative_position_bias.relative_position_bias_table");
-    let per_block = has(&format!(
-        "{layers}0.attention.attention.relative_position_bias.relative_position_bias_table"
-    ));
-    if has(&shared) {
-        map.take("rel_pos_bias.relative_position_bias_table", shared.clone());
+    let table = |owner: &str| format!("{owner}relative_position_bias.relative_position_bias_table");
+    let shared = has(&table(&format!("{p}encoder.")));
+    if shared {
+        map.take(
+            "rel_pos_bias.relative_position_bias_table",
+            table(&format!("{p}encoder.")),
+        );
     }
-    if per_block || has(&shared) {
+    let mut per_block = false;
+    for i in 0..args.depth {
+        let own = table(&format!("{layers}{i}.attention.attention."));
+        if has(&own) {
+            per_block = true;
+            map.take(format!("blocks.{i}.attn.relative_position_bias_table"), own);
+        }
+    }
+    if per_block || shared {
         args.rel_pos = Some(RelPos {
             per_block,
-            shared: has(&shared),
+            shared,
             resize: TableResize::Bilinear,
         });
     }
