@@ -13,7 +13,7 @@ CLIP towers (norm_pre, epsilon 1e-5, QuickGELU), SigLIP towers (attention poolin
 and from timm's eva.py DINOv3 (rotary position embedding, query / value biases, SwiGLU), the
 Perception Encoders (interleaved rotary embedding, attention pooling over every token), EVA02
 (SwiGLU with a norm, separate q / k / v, EVA-CLIP's attention norm) and EVA; and from beit.py
-BEiT and BEiT v2 (relative position bias per block, or shared).
+BEiT and BEiT v2 (relative position bias per block, or shared); and AIMv2 (RMSNorm, no biases).
 
 Checked per variant: max |diff| / max |value| <= 1e-3 and per-row cosine >= 0.9999. Also an
 inner block with mean pooling, pooling none (every token), a resampled position embedding at
@@ -93,6 +93,9 @@ VARIANTS = [
     ("beitv2-shared", "beitv2_base_patch16_224",
      {"depth": 2, "use_rel_pos_bias": False, "use_shared_rel_pos_bias": True,
       "use_abs_pos_emb": True}),
+    # AIMv2: RMSNorms (one after the patch embedding too), no biases in the blocks, SwiGLU
+    # (fc1_g / fc1_x), no class token, the patch mean after the final norm.
+    ("aimv2", "aimv2_large_patch14_224", {"depth": 2}),
 ]
 
 # Parameters scaled per variant, so that what sets the variant apart shows in its features:

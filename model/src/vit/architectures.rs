@@ -6,8 +6,9 @@
 //! tokens, pre-norm blocks with GELU MLPs and optional LayerScale, and token, average or no
 //! pooling; the CLIP image towers of the same file (`*_clip_*`: a LayerNorm before the blocks,
 //! norms of epsilon 1e-5, QuickGELU in the `*_clip_quickgelu_*` ones); the SigLIP towers
-//! (`*_siglip_*`: attention pooling `map`, or `gap`; tanh GELU in some); and `beit.py`'s BEiT
-//! and BEiT v2 (relative position bias). From timm's `eva.py`, EVA / EVA02, the DINOv3 ViTs,
+//! (`*_siglip_*`: attention pooling `map`, or `gap`; tanh GELU in some); Apple's AIMv2 towers
+//! (`aimv2_*`: RMSNorm, SwiGLU, no biases); and `beit.py`'s BEiT and BEiT v2 (relative position
+//! bias). From timm's `eva.py`, EVA / EVA02, the DINOv3 ViTs,
 //! the Perception Encoders and the rotary ViTs (`eva_architectures.rs`). Models with other
 //! layers (other activations, qk-norm, `prr` pooling) are not in it, so they fail with a clear
 //! error instead of giving wrong features.
@@ -531,6 +532,26 @@ fn sized_families() -> Vec<(&'static str, &'static [usize], VitArgs)> {
             "vit_gigantic_patch14_clip_quickgelu",
             &[224],
             vit(14, 1664, 48, 16).mlp(64.0 / 13.0).clip().quick_gelu(),
+        ),
+        (
+            "aimv2_large_patch14",
+            &[224, 336, 448],
+            vit(14, 1024, 24, 8).aimv2(2.75),
+        ),
+        (
+            "aimv2_huge_patch14",
+            &[224, 336, 448],
+            vit(14, 1536, 24, 12).aimv2(2.6667),
+        ),
+        (
+            "aimv2_1b_patch14",
+            &[224, 336, 448],
+            vit(14, 2048, 24, 16).aimv2(2.75),
+        ),
+        (
+            "aimv2_3b_patch14",
+            &[224, 336, 448],
+            vit(14, 3072, 24, 24).aimv2(2.6667),
         ),
     ]
 }

@@ -88,6 +88,16 @@ pub struct RelPos {
     pub resize: TableResize,
 }
 
+/// Which normalisation every norm of a model is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NormKind {
+    /// LayerNorm: centred and scaled, then a weight and a bias.
+    Layer,
+    /// RMSNorm (timm's `RmsNorm`, AIMv2's): scaled by the root mean square, then a weight; no
+    /// bias.
+    Rms,
+}
+
 /// timm's `partial(nn.LayerNorm, eps=1e-6)`, the ViTs' norm.
 pub const VIT_NORM_EPS: f64 = 1e-6;
 /// PyTorch's LayerNorm default, which the CLIP towers and DINOv3 keep (`eps=1e-5`).
@@ -122,8 +132,16 @@ pub struct VitArgs {
     pub qkv_bias: bool,
     /// LayerNorm before the blocks (CLIP's `norm_pre`); the patch embedding then has no bias.
     pub pre_norm: bool,
-    /// Epsilon of every LayerNorm.
+    /// Epsilon of every norm.
     pub norm_eps: f64,
+    /// Which normalisation the norms are.
+    pub norm_kind: NormKind,
+    /// A norm over the patch embeddings, before the position embedding (timm's
+    /// `embed_norm_layer`, saved as `patch_embed.norm`).
+    pub embed_norm: bool,
+    /// Biases on the attention's output projection and on the MLP's layers (timm's
+    /// `proj_bias`).
+    pub proj_bias: bool,
     /// The MLP's activation.
     pub activation: Activation,
     /// `token`, `avg`, `map` (attention pooling: a learnt query attends over the tokens,
@@ -185,6 +203,9 @@ impl VitArgs {
             qkv_bias: true,
             pre_norm: false,
             norm_eps: VIT_NORM_EPS,
+            norm_kind: NormKind::Layer,
+            embed_norm: false,
+            proj_bias: true,
             activation: Activation::Gelu,
             naming: Naming::Vit,
             abs_pos: true,
@@ -392,6 +413,21 @@ impl VitArgs {
             resize: TableResize::Geometric,
         });
         self.layer_scale(init).pool("avg")
+    }
+    /// An AIMv2 tower (timm's `aimv2_*`): no class token, RMSNorms of epsilon 1e-5 (one after
+    /// the patch embedding too), no biases in the blocks, a SwiGLU MLP (`fc1_g` / `fc1_x`) of
+    /// ratio `ratio`, the patch mean after the final norm.
+    pub(super) fn aimv2(mut self, ratio: f64) -> Self {
+        self.norm_kind = NormKind::Rms;
+        self.norm_eps = TORCH_NORM_EPS;
+        self.embed_norm = true;
+        self.proj_bias = false;
+        self.mlp(ratio)
+            .swiglu(0)
+            .no_qkv_bias()
+            .no_class_token()
+            .pool("avg")
+            .fc_norm(false)
     }
     pub(super) fn qkv_bias(mut self) -> Self {
         self.qkv_bias = true;

@@ -7,17 +7,25 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Tensor};
 use ldae_pipeline::{Error, Result};
 
-use super::args::{Activation, Naming, VitArgs};
+use super::args::{Activation, Naming, NormKind, VitArgs};
 use crate::denoiser::fused;
 use ldae_operators::pca::candle_err;
 
-/// A LayerNorm with affine parameters, as the fused kernel's shift and scale.
-pub(super) struct Affine {
-    /// The bias, `[W]`.
-    shift: Tensor,
-    /// The weight minus one, `[W]`.
-    scale: Tensor,
-    eps: f64,
+/// A norm with its parameters: a LayerNorm as the fused kernel's shift and scale, or an
+/// RMSNorm's weight.
+pub(super) enum Affine {
+    Layer {
+        /// The bias, `[W]`.
+        shift: Tensor,
+        /// The weight minus one, `[W]`.
+        scale: Tensor,
+        eps: f64,
+    },
+    Rms {
+        /// The weight, `[W]`.
+        weight: Tensor,
+        eps: f64,
+    },
 }
 
 /// `v` `[W]` repeated for a batch of `b`: `[b, W]`.
@@ -28,13 +36,16 @@ pub(super) fn per_image(v: &Tensor, b: usize) -> candle_core::Result<Tensor> {
 impl Affine {
     /// `x` `[B, N, W]` normalised over W.
     pub(super) fn apply(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let b = x.dim(0)?;
-        fused::modulated_norm(
-            x,
-            &per_image(&self.shift, b)?,
-            &per_image(&self.scale, b)?,
-            self.eps,
-        )
+        match self {
+            Affine::Layer { shift, scale, eps } => {
+                let b = x.dim(0)?;
+                fused::modulated_norm(x, &per_image(shift, b)?, &per_image(scale, b)?, *eps)
+            }
+            // candle-nn's kernel (f32 sums, as timm's `RmsNorm` in float32).
+            Affine::Rms { weight, eps } => {
+                candle_nn::ops::rms_norm(&x.contiguous()?, weight, *eps as f32)
+            }
+        }
     }
 
     /// `x` `[B, W]` normalised over W.
@@ -98,14 +109,23 @@ pub(super) struct AttentionPool {
 /// The weights, taken by name (every one was checked by `TimmFolder::open`).
 pub(super) struct Weights {
     tensors: HashMap<String, Tensor>,
-    /// The model's LayerNorm epsilon, for the norms built from them.
+    /// The model's norms, for the norms built from them.
+    norm_kind: NormKind,
     norm_eps: f64,
 }
 
 impl Weights {
-    /// The tensors of a folder, for a model whose norms have epsilon `norm_eps`.
-    pub(super) fn new(tensors: HashMap<String, Tensor>, norm_eps: f64) -> Self {
-        Weights { tensors, norm_eps }
+    /// The tensors of a folder, for a model whose norms are `norm_kind` of epsilon `norm_eps`.
+    pub(super) fn new(
+        tensors: HashMap<String, Tensor>,
+        norm_kind: NormKind,
+        norm_eps: f64,
+    ) -> Self {
+        Weights {
+            tensors,
+            norm_kind,
+            norm_eps,
+        }
     }
 
     /// The tensor `name`, taken out.
@@ -115,55 +135,75 @@ impl Weights {
             .ok_or_else(|| Error::internal(format!("tensor '{name}' is missing")))
     }
 
-    /// The LayerNorm `name`.
+    /// The bias `name` of a layer whose weight is `weight` `[out, in]`, or zeros for a model
+    /// without biases there.
+    pub(super) fn bias_of(&mut self, name: &str, weight: &Tensor, present: bool) -> Result<Tensor> {
+        match present {
+            true => self.take(name),
+            false => {
+                let out = weight.dim(0).map_err(candle_err)?;
+                Tensor::zeros(out, weight.dtype(), weight.device()).map_err(candle_err)
+            }
+        }
+    }
+
+    /// The norm `name`, of the model's kind.
     pub(super) fn affine(&mut self, name: &str) -> Result<Affine> {
         let weight = self.take(&format!("{name}.weight"))?;
-        Ok(Affine {
-            shift: self.take(&format!("{name}.bias"))?,
-            scale: (weight - 1.0).map_err(candle_err)?,
-            eps: self.norm_eps,
+        let eps = self.norm_eps;
+        Ok(match self.norm_kind {
+            NormKind::Layer => Affine::Layer {
+                shift: self.take(&format!("{name}.bias"))?,
+                scale: (weight - 1.0).map_err(candle_err)?,
+                eps,
+            },
+            NormKind::Rms => Affine::Rms { weight, eps },
         })
     }
 
     /// A block's MLP `name`, in the form `args` gives it.
     pub(super) fn mlp(&mut self, name: &str, args: &VitArgs) -> Result<Mlp> {
         let Some(swiglu) = args.swiglu else {
-            return self.plain_mlp(name);
+            return self.plain_mlp(name, args.proj_bias);
+        };
+        let layer = |w: &mut Weights, fc: &str| -> Result<(Tensor, Tensor)> {
+            let weight = w.take(&format!("{name}.{fc}.weight"))?;
+            let bias = w.bias_of(&format!("{name}.{fc}.bias"), &weight, args.proj_bias)?;
+            Ok((weight, bias))
         };
         let (fc1_w, fc1_b) = match swiglu.packed {
-            true => (
-                self.take(&format!("{name}.fc1.weight"))?,
-                self.take(&format!("{name}.fc1.bias"))?,
-            ),
+            true => layer(self, "fc1")?,
             false => {
-                let mut stacked = |part: &str| -> Result<Tensor> {
-                    let gate = self.take(&format!("{name}.fc1_g.{part}"))?;
-                    let value = self.take(&format!("{name}.fc1_x.{part}"))?;
-                    Tensor::cat(&[gate, value], 0).map_err(candle_err)
-                };
-                (stacked("weight")?, stacked("bias")?)
+                let (gate_w, gate_b) = layer(self, "fc1_g")?;
+                let (value_w, value_b) = layer(self, "fc1_x")?;
+                let cat = |a, b| Tensor::cat(&[a, b], 0).map_err(candle_err);
+                (cat(gate_w, value_w)?, cat(gate_b, value_b)?)
             }
         };
+        let norm = match swiglu.norm {
+            true => Some(self.affine(&format!("{name}.norm"))?),
+            false => None,
+        };
+        let (fc2_w, fc2_b) = layer(self, "fc2")?;
         Ok(Mlp {
             fc1_w,
             fc1_b,
-            norm: match swiglu.norm {
-                true => Some(self.affine(&format!("{name}.norm"))?),
-                false => None,
-            },
-            fc2_w: self.take(&format!("{name}.fc2.weight"))?,
-            fc2_b: self.take(&format!("{name}.fc2.bias"))?,
+            norm,
+            fc2_w,
+            fc2_b,
             swiglu: true,
         })
     }
 
-    /// The two-layer MLP `name` (`fc1`, `fc2`).
-    fn plain_mlp(&mut self, name: &str) -> Result<Mlp> {
+    /// The two-layer MLP `name` (`fc1`, `fc2`; with biases or not).
+    fn plain_mlp(&mut self, name: &str, biases: bool) -> Result<Mlp> {
+        let fc1_w = self.take(&format!("{name}.fc1.weight"))?;
+        let fc2_w = self.take(&format!("{name}.fc2.weight"))?;
         Ok(Mlp {
-            fc1_w: self.take(&format!("{name}.fc1.weight"))?,
-            fc1_b: self.take(&format!("{name}.fc1.bias"))?,
-            fc2_w: self.take(&format!("{name}.fc2.weight"))?,
-            fc2_b: self.take(&format!("{name}.fc2.bias"))?,
+            fc1_b: self.bias_of(&format!("{name}.fc1.bias"), &fc1_w, biases)?,
+            fc2_b: self.bias_of(&format!("{name}.fc2.bias"), &fc2_w, biases)?,
+            fc1_w,
+            fc2_w,
             swiglu: false,
             norm: None,
         })
@@ -230,7 +270,7 @@ impl Weights {
             proj_w: self.take("attn_pool.proj.weight")?,
             proj_b: self.take("attn_pool.proj.bias")?,
             norm: self.affine("attn_pool.norm")?,
-            mlp: self.plain_mlp("attn_pool.mlp")?,
+            mlp: self.plain_mlp("attn_pool.mlp", true)?,
         })
     }
 }

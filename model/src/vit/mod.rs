@@ -12,6 +12,7 @@ pub mod architectures;
 pub mod args;
 mod checkpoint;
 mod eva_architectures;
+mod expected_tensors;
 pub mod export;
 pub mod folder;
 pub mod hub_cache;

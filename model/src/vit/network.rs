@@ -14,7 +14,8 @@ use candle_core::{DType, Device, Tensor};
 use ldae_pipeline::Result;
 
 use super::args::{RelPos, VitArgs};
-use super::folder::{layer_scale_names, TimmFolder};
+use super::expected_tensors::layer_scale_names;
+use super::folder::TimmFolder;
 use super::layers::{per_image, Affine, AttentionPool, Mlp, Weights};
 use super::relative_position;
 use super::resample::resample_grid;
@@ -46,6 +47,8 @@ pub struct Vit {
     /// The patch-embedding convolution as a `[W, p*p*C]` matrix over ldae's patch layout.
     patch_w: Tensor,
     patch_b: Tensor,
+    /// The norm over the patch embeddings (AIMv2's `patch_embed.norm`).
+    embed_norm: Option<Affine>,
     /// Class then register tokens, `[1, P, W]` (`None` without any).
     prefix: Option<Tensor>,
     /// The position embedding at this grid, `[1, L, W]` (L covers the prefix tokens unless
@@ -76,7 +79,7 @@ impl Vit {
         precision: Precision,
     ) -> Result<Vit> {
         let args = folder.args.clone();
-        let mut w = Weights::new(folder.load_weights(device)?, args.norm_eps);
+        let mut w = Weights::new(folder.load_weights(device)?, args.norm_kind, args.norm_eps);
         let width = args.width;
         // Conv weight [W, C, p, p] -> [W, p, p, C] -> [W, p*p*C]: ldae's patch element order.
         let conv = w.take("patch_embed.proj.weight")?;
@@ -88,6 +91,10 @@ impl Vit {
         let patch_b = match w.take("patch_embed.proj.bias") {
             Ok(b) => b,
             Err(_) => Tensor::zeros(width, DType::F32, device).map_err(candle_err)?,
+        };
+        let embed_norm = match args.embed_norm {
+            true => Some(w.affine("patch_embed.norm")?),
+            false => None,
         };
         let mut prefix = Vec::new();
         if args.class_token {
@@ -151,6 +158,7 @@ impl Vit {
                 None => ones(),
             };
             let (qkv_w, qkv_b) = w.qkv(&args, &format!("{b}.attn"), device)?;
+            let proj_w = w.take(&format!("{b}.attn.proj.weight"))?;
             blocks.push(VitBlock {
                 positions: fused::Positions {
                     rotary: rotary.clone(),
@@ -166,8 +174,8 @@ impl Vit {
                     true => Some(w.affine(&format!("{b}.attn.norm"))?),
                     false => None,
                 },
-                proj_w: w.take(&format!("{b}.attn.proj.weight"))?,
-                proj_b: w.take(&format!("{b}.attn.proj.bias"))?,
+                proj_b: w.bias_of(&format!("{b}.attn.proj.bias"), &proj_w, args.proj_bias)?,
+                proj_w,
                 ls1: gamma(&mut w, ls1)?,
                 norm2: w.affine(&format!("{b}.norm2"))?,
                 mlp: w.mlp(&format!("{b}.mlp"), &args)?,
@@ -202,6 +210,7 @@ impl Vit {
             grid,
             patch_w,
             patch_b,
+            embed_norm,
             prefix,
             pos,
             norm_pre,
@@ -235,6 +244,10 @@ impl Vit {
         let b = x.dim(0)?;
         let last = blocks.iter().copied().max().unwrap_or(0);
         let patches = fused::linear(x, &self.patch_w, &self.patch_b, self.compute)?;
+        let patches = match &self.embed_norm {
+            Some(norm) => norm.apply(&patches)?,
+            None => patches,
+        };
         let with_prefix = |h: Tensor| -> candle_core::Result<Tensor> {
             match &self.prefix {
                 None => Ok(h),

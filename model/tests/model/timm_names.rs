@@ -1,7 +1,7 @@
-//! timm's CLIP, SigLIP, EVA, DINOv3, Perception Encoder and BEiT names resolve to their families' settings.
+//! timm's CLIP, SigLIP, EVA, DINOv3, Perception Encoder, BEiT and AIMv2 names resolve to their families' settings.
 
 use ldae_model::vit::architectures::{named, names};
-use ldae_model::vit::args::{Activation, Naming, Rope, TableResize, TORCH_NORM_EPS};
+use ldae_model::vit::args::{Activation, Naming, NormKind, Rope, TableResize, TORCH_NORM_EPS};
 
 /// Every CLIP and SigLIP name of timm 1.0's registry that this import runs (the `prr`
 /// pooled and other-layer ones excepted) resolves, to the settings its family says.
@@ -558,4 +558,35 @@ fn distilled_deit_names_resolve() {
         assert!(!a.no_embed_class && a.global_pool == "token", "{name}");
     }
     assert!(!named("deit_base_patch16_224").unwrap().distilled);
+}
+
+/// Apple's AIMv2 towers resolve to RMSNorms (one after the patch embedding), no biases, a
+/// SwiGLU MLP of timm's hidden width, and the patch mean after the final norm.
+#[test]
+fn aimv2_names_resolve() {
+    let sizes = [
+        ("large", 1024, 8, 2816),
+        ("huge", 1536, 12, 4096),
+        ("1b", 2048, 16, 5632),
+        ("3b", 3072, 24, 8192),
+    ];
+    for (size, width, heads, hidden) in sizes {
+        for side in [224, 336, 448] {
+            let name = format!("aimv2_{size}_patch14_{side}");
+            let a = named(&format!("{name}.apple_pt")).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(
+                (a.width, a.depth, a.heads, a.patch, a.hidden()),
+                (width, 24, heads, 14, hidden),
+                "{name}"
+            );
+            assert_eq!((a.norm_kind, a.norm_eps), (NormKind::Rms, 1e-5), "{name}");
+            assert!(a.embed_norm && !a.proj_bias && !a.qkv_bias, "{name}");
+            let swiglu = a.swiglu.unwrap_or_else(|| panic!("{name}: no SwiGLU"));
+            assert!(!swiglu.packed && !swiglu.norm, "{name}");
+            assert!(!a.class_token && a.reg_tokens == 0 && a.abs_pos, "{name}");
+            assert!(a.global_pool == "avg" && !a.uses_fc_norm(), "{name}");
+        }
+    }
+    let count = names().iter().filter(|n| n.starts_with("aimv2")).count();
+    assert_eq!(count, 12);
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::tensor_map::{Source, TensorMap};
 use super::Family;
 use crate::vit::args::{Naming, RelPos, Swiglu, TableResize, VitArgs};
-use crate::vit::folder::layer_scale_names;
+use crate::vit::expected_tensors::layer_scale_names;
 
 /// How a family's block names its layers, under `{layers}{i}.`.
 struct BlockNames {
