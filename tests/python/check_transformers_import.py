@@ -32,7 +32,10 @@ model:
 - `clip` (CLIPModel, both towers): the image tower's `pooler_output`, and with `--pooling
   head` the image embedding (`visual_projection` of it);
 - `siglip` (SiglipModel, both towers): `pooler_output` (attention pooling); a SiglipVisionModel
-  without its head: the mean of `last_hidden_state`.
+  without its head: the mean of `last_hidden_state`;
+- `aimv2_vision_model` (Aimv2VisionModel: RMSNorm, SwiGLU, no biases): `pooler_output` (its
+  attention-pooling head); without the head and with biases: the mean of `last_hidden_state`;
+  `aimv2` (Aimv2Model, both towers) with `--pooling head`: the image embedding.
 
 Two image sets: PNGs at the processor's resize size, so no resize runs and the network alone is
 compared (max |diff| / max |value| <= 1e-4), and photo-like JPEGs of several sizes and aspect
@@ -41,7 +44,8 @@ differs from it, and is held only to 5e-2; DINOv3's processor resizes in floatin
 where ldae, like the others, resizes 8-bit pixels: up to about 7e-4). Processor files in the
 hub's older form (plain-number sizes, read per processor class) are checked for CLIP and ViT.
 Also: an unknown tensor, a missing one, a missing shard, a missing processor file, a hub id
-not in the cache and a revision not in it are refused with an error that names them.
+not in the cache, a revision not in it and AIMv2's native-resolution form are refused with an
+error that names them.
 """
 import hashlib
 import json
@@ -249,6 +253,28 @@ def variants():
                                                             **SMALL)))
     yield ("siglip-vision without head (token mean)", bare, sig_proc,
            lambda x: bare(pixel_values=x).last_hidden_state.mean(1), 224, [])
+    # AIMv2 (apple/aimv2-*): RMSNorms, SwiGLU, no biases, patch 14; CLIP's processor.
+    aim_small = dict(hidden_size=192, num_attention_heads=3, intermediate_size=512)
+    aim = perturb(T.Aimv2VisionModel(T.Aimv2VisionConfig(num_hidden_layers=2, use_head=True,
+                                                         **aim_small)))
+    with torch.no_grad():
+        # A query of unit scale: attention that picks tokens, not a near-uniform mean.
+        aim.head.cls_token.normal_()
+    yield ("aimv2 (Aimv2VisionModel, attention-pooling head)", aim, clip_proc,
+           lambda x: aim(pixel_values=x).pooler_output, 224, [])
+    aim_bare = perturb(T.Aimv2VisionModel(T.Aimv2VisionConfig(
+        num_hidden_layers=2, use_head=False, qkv_bias=True, mlp_bias=True, **aim_small)))
+    yield ("aimv2-vision without head, with biases (token mean)", aim_bare, clip_proc,
+           lambda x: aim_bare(pixel_values=x).last_hidden_state.mean(1), 224, [])
+    aim_cfg = T.Aimv2Config(
+        vision_config=dict(num_hidden_layers=2, **aim_small),
+        text_config=dict(num_hidden_layers=1, hidden_size=64, num_attention_heads=2,
+                         intermediate_size=128),
+        projection_dim=48)
+    aim_two = perturb(T.Aimv2Model(aim_cfg))
+    yield ("aimv2-lit --pooling head (Aimv2Model's image embedding)", aim_two, clip_proc,
+           lambda x: aim_two.visual_projection(aim_two.vision_model(pixel_values=x).pooler_output),
+           224, ["--pooling", "head"])
 
 
 def main():
@@ -339,6 +365,11 @@ def main():
     tensors.pop("encoder.layer.1.layernorm_after.weight")
     save_file(tensors, weights)
     expect_error(broken, exact, "encoder.layer.1.layernorm_after.weight")
+    # AIMv2's native-resolution towers (sinusoidal positions at any size) are not run.
+    native = save("aimv2-native", T.Aimv2VisionModel(T.Aimv2VisionConfig(
+        num_hidden_layers=1, is_native=True, hidden_size=192, num_attention_heads=3,
+        intermediate_size=512)), T.CLIPImageProcessor())
+    expect_error(native, exact, "is_native")
     # The hub's older processor files give sizes as plain numbers, which transformers reads per
     # processor class: openai/clip-vit-*'s `"size": 224` is the shorter side (CLIP's and BiT's
     # processors), a ViT processor's the square. The CLIP folder with such a file, as

@@ -153,6 +153,9 @@ pub struct VitArgs {
     pub attn_pool_mlp_ratio: Option<f64>,
     /// The attention pooling attends over the class and register tokens too (eva.py's).
     pub attn_pool_prefix: bool,
+    /// The attention pooling ends in a residual MLP behind a norm (timm's; AIMv2's pooling
+    /// head in transformers has none).
+    pub attn_pool_mlp: bool,
     /// Norm after pooling instead of before (`None`: timm's default, yes for `avg`).
     pub fc_norm: Option<bool>,
     /// A final norm at all (`false`: neither `norm` nor `fc_norm`; ldae's exports).
@@ -218,6 +221,7 @@ impl VitArgs {
             attn_pool_heads: None,
             attn_pool_mlp_ratio: None,
             attn_pool_prefix: false,
+            attn_pool_mlp: true,
             fc_norm: None,
             final_norm: true,
             in_chans: 3,

@@ -162,12 +162,13 @@ pub(super) fn check_tensors(
         add("attn_pool.kv.bias".into(), vec![2 * w]);
         add("attn_pool.proj.weight".into(), vec![w, w]);
         add("attn_pool.proj.bias".into(), vec![w]);
-        add("attn_pool.norm.weight".into(), vec![w]);
-        add("attn_pool.norm.bias".into(), vec![w]);
-        add("attn_pool.mlp.fc1.weight".into(), vec![ph, w]);
-        add("attn_pool.mlp.fc1.bias".into(), vec![ph]);
-        add("attn_pool.mlp.fc2.weight".into(), vec![w, ph]);
-        add("attn_pool.mlp.fc2.bias".into(), vec![w]);
+        if args.attn_pool_mlp {
+            norm_of(&mut add, "attn_pool.norm", w);
+            add("attn_pool.mlp.fc1.weight".into(), vec![ph, w]);
+            add("attn_pool.mlp.fc1.bias".into(), vec![ph]);
+            add("attn_pool.mlp.fc2.weight".into(), vec![w, ph]);
+            add("attn_pool.mlp.fc2.bias".into(), vec![w]);
+        }
     }
     if args.num_classes > 0 {
         let inputs = if args.head_reads_token_mean { 2 * w } else { w };

@@ -94,7 +94,7 @@ impl Mlp {
 }
 
 /// timm's `AttentionPoolLatent` (`global_pool = "map"`): a learnt query attends over the
-/// tokens, then a residual MLP behind a norm.
+/// tokens, then a residual MLP behind a norm (none in AIMv2's transformers head).
 pub(super) struct AttentionPool {
     /// The query, projected once: `[W]`.
     pub(super) query: Tensor,
@@ -102,8 +102,8 @@ pub(super) struct AttentionPool {
     pub(super) kv_b: Tensor,
     pub(super) proj_w: Tensor,
     pub(super) proj_b: Tensor,
-    pub(super) norm: Affine,
-    pub(super) mlp: Mlp,
+    /// The residual MLP and the norm before it.
+    pub(super) mlp: Option<(Affine, Mlp)>,
 }
 
 /// The weights, taken by name (every one was checked by `TimmFolder::open`).
@@ -250,7 +250,7 @@ impl Weights {
 
     /// The attention pooling's weights, its query projected once (it is the same for every
     /// image).
-    pub(super) fn attention_pool(&mut self) -> Result<AttentionPool> {
+    pub(super) fn attention_pool(&mut self, args: &VitArgs) -> Result<AttentionPool> {
         let latent = self.take("attn_pool.latent")?;
         let (q_w, q_b) = (
             self.take("attn_pool.q.weight")?,
@@ -269,8 +269,13 @@ impl Weights {
             kv_b: self.take("attn_pool.kv.bias")?,
             proj_w: self.take("attn_pool.proj.weight")?,
             proj_b: self.take("attn_pool.proj.bias")?,
-            norm: self.affine("attn_pool.norm")?,
-            mlp: self.plain_mlp("attn_pool.mlp", true)?,
+            mlp: match args.attn_pool_mlp {
+                true => Some((
+                    self.affine("attn_pool.norm")?,
+                    self.plain_mlp("attn_pool.mlp", true)?,
+                )),
+                false => None,
+            },
         })
     }
 }

@@ -188,7 +188,7 @@ impl Vit {
             (true, false) => (Some(w.affine("norm")?), None),
         };
         let attn_pool = match args.global_pool.as_str() {
-            "map" => Some(w.attention_pool()?),
+            "map" => Some(w.attention_pool(&args)?),
             _ => None,
         };
         let head = match args.num_classes {
@@ -362,10 +362,13 @@ impl Vit {
         let attn = candle_nn::ops::softmax_last_dim(&q.matmul(&k.t()?)?)?;
         let y = attn.matmul(&v)?.transpose(1, 2)?.reshape((b, 1, w))?;
         let y = fused::linear(&y, &pool.proj_w, &pool.proj_b, self.compute)?;
-        let z = pool
-            .mlp
-            .forward(&pool.norm.apply(&y)?, self.args.activation, self.compute)?;
-        (y + z)?.squeeze(1)
+        let y = match &pool.mlp {
+            Some((norm, mlp)) => {
+                (&y + mlp.forward(&norm.apply(&y)?, self.args.activation, self.compute)?)?
+            }
+            None => y,
+        };
+        y.squeeze(1)
     }
 
     /// The model's output for the last block's tokens `h`: its own pooling (class token,

@@ -74,6 +74,17 @@ impl BlockNames {
                 gate: has("mlp.gate_proj.weight").then_some("mlp.gate_proj"),
                 scales: layer_scale,
             },
+            Family::Aimv2 => BlockNames {
+                attn: "attention",
+                qkv: ["q_proj", "k_proj", "v_proj"],
+                out: "attention.out_proj",
+                norm1: "rms_norm1",
+                norm2: "rms_norm2",
+                fc1: "ffn.up_proj",
+                fc2: "ffn.down_proj",
+                gate: Some("ffn.gate_proj"),
+                scales: None,
+            },
             Family::Clip | Family::Siglip => BlockNames {
                 attn: "self_attn",
                 qkv: ["q_proj", "k_proj", "v_proj"],
@@ -169,7 +180,7 @@ pub(super) fn map(
             args.naming = Naming::EvaRope;
             map.layer("norm", &format!("{p}norm"));
         }
-        Family::Clip | Family::Siglip => {
+        Family::Clip | Family::Siglip | Family::Aimv2 => {
             let pos = format!("{e}.position_embedding.weight");
             let positions = shapes
                 .get(&pos)
@@ -180,11 +191,19 @@ pub(super) fn map(
                 "pos_embed",
                 Source::Take(pos, Some(vec![1, positions, width])),
             );
-            map.take(
-                "patch_embed.proj.weight",
-                format!("{e}.patch_embedding.weight"),
-            );
-            map.layer("norm", &format!("{p}post_layernorm"));
+            if family == Family::Aimv2 {
+                args.class_token = false;
+                args.embed_norm = true;
+                map.layer("patch_embed.proj", &format!("{e}.patch_embed"));
+                map.norm("patch_embed.norm", &format!("{e}.rms_norm"), args.norm_kind);
+                map.norm("norm", &format!("{p}rms_norm"), args.norm_kind);
+            } else {
+                map.take(
+                    "patch_embed.proj.weight",
+                    format!("{e}.patch_embedding.weight"),
+                );
+                map.layer("norm", &format!("{p}post_layernorm"));
+            }
             if family == Family::Clip {
                 args.pre_norm = true;
                 map.put(
@@ -192,7 +211,7 @@ pub(super) fn map(
                     Source::Take(format!("{e}.class_embedding"), Some(vec![1, 1, width])),
                 );
                 map.layer("norm_pre", &format!("{p}pre_layrnorm"));
-            } else {
+            } else if family == Family::Siglip {
                 args.class_token = false;
                 map.take("patch_embed.proj.bias", format!("{e}.patch_embedding.bias"));
             }
@@ -236,8 +255,13 @@ pub(super) fn map(
             &format!("{l}.{}", names.out),
             width,
         );
-        map.layer(&format!("{b}.norm1"), &format!("{l}.{}", names.norm1));
-        map.layer(&format!("{b}.norm2"), &format!("{l}.{}", names.norm2));
+        for (timm, name) in [("norm1", names.norm1), ("norm2", names.norm2)] {
+            map.norm(
+                &format!("{b}.{timm}"),
+                &format!("{l}.{name}"),
+                args.norm_kind,
+            );
+        }
         let fc1 = match names.gate {
             Some(gate) => {
                 linear(
@@ -302,14 +326,7 @@ pub(super) fn map(
             }
         }
         Family::Dinov3 => {}
-        Family::Clip => {
-            if has("visual_projection.weight") {
-                let classes = shapes["visual_projection.weight"][0];
-                args.num_classes = classes;
-                map.take("head.weight", "visual_projection.weight");
-                map.put("head.bias", Source::Zeros(vec![classes]));
-            }
-        }
+        Family::Clip => projection_head(args, &mut map, shapes),
         Family::Siglip if has(&format!("{p}head.probe")) => {
             let h = format!("{p}head");
             args.global_pool = "map".into();
@@ -327,13 +344,64 @@ pub(super) fn map(
             map.layer("attn_pool.mlp.fc1", &format!("{h}.mlp.fc1"));
             map.layer("attn_pool.mlp.fc2", &format!("{h}.mlp.fc2"));
         }
-        // A SigLIP tower without its head: the mean of the normed patch tokens.
+        // A SigLIP or AIMv2 tower without its head: the mean of the normed patch tokens.
         Family::Siglip => {
             args.global_pool = "avg".into();
             args.fc_norm = Some(false);
         }
+        Family::Aimv2 => {
+            aimv2_pooling(args, &mut map, p, &has);
+            projection_head(args, &mut map, shapes);
+        }
     }
     map
+}
+
+/// The image embedding of a two-tower model (CLIPModel, Aimv2Model) as the head:
+/// `visual_projection` (no bias) of the pooled feature.
+fn projection_head(args: &mut VitArgs, map: &mut TensorMap, shapes: &BTreeMap<String, Vec<usize>>) {
+    if let Some(shape) = shapes.get("visual_projection.weight") {
+        args.num_classes = shape[0];
+        map.take("head.weight", "visual_projection.weight");
+        map.put("head.bias", Source::Zeros(vec![shape[0]]));
+    }
+}
+
+/// AIMv2's pooling: with a `head` (`use_head`, `pooler_output`), its learnt query (not
+/// projected) attends over the normed tokens through the key and value projections, then
+/// `output_proj`, without timm's MLP; without one, the mean of the normed tokens (as timm's
+/// `aimv2_*`).
+fn aimv2_pooling(args: &mut VitArgs, map: &mut TensorMap, p: &str, has: &impl Fn(&str) -> bool) {
+    let width = args.width;
+    let h = format!("{p}head");
+    if has(&format!("{h}.cls_token")) {
+        args.global_pool = "map".into();
+        args.attn_pool_mlp = false;
+        map.take("attn_pool.latent", format!("{h}.cls_token"));
+        map.put("attn_pool.q.weight", Source::Identity(width));
+        map.put("attn_pool.q.bias", Source::Zeros(vec![width]));
+        let part = |proj: &str, what: &str| format!("{h}.{proj}.{what}");
+        map.put(
+            "attn_pool.kv.weight",
+            Source::Cat(
+                ["k_proj", "v_proj"]
+                    .map(|k| Source::Take(part(k, "weight"), None))
+                    .to_vec(),
+            ),
+        );
+        map.put(
+            "attn_pool.kv.bias",
+            Source::Cat(
+                ["k_proj", "v_proj"]
+                    .map(|k| Source::or_zeros(part(k, "bias"), has(&part(k, "bias")), vec![width]))
+                    .to_vec(),
+            ),
+        );
+        map.layer("attn_pool.proj", &format!("{h}.output_proj"));
+    } else {
+        args.global_pool = "avg".into();
+        args.fc_norm = Some(false);
+    }
 }
 
 /// BEiT's relative position bias (a table per block, one shared, or both) and its pooling,

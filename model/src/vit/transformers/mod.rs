@@ -7,15 +7,15 @@
 //! ViTMAEForPreTraining), `vit_msn`, `ijepa` (no class token: the token mean), `deit` (the
 //! distilled DeiTs), `beit` and `data2vec-vision` (relative position bias), `dinov2` and
 //! `dinov2_with_registers`, `dinov3_vit`, `clip` /
-//! `clip_vision_model` (the image tower of CLIPModel, CLIPVisionModel[WithProjection]) and
-//! `siglip` / `siglip_vision_model`.
+//! `clip_vision_model` (the image tower of CLIPModel, CLIPVisionModel[WithProjection]),
+//! `siglip` / `siglip_vision_model`, and `aimv2` / `aimv2_vision_model` (RMSNorm, SwiGLU).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
 
-use super::args::{self, Activation, Rope, VitArgs, TORCH_NORM_EPS, VIT_NORM_EPS};
+use super::args::{self, Activation, NormKind, Rope, VitArgs, TORCH_NORM_EPS, VIT_NORM_EPS};
 use super::preprocess::Preprocess;
 use super::resample::Resample;
 
@@ -42,6 +42,8 @@ pub const MODEL_TYPES: &[&str] = &[
     "clip_vision_model",
     "siglip",
     "siglip_vision_model",
+    "aimv2",
+    "aimv2_vision_model",
 ];
 
 /// The families, by how their modules name the tensors.
@@ -62,6 +64,9 @@ enum Family {
     Clip,
     /// `modeling_siglip.py`: no class token, the attention-pooling `head`.
     Siglip,
+    /// `modeling_aimv2.py`: `rms_norm1`, `attention.q_proj`, `ffn.gate_proj`, no class token, an
+    /// RMSNorm after the patch embedding, an attention-pooling `head` without an MLP.
+    Aimv2,
 }
 
 impl Family {
@@ -73,6 +78,7 @@ impl Family {
             "dinov3_vit" => Family::Dinov3,
             "clip" | "clip_vision_model" => Family::Clip,
             "siglip" | "siglip_vision_model" => Family::Siglip,
+            "aimv2" | "aimv2_vision_model" => Family::Aimv2,
             _ => return None,
         })
     }
@@ -85,6 +91,7 @@ impl Family {
             }
             Family::Dinov3 => "embeddings.patch_embeddings.weight",
             Family::Clip | Family::Siglip => "embeddings.patch_embedding.weight",
+            Family::Aimv2 => "embeddings.patch_embed.weight",
         }
     }
 
@@ -94,7 +101,7 @@ impl Family {
         let candidates: &[&str] = match self {
             Family::Vit | Family::Beit | Family::Dinov2 => &["encoder.layer."],
             Family::Dinov3 => &["layer.", "model.layer."],
-            Family::Clip | Family::Siglip => &["encoder.layers."],
+            Family::Clip | Family::Siglip | Family::Aimv2 => &["encoder.layers."],
         };
         let found = candidates.iter().find(|c| {
             let layers = format!("{p}{c}");
@@ -103,8 +110,8 @@ impl Family {
         format!("{p}{}", found.unwrap_or(&candidates[0]))
     }
 
-    /// The vision config's defaults for what a `config.json` leaves out: heads, LayerNorm
-    /// epsilon, activation, image size.
+    /// The vision config's defaults for what a `config.json` leaves out: heads, norm epsilon,
+    /// activation, image size.
     fn defaults(self) -> (u64, f64, &'static str, u64) {
         match self {
             Family::Vit | Family::Beit => (12, 1e-12, "gelu", 224),
@@ -112,6 +119,16 @@ impl Family {
             Family::Dinov3 => (6, TORCH_NORM_EPS, "gelu", 224),
             Family::Clip => (12, TORCH_NORM_EPS, "quick_gelu", 224),
             Family::Siglip => (12, VIT_NORM_EPS, "gelu_pytorch_tanh", 224),
+            Family::Aimv2 => (8, TORCH_NORM_EPS, "silu", 224),
+        }
+    }
+
+    /// The norms: RMSNorms in AIMv2 (epsilon `rms_norm_eps`), LayerNorms elsewhere
+    /// (`layer_norm_eps`).
+    fn norms(self) -> (NormKind, &'static str) {
+        match self {
+            Family::Aimv2 => (NormKind::Rms, "rms_norm_eps"),
+            _ => (NormKind::Layer, "layer_norm_eps"),
         }
     }
 }
@@ -145,9 +162,9 @@ pub(super) fn open(
             MODEL_TYPES.join(", ")
         )
     })?;
-    // CLIPModel and SiglipModel nest the image tower's settings.
+    // CLIPModel, SiglipModel and Aimv2Model nest the image tower's settings.
     let vision = match model_type {
-        "clip" | "siglip" => config.get("vision_config").unwrap_or(&Value::Null),
+        "clip" | "siglip" | "aimv2" => config.get("vision_config").unwrap_or(&Value::Null),
         _ => config,
     };
     let (heads, eps, act, size) = family.defaults();
@@ -206,18 +223,30 @@ pub(super) fn open(
         "dinov2_with_registers" => Resample::Antialiased,
         _ => Resample::Plain,
     };
-    args.norm_eps = match vision.get("layer_norm_eps") {
+    let (norm_kind, eps_key) = family.norms();
+    args.norm_kind = norm_kind;
+    args.norm_eps = match vision.get(eps_key) {
         None | Some(Value::Null) => eps,
         Some(v) => v
             .as_f64()
-            .ok_or_else(|| format!("layer_norm_eps = {v} is not a number"))?,
+            .ok_or_else(|| format!("{eps_key} = {v} is not a number"))?,
     };
+    // AIMv2's native-resolution towers compute sinusoidal positions for any image size.
+    if vision.get("is_native").and_then(Value::as_bool) == Some(true) {
+        return Err(
+            "is_native = true (AIMv2's native-resolution positions) is not supported; \
+                    the fixed-resolution towers are"
+                .into(),
+        );
+    }
     let act = vision
         .get("hidden_act")
         .and_then(Value::as_str)
         .unwrap_or(act);
-    // DINOv3's gated MLPs are SwiGLU: `silu(gate_proj) * up_proj`.
-    let gated = shapes.contains_key(&format!("{layers}0.mlp.gate_proj.weight"));
+    // DINOv3's and AIMv2's gated MLPs are SwiGLU: `silu(gate_proj) * up_proj`.
+    let gated = ["mlp", "ffn"]
+        .iter()
+        .any(|m| shapes.contains_key(&format!("{layers}0.{m}.gate_proj.weight")));
     args.activation = match act {
         "gelu" if !gated => Activation::Gelu,
         "quick_gelu" if !gated => Activation::QuickGelu,

@@ -15,8 +15,8 @@ const SHORTER_SIDE_PROCESSORS: &[&str] = &["CLIP", "ChineseCLIP", "Bit", "ConvNe
 /// The eval preprocessing of the folder's `preprocessor_config.json`: resize (the shorter side
 /// to `size.shortest_edge`, or both sides to `size.height`), centre-crop `crop_size` when
 /// `do_center_crop` (offsets rounded down), then `(x * rescale_factor - mean) / std`. A file
-/// that names no processor class is read as `model_type`'s usual one (CLIP's and DINOv2's
-/// processors take a plain-number `size` as the shorter side).
+/// that names no processor class is read as `model_type`'s usual one (CLIP's, AIMv2's and
+/// DINOv2's processors take a plain-number `size` as the shorter side).
 pub(super) fn preprocessing(
     dir: &Path,
     channels: usize,
@@ -40,7 +40,12 @@ pub(super) fn preprocessing(
         Some(class) => SHORTER_SIDE_PROCESSORS.iter().any(|p| class.starts_with(p)),
         None => matches!(
             model_type,
-            "clip" | "clip_vision_model" | "dinov2" | "dinov2_with_registers"
+            "clip"
+                | "clip_vision_model"
+                | "aimv2"
+                | "aimv2_vision_model"
+                | "dinov2"
+                | "dinov2_with_registers"
         ),
     };
     let side = |v: Option<&Value>, key: &str| -> Result<(usize, bool), String> {

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use candle_core::{DType, Device, Tensor};
 
+use crate::vit::args::NormKind;
+
 /// Where a tensor of the timm form comes from in the checkpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Source {
@@ -23,6 +25,9 @@ pub(crate) enum Source {
     PatchPositions(String),
     /// Zeros of this shape (CLIP's projection has no bias; timm's head does).
     Zeros(Vec<usize>),
+    /// The `n` x `n` identity: a projection timm's form has and the checkpoint does not
+    /// (AIMv2's pooling query is used as it is).
+    Identity(usize),
 }
 
 impl Source {
@@ -41,7 +46,7 @@ impl Source {
             Source::Take(n, _) | Source::Rows(n, _, _) | Source::PatchPositions(n) => vec![n],
             Source::Cat(parts) => parts.iter().flat_map(Source::reads).collect(),
             Source::ClassWithPosition(a, b) => vec![a, b],
-            Source::Zeros(_) => vec![],
+            Source::Zeros(_) | Source::Identity(_) => vec![],
         }
     }
 
@@ -108,6 +113,7 @@ impl Source {
                 }
             },
             Source::Zeros(shape) => shape.clone(),
+            Source::Identity(n) => vec![*n, *n],
         })
     }
 
@@ -140,6 +146,7 @@ impl Source {
                 pos.narrow(1, 1, pos.dim(1)? - 1)
             }
             Source::Zeros(shape) => Tensor::zeros(shape.as_slice(), DType::F32, device),
+            Source::Identity(n) => Tensor::eye(*n, DType::F32, device),
         }
     }
 }
@@ -164,6 +171,14 @@ impl TensorMap {
     pub(super) fn layer(&mut self, timm: &str, name: &str) {
         self.take(format!("{timm}.weight"), format!("{name}.weight"));
         self.take(format!("{timm}.bias"), format!("{name}.bias"));
+    }
+
+    /// A norm of kind `kind`: its `weight`, and its `bias` if it is a LayerNorm.
+    pub(super) fn norm(&mut self, timm: &str, name: &str, kind: NormKind) {
+        match kind {
+            NormKind::Layer => self.layer(timm, name),
+            NormKind::Rms => self.take(format!("{timm}.weight"), format!("{name}.weight")),
+        }
     }
 
     /// The shapes of the timm form, from the checkpoint's.
