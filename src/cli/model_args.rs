@@ -160,7 +160,7 @@ pub struct FeaturesArgs {
     pub kind: EncoderModel,
     /// The training run (needed for ldae and random; gives the PCA model otherwise), or a
     /// timm ViT folder (config.json + model.safetensors) or a Hugging Face transformers one
-    /// (ViT, MAE, DeiT, BEiT, DINOv2, DINOv3, CLIP, SigLIP...; with its preprocessor_config.json) for
+    /// (ViT, MAE, DeiT, BEiT, DINOv2, DINOv3, CLIP, SigLIP, AIMv2...; with its preprocessor_config.json) for
     /// --kind ldae: its eval preprocessing and pooling come from its config (docs/timm.md). A
     /// hub id (facebook/dinov2-small, or ID@REVISION) that is not a folder here is read from
     /// the local Hugging Face cache (hf download ID puts it there).

@@ -14,7 +14,8 @@ model:
   encoder's `last_hidden_state[:, 0]`; `vit_msn` (ViTMSNModel): the same; `ijepa`
   (IJepaForImageClassification, no class token): the mean of `last_hidden_state`, and its
   logits with `--pooling head`; `deit` (DeiTForImageClassificationWithTeacher, a
-  distillation token): `last_hidden_state[:, 0]`;
+  distillation token): `last_hidden_state[:, 0]`, and its logits (the mean of its two
+  classifiers) with `--pooling head`;
 - `dinov2` (Dinov2Model, trained at 518 px: the position table resampled to 224's grid on
   every call) and `dinov2_with_registers` with the SwiGLU MLP of the giant towers:
   `pooler_output`, and with `--pooling token_mean` the class token beside the patch mean
@@ -199,6 +200,10 @@ def variants():
         num_hidden_layers=2, num_labels=10, **SMALL)))
     yield ("deit (distilled, with teacher heads)", deit, T.DeiTImageProcessor(),
            lambda x: deit.deit(x).last_hidden_state[:, 0], 256, [])
+    # Its logits: the mean of the classifier on the class token and the one on the
+    # distillation token.
+    yield ("deit --pooling head (the two classifiers' mean)", deit, T.DeiTImageProcessor(),
+           lambda x: deit(x).logits, 256, ["--pooling", "head"])
     # microsoft/beit-*: a relative position bias table per layer, no position table, LayerScale,
     # the patch mean behind pooler.layernorm (pooler_output); BeitImageProcessor's defaults
     # (256 x 256, crop 224, mean / std 0.5).

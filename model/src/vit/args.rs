@@ -121,9 +121,12 @@ pub struct VitArgs {
     /// Register tokens after the class token.
     pub reg_tokens: usize,
     /// DeiT's distillation token (timm's `VisionTransformerDistilled`): the one register token,
-    /// saved as `dist_token`. The feature is the mean of the class and distillation tokens, the
-    /// output the mean of `head` on the first and `head_dist` on the second.
+    /// saved as `dist_token`. The feature is the mean of the class and distillation tokens.
     pub distilled: bool,
+    /// A second head, `head_dist`, on the token after the class token (DeiT's distillation
+    /// token): the output is the mean of `head` on the class token and `head_dist` on that one
+    /// (timm's distilled DeiTs, transformers' DeiTForImageClassificationWithTeacher).
+    pub head_dist: bool,
     /// The position embedding covers only the patch tokens.
     pub no_embed_class: bool,
     /// LayerScale initial value (`None`: no LayerScale).
@@ -201,6 +204,7 @@ impl VitArgs {
             class_token: true,
             reg_tokens: 0,
             distilled: false,
+            head_dist: false,
             no_embed_class: false,
             init_values: None,
             qkv_bias: true,
@@ -243,9 +247,11 @@ impl VitArgs {
         self.reg_tokens = n;
         self
     }
-    /// A distilled DeiT: a distillation token after the class token, inside the position table.
+    /// A distilled DeiT: a distillation token after the class token, inside the position table,
+    /// and a head on each.
     pub(super) fn distilled(mut self) -> Self {
         self.distilled = true;
+        self.head_dist = true;
         self.registers(1)
     }
     pub(super) fn no_embed_class(mut self) -> Self {

@@ -174,7 +174,7 @@ pub(super) fn check_tensors(
         let inputs = if args.head_reads_token_mean { 2 * w } else { w };
         add("head.weight".into(), vec![args.num_classes, inputs]);
         add("head.bias".into(), vec![args.num_classes]);
-        if args.distilled {
+        if args.head_dist {
             add("head_dist.weight".into(), vec![args.num_classes, w]);
             add("head_dist.bias".into(), vec![args.num_classes]);
         }

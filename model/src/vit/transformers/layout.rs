@@ -314,6 +314,13 @@ pub(super) fn map(
             if has("classifier.weight") {
                 args.num_classes = shapes["classifier.weight"][0];
                 map.layer("head", "classifier");
+            } else if has("cls_classifier.weight") {
+                // DeiTForImageClassificationWithTeacher: a classifier on the class token and
+                // one on the distillation token, their logits averaged.
+                args.num_classes = shapes["cls_classifier.weight"][0];
+                args.head_dist = true;
+                map.layer("head", "cls_classifier");
+                map.layer("head_dist", "distillation_classifier");
             }
         }
         // Dinov2ForImageClassification's classifier reads the class token beside the patch

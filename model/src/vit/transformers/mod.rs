@@ -302,10 +302,8 @@ pub(super) fn open(
 /// Tensors a checkpoint may hold that no image feature uses: the text tower and the logit
 /// scale of CLIPModel / SiglipModel, ViTModel's and DeiTModel's pooler (a tanh layer over the
 /// class token, which `last_hidden_state` does not pass through), the mask tokens (masked
-/// training only), ViTMAEForPreTraining's decoder, DeiTForImageClassificationWithTeacher's
-/// two classifiers (over the class and the
-/// distillation token, averaged; not a timm head either) and empty tensors (DINOv3's register
-/// tokens when it has none).
+/// training only), ViTMAEForPreTraining's decoder and empty tensors (DINOv3's register tokens
+/// when it has none).
 fn unused(name: &str, shape: &[usize], tower: &str, model_type: &str) -> bool {
     let own = name.strip_prefix(tower).unwrap_or(name);
     ["text_model.", "text_projection.", "pooler."]
@@ -320,9 +318,6 @@ fn unused(name: &str, shape: &[usize], tower: &str, model_type: &str) -> bool {
             "beit" | "data2vec-vision" => {
                 name.starts_with("lm_head.") || own.ends_with("relative_position_index")
             }
-            "deit" => ["cls_classifier.", "distillation_classifier."]
-                .iter()
-                .any(|p| name.starts_with(p)),
             _ => false,
         }
 }
