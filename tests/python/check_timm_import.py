@@ -93,6 +93,10 @@ VARIANTS = [
     ("beitv2-shared", "beitv2_base_patch16_224",
      {"depth": 2, "use_rel_pos_bias": False, "use_shared_rel_pos_bias": True,
       "use_abs_pos_emb": True}),
+    # DeiT III: the position table without the class token, LayerScale.
+    ("deit3", "deit3_small_patch16_224", {"depth": 2}),
+    # DINOv2's giant tower: SwiGLU packed in fc1 (gate first), registers.
+    ("dinov2-giant-swiglu", "vit_giant_patch14_reg4_dinov2", {"depth": 1, "img_size": 112}),
     # AIMv2: RMSNorms (one after the patch embedding too), no biases in the blocks, SwiGLU
     # (fc1_g / fc1_x), no class token, the patch mean after the final norm.
     ("aimv2", "aimv2_large_patch14_224", {"depth": 2}),

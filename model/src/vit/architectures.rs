@@ -143,6 +143,63 @@ fn table() -> Vec<(&'static str, VitArgs)> {
                 .no_embed_class()
                 .layer_scale(1e-5),
         ),
+        // DINOv2's and TIPSv2's giant towers: SwiGLU packed in `fc1` (timm's `SwiGLUPacked`,
+        // gate first), a hidden width of 4096.
+        (
+            "vit_giant_patch14_dinov2",
+            vit(14, 1536, 40, 24)
+                .mlp(2.66667)
+                .swiglu_packed()
+                .layer_scale(1e-5),
+        ),
+        (
+            "vit_giant_patch14_reg4_dinov2",
+            vit(14, 1536, 40, 24)
+                .mlp(2.66667)
+                .swiglu_packed()
+                .registers(4)
+                .no_embed_class()
+                .layer_scale(1e-5),
+        ),
+        (
+            "vit_giant_patch14_reg1_tipsv2",
+            vit(14, 1536, 40, 24)
+                .mlp(2.66667)
+                .swiglu_packed()
+                .registers(1)
+                .no_embed_class()
+                .layer_scale(1.0),
+        ),
+        (
+            "vit_so400m_patch14_reg1_tipsv2",
+            vit(14, 1152, 27, 16)
+                .mlp(4304.0 / 1152.0)
+                .registers(1)
+                .no_embed_class()
+                .layer_scale(1.0),
+        ),
+        (
+            "vit_giant_patch14_224",
+            vit(14, 1408, 40, 16).mlp(48.0 / 11.0),
+        ),
+        (
+            "vit_gigantic_patch14_224",
+            vit(14, 1664, 48, 16).mlp(64.0 / 13.0),
+        ),
+        (
+            "vit_giant_patch16_gap_224",
+            vit(16, 1408, 40, 16)
+                .mlp(48.0 / 11.0)
+                .no_class_token()
+                .pool("avg")
+                .fc_norm(false),
+        ),
+        // InternViT-300M (InternVL's vision tower): LayerScale 0.1, no final norm, the class
+        // token.
+        (
+            "vit_intern300m_patch14_448",
+            vit(14, 1024, 24, 16).layer_scale(0.1).no_final_norm(),
+        ),
         (
             "vit_base_patch14_reg1_tipsv2",
             vit(14, 768, 12, 12)
@@ -341,6 +398,14 @@ fn table() -> Vec<(&'static str, VitArgs)> {
                 .pool("avg"),
         ),
         (
+            "vit_so150m_patch16_reg4_map_256",
+            vit(16, 896, 18, 14)
+                .mlp(2.572)
+                .no_class_token()
+                .registers(4)
+                .pool("map"),
+        ),
+        (
             "vit_so150m_patch16_reg4_gap_256",
             vit(16, 896, 18, 14)
                 .mlp(2.572)
@@ -533,6 +598,34 @@ fn sized_families() -> Vec<(&'static str, &'static [usize], VitArgs)> {
             &[224],
             vit(14, 1664, 48, 16).mlp(64.0 / 13.0).clip().quick_gelu(),
         ),
+        (
+            "vit_so150m2_patch16_reg1_gap",
+            &[256, 384, 448],
+            vit(16, 832, 21, 13)
+                .mlp(34.0 / 13.0)
+                .layer_scale(1e-5)
+                .no_qkv_bias()
+                .no_class_token()
+                .registers(1)
+                .pool("avg"),
+        ),
+        (
+            "deit3_small_patch16",
+            &[224, 384],
+            vit(16, 384, 12, 6).deit3(),
+        ),
+        ("deit3_medium_patch16", &[224], vit(16, 512, 12, 8).deit3()),
+        (
+            "deit3_base_patch16",
+            &[224, 384],
+            vit(16, 768, 12, 12).deit3(),
+        ),
+        (
+            "deit3_large_patch16",
+            &[224, 384],
+            vit(16, 1024, 24, 16).deit3(),
+        ),
+        ("deit3_huge_patch14", &[224], vit(14, 1280, 32, 16).deit3()),
         (
             "aimv2_large_patch14",
             &[224, 336, 448],

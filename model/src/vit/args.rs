@@ -334,9 +334,8 @@ impl VitArgs {
         self.pool("map")
     }
     /// PE lang / spatial: the patch mean with no final norm at all.
-    pub(super) fn mean_unnormed(mut self) -> Self {
-        self.final_norm = false;
-        self.pool("avg")
+    pub(super) fn mean_unnormed(self) -> Self {
+        self.no_final_norm().pool("avg")
     }
     /// The SwiGLU MLP, its hidden width rounded up to a multiple of `align`.
     pub(super) fn swiglu(mut self, align: usize) -> Self {
@@ -423,6 +422,26 @@ impl VitArgs {
             resize: TableResize::Geometric,
         });
         self.layer_scale(init).pool("avg")
+    }
+    /// A DeiT III (timm's `deit3_*`): the position table covers only the patch tokens, LayerScale
+    /// from 1e-6.
+    pub(super) fn deit3(self) -> Self {
+        self.no_embed_class().layer_scale(1e-6)
+    }
+    /// The SwiGLU MLP packed in one first layer, gate first (timm's `SwiGLUPacked`, DINOv2's
+    /// giant towers); `mlp_ratio` gives the width of each half.
+    pub(super) fn swiglu_packed(mut self) -> Self {
+        self.swiglu = Some(Swiglu {
+            packed: true,
+            norm: false,
+            align: 0,
+        });
+        self
+    }
+    /// No final norm at all (InternViT's `final_norm=False`).
+    pub(super) fn no_final_norm(mut self) -> Self {
+        self.final_norm = false;
+        self
     }
     /// An AIMv2 tower (timm's `aimv2_*`): no class token, RMSNorms of epsilon 1e-5 (one after
     /// the patch embedding too), no biases in the blocks, a SwiGLU MLP (`fc1_g` / `fc1_x`) of

@@ -590,3 +590,67 @@ fn aimv2_names_resolve() {
     let count = names().iter().filter(|n| n.starts_with("aimv2")).count();
     assert_eq!(count, 12);
 }
+
+/// DeiT III, DINOv2's and TIPSv2's giant towers, the giant / gigantic ViTs, the so150m ones and
+/// InternViT-300M resolve to the settings timm's entry points give them.
+#[test]
+fn deit3_giant_and_other_vit_names_resolve() {
+    for (name, width, depth) in [
+        ("deit3_small_patch16_224", 384, 12),
+        ("deit3_small_patch16_384", 384, 12),
+        ("deit3_medium_patch16_224", 512, 12),
+        ("deit3_base_patch16_224", 768, 12),
+        ("deit3_base_patch16_384", 768, 12),
+        ("deit3_large_patch16_224", 1024, 24),
+        ("deit3_large_patch16_384", 1024, 24),
+        ("deit3_huge_patch14_224", 1280, 32),
+    ] {
+        let a = named(&format!("{name}.fb_in22k_ft_in1k")).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!((a.width, a.depth), (width, depth), "{name}");
+        assert!(
+            a.no_embed_class && a.class_token && a.global_pool == "token",
+            "{name}"
+        );
+        assert_eq!(a.init_values, Some(1e-6), "{name}");
+    }
+    // SwiGLU packed in fc1: 2 x 4096 outputs, fc2 reads 4096.
+    for (name, registers, init) in [
+        ("vit_giant_patch14_dinov2", 0, 1e-5),
+        ("vit_giant_patch14_reg4_dinov2", 4, 1e-5),
+        ("vit_giant_patch14_reg1_tipsv2", 1, 1.0),
+    ] {
+        let a = named(name).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(
+            (a.width, a.depth, a.heads, a.hidden()),
+            (1536, 40, 24, 4096)
+        );
+        let swiglu = a.swiglu.unwrap_or_else(|| panic!("{name}: no SwiGLU"));
+        assert!(swiglu.packed && !swiglu.norm, "{name}");
+        assert_eq!((a.reg_tokens, a.init_values), (registers, Some(init)));
+        assert_eq!(a.no_embed_class, registers > 0, "{name}");
+    }
+    let so400m = named("vit_so400m_patch14_reg1_tipsv2").unwrap();
+    assert_eq!(
+        (so400m.width, so400m.depth, so400m.hidden()),
+        (1152, 27, 4304)
+    );
+    for (name, width, depth, hidden, pool) in [
+        ("vit_giant_patch14_224", 1408, 40, 6144, "token"),
+        ("vit_gigantic_patch14_224", 1664, 48, 8192, "token"),
+        ("vit_giant_patch16_gap_224", 1408, 40, 6144, "avg"),
+        ("vit_so150m_patch16_reg4_map_256", 896, 18, 2304, "map"),
+        ("vit_so150m2_patch16_reg1_gap_448", 832, 21, 2176, "avg"),
+    ] {
+        let a = named(name).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(
+            (a.width, a.depth, a.hidden(), a.global_pool.as_str()),
+            (width, depth, hidden, pool),
+            "{name}"
+        );
+    }
+    let so150m2 = named("vit_so150m2_patch16_reg1_gap_256").unwrap();
+    assert!(!so150m2.qkv_bias && so150m2.uses_fc_norm() && so150m2.reg_tokens == 1);
+    let intern = named("vit_intern300m_patch14_448").unwrap();
+    assert!(!intern.final_norm && intern.global_pool == "token");
+    assert_eq!(intern.init_values, Some(0.1));
+}
