@@ -23,6 +23,7 @@ mod preprocess;
 pub mod relative_position;
 pub mod resample;
 pub mod rope;
+mod sized_architectures;
 pub mod transformers;
 
 pub use args::VitArgs;
