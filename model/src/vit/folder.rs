@@ -99,8 +99,8 @@ impl TimmFolder {
             let names = architectures::names();
             bad(format!(
                 "architecture '{architecture}' is not a timm model ldae runs ({} names are: \
-                 the vit_* and deit_* ViTs, CLIP, SigLIP, BEiT, EVA / EVA02, DINOv3, \
-                 Perception Encoder and rotary ViTs, from {} to {}; see docs/timm.md)",
+                 the vit_*, deit_* and deit3_* ViTs, CLIP, SigLIP, AIMv2, BEiT, EVA / EVA02, \
+                 DINOv3, Perception Encoder and rotary ViTs, from {} to {}; see docs/timm.md)",
                 names.len(),
                 names[0],
                 names[names.len() - 1]
