@@ -184,6 +184,8 @@ impl FeaturesJob {
             squash: recorded.squash,
             floor_offsets: recorded.floor_offsets,
             interpolation,
+            // The patch embedding's stride-p convolution reads the top-left multiple of p.
+            trim: (image_size % folder.args.patch) as u32,
             ..DecodeConfig::default()
         };
         let mut operators = patch_front_decoding(decode, folder.args.patch, normalize)?;
@@ -193,7 +195,7 @@ impl FeaturesJob {
             ema: false,
             blocks: self.blocks.clone(),
             pooling: self.pooling,
-            image_size: Some(image_size),
+            image_size: Some(image_size - image_size % folder.args.patch),
             device: self.device,
             precision: self.precision,
             ..EncoderConfig::default()

@@ -60,7 +60,8 @@ pub fn patch_front_decoding(
     patch: usize,
     normalize: NormalizeConfig,
 ) -> Result<Vec<OperatorSpec>> {
-    let image_size = decode.image_size as usize;
+    // The side decode gives (its crop less any trim).
+    let image_size = decode.image_size.saturating_sub(decode.trim) as usize;
     if image_size == 0 || patch == 0 {
         return Err(Error::invalid(format!(
             "--image-size {image_size} and --patch {patch} must be at least 1"

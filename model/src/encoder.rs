@@ -88,7 +88,8 @@ pub struct EncoderConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pooling: Option<Pooling>,
     /// A timm model's input side in pixels (default: the model's own; another size resamples
-    /// the position embedding as timm does).
+    /// the position embedding as timm does). A side the patch does not divide is read as the
+    /// patch embedding reads it: its top-left multiple of the patch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_size: Option<usize>,
     /// `pca` model: the PCA file (default: the checkpoint's).
@@ -247,12 +248,15 @@ impl EncoderConfig {
         }
         let folder = TimmFolder::open(dir)?;
         let args = &folder.args;
-        let size = self.image_size.unwrap_or(folder.preprocess.image_size);
-        if size == 0 || !size.is_multiple_of(args.patch) {
+        // The patch embedding (a stride-p convolution) reads the top-left multiple of p of an
+        // input whose side p does not divide (SigLIP so400m/14 at 384 px: 378).
+        let input = self.image_size.unwrap_or(folder.preprocess.image_size);
+        let size = input - input % args.patch;
+        if size == 0 {
             return Err(Error::plan(
                 stage,
                 format!(
-                    "image size {size} is not a multiple of the model's patch {}",
+                    "image size {input} is smaller than the model's patch {}",
                     args.patch
                 ),
             ));

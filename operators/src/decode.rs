@@ -89,6 +89,15 @@ pub struct DecodeConfig {
     /// (the support widens with the downscale factor; bicubic is Pillow's a = -0.5).
     #[serde(skip_serializing_if = "Interpolation::is_bilinear")]
     pub interpolation: Interpolation,
+    /// Pixels dropped from the right and bottom of the S x S crop, so the output is `S - trim`
+    /// a side: what a stride-p patch embedding leaves unread when p does not divide S (timm's
+    /// and transformers' SigLIP so400m/14 at 384 px read the top-left 378). Less than S.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub trim: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 impl Default for DecodeConfig {
@@ -105,6 +114,7 @@ impl Default for DecodeConfig {
             squash: false,
             floor_offsets: false,
             interpolation: Interpolation::Bilinear,
+            trim: 0,
         }
     }
 }
@@ -172,6 +182,15 @@ impl Decode {
                 "image size must be positive",
             ));
         }
+        if config.trim >= config.image_size {
+            return Err(Error::plan(
+                DecodeConfig::KIND,
+                format!(
+                    "trim {} leaves nothing of the {} crop",
+                    config.trim, config.image_size
+                ),
+            ));
+        }
         if let Some(pct) = config.crop_pct {
             if !(pct > 0.0 && pct <= 1.0) {
                 return Err(Error::plan(
@@ -231,7 +250,7 @@ impl Decode {
     }
 
     fn out_shape(&self) -> [usize; 3] {
-        let s = self.config.image_size as usize;
+        let s = (self.config.image_size - self.config.trim) as usize;
         [s, s, self.config.channels as usize]
     }
 
@@ -395,8 +414,24 @@ impl Decode {
             }
         };
         crate::jpeg::recycle(pixels);
-        out
+        match self.config.trim {
+            0 => out,
+            trim => out.map(|out| {
+                let (s, c) = (self.config.image_size as usize, pixel_type.size());
+                top_left(&out, s, s - trim as usize, c)
+            }),
+        }
     }
+}
+
+/// The top-left `keep x keep` pixels of a row-major `side x side` image of `c` bytes a pixel.
+fn top_left(pixels: &[u8], side: usize, keep: usize, c: usize) -> Vec<u8> {
+    pixels
+        .chunks_exact(side * c)
+        .take(keep)
+        .flat_map(|row| &row[..keep * c])
+        .copied()
+        .collect()
 }
 
 /// A decoded image, with the size of the full-size image it came from.

@@ -62,6 +62,8 @@ VARIANTS = [
     # SigLIP towers: attention pooling (`map`), one with tanh GELU.
     ("siglip-map", "vit_base_patch16_siglip_224", {"depth": 2}),
     ("siglip-gelu-tanh", "vit_base_patch32_siglip_256", {"depth": 2}),
+    # 384 px with patch 14: the patch embedding reads the top-left 378 (27 x 27 patches).
+    ("siglip-so400m-384", "vit_so400m_patch14_siglip_384", {"depth": 1}),
     # DINOv3 (timm's eva.py): rotary position embedding and no position table, 4 registers,
     # query and value biases; the `plus` sizes with a SwiGLU MLP.
     ("dinov3-qkvb", "vit_small_patch16_dinov3_qkvb", {"depth": 3}),

@@ -254,6 +254,13 @@ def variants():
     sig_proc = T.SiglipImageProcessor()
     yield ("siglip (SiglipModel, attention pooling)", sig, sig_proc,
            lambda x: sig.vision_model(pixel_values=x).pooler_output, 224, [])
+    # google/siglip-so400m-patch14-384's geometry: patch 14 does not divide 384, the
+    # convolution reads the top-left 378 pixels.
+    sig384 = perturb(T.SiglipVisionModel(T.SiglipVisionConfig(
+        num_hidden_layers=2, patch_size=14, image_size=384, **SMALL)))
+    yield ("siglip-384 (patch 14, the top-left 378 px read)", sig384,
+           T.SiglipImageProcessor(size={"height": 384, "width": 384}),
+           lambda x: sig384(pixel_values=x).pooler_output, 384, [])
     bare = perturb(T.SiglipVisionModel(T.SiglipVisionConfig(num_hidden_layers=2, vision_use_head=False,
                                                             **SMALL)))
     yield ("siglip-vision without head (token mean)", bare, sig_proc,
