@@ -30,7 +30,9 @@ use ldae_pipeline::{
 use crate::augment::{center_square, random_resized_crop, AugmentConfig, CropPlan};
 use crate::jpeg::{DecodePlan, FastJpeg, Region};
 pub use crate::resize::Interpolation;
-use crate::resize::{flip_rows, resize_crop, resize_then_center_crop, DecodedPixels, EvalResize};
+use crate::resize::{
+    flip_rows, resize_crop, resize_then_center_crop, top_left, DecodedPixels, EvalResize,
+};
 
 /// `decode`: encoded images (or raw u8 pixels) to `pixels` `UInt8 [S, S, C]`, centre-cropped
 /// (or randomly resized-cropped and flipped with `[augment]`) and resized to S x S.
@@ -422,16 +424,6 @@ impl Decode {
             }),
         }
     }
-}
-
-/// The top-left `keep x keep` pixels of a row-major `side x side` image of `c` bytes a pixel.
-fn top_left(pixels: &[u8], side: usize, keep: usize, c: usize) -> Vec<u8> {
-    pixels
-        .chunks_exact(side * c)
-        .take(keep)
-        .flat_map(|row| &row[..keep * c])
-        .copied()
-        .collect()
 }
 
 /// A decoded image, with the size of the full-size image it came from.

@@ -203,3 +203,14 @@ thread_local! {
     /// One resizer per decode thread: it keeps its scratch buffers between images.
     static RESIZER: std::cell::RefCell<Resizer> = std::cell::RefCell::new(Resizer::new());
 }
+
+/// The top-left `keep x keep` pixels of a row-major `side x side` image of `bpp` bytes a pixel
+/// (what a stride-p patch embedding reads when p does not divide the side).
+pub(crate) fn top_left(pixels: &[u8], side: usize, keep: usize, bpp: usize) -> Vec<u8> {
+    pixels
+        .chunks_exact(side * bpp)
+        .take(keep)
+        .flat_map(|row| &row[..keep * bpp])
+        .copied()
+        .collect()
+}

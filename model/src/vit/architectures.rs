@@ -21,6 +21,9 @@ use super::sized_architectures::sized_families;
 
 /// The named architectures (timm 1.0's `model_args` of each entry point).
 fn table() -> Vec<(&'static str, VitArgs)> {
+    // DINOv2's giant tower: SwiGLU packed in `fc1` (timm's `SwiGLUPacked`, gate first), a
+    // hidden width of 4096.
+    let giant = || vit(14, 1536, 40, 24).mlp(2.66667).swiglu_packed();
     vec![
         ("vit_tiny_patch16_224", vit(16, 192, 12, 3)),
         ("vit_tiny_patch16_384", vit(16, 192, 12, 3)),
@@ -146,32 +149,15 @@ fn table() -> Vec<(&'static str, VitArgs)> {
                 .no_embed_class()
                 .layer_scale(1e-5),
         ),
-        // DINOv2's and TIPSv2's giant towers: SwiGLU packed in `fc1` (timm's `SwiGLUPacked`,
-        // gate first), a hidden width of 4096.
-        (
-            "vit_giant_patch14_dinov2",
-            vit(14, 1536, 40, 24)
-                .mlp(2.66667)
-                .swiglu_packed()
-                .layer_scale(1e-5),
-        ),
+        // DINOv2's and TIPSv2's giant towers (`giant` below).
+        ("vit_giant_patch14_dinov2", giant().layer_scale(1e-5)),
         (
             "vit_giant_patch14_reg4_dinov2",
-            vit(14, 1536, 40, 24)
-                .mlp(2.66667)
-                .swiglu_packed()
-                .registers(4)
-                .no_embed_class()
-                .layer_scale(1e-5),
+            giant().registers(4).no_embed_class().layer_scale(1e-5),
         ),
         (
             "vit_giant_patch14_reg1_tipsv2",
-            vit(14, 1536, 40, 24)
-                .mlp(2.66667)
-                .swiglu_packed()
-                .registers(1)
-                .no_embed_class()
-                .layer_scale(1.0),
+            giant().registers(1).no_embed_class().layer_scale(1.0),
         ),
         (
             "vit_so400m_patch14_reg1_tipsv2",
