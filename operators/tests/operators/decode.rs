@@ -1,5 +1,5 @@
 //! Decode: shapes and channels, augmentation independent of batching, DCT-scaled JPEG decoding
-//! close to the full decode, region decoding the same as the whole decode.
+//! close to the full decode, region decoding the same as the whole decode, the trim.
 
 use std::sync::Arc;
 
@@ -200,4 +200,40 @@ fn region_decoding_gives_the_whole_decodes_output() {
             }
         }
     }
+}
+
+/// `trim` keeps the top-left `S - trim` square of the eval crop, pixel for pixel: what a
+/// stride-14 patch embedding reads of a 384 px crop (378). A trim as large as the crop is refused.
+#[test]
+fn trim_keeps_the_top_left_of_the_crop() {
+    let jpeg = photo(500, 375);
+    let run = |trim: u32| {
+        let op = Decode::new(DecodeConfig {
+            image_size: 384,
+            crop_pct: Some(1.0),
+            trim,
+            ..DecodeConfig::default()
+        })
+        .unwrap();
+        let out = op.process_once(encoded_batch(jpeg.clone())).unwrap().batch;
+        let field = out
+            .schema()
+            .field_with_name(columns::PIXELS)
+            .unwrap()
+            .clone();
+        (tensor_type(&field).unwrap().1, pixels(&out))
+    };
+    let (whole_shape, whole) = run(0);
+    let (shape, trimmed) = run(6);
+    assert_eq!((whole_shape, shape), (vec![384, 384, 3], vec![378, 378, 3]));
+    for y in [0usize, 200, 377] {
+        let row = &whole[y * 384 * 3..(y * 384 + 378) * 3];
+        assert_eq!(&trimmed[y * 378 * 3..(y + 1) * 378 * 3], row, "row {y}");
+    }
+    let too_much = DecodeConfig {
+        image_size: 16,
+        trim: 16,
+        ..DecodeConfig::default()
+    };
+    assert!(Decode::new(too_much).is_err());
 }
