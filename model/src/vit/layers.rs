@@ -11,21 +11,15 @@ use super::args::{Activation, Naming, NormKind, VitArgs};
 use crate::denoiser::fused;
 use ldae_operators::pca::candle_err;
 
-/// A norm with its parameters: a LayerNorm as the fused kernel's shift and scale, or an
-/// RMSNorm's weight.
-pub(super) enum Affine {
-    Layer {
-        /// The bias, `[W]`.
-        shift: Tensor,
-        /// The weight minus one, `[W]`.
-        scale: Tensor,
-        eps: f64,
-    },
-    Rms {
-        /// The weight, `[W]`.
-        weight: Tensor,
-        eps: f64,
-    },
+/// A norm with its affine parameters, as the fused kernel's shift and scale: a LayerNorm, or
+/// an RMSNorm (not centred; its shift zero).
+pub(super) struct Affine {
+    /// The bias, `[W]` (zeros for an RMSNorm).
+    shift: Tensor,
+    /// The weight minus one, `[W]`.
+    scale: Tensor,
+    eps: f64,
+    kind: NormKind,
 }
 
 /// `v` `[W]` repeated for a batch of `b`: `[b, W]`.
@@ -36,15 +30,11 @@ pub(super) fn per_image(v: &Tensor, b: usize) -> candle_core::Result<Tensor> {
 impl Affine {
     /// `x` `[B, N, W]` normalised over W.
     pub(super) fn apply(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        match self {
-            Affine::Layer { shift, scale, eps } => {
-                let b = x.dim(0)?;
-                fused::modulated_norm(x, &per_image(shift, b)?, &per_image(scale, b)?, *eps)
-            }
-            // candle-nn's kernel (f32 sums, as timm's `RmsNorm` in float32).
-            Affine::Rms { weight, eps } => {
-                candle_nn::ops::rms_norm(&x.contiguous()?, weight, *eps as f32)
-            }
+        let b = x.dim(0)?;
+        let (shift, scale) = (per_image(&self.shift, b)?, per_image(&self.scale, b)?);
+        match self.kind {
+            NormKind::Layer => fused::modulated_norm(x, &shift, &scale, self.eps),
+            NormKind::Rms => fused::modulated_rms_norm(x, &shift, &scale, self.eps),
         }
     }
 
@@ -150,14 +140,15 @@ impl Weights {
     /// The norm `name`, of the model's kind.
     pub(super) fn affine(&mut self, name: &str) -> Result<Affine> {
         let weight = self.take(&format!("{name}.weight"))?;
-        let eps = self.norm_eps;
-        Ok(match self.norm_kind {
-            NormKind::Layer => Affine::Layer {
-                shift: self.take(&format!("{name}.bias"))?,
-                scale: (weight - 1.0).map_err(candle_err)?,
-                eps,
-            },
-            NormKind::Rms => Affine::Rms { weight, eps },
+        let shift = match self.norm_kind {
+            NormKind::Layer => self.take(&format!("{name}.bias"))?,
+            NormKind::Rms => weight.zeros_like().map_err(candle_err)?,
+        };
+        Ok(Affine {
+            shift,
+            scale: (weight - 1.0).map_err(candle_err)?,
+            eps: self.norm_eps,
+            kind: self.norm_kind,
         })
     }
 

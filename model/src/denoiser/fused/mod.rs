@@ -26,7 +26,7 @@ mod rows;
 mod storage;
 mod with_grad;
 
-use candle_core::{DType, Result, Tensor};
+use candle_core::{DType, Result, Tensor, D};
 
 pub use positioned::{Positions, RelativeBias, Rotary};
 
@@ -79,12 +79,41 @@ pub fn linear_gelu(x: &Tensor, w: &Tensor, b: &Tensor, compute: DType) -> Result
 /// with `[B, W]` shift and scale broadcast over the tokens of `x` `[B, N, W]`.
 pub fn modulated_norm(x: &Tensor, shift: &Tensor, scale: &Tensor, eps: f64) -> Result<Tensor> {
     if fused(x) {
-        let op = ops::ModulatedNorm { eps };
+        let op = ops::ModulatedNorm { eps, centred: true };
         return x
             .contiguous()?
             .apply_op3(&shift.contiguous()?, &scale.contiguous()?, op);
     }
     modulated_norm_elsewhere(x, shift, scale, eps)
+}
+
+/// [`modulated_norm`] with an RMS norm (`x / sqrt(mean(x^2) + eps)`, not centred; AIMv2's),
+/// inference only. On the CPU the same row kernel, on ldae's thread pool; elsewhere
+/// candle-nn's kernel, then the modulation.
+pub fn modulated_rms_norm(x: &Tensor, shift: &Tensor, scale: &Tensor, eps: f64) -> Result<Tensor> {
+    if fused(x) {
+        let op = ops::ModulatedNorm {
+            eps,
+            centred: false,
+        };
+        return x
+            .contiguous()?
+            .apply_op3(&shift.contiguous()?, &scale.contiguous()?, op);
+    }
+    modulated_rms_norm_elsewhere(x, shift, scale, eps)
+}
+
+/// [`modulated_rms_norm`] on other devices: candle-nn's RMS norm kernel, then the modulation.
+fn modulated_rms_norm_elsewhere(
+    x: &Tensor,
+    shift: &Tensor,
+    scale: &Tensor,
+    eps: f64,
+) -> Result<Tensor> {
+    let ones = Tensor::ones(x.dim(D::Minus1)?, x.dtype(), x.device())?;
+    candle_nn::ops::rms_norm(&x.contiguous()?, &ones, eps as f32)?
+        .broadcast_mul(&(scale.unsqueeze(1)? + 1.0)?)?
+        .broadcast_add(&shift.unsqueeze(1)?)
 }
 
 /// [`modulated_norm`] on other devices: candle-nn's layer norm kernel, then the modulation.

@@ -199,6 +199,8 @@ impl CustomOp1 for ColumnSums {
 pub struct ModulatedNorm {
     /// Added to the variance.
     pub eps: f64,
+    /// A layer norm (centred); else an RMS norm, inference only (no gradient).
+    pub centred: bool,
 }
 
 /// `[B, N, W]` as (tokens per image, width).
@@ -216,7 +218,7 @@ impl ModulatedNorm {
         let shift = input::<T>(s[1].0, s[1].1, name)?;
         let scale = input::<T>(s[2].0, s[2].1, name)?;
         let dims = token_dims(s[0].1)?;
-        let out = rows::modulated_norm(x, shift, scale, dims, self.eps);
+        let out = rows::modulated_norm(x, shift, scale, dims, self.eps, self.centred);
         Ok((T::storage(out), s[0].1.shape().clone()))
     }
 }
@@ -234,6 +236,9 @@ impl CustomOp3 for ModulatedNorm {
         _res: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        if !self.centred {
+            candle_core::bail!("the fused RMS norm has no gradient (it serves imported models)");
+        }
         let g = g.contiguous()?;
         let dx = if wants_grad(x) {
             Some(x.apply_op3_no_bwd(scale, &g, &ModulatedNormDx { eps: self.eps })?)

@@ -24,27 +24,33 @@ unsafe fn filled_rows<T: Real>(
     written(out)
 }
 
-/// Mean and 1/sqrt(var + eps) of a row.
+/// Mean and 1/sqrt(var + eps) of a row; uncentred (an RMSNorm's), zero and
+/// 1/sqrt(mean(x^2) + eps).
 #[inline(always)]
-fn moments<T: Real>(row: &[T], eps: f64) -> (T, T) {
+fn moments<T: Real>(row: &[T], eps: f64, centred: bool) -> (T, T) {
     let n = T::of(row.len() as f64);
-    let mean = sum_of(row.len(), |i| row[i]) / n;
+    let mean = match centred {
+        true => sum_of(row.len(), |i| row[i]) / n,
+        false => T::of(0.0),
+    };
     let var = sum_of(row.len(), |i| (row[i] - mean) * (row[i] - mean)) / n;
     (mean, T::of(1.0) / (var + T::of(eps)).sqrt())
 }
 
-/// `norm(x) * (1 + scale) + shift` for `x` `[B*tokens, w]`, `shift`/`scale` `[B, w]`.
+/// `norm(x) * (1 + scale) + shift` for `x` `[B*tokens, w]`, `shift`/`scale` `[B, w]`: a layer
+/// norm when `centred`, else an RMS norm.
 pub fn modulated_norm<T: Real>(
     x: &[T],
     shift: &[T],
     scale: &[T],
     dims: (usize, usize),
     eps: f64,
+    centred: bool,
 ) -> Vec<T> {
     // SAFETY: the closure writes every slot of the rows it is given.
     unsafe {
         filled_rows(x.len(), dims.1, |first, rows| {
-            modulated_norm_rows(x, shift, scale, dims, eps, first, rows)
+            modulated_norm_rows(x, shift, scale, dims, (eps, centred), first, rows)
         })
     }
 }
@@ -54,7 +60,7 @@ fn modulated_norm_rows<T: Real>(
     shift: &[T],
     scale: &[T],
     (tokens, w): (usize, usize),
-    eps: f64,
+    (eps, centred): (f64, bool),
     first: usize,
     rows: &mut [MaybeUninit<T>],
 ) {
@@ -67,7 +73,7 @@ fn modulated_norm_rows<T: Real>(
                 let b = r / tokens;
                 let xr = &x[r * w..(r + 1) * w];
                 let (sh, sc) = (&shift[b * w..(b + 1) * w], &scale[b * w..(b + 1) * w]);
-                let (mean, inv) = moments(xr, eps);
+                let (mean, inv) = moments(xr, eps, centred);
                 for j in 0..w {
                     y[j].write((xr[j] - mean) * inv * (T::of(1.0) + sc[j]) + sh[j]);
                 }
@@ -112,7 +118,7 @@ fn modulated_norm_dx_rows<T: Real>(
                 let b = r / tokens;
                 let (xr, gr) = (&x[r * w..(r + 1) * w], &g[r * w..(r + 1) * w]);
                 let sc = &scale[b * w..(b + 1) * w];
-                let (mean, inv) = moments(xr, eps);
+                let (mean, inv) = moments(xr, eps, true);
                 for j in 0..w {
                     dxhat[j] = gr[j] * (T::of(1.0) + sc[j]);
                 }
@@ -155,7 +161,7 @@ fn modulated_norm_dparams_rows<T: Real>(
                 let (dshift, dscale) = part.split_at_mut(w);
                 for r in b * tokens..(b + 1) * tokens {
                     let (xr, gr) = (&x[r * w..(r + 1) * w], &g[r * w..(r + 1) * w]);
-                    let (mean, inv) = moments(xr, eps);
+                    let (mean, inv) = moments(xr, eps, true);
                     for j in 0..w {
                         dshift[j] += gr[j];
                         dscale[j] += gr[j] * (xr[j] - mean) * inv;
