@@ -8,7 +8,8 @@
 //! product; SigLIP's attention pooling and the classifier head run on candle's operations.
 //! The rotary embeddings of eva.py's models (DINOv3, Perception Encoder, EVA02) turn the queries
 //! and keys inside the fused attention, and BEiT's relative position bias shifts its scores;
-//! SwiGLU MLPs run their two input layers as one product.
+//! SwiGLU MLPs run their two input layers as one product; AIMv2's RMSNorms run on the same norm
+//! kernel, uncentred.
 
 use candle_core::{DType, Device, Tensor};
 use ldae_pipeline::Result;
