@@ -351,7 +351,7 @@ pub(super) fn map(
             map.layer("attn_pool.mlp.fc1", &format!("{h}.mlp.fc1"));
             map.layer("attn_pool.mlp.fc2", &format!("{h}.mlp.fc2"));
         }
-        // A SigLIP or AIMv2 tower without its head: the mean of the normed patch tokens.
+        // A SigLIP tower without its head: the mean of the normed patch tokens.
         Family::Siglip => {
             args.global_pool = "avg".into();
             args.fc_norm = Some(false);
