@@ -195,7 +195,8 @@ impl FeaturesJob {
             ema: false,
             blocks: self.blocks.clone(),
             pooling: self.pooling,
-            image_size: Some(image_size - image_size % folder.args.patch),
+            // The encoder reads the top-left multiple of the patch itself, as decode's trim.
+            image_size: Some(image_size),
             device: self.device,
             precision: self.precision,
             ..EncoderConfig::default()
